@@ -1,0 +1,8 @@
+"""Root conftest: the fixture plugins, one module per system.
+
+The opscheck plugin itself is registered through its pytest11 entry point.
+"""
+
+pytest_plugins = [
+    "fixtures.k8s",
+]

@@ -1,0 +1,3 @@
+"""opscheck: operations runbooks as a pytest suite."""
+
+__version__ = "0.1.0"

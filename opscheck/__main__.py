@@ -1,0 +1,3 @@
+from opscheck.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,185 @@
+"""The check model: what a check declares, and the evidence it leaves.
+
+A check is a pytest test decorated with `@check(...)`. The decorator records the metadata
+an auditor needs (id, title, severity, runbook keys, remediation) and adds the extra
+cadence markers; the test's directory gives its primary cadence.
+
+Inside the test, the `evidence` fixture records what was measured and against which
+threshold, with the offending objects as rows, and fails the check with a message that
+names them:
+
+    evidence.expect_none(rows, "pods not Running")
+    evidence.expect_at_most(value, limit, what="node CPU usage", unit="%")
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+
+import pytest
+
+SEVERITIES = ("critical", "high", "medium", "low")
+CADENCES = ("daily", "weekly", "monthly", "quarterly", "predeploy", "postdeploy")
+# The directory a check lives in gives its primary cadence.
+PRIMARY_CADENCE_DIRS = {"tests_daily": "daily", "tests_weekly": "weekly", "tests_monthly": "monthly"}
+ID_PATTERN = re.compile(r"^[a-z0-9]+(\.[a-z0-9][a-z0-9-]*)+$")
+# How many offending objects a failure message names before "and N more".
+MESSAGE_OBJECTS = 10
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    id: str
+    title: str
+    severity: str
+    covers: tuple[str, ...]
+    remediation: str
+    also: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["covers"] = list(self.covers)
+        d["also"] = list(self.also)
+        return d
+
+
+def check(
+    *,
+    id: str,
+    title: str,
+    severity: str,
+    covers: Sequence[str],
+    remediation: str,
+    also: Sequence[str] = (),
+) -> Callable[[F], F]:
+    """Declare a test as an opscheck check. Mistakes fail at import, naming the check."""
+    if not ID_PATTERN.match(id):
+        raise ValueError(f"check id {id!r}: use dotted lowercase words, e.g. 'daily.pods-running'")
+    if severity not in SEVERITIES:
+        raise ValueError(f"check {id}: severity {severity!r} is not one of {', '.join(SEVERITIES)}")
+    unknown = [c for c in also if c not in CADENCES]
+    if unknown:
+        raise ValueError(f"check {id}: unknown cadence(s) {', '.join(unknown)}")
+    if not covers:
+        raise ValueError(f"check {id}: covers no runbook item")
+    if not remediation.strip():
+        raise ValueError(f"check {id}: remediation text is empty")
+    spec = CheckSpec(id, title, severity, tuple(covers), remediation.strip(), tuple(also))
+
+    def decorate(fn: F) -> F:
+        fn.__opscheck__ = spec  # type: ignore[attr-defined]
+        for cadence in also:
+            fn = getattr(pytest.mark, cadence)(fn)
+        return fn
+
+    return decorate
+
+
+class CheckFailure(AssertionError):
+    """The watched thing is not as the runbook requires. The message names what is wrong."""
+
+
+Row = Mapping[str, Any]
+
+
+@dataclass
+class Evidence:
+    """What a check saw: a measured value against a threshold, and offending objects."""
+
+    measured: Any = None
+    threshold: Any = None
+    unit: str = ""
+    columns: list[str] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    # -- recording -------------------------------------------------------------------
+    def record(self, *, measured: Any = None, threshold: Any = None, unit: str | None = None) -> None:
+        if measured is not None:
+            self.measured = measured
+        if threshold is not None:
+            self.threshold = threshold
+        if unit is not None:
+            self.unit = unit
+
+    def table(self, rows: Iterable[Row]) -> None:
+        """Record rows (dicts); columns are the union of their keys, in first-seen order."""
+        rows = list(rows)
+        for r in rows:
+            for k in r:
+                if k not in self.columns:
+                    self.columns.append(k)
+        self.rows.extend([[r.get(c, "") for c in self.columns] for r in rows])
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+    # -- verdicts --------------------------------------------------------------------
+    def expect_none(self, offenders: Sequence[Row], problem: str) -> None:
+        """Pass if there is no offending object; else fail naming them.
+
+        Each row should have an `object` key (namespace/name) and may have a `detail`.
+        """
+        self.record(measured=len(offenders), threshold=0, unit=self.unit or "")
+        self.table(offenders)
+        if offenders:
+            raise CheckFailure(f"{len(offenders)} {problem}: {describe_rows(offenders)}")
+
+    def expect_at_most(
+        self, measured: float, limit: float, *, what: str, unit: str = "", offenders: Sequence[Row] = ()
+    ) -> None:
+        self.record(measured=round_measure(measured), threshold=limit, unit=unit)
+        self.table(offenders)
+        if measured > limit:
+            detail = f": {describe_rows(offenders)}" if offenders else ""
+            raise CheckFailure(
+                f"{what} {fmt(measured)}{unit} is over the threshold {fmt(limit)}{unit}{detail}"
+            )
+
+    def expect_at_least(
+        self, measured: float, limit: float, *, what: str, unit: str = "", offenders: Sequence[Row] = ()
+    ) -> None:
+        self.record(measured=round_measure(measured), threshold=limit, unit=unit)
+        self.table(offenders)
+        if measured < limit:
+            detail = f": {describe_rows(offenders)}" if offenders else ""
+            raise CheckFailure(
+                f"{what} {fmt(measured)}{unit} is under the required {fmt(limit)}{unit}{detail}"
+            )
+
+    def fail(self, message: str) -> None:
+        raise CheckFailure(message)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "measured": self.measured,
+            "threshold": self.threshold,
+            "unit": self.unit,
+            "columns": list(self.columns),
+            "rows": [list(r) for r in self.rows],
+            "notes": list(self.notes),
+        }
+
+
+def round_measure(value: float) -> float:
+    return round(value, 2) if isinstance(value, float) else value
+
+
+def fmt(value: float) -> str:
+    if isinstance(value, float):
+        return f"{value:.1f}".rstrip("0").rstrip(".") if abs(value) >= 1 else f"{value:.3g}"
+    return str(value)
+
+
+def describe_rows(rows: Sequence[Row]) -> str:
+    """`ns/a (CrashLoopBackOff), ns/b (Pending), ... and 3 more`"""
+    parts = []
+    for r in rows[:MESSAGE_OBJECTS]:
+        obj = str(r.get("object", "?"))
+        detail = r.get("detail")
+        parts.append(f"{obj} ({detail})" if detail not in (None, "") else obj)
+    more = len(rows) - MESSAGE_OBJECTS
+    return ", ".join(parts) + (f" and {more} more" if more > 0 else "")

@@ -1,0 +1,83 @@
+"""`python -m opscheck ...`: commands around the suite that do not run checks.
+
+Exit codes: 0 success, 2 bad usage, 3 the suite's declarations are broken.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any, Sequence
+
+import pytest
+
+from opscheck.check import CADENCES
+
+CHECK_DIRS = ("tests_daily", "tests_weekly", "tests_monthly")
+
+
+class _CatalogCollector:
+    """Collects the checks pytest finds, without running or contacting anything."""
+
+    def __init__(self) -> None:
+        self.entries: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            self.errors.append(f"{report.nodeid or 'collection'}: {str(report.longrepr).strip().splitlines()[-1]}")
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        from opscheck.plugin import item_cadences, spec_of
+
+        for item in session.items:
+            spec = spec_of(item)
+            if spec is None:
+                continue
+            self.entries.append(spec.as_dict() | {
+                "cadences": item_cadences(item),
+                "nodeid": item.nodeid,
+            })
+
+
+def catalog(root: Path) -> list[dict[str, Any]]:
+    dirs = [str(root / d) for d in CHECK_DIRS if (root / d).is_dir()]
+    collector = _CatalogCollector()
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        code = pytest.main(
+            ["--collect-only", "-q", "--opscheck-catalog", "--rootdir", str(root), *dirs],
+            plugins=[collector],
+        )
+    if collector.errors or code not in (0, 5):
+        detail = "; ".join(collector.errors) or (err.getvalue().strip().splitlines() or ["collection failed"])[-1]
+        raise SystemExit(f"opscheck catalog: cannot collect the checks: {detail}")
+    ids: dict[str, str] = {}
+    for e in collector.entries:
+        if e["id"] in ids:
+            raise SystemExit(f"opscheck catalog: duplicate check id {e['id']}: {ids[e['id']]} and {e['nodeid']}")
+        ids[e["id"]] = e["nodeid"]
+    return sorted(collector.entries, key=lambda e: (CADENCES.index(e["cadences"][0]) if e["cadences"] else 99, e["id"]))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m opscheck", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    cat = sub.add_parser("catalog", help="list every check (id, title, severity, cadences, runbook keys, node id)")
+    cat.add_argument("--format", choices=("text", "json"), default="text")
+    cat.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
+    args = parser.parse_args(argv)
+
+    if args.command == "catalog":
+        entries = catalog(args.root.resolve())
+        if args.format == "json":
+            json.dump(entries, sys.stdout, indent=2, ensure_ascii=False)
+            sys.stdout.write("\n")
+        else:
+            for e in entries:
+                print(f"{e['id']:<32} {e['severity']:<8} {','.join(e['cadences']):<20} {' '.join(e['covers'])}")
+            print(f"{len(entries)} checks")
+    return 0

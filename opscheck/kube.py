@@ -1,0 +1,181 @@
+"""Reading a Kubernetes cluster: one paginated LIST per resource kind per run.
+
+Objects come back as raw JSON dicts (`_preload_content=False`): parsing into the client's
+typed models is several times slower on large lists and buys nothing here. Every request
+has a timeout and goes through the run cache, so checks and xdist workers share it.
+Only GET requests are ever sent: opscheck never changes what it checks.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import urllib3
+from kubernetes import client as k8s_client
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from opscheck.errors import DependencyError
+from opscheck.profile import ClusterConfig
+from opscheck.runcache import RunCache
+
+PAGE_SIZE = 500
+
+# Resource kind -> collection path (all namespaces).
+KINDS: dict[str, str] = {
+    "pods": "/api/v1/pods",
+    "nodes": "/api/v1/nodes",
+    "events": "/api/v1/events",
+    "services": "/api/v1/services",
+    "endpoints": "/api/v1/endpoints",
+    "persistentvolumeclaims": "/api/v1/persistentvolumeclaims",
+    "persistentvolumes": "/api/v1/persistentvolumes",
+    "secrets": "/api/v1/secrets",
+    "configmaps": "/api/v1/configmaps",
+    "namespaces": "/api/v1/namespaces",
+    "deployments": "/apis/apps/v1/deployments",
+    "statefulsets": "/apis/apps/v1/statefulsets",
+    "daemonsets": "/apis/apps/v1/daemonsets",
+    "replicasets": "/apis/apps/v1/replicasets",
+    "jobs": "/apis/batch/v1/jobs",
+    "cronjobs": "/apis/batch/v1/cronjobs",
+    "ingresses": "/apis/networking.k8s.io/v1/ingresses",
+    "node-metrics": "/apis/metrics.k8s.io/v1beta1/nodes",
+    "pod-metrics": "/apis/metrics.k8s.io/v1beta1/pods",
+}
+
+# Only public material is kept from Secrets: their certificates. Everything else in
+# `data` (passwords, keys, tokens) is dropped before anything is cached or evaluated.
+PUBLIC_SECRET_KEYS = ("tls.crt", "ca.crt")
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def project(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj.get("metadata") or {}
+    meta.pop("managedFields", None)
+    annotations = meta.get("annotations") or {}
+    # last-applied holds a full copy of the object, a Secret's values included.
+    annotations.pop(LAST_APPLIED, None)
+    if kind == "secrets":
+        data = obj.get("data") or {}
+        obj["data"] = {k: v for k, v in data.items() if k in PUBLIC_SECRET_KEYS}
+        obj.pop("stringData", None)
+    return obj
+
+
+@dataclass
+class KubeCluster:
+    """One cluster of the profile, read through the run cache."""
+
+    config: ClusterConfig
+    cache: RunCache
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    # -- transport ---------------------------------------------------------------------
+    def _api(self) -> k8s_client.ApiClient:
+        if not hasattr(self, "_api_client"):
+            try:
+                api = k8s_config.new_client_from_config(
+                    config_file=str(self.config.kubeconfig_path),
+                    context=self.config.context,
+                    persist_config=False,
+                )
+            except (ConfigException, OSError, ValueError) as exc:
+                raise DependencyError(f"cluster {self.name}: cannot load kubeconfig: {exc}") from None
+            # Fail fast on a down API server: no urllib3 retry loop.
+            api.configuration.retries = False
+            self._api_client = api
+        return self._api_client
+
+    @property
+    def server(self) -> str:
+        try:
+            return self._api().configuration.host
+        except DependencyError:
+            return "?"
+
+    def _get(self, path: str, query: list[tuple[str, Any]] | None = None, *, raw: bool = False) -> Any:
+        api = self._api()
+        timeout = self.config.timeout_seconds
+        try:
+            resp = api.call_api(
+                path,
+                "GET",
+                query_params=query or [],
+                header_params={"Accept": "application/json"},
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=(min(timeout, 5.0), timeout),
+                _return_http_data_only=True,
+            )
+        except ApiException as exc:
+            raise DependencyError(self._describe_status(path, exc.status, exc.reason)) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise DependencyError(f"cluster {self.name} ({api.configuration.host}) unreachable: {_root_cause(exc)}") from None
+        body = resp.data
+        return body.decode("utf-8", "replace") if raw else json.loads(body)
+
+    def _describe_status(self, path: str, status: int, reason: str) -> str:
+        if status == 401:
+            return f"cluster {self.name}: authentication failed (401): the kubeconfig credentials were rejected"
+        if status == 403:
+            return f"cluster {self.name}: forbidden (403) to read {path}: the identity lacks get/list permission"
+        if status == 404:
+            return f"cluster {self.name}: {path} not found (404)"
+        if status == 503 and "metrics.k8s.io" in path:
+            return f"cluster {self.name}: metrics API unavailable (503): is metrics-server running?"
+        return f"cluster {self.name}: GET {path} failed: {status} {reason}"
+
+    # -- reads ---------------------------------------------------------------------------
+    def version(self) -> dict[str, Any]:
+        """The server's /version; also the cluster's reachability probe."""
+        return self.cache.get(f"{self.name}/version", lambda: self._get("/version"))
+
+    def list(self, kind: str) -> list[dict[str, Any]]:
+        """Every object of `kind` in the cluster, fetched once per run."""
+        path = KINDS[kind]
+        return self.cache.get(f"{self.name}/list/{kind}", lambda: list(self._list_all(kind, path)))
+
+    def _list_all(self, kind: str, path: str) -> Iterator[dict[str, Any]]:
+        token = None
+        while True:
+            query: list[tuple[str, Any]] = [("limit", PAGE_SIZE)]
+            if token:
+                query.append(("continue", token))
+            page = self._get(path, query)
+            for obj in page.get("items") or []:
+                yield project(kind, obj)
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return
+
+    def in_namespaces(self, kind: str, namespaces: list[str]) -> list[dict[str, Any]]:
+        wanted = set(namespaces)
+        return [o for o in self.list(kind) if o["metadata"].get("namespace") in wanted]
+
+    def pod_log(self, namespace: str, pod: str, container: str, since_seconds: int) -> str:
+        """The container's log lines of the last `since_seconds`, with timestamps."""
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+        query = [("container", container), ("sinceSeconds", since_seconds), ("timestamps", "true")]
+        key = f"{self.name}/log/{namespace}/{pod}/{container}/{since_seconds}"
+        return self.cache.get(key, lambda: self._get(path, query, raw=True))
+
+
+def _root_cause(exc: BaseException) -> str:
+    """`connection refused` rather than a urllib3 wrapper's repr."""
+    seen = exc
+    while True:
+        nxt = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__
+        if nxt is None or nxt is seen or not isinstance(nxt, BaseException):
+            break
+        seen = nxt
+    text = str(seen)
+    for marker in ("Connection refused", "timed out", "Name or service not known", "certificate verify failed"):
+        if marker.lower() in text.lower():
+            return marker.lower()
+    return text.split(": ", 1)[-1][:200]

@@ -1,0 +1,356 @@
+"""The pytest plugin: cadence markers, the profile, evidence, and the audit record.
+
+Thin by design: the logic lives in plain modules (profile, check, kube, run, results);
+this file only wires them into pytest's hooks.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opscheck.check import CADENCES, PRIMARY_CADENCE_DIRS, CheckFailure, CheckSpec, Evidence
+from opscheck.errors import DependencyError, OpscheckError, ProfileError
+from opscheck.profile import ENV_VAR, Profile, load_profile
+from opscheck.results import (
+    ERROR_PROPERTY,
+    EVIDENCE_PROPERTY,
+    SPEC_PROPERTY,
+    ResultCollector,
+    evidence_html,
+    user_property,
+)
+from opscheck.run import RESULTS_SCHEMA_VERSION, ReportFolder, RunInfo, cadences_of, git_commit, utc_now, write_json
+from opscheck.runbook import runbook_items
+from opscheck.runcache import RunCache
+
+PROFILE_KEY = pytest.StashKey[Profile]()
+CACHE_DIR_KEY = pytest.StashKey[str]()
+STATE_KEY = pytest.StashKey["ControllerState"]()
+EVIDENCE_KEY = pytest.StashKey[Evidence]()
+
+CADENCE_HELP = {
+    "daily": "daily checklist",
+    "weekly": "weekly checklist",
+    "monthly": "monthly checklist",
+    "quarterly": "quarterly checklist",
+    "predeploy": "gate before a deployment",
+    "postdeploy": "verification after a deployment",
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("opscheck")
+    group.addoption("--env", dest="opscheck_env", metavar="PATH",
+                    help=f"environment profile (YAML); default: ${ENV_VAR}")
+    group.addoption("--report-dir", dest="opscheck_report_dir", metavar="DIR", default="reports",
+                    help="where run folders are written (default: reports)")
+    group.addoption("--no-report", dest="opscheck_no_report", action="store_true",
+                    help="do not write a run folder")
+    group.addoption("--opscheck-catalog", dest="opscheck_catalog", action="store_true",
+                    help=argparse_suppress())
+
+
+def argparse_suppress() -> str:
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+class ControllerState:
+    """What only the controller holds: the run, its results and its report folder."""
+
+    def __init__(self, run: RunInfo, folder: ReportFolder | None, cache_dir: str) -> None:
+        self.run = run
+        self.folder = folder
+        self.cache_dir = cache_dir
+        self.collector = ResultCollector()
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    for name in CADENCES:
+        config.addinivalue_line("markers", f"{name}: {CADENCE_HELP[name]}")
+    if config.getoption("opscheck_catalog"):
+        return
+    path = config.getoption("opscheck_env") or os.environ.get(ENV_VAR)
+    if not path:
+        return  # no profile: fine unless checks are collected (see modifyitems)
+    try:
+        profile = load_profile(path)
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[PROFILE_KEY] = profile
+
+    if is_worker(config):
+        config.stash[CACHE_DIR_KEY] = config.workerinput["opscheck_cache_dir"]  # type: ignore[attr-defined]
+        return
+    cache_dir = tempfile.mkdtemp(prefix="opscheck-run-")  # 0700: may hold object data
+    config.stash[CACHE_DIR_KEY] = cache_dir
+    run = RunInfo(profile=profile, cadences=cadences_of(config.option.markexpr),
+                  markexpr=config.option.markexpr or "")
+    run.commit = git_commit(Path(config.rootpath))
+    folder = None
+    if not (config.getoption("opscheck_no_report") or config.option.collectonly):
+        folder = ReportFolder(Path(config.getoption("opscheck_report_dir")), run.folder_name)
+        # pytest-html and junitxml read these in their own pytest_configure, which runs later.
+        if config.pluginmanager.hasplugin("html"):
+            config.option.htmlpath = str(folder.path("report.html"))
+            config.option.self_contained_html = True
+        config.option.xmlpath = str(folder.path("junit.xml"))
+    state = ControllerState(run, folder, cache_dir)
+    config.stash[STATE_KEY] = state
+    config.pluginmanager.register(RunRecorder(config, state), "opscheck-recorder")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistHooks(cache_dir), "opscheck-xdist")
+
+
+class XdistHooks:
+    def __init__(self, cache_dir: str) -> None:
+        self.cache_dir = cache_dir
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput["opscheck_cache_dir"] = self.cache_dir
+
+
+def _html_metadata(config: pytest.Config) -> dict[str, Any] | None:
+    """pytest-metadata's dict, shown by pytest-html as the Environment table."""
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:
+        return None
+    return config.stash.get(metadata_key, None)
+
+
+def _set_html_metadata(config: pytest.Config, run: RunInfo) -> None:
+    meta = _html_metadata(config)
+    if meta is None:
+        return
+    # pytest-metadata's defaults (Python, Platform, Packages, Plugins) stay; ours go first.
+    ours = {
+        "Profile": f"{run.profile.name} ({run.profile.source})",
+        "Cadences": ", ".join(run.cadences) or "all",
+        "Clusters": ", ".join(f"{c.name} (context {c.context or 'current'})" for c in run.profile.clusters),
+        "Suite version": f"opscheck {run.suite_version} ({run.commit})",
+        "User": f"{run.user}@{run.host}",
+        "Started (UTC)": run.started.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    rest = dict(meta)
+    meta.clear()
+    meta.update(ours)
+    meta.update(rest)
+
+
+# -- collection ----------------------------------------------------------------------------
+def spec_of(item: pytest.Item) -> CheckSpec | None:
+    return getattr(getattr(item, "function", None), "__opscheck__", None)
+
+
+def primary_cadence(item: pytest.Item) -> str | None:
+    for part in Path(str(item.path)).parts:
+        if part in PRIMARY_CADENCE_DIRS:
+            return PRIMARY_CADENCE_DIRS[part]
+    return None
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # Runs before -m deselection, so `pytest -m daily` sees the directory's marker.
+    cadence = primary_cadence(item)
+    if cadence is not None:
+        item.add_marker(cadence)
+
+
+def item_cadences(item: pytest.Item) -> list[str]:
+    names = {m.name for m in item.iter_markers()}
+    return [c for c in CADENCES if c in names]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "cluster" not in metafunc.fixturenames:
+        return
+    profile = metafunc.config.stash.get(PROFILE_KEY, None)
+    if profile is None:
+        return
+    names = [c.name for c in profile.clusters]
+    metafunc.parametrize("cluster", names, ids=names, indirect=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    items_known = runbook_items()
+    checks = 0
+    for item in items:
+        spec = spec_of(item)
+        if primary_cadence(item) is not None and spec is None:
+            raise pytest.UsageError(f"{item.nodeid}: a test under tests_* must be declared with @check(...)")
+        if spec is None:
+            continue
+        checks += 1
+        unknown = [k for k in spec.covers if k not in items_known]
+        if unknown:
+            raise pytest.UsageError(
+                f"{item.nodeid}: check {spec.id} covers unknown runbook key(s): {', '.join(unknown)}"
+            )
+    if checks and PROFILE_KEY not in config.stash and not config.getoption("opscheck_catalog"):
+        raise pytest.UsageError(f"no environment profile: pass --env PATH or set {ENV_VAR}")
+
+
+# -- running -------------------------------------------------------------------------------
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    spec = spec_of(item)
+    if spec is None:
+        return
+    callspec = getattr(item, "callspec", None)
+    cluster = callspec.params.get("cluster") if callspec else None
+    data = spec.as_dict() | {"cadences": item_cadences(item), "cluster": cluster}
+    item.user_properties.append((SPEC_PROPERTY, json.dumps(data, ensure_ascii=False)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    if spec_of(item) is None:
+        return report
+    if call.when == "call":
+        evidence = item.stash.get(EVIDENCE_KEY, None)
+        if evidence is not None:
+            report.user_properties.append((EVIDENCE_PROPERTY, json.dumps(evidence.as_dict(), ensure_ascii=False, default=str)))
+    excinfo = call.excinfo
+    if excinfo is None:
+        return report
+    if excinfo.errisinstance(CheckFailure):
+        report.longrepr = str(excinfo.value)
+    elif excinfo.errisinstance(OpscheckError):
+        # Could not evaluate (dependency down, secret missing): an error, not a failure.
+        report.longrepr = f"could not evaluate: {excinfo.value}"
+        report.user_properties.append((ERROR_PROPERTY, "true"))
+    return report
+
+
+@pytest.fixture(scope="session")
+def profile(request: pytest.FixtureRequest) -> Profile:
+    """The environment profile of this run."""
+    return request.config.stash[PROFILE_KEY]
+
+
+@pytest.fixture(scope="session")
+def run_cache(request: pytest.FixtureRequest) -> RunCache:
+    """The per-run cache shared by every check and xdist worker."""
+    return RunCache(request.config.stash[CACHE_DIR_KEY])
+
+
+@pytest.fixture
+def evidence(request: pytest.FixtureRequest) -> Evidence:
+    """What the check measured; recorded in the report whatever the outcome."""
+    ev = Evidence()
+    request.node.stash[EVIDENCE_KEY] = ev
+    return ev
+
+
+# -- reporting (controller only) -------------------------------------------------------------
+class RunRecorder:
+    """Registered on the controller only: gathers results, writes the audit record."""
+
+    def __init__(self, config: pytest.Config, state: ControllerState) -> None:
+        self.config = config
+        self.state = state
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # pytest-metadata fills its table in its own pytest_configure, after ours.
+        _set_html_metadata(self.config, self.state.run)
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        result = self.state.collector.add_report(report)
+        if result is None or report.when != "teardown":
+            return
+        try:
+            from pytest_html import extras
+        except ImportError:
+            return
+        # pytest-html shows html extras inline under the row: nothing to click through.
+        report.extras = list(getattr(report, "extras", [])) + [extras.html(evidence_html(result))]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells.insert(1, "<th>Check</th>")
+        cells.insert(2, "<th>Severity</th>")
+        cells.insert(3, "<th>Runbook items</th>")
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        spec = user_property(report, SPEC_PROPERTY) or {}
+        e = html.escape
+        cells.insert(1, f'<td class="col-checkId">{e(spec.get("id", ""))}</td>')
+        cells.insert(2, f'<td>{e(spec.get("severity", ""))}</td>')
+        cells.insert(3, f'<td>{e(", ".join(spec.get("covers", [])))}</td>')
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report: Any) -> None:
+        run = self.state.run
+        report.title = f"opscheck — {', '.join(run.cadences) or 'all'} — {run.profile.name}"
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session) -> None:
+        s = self.state.collector.summary()
+        lines = [f"{cadence}: " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+                 for cadence, counts in s["by_cadence"].items()]
+        lines += [f"severity {sev}: " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+                  for sev, counts in s["by_severity"].items()]
+        prefix.append("<p><b>Checklist summary</b><br>" + "<br>".join(html.escape(x) for x in lines) + "</p>")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        state, run = self.state, self.state.run
+        run.finished = utc_now()
+        run.workers = int(getattr(self.config.option, "numprocesses", 0) or 0)
+        cache = RunCache(state.cache_dir)
+        for c in run.profile.clusters:
+            version = cache.peek(f"{c.name}/version") or {}
+            run.clusters[c.name] = {
+                "context": c.context,
+                "kubeconfig": str(c.kubeconfig_path),
+                "server_version": version.get("gitVersion", "not contacted"),
+            }
+        meta = _html_metadata(self.config)
+        if meta is not None:
+            meta["Finished (UTC)"] = run.finished.strftime("%Y-%m-%d %H:%M:%S")
+            meta["Cluster versions"] = ", ".join(f"{n}: {v['server_version']}" for n, v in run.clusters.items())
+        if state.folder is None:
+            return
+        write_json(state.folder.path("results.json"), {
+            "schema_version": RESULTS_SCHEMA_VERSION,
+            "run": run.as_dict(),
+            "summary": state.collector.summary(),
+            "checks": [r.as_dict() for r in state.collector.results.values()],
+        })
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        shutil.rmtree(self.state.cache_dir, ignore_errors=True)
+        folder = self.state.folder
+        if folder is None:
+            return
+        # Complete only if every file was written; otherwise leave nothing half-done.
+        expected = ["results.json", "junit.xml"]
+        if config.pluginmanager.hasplugin("html"):
+            expected.append("report.html")
+        if all(folder.path(f).exists() for f in expected):
+            final = folder.commit()
+            tr = config.pluginmanager.get_plugin("terminalreporter")
+            if tr is not None:
+                tr.write_line(f"opscheck: report written to {final}/")
+        else:
+            folder.discard()

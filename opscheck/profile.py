@@ -1,0 +1,313 @@
+"""The environment profile: everything that differs between environments.
+
+Checks read names, endpoints and thresholds from here, never from code, so one suite
+serves every system. A profile is validated when the run starts; any problem stops the
+run with one line naming the file, the key path and what is wrong.
+
+Secrets never appear in a profile: a token or password is a `SecretRef` naming an
+environment variable or a file to read it from when it is needed.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from opscheck.errors import ProfileError
+
+ENV_VAR = "OPSCHECK_ENV"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def expand_path(value: str) -> Path:
+    """`~` and `${VAR}` are expanded so one profile works for every user."""
+    return Path(os.path.expanduser(os.path.expandvars(value)))
+
+
+class SecretRef(Strict):
+    """Where a secret comes from. Exactly one of `env` or `file`."""
+
+    env: str | None = None
+    file: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_a_literal(cls, data: Any) -> Any:
+        if isinstance(data, str):
+            raise ValueError("must be {env: NAME} or {file: PATH}; secret values never go in a profile")
+        return data
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "SecretRef":
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of 'env' or 'file'")
+        return self
+
+    def describe(self) -> str:
+        return f"environment variable {self.env}" if self.env else f"file {self.file}"
+
+    def read(self) -> str:
+        """The secret value; raises ProfileError naming the source (never the value)."""
+        if self.env is not None:
+            value = os.environ.get(self.env)
+            if not value:
+                raise ProfileError(f"secret not available: environment variable {self.env} is not set")
+            return value
+        path = expand_path(self.file or "")
+        try:
+            value = path.read_text().strip()
+        except OSError as exc:
+            raise ProfileError(f"secret not available: cannot read {path}: {exc.strerror}") from None
+        if not value:
+            raise ProfileError(f"secret not available: {path} is empty")
+        return value
+
+
+class ClusterConfig(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    kubeconfig: str = "~/.kube/config"
+    context: str | None = None
+    # Seconds to wait for the API server before the cluster's checks become errors.
+    timeout_seconds: Annotated[float, Field(gt=0)] = 15
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return expand_path(self.kubeconfig)
+
+
+class Workload(Strict):
+    kind: Literal["Deployment", "StatefulSet", "DaemonSet"]
+    namespace: str
+    name: str
+    min_replicas: Annotated[int, Field(ge=0)] = 2
+
+
+class HttpService(Strict):
+    """A service whose health endpoints opscheck probes over HTTP."""
+
+    name: str
+    url: str
+    health_paths: list[str] = ["/health", "/health/live", "/health/ready"]
+    # Sub-checks in the readiness answer ({"checks": {"database": "UP"}}) that must be UP.
+    ready_checks: list[str] = []
+    ready_path: str = "/health/ready"
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/]+", v):
+            raise ValueError("must be an http:// or https:// URL")
+        return v.rstrip("/")
+
+
+class Thresholds(Strict):
+    cpu_percent: Annotated[float, Field(gt=0, le=100)] = 70
+    memory_percent: Annotated[float, Field(gt=0, le=100)] = 80
+    disk_percent: Annotated[float, Field(gt=0, le=100)] = 80
+    cert_days: Annotated[int, Field(ge=0)] = 30
+    api_latency_ms: Annotated[float, Field(gt=0)] = 200
+    signature_latency_ms: Annotated[float, Field(gt=0)] = 500
+    error_lines: Annotated[int, Field(ge=0)] = 10
+    warning_events: Annotated[int, Field(ge=0)] = 0
+    signature_failure_ratio: Annotated[float, Field(ge=0, le=1)] = 0.01
+    abnormal_access: Annotated[int, Field(ge=0)] = 20
+    backup_max_age_hours: Annotated[float, Field(gt=0)] = 26
+    audit_log_max_age_minutes: Annotated[float, Field(gt=0)] = 60
+    max_restarts: Annotated[int, Field(ge=0)] = 5
+    http_timeout_seconds: Annotated[float, Field(gt=0)] = 10
+
+
+class LogRules(Strict):
+    """What the runbooks grep for in pod logs, and over which window."""
+
+    # Apps (pod label `app_label`=name) whose logs are scanned for errors.
+    apps: list[str] = []
+    app_label: str = "app"
+    error_pattern: str = "ERROR"
+    error_window_minutes: Annotated[int, Field(gt=0)] = 60
+    # Abnormal access attempts (401/403, failed logins) in the apps' logs.
+    access_pattern: str = r"(?i)(unauthorized|forbidden|authentication failed|access denied)"
+    access_window_minutes: Annotated[int, Field(gt=0)] = 1440
+    # Signature statistics (seed 000 log-analysis.sh).
+    signature_app: str | None = None
+    signature_window_minutes: Annotated[int, Field(gt=0)] = 60
+    signature_requested: str = "Signature request received"
+    signature_completed: str = "Signature completed"
+    signature_failed: str = "Signature failed"
+
+    @field_validator("error_pattern", "access_pattern")
+    @classmethod
+    def _regex(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression: {exc}") from None
+        return v
+
+
+class VaultConfig(Strict):
+    address: str
+    token: SecretRef | None = None
+    timeout_seconds: Annotated[float, Field(gt=0)] = 5
+    # The file audit device's log, read where opscheck runs (or mounted from the Vault host).
+    audit_log_file: str | None = None
+    ca_cert: str | None = None
+
+
+class PostgresConfig(Strict):
+    host: str
+    port: int = 5432
+    dbname: str
+    user: str
+    password: SecretRef | None = None
+    passfile: str | None = None
+    sslmode: str = "prefer"
+    connect_timeout_seconds: Annotated[int, Field(gt=0)] = 5
+    statement_timeout_ms: Annotated[int, Field(gt=0)] = 10000
+
+
+class PrometheusConfig(Strict):
+    url: str
+    timeout_seconds: Annotated[float, Field(gt=0)] = 10
+    # PromQL giving a latency in seconds, per check; `$window` is replaced by the window.
+    api_latency_query: str | None = None
+    signature_latency_query: str | None = None
+    latency_window: str = "1h"
+    # Disk usage ratios (0..1) with a label naming the volume or filesystem.
+    volume_usage_query: str | None = (
+        "kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes"
+    )
+    filesystem_usage_query: str | None = (
+        '1 - node_filesystem_avail_bytes{fstype!~"tmpfs|overlay|squashfs"}'
+        ' / node_filesystem_size_bytes{fstype!~"tmpfs|overlay|squashfs"}'
+    )
+
+
+class CronJobBackup(Strict):
+    namespace: str
+    name: str
+    max_age_hours: Annotated[float, Field(gt=0)] | None = None  # default: thresholds.backup_max_age_hours
+
+
+class Backups(Strict):
+    postgres_cronjob: CronJobBackup | None = None
+    vault_cronjob: CronJobBackup | None = None
+
+
+class Profile(Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+    description: str = ""
+    clusters: Annotated[list[ClusterConfig], Field(min_length=1)]
+    namespaces: list[str] = []
+    system_namespaces: list[str] = ["kube-system"]
+    workloads: list[Workload] = []
+    default_min_replicas: Annotated[int, Field(ge=0)] = 2
+    services: list[HttpService] = []
+    hsm_service: str | None = None
+    hsm_check: str = "hsm"
+    # Pods created by Jobs that may legitimately be Succeeded or Failed-and-replaced.
+    thresholds: Thresholds = Thresholds()
+    logs: LogRules = LogRules()
+    certificate_namespaces: list[str] | None = None  # default: namespaces
+    vault: VaultConfig | None = None
+    postgres: PostgresConfig | None = None
+    prometheus: PrometheusConfig | None = None
+    backups: Backups = Backups()
+
+    # Where the profile was loaded from (set by load_profile, not by the file).
+    source: str = Field(default="", exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_cluster_names(self) -> "Profile":
+        names = [c.name for c in self.clusters]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"clusters: duplicate name(s) {', '.join(dupes)}")
+        if self.hsm_service and self.hsm_service not in {s.name for s in self.services}:
+            raise ValueError(f"hsm_service: {self.hsm_service!r} is not one of services[].name")
+        return self
+
+    def service(self, name: str) -> HttpService:
+        return next(s for s in self.services if s.name == name)
+
+
+def _format_location(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for p in loc:
+        if isinstance(p, int):
+            parts.append(f"[{p}]")
+        else:
+            parts.append(("." if parts else "") + str(p))
+    return "".join(parts) or "(top level)"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    # Pydantic adds the failing union/validator branch to the location; keep the user's path.
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{_format_location(loc)}: {msg}{suffix}"
+
+
+def load_profile(path: str | os.PathLike[str]) -> Profile:
+    """Read and validate a profile; raise ProfileError with a one-line message."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError(f"{p}: profile not found") from None
+    except OSError as exc:
+        raise ProfileError(f"{p}: cannot read profile: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ProfileError(f"{p}: {where}malformed YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ProfileError(f"{p}: a profile is a YAML mapping, got {type(data).__name__}")
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(f"{p}: {_first_error(exc)}") from None
+    profile = profile.model_copy(update={"source": str(p)})
+    _check_references(profile)
+    return profile
+
+
+def _check_references(profile: Profile) -> None:
+    """Files the profile names must exist now, not half-way through the run."""
+    src = profile.source
+    for i, cluster in enumerate(profile.clusters):
+        kc = cluster.kubeconfig_path
+        where = f"{src}: clusters[{i}].kubeconfig"
+        if not kc.is_file():
+            raise ProfileError(f"{where}: {kc} does not exist")
+        try:
+            doc = yaml.safe_load(kc.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ProfileError(f"{where}: {kc} is not a readable kubeconfig ({exc.__class__.__name__})") from None
+        contexts = [c.get("name") for c in (doc or {}).get("contexts") or []]
+        if cluster.context and cluster.context not in contexts:
+            raise ProfileError(
+                f"{src}: clusters[{i}].context: {cluster.context!r} is not in {kc} "
+                f"(contexts: {', '.join(map(str, contexts)) or 'none'})"
+            )
+        if not cluster.context and not (doc or {}).get("current-context"):
+            raise ProfileError(f"{src}: clusters[{i}].context: not set and {kc} has no current-context")
+    if profile.postgres and profile.postgres.passfile and not expand_path(profile.postgres.passfile).is_file():
+        raise ProfileError(f"{src}: postgres.passfile: {expand_path(profile.postgres.passfile)} does not exist")

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Builds the test environment's binaries from the Go module proxy and caches them
+# outside the repository, keyed by version, so only the first run pays for the build.
+#   kube-apiserver, kube-controller-manager, kube-scheduler  (k8s.io/kubernetes)
+#   kwok, kwokctl                                            (sigs.k8s.io/kwok)
+#   metrics-server                                           (sigs.k8s.io/metrics-server)
+# Usage: testenv/build-binaries.sh            prints the bin directory on success
+set -euo pipefail
+
+K8S_VERSION="${OPSCHECK_K8S_VERSION:-v1.33.13}"
+KWOK_VERSION="${OPSCHECK_KWOK_VERSION:-v0.7.0}"
+METRICS_SERVER_VERSION="${OPSCHECK_METRICS_SERVER_VERSION:-v0.9.0}"
+CACHE="${OPSCHECK_CACHE:-$HOME/.cache/opscheck}"
+BIN="$CACHE/bin/k8s-$K8S_VERSION-kwok-$KWOK_VERSION-ms-$METRICS_SERVER_VERSION"
+
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
+log() { echo "build-binaries: $*" >&2; }
+
+mkdir -p "$BIN"
+
+build_kubernetes() {
+  local need=0
+  for b in kube-apiserver kube-controller-manager kube-scheduler; do
+    [ -x "$BIN/$b" ] || need=1
+  done
+  [ "$need" = 1 ] || return 0
+  local work="$CACHE/build/kubernetes-$K8S_VERSION"
+  mkdir -p "$work"
+  cd "$work"
+  # k8s.io/kubernetes points its staging modules at ./staging/...; a dependent module
+  # must replace each of them with the published v0.X.Y of the same release.
+  local staging_version="v0.${K8S_VERSION#v1.}"
+  local gomod
+  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+  {
+    echo "module opscheck.local/k8sbuilder"
+    echo
+    echo "go 1.24.0"
+    echo
+    echo "require k8s.io/kubernetes $K8S_VERSION"
+    echo
+    echo "replace ("
+    grep -E '^\s*k8s\.io/[^ ]+ => \./staging/' "$gomod" | awk -v v="$staging_version" '{print "\t" $1 " => " $1 " " v}'
+    echo ")"
+  } > go.mod
+  log "resolving k8s.io/kubernetes $K8S_VERSION"
+  go get "k8s.io/kubernetes@$K8S_VERSION" >&2
+  local pkg=k8s.io/component-base/version
+  local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
+  local ldflags="-s -w -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor \
+    -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z \
+    -X $pkg/verflag.programName=kubernetes"
+  log "building kube-apiserver, kube-controller-manager, kube-scheduler (cold: tens of minutes)"
+  go build -trimpath -ldflags "$ldflags" -o "$BIN/" \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler >&2
+}
+
+build_kwok() {
+  [ -x "$BIN/kwok" ] && [ -x "$BIN/kwokctl" ] && return 0
+  log "building kwok and kwokctl $KWOK_VERSION"
+  GOFLAGS= GOBIN="$BIN" go install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwokctl@$KWOK_VERSION" >&2
+}
+
+build_metrics_server() {
+  [ -x "$BIN/metrics-server" ] && return 0
+  log "building metrics-server $METRICS_SERVER_VERSION"
+  GOFLAGS= GOBIN="$BIN" go install "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION" >&2
+}
+
+build_kwok
+build_metrics_server
+build_kubernetes
+echo "$BIN"

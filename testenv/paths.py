@@ -1,0 +1,34 @@
+"""Where the test environment keeps its state, and the loopback ports it uses.
+
+State lives outside the repository (it holds keys, tokens and data directories) and is
+shared by the demo and the self-tests: `python -m testenv up` is idempotent.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOST = "127.0.0.1"
+
+
+def state_dir() -> Path:
+    default = Path.home() / ".local" / "state" / "opscheck" / "testenv"
+    return Path(os.environ.get("OPSCHECK_TESTENV_HOME", default))
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("OPSCHECK_CACHE", Path.home() / ".cache" / "opscheck"))
+
+
+# One place for every port, so profiles, scrape configs and self-tests agree.
+PORTS = {
+    "kube-apiserver": 16443,
+    "postgres": 15432,
+    "vault": 18200,
+    "prometheus": 19090,
+    "node-exporter": 19100,
+    "volume-exporter": 19101,
+    "api-server": 18081,
+    "signature-service": 18082,
+    "hsm-adapter": 18083,
+}

@@ -1,0 +1,124 @@
+"""Starting and stopping the test environment's background processes.
+
+Each process gets a pid file and a log file under the state directory, so `down` can
+stop exactly what `up` started and leave nothing behind.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from testenv.paths import state_dir
+
+
+def run_dir() -> Path:
+    d = state_dir() / "run"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def pid_file(name: str) -> Path:
+    return run_dir() / f"{name}.pid"
+
+
+def log_file(name: str) -> Path:
+    d = state_dir() / "logs"
+    d.mkdir(parents=True, exist_ok=True)
+    return d / f"{name}.log"
+
+
+def read_pid(name: str) -> int | None:
+    try:
+        pid = int(pid_file(name).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie still answers kill(0); treat it as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def is_running(name: str) -> bool:
+    return read_pid(name) is not None
+
+
+def start(
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+) -> int:
+    """Start `argv` detached (own session), unless a process of that name already runs."""
+    pid = read_pid(name)
+    if pid is not None:
+        return pid
+    full_env = dict(os.environ)
+    if env:
+        full_env.update(env)
+    cmd = list(argv)
+    if user is not None:
+        cmd = ["runuser", "-u", user, "--", *cmd]
+    with open(log_file(name), "ab") as log:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            env=full_env,
+            start_new_session=True,
+        )
+    pid_file(name).write_text(str(proc.pid))
+    return proc.pid
+
+
+def stop(name: str, timeout: float = 15.0) -> bool:
+    """Stop the process group of `name`; SIGKILL after `timeout`. True if one was running."""
+    pid = read_pid(name)
+    pid_file(name).unlink(missing_ok=True)
+    if pid is None:
+        return False
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return True
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not pid_alive(pid):
+                return True
+            time.sleep(0.1)
+    return True
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> None:
+    """Poll `predicate` until it is truthy; raise TimeoutError naming `what`."""
+    deadline = time.monotonic() + timeout
+    last_exc: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except Exception as exc:  # the thing is not up yet
+            last_exc = exc
+        time.sleep(interval)
+    detail = f" (last error: {last_exc})" if last_exc else ""
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")

@@ -1,0 +1,127 @@
+"""Daily: pods, workloads and nodes (QSIGN 000 §1, SmartSensor 002, Titanium 003, multi-cluster 004)."""
+from datetime import datetime, timedelta, timezone
+
+from opscheck.check import check
+from opscheck.workloads import node_problems, oom_killed, replica_shortfalls, restart_counts, unhealthy_pods
+
+
+@check(
+    id="daily.pods-running",
+    title="Every pod in the monitored namespaces is Running (or Completed)",
+    severity="critical",
+    covers=["000.daily.pods-running"],
+    also=["postdeploy"],
+    remediation="""\
+kubectl describe pod -n <namespace> <pod>      # events: image pull, scheduling, probes
+kubectl logs -n <namespace> <pod> --previous   # why the last container died
+Common causes: image path wrong (ImagePullBackOff), node resources short
+(kubectl describe nodes | grep -A 5 "Allocated resources"), a missing ConfigMap/Secret.""",
+)
+def test_pods_running(cluster, profile, evidence):
+    pods = cluster.in_namespaces("pods", profile.namespaces)
+    evidence.note(f"{len(pods)} pods in {', '.join(profile.namespaces)}")
+    if not pods:
+        evidence.fail(f"no pods at all in {', '.join(profile.namespaces)}: namespace missing or workloads deleted")
+    evidence.expect_none(unhealthy_pods(pods), "pods not Running")
+
+
+@check(
+    id="daily.pods-all-namespaces",
+    title="No pod in any namespace outside Running/Completed",
+    severity="high",
+    covers=["002.daily.pods-all-namespaces"],
+    remediation="""\
+kubectl get pods --all-namespaces | grep -v Running | grep -v Completed
+kubectl describe pod -n <namespace> <pod>; kubectl logs -n <namespace> <pod> --previous""",
+)
+def test_pods_all_namespaces(cluster, evidence):
+    pods = cluster.list("pods")
+    evidence.note(f"{len(pods)} pods in the cluster")
+    evidence.expect_none(unhealthy_pods(pods), "pods not Running or Completed")
+
+
+@check(
+    id="daily.pod-states",
+    title="No pod in ImagePullBackOff, CrashLoopBackOff, Pending or OOMKilled; restarts under the threshold",
+    severity="high",
+    covers=["003.troubleshoot.pod-states"],
+    remediation="""\
+ImagePullBackOff: check the image tag and registry credentials.
+CrashLoopBackOff: read the logs (kubectl logs --previous), the environment variables and resource limits.
+Pending: not schedulable: node resources short, or a PVC not bound.
+OOMKilled: raise the memory limit or fix the application's memory use.""",
+)
+def test_pod_states(cluster, profile, evidence):
+    pods = cluster.in_namespaces("pods", profile.namespaces)
+    rows = unhealthy_pods(pods) + restart_counts(pods, profile.thresholds.max_restarts)
+    evidence.expect_none(rows, "pods in a bad state or restarting")
+
+
+@check(
+    id="daily.oomkilled",
+    title="No container OOMKilled in the last 24 hours",
+    severity="high",
+    covers=["004.emergency.oomkilled"],
+    remediation="""\
+kubectl get pods -A | grep OOMKilled
+kubectl describe pod -n <namespace> <pod>   # Last State: Terminated, Reason: OOMKilled
+Raise the container's memory limit (kubectl set resources ... --limits=memory=1Gi) or
+scale out with an HPA; profile the application's memory use.""",
+)
+def test_oomkilled(cluster, evidence):
+    since = datetime.now(timezone.utc) - timedelta(hours=24)
+    evidence.expect_none(oom_killed(cluster.list("pods"), since), "containers OOMKilled in the last 24 h")
+
+
+@check(
+    id="daily.kube-system",
+    title="kube-system pods are healthy",
+    severity="critical",
+    covers=["004.daily.kube-system"],
+    remediation="""\
+kubectl get pods -n kube-system
+kubectl describe pod -n kube-system <pod>; kubectl logs -n kube-system <pod> --previous""",
+)
+def test_kube_system(cluster, profile, evidence):
+    pods = cluster.in_namespaces("pods", profile.system_namespaces)
+    evidence.note(f"{len(pods)} pods in {', '.join(profile.system_namespaces)}")
+    evidence.expect_none(unhealthy_pods(pods), "system pods not healthy")
+
+
+@check(
+    id="daily.replicas",
+    title="Every Deployment and StatefulSet has all desired replicas available, and at least the minimum",
+    severity="critical",
+    covers=["000.daily.replicas-min2"],
+    also=["postdeploy"],
+    remediation="""\
+kubectl get deploy,sts -n <namespace>
+kubectl describe deploy -n <namespace> <name>   # why replicas are unavailable
+Scale out: kubectl scale deployment -n <namespace> <name> --replicas=2
+or let an HPA manage it: kubectl autoscale deployment -n <namespace> <name> --cpu-percent=70 --min=2 --max=10""",
+)
+def test_replicas(cluster, profile, evidence):
+    kinds = {"Deployment": "deployments", "StatefulSet": "statefulsets"}
+    workloads = [(kind, o) for kind, plural in kinds.items() for o in cluster.in_namespaces(plural, profile.namespaces)]
+    minimums = {f"{w.kind}/{w.namespace}/{w.name}": w.min_replicas for w in profile.workloads}
+    evidence.note(f"{len(workloads)} workloads in {', '.join(profile.namespaces)}")
+    evidence.expect_none(replica_shortfalls(workloads, minimums, profile.default_min_replicas),
+                         "workloads short of replicas")
+
+
+@check(
+    id="daily.nodes-ready",
+    title="All nodes Ready, without pressure conditions",
+    severity="critical",
+    covers=["002.daily.nodes-ready"],
+    remediation="""\
+kubectl get nodes -o wide
+kubectl describe node <node>   # Conditions, Allocated resources, Events
+Disk pressure: clean images/logs or grow the disk; memory pressure: move or limit workloads.""",
+)
+def test_nodes_ready(cluster, evidence):
+    nodes = cluster.list("nodes")
+    evidence.note(f"{len(nodes)} nodes")
+    if not nodes:
+        evidence.fail("the cluster has no nodes")
+    evidence.expect_none(node_problems(nodes), "nodes not Ready")
