@@ -118,13 +118,15 @@ class Evidence:
         self.notes.append(text)
 
     # -- verdicts --------------------------------------------------------------------
-    def expect_none(self, offenders: Sequence[Row], problem: str) -> None:
+    def expect_none(self, offenders: Sequence[Row], problem: str, *, table: bool = True) -> None:
         """Pass if there is no offending object; else fail naming them.
 
         Each row should have an `object` key (namespace/name) and may have a `detail`.
+        `table=False` when the check already recorded a fuller table (all objects seen).
         """
         self.record(measured=len(offenders), threshold=0, unit=self.unit or "")
-        self.table(offenders)
+        if table:
+            self.table(offenders)
         if offenders:
             raise CheckFailure(f"{len(offenders)} {problem}: {describe_rows(offenders)}")
 
@@ -132,7 +134,6 @@ class Evidence:
         self, measured: float, limit: float, *, what: str, unit: str = "", offenders: Sequence[Row] = ()
     ) -> None:
         self.record(measured=round_measure(measured), threshold=limit, unit=unit)
-        self.table(offenders)
         if measured > limit:
             detail = f": {describe_rows(offenders)}" if offenders else ""
             raise CheckFailure(
@@ -143,7 +144,6 @@ class Evidence:
         self, measured: float, limit: float, *, what: str, unit: str = "", offenders: Sequence[Row] = ()
     ) -> None:
         self.record(measured=round_measure(measured), threshold=limit, unit=unit)
-        self.table(offenders)
         if measured < limit:
             detail = f": {describe_rows(offenders)}" if offenders else ""
             raise CheckFailure(

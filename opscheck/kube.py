@@ -29,7 +29,7 @@ KINDS: dict[str, str] = {
     "nodes": "/api/v1/nodes",
     "events": "/api/v1/events",
     "services": "/api/v1/services",
-    "endpoints": "/api/v1/endpoints",
+    "endpointslices": "/apis/discovery.k8s.io/v1/endpointslices",
     "persistentvolumeclaims": "/api/v1/persistentvolumeclaims",
     "persistentvolumes": "/api/v1/persistentvolumes",
     "secrets": "/api/v1/secrets",

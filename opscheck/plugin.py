@@ -266,6 +266,7 @@ class RunRecorder:
     def __init__(self, config: pytest.Config, state: ControllerState) -> None:
         self.config = config
         self.state = state
+        self.exitstatus: int | None = None
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # pytest-metadata fills its table in its own pytest_configure, after ours.
@@ -313,6 +314,7 @@ class RunRecorder:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.exitstatus = int(exitstatus)
         state, run = self.state, self.state.run
         run.finished = utc_now()
         run.workers = int(getattr(self.config.option, "numprocesses", 0) or 0)
@@ -343,11 +345,13 @@ class RunRecorder:
         folder = self.state.folder
         if folder is None:
             return
-        # Complete only if every file was written; otherwise leave nothing half-done.
+        # A run is recorded only if it ran to its end (checks passed or failed) and every
+        # file was written; an interrupted or refused run leaves nothing half-done.
         expected = ["results.json", "junit.xml"]
         if config.pluginmanager.hasplugin("html"):
             expected.append("report.html")
-        if all(folder.path(f).exists() for f in expected):
+        completed = self.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+        if completed and all(folder.path(f).exists() for f in expected):
             final = folder.commit()
             tr = config.pluginmanager.get_plugin("terminalreporter")
             if tr is not None:

@@ -26,9 +26,13 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
 def expand_path(value: str) -> Path:
-    """`~` and `${VAR}` are expanded so one profile works for every user."""
-    return Path(os.path.expanduser(os.path.expandvars(value)))
+    """`${VAR}`, `${VAR:-default}` and `~` are expanded so one profile serves every user."""
+    expanded = _VAR.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
+    return Path(os.path.expanduser(expanded))
 
 
 class SecretRef(Strict):
@@ -116,6 +120,7 @@ class Thresholds(Strict):
     signature_latency_ms: Annotated[float, Field(gt=0)] = 500
     error_lines: Annotated[int, Field(ge=0)] = 10
     warning_events: Annotated[int, Field(ge=0)] = 0
+    warning_events_window_minutes: Annotated[int, Field(gt=0)] = 60
     signature_failure_ratio: Annotated[float, Field(ge=0, le=1)] = 0.01
     abnormal_access: Annotated[int, Field(ge=0)] = 20
     backup_max_age_hours: Annotated[float, Field(gt=0)] = 26

@@ -1,0 +1,43 @@
+# make demo   : install, build and start the local test environment, run the daily checklist
+# make test   : the suite's own tests (unit, pytester, fault injection on the test environment)
+# make down   : stop the test environment (no process left behind)
+PYTHON ?= python3
+VENV ?= .venv
+ENV ?= demo
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup venv system binaries up down status clean
+
+demo: setup up
+	$(PY) -m pytest -m daily --env=environments/$(ENV).yaml
+
+test: setup up
+	$(PY) -m pytest selftests
+
+setup: system venv binaries
+
+system:
+	testenv/install-system-packages.sh
+
+venv: $(STAMP)
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+binaries:
+	testenv/build-binaries.sh >/dev/null
+
+up: venv
+	$(PY) -m testenv up
+
+down:
+	$(PY) -m testenv down
+
+status:
+	$(PY) -m testenv status
+
+clean: down
+	rm -rf $(VENV)

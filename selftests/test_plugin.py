@@ -1,0 +1,244 @@
+"""The pytest plugin, tested with pytester on small generated suites (no cluster needed)."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:9", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {token: not-a-real-token}}]
+contexts: [{name: ctx, context: {cluster: c, user: u}}]
+current-context: ctx
+"""
+
+CHECKS = '''
+from opscheck.check import check
+from opscheck.errors import DependencyError
+
+@check(id="daily.passes", title="passes", severity="low", covers=["000.daily.pods-running"],
+       remediation="nothing", also=["postdeploy"])
+def test_passes(evidence):
+    evidence.expect_none([], "pods not Running")
+
+@check(id="daily.fails", title="fails", severity="critical", covers=["000.daily.pvc-bound"],
+       remediation="kubectl describe pvc")
+def test_fails(evidence):
+    evidence.expect_none([{"object": "qsign/data-x", "detail": "Pending"},
+                          {"object": "qsign/data-y", "detail": "Lost"}], "PVCs not Bound")
+
+@check(id="daily.not-applicable", title="n/a", severity="medium", covers=["000.daily.hsm-connected"],
+       remediation="none")
+def test_not_applicable(evidence):
+    import pytest
+    pytest.skip("not applicable: no hsm_service in this profile")
+
+@check(id="daily.errors", title="errors", severity="high", covers=["000.daily.vault-unsealed"],
+       remediation="none")
+def test_errors(evidence):
+    raise DependencyError("Vault at http://127.0.0.1:1 unreachable: connection refused")
+'''
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A minimal suite: a profile, a kubeconfig, daily and weekly checks."""
+    pytester.makefile(".kubeconfig", kc=KUBECONFIG)
+    pytester.makefile(".yaml", profile=textwrap.dedent(f"""\
+        name: unit
+        clusters:
+          - name: one
+            kubeconfig: {pytester.path / 'kc.kubeconfig'}
+            context: ctx
+        namespaces: [qsign]
+        """))
+    pytester.makepyprojecttoml('[tool.pytest.ini_options]\naddopts = ["--strict-markers"]\n')
+    daily = pytester.mkdir("tests_daily")
+    (daily / "test_checks.py").write_text(CHECKS)
+    weekly = pytester.mkdir("tests_weekly")
+    (weekly / "test_weekly.py").write_text(textwrap.dedent('''
+        from opscheck.check import check
+
+        @check(id="weekly.only", title="weekly", severity="low", covers=["000.weekly.latency-7d"], remediation="x")
+        def test_weekly(evidence):
+            pass
+        '''))
+    return pytester
+
+
+def run(suite: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return suite.runpytest_subprocess(f"--env={suite.path / 'profile.yaml'}", "--report-dir=reports", *args)
+
+
+def only_run_folder(suite: pytest.Pytester) -> Path:
+    folders = [p for p in (suite.path / "reports").iterdir()]
+    assert len(folders) == 1, folders
+    return folders[0]
+
+
+def test_directory_gives_the_primary_cadence_and_also_adds_more(suite):
+    daily = run(suite, "-m", "daily", "--no-report")
+    daily.assert_outcomes(passed=1, failed=2, skipped=1)
+    weekly = run(suite, "-m", "weekly", "--no-report")
+    weekly.assert_outcomes(passed=1)
+    post = run(suite, "-m", "postdeploy", "--no-report")
+    post.assert_outcomes(passed=1)
+
+
+def test_run_folder_holds_the_three_files_and_the_results(suite):
+    result = run(suite, "-m", "daily")
+    assert result.ret == 1
+    folder = only_run_folder(suite)
+    assert re.fullmatch(r"\d{8}T\d{6}Z-daily-unit", folder.name)
+    assert sorted(p.name for p in folder.iterdir()) == ["junit.xml", "report.html", "results.json"]
+    data = json.loads((folder / "results.json").read_text())
+    outcomes = {c["id"]: c["outcome"] for c in data["checks"]}
+    assert outcomes == {"daily.passes": "passed", "daily.fails": "failed",
+                        "daily.not-applicable": "not applicable", "daily.errors": "error"}
+    failed = next(c for c in data["checks"] if c["id"] == "daily.fails")
+    assert failed["message"] == "2 PVCs not Bound: qsign/data-x (Pending), qsign/data-y (Lost)"
+    assert failed["evidence"]["rows"] == [["qsign/data-x", "Pending"], ["qsign/data-y", "Lost"]]
+    assert failed["runbook"] == [{"key": "000.daily.pvc-bound", "text": "PV/PVC 상태 확인",
+                                  "runbook": "QSIGN daily operations"}]
+    errored = next(c for c in data["checks"] if c["id"] == "daily.errors")
+    assert errored["message"] == "could not evaluate: Vault at http://127.0.0.1:1 unreachable: connection refused"
+    assert data["summary"]["outcomes"] == {"passed": 1, "failed": 1, "error": 1, "not applicable": 1}
+    assert data["run"]["profile"]["name"] == "unit" and data["run"]["cadences"] == ["daily"]
+    # The terminal shows the concise message, not a traceback.
+    result.stdout.fnmatch_lines(["*2 PVCs not Bound: qsign/data-x (Pending)*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_html_report_shows_evidence_and_runbook_text_inline(suite):
+    run(suite, "-m", "daily")
+    page = (only_run_folder(suite) / "report.html").read_text()
+    # pytest-html embeds the rows as JSON in the page; the evidence table and texts are in it.
+    assert "opscheck-evidence" in page
+    assert "qsign/data-x" in page and "PV/PVC" in page
+    assert "kubectl describe pvc" in page
+    assert "Profile" in page and "unit" in page
+
+
+def test_a_test_without_check_in_a_check_directory_is_refused(suite):
+    (suite.path / "tests_daily" / "test_plain.py").write_text("def test_plain():\n    pass\n")
+    result = run(suite, "-m", "daily")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: tests_daily/test_plain.py::test_plain: a test under tests_* must be declared with @check(...)"])
+    assert not (suite.path / "reports").exists() or not any((suite.path / "reports").iterdir())
+
+
+def test_an_unknown_runbook_key_is_refused(suite):
+    (suite.path / "tests_daily" / "test_bad.py").write_text(textwrap.dedent('''
+        from opscheck.check import check
+
+        @check(id="daily.bad", title="bad", severity="low", covers=["999.no.such-key"], remediation="x")
+        def test_bad(evidence):
+            pass
+        '''))
+    result = run(suite, "-m", "daily")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*check daily.bad covers unknown runbook key(s): 999.no.such-key"])
+
+
+def test_checks_without_a_profile_are_refused(suite):
+    result = suite.runpytest_subprocess("-m", "daily")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: no environment profile: pass --env PATH or set OPSCHECK_ENV"])
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("name: x\nclusters: [{name: a}]\nbogus: 1\n", "bogus: unknown key"),
+        ("name: x\nclusters: []\n", "clusters: List should have at least 1 item after validation, not 0"),
+        ("name: x\nclusters:\n  - kubeconfig: /nope\n", "clusters[0].name: required key is missing"),
+        ("name: x\nclusters: [{name: a, kubeconfig: /nope}]\nthresholds: {cpu_percent: lots}\n",
+         "thresholds.cpu_percent: Input should be a valid number, unable to parse string as a number"),
+        ("name: x\nclusters: [{name: a}]\nvault: {address: http://v, token: s.abcdef}\n",
+         "vault.token: must be {env: NAME} or {file: PATH}; secret values never go in a profile"),
+        ("name: x\nclusters: [{name: a, kubeconfig: /does/not/exist}]\n",
+         "clusters[0].kubeconfig: /does/not/exist does not exist"),
+        ("name: x\nclusters: [{name: a\n", "line 3, column 1: malformed YAML"),
+    ],
+)
+def test_a_bad_profile_stops_the_run_with_one_line(suite, content, expected):
+    (suite.path / "bad.yaml").write_text(content)
+    result = suite.runpytest_subprocess(f"--env={suite.path / 'bad.yaml'}", "-m", "daily")
+    assert result.ret == 4
+    errors = [ln for ln in result.stderr.lines if ln.strip()]
+    assert len(errors) == 1, result.stderr.lines
+    assert errors[0].startswith(f"ERROR: {suite.path / 'bad.yaml'}: ")
+    assert expected in errors[0]
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_unknown_context_is_named(suite):
+    (suite.path / "ctx.yaml").write_text(
+        f"name: x\nclusters: [{{name: a, kubeconfig: {suite.path / 'kc.kubeconfig'}, context: prod}}]\n")
+    result = suite.runpytest_subprocess(f"--env={suite.path / 'ctx.yaml'}", "-m", "daily")
+    assert result.ret == 4
+    assert "clusters[0].context: 'prod' is not in " in result.stderr.str()
+    assert "kc.kubeconfig (contexts: ctx)" in result.stderr.str()
+
+
+def test_profile_from_environment_variable(suite, monkeypatch):
+    monkeypatch.setenv("OPSCHECK_ENV", str(suite.path / "profile.yaml"))
+    result = suite.runpytest_subprocess("-m", "weekly", "--no-report")
+    result.assert_outcomes(passed=1)
+
+
+def test_catalog_lists_every_check_without_a_profile(suite):
+    out = subprocess.run([sys.executable, "-m", "opscheck", "catalog", "--format", "json", "--root", str(suite.path)],
+                         capture_output=True, text=True, check=True)
+    entries = json.loads(out.stdout)
+    by_id = {e["id"]: e for e in entries}
+    assert set(by_id) == {"daily.passes", "daily.fails", "daily.not-applicable", "daily.errors", "weekly.only"}
+    assert by_id["daily.passes"]["cadences"] == ["daily", "postdeploy"]
+    assert by_id["daily.passes"]["nodeid"] == "tests_daily/test_checks.py::test_passes"
+    assert by_id["daily.fails"]["covers"] == ["000.daily.pvc-bound"]
+    assert by_id["weekly.only"]["cadences"] == ["weekly"]
+
+
+def test_catalog_refuses_duplicate_ids(suite):
+    (suite.path / "tests_weekly" / "test_dup.py").write_text(textwrap.dedent('''
+        from opscheck.check import check
+
+        @check(id="weekly.only", title="dup", severity="low", covers=["000.weekly.latency-7d"], remediation="x")
+        def test_dup(evidence):
+            pass
+        '''))
+    out = subprocess.run([sys.executable, "-m", "opscheck", "catalog", "--root", str(suite.path)],
+                         capture_output=True, text=True)
+    assert out.returncode != 0
+    assert "duplicate check id weekly.only" in out.stderr
+
+
+def test_xdist_workers_share_one_fetch_per_key(suite):
+    """Four checks on two workers read the same key: it is fetched exactly once."""
+    counter = suite.path / "fetches.log"
+    (suite.path / "tests_weekly" / "test_shared.py").write_text(textwrap.dedent(f'''
+        import pytest
+        from opscheck.check import check
+
+        def fetch():
+            with open({str(counter)!r}, "a") as f:
+                f.write("fetch\\n")
+            return {{"items": [1, 2, 3]}}
+
+        @pytest.mark.parametrize("n", range(4))
+        @check(id="weekly.shared", title="shared", severity="low", covers=["000.weekly.latency-7d"], remediation="x")
+        def test_shared(run_cache, evidence, n):
+            assert run_cache.get("cluster/list/pods", fetch) == {{"items": [1, 2, 3]}}
+        '''))
+    result = run(suite, "-m", "weekly", "-n", "2", "--no-report")
+    result.assert_outcomes(passed=5)
+    assert counter.read_text().count("fetch") == 1

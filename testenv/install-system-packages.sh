@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Debian packages the test environment runs: PostgreSQL, Prometheus, node-exporter.
+# Skips apt entirely when everything is already installed (the common, warm case).
+set -euo pipefail
+PACKAGES=(postgresql prometheus prometheus-node-exporter iproute2)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "install-system-packages: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+command -v go >/dev/null || { echo "install-system-packages: Go is required to build the test cluster (https://go.dev/dl)" >&2; exit 1; }

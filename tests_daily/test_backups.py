@@ -1,0 +1,73 @@
+"""Daily: backups ran and succeeded (QSIGN 000 §4 and 정기 점검 §2)."""
+from datetime import timedelta
+
+import pytest
+
+from opscheck.backups import backup_problems, runs_of, schedule_problems
+from opscheck.check import check
+
+
+def find_cronjob(cluster, ref):
+    for cj in cluster.list("cronjobs"):
+        if cj["metadata"]["namespace"] == ref.namespace and cj["metadata"]["name"] == ref.name:
+            return cj
+    return None
+
+
+@check(
+    id="daily.postgres-backup",
+    title="The PostgreSQL backup job succeeded within the backup age threshold",
+    severity="critical",
+    covers=["000.daily.pg-backup-done"],
+    remediation="""\
+kubectl logs -n qsign cronjob/postgresql-backup | tail -20
+kubectl get jobs -n qsign -l <cronjob selector> --sort-by=.metadata.creationTimestamp
+Fix the cause in the job's log (credentials, storage full), then run it now:
+kubectl create job -n qsign --from=cronjob/postgresql-backup postgresql-backup-manual-$(date +%s)""",
+)
+def test_postgres_backup(cluster, profile, evidence):
+    ref = profile.backups.postgres_cronjob
+    if ref is None:
+        pytest.skip("not applicable: backups.postgres_cronjob is not set in this profile")
+    cronjob = find_cronjob(cluster, ref)
+    if cronjob is None:
+        evidence.fail(f"CronJob {ref.namespace}/{ref.name} not found")
+    jobs = cluster.list("jobs")
+    max_age = timedelta(hours=ref.max_age_hours or profile.thresholds.backup_max_age_hours)
+    evidence.table({"object": f"{ref.namespace}/{r.name}", "outcome": r.outcome, "reason": r.reason,
+                    "finished": f"{r.finished:%Y-%m-%d %H:%M:%S}Z" if r.finished else ""}
+                   for r in runs_of(cronjob, jobs)[:10])
+    problems = backup_problems(cronjob, jobs, max_age)
+    evidence.record(measured="; ".join(problems) or "ok", threshold=f"success within {max_age}")
+    if problems:
+        evidence.fail(f"backup {ref.namespace}/{ref.name}: {'; '.join(problems)}")
+
+
+@check(
+    id="daily.vault-backup",
+    title="The Vault backup CronJob ran on schedule (lastScheduleTime) and its last job succeeded",
+    severity="critical",
+    covers=["000.daily.vault-backup-scheduled"],
+    remediation="""\
+kubectl get cronjob -n qsign vault-backup -o yaml | grep lastScheduleTime
+kubectl get jobs -n qsign --sort-by=.metadata.creationTimestamp | grep vault-backup
+A missed schedule: the CronJob is suspended, the controller was down past
+startingDeadlineSeconds, or concurrencyPolicy blocked it. A failed job: read its pod's log.""",
+)
+def test_vault_backup(cluster, profile, evidence):
+    ref = profile.backups.vault_cronjob
+    if ref is None:
+        pytest.skip("not applicable: backups.vault_cronjob is not set in this profile")
+    cronjob = find_cronjob(cluster, ref)
+    if cronjob is None:
+        evidence.fail(f"CronJob {ref.namespace}/{ref.name} not found")
+    jobs = cluster.list("jobs")
+    max_age = timedelta(hours=ref.max_age_hours or profile.thresholds.backup_max_age_hours)
+    status = cronjob.get("status") or {}
+    evidence.table([{"object": f"{ref.namespace}/{ref.name}", "schedule": cronjob["spec"]["schedule"],
+                     "lastScheduleTime": status.get("lastScheduleTime", ""),
+                     "lastSuccessfulTime": status.get("lastSuccessfulTime", "")}])
+    problems = schedule_problems(cronjob) + backup_problems(cronjob, jobs, max_age)
+    evidence.record(measured="; ".join(problems) or "ok", threshold="on schedule, last job succeeded")
+    if problems:
+        evidence.fail(f"backup {ref.namespace}/{ref.name}: {'; '.join(problems)}")

@@ -1,0 +1,125 @@
+"""Daily: CPU, memory, disk and volumes (QSIGN 000 §2, §4 and resource-monitor.sh)."""
+import pytest
+
+from opscheck.check import check
+from opscheck.resources import container_usage_vs_limits, node_usage_percent, over_threshold
+
+
+@check(
+    id="daily.node-cpu",
+    title="Node CPU usage under the threshold (metrics.k8s.io, as kubectl top nodes)",
+    severity="high",
+    covers=["000.daily.cpu-under-70"],
+    remediation="""\
+kubectl top nodes; kubectl top pods -A --sort-by=cpu
+Find the heavy pods, then scale out (kubectl autoscale deployment ... --cpu-percent=70 --min=2 --max=10)
+or add nodes; check for a runaway process in the top pod.""",
+)
+def test_node_cpu(cluster, profile, evidence):
+    rows = node_usage_percent(cluster.list("node-metrics"), cluster.list("nodes"), "cpu")
+    if not rows:
+        evidence.fail("metrics.k8s.io returned no node usage")
+    evidence.table(rows)
+    limit = profile.thresholds.cpu_percent
+    evidence.expect_at_most(rows[0]["percent"], limit, what="highest node CPU usage", unit="%",
+                            offenders=over_threshold(rows, limit))
+
+@check(
+    id="daily.node-memory",
+    title="Node memory usage under the threshold (metrics.k8s.io, as kubectl top nodes)",
+    severity="high",
+    covers=["000.daily.mem-under-80"],
+    remediation="""\
+kubectl top nodes; kubectl top pods -A --sort-by=memory
+Raise limits where pods are OOMKilled, scale out with an HPA, or add nodes:
+kubectl set resources deployment -n <namespace> <name> --limits=memory=1Gi""",
+)
+def test_node_memory(cluster, profile, evidence):
+    rows = node_usage_percent(cluster.list("node-metrics"), cluster.list("nodes"), "memory")
+    if not rows:
+        evidence.fail("metrics.k8s.io returned no node usage")
+    evidence.table(rows)
+    limit = profile.thresholds.memory_percent
+    evidence.expect_at_most(rows[0]["percent"], limit, what="highest node memory usage", unit="%",
+                            offenders=over_threshold(rows, limit))
+
+
+@check(
+    id="daily.pod-resources",
+    title="Each pod's CPU and memory usage under the thresholds of its limits",
+    severity="medium",
+    covers=["000.daily.pod-resource-thresholds", "000.daily.cpu-under-70", "000.daily.mem-under-80"],
+    remediation="""\
+kubectl top pods -n <namespace> --sort-by=cpu   (or --sort-by=memory)
+kubectl top pod -n <namespace> <pod> --containers
+Raise the limit if the load is legitimate, otherwise profile the application;
+scale out: kubectl autoscale deployment -n <namespace> <name> --cpu-percent=70 --min=2 --max=10""",
+)
+def test_pod_resources(cluster, profile, evidence):
+    pods = cluster.in_namespaces("pods", profile.namespaces)
+    metrics = cluster.in_namespaces("pod-metrics", profile.namespaces)
+    rows = container_usage_vs_limits(metrics, pods)
+    if not rows:
+        evidence.fail(f"metrics.k8s.io returned no usage for pods with limits in {', '.join(profile.namespaces)}")
+    t = profile.thresholds
+    offenders = []
+    for r in rows:
+        over = []
+        if r["cpu_percent"] is not None and r["cpu_percent"] > t.cpu_percent:
+            over.append(f"CPU {r['cpu_percent']:.0f}% of limit {r['cpu_limit']}")
+        if r["memory_percent"] is not None and r["memory_percent"] > t.memory_percent:
+            over.append(f"memory {r['memory_percent']:.0f}% of limit {r['memory_limit']}")
+        if over:
+            offenders.append({"object": f"{r['object']}/{r['container']}", "detail": ", ".join(over)})
+    evidence.table({k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
+    evidence.note(f"thresholds: CPU {t.cpu_percent:g}%, memory {t.memory_percent:g}% of limits")
+    evidence.expect_none(offenders, "containers over their usage threshold", table=False)
+
+
+@check(
+    id="daily.disk-usage",
+    title="Persistent volumes and node filesystems under the disk threshold",
+    severity="high",
+    covers=["000.daily.disk-under-80"],
+    remediation="""\
+kubectl get pv,pvc -n <namespace>
+kubectl exec -n qsign postgresql-0 -- df -h /var/lib/postgresql/data
+Free space (old WAL, logs, dumps) or expand the PVC (allowVolumeExpansion) before it fills.""",
+)
+def test_disk_usage(prometheus, profile, evidence):
+    cfg = profile.prometheus
+    rows = []
+    for label, query in (("volume", cfg.volume_usage_query), ("filesystem", cfg.filesystem_usage_query)):
+        if not query:
+            continue
+        for s in prometheus.query(query):
+            name = (f"{s.labels.get('namespace', '')}/{s.labels['persistentvolumeclaim']}"
+                    if "persistentvolumeclaim" in s.labels
+                    else f"{s.labels.get('instance', '')}:{s.labels.get('mountpoint', s.labels.get('device', ''))}")
+            rows.append({"object": f"{label} {name}", "percent": round(s.value * 100, 1)})
+    if not rows:
+        evidence.fail("Prometheus returned no volume or filesystem usage: are kubelet and node-exporter scraped?")
+    limit = profile.thresholds.disk_percent
+    evidence.table(rows)
+    offenders = [r | {"detail": f"{r['percent']}% used"} for r in rows if r["percent"] > limit]
+    evidence.note(f"threshold {limit:g}%")
+    evidence.expect_none(offenders, f"volumes or filesystems over {limit:g}% used", table=False)
+
+
+@check(
+    id="daily.pvc-bound",
+    title="Every PersistentVolumeClaim is Bound",
+    severity="high",
+    covers=["000.daily.pvc-bound"],
+    remediation="""\
+kubectl get pv,pvc -n <namespace>
+kubectl describe pvc -n <namespace> <name>   # provisioning events
+Pending: no matching PV or StorageClass, or the provisioner is failing; Lost: the PV is gone.""",
+)
+def test_pvc_bound(cluster, profile, evidence):
+    pvcs = cluster.in_namespaces("persistentvolumeclaims", profile.namespaces)
+    evidence.note(f"{len(pvcs)} PVCs")
+    offenders = [{"object": f"{p['metadata']['namespace']}/{p['metadata']['name']}",
+                  "detail": (p.get("status") or {}).get("phase", "Unknown")}
+                 for p in pvcs if (p.get("status") or {}).get("phase") != "Bound"]
+    evidence.expect_none(offenders, "PVCs not Bound")

@@ -1,0 +1,134 @@
+"""Daily: Vault, certificates, access attempts, audit logging (QSIGN 000 §3, §4)."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from opscheck.certs import secret_leaf_certificate
+from opscheck.check import check
+from opscheck.podlogs import app_pods, matching, read_lines
+from opscheck.vaultaudit import newest_entry_time
+
+
+@check(
+    id="daily.vault-unsealed",
+    title="Vault is initialized, unsealed and has an active node",
+    severity="critical",
+    covers=["000.daily.vault-unsealed"],
+    remediation="""\
+kubectl exec -n qsign vault-0 -- vault status
+Unseal (threshold of key holders): kubectl exec -n qsign vault-0 -- vault operator unseal <unseal-key-N>
+Long term: auto-unseal through an HSM/KMS seal stanza (seal "pkcs11" / "awskms").""",
+)
+def test_vault_unsealed(vault, evidence):
+    # Vault's availability is this check's subject: unreachable is a failure, not an error.
+    from opscheck.errors import DependencyError
+
+    try:
+        health = vault.health()
+    except DependencyError as exc:
+        evidence.fail(str(exc))
+    state = {k: health.get(k) for k in ("initialized", "sealed", "standby", "version", "cluster_name")}
+    evidence.table([{"object": vault.config.address, **state}])
+    problems = []
+    if not health.get("initialized"):
+        problems.append("not initialized")
+    if health.get("sealed"):
+        problems.append("sealed")
+    elif health.get("standby"):
+        problems.append("answering node is a standby (no active node behind this address)")
+    evidence.record(measured="sealed" if health.get("sealed") else "unsealed", threshold="unsealed")
+    if problems:
+        evidence.fail(f"Vault at {vault.config.address} is {' and '.join(problems)}")
+
+
+@check(
+    id="daily.cert-expiry",
+    title="No TLS certificate in use expires within the threshold",
+    severity="critical",
+    covers=["000.daily.cert-expiry-30d"],
+    remediation="""\
+kubectl get secret -n qsign -o json | jq -r '.items[] | select(.type=="kubernetes.io/tls") | .metadata.name'
+openssl x509 -noout -enddate   (on each tls.crt)
+Renew the certificate (cert-manager: kubectl cert-manager renew, or re-issue) and roll the pods that mount it.""",
+)
+def test_cert_expiry(cluster, profile, evidence):
+    namespaces = profile.certificate_namespaces or profile.namespaces
+    secrets = [s for s in cluster.in_namespaces("secrets", namespaces) if s.get("type") == "kubernetes.io/tls"]
+    if not secrets:
+        pytest.skip(f"not applicable: no TLS secrets in {', '.join(namespaces)}")
+    limit = profile.thresholds.cert_days
+    rows, offenders = [], []
+    for s in secrets:
+        name = f"{s['metadata']['namespace']}/{s['metadata']['name']}"
+        try:
+            cert = secret_leaf_certificate(s)
+        except ValueError as exc:
+            offenders.append({"object": name, "detail": f"unreadable certificate: {exc}"})
+            continue
+        days = cert.days_left()
+        rows.append({"object": name, "subject": cert.subject, "issuer": cert.issuer,
+                     "not_after": f"{cert.not_after:%Y-%m-%d %H:%M}Z", "days_left": round(days, 1)})
+        if days < limit:
+            what = "expired" if days < 0 else f"expires in {days:.0f} days"
+            offenders.append({"object": name, "detail": f"{what} ({cert.not_after:%Y-%m-%d})"})
+    evidence.table(rows)
+    evidence.note(f"threshold: {limit} days")
+    evidence.expect_none(offenders, f"certificates expiring within {limit} days", table=False)
+
+
+@check(
+    id="daily.abnormal-access",
+    title="Failed or unauthorized access attempts in the window stay under the threshold",
+    severity="high",
+    covers=["000.daily.abnormal-access"],
+    remediation="""\
+kubectl logs -n qsign -l app=api-server --since=24h | grep -iE "unauthorized|forbidden|authentication failed"
+Group by source address; block abusive sources at the ingress/WAF, rotate credentials that
+were tried, and review the Vault audit log for the same period.""",
+)
+def test_abnormal_access(cluster, profile, evidence):
+    rules = profile.logs
+    if not rules.apps:
+        pytest.skip("not applicable: no apps listed under logs.apps")
+    window = timedelta(minutes=rules.access_window_minutes)
+    pods = [p for app in rules.apps for p in app_pods(cluster, profile.namespaces, rules.app_label, app)]
+    hits = matching(read_lines(cluster, pods, window), rules.access_pattern)
+    by_pod: dict[str, int] = {}
+    for h in hits:
+        by_pod[h.pod] = by_pod.get(h.pod, 0) + 1
+    evidence.table({"object": pod, "attempts": n} for pod, n in sorted(by_pod.items()))
+    for h in hits[:5]:
+        evidence.note(f"example: {h.pod}: {h.text[:200]}")
+    evidence.expect_at_most(len(hits), profile.thresholds.abnormal_access,
+                            what=f"access attempts matching /{rules.access_pattern}/ in the last {window}",
+                            offenders=[{"object": p, "detail": f"{n} attempts"} for p, n in sorted(by_pod.items())])
+
+
+@check(
+    id="daily.audit-log",
+    title="Vault audit logging is enabled and has recorded entries recently",
+    severity="high",
+    covers=["000.daily.audit-log-recorded"],
+    remediation="""\
+vault audit list -detailed
+Re-enable the device if missing: vault audit enable file file_path=/vault/audit/audit.log
+Check the audit volume is writable and not full: a blocked audit device makes Vault refuse requests.""",
+)
+def test_audit_log(vault, profile, evidence):
+    devices = vault.audit_devices()
+    rows = [{"object": path, "type": d.get("type"), "file_path": (d.get("options") or {}).get("file_path", "")}
+            for path, d in devices.items()]
+    evidence.table(rows)
+    if not rows:
+        evidence.fail(f"Vault at {vault.config.address} has no audit device enabled")
+    log_file = profile.vault.audit_log_file
+    if log_file is None:
+        evidence.note("vault.audit_log_file not set: only the device list was checked")
+        return
+    newest = newest_entry_time(log_file)
+    if newest is None:
+        evidence.fail(f"audit log {log_file} has no entries")
+    age = datetime.now(timezone.utc) - newest
+    evidence.note(f"newest audit entry: {newest:%Y-%m-%dT%H:%M:%SZ}")
+    evidence.expect_at_most(age.total_seconds() / 60, profile.thresholds.audit_log_max_age_minutes,
+                            what=f"age of the newest entry in {log_file}", unit=" min")
