@@ -41,6 +41,11 @@ def read_pid(name: str) -> int | None:
 
 def pid_alive(pid: int) -> bool:
     try:
+        # Reap it if it is our own child that exited, so it does not linger as a zombie.
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+    try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False

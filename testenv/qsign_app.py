@@ -28,10 +28,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 # Base latency per service in milliseconds: what a healthy QSIGN installation shows.
 DEFAULT_LATENCY_MS = {"api-server": 60.0, "signature-service": 150.0, "hsm-adapter": 30.0}
@@ -81,7 +81,7 @@ def cri_timestamp(ns: int | None = None) -> str:
 def app_message(name: str, level: str, text: str, ns: int | None = None) -> str:
     """One application log message the way the services' logback pattern prints it."""
     ns = time.time_ns() if ns is None else ns
-    stamp = datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    stamp = datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     return f"{stamp} {level:<5} [{name}] {text}"
 
 
@@ -108,7 +108,7 @@ def append_lines(path: Path, lines: list[str], max_bytes: int = 10 * 1024 * 1024
 # ------------------------------------------------------------------------------- metrics
 
 def _fmt_labels(names: tuple[str, ...], values: tuple[str, ...], extra: str = "") -> str:
-    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values)]
+    parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
     if extra:
         parts.append(extra)
     return "{" + ",".join(parts) + "}" if parts else ""
@@ -382,7 +382,7 @@ class Service:
                 offsets = sorted(self.rng.random() for _ in range(n))
                 picks = self.rng.choices(endpoints, weights=weights, k=n)
             self.record_unauthorized(ctl["unauthorized_per_tick"])
-            for offset, (method, uri, _) in zip(offsets, picks):
+            for offset, (method, uri, _) in zip(offsets, picks, strict=True):
                 delay = tick_start + offset - time.monotonic()
                 if delay > 0 and self.stop.wait(delay):
                     return
@@ -416,14 +416,14 @@ def _poisson(rng: random.Random, lam: float) -> int:
 
 
 def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # --------------------------------------------------------------------------------- HTTP
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "qsign-app/1.0"
-    routes: dict[str, Callable[["_Handler"], None]] = {}
+    routes: dict[str, str] = {}  # GET path -> name of the handler method
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         """Silence per-request stderr lines; the service writes its own log."""
@@ -449,7 +449,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0]
         route = self.routes.get(path)
         if route is not None and method == "GET":
-            route(self)
+            getattr(self, route)()
         elif self.handle_api(method, path):
             return
         else:
@@ -493,12 +493,7 @@ def serve_service(args: argparse.Namespace) -> None:
             self.send_json(status, body)
             return True
 
-    Handler.routes = {
-        "/health": Handler.health,
-        "/health/live": Handler.live,
-        "/health/ready": Handler.ready,
-        "/metrics": Handler.metrics,
-    }
+    Handler.routes = {"/health": "health", "/health/live": "live", "/health/ready": "ready", "/metrics": "metrics"}
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     sim = threading.Thread(target=svc.simulate, name="simulate", daemon=True)
@@ -538,7 +533,7 @@ def serve_volume_exporter(args: argparse.Namespace) -> None:
         def healthz(self) -> None:
             self.send_text(200, "ok", "text/plain")
 
-    Handler.routes = {"/metrics": Handler.metrics, "/healthz": Handler.healthz, "/health/live": Handler.healthz}
+    Handler.routes = {"/metrics": "metrics", "/healthz": "healthz", "/health/live": "healthz"}
     server = ThreadingHTTPServer((args.host, args.port), Handler)
     server.daemon_threads = True
     _serve_until_signal(server, threading.Event())

@@ -1,0 +1,23 @@
+"""Fixtures of the self-tests; the harness itself is in selftests/harness.py."""
+from __future__ import annotations
+
+import pytest
+
+from selftests.harness import CheckRunner
+
+
+@pytest.fixture(scope="session")
+def testenv_up() -> None:
+    """The self-tests need the environment `make test` starts; fail loudly without it."""
+    from testenv import __main__ as testenv_cli
+
+    for name, module in testenv_cli.COMPONENTS:
+        status = module.status()
+        if not status.get("running", False):
+            pytest.fail(f"test environment component {name} is not running: run `python -m testenv up` "
+                        f"(make test does it)", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def checks(testenv_up: None, tmp_path_factory: pytest.TempPathFactory) -> CheckRunner:
+    return CheckRunner(tmp_path_factory.mktemp("checkruns"))

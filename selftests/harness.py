@@ -1,0 +1,87 @@
+"""Self-test harness: run real checks against the running test environment.
+
+A check is run the way an operator runs it (`pytest <check> --env=environments/demo.yaml`)
+in a subprocess, and its outcome read back from the run's results.json, so each self-test
+covers the whole path: profile, fixtures, check, plugin, report.
+
+Faults take a moment to show through the API (a rollout, a metrics scrape, a Prometheus
+rate window), so `CheckRunner.until` re-runs the check until it reaches the expected
+outcome, with a deadline, instead of sleeping a guessed time.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO_PROFILE = REPO / "environments" / "demo.yaml"
+
+
+@dataclass
+class Outcome:
+    id: str
+    outcome: str
+    message: str
+    evidence: dict[str, Any] | None
+    raw: dict[str, Any]
+
+
+class CheckRunner:
+    def __init__(self, workdir: Path, profile: Path = DEMO_PROFILE) -> None:
+        self.workdir = workdir
+        self.profile = profile
+        self._runs = 0
+        from opscheck.cli import catalog
+
+        self.nodeids = {e["id"]: e["nodeid"].split("[")[0] for e in catalog(REPO)}
+
+    def run_pytest(self, *args: str, profile: Path | None = None, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], Path]:
+        self._runs += 1
+        reports = self.workdir / f"run{self._runs}"
+        cmd = [sys.executable, "-m", "pytest", f"--env={profile or self.profile}",
+               f"--report-dir={reports}", "-q", *args]
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600,
+                              env={**os.environ, **(env or {})})
+        return proc, reports
+
+    def run(self, *check_ids: str, profile: Path | None = None, args: tuple[str, ...] = ()) -> dict[str, Outcome]:
+        nodeids = sorted({self.nodeids[c] for c in check_ids})
+        proc, reports = self.run_pytest(*nodeids, *args, profile=profile)
+        folders = list(reports.glob("*/results.json")) if reports.exists() else []
+        if len(folders) != 1:
+            raise AssertionError(f"no run folder written (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        data = json.loads(folders[0].read_text())
+        return {c["id"]: Outcome(c["id"], c["outcome"], c["message"], c["evidence"], c) for c in data["checks"]}
+
+    def one(self, check_id: str, **kw: Any) -> Outcome:
+        return self.run(check_id, **kw)[check_id]
+
+    def until(self, check_id: str, outcome: str, timeout: float = 90, interval: float = 2,
+              message: Callable[[str], bool] | None = None, **kw: Any) -> Outcome:
+        """Re-run `check_id` until its outcome is `outcome` (and `message` accepts its text)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            result = self.one(check_id, **kw)
+            if result.outcome == outcome and (message is None or message(result.message)):
+                return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{check_id}: still {result.outcome} after {timeout:.0f}s "
+                                     f"(wanted {outcome}): {result.message}")
+            time.sleep(interval)
+
+
+@contextmanager
+def broken(break_it: Callable[[], Any], repair: Callable[[], Any]) -> Iterator[None]:
+    """Apply a fault, and always repair it, even when the test fails half-way."""
+    break_it()
+    try:
+        yield
+    finally:
+        repair()

@@ -1,0 +1,199 @@
+"""Prometheus and node-exporter from Debian's packages, scraping the test environment.
+
+Scrape and rule evaluation run every 5 s so self-tests see effects quickly. Each QSIGN
+service is its own job with `app`/`namespace` target labels, as a Kubernetes service
+discovery would attach them; the volume exporter is job "kubelet", node-exporter is "node".
+
+Debian packages: prometheus (/usr/bin/prometheus, promtool) and prometheus-node-exporter.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from testenv import apps, procs
+from testenv.paths import HOST, PORTS, state_dir
+
+PROMETHEUS_BIN = "/usr/bin/prometheus"
+NODE_EXPORTER_BIN = "/usr/bin/prometheus-node-exporter"
+PROC_NAME = "prometheus"
+NODE_EXPORTER = "node-exporter"
+RULES_SOURCE = Path(__file__).with_name("alert-rules.yml")
+INTERVAL = "5s"
+START_TIMEOUT = 60.0
+# Cheap collectors only; filesystem is the one the disk checks need.
+NODE_COLLECTORS = ("filesystem", "cpu", "meminfo", "loadavg", "uname")
+
+
+def prom_dir() -> Path:
+    return state_dir() / "prometheus"
+
+
+def config_file() -> Path:
+    return prom_dir() / "prometheus.yml"
+
+
+def rules_file() -> Path:
+    """Copy of testenv/alert-rules.yml that the running server loads."""
+    return prom_dir() / "alert-rules.yml"
+
+
+def data_dir() -> Path:
+    return prom_dir() / "data"
+
+
+def url() -> str:
+    return f"http://{HOST}:{PORTS['prometheus']}"
+
+
+def node_exporter_url() -> str:
+    return f"http://{HOST}:{PORTS['node-exporter']}"
+
+
+def jobs() -> list[str]:
+    """Every scrape job of the generated configuration."""
+    return [*apps.APPS, "kubelet", "node", "prometheus"]
+
+
+def _config() -> dict[str, Any]:
+    scrape = [
+        {
+            "job_name": app,
+            "static_configs": [{
+                "targets": [f"{HOST}:{PORTS[app]}"],
+                "labels": {"app": app, "namespace": "qsign"},
+            }],
+        }
+        for app in apps.APPS
+    ]
+    scrape += [
+        {"job_name": "kubelet", "static_configs": [{"targets": [f"{HOST}:{PORTS['volume-exporter']}"]}]},
+        {"job_name": "node", "static_configs": [{"targets": [f"{HOST}:{PORTS['node-exporter']}"]}]},
+        {"job_name": "prometheus", "static_configs": [{"targets": [f"{HOST}:{PORTS['prometheus']}"]}]},
+    ]
+    return {
+        "global": {"scrape_interval": INTERVAL, "evaluation_interval": INTERVAL, "scrape_timeout": "4s"},
+        "rule_files": [str(rules_file())],
+        "scrape_configs": scrape,
+    }
+
+
+def _write_if_changed(path: Path, text: str) -> bool:
+    if path.exists() and path.read_text() == text:
+        return False
+    path.write_text(text)
+    return True
+
+
+def _ok(path: str, base: str | None = None) -> bool:
+    try:
+        return requests.get((base or url()) + path, timeout=3).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _require(binary: str, package: str) -> None:
+    if not Path(binary).exists() and not shutil.which(Path(binary).name):
+        raise RuntimeError(
+            f"{binary} not found: DEBIAN_FRONTEND=noninteractive apt-get install -y {package}")
+
+
+def _start_and_wait(name: str, argv: list[str], base: str, path: str) -> None:
+    procs.start(name, argv, cwd=prom_dir())
+    # Stop waiting as soon as the process dies, instead of polling a dead port.
+    procs.wait_for(lambda: not procs.is_running(name) or _ok(path, base), START_TIMEOUT, f"{name} at {base}{path}")
+    if not procs.is_running(name):
+        raise RuntimeError(f"{name} exited; see {procs.log_file(name)}")
+
+
+def query(promql: str) -> list[dict[str, Any]]:
+    """Instant query; returns the result vector."""
+    resp = requests.get(url() + "/api/v1/query", params={"query": promql}, timeout=10)
+    resp.raise_for_status()
+    body = resp.json()
+    if body.get("status") != "success":
+        raise RuntimeError(f"query {promql!r} failed: {body}")
+    return body["data"]["result"]
+
+
+def _scraped() -> bool:
+    """Every job has been scraped at least once; running sources answered (up == 1)."""
+    values = {r["metric"].get("job"): r["value"][1] for r in query("up")}
+    expected_up = {"node", "prometheus"}
+    expected_up |= {app for app in apps.APPS if procs.is_running(apps.proc_name(app))}
+    if procs.is_running(apps.VOLUME_EXPORTER):
+        expected_up.add("kubelet")
+    return all(job in values for job in jobs()) and all(values[job] == "1" for job in expected_up)
+
+
+def _rates_available() -> bool:
+    running = {app for app in apps.APPS if procs.is_running(apps.proc_name(app))}
+    found = {r["metric"].get("app") for r in query("rate(http_server_requests_seconds_count[1m]) > 0")}
+    return running <= found
+
+
+def up() -> dict[str, Any]:
+    """Start node-exporter and Prometheus (reloading the config if it changed) and wait
+    until every target has been scraped."""
+    _require(PROMETHEUS_BIN, "prometheus")
+    _require(NODE_EXPORTER_BIN, "prometheus-node-exporter")
+    data_dir().mkdir(parents=True, exist_ok=True)
+    rules_changed = _write_if_changed(rules_file(), RULES_SOURCE.read_text())
+    config_changed = _write_if_changed(config_file(), yaml.safe_dump(_config(), sort_keys=False))
+
+    _start_and_wait(NODE_EXPORTER, [
+        NODE_EXPORTER_BIN,
+        f"--web.listen-address={HOST}:{PORTS['node-exporter']}",
+        "--collector.disable-defaults",
+        *(f"--collector.{c}" for c in NODE_COLLECTORS),
+    ], node_exporter_url(), "/metrics")
+
+    was_running = procs.is_running(PROC_NAME)
+    _start_and_wait(PROC_NAME, [
+        PROMETHEUS_BIN,
+        f"--config.file={config_file()}",
+        f"--storage.tsdb.path={data_dir()}",
+        "--storage.tsdb.retention.time=15d",
+        f"--web.listen-address={HOST}:{PORTS['prometheus']}",
+        f"--web.external-url={url()}",
+        "--web.enable-lifecycle",
+    ], url(), "/-/ready")
+    if was_running and (rules_changed or config_changed):
+        requests.post(url() + "/-/reload", timeout=10).raise_for_status()
+    procs.wait_for(_scraped, START_TIMEOUT, "a successful scrape of every target")
+    # rate() needs two samples in its window: wait for them, so a demo run right after
+    # `up` has latency figures instead of "no samples".
+    procs.wait_for(_rates_available, START_TIMEOUT, "two scrapes of every sample service")
+    return {**status(), "config_file": str(config_file()), "rules_file": str(rules_file()), "data_dir": str(data_dir())}
+
+
+def down() -> None:
+    """Stop Prometheus and node-exporter; the TSDB stays for the next up()."""
+    procs.stop(PROC_NAME)
+    procs.stop(NODE_EXPORTER)
+
+
+def status() -> dict[str, Any]:
+    running = procs.is_running(PROC_NAME)
+    node_running = procs.is_running(NODE_EXPORTER)
+    return {
+        "running": running and node_running,
+        "prometheus": {
+            "running": running,
+            "ready": running and _ok("/-/ready"),
+            "pid": procs.read_pid(PROC_NAME),
+            "url": url(),
+            "log_file": str(procs.log_file(PROC_NAME)),
+        },
+        "node_exporter": {
+            "running": node_running,
+            "pid": procs.read_pid(NODE_EXPORTER),
+            "url": node_exporter_url(),
+            "log_file": str(procs.log_file(NODE_EXPORTER)),
+        },
+        "jobs": jobs(),
+    }
