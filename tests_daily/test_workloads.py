@@ -85,6 +85,8 @@ kubectl describe pod -n kube-system <pod>; kubectl logs -n kube-system <pod> --p
 def test_kube_system(cluster, profile, evidence):
     pods = cluster.in_namespaces("pods", profile.system_namespaces)
     evidence.note(f"{len(pods)} pods in {', '.join(profile.system_namespaces)}")
+    if not pods:
+        evidence.fail(f"no pods at all in {', '.join(profile.system_namespaces)}: is the namespace list right?")
     evidence.expect_none(unhealthy_pods(pods), "system pods not healthy")
 
 
