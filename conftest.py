@@ -6,4 +6,5 @@ The opscheck plugin itself is registered through its pytest11 entry point.
 pytest_plugins = [
     "fixtures.k8s",
     "fixtures.services",
+    "fixtures.hosts",
 ]

@@ -195,6 +195,22 @@ class PrometheusConfig(Strict):
     )
 
 
+class HostConfig(Strict):
+    """A machine read through pytest-testinfra (backup host, control-plane node)."""
+
+    name: str
+    # A testinfra backend URI: "local://", "ssh://ops@10.0.0.5", "ssh://ops@host?ssh_config=..."
+    uri: str = "local://"
+    roles: list[str] = []
+
+    @field_validator("uri")
+    @classmethod
+    def _backend(cls, v: str) -> str:
+        if not re.match(r"^(local|ssh|paramiko|docker|podman|kubectl|ansible)://", v):
+            raise ValueError("must be a testinfra backend URI such as local:// or ssh://user@host")
+        return v
+
+
 class CronJobBackup(Strict):
     namespace: str
     name: str
@@ -225,6 +241,7 @@ class Profile(Strict):
     postgres: PostgresConfig | None = None
     prometheus: PrometheusConfig | None = None
     backups: Backups = Backups()
+    hosts: list[HostConfig] = []
 
     # Where the profile was loaded from (set by load_profile, not by the file).
     source: str = Field(default="", exclude=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -85,7 +84,7 @@ def test_the_canary_secret_reaches_no_output(checks):
 def test_an_unreachable_cluster_errors_within_bounded_time_and_the_run_goes_on(checks, tmp_path):
     """All Kubernetes checks become errors with the same one-line reason; the other checks
     still run and the report is written."""
-    kubeconfig = Path(cluster.reader_kubeconfig() if hasattr(cluster, "reader_kubeconfig") else state_dir() / "kubeconfig-reader")
+    kubeconfig = cluster.reader_kubeconfig()
     broken_kc = tmp_path / "kubeconfig"
     broken_kc.write_text(kubeconfig.read_text().replace("127.0.0.1:16443", "127.0.0.1:1"))
     profile = tmp_path / "down.yaml"

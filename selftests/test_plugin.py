@@ -242,3 +242,28 @@ def test_xdist_workers_share_one_fetch_per_key(suite):
     result = run(suite, "-m", "weekly", "-n", "2", "--no-report")
     result.assert_outcomes(passed=5)
     assert counter.read_text().count("fetch") == 1
+
+
+def test_hosts_from_the_profile_are_testinfra_hosts(suite, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[1]))  # the repo's fixtures/
+    (suite.path / "hosts.yaml").write_text(
+        f"name: h\nclusters: [{{name: a, kubeconfig: {suite.path / 'kc.kubeconfig'}, context: ctx}}]\n"
+        "hosts:\n  - {name: backup-1, uri: 'local://', roles: [backup]}\n")
+    (suite.path / "conftest.py").write_text('pytest_plugins = ["fixtures.hosts"]\n')
+    (suite.path / "dump.sql").write_text("-- a dump\n")
+    (suite.path / "tests_weekly" / "test_host.py").write_text(textwrap.dedent(f'''
+        from opscheck.check import check
+
+        @check(id="weekly.host-file", title="dump exists", severity="low", covers=["002.backup.dump-files"], remediation="x")
+        def test_host_file(hosts_with_role, evidence):
+            (host,) = hosts_with_role("backup")
+            assert host.file({str(suite.path / 'dump.sql')!r}).size > 0
+
+        @check(id="weekly.no-etcd-host", title="n/a", severity="low", covers=["004.backup.etcd-snapshot"], remediation="x")
+        def test_no_role(hosts_with_role, evidence):
+            hosts_with_role("control-plane")
+        '''))
+    result = suite.runpytest_subprocess(f"--env={suite.path / 'hosts.yaml'}", "-m", "weekly", "--no-report",
+                                        "-k", "host_file or no_role")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.no_fnmatch_line("*Traceback*")

@@ -7,6 +7,10 @@ from opscheck.backups import backup_problems, runs_of, schedule_problems
 from opscheck.check import check
 
 
+def hours(delta: timedelta) -> str:
+    return f"{delta.total_seconds() / 3600:g} h"
+
+
 def find_cronjob(cluster, ref):
     for cj in cluster.list("cronjobs"):
         if cj["metadata"]["namespace"] == ref.namespace and cj["metadata"]["name"] == ref.name:
@@ -38,7 +42,7 @@ def test_postgres_backup(cluster, profile, evidence):
                     "finished": f"{r.finished:%Y-%m-%d %H:%M:%S}Z" if r.finished else ""}
                    for r in runs_of(cronjob, jobs)[:10])
     problems = backup_problems(cronjob, jobs, max_age)
-    evidence.record(measured="; ".join(problems) or "ok", threshold=f"success within {max_age}")
+    evidence.record(measured="; ".join(problems) or "ok", threshold=f"success within {hours(max_age)}")
     if problems:
         evidence.fail(f"backup {ref.namespace}/{ref.name}: {'; '.join(problems)}")
 
@@ -68,6 +72,7 @@ def test_vault_backup(cluster, profile, evidence):
                      "lastScheduleTime": status.get("lastScheduleTime", ""),
                      "lastSuccessfulTime": status.get("lastSuccessfulTime", "")}])
     problems = schedule_problems(cronjob) + backup_problems(cronjob, jobs, max_age)
-    evidence.record(measured="; ".join(problems) or "ok", threshold="on schedule, last job succeeded")
+    evidence.record(measured="; ".join(problems) or "ok",
+                    threshold=f"on schedule, last job succeeded, success within {hours(max_age)}")
     if problems:
         evidence.fail(f"backup {ref.namespace}/{ref.name}: {'; '.join(problems)}")
