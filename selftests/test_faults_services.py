@@ -87,7 +87,10 @@ def test_postgres_select1_fails_when_the_server_stops(checks):
 
 def test_disk_usage_fails_when_the_database_volume_fills(checks):
     with broken(lambda: postgres.fill_volume(90), postgres.clear_fill):
-        r = checks.until("daily.disk-usage", "failed", timeout=60)
+        # Both the PVC (kubelet volume stats) and the node filesystem see the same tmpfs;
+        # wait until both scrapes have caught up.
+        r = checks.until("daily.disk-usage", "failed", timeout=60,
+                         message=lambda m: "volume qsign/data-postgresql-0" in m and "filesystem " in m)
         assert re.search(r"volume qsign/data-postgresql-0 \(9\d(\.\d)?% used\)", r.message), r.message
     checks.until("daily.disk-usage", "passed", timeout=60)
 
