@@ -167,23 +167,13 @@ def _passwords() -> dict[str, str]:
             stored[role] = secrets.token_urlsafe(24)
             changed = True
     if changed:
-        _write_private(path, json.dumps(stored, indent=2) + "\n")
+        procs.write_private(path, json.dumps(stored, indent=2) + "\n")
     return stored
-
-
-def _write_private(path: Path, text: str) -> None:
-    """Write a 0600 file without a window where it is readable by others."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
 
 
 def _write_pgpass(passwords: dict[str, str]) -> None:
     lines = [f"{HOST}:{PORTS['postgres']}:*:{role}:{passwords[role]}" for role in ROLES]
-    _write_private(pgpass_file(), "\n".join(lines) + "\n")
+    procs.write_private(pgpass_file(), "\n".join(lines) + "\n")
 
 
 def _run_as_pg(argv: list[str]) -> subprocess.CompletedProcess[str]:

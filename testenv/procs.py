@@ -114,6 +114,16 @@ def stop(name: str, timeout: float = 15.0) -> bool:
     return True
 
 
+def write_private(path: Path, text: str) -> None:
+    """Write a 0600 file (keys, tokens, passwords) with no window where others can read it."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
 def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> None:
     """Poll `predicate` until it is truthy; raise TimeoutError naming `what`."""
     deadline = time.monotonic() + timeout

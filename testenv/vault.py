@@ -131,16 +131,6 @@ log_level = "info"
 """
 
 
-def _write_private(path: Path, text: str) -> None:
-    """Write a 0600 file without a window where it is readable by others."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
 def _api(method: str, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
     headers = {"X-Vault-Token": token} if token else {}
     return requests.request(method, f"{address()}/v1/{path}", headers=headers, timeout=HTTP_TIMEOUT, **kwargs)
@@ -199,7 +189,7 @@ def _initialise() -> None:
         _api("PUT", "sys/init", json={"secret_shares": KEY_SHARES, "secret_threshold": KEY_THRESHOLD}),
         "init",
     )
-    _write_private(init_file(), json.dumps(answer, indent=2) + "\n")
+    procs.write_private(init_file(), json.dumps(answer, indent=2) + "\n")
     token_file().unlink(missing_ok=True)
     _policy_stamp().unlink(missing_ok=True)
 
@@ -237,7 +227,7 @@ def _ensure_policy_and_token() -> str:
         "meta": {"purpose": "read-only operational checks"},
     }), "token create")
     token = answer["auth"]["client_token"]
-    _write_private(token_file(), token + "\n")
+    procs.write_private(token_file(), token + "\n")
     return token
 
 

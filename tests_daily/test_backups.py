@@ -11,11 +11,17 @@ def hours(delta: timedelta) -> str:
     return f"{delta.total_seconds() / 3600:g} h"
 
 
-def find_cronjob(cluster, ref):
-    for cj in cluster.list("cronjobs"):
-        if cj["metadata"]["namespace"] == ref.namespace and cj["metadata"]["name"] == ref.name:
-            return cj
-    return None
+def backup_cronjob(cluster, profile, evidence, setting):
+    """The CronJob the profile names under backups.<setting>, its Jobs and the age limit."""
+    ref = getattr(profile.backups, setting)
+    if ref is None:
+        pytest.skip(f"not applicable: backups.{setting} is not set in this profile")
+    cronjob = next((cj for cj in cluster.list("cronjobs")
+                    if (cj["metadata"]["namespace"], cj["metadata"]["name"]) == (ref.namespace, ref.name)), None)
+    if cronjob is None:
+        evidence.fail(f"CronJob {ref.namespace}/{ref.name} not found")
+    max_age = timedelta(hours=ref.max_age_hours or profile.thresholds.backup_max_age_hours)
+    return ref, cronjob, cluster.list("jobs"), max_age
 
 
 @check(
@@ -30,14 +36,7 @@ Fix the cause in the job's log (credentials, storage full), then run it now:
 kubectl create job -n qsign --from=cronjob/postgresql-backup postgresql-backup-manual-$(date +%s)""",
 )
 def test_postgres_backup(cluster, profile, evidence):
-    ref = profile.backups.postgres_cronjob
-    if ref is None:
-        pytest.skip("not applicable: backups.postgres_cronjob is not set in this profile")
-    cronjob = find_cronjob(cluster, ref)
-    if cronjob is None:
-        evidence.fail(f"CronJob {ref.namespace}/{ref.name} not found")
-    jobs = cluster.list("jobs")
-    max_age = timedelta(hours=ref.max_age_hours or profile.thresholds.backup_max_age_hours)
+    ref, cronjob, jobs, max_age = backup_cronjob(cluster, profile, evidence, "postgres_cronjob")
     evidence.table({"object": f"{ref.namespace}/{r.name}", "outcome": r.outcome, "reason": r.reason,
                     "finished": f"{r.finished:%Y-%m-%d %H:%M:%S}Z" if r.finished else ""}
                    for r in runs_of(cronjob, jobs)[:10])
@@ -59,14 +58,7 @@ A missed schedule: the CronJob is suspended, the controller was down past
 startingDeadlineSeconds, or concurrencyPolicy blocked it. A failed job: read its pod's log.""",
 )
 def test_vault_backup(cluster, profile, evidence):
-    ref = profile.backups.vault_cronjob
-    if ref is None:
-        pytest.skip("not applicable: backups.vault_cronjob is not set in this profile")
-    cronjob = find_cronjob(cluster, ref)
-    if cronjob is None:
-        evidence.fail(f"CronJob {ref.namespace}/{ref.name} not found")
-    jobs = cluster.list("jobs")
-    max_age = timedelta(hours=ref.max_age_hours or profile.thresholds.backup_max_age_hours)
+    ref, cronjob, jobs, max_age = backup_cronjob(cluster, profile, evidence, "vault_cronjob")
     status = cronjob.get("status") or {}
     evidence.table([{"object": f"{ref.namespace}/{ref.name}", "schedule": cronjob["spec"]["schedule"],
                      "lastScheduleTime": status.get("lastScheduleTime", ""),

@@ -5,6 +5,16 @@ from opscheck.check import check
 from opscheck.resources import container_usage_vs_limits, node_usage_percent, over_threshold
 
 
+def expect_node_usage(cluster, evidence, resource, limit):
+    rows = node_usage_percent(cluster.list("node-metrics"), cluster.list("nodes"), resource)
+    if not rows:
+        evidence.fail("metrics.k8s.io returned no node usage")
+    evidence.table(rows)
+    label = "CPU" if resource == "cpu" else resource
+    evidence.expect_at_most(rows[0]["percent"], limit, what=f"highest node {label} usage", unit="%",
+                            offenders=over_threshold(rows, limit))
+
+
 @check(
     id="daily.node-cpu",
     title="Node CPU usage under the threshold (metrics.k8s.io, as kubectl top nodes)",
@@ -16,13 +26,7 @@ Find the heavy pods, then scale out (kubectl autoscale deployment ... --cpu-perc
 or add nodes; check for a runaway process in the top pod.""",
 )
 def test_node_cpu(cluster, profile, evidence):
-    rows = node_usage_percent(cluster.list("node-metrics"), cluster.list("nodes"), "cpu")
-    if not rows:
-        evidence.fail("metrics.k8s.io returned no node usage")
-    evidence.table(rows)
-    limit = profile.thresholds.cpu_percent
-    evidence.expect_at_most(rows[0]["percent"], limit, what="highest node CPU usage", unit="%",
-                            offenders=over_threshold(rows, limit))
+    expect_node_usage(cluster, evidence, "cpu", profile.thresholds.cpu_percent)
 
 @check(
     id="daily.node-memory",
@@ -35,13 +39,7 @@ Raise limits where pods are OOMKilled, scale out with an HPA, or add nodes:
 kubectl set resources deployment -n <namespace> <name> --limits=memory=1Gi""",
 )
 def test_node_memory(cluster, profile, evidence):
-    rows = node_usage_percent(cluster.list("node-metrics"), cluster.list("nodes"), "memory")
-    if not rows:
-        evidence.fail("metrics.k8s.io returned no node usage")
-    evidence.table(rows)
-    limit = profile.thresholds.memory_percent
-    evidence.expect_at_most(rows[0]["percent"], limit, what="highest node memory usage", unit="%",
-                            offenders=over_threshold(rows, limit))
+    expect_node_usage(cluster, evidence, "memory", profile.thresholds.memory_percent)
 
 
 @check(
