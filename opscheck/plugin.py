@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from opscheck.check import CADENCES, PRIMARY_CADENCE_DIRS, CheckFailure, CheckSpec, Evidence
+from opscheck.check import CADENCES, PRIMARY_CADENCE_DIRS, SEVERITIES, CheckFailure, CheckSpec, Evidence
 from opscheck.errors import DependencyError, OpscheckError, ProfileError
 from opscheck.profile import ENV_VAR, Profile, load_profile
 from opscheck.results import (
@@ -53,6 +53,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where run folders are written (default: reports)")
     group.addoption("--no-report", dest="opscheck_no_report", action="store_true",
                     help="do not write a run folder")
+    group.addoption("--fail-on", dest="opscheck_fail_on", choices=SEVERITIES, default="low",
+                    help="lowest severity whose failures fail the run (default: low, i.e. any failure); "
+                         "failures below it are reported but do not change the exit code")
+    group.addoption("--allow-errors", dest="opscheck_allow_errors", action="store_true",
+                    help="checks that could not be evaluated (error) do not fail the run")
     group.addoption("--opscheck-catalog", dest="opscheck_catalog", action="store_true",
                     help=argparse_suppress())
 
@@ -267,6 +272,7 @@ class RunRecorder:
         self.config = config
         self.state = state
         self.exitstatus: int | None = None
+        self.other_failures = 0  # failed tests that are not checks (never gated away)
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # pytest-metadata fills its table in its own pytest_configure, after ours.
@@ -275,6 +281,8 @@ class RunRecorder:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         result = self.state.collector.add_report(report)
+        if result is None and report.failed:
+            self.other_failures += 1
         if result is None or report.when != "teardown":
             return
         try:
@@ -315,6 +323,10 @@ class RunRecorder:
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.exitstatus = int(exitstatus)
+        gate = self.gate()
+        if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not self.other_failures:
+            # The run's verdict follows the gate, not pytest's count of failed tests.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED if gate["failing"] else pytest.ExitCode.OK
         state, run = self.state, self.state.run
         run.finished = utc_now()
         run.workers = int(getattr(self.config.option, "numprocesses", 0) or 0)
@@ -336,8 +348,30 @@ class RunRecorder:
             "schema_version": RESULTS_SCHEMA_VERSION,
             "run": run.as_dict(),
             "summary": state.collector.summary(),
+            "gate": gate,
             "checks": [r.as_dict() for r in state.collector.results.values()],
         })
+
+    def gate(self) -> dict[str, Any]:
+        """Which results fail the run under --fail-on and --allow-errors."""
+        fail_on = self.config.getoption("opscheck_fail_on")
+        allow_errors = self.config.getoption("opscheck_allow_errors")
+        gating = SEVERITIES[: SEVERITIES.index(fail_on) + 1]
+        failing, reported = [], []
+        for r in self.state.collector.results.values():
+            if r.outcome == "failed":
+                (failing if r.spec["severity"] in gating else reported).append(r.spec["id"])
+            elif r.outcome == "error":
+                (reported if allow_errors else failing).append(r.spec["id"])
+        return {"fail_on": fail_on, "allow_errors": allow_errors,
+                "failing": sorted(set(failing)), "not_gating": sorted(set(reported))}
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        gate = self.gate()
+        if gate["not_gating"]:
+            terminalreporter.write_line(
+                f"opscheck: not failing the run (--fail-on={gate['fail_on']}"
+                f"{', --allow-errors' if gate['allow_errors'] else ''}): {', '.join(gate['not_gating'])}")
 
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
