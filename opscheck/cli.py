@@ -1,6 +1,7 @@
 """`python -m opscheck ...`: commands around the suite that do not run checks.
 
-Exit codes: 0 success, 2 bad usage, 3 the suite's declarations are broken.
+Exit codes: 0 success, 1 verify found a broken chain, 2 bad usage, 3 the suite's
+declarations are broken.
 """
 from __future__ import annotations
 
@@ -63,13 +64,36 @@ def catalog(root: Path) -> list[dict[str, Any]]:
     return sorted(collector.entries, key=lambda e: (CADENCES.index(e["cadences"][0]) if e["cadences"] else 99, e["id"]))
 
 
+def verify_command(reports: Path) -> int:
+    """0: the chain is intact; 1: something was changed, removed, inserted or reordered."""
+    from opscheck.ledger import verify
+
+    if not reports.is_dir():
+        print(f"opscheck verify: {reports} is not a directory", file=sys.stderr)
+        return 2
+    runs, problems = verify(reports)
+    for p in problems:
+        print(f"BROKEN {p}")
+    if problems:
+        print(f"opscheck verify: {len(problems)} problem(s) in {len(runs)} sealed run(s) under {reports}")
+        return 1
+    print(f"opscheck verify: {len(runs)} run(s) under {reports}, chain intact"
+          + (f", newest {runs[-1]}" if runs else ""))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m opscheck", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     cat = sub.add_parser("catalog", help="list every check (id, title, severity, cadences, runbook keys, node id)")
     cat.add_argument("--format", choices=("text", "json"), default="text")
     cat.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
+    ver = sub.add_parser("verify", help="check the chain of run folders: changed files, removed, inserted or reordered runs")
+    ver.add_argument("reports", type=Path, nargs="?", default=Path("reports"))
     args = parser.parse_args(argv)
+
+    if args.command == "verify":
+        return verify_command(args.reports)
 
     if args.command == "catalog":
         entries = catalog(args.root.resolve())

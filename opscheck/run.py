@@ -21,6 +21,7 @@ from typing import Any
 
 from opscheck import __version__
 from opscheck.check import CADENCES
+from opscheck.ledger import commit_run
 from opscheck.profile import Profile
 
 RESULTS_SCHEMA_VERSION = 1
@@ -118,15 +119,9 @@ class ReportFolder:
         return self.partial / filename
 
     def commit(self) -> Path:
-        target = self.reports_dir / self.name
-        n = 1
-        while target.exists():
-            n += 1
-            target = self.reports_dir / f"{self.name}-{n}"
-        os.chmod(self.partial, 0o755)
-        os.rename(self.partial, target)
-        self.final = target
-        return target
+        """Seal the run with its manifest, chained to the previous run, and rename it in."""
+        self.final = commit_run(self.reports_dir, self.partial, self.name)
+        return self.final
 
     def discard(self) -> None:
         shutil.rmtree(self.partial, ignore_errors=True)

@@ -23,7 +23,7 @@ READER = "system:serviceaccount:opscheck-system:opscheck"
 
 def run_daily(checks, *args: str):
     proc, reports = checks.run_pytest("-m", "daily", *args)
-    folders = sorted(reports.iterdir())
+    folders = sorted(p for p in reports.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert len(folders) == 1, (proc.stdout[-2000:], proc.stderr[-2000:])
     return proc, folders[0]
 
@@ -36,7 +36,7 @@ def test_every_daily_check_passes_on_the_healthy_environment(checks):
     assert proc.returncode == 0
     assert data["summary"]["outcomes"]["passed"] == len(data["checks"]) >= 28
     assert data["run"]["clusters"]["demo"]["server_version"] == "v1.33.13"
-    assert sorted(p.name for p in folder.iterdir()) == ["junit.xml", "report.html", "results.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["junit.xml", "manifest.json", "report.html", "results.json"]
 
 
 def audit_entries_since(offset: int) -> list[dict]:

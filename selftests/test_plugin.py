@@ -80,7 +80,7 @@ def run(suite: pytest.Pytester, *args: str) -> pytest.RunResult:
 
 
 def only_run_folder(suite: pytest.Pytester) -> Path:
-    folders = [p for p in (suite.path / "reports").iterdir()]
+    folders = [p for p in (suite.path / "reports").iterdir() if p.is_dir() and not p.name.startswith(".")]
     assert len(folders) == 1, folders
     return folders[0]
 
@@ -99,7 +99,7 @@ def test_run_folder_holds_the_three_files_and_the_results(suite):
     assert result.ret == 1
     folder = only_run_folder(suite)
     assert re.fullmatch(r"\d{8}T\d{6}Z-daily-unit", folder.name)
-    assert sorted(p.name for p in folder.iterdir()) == ["junit.xml", "report.html", "results.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["junit.xml", "manifest.json", "report.html", "results.json"]
     data = json.loads((folder / "results.json").read_text())
     outcomes = {c["id"]: c["outcome"] for c in data["checks"]}
     assert outcomes == {"daily.passes": "passed", "daily.fails": "failed",
@@ -295,3 +295,78 @@ def test_fail_on_reports_lower_severities_without_failing_the_run(suite):
 def test_errors_fail_the_run_unless_allowed(suite):
     assert run(suite, "-m", "daily", "-k", "passes or errors", "--no-report").ret == 1
     assert run(suite, "-m", "daily", "-k", "passes or errors", "--no-report", "--allow-errors").ret == 0
+
+
+def verify(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "opscheck", "verify", str(path)], capture_output=True, text=True)
+
+
+@pytest.fixture
+def three_runs(suite) -> list[Path]:
+    """Three sealed runs in one reports directory, oldest first."""
+    for _ in range(3):
+        run(suite, "-m", "weekly")
+    reports = suite.path / "reports"
+    runs = sorted((p for p in reports.iterdir() if p.is_dir()),
+                  key=lambda p: json.loads((p / "manifest.json").read_text())["seq"])
+    assert [json.loads((p / "manifest.json").read_text())["seq"] for p in runs] == [1, 2, 3]
+    ok = verify(reports)
+    assert ok.returncode == 0, ok.stdout
+    assert "3 run(s)" in ok.stdout and "chain intact" in ok.stdout
+    return runs
+
+
+def test_verify_names_a_changed_file(three_runs):
+    results = three_runs[1] / "results.json"
+    results.write_text(results.read_text().replace('"passed"', '"failed"', 1))
+    out = verify(three_runs[0].parent)
+    assert out.returncode == 1
+    assert f"BROKEN {three_runs[1].name}: results.json changed" in out.stdout
+
+
+def test_verify_names_a_removed_run(three_runs):
+    import shutil
+
+    shutil.rmtree(three_runs[1])
+    out = verify(three_runs[0].parent)
+    assert out.returncode == 1
+    assert f"BROKEN {three_runs[2].name}: run(s) with seq 2 removed before this one (seq 3)" in out.stdout
+
+
+def test_verify_notices_the_newest_run_removed(three_runs):
+    import shutil
+
+    shutil.rmtree(three_runs[2])
+    out = verify(three_runs[0].parent)
+    assert out.returncode == 1
+    assert f"BROKEN {three_runs[2].name}: newest run (seq 3) removed" in out.stdout
+
+
+def test_verify_notices_an_inserted_or_reordered_run(three_runs):
+    # Forge a run between 1 and 2: a copy of run 1 with the next sequence number.
+    import shutil
+
+    forged = three_runs[0].parent / (three_runs[0].name + "-forged")
+    shutil.copytree(three_runs[0], forged)
+    m = json.loads((forged / "manifest.json").read_text())
+    m.update(run=forged.name, seq=2, previous={"run": three_runs[0].name, "manifest_sha256": "0" * 64})
+    (forged / "manifest.json").write_text(json.dumps(m))
+    out = verify(three_runs[0].parent)
+    assert out.returncode == 1
+    assert "seq 2 repeats or goes back: run inserted or reordered" in out.stdout
+    assert "link to the previous run does not match" in out.stdout
+
+
+def test_verify_names_a_file_added_to_a_sealed_run(three_runs):
+    (three_runs[0] / "notes.txt").write_text("added later")
+    out = verify(three_runs[0].parent)
+    assert f"BROKEN {three_runs[0].name}: notes.txt added after the run was sealed" in out.stdout
+
+
+def test_an_interrupted_run_leaves_no_folder_that_verifies(three_runs, suite):
+    """A partial folder of an interrupted run is hidden and never sealed."""
+    (three_runs[0].parent / ".partial-20991231T000000Z-weekly-unit-x").mkdir()
+    assert verify(three_runs[0].parent).returncode == 0
+    (three_runs[0].parent / "20991231T000000Z-weekly-unit").mkdir()
+    out = verify(three_runs[0].parent)
+    assert "20991231T000000Z-weekly-unit: no manifest.json: not a sealed run" in out.stdout
