@@ -151,3 +151,57 @@ def _check_files(folder: Path, manifest: dict[str, Any]) -> list[Problem]:
     for fname in sorted(present - set(recorded)):
         problems.append(Problem(folder.name, f"{fname} added after the run was sealed"))
     return problems
+
+
+def previous_results(reports_dir: Path, profile: str, cadences: list[str]) -> dict[str, Any] | None:
+    """results.json of the newest sealed run of the same profile and cadences, if any."""
+    if not reports_dir.is_dir():
+        return None
+    sealed = []
+    for folder in reports_dir.iterdir():
+        mpath = folder / MANIFEST
+        if folder.name.startswith(".") or not mpath.is_file():
+            continue
+        try:
+            sealed.append((json.loads(mpath.read_text()).get("seq", 0), folder))
+        except ValueError:
+            continue
+    for _, folder in sorted(sealed, reverse=True):
+        try:
+            data = json.loads((folder / "results.json").read_text())
+        except (OSError, ValueError):
+            continue
+        run = data.get("run") or {}
+        if (run.get("profile") or {}).get("name") == profile and run.get("cadences") == cadences:
+            return data
+    return None
+
+
+class History:
+    """The previous run of the same profile and cadences, to say what changed per check."""
+
+    def __init__(self, previous: dict[str, Any] | None) -> None:
+        self.previous = previous
+        self.run = (previous or {}).get("run") or {}
+        self.checks = {(c["id"], c.get("cluster")): c for c in (previous or {}).get("checks", [])}
+
+    def change(self, check_id: str, cluster: str | None, outcome: str, started: str | None) -> dict[str, Any]:
+        """newly failing / still failing (since when) / fixed / unchanged / new / first run."""
+        old = self.checks.get((check_id, cluster))
+        bad = outcome in ("failed", "error")
+        was_bad = old is not None and old["outcome"] in ("failed", "error")
+        if old is None:
+            status = "new" if self.previous is not None else "first run"
+        elif bad and was_bad:
+            status = "still failing"
+        elif bad:
+            status = "newly failing"
+        elif was_bad:
+            status = "fixed"
+        else:
+            status = "unchanged"
+        since = None
+        if bad:
+            since = ((old.get("change") or {}).get("failing_since") or self.run.get("started")) if was_bad else started
+        return {"status": status, "previous_outcome": old["outcome"] if old else None,
+                "previous_run": self.run.get("started"), "failing_since": since}

@@ -26,7 +26,8 @@ from opscheck.results import (
     evidence_html,
     user_property,
 )
-from opscheck.run import RESULTS_SCHEMA_VERSION, ReportFolder, RunInfo, cadences_of, git_commit, utc_now, write_json
+from opscheck.ledger import History, previous_results
+from opscheck.run import RESULTS_SCHEMA_VERSION, ReportFolder, RunInfo, cadences_of, git_commit, iso, utc_now, write_json
 from opscheck.runbook import runbook_items
 from opscheck.runcache import RunCache
 
@@ -277,6 +278,9 @@ class RunRecorder:
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         # pytest-metadata fills its table in its own pytest_configure, after ours.
         _set_html_metadata(self.config, self.state.run)
+        run, folder = self.state.run, self.state.folder
+        reports_dir = folder.reports_dir if folder else Path(self.config.getoption("opscheck_report_dir"))
+        self.history = History(previous_results(reports_dir, run.profile.name, run.cadences))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -285,6 +289,7 @@ class RunRecorder:
             self.other_failures += 1
         if result is None or report.when != "teardown":
             return
+        result.change = self.history.change(result.spec["id"], result.cluster, result.outcome, iso(self.state.run.started))
         try:
             from pytest_html import extras
         except ImportError:
@@ -344,12 +349,13 @@ class RunRecorder:
             meta["Cluster versions"] = ", ".join(f"{n}: {v['server_version']}" for n, v in run.clusters.items())
         if state.folder is None:
             return
+        checks = [r.as_dict() for r in state.collector.results.values()]
         write_json(state.folder.path("results.json"), {
             "schema_version": RESULTS_SCHEMA_VERSION,
             "run": run.as_dict(),
             "summary": state.collector.summary(),
             "gate": gate,
-            "checks": [r.as_dict() for r in state.collector.results.values()],
+            "checks": checks,
         })
 
     def gate(self) -> dict[str, Any]:

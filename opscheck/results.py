@@ -32,6 +32,7 @@ class CheckResult:
     message: str = ""
     evidence: dict[str, Any] | None = None
     duration: float = 0.0
+    change: dict[str, Any] | None = None  # since the previous run (opscheck.ledger.History)
 
     def as_dict(self) -> dict[str, Any]:
         items = runbook_items()
@@ -51,6 +52,7 @@ class CheckResult:
             "message": self.message,
             "evidence": self.evidence,
             "duration_seconds": round(self.duration, 3),
+            "change": self.change,
         }
 
 
@@ -138,6 +140,11 @@ def evidence_html(result: CheckResult) -> str:
                  f"(severity: {e(result.spec['severity'])}; cluster: {e(result.cluster or '-')})</p>")
     if result.message:
         parts.append(f"<p><b>Result:</b> {e(result.outcome)}: {e(result.message)}</p>")
+    change = result.change or {}
+    if change.get("status") not in (None, "first run", "unchanged"):
+        since = f", failing since {change['failing_since']}" if change.get("failing_since") else ""
+        parts.append(f"<p><b>Since the previous run</b> ({e(str(change.get('previous_run')))}): "
+                     f"{e(change['status'])}{e(since)}</p>")
     ev = result.evidence or {}
     if ev.get("measured") is not None or ev.get("threshold") is not None:
         unit = e(str(ev.get("unit") or ""))

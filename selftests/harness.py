@@ -24,6 +24,15 @@ REPO = Path(__file__).resolve().parents[1]
 DEMO_PROFILE = REPO / "environments" / "demo.yaml"
 
 
+def validate_results(data: dict[str, Any]) -> None:
+    """results.json must match its published schema (opscheck/data/results.schema.json)."""
+    import jsonschema
+    from importlib import resources
+
+    schema = json.loads(resources.files("opscheck.data").joinpath("results.schema.json").read_text())
+    jsonschema.validate(data, schema, format_checker=jsonschema.FormatChecker())
+
+
 @dataclass
 class Outcome:
     id: str
@@ -58,6 +67,7 @@ class CheckRunner:
         if len(folders) != 1:
             raise AssertionError(f"no run folder written (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         data = json.loads(folders[0].read_text())
+        validate_results(data)
         return {c["id"]: Outcome(c["id"], c["outcome"], c["message"], c["evidence"], c) for c in data["checks"]}
 
     def one(self, check_id: str, **kw: Any) -> Outcome:

@@ -13,6 +13,7 @@ from collections import Counter
 
 import pytest
 
+from selftests.harness import validate_results
 from testenv import cluster
 from testenv.paths import state_dir
 
@@ -31,6 +32,7 @@ def run_daily(checks, *args: str):
 def test_every_daily_check_passes_on_the_healthy_environment(checks):
     proc, folder = run_daily(checks)
     data = json.loads((folder / "results.json").read_text())
+    validate_results(data)
     not_passed = {c["id"]: f"{c['outcome']}: {c['message']}" for c in data["checks"] if c["outcome"] != "passed"}
     assert not_passed == {}
     assert proc.returncode == 0

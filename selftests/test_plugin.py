@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from selftests.harness import validate_results
+
 pytest_plugins = ["pytester"]
 
 KUBECONFIG = """\
@@ -101,6 +103,7 @@ def test_run_folder_holds_the_three_files_and_the_results(suite):
     assert re.fullmatch(r"\d{8}T\d{6}Z-daily-unit", folder.name)
     assert sorted(p.name for p in folder.iterdir()) == ["junit.xml", "manifest.json", "report.html", "results.json"]
     data = json.loads((folder / "results.json").read_text())
+    validate_results(data)
     outcomes = {c["id"]: c["outcome"] for c in data["checks"]}
     assert outcomes == {"daily.passes": "passed", "daily.fails": "failed",
                         "daily.not-applicable": "not applicable", "daily.errors": "error"}
@@ -370,3 +373,39 @@ def test_an_interrupted_run_leaves_no_folder_that_verifies(three_runs, suite):
     (three_runs[0].parent / "20991231T000000Z-weekly-unit").mkdir()
     out = verify(three_runs[0].parent)
     assert "20991231T000000Z-weekly-unit: no manifest.json: not a sealed run" in out.stdout
+
+
+def test_each_result_says_what_changed_since_the_previous_run(suite):
+    (suite.path / "tests_daily" / "test_flag.py").write_text(textwrap.dedent(f'''
+        from pathlib import Path
+        from opscheck.check import check
+
+        @check(id="daily.flag", title="flag", severity="high", covers=["000.daily.pvc-bound"], remediation="x")
+        def test_flag(evidence):
+            if Path({str(suite.path / "broken.flag")!r}).exists():
+                evidence.fail("the flag is set")
+        '''))
+    flag = suite.path / "broken.flag"
+
+    def change() -> dict:
+        run(suite, "-m", "daily", "-k", "flag")
+        folders = sorted((p for p in (suite.path / "reports").iterdir() if (p / "manifest.json").exists()),
+                         key=lambda p: json.loads((p / "manifest.json").read_text())["seq"])
+        data = json.loads((folders[-1] / "results.json").read_text())
+        validate_results(data)
+        return data["run"]["started"], data["checks"][0]["change"]
+
+    flag.touch()
+    first_started, first = change()
+    assert first["status"] == "first run" and first["failing_since"] == first_started
+    _, second = change()
+    assert second["status"] == "still failing" and second["failing_since"] == first_started
+    assert second["previous_outcome"] == "failed"
+    _, third = change()
+    assert third["failing_since"] == first_started  # carried over the whole streak
+    flag.unlink()
+    _, fixed = change()
+    assert fixed["status"] == "fixed" and fixed["failing_since"] is None
+    flag.touch()
+    started, again = change()
+    assert again["status"] == "newly failing" and again["failing_since"] == started
