@@ -90,8 +90,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     cat.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
     ver = sub.add_parser("verify", help="check the chain of run folders: changed files, removed, inserted or reordered runs")
     ver.add_argument("reports", type=Path, nargs="?", default=Path("reports"))
+    tr = sub.add_parser("trace", help="runbook items -> checks -> latest outcome and run; lists the gaps")
+    tr.add_argument("--reports", type=Path, default=Path("reports"))
+    tr.add_argument("--profile", help="only runs of this profile name")
+    tr.add_argument("--format", choices=("text", "json"), default="text")
+    tr.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
     args = parser.parse_args(argv)
 
+    if args.command == "trace":
+        from opscheck.trace import latest_outcomes, matrix, render_text, sealed_results
+
+        rows = matrix(catalog(args.root.resolve()), latest_outcomes(sealed_results(args.reports, args.profile)))
+        if args.format == "json":
+            json.dump([r.as_dict() for r in rows], sys.stdout, indent=2, ensure_ascii=False)
+            sys.stdout.write("\n")
+        else:
+            print(render_text(rows))
+        return 0
     if args.command == "verify":
         return verify_command(args.reports)
 

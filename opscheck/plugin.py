@@ -35,6 +35,8 @@ PROFILE_KEY = pytest.StashKey[Profile]()
 CACHE_DIR_KEY = pytest.StashKey[str]()
 STATE_KEY = pytest.StashKey["ControllerState"]()
 EVIDENCE_KEY = pytest.StashKey[Evidence]()
+# Every check collected, before -m/-k deselection: the traceability matrix needs them all.
+ALL_CHECKS_KEY = pytest.StashKey[list[dict[str, Any]]]()
 
 CADENCE_HELP = {
     "daily": "daily checklist",
@@ -196,6 +198,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     items_known = runbook_items()
     checks = 0
+    config.stash[ALL_CHECKS_KEY] = [spec.as_dict() for spec in {id(s): s for s in map(spec_of, items) if s}.values()]
     for item in items:
         spec = spec_of(item)
         if primary_cadence(item) is not None and spec is None:
@@ -324,6 +327,21 @@ class RunRecorder:
         lines += [f"severity {sev}: " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
                   for sev, counts in s["by_severity"].items()]
         prefix.append("<p><b>Checklist summary</b><br>" + "<br>".join(html.escape(x) for x in lines) + "</p>")
+        postfix.append(self.trace_html(session))
+
+    def trace_html(self, session: pytest.Session) -> str:
+        """The traceability matrix: this run's outcomes first, then earlier sealed runs'."""
+        from opscheck.trace import latest_outcomes, matrix, render_html, sealed_results
+
+        entries = self.config.stash.get(ALL_CHECKS_KEY, [])
+        current = {"run": self.state.run.as_dict(),
+                   "checks": [r.as_dict() for r in self.state.collector.results.values()]}
+        earlier = sealed_results(self.state.folder.reports_dir) if self.state.folder else []
+        catalog = {e["id"]: e for e in entries}
+        for data in earlier:  # checks not selected in this run still belong to the matrix
+            for c in data.get("checks", []):
+                catalog.setdefault(c["id"], {"id": c["id"], "covers": [k["key"] for k in c["runbook"]]})
+        return render_html(matrix(catalog.values(), latest_outcomes([current, *earlier])))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
