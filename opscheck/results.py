@@ -139,7 +139,8 @@ def evidence_html(result: CheckResult) -> str:
     parts.append(f"<p><b>{e(result.spec['id'])}</b> — {e(result.spec['title'])} "
                  f"(severity: {e(result.spec['severity'])}; cluster: {e(result.cluster or '-')})</p>")
     if result.message:
-        parts.append(f"<p><b>Result:</b> {e(result.outcome)}: {e(result.message)}</p>")
+        text = result.message if result.message.startswith(result.outcome) else f"{result.outcome}: {result.message}"
+        parts.append(f"<p><b>Result:</b> {e(text)}</p>")
     change = result.change or {}
     if change.get("status") not in (None, "first run", "unchanged"):
         since = f", failing since {change['failing_since']}" if change.get("failing_since") else ""
