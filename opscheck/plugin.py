@@ -5,6 +5,7 @@ this file only wires them into pytest's hooks.
 """
 from __future__ import annotations
 
+import argparse
 import html
 import json
 import os
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 
 from opscheck.check import CADENCES, PRIMARY_CADENCE_DIRS, SEVERITIES, CheckFailure, CheckSpec, Evidence
-from opscheck.errors import DependencyError, OpscheckError, ProfileError
+from opscheck.errors import OpscheckError, ProfileError
 from opscheck.profile import ENV_VAR, Profile, load_profile
 from opscheck.results import (
     ERROR_PROPERTY,
@@ -62,13 +63,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--allow-errors", dest="opscheck_allow_errors", action="store_true",
                     help="checks that could not be evaluated (error) do not fail the run")
     group.addoption("--opscheck-catalog", dest="opscheck_catalog", action="store_true",
-                    help=argparse_suppress())
-
-
-def argparse_suppress() -> str:
-    import argparse
-
-    return argparse.SUPPRESS
+                    help=argparse.SUPPRESS)  # internal: used by `python -m opscheck catalog`
 
 
 class ControllerState:

@@ -1,5 +1,4 @@
 """Daily: CPU, memory, disk and volumes (QSIGN 000 §2, §4 and resource-monitor.sh)."""
-import pytest
 
 from opscheck.check import check
 from opscheck.resources import container_usage_vs_limits, node_usage_percent, over_threshold
