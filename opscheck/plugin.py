@@ -31,6 +31,7 @@ from opscheck.ledger import History, previous_results
 from opscheck.run import RESULTS_SCHEMA_VERSION, ReportFolder, RunInfo, cadences_of, git_commit, iso, utc_now, write_json
 from opscheck.runbook import runbook_items
 from opscheck.runcache import RunCache
+from opscheck.waivers import Waiver, applicable, check_known, declared_check_ids, load_waivers
 
 PROFILE_KEY = pytest.StashKey[Profile]()
 CACHE_DIR_KEY = pytest.StashKey[str]()
@@ -69,11 +70,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 class ControllerState:
     """What only the controller holds: the run, its results and its report folder."""
 
-    def __init__(self, run: RunInfo, folder: ReportFolder | None, cache_dir: str) -> None:
+    def __init__(self, run: RunInfo, folder: ReportFolder | None, cache_dir: str, waivers: list[Waiver]) -> None:
         self.run = run
         self.folder = folder
         self.cache_dir = cache_dir
+        self.waivers = waivers
         self.collector = ResultCollector()
+        self.all_checks: dict[str, dict[str, Any]] = {}  # every collected check, by id
 
 
 def is_worker(config: pytest.Config) -> bool:
@@ -94,6 +97,12 @@ def pytest_configure(config: pytest.Config) -> None:
     except ProfileError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[PROFILE_KEY] = profile
+    try:
+        waivers = load_waivers(profile.waivers_path) if profile.waivers_path else []
+        if waivers and not is_worker(config):
+            check_known(waivers, declared_check_ids(Path(config.rootpath)), profile.waivers_path)
+    except ProfileError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
     if is_worker(config):
         config.stash[CACHE_DIR_KEY] = config.workerinput["opscheck_cache_dir"]  # type: ignore[attr-defined]
@@ -111,20 +120,27 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.htmlpath = str(folder.path("report.html"))
             config.option.self_contained_html = True
         config.option.xmlpath = str(folder.path("junit.xml"))
-    state = ControllerState(run, folder, cache_dir)
+    state = ControllerState(run, folder, cache_dir, waivers)
     config.stash[STATE_KEY] = state
     config.pluginmanager.register(RunRecorder(config, state), "opscheck-recorder")
     if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistHooks(cache_dir), "opscheck-xdist")
+        config.pluginmanager.register(XdistHooks(cache_dir, state), "opscheck-xdist")
 
 
 class XdistHooks:
-    def __init__(self, cache_dir: str) -> None:
+    def __init__(self, cache_dir: str, state: ControllerState) -> None:
         self.cache_dir = cache_dir
+        self.state = state
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput["opscheck_cache_dir"] = self.cache_dir
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        # Workers collect, the controller does not: they send back every check they saw.
+        for c in json.loads(getattr(node, "workeroutput", {}).get("opscheck_checks", "[]")):
+            self.state.all_checks.setdefault(c["id"], c)
 
 
 def _html_metadata(config: pytest.Config) -> dict[str, Any] | None:
@@ -193,7 +209,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     items_known = runbook_items()
     checks = 0
-    config.stash[ALL_CHECKS_KEY] = [spec.as_dict() for spec in {id(s): s for s in map(spec_of, items) if s}.values()]
+    all_checks = [spec.as_dict() for spec in {id(s): s for s in map(spec_of, items) if s}.values()]
+    config.stash[ALL_CHECKS_KEY] = all_checks
+    if STATE_KEY in config.stash:
+        config.stash[STATE_KEY].all_checks.update({c["id"]: c for c in all_checks})
     for item in items:
         spec = spec_of(item)
         if primary_cadence(item) is not None and spec is None:
@@ -208,6 +227,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             )
     if checks and PROFILE_KEY not in config.stash and not config.getoption("opscheck_catalog"):
         raise pytest.UsageError(f"no environment profile: pass --env PATH or set {ENV_VAR}")
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if is_worker(config) and ALL_CHECKS_KEY in config.stash:
+        config.workeroutput["opscheck_checks"] = json.dumps(config.stash[ALL_CHECKS_KEY])  # type: ignore[attr-defined]
 
 
 # -- running -------------------------------------------------------------------------------
@@ -287,6 +312,11 @@ class RunRecorder:
             self.other_failures += 1
         if result is None or report.when != "teardown":
             return
+        if result.outcome == "failed":
+            today = self.state.run.started.date()
+            waiver = applicable(self.state.waivers, result.spec["id"], result.cluster, result.offenders(), today)
+            if waiver is not None:
+                result.outcome, result.waiver = "waived", waiver.as_dict(today)
         result.change = self.history.change(result.spec["id"], result.cluster, result.outcome, iso(self.state.run.started))
         try:
             from pytest_html import extras
@@ -322,13 +352,20 @@ class RunRecorder:
         lines += [f"severity {sev}: " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
                   for sev, counts in s["by_severity"].items()]
         prefix.append("<p><b>Checklist summary</b><br>" + "<br>".join(html.escape(x) for x in lines) + "</p>")
+        if self.state.waivers:
+            today = self.state.run.started.date()
+            items = "".join(
+                f"<li>{html.escape(w.check)}{' ' + html.escape(', '.join(w.objects)) if w.objects else ''}: "
+                f"<b>{html.escape(w.as_dict(today)['state'])}</b> until {w.expires} — {html.escape(w.justification)} "
+                f"(approved by {html.escape(w.approver)}, {html.escape(w.ticket)})</li>" for w in self.state.waivers)
+            prefix.append(f"<p><b>Waivers</b></p><ul>{items}</ul>")
         postfix.append(self.trace_html(session))
 
     def trace_html(self, session: pytest.Session) -> str:
         """The traceability matrix: this run's outcomes first, then earlier sealed runs'."""
         from opscheck.trace import latest_outcomes, matrix, render_html, sealed_results
 
-        entries = self.config.stash.get(ALL_CHECKS_KEY, [])
+        entries = list(self.state.all_checks.values())
         current = {"run": self.state.run.as_dict(),
                    "checks": [r.as_dict() for r in self.state.collector.results.values()]}
         earlier = sealed_results(self.state.folder.reports_dir) if self.state.folder else []
@@ -368,6 +405,7 @@ class RunRecorder:
             "run": run.as_dict(),
             "summary": state.collector.summary(),
             "gate": gate,
+            "waivers": [w.as_dict(run.started.date()) for w in state.waivers],
             "checks": checks,
         })
 
@@ -386,6 +424,15 @@ class RunRecorder:
                 "failing": sorted(set(failing)), "not_gating": sorted(set(reported))}
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        today = self.state.run.started.date()
+        for r in self.state.collector.results.values():
+            if r.waiver:
+                terminalreporter.write_line(f"opscheck: waived: {r.spec['id']} ({r.waiver['ticket']}, "
+                                            f"approved by {r.waiver['approver']}, until {r.waiver['expires']})")
+        for w in self.state.waivers:
+            if w.expired(today) or w.expiring_soon(today):
+                state = "EXPIRED, no longer applies" if w.expired(today) else "expires soon"
+                terminalreporter.write_line(f"opscheck: waiver for {w.check} ({w.ticket}) {state}: {w.expires}")
         gate = self.gate()
         if gate["not_gating"]:
             terminalreporter.write_line(

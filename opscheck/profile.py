@@ -242,6 +242,8 @@ class Profile(Strict):
     prometheus: PrometheusConfig | None = None
     backups: Backups = Backups()
     hosts: list[HostConfig] = []
+    # A YAML file of waivers (see opscheck/waivers.py); relative to the profile's folder.
+    waivers: str | None = None
 
     # Where the profile was loaded from (set by load_profile, not by the file).
     source: str = Field(default="", exclude=True)
@@ -255,6 +257,13 @@ class Profile(Strict):
         if self.hsm_service and self.hsm_service not in {s.name for s in self.services}:
             raise ValueError(f"hsm_service: {self.hsm_service!r} is not one of services[].name")
         return self
+
+    @property
+    def waivers_path(self) -> Path | None:
+        if not self.waivers:
+            return None
+        path = expand_path(self.waivers)
+        return path if path.is_absolute() else Path(self.source).parent / path
 
     def service(self, name: str) -> HttpService:
         return next(s for s in self.services if s.name == name)

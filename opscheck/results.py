@@ -19,7 +19,7 @@ SPEC_PROPERTY = "opscheck.spec"
 EVIDENCE_PROPERTY = "opscheck.evidence"
 ERROR_PROPERTY = "opscheck.error"
 
-OUTCOMES = ("passed", "failed", "error", "not applicable")
+OUTCOMES = ("passed", "failed", "waived", "error", "not applicable")
 
 
 @dataclass
@@ -33,6 +33,13 @@ class CheckResult:
     evidence: dict[str, Any] | None = None
     duration: float = 0.0
     change: dict[str, Any] | None = None  # since the previous run (opscheck.ledger.History)
+    waiver: dict[str, Any] | None = None  # the waiver that covers this failure
+
+    def offenders(self) -> list[str]:
+        ev = self.evidence or {}
+        if not ev.get("columns") or ev["columns"][0] != "object":
+            return []
+        return [str(row[0]) for row in ev.get("rows", [])]
 
     def as_dict(self) -> dict[str, Any]:
         items = runbook_items()
@@ -53,6 +60,7 @@ class CheckResult:
             "evidence": self.evidence,
             "duration_seconds": round(self.duration, 3),
             "change": self.change,
+            "waiver": self.waiver,
         }
 
 
@@ -141,6 +149,10 @@ def evidence_html(result: CheckResult) -> str:
     if result.message:
         text = result.message if result.message.startswith(result.outcome) else f"{result.outcome}: {result.message}"
         parts.append(f"<p><b>Result:</b> {e(text)}</p>")
+    if result.waiver:
+        w = result.waiver
+        parts.append(f"<p><b>Waived</b> until {e(w['expires'])} by {e(w['approver'])} ({e(w['ticket'])}): "
+                     f"{e(w['justification'])}</p>")
     change = result.change or {}
     if change.get("status") not in (None, "first run", "unchanged"):
         since = f", failing since {change['failing_since']}" if change.get("failing_since") else ""
