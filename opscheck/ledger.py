@@ -17,7 +17,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from filelock import FileLock
 
@@ -153,10 +153,10 @@ def _check_files(folder: Path, manifest: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def previous_results(reports_dir: Path, profile: str, cadences: list[str]) -> dict[str, Any] | None:
-    """results.json of the newest sealed run of the same profile and cadences, if any."""
+def sealed_runs(reports_dir: Path) -> Iterator[dict[str, Any]]:
+    """results.json of every sealed run, newest (highest seq) first, read lazily."""
     if not reports_dir.is_dir():
-        return None
+        return
     sealed = []
     for folder in reports_dir.iterdir():
         mpath = folder / MANIFEST
@@ -168,13 +168,19 @@ def previous_results(reports_dir: Path, profile: str, cadences: list[str]) -> di
             continue
     for _, folder in sorted(sealed, reverse=True):
         try:
-            data = json.loads((folder / "results.json").read_text())
+            yield json.loads((folder / "results.json").read_text())
         except (OSError, ValueError):
             continue
-        run = data.get("run") or {}
-        if (run.get("profile") or {}).get("name") == profile and run.get("cadences") == cadences:
-            return data
-    return None
+
+
+def run_profile(data: dict[str, Any]) -> str | None:
+    return ((data.get("run") or {}).get("profile") or {}).get("name")
+
+
+def previous_results(reports_dir: Path, profile: str, cadences: list[str]) -> dict[str, Any] | None:
+    """results.json of the newest sealed run of the same profile and cadences, if any."""
+    return next((d for d in sealed_runs(reports_dir)
+                 if run_profile(d) == profile and (d.get("run") or {}).get("cadences") == cadences), None)
 
 
 class History:

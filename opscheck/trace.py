@@ -6,12 +6,11 @@ directory (newest first), and from the current run when the matrix is part of it
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from opscheck.ledger import MANIFEST
+from opscheck.ledger import run_profile, sealed_runs
 from opscheck.runbook import RunbookItem, runbook_items
 
 # When a check ran on several clusters, the matrix shows its worst outcome.
@@ -61,18 +60,7 @@ def latest_outcomes(results: Iterable[dict[str, Any]]) -> dict[str, Latest]:
 
 def sealed_results(reports_dir: Path, profile: str | None = None) -> list[dict[str, Any]]:
     """results.json of every sealed run, newest first, optionally of one profile."""
-    found = []
-    if not reports_dir.is_dir():
-        return []
-    for folder in reports_dir.iterdir():
-        try:
-            seq = json.loads((folder / MANIFEST).read_text()).get("seq", 0)
-            data = json.loads((folder / "results.json").read_text())
-        except (OSError, ValueError):
-            continue
-        if profile is None or (data.get("run") or {}).get("profile", {}).get("name") == profile:
-            found.append((seq, data))
-    return [d for _, d in sorted(found, key=lambda x: x[0], reverse=True)]
+    return [d for d in sealed_runs(reports_dir) if profile is None or run_profile(d) == profile]
 
 
 def matrix(catalog: Iterable[dict[str, Any]], latest: dict[str, Latest]) -> list[TraceRow]:
