@@ -22,7 +22,14 @@ import pytest
 SEVERITIES = ("critical", "high", "medium", "low")
 CADENCES = ("daily", "weekly", "monthly", "quarterly", "predeploy", "postdeploy")
 # The directory a check lives in gives its primary cadence.
-PRIMARY_CADENCE_DIRS = {"tests_daily": "daily", "tests_weekly": "weekly", "tests_monthly": "monthly"}
+PRIMARY_CADENCE_DIRS = {
+    "tests_daily": "daily",
+    "tests_weekly": "weekly",
+    "tests_monthly": "monthly",
+    "tests_quarterly": "quarterly",
+    "tests_predeploy": "predeploy",
+    "tests_postdeploy": "postdeploy",
+}
 ID_PATTERN = re.compile(r"^[a-z0-9]+(\.[a-z0-9][a-z0-9-]*)+$")
 # How many offending objects a failure message names before "and N more".
 MESSAGE_OBJECTS = 10
@@ -162,6 +169,21 @@ class Evidence:
             "rows": [list(r) for r in self.rows],
             "notes": list(self.notes),
         }
+
+
+class ComponentRequired(CheckFailure):
+    """A component the profile declares required is absent: a failure, not "not applicable"."""
+
+
+def component_absent(required: Iterable[str], component: str, reason: str) -> None:
+    """The environment has no `component`: the check is not applicable, unless required.
+
+    Never returns: skips (outcome "not applicable", with the reason) or, when the profile
+    lists the component under `required`, fails naming it.
+    """
+    if component in set(required):
+        raise ComponentRequired(f"{component} is required by the profile but absent: {reason}")
+    pytest.skip(f"not applicable: {reason}")
 
 
 def round_measure(value: float) -> float:

@@ -22,6 +22,7 @@ from opscheck.profile import ENV_VAR, Profile, load_profile
 from opscheck.results import (
     ERROR_PROPERTY,
     EVIDENCE_PROPERTY,
+    SETUP_FAILURE_PROPERTY,
     SPEC_PROPERTY,
     ResultCollector,
     evidence_html,
@@ -261,6 +262,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         return report
     if excinfo.errisinstance(CheckFailure):
         report.longrepr = str(excinfo.value)
+        if call.when == "setup":
+            report.user_properties.append((SETUP_FAILURE_PROPERTY, "true"))
     elif excinfo.errisinstance(OpscheckError):
         # Could not evaluate (dependency down, secret missing): an error, not a failure.
         report.longrepr = f"could not evaluate: {excinfo.value}"

@@ -244,6 +244,9 @@ class Profile(Strict):
     hosts: list[HostConfig] = []
     # A YAML file of waivers (see opscheck/waivers.py); relative to the profile's folder.
     waivers: str | None = None
+    # Components whose absence fails their checks instead of making them "not applicable"
+    # (e.g. [vault, postgres, velero, cert-manager]).
+    required: list[str] = []
 
     # Where the profile was loaded from (set by load_profile, not by the file).
     source: str = Field(default="", exclude=True)

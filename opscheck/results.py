@@ -18,6 +18,8 @@ from opscheck.runbook import runbook_items
 SPEC_PROPERTY = "opscheck.spec"
 EVIDENCE_PROPERTY = "opscheck.evidence"
 ERROR_PROPERTY = "opscheck.error"
+# A CheckFailure raised while setting up (a required component absent): failed, not error.
+SETUP_FAILURE_PROPERTY = "opscheck.setup_failure"
 
 OUTCOMES = ("passed", "failed", "waived", "error", "not applicable")
 
@@ -111,7 +113,8 @@ class ResultCollector:
             if report.skipped:
                 res.outcome, res.message = "not applicable", short_message(report)
             elif report.failed:
-                res.outcome, res.message = "error", short_message(report)
+                failed = user_property(report, SETUP_FAILURE_PROPERTY)
+                res.outcome, res.message = "failed" if failed else "error", short_message(report)
         elif report.when == "call":
             if report.failed:
                 is_error = user_property(report, ERROR_PROPERTY)

@@ -21,3 +21,14 @@ def testenv_up() -> None:
 @pytest.fixture(scope="session")
 def checks(testenv_up: None, tmp_path_factory: pytest.TempPathFactory) -> CheckRunner:
     return CheckRunner(tmp_path_factory.mktemp("checkruns"))
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A minimal generated suite: a profile, a kubeconfig, daily and weekly checks.
+
+    Test modules using it declare `pytest_plugins = ["pytester"]`.
+    """
+    from selftests.pluginsuite import make_suite
+
+    return make_suite(pytester)
