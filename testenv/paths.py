@@ -31,4 +31,10 @@ PORTS = {
     "api-server": 18081,
     "signature-service": 18082,
     "hsm-adapter": 18083,
+    "pushgateway": 19091,
+    "alertmanager": 19093,
+    # The multi-cluster system (mgmt, app1, app2): one kube-apiserver each.
+    "kube-apiserver-mgmt": 16444,
+    "kube-apiserver-app1": 16445,
+    "kube-apiserver-app2": 16446,
 }

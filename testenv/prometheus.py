@@ -26,7 +26,7 @@ RULES_SOURCE = Path(__file__).with_name("alert-rules.yml")
 INTERVAL = "5s"
 START_TIMEOUT = 60.0
 # Cheap collectors only; filesystem is the one the disk checks need.
-NODE_COLLECTORS = ("filesystem", "cpu", "meminfo", "loadavg", "uname")
+NODE_COLLECTORS = ("filesystem", "cpu", "meminfo", "loadavg", "uname", "textfile")
 
 
 def prom_dir() -> Path:
@@ -48,6 +48,11 @@ def data_dir() -> Path:
 
 def url() -> str:
     return f"http://{HOST}:{PORTS['prometheus']}"
+
+
+def textfile_dir() -> Path:
+    """node-exporter's textfile collector directory (opscheck exports its results here)."""
+    return state_dir() / "node-exporter-textfile"
 
 
 def node_exporter_url() -> str:
@@ -142,14 +147,17 @@ def up() -> dict[str, Any]:
     _require(PROMETHEUS_BIN, "prometheus")
     _require(NODE_EXPORTER_BIN, "prometheus-node-exporter")
     data_dir().mkdir(parents=True, exist_ok=True)
+    textfile_dir().mkdir(parents=True, exist_ok=True)
     rules_changed = _write_if_changed(rules_file(), RULES_SOURCE.read_text())
     config_changed = _write_if_changed(config_file(), yaml.safe_dump(_config(), sort_keys=False))
 
+    _stop_if_started_without(NODE_EXPORTER, "--collector.textfile.directory")  # started by an older testenv
     _start_and_wait(NODE_EXPORTER, [
         NODE_EXPORTER_BIN,
         f"--web.listen-address={HOST}:{PORTS['node-exporter']}",
         "--collector.disable-defaults",
         *(f"--collector.{c}" for c in NODE_COLLECTORS),
+        f"--collector.textfile.directory={textfile_dir()}",
     ], node_exporter_url(), "/metrics")
 
     was_running = procs.is_running(PROC_NAME)
@@ -169,6 +177,18 @@ def up() -> dict[str, Any]:
     # `up` has latency figures instead of "no samples".
     procs.wait_for(_rates_available, START_TIMEOUT, "two scrapes of every sample service")
     return {**status(), "config_file": str(config_file()), "rules_file": str(rules_file()), "data_dir": str(data_dir())}
+
+
+def _stop_if_started_without(name: str, flag: str) -> None:
+    pid = procs.read_pid(name)
+    if pid is None:
+        return
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return
+    if flag not in cmdline:
+        procs.stop(name)
 
 
 def down() -> None:
