@@ -7,4 +7,5 @@ pytest_plugins = [
     "fixtures.k8s",
     "fixtures.services",
     "fixtures.hosts",
+    "fixtures.ledger",
 ]

@@ -30,7 +30,7 @@ from opscheck.results import (
 )
 from opscheck.ledger import History, previous_results
 from opscheck.run import RESULTS_SCHEMA_VERSION, ReportFolder, RunInfo, cadences_of, git_commit, iso, utc_now, write_json
-from opscheck.runbook import runbook_items
+from opscheck.runbook import known_items
 from opscheck.runcache import RunCache
 from opscheck.waivers import Waiver, applicable, check_known, declared_check_ids, load_waivers
 
@@ -208,7 +208,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    items_known = runbook_items()
+    items_known = known_items()
     checks = 0
     all_checks = [spec.as_dict() for spec in {id(s): s for s in map(spec_of, items) if s}.values()]
     config.stash[ALL_CHECKS_KEY] = all_checks

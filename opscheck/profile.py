@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from opscheck.errors import ProfileError
+from opscheck.timeutil import parse_duration
 
 ENV_VAR = "OPSCHECK_ENV"
 
@@ -217,6 +219,30 @@ class CronJobBackup(Strict):
     max_age_hours: Annotated[float, Field(gt=0)] | None = None  # default: thresholds.backup_max_age_hours
 
 
+class Schedule(Strict):
+    """How often each checklist must run (the missed-run check reads the run ledger)."""
+
+    # The longest a cadence may go without a recorded run ('26h', '8d'); cadences left out
+    # are not scheduled for this profile.
+    max_age: dict[Literal["daily", "weekly", "monthly", "quarterly"], str] = {
+        "daily": "26h", "weekly": "8d", "monthly": "35d", "quarterly": "100d"}
+    # The reports directory whose ledger is read; default: this run's --report-dir.
+    ledger: str | None = None
+
+    @field_validator("max_age")
+    @classmethod
+    def _durations(cls, value: dict[str, str]) -> dict[str, str]:
+        for cadence, text in value.items():
+            try:
+                parse_duration(text)
+            except ValueError as exc:
+                raise ValueError(f"{cadence}: {exc}") from None
+        return value
+
+    def limits(self) -> dict[str, timedelta]:
+        return {c: parse_duration(v) for c, v in self.max_age.items()}
+
+
 class Backups(Strict):
     postgres_cronjob: CronJobBackup | None = None
     vault_cronjob: CronJobBackup | None = None
@@ -244,6 +270,7 @@ class Profile(Strict):
     hosts: list[HostConfig] = []
     # A YAML file of waivers (see opscheck/waivers.py); relative to the profile's folder.
     waivers: str | None = None
+    schedule: Schedule = Schedule()
     # Components whose absence fails their checks instead of making them "not applicable"
     # (e.g. [vault, postgres, velero, cert-manager]).
     required: list[str] = []
@@ -263,9 +290,11 @@ class Profile(Strict):
 
     @property
     def waivers_path(self) -> Path | None:
-        if not self.waivers:
-            return None
-        path = expand_path(self.waivers)
+        return self.relative_path(self.waivers) if self.waivers else None
+
+    def relative_path(self, value: str) -> Path:
+        """A path from the profile: `${VAR:-default}` and ~ expanded, relative to the profile's folder."""
+        path = expand_path(value)
         return path if path.is_absolute() else Path(self.source).parent / path
 
     def service(self, name: str) -> HttpService:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opscheck.check import SEVERITIES
-from opscheck.runbook import runbook_items
+from opscheck.runbook import known_items
 
 SPEC_PROPERTY = "opscheck.spec"
 EVIDENCE_PROPERTY = "opscheck.evidence"
@@ -44,7 +44,7 @@ class CheckResult:
         return [str(row[0]) for row in ev.get("rows", [])]
 
     def as_dict(self) -> dict[str, Any]:
-        items = runbook_items()
+        items = known_items()
         return {
             "id": self.spec["id"],
             "title": self.spec["title"],
@@ -145,7 +145,7 @@ class ResultCollector:
 def evidence_html(result: CheckResult) -> str:
     """The evidence block shown inline under a check in the HTML report."""
     e = html.escape
-    items = runbook_items()
+    items = known_items()
     parts = ['<div class="opscheck-evidence">']
     parts.append(f"<p><b>{e(result.spec['id'])}</b> — {e(result.spec['title'])} "
                  f"(severity: {e(result.spec['severity'])}; cluster: {e(result.cluster or '-')})</p>")

@@ -37,8 +37,10 @@ def iso(ts: datetime | None) -> str | None:
 
 def cadences_of(markexpr: str) -> list[str]:
     """The cadences a `-m` expression names, in canonical order (empty: none named)."""
-    words = set(re.findall(r"[A-Za-z_]+", markexpr or ""))
-    return [c for c in CADENCES if c in words]
+    words = re.findall(r"[A-Za-z_]+", markexpr or "")
+    # `-m "daily and not weekly"` runs the daily checklist only.
+    named = {w for i, w in enumerate(words) if not (i and words[i - 1] == "not")}
+    return [c for c in CADENCES if c in named]
 
 
 def git_commit(path: Path) -> str:

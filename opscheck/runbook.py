@@ -17,6 +17,7 @@ SEEDS = {
     "002": "SmartSensor operations guide",
     "003": "Titanium platform operations guide",
     "004": "Multi-cluster operations runbook",
+    "opscheck": "opscheck (the checklist process itself)",
 }
 
 
@@ -37,11 +38,22 @@ class RunbookItem:
         return SEEDS.get(self.seed, self.seed)
 
 
-@lru_cache(maxsize=1)
-def runbook_items() -> dict[str, RunbookItem]:
-    raw = yaml.safe_load(resources.files("opscheck.data").joinpath("runbook-items.yaml").read_text("utf-8"))
+def _load(filename: str) -> dict[str, RunbookItem]:
+    raw = yaml.safe_load(resources.files("opscheck.data").joinpath(filename).read_text("utf-8"))
     items = {}
     for entry in raw["items"]:
         item = RunbookItem(**{k: entry[k] for k in ("key", "cadence", "kind", "text", "what")})
         items[item.key] = item
     return items
+
+
+@lru_cache(maxsize=1)
+def runbook_items() -> dict[str, RunbookItem]:
+    """The source runbooks' items: what coverage and traceability are measured against."""
+    return _load("runbook-items.yaml")
+
+
+@lru_cache(maxsize=1)
+def known_items() -> dict[str, RunbookItem]:
+    """Every key a check may cover: the runbooks' items and opscheck's own (opscheck.*)."""
+    return {**runbook_items(), **_load("opscheck-items.yaml")}

@@ -136,3 +136,29 @@ def test_certificate_metadata_from_a_tls_secret():
     info = secret_leaf_certificate(secret)
     assert info.subject == "api-server.qsign.svc" and info.serial == "2a"
     assert 9.9 < info.days_left() <= 10
+
+
+def test_cadence_status_measures_gaps_and_never_run_cadences():
+    from datetime import timedelta
+
+    from opscheck.schedule import cadence_status
+    from opscheck.timeutil import parse_duration, utc_now
+
+    now = utc_now()
+    limits = {c: parse_duration(v) for c, v in {"daily": "26h", "weekly": "8d", "monthly": "35d"}.items()}
+    runs = [(now - timedelta(days=40), ["daily"]), (now - timedelta(hours=30), ["daily"])]
+    status = {s.cadence: s for s in cadence_status(runs, limits, now, current=["daily"])}
+    assert status["daily"].missed and status["daily"].describe().startswith("daily: previous run ")
+    assert status["weekly"].missed and "never run since the first recorded run" in status["weekly"].describe()
+    assert status["monthly"].missed  # 40 days since the ledger began, limit 35
+    fresh = {s.cadence: s for s in cadence_status([], limits, now, current=["weekly"])}
+    assert not any(s.missed for s in fresh.values())
+    assert fresh["weekly"].describe() == "weekly: first recorded run of this cadence (limit 8.0 days)"
+
+
+@pytest.mark.parametrize("text", ["26", "h", "-1d", "1y", "zero"])
+def test_durations_must_say_their_unit(text):
+    from opscheck.timeutil import parse_duration
+
+    with pytest.raises(ValueError, match="is not a duration like 90m, 26h, 8d or 2w"):
+        parse_duration(text)

@@ -227,3 +227,11 @@ def test_an_absent_component_is_not_applicable_unless_the_profile_requires_it(su
     data = json.loads(next((suite.path / "required").glob("*/results.json")).read_text())
     assert [(c["outcome"], c["message"]) for c in data["checks"]] == [
         ("failed", "velero is required by the profile but absent: no Velero Backup CRD in cluster one")]
+
+
+def test_a_bad_schedule_duration_is_named(suite):
+    bad = suite.path / "bad-schedule.yaml"
+    bad.write_text((suite.path / "profile.yaml").read_text().rstrip() + "\nschedule:\n  max_age: {weekly: 8 days}\n")
+    result = suite.runpytest_subprocess(f"--env={bad}", "-m", "daily")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["ERROR: *bad-schedule.yaml: schedule.max_age: weekly: '8 days' is not a duration like 90m, 26h, 8d or 2w"])
