@@ -144,6 +144,37 @@ class XdistHooks:
             self.state.all_checks.setdefault(c["id"], c)
 
 
+def export_metrics(run: RunInfo, checks: list[dict[str, Any]]) -> list[str]:
+    """Results as Prometheus metrics where the profile says; one line per outcome for the terminal.
+
+    A failed export is reported but does not change the run's verdict: the checks ran, and
+    the report says how; alert on a stale opscheck_run_last_timestamp_seconds for the rest.
+    """
+    from opscheck.export import push, registry_for, write_textfile
+
+    export = run.profile.export
+    if export.textfile_dir is None and export.pushgateway is None:
+        return []
+    data = run.as_dict()
+    registry = registry_for(data, checks, run.started.timestamp(), (run.finished or utc_now()).timestamp())
+    notes = []
+    if export.textfile_dir is not None:
+        try:
+            path = write_textfile(run.profile.relative_path(export.textfile_dir), data, registry)
+            notes.append(f"metrics written to {path}")
+        except OSError as exc:
+            notes.append(f"metrics NOT written to {export.textfile_dir}: {exc.strerror or exc}")
+    if export.pushgateway is not None:
+        gw = export.pushgateway
+        try:
+            password = gw.password.read() if gw.password else None
+            push(gw.url, data, registry, timeout=gw.timeout_seconds, username=gw.username, password=password)
+            notes.append(f"metrics pushed to {gw.url}")
+        except (OSError, OpscheckError) as exc:  # URLError is an OSError
+            notes.append(f"metrics NOT pushed to {gw.url}: {getattr(exc, 'reason', None) or exc}")
+    return notes
+
+
 def _html_metadata(config: pytest.Config) -> dict[str, Any] | None:
     """pytest-metadata's dict, shown by pytest-html as the Environment table."""
     try:
@@ -400,9 +431,11 @@ class RunRecorder:
         if meta is not None:
             meta["Finished (UTC)"] = run.finished.strftime("%Y-%m-%d %H:%M:%S")
             meta["Cluster versions"] = ", ".join(f"{n}: {v['server_version']}" for n, v in run.clusters.items())
+        checks = [r.as_dict() for r in state.collector.results.values()]
+        if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            self.export_notes = export_metrics(run, checks)
         if state.folder is None:
             return
-        checks = [r.as_dict() for r in state.collector.results.values()]
         write_json(state.folder.path("results.json"), {
             "schema_version": RESULTS_SCHEMA_VERSION,
             "run": run.as_dict(),
@@ -427,6 +460,8 @@ class RunRecorder:
                 "failing": sorted(set(failing)), "not_gating": sorted(set(reported))}
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for line in getattr(self, "export_notes", []):
+            terminalreporter.write_line(f"opscheck: {line}")
         today = self.state.run.started.date()
         for r in self.state.collector.results.values():
             if r.waiver:

@@ -243,6 +243,21 @@ class Schedule(Strict):
         return {c: parse_duration(v) for c, v in self.max_age.items()}
 
 
+class PushgatewayConfig(Strict):
+    url: str
+    username: str | None = None
+    password: SecretRef | None = None
+    timeout_seconds: Annotated[float, Field(gt=0)] = 10
+
+
+class ExportConfig(Strict):
+    """Where the run's results go as Prometheus metrics (opscheck/export.py)."""
+
+    # node-exporter's --collector.textfile.directory: one opscheck-<profile>-<cadences>.prom per job.
+    textfile_dir: str | None = None
+    pushgateway: PushgatewayConfig | None = None
+
+
 class Backups(Strict):
     postgres_cronjob: CronJobBackup | None = None
     vault_cronjob: CronJobBackup | None = None
@@ -271,6 +286,7 @@ class Profile(Strict):
     # A YAML file of waivers (see opscheck/waivers.py); relative to the profile's folder.
     waivers: str | None = None
     schedule: Schedule = Schedule()
+    export: ExportConfig = ExportConfig()
     # Components whose absence fails their checks instead of making them "not applicable"
     # (e.g. [vault, postgres, velero, cert-manager]).
     required: list[str] = []

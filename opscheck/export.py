@@ -1,0 +1,87 @@
+"""Results as Prometheus metrics: a node-exporter textfile and a Pushgateway push.
+
+So the checks' outcomes can be graphed and alerted on next to everything else
+(e.g. `opscheck_check_status{outcome="failed"} == 1`, or a stale
+`opscheck_run_last_timestamp_seconds` when cron stopped running the checklist).
+
+Per check and cluster:
+  opscheck_check_status{profile,cadences,check,cluster,severity,outcome}  1 for the outcome, 0 for the others
+  opscheck_check_last_run_timestamp_seconds{profile,cadences,check,cluster}
+  opscheck_check_duration_seconds{profile,cadences,check,cluster}
+Per run:
+  opscheck_run_last_timestamp_seconds{profile,cadences}, opscheck_run_duration_seconds{...},
+  opscheck_run_checks{profile,cadences,outcome}
+
+Checks without a cluster carry cluster="none". Only results go out: ids, outcomes, times;
+never messages or evidence (they name objects, and could carry more than a metric should).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
+from prometheus_client.exposition import basic_auth_handler, default_handler
+
+from opscheck.results import OUTCOMES
+
+NO_CLUSTER = "none"
+
+
+def registry_for(run: Mapping[str, Any], checks: Iterable[Mapping[str, Any]], started: float, finished: float) -> CollectorRegistry:
+    """A registry holding this run's metrics (run = results.json's `run`, checks = its `checks`)."""
+    registry = CollectorRegistry()
+    base = {"profile": run["profile"]["name"], "cadences": ",".join(run.get("cadences") or []) or "all"}
+    labels = [*base, "check", "cluster"]
+    status = Gauge("opscheck_check_status", "1 for the check's outcome in its latest run, 0 for the others",
+                   [*labels, "severity", "outcome"], registry=registry)
+    last = Gauge("opscheck_check_last_run_timestamp_seconds", "When the check last ran (run end, Unix time)",
+                 labels, registry=registry)
+    duration = Gauge("opscheck_check_duration_seconds", "How long the check took", labels, registry=registry)
+    run_last = Gauge("opscheck_run_last_timestamp_seconds", "When the checklist run ended (Unix time)",
+                     list(base), registry=registry)
+    run_duration = Gauge("opscheck_run_duration_seconds", "How long the checklist run took",
+                         list(base), registry=registry)
+    run_checks = Gauge("opscheck_run_checks", "Checks of the run by outcome", [*base, "outcome"], registry=registry)
+    counts = {o: 0 for o in OUTCOMES}
+    for c in checks:
+        key = {**base, "check": c["id"], "cluster": c.get("cluster") or NO_CLUSTER}
+        for outcome in OUTCOMES:
+            status.labels(**key, severity=c["severity"], outcome=outcome).set(1 if c["outcome"] == outcome else 0)
+        last.labels(**key).set(finished)
+        duration.labels(**key).set(c.get("duration_seconds") or 0)
+        counts[c["outcome"]] = counts.get(c["outcome"], 0) + 1
+    run_last.labels(**base).set(finished)
+    run_duration.labels(**base).set(max(0.0, finished - started))
+    for outcome, n in counts.items():
+        run_checks.labels(**base, outcome=outcome).set(n)
+    return registry
+
+
+def textfile_name(run: Mapping[str, Any]) -> str:
+    """One file per profile and cadences, so the daily and weekly jobs do not overwrite each other."""
+    cadences = "-".join(run.get("cadences") or []) or "all"
+    return f"opscheck-{run['profile']['name']}-{cadences}.prom"
+
+
+def write_textfile(directory: Path, run: Mapping[str, Any], registry: CollectorRegistry) -> Path:
+    """Atomically (temp file + rename), so node-exporter never reads half a file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / textfile_name(run)
+    write_to_textfile(str(path), registry)
+    os.chmod(path, 0o644)
+    return path
+
+
+def push(url: str, run: Mapping[str, Any], registry: CollectorRegistry, *, timeout: float,
+         username: str | None = None, password: str | None = None) -> None:
+    """Replace this profile's and cadences' group on the Pushgateway (HTTP PUT)."""
+    grouping = {"profile": run["profile"]["name"], "cadences": ",".join(run.get("cadences") or []) or "all"}
+
+    def handler(url: str, method: str, timeout: float | None, headers: list, data: bytes):
+        if username is not None:
+            return basic_auth_handler(url, method, timeout, headers, data, username, password or "")
+        return default_handler(url, method, timeout, headers, data)
+
+    push_to_gateway(url, job="opscheck", grouping_key=grouping, registry=registry, timeout=timeout, handler=handler)
