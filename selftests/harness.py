@@ -60,9 +60,10 @@ class CheckRunner:
                               env={**os.environ, **(env or {})})
         return proc, reports
 
-    def run(self, *check_ids: str, profile: Path | None = None, args: tuple[str, ...] = ()) -> dict[str, Outcome]:
+    def run(self, *check_ids: str, profile: Path | None = None, args: tuple[str, ...] = (),
+            env: dict[str, str] | None = None) -> dict[str, Outcome]:
         nodeids = sorted({self.nodeids[c] for c in check_ids})
-        proc, reports = self.run_pytest(*nodeids, *args, profile=profile)
+        proc, reports = self.run_pytest(*nodeids, *args, profile=profile, env=env)
         folders = list(reports.glob("*/results.json")) if reports.exists() else []
         if len(folders) != 1:
             raise AssertionError(f"no run folder written (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

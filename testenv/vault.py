@@ -237,6 +237,38 @@ def audit_devices(token: str | None = None) -> dict[str, Any]:
     return _checked(_api("GET", "sys/audit", token), "audit list")
 
 
+# ------------------------------------------------------------------------------ canaries
+CANARY_SECRET_PATH = "secret/data/qsign/canary"
+
+
+def plant_canaries(canary: str) -> str:
+    """Plant `canary` in Vault for the leak tests, idempotently; return a token whose value
+    is a canary too.
+
+    A KV v2 secret holds `<canary>-vault-kv` (the checker's policy cannot read it, and no
+    output may show it); a token of the checker's policy has the id `<canary>-vault-token`,
+    so a profile can reference it through an environment variable and every check that
+    uses Vault runs with a secret whose leak a grep finds.
+    """
+    root = _root_token()
+    mounts = _checked(_api("GET", "sys/mounts", root), "mounts list")
+    if "secret/" not in mounts.get("data", mounts):
+        _checked(_api("POST", "sys/mounts/secret", root, json={"type": "kv", "options": {"version": "2"}}), "kv mount")
+    _checked(_api("POST", CANARY_SECRET_PATH, root, json={"data": {"password": f"{canary}-vault-kv"}}), "canary write")
+    token = f"{canary}-vault-token"
+    if not _token_works(token):
+        _checked(_api("POST", "auth/token/create", root, json={
+            "id": token, "policies": [POLICY_NAME], "no_default_policy": True, "period": TOKEN_PERIOD,
+            "display_name": "opscheck-canary"}), "canary token create")
+    return token
+
+
+def read_canary_secret() -> str:
+    """The planted KV value, read with the root token (the self-test checks it is there)."""
+    data = _checked(_api("GET", CANARY_SECRET_PATH, _root_token()), "canary read")
+    return data["data"]["data"]["password"]
+
+
 # ------------------------------------------------------------------------------- public
 
 def up() -> dict[str, Any]:
