@@ -7,6 +7,18 @@ PostgreSQL refuses to run as root, so the server runs as the `postgres` system u
 Roles: `qsign` owns database `qsign`; `opscheck` is the read-only monitoring login
 (pg_monitor, default_transaction_read_only). Passwords are generated once, kept in the
 state directory and written to a pgpass file for the checks.
+
+Besides the QSIGN table, database `qsign` holds SmartSensor-like sample data for the
+database checks: schema `sensors` (devices, a month of readings with indexes that are
+used), schema `auth` (application accounts with their last login), and the extensions
+pg_stat_statements and pgstattuple. Backups: real `pg_dump -Fc` archives in
+`<state>/backups/postgres/`, one written by `up()` when the newest is older than a day,
+with a week of daily history (copies of a real dump, dated back) and the runbook's 30-day
+retention applied, read by the checks through testinfra's local backend.
+
+The restore drill logs in as `opscheck_restore`: no superuser, no CREATEDB, owner of the
+scratch database `opscheck_restore_drill` only, and pg_hba.conf lets that role connect to
+that database and nothing else, so its writes cannot reach `qsign`.
 """
 from __future__ import annotations
 
@@ -17,8 +29,10 @@ import secrets
 import shutil
 import stat
 import subprocess
+from datetime import datetime, timedelta, timezone
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import psycopg
 from psycopg import sql
@@ -30,10 +44,27 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 OS_USER = "postgres"
 PROC_NAME = "postgres"
 DATABASE = "qsign"
-ROLES = ("qsign", "opscheck")
+DRILL_ROLE = "opscheck_restore"
+DRILL_DATABASE = "opscheck_restore_drill"
+ROLES = ("qsign", "opscheck", DRILL_ROLE)
 VOLUME_SIZE = "256m"
 SEED_ROWS = 1000
 START_TIMEOUT = 60.0
+# SmartSensor-like sample: SENSORS active sensors reading every READING_MINUTES for
+# HISTORY_DAYS (about 43,000 rows: over the index checks' 10,000-row floor), DEVICES rows.
+SENSORS = 10
+DEVICES = 5000
+READING_MINUTES = 10
+HISTORY_DAYS = 30
+# Index scans up() makes sure each sample index has (the runbook's floor is 100).
+INDEX_SCANS = 150
+# Backups: a new dump when the newest is older than this; daily history kept back this
+# far; the runbook's retention (find -mtime +30 -delete).
+DUMP_EVERY = timedelta(hours=20)
+DUMP_HISTORY = timedelta(days=8)
+DUMP_RETENTION = timedelta(days=30)
+# Setup sessions are not what the slow-query check should see.
+UNTRACKED = "-c pg_stat_statements.track=none"
 
 
 # ----------------------------------------------------------------------------- locations
@@ -66,6 +97,11 @@ def _passwords_file() -> Path:
 
 def _fallback_note() -> Path:
     return config_dir() / "volume-fallback.txt"
+
+
+def backup_dir() -> Path:
+    """The backup host's dump directory (read by the checks through testinfra local://)."""
+    return state_dir() / "backups" / "postgres"
 
 
 def ballast_file() -> Path:
@@ -195,12 +231,7 @@ def _initdb() -> None:
     ])
     if result.returncode != 0:
         raise RuntimeError(f"initdb failed: {result.stderr.strip() or result.stdout.strip()}")
-    (data / "pg_hba.conf").write_text(
-        "# opscheck testenv: superuser via peer (root mapped), applications via SCRAM\n"
-        "local   all   postgres                 peer map=superuser\n"
-        "local   all   all                      scram-sha-256\n"
-        "host    all   all       127.0.0.1/32   scram-sha-256\n"
-    )
+    (data / "pg_hba.conf").write_text(_hba_text())
     (data / "pg_ident.conf").write_text(
         "# MAPNAME   SYSTEM-USERNAME   PG-USERNAME\n"
         "superuser   root              postgres\n"
@@ -219,6 +250,28 @@ def _initdb() -> None:
         _chown_pg(data / name)
 
 
+def _hba_text() -> str:
+    # The first matching line wins: the restore-drill role reaches its scratch database
+    # only; every other database rejects it.
+    return (
+        "# opscheck testenv: superuser via peer (root mapped), applications via SCRAM\n"
+        "local   all   postgres                 peer map=superuser\n"
+        f"host    {DRILL_DATABASE}   {DRILL_ROLE}   127.0.0.1/32   scram-sha-256\n"
+        f"host    all   {DRILL_ROLE}   127.0.0.1/32   reject\n"
+        f"local   all   {DRILL_ROLE}                reject\n"
+        "local   all   all                      scram-sha-256\n"
+        "host    all   all       127.0.0.1/32   scram-sha-256\n"
+    )
+
+
+def _ensure_hba(conn: psycopg.Connection[Any]) -> None:
+    """Bring an existing cluster's pg_hba.conf up to date, and reload it if it changed."""
+    path = pgdata() / "pg_hba.conf"
+    if path.read_text() != _hba_text():
+        path.write_text(_hba_text())  # in place: owner and mode stay
+        conn.execute("SELECT pg_reload_conf()")
+
+
 def _server_argv() -> list[str]:
     return [
         str(PG_BIN / "postgres"), "-D", str(pgdata()),
@@ -228,10 +281,10 @@ def _server_argv() -> list[str]:
     ]
 
 
-def _superuser_conn(dbname: str = "postgres") -> psycopg.Connection[Any]:
+def _superuser_conn(dbname: str = "postgres", options: str = "") -> psycopg.Connection[Any]:
     return psycopg.connect(
         host=str(socket_dir()), port=PORTS["postgres"], user="postgres", dbname=dbname,
-        autocommit=True, connect_timeout=3,
+        autocommit=True, connect_timeout=3, options=options,
     )
 
 
@@ -257,8 +310,9 @@ def _start() -> None:
 
 
 def _bootstrap(passwords: dict[str, str]) -> None:
-    """Roles, database, table and seed rows; every statement is safe to repeat."""
-    with _superuser_conn() as conn:
+    """Roles, databases, tables and seed rows; every statement is safe to repeat."""
+    with _superuser_conn(options=UNTRACKED) as conn:
+        _ensure_hba(conn)
         for role in ROLES:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             if not exists:
@@ -269,8 +323,16 @@ def _bootstrap(passwords: dict[str, str]) -> None:
         conn.execute("ALTER ROLE opscheck SET default_transaction_read_only = on")
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER qsign").format(sql.Identifier(DATABASE)))
-    with _superuser_conn(DATABASE) as conn:
+        # The restore drill's scratch database: only its owner may connect (pg_hba.conf
+        # keeps the drill role out of every other database).
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DRILL_DATABASE,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                sql.Identifier(DRILL_DATABASE), sql.Identifier(DRILL_ROLE)))
+        conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(DRILL_DATABASE)))
+    with _superuser_conn(DATABASE, options=UNTRACKED) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        # pgstatindex() for the index-bloat check; pg_monitor may call it (pg_stat_scan_tables).
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
         conn.execute("SET ROLE qsign")
         conn.execute(
             "CREATE TABLE IF NOT EXISTS signatures ("
@@ -287,10 +349,162 @@ def _bootstrap(passwords: dict[str, str]) -> None:
                 " FROM generate_series(1, %s) AS g",
                 (SEED_ROWS,),
             )
+            conn.execute("ANALYZE signatures")
         # Read access for the checker (data-quality queries), never write access.
         conn.execute("GRANT SELECT ON signatures TO opscheck")
         conn.execute("ALTER DEFAULT PRIVILEGES FOR ROLE qsign IN SCHEMA public GRANT SELECT ON TABLES TO opscheck")
+        _sample_schema(conn)
         conn.execute("RESET ROLE")
+
+
+def _sample_schema(conn: psycopg.Connection[Any]) -> None:
+    """SmartSensor-like tables (as role qsign): devices, readings, application accounts."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS sensors")
+    conn.execute("CREATE SCHEMA IF NOT EXISTS auth")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS sensors.devices ("
+        " sensor_id integer PRIMARY KEY, location text NOT NULL, kind text NOT NULL,"
+        " installed_at timestamptz NOT NULL)"
+    )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS sensors.sensor_data ("
+        " id bigserial PRIMARY KEY,"
+        " sensor_id integer NOT NULL REFERENCES sensors.devices,"
+        ' "timestamp" timestamptz NOT NULL, value double precision)'
+    )
+    conn.execute('CREATE INDEX IF NOT EXISTS sensor_data_sensor_time_idx ON sensors.sensor_data (sensor_id, "timestamp")')
+    conn.execute('CREATE INDEX IF NOT EXISTS sensor_data_timestamp_idx ON sensors.sensor_data ("timestamp")')
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS auth.app_users ("
+        " username text PRIMARY KEY, role text NOT NULL, enabled boolean NOT NULL DEFAULT true,"
+        " last_login_at timestamptz, created_at timestamptz NOT NULL DEFAULT now())"
+    )
+    new_devices = conn.execute(
+        "INSERT INTO sensors.devices (sensor_id, location, kind, installed_at)"
+        " SELECT g, 'plant-' || (g %% 7 + 1) || '/line-' || (g %% 13 + 1),"
+        "        (ARRAY['temperature','pressure','vibration','humidity'])[g %% 4 + 1],"
+        "        now() - make_interval(days => 100 + g %% 300)"
+        " FROM generate_series(1, %s) AS g ON CONFLICT DO NOTHING",
+        (DEVICES,),
+    ).rowcount
+    # Active accounts logged in recently; a disabled one has not for long (not an offender).
+    new_users = conn.execute(
+        "INSERT INTO auth.app_users (username, role, enabled, last_login_at, created_at) VALUES"
+        " ('admin', 'admin', true, now() - interval '1 day', now() - interval '400 days'),"
+        " ('operator', 'operator', true, now() - interval '2 hours', now() - interval '300 days'),"
+        " ('viewer', 'viewer', true, now() - interval '12 days', now() - interval '200 days'),"
+        " ('analyst', 'viewer', true, now() - interval '20 days', now() - interval '150 days'),"
+        " ('sensor-ingest', 'service', true, now() - interval '5 minutes', now() - interval '400 days'),"
+        " ('former-contractor', 'operator', false, now() - interval '200 days', now() - interval '500 days')"
+        " ON CONFLICT (username) DO NOTHING"
+    ).rowcount
+    readings = top_up_readings(conn)
+    # Flush this session's pending row counts first: an ANALYZE before the flush would
+    # see them added on top of its own count later (n_live_tup doubled, stats "stale").
+    conn.execute("SELECT pg_stat_force_next_flush()")
+    for table, changed in (("sensors.devices", new_devices), ("auth.app_users", new_users),
+                           ("sensors.sensor_data", readings)):
+        if changed:
+            conn.execute(f"ANALYZE {table}")
+    for schema in ("sensors", "auth"):
+        conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO opscheck")
+        conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO opscheck")
+        conn.execute(f"ALTER DEFAULT PRIVILEGES FOR ROLE qsign IN SCHEMA {schema} GRANT SELECT ON TABLES TO opscheck")
+    _exercise_indexes(conn)
+
+
+def top_up_readings(conn: psycopg.Connection[Any]) -> int:
+    """Readings every READING_MINUTES from the newest one (or HISTORY_DAYS ago) up to now,
+    about one in a thousand NULL: the data-quality check sees live, mostly clean data."""
+    return conn.execute(
+        "WITH last AS (SELECT coalesce(max(\"timestamp\"), date_trunc('hour', now()) - make_interval(days => %(days)s)) AS t"
+        "              FROM sensors.sensor_data)"
+        " INSERT INTO sensors.sensor_data (sensor_id, \"timestamp\", value)"
+        " SELECT s, ts, CASE WHEN (extract(epoch FROM ts)::bigint / 60 + s * 7) %% 1000 < 1 THEN NULL"
+        "                   ELSE round((20 + 5 * sin(extract(epoch FROM ts) / 3600.0 + s))::numeric, 2) END"
+        " FROM last, generate_series(last.t + make_interval(mins => %(step)s), now(), make_interval(mins => %(step)s)) AS ts,"
+        "      generate_series(1, %(sensors)s) AS s",
+        {"days": HISTORY_DAYS, "step": READING_MINUTES, "sensors": SENSORS},
+    ).rowcount
+
+
+def _exercise_indexes(conn: psycopg.Connection[Any]) -> None:
+    """Give the sample's secondary indexes the index scans an application would: the
+    unused-index checks judge them against a floor of 100 scans."""
+    row = conn.execute(
+        "SELECT min(idx_scan) FROM pg_stat_user_indexes"
+        " WHERE schemaname = 'sensors' AND indexrelname IN ('sensor_data_sensor_time_idx', 'sensor_data_timestamp_idx')"
+    ).fetchone()
+    if row is not None and row[0] is not None and row[0] >= INDEX_SCANS:
+        return
+    conn.execute(
+        "DO $$ BEGIN FOR i IN 1..%s LOOP"
+        "  PERFORM count(*) FROM sensors.sensor_data"
+        "   WHERE sensor_id = i %% %s + 1 AND \"timestamp\" >= now() - interval '1 hour';"
+        "  PERFORM count(*) FROM sensors.sensor_data WHERE \"timestamp\" >= now() - interval '10 minutes';"
+        " END LOOP; END $$" % (INDEX_SCANS, SENSORS)
+    )
+
+
+# ------------------------------------------------------------------------------ backups
+
+def _dump_name(at: datetime) -> str:
+    return f"{DATABASE}-{at.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}.dump"
+
+
+def dumps() -> list[tuple[datetime, Path]]:
+    """The dump files in the backup directory, oldest first, with their mtime (UTC)."""
+    if not backup_dir().is_dir():
+        return []
+    found = [(datetime.fromtimestamp(p.stat().st_mtime, timezone.utc), p) for p in backup_dir().glob(f"{DATABASE}-*.dump")]
+    return sorted(found)
+
+
+def write_dump() -> Path:
+    """A real `pg_dump -Fc` of database qsign into the backup directory."""
+    backup_dir().mkdir(parents=True, exist_ok=True)
+    os.chmod(backup_dir(), 0o700)
+    final = backup_dir() / _dump_name(datetime.now(timezone.utc))
+    partial = final.with_suffix(".partial")
+    result = subprocess.run(
+        [str(PG_BIN / "pg_dump"), "-Fc", "-h", str(socket_dir()), "-p", str(PORTS["postgres"]),
+         "-U", "postgres", "-d", DATABASE, "-f", str(partial)],
+        capture_output=True, text=True, env={**os.environ, "PGOPTIONS": UNTRACKED}, timeout=120,
+    )
+    if result.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"pg_dump failed: {result.stderr.strip()}")
+    os.chmod(partial, 0o600)
+    partial.rename(final)
+    return final
+
+
+def ensure_backups(now: datetime | None = None) -> list[Path]:
+    """The backup host as a nightly job would leave it: a dump younger than DUMP_EVERY, one
+    per day back to DUMP_HISTORY, none past DUMP_RETENTION. Earlier days, which this
+    environment did not live through, are copies of a real dump dated back (name and mtime)."""
+    now = now or datetime.now(timezone.utc)
+    found = dumps()
+    if not found or now - found[-1][0] > DUMP_EVERY:
+        write_dump()
+        found = dumps()
+    source = found[-1][1]
+    t = found[-1][0]
+    while t > now - DUMP_HISTORY:
+        older = [m for m, _ in found if m < t - timedelta(minutes=1)]
+        previous = max(older) if older else None
+        if previous is None or t - previous > timedelta(days=1):
+            previous = t - timedelta(days=1)
+            copy = backup_dir() / _dump_name(previous)
+            shutil.copyfile(source, copy)
+            os.chmod(copy, 0o600)
+            os.utime(copy, (previous.timestamp(), previous.timestamp()))
+            found.append((previous, copy))
+        t = previous
+    for mtime, path in found:
+        if now - mtime > DUMP_RETENTION:
+            path.unlink(missing_ok=True)
+    return [p for _, p in dumps()]
 
 
 # ------------------------------------------------------------------------------- public
@@ -309,12 +523,15 @@ def up() -> dict[str, Any]:
             _initdb()
         _start()
     _bootstrap(passwords)
+    ensure_backups()
     return {
         **status(),
         "host": HOST,
         "port": PORTS["postgres"],
         "database": DATABASE,
-        "users": {"app": "qsign", "monitor": "opscheck"},
+        "users": {"app": "qsign", "monitor": "opscheck", "restore_drill": DRILL_ROLE},
+        "restore_drill_database": DRILL_DATABASE,
+        "backup_dir": str(backup_dir()),
         "pgpass": str(pgpass_file()),
         "socket_dir": str(socket_dir()),
         "pgdata": str(pgdata()),
@@ -348,6 +565,7 @@ def status() -> dict[str, Any]:
         "pgpass": str(pgpass_file()),
         "log_file": str(procs.log_file(PROC_NAME)),
         "ballast_bytes": ballast_file().stat().st_size if ballast_file().exists() else 0,
+        "dumps": len(dumps()),
         **_volume_facts(),
     }
 
@@ -396,3 +614,18 @@ def psql_argv(user: str = "opscheck", dbname: str = DATABASE) -> tuple[list[str]
     psql = shutil.which("psql") or str(PG_BIN / "psql")
     env = {"PGPASSFILE": str(pgpass_file())}
     return [psql, "-h", HOST, "-p", str(PORTS["postgres"]), "-U", user, "-d", dbname, "-X", "-w"], env
+
+
+@contextmanager
+def admin_connection(dbname: str = DATABASE) -> Iterator[psycopg.Connection[Any]]:
+    """A superuser session (peer auth on the socket), for self-tests that break things.
+    Untracked by pg_stat_statements, so it never shows up as a slow query itself."""
+    with _superuser_conn(dbname, options=UNTRACKED) as conn:
+        yield conn
+
+
+def app_connection(user: str = "qsign", dbname: str = DATABASE) -> psycopg.Connection[Any]:
+    """A client session over TCP with the role's password, as an application opens it."""
+    return psycopg.connect(host=HOST, port=PORTS["postgres"], user=user, dbname=dbname,
+                           password=_passwords()[user], autocommit=True, connect_timeout=5,
+                           application_name="opscheck-selftest")
