@@ -8,4 +8,5 @@ pytest_plugins = [
     "fixtures.services",
     "fixtures.hosts",
     "fixtures.ledger",
+    "fixtures.attestations",
 ]

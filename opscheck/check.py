@@ -102,6 +102,8 @@ class Evidence:
     columns: list[str] = field(default_factory=list)
     rows: list[list[Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Set when a person signed the item off (opscheck/attestations.py): outcome "attested".
+    attested: str | None = None
 
     # -- recording -------------------------------------------------------------------
     def record(self, *, measured: Any = None, threshold: Any = None, unit: str | None = None) -> None:
@@ -160,6 +162,10 @@ class Evidence:
     def fail(self, message: str) -> None:
         raise CheckFailure(message)
 
+    def attest(self, summary: str) -> None:
+        """A manual item signed off: reported as "attested" (never "passed"), `summary` names who."""
+        self.attested = summary
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "measured": self.measured,
@@ -168,7 +174,7 @@ class Evidence:
             "columns": list(self.columns),
             "rows": [list(r) for r in self.rows],
             "notes": list(self.notes),
-        }
+        } | ({"attested": self.attested} if self.attested else {})
 
 
 class ComponentRequired(CheckFailure):

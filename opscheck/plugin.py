@@ -102,6 +102,10 @@ def pytest_configure(config: pytest.Config) -> None:
         waivers = load_waivers(profile.waivers_path) if profile.waivers_path else []
         if waivers and not is_worker(config):
             check_known(waivers, declared_check_ids(Path(config.rootpath)), profile.waivers_path)
+        if profile.attestations is not None:  # a malformed attestation file stops the run too
+            from opscheck.attestations import load_attestations
+
+            load_attestations(profile.relative_path(profile.attestations.dir))
     except ProfileError as exc:
         raise pytest.UsageError(str(exc)) from None
 
@@ -372,6 +376,10 @@ class RunRecorder:
         cells.insert(1, f'<td class="col-checkId">{e(spec.get("id", ""))}</td>')
         cells.insert(2, f'<td>{e(spec.get("severity", ""))}</td>')
         cells.insert(3, f'<td>{e(", ".join(spec.get("covers", [])))}</td>')
+        if (user_property(report, EVIDENCE_PROPERTY) or {}).get("attested"):
+            # Signed off by a person, not measured: the row says Attested. pytest-html filters rows
+            # by the first cell's text and knows only its own outcomes: a hidden "Passed" keeps it listed.
+            cells[0] = '<td class="col-result" hidden>Passed</td><td class="col-attested">Attested</td>'
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:
@@ -467,6 +475,8 @@ class RunRecorder:
             if r.waiver:
                 terminalreporter.write_line(f"opscheck: waived: {r.spec['id']} ({r.waiver['ticket']}, "
                                             f"approved by {r.waiver['approver']}, until {r.waiver['expires']})")
+            if r.outcome == "attested":
+                terminalreporter.write_line(f"opscheck: attested: {r.spec['id']}: {r.message}")
         for w in self.state.waivers:
             if w.expired(today) or w.expiring_soon(today):
                 state = "EXPIRED, no longer applies" if w.expired(today) else "expires soon"

@@ -31,10 +31,14 @@ class Strict(BaseModel):
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
+def expand_vars(value: str) -> str:
+    """`${VAR}` and `${VAR:-default}` expanded from the environment."""
+    return _VAR.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
+
+
 def expand_path(value: str) -> Path:
     """`${VAR}`, `${VAR:-default}` and `~` are expanded so one profile serves every user."""
-    expanded = _VAR.sub(lambda m: os.environ.get(m.group(1)) or (m.group(2) or ""), value)
-    return Path(os.path.expanduser(expanded))
+    return Path(os.path.expanduser(expand_vars(value)))
 
 
 class SecretRef(Strict):
@@ -258,6 +262,45 @@ class ExportConfig(Strict):
     pushgateway: PushgatewayConfig | None = None
 
 
+class AttestedItem(Strict):
+    """Who may sign off one manual runbook item, and for how long it counts (opscheck/attestations.py)."""
+
+    roles: Annotated[list[str], Field(min_length=1)]
+    # Every role must have attested (approvals), instead of any one of them.
+    require_all_roles: bool = False
+    # How old an attestation may be; default: the item's cadence (daily 1, weekly 7, monthly 31,
+    # quarterly 92 days; predeploy/postdeploy: attestations.deploy_window_hours).
+    window_days: Annotated[float, Field(gt=0)] | None = None
+    # How old it must at least be: a notice sent N days ahead (the window counts after it).
+    advance_days: Annotated[float, Field(ge=0)] = 0
+
+
+class Attestations(Strict):
+    """Manual runbook items signed off by people: a directory of attestation files."""
+
+    dir: str  # relative to the profile's folder; ${VAR:-default} and ~ expanded
+    # The change being deployed (e.g. ${CHANGE_ID:-}, set by the pipeline): when set,
+    # predeploy/postdeploy attestations count only if they name it.
+    change: str | None = None
+    deploy_window_hours: Annotated[float, Field(gt=0)] = 24
+    items: dict[str, AttestedItem] = {}
+
+    @field_validator("items")
+    @classmethod
+    def _attest_keys(cls, value: dict[str, AttestedItem]) -> dict[str, AttestedItem]:
+        from opscheck.runbook import runbook_items
+
+        items = runbook_items()
+        for key in value:
+            if key not in items or items[key].kind != "attest":
+                raise ValueError(f"{key!r} is not an attest item of the runbooks")
+        return value
+
+    @property
+    def current_change(self) -> str | None:
+        return expand_vars(self.change).strip() or None if self.change else None
+
+
 class Backups(Strict):
     postgres_cronjob: CronJobBackup | None = None
     vault_cronjob: CronJobBackup | None = None
@@ -286,6 +329,8 @@ class Profile(Strict):
     # A YAML file of waivers (see opscheck/waivers.py); relative to the profile's folder.
     waivers: str | None = None
     schedule: Schedule = Schedule()
+    # Manual items (approvals, notices, reviews) signed off in attestation files.
+    attestations: Attestations | None = None
     export: ExportConfig = ExportConfig()
     # Components whose absence fails their checks instead of making them "not applicable"
     # (e.g. [vault, postgres, velero, cert-manager]).

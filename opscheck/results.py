@@ -1,8 +1,9 @@
 """Turning pytest's test reports into check results, and results into the audit record.
 
 A check's outcome is one of: passed, failed, error (could not evaluate: a dependency
-down, a timeout), not applicable (the component is absent: pytest skip). A skip is never
-shown as a pass.
+down, a timeout), not applicable (the component is absent: pytest skip), waived (a
+failure a waiver covers), attested (a manual item a person signed off: opscheck/attestations.py).
+A skip is never shown as a pass, nor an attestation as a measurement.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ ERROR_PROPERTY = "opscheck.error"
 # A CheckFailure raised while setting up (a required component absent): failed, not error.
 SETUP_FAILURE_PROPERTY = "opscheck.setup_failure"
 
-OUTCOMES = ("passed", "failed", "waived", "error", "not applicable")
+OUTCOMES = ("passed", "failed", "waived", "error", "not applicable", "attested")
 
 
 @dataclass
@@ -122,7 +123,9 @@ class ResultCollector:
                 res.message = short_message(report)
             elif report.skipped:
                 res.outcome, res.message = "not applicable", short_message(report)
-        elif report.when == "teardown" and report.failed and res.outcome == "passed":
+            elif evidence and evidence.get("attested"):
+                res.outcome, res.message = "attested", evidence["attested"]
+        elif report.when == "teardown" and report.failed and res.outcome in ("passed", "attested"):
             res.outcome, res.message = "error", short_message(report)
         return res
 

@@ -43,7 +43,7 @@ def test_run_folder_holds_the_three_files_and_the_results(suite):
                                   "runbook": "QSIGN daily operations"}]
     errored = next(c for c in data["checks"] if c["id"] == "daily.errors")
     assert errored["message"] == "could not evaluate: Vault at http://127.0.0.1:1 unreachable: connection refused"
-    assert data["summary"]["outcomes"] == {"passed": 1, "failed": 1, "waived": 0, "error": 1, "not applicable": 1}
+    assert data["summary"]["outcomes"] == {"passed": 1, "failed": 1, "waived": 0, "error": 1, "not applicable": 1, "attested": 0}
     assert data["run"]["profile"]["name"] == "unit" and data["run"]["cadences"] == ["daily"]
     # The terminal shows the concise message, not a traceback.
     result.stdout.fnmatch_lines(["*2 PVCs not Bound: qsign/data-x (Pending)*"])
