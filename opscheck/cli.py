@@ -15,9 +15,9 @@ from typing import Any, Sequence
 
 import pytest
 
-from opscheck.check import CADENCES
+from opscheck.check import CADENCES, PRIMARY_CADENCE_DIRS
 
-CHECK_DIRS = ("tests_daily", "tests_weekly", "tests_monthly")
+CHECK_DIRS = tuple(PRIMARY_CADENCE_DIRS)
 
 
 class _CatalogCollector:

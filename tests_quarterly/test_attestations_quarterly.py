@@ -1,0 +1,15 @@
+"""Quarterly architecture review (seed 000, quarterly checks): people attest it."""
+from opscheck.check import check
+
+
+@check(
+    id="quarterly.architecture-review",
+    title="The quarterly architecture review was held",
+    severity="medium",
+    covers=["000.quarterly.architecture-review"],
+    remediation="Hold the architecture review: scaling strategy, single points of failure, cost "
+                "optimisation opportunities; file the minutes, then record the review in an attestation "
+                "file (item, who, role, when, evidence link to the minutes, valid_days or expires).",
+)
+def test_architecture_review(attestations, evidence):
+    attestations.require("000.quarterly.architecture-review", evidence)
