@@ -10,13 +10,12 @@ import json
 import sys
 import time
 
-from testenv import apps, attestations, cluster, postgres, prometheus, pushgateway, release, vault
+from testenv import apps, attestations, cluster, postgres, prometheus, pushgateway, vault
 
 # Start order: the sample services' readiness reads PostgreSQL and Vault; Prometheus
 # scrapes the services; the cluster only needs the services' log files to exist.
 COMPONENTS = [("postgres", postgres), ("vault", vault), ("apps", apps), ("cluster", cluster), ("prometheus", prometheus),
-              ("pushgateway", pushgateway), ("attestations", attestations),
-              ("release", release)]
+              ("pushgateway", pushgateway), ("attestations", attestations)]
 
 
 def up() -> int:
