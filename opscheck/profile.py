@@ -301,6 +301,50 @@ class Attestations(Strict):
         return expand_vars(self.change).strip() or None if self.change else None
 
 
+class MaintenanceWindow(Strict):
+    days: Annotated[list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]], Field(min_length=1)]
+    start: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    end: Annotated[str, Field(pattern=r"^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Seoul)") from None
+        return value
+
+
+class LoadTestThresholds(Strict):
+    p95_ms: Annotated[float, Field(gt=0)] | None = 500
+    p99_ms: Annotated[float, Field(gt=0)] | None = None
+    error_rate: Annotated[float, Field(ge=0, le=1)] | None = 0.001
+
+
+class ReleaseConfig(Strict):
+    """The release being deployed: what the predeploy gate reads (opscheck/release.py)."""
+
+    # JUnit XML files of the release's test stages (unit, integration, e2e); a glob, `**` allowed.
+    test_results: str | None = None
+    min_tests: Annotated[int, Field(ge=1)] = 1
+    # k6 --summary-export JSON of the release's load test.
+    load_test_summary: str | None = None
+    load_test: LoadTestThresholds = LoadTestThresholds()
+
+
+class SmokeRequest(Strict):
+    """A request the postdeploy check sends to prove the API answers (GET only: read-only)."""
+
+    service: str  # services[].name
+    path: str = "/"
+    expect_status: int = 200
+    max_latency_ms: Annotated[float, Field(gt=0)] = 500
+
+
 class Backups(Strict):
     postgres_cronjob: CronJobBackup | None = None
     vault_cronjob: CronJobBackup | None = None
@@ -332,6 +376,12 @@ class Profile(Strict):
     # Manual items (approvals, notices, reviews) signed off in attestation files.
     attestations: Attestations | None = None
     export: ExportConfig = ExportConfig()
+    release: ReleaseConfig = ReleaseConfig()
+    # When planned changes may happen (predeploy gate); none configured: not applicable.
+    maintenance_windows: list[MaintenanceWindow] = []
+    smoke_requests: list[SmokeRequest] = []
+    # Workloads whose containers must run with a read-only root filesystem (namespace/name).
+    read_only_root_required: list[str] = []
     # Components whose absence fails their checks instead of making them "not applicable"
     # (e.g. [vault, postgres, velero, cert-manager]).
     required: list[str] = []
@@ -347,6 +397,9 @@ class Profile(Strict):
             raise ValueError(f"clusters: duplicate name(s) {', '.join(dupes)}")
         if self.hsm_service and self.hsm_service not in {s.name for s in self.services}:
             raise ValueError(f"hsm_service: {self.hsm_service!r} is not one of services[].name")
+        for i, smoke in enumerate(self.smoke_requests):
+            if smoke.service not in {s.name for s in self.services}:
+                raise ValueError(f"smoke_requests[{i}].service: {smoke.service!r} is not one of services[].name")
         return self
 
     @property

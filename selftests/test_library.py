@@ -162,3 +162,31 @@ def test_durations_must_say_their_unit(text):
 
     with pytest.raises(ValueError, match="is not a duration like 90m, 26h, 8d or 2w"):
         parse_duration(text)
+
+
+def test_maintenance_window_in_its_time_zone_and_past_midnight():
+    from datetime import datetime, timezone
+
+    from opscheck.maintenance import window_contains
+
+    sunday_3am_kst = datetime(2026, 11, 21, 18, 0, tzinfo=timezone.utc)  # Sat 18:00 UTC = Sun 03:00 KST
+    assert window_contains(["sun"], "02:00", "06:00", "Asia/Seoul", sunday_3am_kst)
+    assert not window_contains(["sun"], "02:00", "06:00", "UTC", sunday_3am_kst)
+    late = datetime(2026, 11, 22, 1, 30, tzinfo=timezone.utc)  # Sunday 01:30 UTC
+    assert window_contains(["sat"], "22:00", "04:00", "UTC", late)  # opened Saturday, closes Sunday 04:00
+    assert not window_contains(["sun"], "22:00", "04:00", "UTC", late)
+
+
+def test_junit_totals_come_from_the_test_cases(tmp_path):
+    from opscheck.release import read_junit
+    from opscheck.errors import OpscheckError
+
+    (tmp_path / "a.xml").write_text('<testsuite tests="99"><testcase classname="c" name="ok"/>'
+                                    '<testcase classname="c" name="bad"><failure/></testcase>'
+                                    '<testcase classname="c" name="skip"><skipped/></testcase></testsuite>')
+    totals = read_junit([tmp_path / "a.xml"])
+    assert (totals.tests, totals.failures, totals.skipped) == (3, 1, 1)
+    assert totals.failed_cases == [{"object": "c.bad", "detail": "failure", "file": "a.xml"}]
+    (tmp_path / "b.xml").write_text("<html/>")
+    with pytest.raises(OpscheckError, match="not a JUnit XML file"):
+        read_junit([tmp_path / "b.xml"])

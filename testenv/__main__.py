@@ -10,12 +10,13 @@ import json
 import sys
 import time
 
-from testenv import apps, attestations, cluster, postgres, prometheus, pushgateway, vault
+from testenv import apps, attestations, cluster, postgres, prometheus, pushgateway, release, vault
 
 # Start order: the sample services' readiness reads PostgreSQL and Vault; Prometheus
 # scrapes the services; the cluster only needs the services' log files to exist.
 COMPONENTS = [("postgres", postgres), ("vault", vault), ("apps", apps), ("cluster", cluster), ("prometheus", prometheus),
-              ("pushgateway", pushgateway), ("attestations", attestations)]
+              ("pushgateway", pushgateway), ("attestations", attestations),
+              ("release", release)]
 
 
 def up() -> int:

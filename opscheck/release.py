@@ -1,0 +1,91 @@
+"""What a release brings to its deployment gate: test results and a load-test summary.
+
+- Test results: JUnit XML files (any CI writes them: pytest, Maven Surefire, Jest, Go's
+  go-junit-report), read with the standard library; a file that is not JUnit is an error,
+  never a pass.
+- Load test: the summary k6 writes with `--summary-export` (JSON with `metrics`), whose
+  http_req_duration p(95)/p(99) and http_req_failed rate are compared with the profile.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from opscheck.errors import OpscheckError
+
+
+@dataclass
+class TestTotals:
+    files: list[str] = field(default_factory=list)
+    tests: int = 0
+    failures: int = 0
+    errors: int = 0
+    skipped: int = 0
+    failed_cases: list[dict[str, str]] = field(default_factory=list)
+
+
+def junit_files(pattern: str) -> list[Path]:
+    return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
+
+
+def read_junit(paths: list[Path]) -> TestTotals:
+    """Totals over every <testcase> of the files (suites' own counters are not trusted)."""
+    totals = TestTotals()
+    for path in paths:
+        try:
+            root = ET.parse(path).getroot()
+        except (ET.ParseError, OSError) as exc:
+            raise OpscheckError(f"{path}: not a readable JUnit XML file ({exc})") from None
+        if root.tag not in ("testsuites", "testsuite"):
+            raise OpscheckError(f"{path}: not a JUnit XML file (root element <{root.tag}>)")
+        totals.files.append(str(path))
+        for case in root.iter("testcase"):
+            totals.tests += 1
+            name = f"{case.get('classname', '')}.{case.get('name', '')}".strip(".")
+            if case.find("failure") is not None:
+                totals.failures += 1
+                totals.failed_cases.append({"object": name, "detail": "failure", "file": path.name})
+            elif case.find("error") is not None:
+                totals.errors += 1
+                totals.failed_cases.append({"object": name, "detail": "error", "file": path.name})
+            elif case.find("skipped") is not None:
+                totals.skipped += 1
+    return totals
+
+
+@dataclass(frozen=True)
+class LoadTestSummary:
+    path: str
+    p95_ms: float | None
+    p99_ms: float | None
+    error_rate: float | None
+    requests: int | None
+
+
+def read_k6_summary(path: Path) -> LoadTestSummary:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+        metrics = data["metrics"]
+    except FileNotFoundError:
+        raise OpscheckError(f"{path}: no load-test summary (run k6 with --summary-export={path})") from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise OpscheckError(f"{path}: not a k6 summary export ({exc.__class__.__name__}: {exc})") from None
+    duration = metrics.get("http_req_duration") or {}
+    failed = metrics.get("http_req_failed") or {}
+    reqs = metrics.get("http_reqs") or {}
+
+    def number(d: dict[str, Any], *keys: str) -> float | None:
+        for k in keys:
+            if isinstance(d.get(k), (int, float)):
+                return float(d[k])
+            if isinstance((d.get("values") or {}).get(k), (int, float)):  # k6's newer layout
+                return float(d["values"][k])
+        return None
+
+    count = number(reqs, "count")
+    return LoadTestSummary(str(path), number(duration, "p(95)"), number(duration, "p(99)"),
+                           number(failed, "rate", "value"), int(count) if count is not None else None)

@@ -1,0 +1,84 @@
+"""Predeploy gate: the release's tests, its load test, and the maintenance window (QSIGN 001)."""
+from opscheck.check import check, component_absent
+from opscheck.maintenance import describe, window_contains
+from opscheck.release import junit_files, read_junit, read_k6_summary
+from opscheck.timeutil import utc_now
+
+
+@check(
+    id="predeploy.tests-passed",
+    title="The release's test results (unit, integration, E2E) exist and show no failure",
+    severity="critical",
+    covers=["001.predeploy.tests-passed"],
+    remediation="""\
+Do not deploy. Open the failed test cases named in the evidence, fix or revert the change,
+and rerun the pipeline's test stages so fresh JUnit files are published where the profile's
+release.test_results points.""",
+)
+def test_tests_passed(profile, evidence):
+    pattern = profile.release.test_results
+    if not pattern:
+        component_absent(profile.required, "release-tests", "no release.test_results in this profile")
+    files = junit_files(str(profile.relative_path(pattern)))
+    if not files:
+        evidence.fail(f"no JUnit test results match {pattern}: the release's tests did not run or were not published")
+    totals = read_junit(files)
+    evidence.note(f"{totals.tests} test cases in {len(files)} file(s): {totals.failures} failed, "
+                  f"{totals.errors} errors, {totals.skipped} skipped")
+    if totals.tests < profile.release.min_tests:
+        evidence.fail(f"only {totals.tests} test case(s) in {len(files)} JUnit file(s), "
+                      f"at least {profile.release.min_tests} required")
+    evidence.expect_none(totals.failed_cases, "test case(s) failed")
+
+
+@check(
+    id="predeploy.perf-test",
+    title="The release's load test meets its latency and error-rate thresholds",
+    severity="high",
+    covers=["001.predeploy.perf-test"],
+    remediation="""\
+Do not deploy. Compare the load test with the previous release's (k6 summary), profile the
+slow endpoints (SLA: P95 < 500 ms, signature P95 < 1 s, error rate < 0.1%), check
+database slow queries and connection pool settings, and rerun the load test.""",
+)
+def test_perf_test(profile, evidence):
+    path = profile.release.load_test_summary
+    if not path:
+        component_absent(profile.required, "load-test", "no release.load_test_summary in this profile")
+    summary = read_k6_summary(profile.relative_path(path))
+    limits = profile.release.load_test
+    rows = []
+    for what, measured, limit, unit in (("P95 latency", summary.p95_ms, limits.p95_ms, "ms"),
+                                        ("P99 latency", summary.p99_ms, limits.p99_ms, "ms"),
+                                        ("error rate", summary.error_rate, limits.error_rate, "")):
+        if limit is None:
+            continue
+        if measured is None:
+            evidence.fail(f"{summary.path}: the load-test summary has no {what}")
+        row = {"object": what, "measured": measured, "threshold": limit, "unit": unit}
+        row["detail"] = f"{measured:g}{unit} over {limit:g}{unit}" if measured > limit else "ok"
+        rows.append(row)
+    evidence.note(f"{summary.requests} requests in the load test ({summary.path})")
+    evidence.table(rows)
+    evidence.expect_none([r for r in rows if r["detail"] != "ok"], "load-test threshold(s) missed", table=False)
+
+
+@check(
+    id="predeploy.maintenance-window",
+    title="A planned change starts inside the maintenance window",
+    severity="high",
+    covers=["001.predeploy.maintenance-window"],
+    remediation="""\
+Wait for the maintenance window (QSIGN: Sunday 02:00-06:00 KST) or, for an emergency
+change, follow the emergency approval path (on-call engineer and tech lead) and record a
+waiver for this check with the ticket.""",
+)
+def test_maintenance_window(profile, evidence):
+    windows = profile.maintenance_windows
+    if not windows:
+        component_absent(profile.required, "maintenance-window", "no maintenance_windows in this profile")
+    now = utc_now()
+    described = [describe(w.days, w.start, w.end, w.timezone) for w in windows]
+    evidence.record(measured=f"{now:%a %Y-%m-%d %H:%M} UTC", threshold="; ".join(described))
+    if not any(window_contains(w.days, w.start, w.end, w.timezone, now) for w in windows):
+        evidence.fail(f"now ({now:%a %Y-%m-%d %H:%M} UTC) is outside the maintenance window ({'; '.join(described)})")
