@@ -10,11 +10,12 @@ import json
 import sys
 import time
 
-from testenv import apps, attestations, cluster, postgres, prometheus, pushgateway, release, vault
+from testenv import alertmanager, apps, attestations, cluster, postgres, prometheus, pushgateway, release, vault
 
 # Start order: the sample services' readiness reads PostgreSQL and Vault; Prometheus
-# scrapes the services; the cluster only needs the services' log files to exist.
-COMPONENTS = [("postgres", postgres), ("vault", vault), ("apps", apps), ("cluster", cluster), ("prometheus", prometheus),
+# scrapes the services and sends alerts to Alertmanager; the cluster only needs the services' log files.
+COMPONENTS = [("postgres", postgres), ("vault", vault), ("apps", apps), ("cluster", cluster),
+              ("alertmanager", alertmanager), ("prometheus", prometheus),
               ("pushgateway", pushgateway), ("attestations", attestations),
               ("release", release)]
 

@@ -33,6 +33,7 @@ PORTS = {
     "hsm-adapter": 18083,
     "pushgateway": 19091,
     "alertmanager": 19093,
+    "alert-webhook": 19094,  # Alertmanager's receiver (testenv/webhook_sink.py)
     # The multi-cluster system (mgmt, app1, app2): one kube-apiserver each.
     "kube-apiserver-mgmt": 16444,
     "kube-apiserver-app1": 16445,

@@ -3,6 +3,9 @@
 Scrape and rule evaluation run every 5 s so self-tests see effects quickly. Each QSIGN
 service is its own job with `app`/`namespace` target labels, as a Kubernetes service
 discovery would attach them; the volume exporter is job "kubelet", node-exporter is "node".
+Alerts go to the test environment's Alertmanager (testenv/alertmanager.py), also scraped.
+Rules: testenv/alert-rules.yml, plus any rules.d/*.yml a self-test drops in and reloads.
+The weekly and monthly checks read 35 days of history backfilled once (testenv/history.py).
 
 Debian packages: prometheus (/usr/bin/prometheus, promtool) and prometheus-node-exporter.
 """
@@ -15,7 +18,7 @@ from typing import Any
 import requests
 import yaml
 
-from testenv import apps, procs
+from testenv import alertmanager, apps, history, procs
 from testenv.paths import HOST, PORTS, state_dir
 
 PROMETHEUS_BIN = "/usr/bin/prometheus"
@@ -24,6 +27,10 @@ PROC_NAME = "prometheus"
 NODE_EXPORTER = "node-exporter"
 RULES_SOURCE = Path(__file__).with_name("alert-rules.yml")
 INTERVAL = "5s"
+# Room for the backfilled history (35 days) and the monthly checks' 30-day windows.
+RETENTION = "60d"
+# Firing alerts are re-sent this often: a restarted Alertmanager has them again in seconds.
+RESEND_DELAY = "5s"
 START_TIMEOUT = 60.0
 # Cheap collectors only; filesystem is the one the disk checks need.
 NODE_COLLECTORS = ("filesystem", "cpu", "meminfo", "loadavg", "uname", "textfile")
@@ -40,6 +47,11 @@ def config_file() -> Path:
 def rules_file() -> Path:
     """Copy of testenv/alert-rules.yml that the running server loads."""
     return prom_dir() / "alert-rules.yml"
+
+
+def rules_dir() -> Path:
+    """Extra rule files (rules.d/*.yml), loaded with the main one; self-tests add theirs here."""
+    return prom_dir() / "rules.d"
 
 
 def data_dir() -> Path:
@@ -61,7 +73,7 @@ def node_exporter_url() -> str:
 
 def jobs() -> list[str]:
     """Every scrape job of the generated configuration."""
-    return [*apps.APPS, "kubelet", "node", "prometheus"]
+    return [*apps.APPS, "kubelet", "node", "prometheus", "alertmanager"]
 
 
 def _config() -> dict[str, Any]:
@@ -79,10 +91,12 @@ def _config() -> dict[str, Any]:
         {"job_name": "kubelet", "static_configs": [{"targets": [f"{HOST}:{PORTS['volume-exporter']}"]}]},
         {"job_name": "node", "static_configs": [{"targets": [f"{HOST}:{PORTS['node-exporter']}"]}]},
         {"job_name": "prometheus", "static_configs": [{"targets": [f"{HOST}:{PORTS['prometheus']}"]}]},
+        {"job_name": "alertmanager", "static_configs": [{"targets": [f"{HOST}:{PORTS['alertmanager']}"]}]},
     ]
     return {
         "global": {"scrape_interval": INTERVAL, "evaluation_interval": INTERVAL, "scrape_timeout": "4s"},
-        "rule_files": [str(rules_file())],
+        "rule_files": [str(rules_file()), str(rules_dir() / "*.yml")],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"{HOST}:{PORTS['alertmanager']}"]}]}]},
         "scrape_configs": scrape,
     }
 
@@ -130,6 +144,8 @@ def _scraped() -> bool:
     values = {r["metric"].get("job"): r["value"][1] for r in query("up")}
     expected_up = {"node", "prometheus"}
     expected_up |= {app for app in apps.APPS if procs.is_running(apps.proc_name(app))}
+    if procs.is_running(alertmanager.PROC_NAME):
+        expected_up.add("alertmanager")
     if procs.is_running(apps.VOLUME_EXPORTER):
         expected_up.add("kubelet")
     return all(job in values for job in jobs()) and all(values[job] == "1" for job in expected_up)
@@ -147,6 +163,7 @@ def up() -> dict[str, Any]:
     _require(PROMETHEUS_BIN, "prometheus")
     _require(NODE_EXPORTER_BIN, "prometheus-node-exporter")
     data_dir().mkdir(parents=True, exist_ok=True)
+    rules_dir().mkdir(parents=True, exist_ok=True)
     textfile_dir().mkdir(parents=True, exist_ok=True)
     rules_changed = _write_if_changed(rules_file(), RULES_SOURCE.read_text())
     config_changed = _write_if_changed(config_file(), yaml.safe_dump(_config(), sort_keys=False))
@@ -160,23 +177,78 @@ def up() -> dict[str, Any]:
         f"--collector.textfile.directory={textfile_dir()}",
     ], node_exporter_url(), "/metrics")
 
+    # Started by an older testenv (15-day retention, 1-minute alert resend): restart once.
+    _stop_if_started_without(PROC_NAME, f"--rules.alert.resend-delay={RESEND_DELAY}")
     was_running = procs.is_running(PROC_NAME)
-    _start_and_wait(PROC_NAME, [
-        PROMETHEUS_BIN,
-        f"--config.file={config_file()}",
-        f"--storage.tsdb.path={data_dir()}",
-        "--storage.tsdb.retention.time=15d",
-        f"--web.listen-address={HOST}:{PORTS['prometheus']}",
-        f"--web.external-url={url()}",
-        "--web.enable-lifecycle",
-    ], url(), "/-/ready")
+    _start_prometheus()
     if was_running and (rules_changed or config_changed):
-        requests.post(url() + "/-/reload", timeout=10).raise_for_status()
+        reload()
+    # History for the 7- and 30-day windows; a restart loads the new blocks at once.
+    if history.needed(data_dir()):
+        first_live = _first_sample("kubelet_volume_stats_used_bytes")
+        procs.stop(PROC_NAME)
+        history.backfill(data_dir(), apps.volume_path(), first_live)
+        _start_prometheus()
     procs.wait_for(_scraped, START_TIMEOUT, "a successful scrape of every target")
     # rate() needs two samples in its window: wait for them, so a demo run right after
     # `up` has latency figures instead of "no samples".
     procs.wait_for(_rates_available, START_TIMEOUT, "two scrapes of every sample service")
     return {**status(), "config_file": str(config_file()), "rules_file": str(rules_file()), "data_dir": str(data_dir())}
+
+
+def _start_prometheus() -> None:
+    _start_and_wait(PROC_NAME, [
+        PROMETHEUS_BIN,
+        f"--config.file={config_file()}",
+        f"--storage.tsdb.path={data_dir()}",
+        f"--storage.tsdb.retention.time={RETENTION}",
+        f"--rules.alert.resend-delay={RESEND_DELAY}",
+        f"--web.listen-address={HOST}:{PORTS['prometheus']}",
+        f"--web.external-url={url()}",
+        "--web.enable-lifecycle",
+    ], url(), "/-/ready")
+
+
+def _first_sample(metric: str) -> float | None:
+    """Unix time of the oldest sample of `metric` in the TSDB (10-minute resolution)."""
+    found = query(f"min(min_over_time(timestamp({metric})[{history.DAYS + 5}d:10m]))")
+    return float(found[0]["value"][1]) if found else None
+
+
+def reload() -> None:
+    """Re-read the configuration and every rule file (POST /-/reload)."""
+    requests.post(url() + "/-/reload", timeout=10).raise_for_status()
+
+
+def loaded_rules() -> list[str]:
+    """Names of the alerting rules Prometheus has loaded now."""
+    resp = requests.get(url() + "/api/v1/rules", params={"type": "alert"}, timeout=10)
+    resp.raise_for_status()
+    return [r["name"] for g in resp.json()["data"]["groups"] for r in g["rules"]]
+
+
+def write_rules(text: str) -> None:
+    """Replace the loaded copy of alert-rules.yml and reload (a self-test's fault);
+    restore_rules() puts testenv/alert-rules.yml back."""
+    rules_file().write_text(text)
+    reload()
+
+
+def restore_rules() -> None:
+    write_rules(RULES_SOURCE.read_text())
+
+
+def add_rules(name: str, groups: list[dict[str, Any]]) -> Path:
+    """Load an extra rule file rules.d/<name>.yml (reloads Prometheus)."""
+    path = rules_dir() / f"{name}.yml"
+    path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
+    reload()
+    return path
+
+
+def remove_rules(name: str) -> None:
+    (rules_dir() / f"{name}.yml").unlink(missing_ok=True)
+    reload()
 
 
 def _stop_if_started_without(name: str, flag: str) -> None:
@@ -192,7 +264,7 @@ def _stop_if_started_without(name: str, flag: str) -> None:
 
 
 def down() -> None:
-    """Stop Prometheus and node-exporter; the TSDB stays for the next up()."""
+    """Stop Prometheus and node-exporter; the TSDB (history included) stays for the next up()."""
     procs.stop(PROC_NAME)
     procs.stop(NODE_EXPORTER)
 
