@@ -1,0 +1,1 @@
+"""Checks (see opscheck/check.py); the directory gives their primary cadence."""
