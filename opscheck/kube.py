@@ -39,6 +39,7 @@ KINDS: dict[str, str] = {
     "statefulsets": "/apis/apps/v1/statefulsets",
     "daemonsets": "/apis/apps/v1/daemonsets",
     "replicasets": "/apis/apps/v1/replicasets",
+    "controllerrevisions": "/apis/apps/v1/controllerrevisions",
     "jobs": "/apis/batch/v1/jobs",
     "cronjobs": "/apis/batch/v1/cronjobs",
     "ingresses": "/apis/networking.k8s.io/v1/ingresses",

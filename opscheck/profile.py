@@ -146,6 +146,8 @@ class LogRules(Strict):
     # Abnormal access attempts (401/403, failed logins) in the apps' logs.
     access_pattern: str = r"(?i)(unauthorized|forbidden|authentication failed|access denied)"
     access_window_minutes: Annotated[int, Field(gt=0)] = 1440
+    # How recent a pod's last log line must be after a deployment (postdeploy.logs-recorded).
+    recent_minutes: Annotated[float, Field(gt=0)] = 10
     # Signature statistics (seed 000 log-analysis.sh).
     signature_app: str | None = None
     signature_window_minutes: Annotated[int, Field(gt=0)] = 60

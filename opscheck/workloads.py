@@ -141,3 +141,113 @@ def node_problems(nodes: Iterable[Obj]) -> list[Row]:
 def recent(ts: datetime | None, window: timedelta, now: datetime | None = None) -> bool:
     now = now or datetime.now(timezone.utc)
     return ts is not None and now - ts <= window
+
+
+# -- after a rollout -----------------------------------------------------------------------
+REVISION = "deployment.kubernetes.io/revision"
+
+
+def workload_of(pod: Obj) -> str | None:
+    """`namespace/name` of the workload that owns a pod (a ReplicaSet's Deployment by name)."""
+    owners = pod["metadata"].get("ownerReferences") or []
+    if not owners:
+        return None
+    owner = owners[0]
+    name = owner["name"]
+    if owner["kind"] == "ReplicaSet":
+        hash_ = (pod["metadata"].get("labels") or {}).get("pod-template-hash")
+        if hash_ and name.endswith(f"-{hash_}"):
+            name = name[: -len(hash_) - 1]
+    return f"{pod['metadata']['namespace']}/{name}"
+
+
+def owned_by(obj: Obj, owner: Obj) -> bool:
+    return any(o.get("uid") == owner["metadata"].get("uid") for o in obj["metadata"].get("ownerReferences") or [])
+
+
+def current_revision_pods(kind: str, workload: Obj, pods: list[Obj], replicasets: list[Obj]) -> list[Obj]:
+    """The pods of the workload's newest revision (what the rollout brought)."""
+    labels = lambda p: p["metadata"].get("labels") or {}  # noqa: E731
+    if kind == "Deployment":
+        mine = [rs for rs in replicasets if owned_by(rs, workload)]
+        if not mine:
+            return []
+        newest = max(mine, key=lambda rs: int((rs["metadata"].get("annotations") or {}).get(REVISION, "0")))
+        return [p for p in pods if owned_by(p, newest)]
+    revision = (workload.get("status") or {}).get("updateRevision")
+    return [p for p in pods if owned_by(p, workload) and (kind != "StatefulSet" or labels(p).get("controller-revision-hash") == revision)]
+
+
+def rollout_problems(kind: str, workload: Obj, revision_pods: list[Obj]) -> list[str]:
+    """Why a workload's rollout is not complete: replicas not updated/ready/available, a
+    stalled Deployment, or containers of the new revision that restarted."""
+    spec, status, meta = workload.get("spec") or {}, workload.get("status") or {}, workload["metadata"]
+    problems = []
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        problems.append("rollout not yet observed by the controller")
+    if kind == "DaemonSet":
+        desired = status.get("desiredNumberScheduled", 0)
+        counts = {"updated": status.get("updatedNumberScheduled", 0), "available": status.get("numberAvailable", 0)}
+    else:
+        desired = spec.get("replicas", 1)
+        counts = {"updated": status.get("updatedReplicas", 0), "ready": status.get("readyReplicas", 0)}
+        if kind == "Deployment":
+            counts["available"] = status.get("availableReplicas", 0)
+    short = [f"{n}/{desired} {what}" for what, n in counts.items() if n < desired]
+    if short:
+        problems.append(", ".join(short))
+    if kind == "StatefulSet" and status.get("currentRevision") != status.get("updateRevision"):
+        problems.append(f"revision {status.get('updateRevision')} not fully rolled out")
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            problems.append("progress deadline exceeded")
+    for pod in revision_pods:
+        restarts = sum(cs.get("restartCount", 0) for cs in (pod.get("status") or {}).get("containerStatuses") or [])
+        if restarts:
+            problems.append(f"{pod['metadata']['name']} restarted {restarts} time(s) since the rollout")
+    return problems
+
+
+def previous_revisions(workload: Obj, replicasets: list[Obj]) -> int:
+    """How many older ReplicaSets a Deployment keeps to roll back to."""
+    mine = [rs for rs in replicasets if owned_by(rs, workload)]
+    return max(0, len(mine) - 1)
+
+
+def container_security_problems(pod: Obj, read_only_root: bool) -> list[str]:
+    """Root, privileged, or a writable root filesystem where the profile requires read-only.
+
+    A container counts as root unless runAsNonRoot is true or runAsUser is non-zero (in the
+    container or inherited from the pod): the image's own USER is not visible here.
+    """
+    spec = pod.get("spec") or {}
+    pod_ctx = spec.get("securityContext") or {}
+    problems = []
+    for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        ctx = c.get("securityContext") or {}
+        uid = ctx.get("runAsUser", pod_ctx.get("runAsUser"))
+        non_root = ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot"))
+        if uid == 0:
+            problems.append(f"{c['name']}: runs as root (runAsUser 0)")
+        elif not non_root and uid is None:
+            problems.append(f"{c['name']}: may run as root (no runAsNonRoot or runAsUser)")
+        if ctx.get("privileged"):
+            problems.append(f"{c['name']}: privileged")
+        if read_only_root and not ctx.get("readOnlyRootFilesystem"):
+            problems.append(f"{c['name']}: root filesystem writable (read-only required)")
+    return problems
+
+
+def rollback_problems(kind: str, workload: Obj, revisions: list[Obj]) -> list[str]:
+    """Why a workload could not be rolled back: no older revision kept, or none allowed.
+
+    `revisions`: its ReplicaSets (Deployment) or ControllerRevisions (StatefulSet, DaemonSet).
+    """
+    problems = []
+    limit = (workload.get("spec") or {}).get("revisionHistoryLimit", 10)
+    if limit == 0:
+        problems.append("revisionHistoryLimit is 0")
+    older = sum(1 for r in revisions if owned_by(r, workload)) - 1
+    if older < 1:
+        problems.append("no previous revision to roll back to")
+    return problems

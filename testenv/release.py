@@ -1,4 +1,5 @@
-"""The demo release's artifacts, as a CI pipeline publishes them for the deployment gate.
+"""The demo release: its artifacts, as a CI pipeline publishes them for the deployment
+gate, and a second rollout of every QSIGN workload so each has a revision to roll back to.
 
 JUnit XML files of the unit, integration and E2E stages, and a k6 load-test summary
 (`k6 run --summary-export`), under <state>/release/. `up()` writes a passing release when
@@ -67,9 +68,45 @@ def write_passing_release() -> None:
     write_k6_summary()
 
 
+RELEASE_ANNOTATION = "qsign.io/release"
+RELEASE = "1.4.2-r2"
+
+
+def _owned_revisions(kind: str, obj: dict) -> int:
+    from testenv import cluster
+
+    child = "ReplicaSet" if kind == "Deployment" else "ControllerRevision"
+    uid = obj["metadata"]["uid"]
+    return sum(1 for c in cluster.list_(child, obj["metadata"]["namespace"])
+               if any(o.get("uid") == uid for o in c["metadata"].get("ownerReferences") or []))
+
+
+def roll_out(kind: str, name: str, release: str = RELEASE, timeout: float = 120) -> None:
+    """A new revision of a QSIGN workload (a template annotation naming the release)."""
+    from testenv import cluster
+
+    cluster.patch(kind, cluster.NAMESPACE, name,
+                  {"spec": {"template": {"metadata": {"annotations": {RELEASE_ANNOTATION: release}}}}})
+    done = cluster.deployment_done if kind == "Deployment" else cluster.statefulset_done
+    cluster.wait_for(lambda: done(cluster.get(kind, cluster.NAMESPACE, name)), timeout, f"{kind} {name} rolled out")
+
+
+def ensure_previous_revisions() -> None:
+    """Every QSIGN workload has been released twice, so there is a revision to roll back to
+    (the predeploy rollback-plan check reads it)."""
+    from testenv import cluster
+
+    for kind, names in (("Deployment", cluster.DEPLOYMENTS), ("StatefulSet", cluster.STATEFULSETS)):
+        for name in names:
+            obj = cluster.get(kind, cluster.NAMESPACE, name)
+            if obj is not None and _owned_revisions(kind, obj) < 2:
+                roll_out(kind, name)
+
+
 def up() -> dict[str, Any]:
     if not (k6_summary().exists() and all((junit_dir() / f"{s}.xml").exists() for s in STAGES)):
         write_passing_release()
+    ensure_previous_revisions()
     return status()
 
 

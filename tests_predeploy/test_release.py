@@ -82,3 +82,31 @@ def test_maintenance_window(profile, evidence):
     evidence.record(measured=f"{now:%a %Y-%m-%d %H:%M} UTC", threshold="; ".join(described))
     if not any(window_contains(w.days, w.start, w.end, w.timezone, now) for w in windows):
         evidence.fail(f"now ({now:%a %Y-%m-%d %H:%M} UTC) is outside the maintenance window ({'; '.join(described)})")
+
+
+@check(
+    id="predeploy.rollback-plan",
+    title="Every workload keeps a previous revision to roll back to",
+    severity="high",
+    covers=["001.predeploy.rollback-plan"],
+    remediation="""\
+Keep revisionHistoryLimit above 0 (QSIGN: 5) so `kubectl rollout undo` has a target:
+kubectl rollout history deployment/<name> -n <namespace>
+A workload deployed once has nothing to roll back to: keep the previous release's manifest
+(or Helm revision: helm history <release>) at hand as the rollback plan.""",
+)
+def test_rollback_plan(cluster, profile, evidence):
+    from opscheck.workloads import ref, rollback_problems
+
+    replicasets = cluster.in_namespaces("replicasets", profile.namespaces)
+    revisions = cluster.in_namespaces("controllerrevisions", profile.namespaces)
+    rows = []
+    for kind, plural, children in (("Deployment", "deployments", replicasets),
+                                   ("StatefulSet", "statefulsets", revisions),
+                                   ("DaemonSet", "daemonsets", revisions)):
+        for w in cluster.in_namespaces(plural, profile.namespaces):
+            problems = rollback_problems(kind, w, children)
+            rows.append({"object": f"{kind.lower()}/{ref(w)}", "detail": "; ".join(problems) or "ok",
+                         "revision_history_limit": (w.get("spec") or {}).get("revisionHistoryLimit", 10)})
+    evidence.table(rows)
+    evidence.expect_none([r for r in rows if r["detail"] != "ok"], "workload(s) without a rollback target", table=False)

@@ -1,0 +1,122 @@
+"""Postdeploy: the rollout finished, the API answers, logs flow, security settings hold (QSIGN 001)."""
+from datetime import timedelta
+
+from opscheck.check import check, component_absent
+from opscheck.httpcheck import probe
+from opscheck.podlogs import app_pods, read_lines
+from opscheck.workloads import (
+    container_security_problems,
+    current_revision_pods,
+    ref,
+    rollout_problems,
+    workload_of,
+)
+
+WORKLOAD_KINDS = (("Deployment", "deployments"), ("StatefulSet", "statefulsets"), ("DaemonSet", "daemonsets"))
+
+
+@check(
+    id="postdeploy.rollout-complete",
+    title="Every workload's rollout is complete: all replicas updated, ready and available, no restarts since",
+    severity="critical",
+    covers=["001.postdeploy.pods-running"],
+    remediation="""\
+kubectl rollout status deployment/<name> -n <namespace>
+kubectl describe pod -n <namespace> <pod>; kubectl logs -n <namespace> <pod> --previous
+If the new revision does not become ready: kubectl rollout undo deployment/<name> -n <namespace>""",
+)
+def test_rollout_complete(cluster, profile, evidence):
+    pods = cluster.in_namespaces("pods", profile.namespaces)
+    replicasets = cluster.in_namespaces("replicasets", profile.namespaces)
+    rows = []
+    for kind, plural in WORKLOAD_KINDS:
+        for w in cluster.in_namespaces(plural, profile.namespaces):
+            problems = rollout_problems(kind, w, current_revision_pods(kind, w, pods, replicasets))
+            rows.append({"object": f"{kind.lower()}/{ref(w)}", "detail": "; ".join(problems) or "complete"})
+    if not rows:
+        evidence.fail(f"no workloads in {', '.join(profile.namespaces)}")
+    evidence.table(rows)
+    evidence.expect_none([r for r in rows if r["detail"] != "complete"], "rollout(s) not complete", table=False)
+
+
+@check(
+    id="postdeploy.api-smoke",
+    title="Smoke requests to the API answer the expected status within the latency target",
+    severity="critical",
+    covers=["001.postdeploy.api-responding"],
+    remediation="""\
+curl -v <service url><path>; kubectl logs -n qsign -l app=<service> --since=10m
+Check the Service's endpoints (kubectl get endpoints -n qsign <service>) and the ingress;
+if the new release is at fault: kubectl rollout undo deployment/<service> -n qsign""",
+)
+def test_api_smoke(profile, http, evidence):
+    if not profile.smoke_requests:
+        component_absent(profile.required, "smoke-requests", "no smoke_requests in this profile")
+    rows = []
+    for req in profile.smoke_requests:
+        url = profile.service(req.service).url + req.path
+        p = probe(http, url, profile.thresholds.http_timeout_seconds)
+        if p.status is None:
+            detail = f"unreachable: {p.error}"
+        elif p.status != req.expect_status:
+            detail = f"HTTP {p.status}, expected {req.expect_status}"
+        elif p.elapsed_ms > req.max_latency_ms:
+            detail = f"{p.elapsed_ms:.0f} ms, over {req.max_latency_ms:g} ms"
+        else:
+            detail = "ok"
+        rows.append({"object": f"GET {req.service} {req.path}", "detail": detail, "status": p.status,
+                     "ms": round(p.elapsed_ms)})
+    evidence.table(rows)
+    evidence.expect_none([r for r in rows if r["detail"] != "ok"], "smoke request(s) failed", table=False)
+
+
+@check(
+    id="postdeploy.logs-recorded",
+    title="Every pod of each application is writing log lines",
+    severity="high",
+    covers=["001.postdeploy.logs-recorded"],
+    remediation="""\
+kubectl logs -n qsign <pod> --since=10m --timestamps
+A silent pod: is it receiving traffic (endpoints), is the log level or output (stdout)
+configured right in the release's ConfigMap, is the node's log path full?""",
+)
+def test_logs_recorded(cluster, profile, evidence):
+    if not profile.logs.apps:
+        component_absent(profile.required, "logs", "no logs.apps in this profile")
+    window = timedelta(minutes=profile.logs.recent_minutes)
+    rows = []
+    for app in profile.logs.apps:
+        pods = app_pods(cluster, profile.namespaces, profile.logs.app_label, app)
+        if not pods:
+            rows.append({"object": app, "detail": "no pods", "lines": 0})
+        for pod in pods:
+            n = len(read_lines(cluster, [pod], window))
+            rows.append({"object": ref(pod), "detail": "ok" if n else f"no log line in {profile.logs.recent_minutes:g} min",
+                         "lines": n})
+    evidence.table(rows)
+    evidence.expect_none([r for r in rows if r["detail"] != "ok"], "pod(s) not logging", table=False)
+
+
+@check(
+    id="postdeploy.security-settings",
+    title="Pods run as non-root, no privileged container, read-only root filesystem where required",
+    severity="high",
+    covers=["001.postdeploy.security-settings"],
+    remediation="""\
+Set in the workload's pod template: securityContext.runAsNonRoot: true (and runAsUser),
+containers[].securityContext.privileged: false, allowPrivilegeEscalation: false,
+readOnlyRootFilesystem: true (with an emptyDir for paths the application writes).
+kubectl get pod -n <namespace> <pod> -o jsonpath='{.spec.securityContext}{.spec.containers[*].securityContext}'""",
+)
+def test_security_settings(cluster, profile, evidence):
+    pods = cluster.in_namespaces("pods", profile.namespaces)
+    required = set(profile.read_only_root_required)
+    rows = []
+    for pod in pods:
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue  # finished Job pods: their spec no longer runs
+        problems = container_security_problems(pod, workload_of(pod) in required)
+        if problems:
+            rows.append({"object": ref(pod), "detail": "; ".join(problems), "workload": workload_of(pod)})
+    evidence.note(f"{len(pods)} pods in {', '.join(profile.namespaces)}")
+    evidence.expect_none(rows, "pod(s) with insecure settings")
