@@ -393,6 +393,9 @@ class RunRecorder:
                  for cadence, counts in s["by_cadence"].items()]
         lines += [f"severity {sev}: " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
                   for sev, counts in s["by_severity"].items()]
+        if len(s["by_cluster"]) > 1:
+            lines += [f"cluster {name}: " + ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+                      for name, counts in s["by_cluster"].items()]
         prefix.append("<p><b>Checklist summary</b><br>" + "<br>".join(html.escape(x) for x in lines) + "</p>")
         if self.state.waivers:
             today = self.state.run.started.date()

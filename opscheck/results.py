@@ -133,15 +133,20 @@ class ResultCollector:
         by_outcome = Counter(r.outcome for r in self.results.values())
         by_cadence: dict[str, Counter[str]] = {}
         by_severity: dict[str, Counter[str]] = {s: Counter() for s in SEVERITIES}
+        by_cluster: dict[str, Counter[str]] = {}
         for r in self.results.values():
             for c in r.cadences:
                 by_cadence.setdefault(c, Counter())[r.outcome] += 1
             by_severity[r.spec["severity"]][r.outcome] += 1
+            if r.cluster is not None:
+                by_cluster.setdefault(r.cluster, Counter())[r.outcome] += 1
         return {
             "total": len(self.results),
             "outcomes": {o: by_outcome.get(o, 0) for o in OUTCOMES},
             "by_cadence": {c: dict(v) for c, v in by_cadence.items()},
             "by_severity": {s: dict(v) for s, v in by_severity.items() if v},
+            # Checks that read a cluster, per cluster of the profile (several clusters: one run).
+            "by_cluster": {c: dict(v) for c, v in sorted(by_cluster.items())},
         }
 
 
