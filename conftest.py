@@ -7,6 +7,7 @@ pytest_plugins = [
     "fixtures.k8s",
     "fixtures.services",
     "fixtures.hosts",
+    "fixtures.database",
     "fixtures.ledger",
     "fixtures.attestations",
 ]

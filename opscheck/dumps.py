@@ -1,0 +1,133 @@
+"""Database dump files on backup hosts, read through pytest-testinfra.
+
+The SmartSensor backup script (002) writes a dump a day into a directory on a backup host
+and deletes what is older than 30 days; Titanium (003) does the same from a CronJob. The
+checks read that directory with one `find` per host (GNU find on the host, any number of
+files), and read archives with `pg_restore` on the backup host itself, so nothing is
+copied and nothing is written.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from opscheck.errors import DependencyError
+
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class DumpFile:
+    path: str
+    mtime: datetime
+    size: int
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    def age(self, now: datetime) -> timedelta:
+        return now - self.mtime
+
+    def row(self, now: datetime) -> Row:
+        return {"object": self.name, "modified": f"{self.mtime:%Y-%m-%d %H:%M:%S}Z",
+                "age_hours": round(self.age(now).total_seconds() / 3600, 1), "bytes": self.size}
+
+
+def run_on(host: Any, host_name: str, command: str, *args: str) -> Any:
+    """host.run, with a connection failure turned into a DependencyError naming the host."""
+    try:
+        return host.run(command, *args)
+    except Exception as exc:  # testinfra raises backend-specific errors for an unreachable host
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise DependencyError(f"backup host {host_name}: {text}") from None
+
+
+def list_dumps(host: Any, host_name: str, directory: str, pattern: str) -> list[DumpFile] | None:
+    """The dump files in `directory` matching `pattern`, oldest first; None when the
+    directory does not exist on the host."""
+    probe = run_on(host, host_name, "test -d %s", directory)
+    if probe.rc != 0:
+        return None
+    out = run_on(host, host_name, "find %s -maxdepth 1 -type f -name %s -printf '%%T@ %%s %%p\\n'", directory, pattern)
+    if out.rc != 0:
+        raise DependencyError(f"backup host {host_name}: cannot list {directory}: {out.stderr.strip()}")
+    found = []
+    for line in out.stdout.splitlines():
+        stamp, size, path = line.split(" ", 2)
+        found.append(DumpFile(path, datetime.fromtimestamp(float(stamp), timezone.utc), int(size)))
+    return sorted(found, key=lambda d: d.mtime)
+
+
+def hours(delta: timedelta | float) -> str:
+    h = delta.total_seconds() / 3600 if isinstance(delta, timedelta) else delta
+    return f"{h:.1f} h"
+
+
+def dump_problems(dumps: list[DumpFile], now: datetime, *, max_age: timedelta, retention: timedelta,
+                  min_size: int) -> list[str]:
+    """The daily rule: the newest dump is recent and not empty; nothing past retention kept."""
+    problems = []
+    if not dumps:
+        return ["no dump file found"]
+    newest = dumps[-1]
+    if newest.age(now) > max_age:
+        problems.append(f"newest dump {newest.name} is {hours(newest.age(now))} old, over {hours(max_age)}")
+    if newest.size < min_size:
+        problems.append(f"newest dump {newest.name} is {newest.size} bytes, under {min_size} bytes")
+    expired = [d for d in dumps if d.age(now) > retention]
+    if expired:
+        names = ", ".join(f"{d.name} ({d.age(now).total_seconds() / 86400:.0f} days)" for d in expired[:5])
+        more = f" and {len(expired) - 5} more" if len(expired) > 5 else ""
+        problems.append(f"{len(expired)} dumps older than the {retention.total_seconds() / 86400:g}-day "
+                        f"retention kept: {names}{more}")
+    return problems
+
+
+def history_gaps(dumps: list[DumpFile], now: datetime, *, days: int, max_gap: timedelta, min_size: int) -> list[Row]:
+    """Stretches longer than `max_gap` without a (non-empty) dump over the last `days`:
+    a day the backup did not succeed."""
+    start = now - timedelta(days=days)
+    good = [d for d in dumps if d.size >= min_size]
+    before = [d.mtime for d in good if d.mtime <= start]
+    points = [max(before)] if before else [start]
+    points += [d.mtime for d in good if start < d.mtime <= now]
+    points.append(now)
+    gaps = []
+    for a, b in zip(points, points[1:]):
+        if b - a > max_gap:
+            gaps.append({"object": f"{a:%Y-%m-%d %H:%M}Z .. {b:%Y-%m-%d %H:%M}Z",
+                         "detail": f"{hours(b - a)} without a dump, over {hours(max_gap)}"})
+    return gaps
+
+
+_TABLE_DATA = re.compile(r"^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) ")
+
+
+def archive_tables(toc: str) -> set[str]:
+    """schema.table of every TABLE DATA entry in a `pg_restore --list` output."""
+    return {f"{m.group(1)}.{m.group(2)}" for m in map(_TABLE_DATA.match, toc.splitlines()) if m}
+
+
+def first_error(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "error" in ln.lower()]
+    return (errors or lines or ["no output"])[0]
+
+
+def verify_archive(host: Any, host_name: str, dump: DumpFile, pg_restore: str, tables: list[str]) -> list[str]:
+    """Read the archive through on the backup host: its table of contents lists data for
+    `tables`, and every data block decompresses (pg_restore to /dev/null: no database)."""
+    toc = run_on(host, host_name, "%s --list %s", pg_restore, dump.path)
+    if toc.rc != 0:
+        return [f"{dump.name} is not a readable pg_dump archive: {first_error(toc.stderr)}"]
+    problems = []
+    missing = sorted(set(tables) - archive_tables(toc.stdout))
+    if missing:
+        problems.append(f"{dump.name} holds no data for {', '.join(missing)}")
+    full = run_on(host, host_name, "%s --file=/dev/null %s", pg_restore, dump.path)
+    if full.rc != 0:
+        problems.append(f"{dump.name} cannot be read through: {first_error(full.stderr)}")
+    return problems

@@ -1,0 +1,29 @@
+"""Daily: sensor data quality from a configured SQL query (SmartSensor 002 daily log review §4)."""
+from opscheck.check import check, component_absent
+from opscheck.pgchecks import quality_rule
+
+
+@check(
+    id="daily.sensor-data-quality",
+    title="Data quality queries within their bounds (NULL sensor readings and volume over 24 h)",
+    severity="high",
+    covers=["002.daily.sensor-data-quality"],
+    remediation="""\
+Look at the last day per sensor:
+  SELECT sensor_id, count(*) AS readings, count(*) FILTER (WHERE value IS NULL) AS null_readings
+  FROM sensors.sensor_data WHERE timestamp >= now() - interval '24 hours' GROUP BY 1 ORDER BY 3 DESC;
+NULL readings from a few sensors: check those devices and their gateway; from all sensors: check
+the ingestion pipeline (sensor-data-processor logs, the message queue). No readings at all: the
+ingestion rate alert (SensorDataIngestionRate) should be firing too; restart the ingestion service.""",
+)
+def test_sensor_data_quality(profile, pg, evidence):
+    if not profile.data_quality:
+        component_absent(profile.required, "data_quality", "no data_quality rules in this profile")
+    offenders = []
+    for rule in profile.data_quality:
+        table, bad = quality_rule(pg, rule)
+        evidence.table(table)
+        offenders += bad
+        bounds = [f"{c} <= {v:g}" for c, v in rule.max.items()] + [f"{c} >= {v:g}" for c, v in rule.min.items()]
+        evidence.note(f"{rule.name}: {', '.join(bounds)}")
+    evidence.expect_none(offenders, "data quality rules out of bounds", table=False)

@@ -1,0 +1,110 @@
+"""Monthly: index use, table sizes, database roles and inactive accounts
+(SmartSensor 002: performance tuning, capacity planning, monthly security audit)."""
+from opscheck.check import check, component_absent
+from opscheck.pgchecks import (MB, cluster_data_bytes, growth_per_day, inactive_accounts, indexes, role_policy,
+                               table_sizes, unused_indexes)
+
+
+@check(
+    id="monthly.unused-indexes",
+    title="No rarely used index on a large table (idx_scan under the threshold), largest first",
+    severity="low",
+    covers=["002.perf.unused-indexes"],
+    remediation="""\
+SELECT schemaname, relname, indexrelname, idx_scan, pg_size_pretty(pg_relation_size(indexrelid))
+FROM pg_stat_user_indexes WHERE idx_scan < 100 ORDER BY pg_relation_size(indexrelid) DESC;
+Check the counters cover a full business cycle (pg_stat_database.stats_reset) and that no
+replica uses the index (counters are per server), then drop it:
+  DROP INDEX CONCURRENTLY <schema>.<index>;""",
+)
+def test_unused_indexes(postgres_config, pg, evidence):
+    t = postgres_config.thresholds
+    evidence.note(f"indexes not backing a constraint, on tables of at least {t.index_min_table_rows} rows, "
+                  f"with fewer than {t.unused_index_max_scans} scans since the statistics were reset")
+    evidence.expect_none(unused_indexes(indexes(pg), t), f"indexes scanned fewer than {t.unused_index_max_scans} times")
+
+
+@check(
+    id="monthly.table-sizes",
+    title="Largest tables and their growth; no table over its size limit, storage under the resize trigger",
+    severity="medium",
+    covers=["002.capacity.table-sizes"],
+    remediation="""\
+SELECT schemaname, tablename, pg_size_pretty(pg_total_relation_size(schemaname||'.'||tablename))
+FROM pg_tables WHERE schemaname NOT IN ('information_schema', 'pg_catalog') ORDER BY 3 DESC;
+A table over its limit: check its retention cleanup ran (old sensor data), VACUUM to reuse dead
+space, or partition it. Storage over the resize trigger (80%): expand the PostgreSQL volume
+(storage_scaling: postgresql next_resize) before it fills.""",
+)
+def test_table_sizes(profile, postgres_config, pg, evidence):
+    t = postgres_config.thresholds
+    tables = table_sizes(pg)
+    evidence.table({k: v for k, v in r.items() if k != "bytes"} for r in tables[: t.largest_tables])
+    offenders = []
+    for r in tables:
+        limit = t.table_max_mb_overrides.get(r["object"], t.table_max_mb)
+        if limit is not None and r["bytes"] > limit * MB:
+            offenders.append({"object": r["object"], "detail": f"{r['size_mb']:g} MB, over {limit:g} MB"})
+    by_name = {r["object"]: r["bytes"] for r in tables}
+    for rule in profile.data_retention:
+        if rule.table in by_name:
+            g = growth_per_day(pg, rule, by_name[rule.table])
+            evidence.note(f"growth of {g['object']}: {g['rows_per_day']:g} rows/day, {g['mb_per_day']:g} MB/day (last 7 days)")
+    data = cluster_data_bytes(pg)
+    evidence.note(f"all databases: {data / MB:.1f} MB")
+    if t.storage_capacity_gb is not None:
+        used = 100.0 * data / (t.storage_capacity_gb * 1024 * MB)
+        evidence.note(f"storage: {used:.1f}% of {t.storage_capacity_gb:g} GB, resize trigger {t.storage_resize_trigger_percent:g}%")
+        if used > t.storage_resize_trigger_percent:
+            offenders.append({"object": "all databases", "detail": f"{data / MB:.0f} MB, {used:.0f}% of "
+                              f"{t.storage_capacity_gb:g} GB, over the resize trigger {t.storage_resize_trigger_percent:g}%"})
+    limit_text = f"{t.table_max_mb:g} MB" if t.table_max_mb is not None else "none"
+    evidence.note(f"table size limit: {limit_text}"
+                  + (f", overrides {dict(t.table_max_mb_overrides)}" if t.table_max_mb_overrides else ""))
+    evidence.expect_none(offenders, "tables or storage over their size limit", table=False)
+
+
+@check(
+    id="monthly.db-user-security",
+    title="Database roles: superusers approved, no unapproved privileged roles, password policy",
+    severity="high",
+    covers=["002.monthly.user-security"],
+    remediation="""\
+SELECT rolname, rolsuper, rolcreaterole, rolreplication, rolbypassrls, rolvaliduntil FROM pg_roles
+WHERE rolname !~ '^pg_';
+An unapproved superuser or privileged role: find who created it and why (the PostgreSQL log,
+the change record); ALTER ROLE <name> NOSUPERUSER (or NOCREATEROLE ...), or DROP ROLE after
+REASSIGN OWNED. Passwords: SET password_encryption = 'scram-sha-256' and have the roles reset
+their passwords; set an expiry: ALTER ROLE <name> VALID UNTIL '<date>'.""",
+)
+def test_db_user_security(postgres_config, pg, evidence):
+    policy = postgres_config.accounts
+    table, offenders = role_policy(pg, policy)
+    evidence.table(table)
+    evidence.note(f"approved superusers: {', '.join(policy.approved_superusers) or 'none'}; "
+                  f"approved privileged roles: {', '.join(policy.approved_privileged_roles) or 'none'}; "
+                  f"password_encryption: {', '.join(policy.password_encryption)}"
+                  + (f"; password expiry within {policy.password_max_age_days} days" if policy.password_max_age_days else ""))
+    evidence.expect_none(offenders, "database roles or settings break the account policy", table=False)
+
+
+@check(
+    id="monthly.inactive-accounts",
+    title="No enabled account without activity for the inactivity period (90 days)",
+    severity="medium",
+    covers=["002.security.inactive-accounts"],
+    remediation="""\
+Confirm with the account's owner (last login in the auth-server log: login_success), then
+disable the account in the application (oauth2-server user admin), or remove it.
+Service accounts that never log in interactively: exclude them in the query with a reason.""",
+)
+def test_inactive_accounts(profile, pg, evidence):
+    # PostgreSQL does not record when a role last logged in, so database roles cannot show
+    # inactivity; the runbook means the application's users (the auth server's accounts),
+    # read from its users table with a query from the profile.
+    cfg = profile.inactive_accounts
+    if cfg is None:
+        component_absent(profile.required, "inactive_accounts", "no inactive_accounts query in this profile")
+    seen, inactive = inactive_accounts(pg, cfg)
+    evidence.note(f"{seen} enabled accounts; inactive: no activity for over {cfg.max_inactive_days:g} days")
+    evidence.expect_none(inactive, f"enabled accounts inactive for over {cfg.max_inactive_days:g} days")

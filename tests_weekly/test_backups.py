@@ -1,0 +1,73 @@
+"""Weekly: a backup every day of the week, and the restore drill (SmartSensor 002 backup
+verification script, QSIGN 000/001 DR tests, Titanium 003)."""
+from datetime import datetime, timedelta, timezone
+
+from opscheck.check import check
+from opscheck.dumps import history_gaps, hours, list_dumps
+from opscheck.restoredrill import fmt_seconds, run_drill
+
+
+@check(
+    id="weekly.db-backup-history",
+    title="A database dump for every day of the last week (no gap over the backup age threshold)",
+    severity="high",
+    covers=["003.weekly.db-backup"],
+    remediation="""\
+List the week's dumps on the backup host: ls -lt /backups | head -10
+For each missing day read that night's backup job: kubectl get jobs -n <namespace> | grep postgres-backup;
+kubectl logs job/<job>. Usual causes: the job failed (credentials, disk full on backup-pvc), the
+CronJob was suspended, or the controller missed the schedule. Take a backup now:
+kubectl create job -n <namespace> --from=cronjob/postgres-backup postgres-backup-manual-$(date +%s)""",
+)
+def test_db_backup_history(profile, dump_files, backup_hosts, evidence):
+    now = datetime.now(timezone.utc)
+    max_gap = timedelta(hours=dump_files.max_age_hours or profile.thresholds.backup_max_age_hours)
+    offenders = []
+    for name, host in backup_hosts:
+        dumps = list_dumps(host, name, dump_files.path, dump_files.pattern)
+        if dumps is None:
+            evidence.fail(f"{name}:{dump_files.path}: directory does not exist")
+        recent = [d for d in dumps if d.age(now) <= timedelta(days=dump_files.history_days + 1)]
+        evidence.table({**d.row(now), "host": name} for d in reversed(recent))
+        offenders += [{**g, "object": f"{name} {g['object']}"}
+                      for g in history_gaps(dumps, now, days=dump_files.history_days, max_gap=max_gap,
+                                            min_size=dump_files.min_size_bytes)]
+    evidence.note(f"a non-empty dump at least every {hours(max_gap)} over the last {dump_files.history_days} days")
+    evidence.expect_none(offenders, "gaps in the daily backups", table=False)
+
+
+@check(
+    id="weekly.restore-drill",
+    title="Restore drill: the newest dump restores into a scratch database, with rows, within RTO and RPO",
+    severity="critical",
+    covers=["002.weekly.backup-restore-verify", "000.monthly.dr-restore-test", "001.monthly.backup-restore-test",
+            "003.monthly.dr-test", "000.quarterly.dr-drill"],
+    also=["monthly", "quarterly"],
+    remediation="""\
+Restore by hand to see the whole error:
+  pg_restore --list <dump> | head; createdb restore_test; pg_restore -d restore_test --no-owner <dump>
+A dump that does not restore: the backup job produced a broken file (disk full, pg_dump killed):
+fix the job, take a new backup now, and keep the last good dump until one restores.
+Too few rows: the dump was taken from the wrong database or before the data arrived.
+Over the RTO: restore with parallel jobs (pg_restore -j), from closer storage, or revise the RTO.
+Over the RPO: backups are not running often enough (see the backup checks).""",
+)
+def test_restore_drill(restore_drill, dump_files, backup_hosts, evidence):
+    name, host = backup_hosts[0]
+    dumps = list_dumps(host, name, dump_files.path, dump_files.pattern)
+    if not dumps:
+        evidence.fail(f"{name}:{dump_files.path}: no dump file to restore")
+    result = run_drill(restore_drill, host, dumps[-1])
+    cfg = restore_drill.connection
+    evidence.table(result.counts)
+    evidence.note(f"restored {name}:{result.dump.path} ({result.dump.size} bytes, modified "
+                  f"{result.dump.mtime:%Y-%m-%d %H:%M:%S}Z) into {cfg.user}@{cfg.host}:{cfg.port}/{cfg.dbname}, "
+                  "emptied again afterwards")
+    if result.skipped_entries:
+        evidence.note(f"not restored (superuser only): {', '.join(result.skipped_entries)}")
+    evidence.note(f"RTO {restore_drill.rto_minutes:g} min, RPO {restore_drill.rpo_hours:g} h, "
+                  f"dump age {hours(result.dump.age(datetime.now(timezone.utc)))}")
+    evidence.record(measured=round(result.seconds, 2), threshold=restore_drill.rto_minutes * 60, unit="s")
+    if result.problems:
+        evidence.fail(f"restore drill of {result.dump.name}: {'; '.join(result.problems)}")
+    evidence.note(f"restore and verification took {fmt_seconds(result.seconds)}")
