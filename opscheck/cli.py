@@ -1,7 +1,7 @@
 """`python -m opscheck ...`: commands around the suite that do not run checks.
 
-Exit codes: 0 success, 1 verify found a broken chain, 2 bad usage, 3 the suite's
-declarations are broken.
+Exit codes: 0 success, 1 verify found a broken chain (or coverage found an uncovered
+runbook item), 2 bad usage, 3 the suite's declarations are broken.
 """
 from __future__ import annotations
 
@@ -82,6 +82,24 @@ def verify_command(reports: Path) -> int:
     return 0
 
 
+def coverage_command(root: Path, fmt: str, gaps_only: bool) -> int:
+    """0: every runbook item is covered; 1: some are not; 3: the checks cannot be collected."""
+    from opscheck.coverage import coverage, render_text
+
+    try:
+        entries = catalog(root)
+    except SystemExit as exc:
+        print(exc.code, file=sys.stderr)
+        return 3
+    report = coverage(entries)
+    if fmt == "json":
+        json.dump(report, sys.stdout, indent=2, ensure_ascii=False)
+        sys.stdout.write("\n")
+    else:
+        print(render_text(report, gaps_only))
+    return 0 if report["summary"]["uncovered"] == 0 else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m opscheck", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -95,8 +113,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     tr.add_argument("--profile", help="only runs of this profile name")
     tr.add_argument("--format", choices=("text", "json"), default="text")
     tr.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
+    cov = sub.add_parser(
+        "coverage", help="runbook items covered by a check and those no check covers, by runbook and cadence",
+        description="List the runbook items (opscheck/data/runbook-items.yaml) a check covers and those "
+                    "none covers, grouped by runbook and cadence, without contacting anything.",
+        epilog="exit codes: 0 every runbook item is covered; 1 some item is uncovered; 2 bad usage; "
+               "3 the checks cannot be collected (a broken declaration)")
+    cov.add_argument("--format", choices=("text", "json"), default="text")
+    cov.add_argument("--gaps", action="store_true", help="list only the uncovered items (text format)")
+    cov.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
     args = parser.parse_args(argv)
 
+    if args.command == "coverage":
+        return coverage_command(args.root.resolve(), args.format, args.gaps)
     if args.command == "trace":
         from opscheck.trace import latest_outcomes, matrix, render_text, sealed_results
 
