@@ -48,6 +48,7 @@ file, or one naming an unknown item, stops the run before anything runs (exit 4,
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -64,6 +65,7 @@ from opscheck.runbook import runbook_items
 CADENCE_WINDOW_DAYS = {"daily": 1, "weekly": 7, "monthly": 31, "quarterly": 92}
 DEPLOY_CADENCES = ("predeploy", "postdeploy")
 CLOCK_SKEW = timedelta(minutes=5)
+TIME_EXAMPLE = "2026-11-20T09:12:00+09:00 or 2026-11-20T00:12:00Z"
 # How many attestations a failure message lists (newest first) before "and N more".
 MESSAGE_ATTESTATIONS = 3
 
@@ -94,8 +96,10 @@ class Attestation(BaseModel):
     @field_validator("when", mode="before")
     @classmethod
     def _with_time(cls, value: Any) -> Any:
-        if isinstance(value, date) and not isinstance(value, datetime):
-            raise ValueError("give a time with a time zone, e.g. 2026-11-20T09:12:00Z")
+        # A bare date would be read as midnight: say so rather than guess the hour.
+        if (isinstance(value, date) and not isinstance(value, datetime)) or (
+                isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value)):
+            raise ValueError(f"give a time with a time zone, e.g. {TIME_EXAMPLE}")
         return value
 
     @model_validator(mode="after")
@@ -153,7 +157,8 @@ def load_file(path: Path) -> list[Attestation]:
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(err["loc"]))
-        msg = {"missing": "required key is missing", "extra_forbidden": "unknown key"}.get(
+        msg = {"missing": "required key is missing", "extra_forbidden": "unknown key",
+               "timezone_aware": f"give a time zone, e.g. {TIME_EXAMPLE}"}.get(
             err["type"], err["msg"].removeprefix("Value error, "))
         if err["type"] == "string_pattern_mismatch" and err["loc"][-1] == "evidence":
             msg = "must be an http:// or https:// link to the record"
@@ -241,7 +246,7 @@ def judge(rule: Rule, signed: list[Signed], now: datetime, directory: Path) -> V
         shown = [next(a for a in counting if a.role == r) for r in (roles if rule.item.require_all_roles else have[:1])]
         return Verdict(rule.key, True, "; ".join(f"{a.describe()} ({a.evidence})" for a in shown), rows, have, list(roles))
     joiner = "', '" if rule.item.require_all_roles else "' or '"
-    wanted = f"role{'s' if len(missing) > 1 else ''} '{joiner.join(missing)}'"
+    wanted = f"role{'s' if len(missing) > 1 and rule.item.require_all_roles else ''} '{joiner.join(missing)}'"
     if not directory.is_dir():
         seen = f"attestations directory {directory} does not exist"
     elif not mine:

@@ -46,7 +46,7 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
 
 
-def attestation(key: str, role: str, who: str, ago: dt.timedelta, deploy: bool, **overrides: Any) -> dict[str, Any]:
+def attestation(key: str, role: str, who: str, ago: dt.timedelta, deploy: bool, /, **overrides: Any) -> dict[str, Any]:
     when = now() - ago
     record: dict[str, Any] = {
         "item": key, "who": who, "role": role, "when": when.isoformat().replace("+00:00", "Z"),
@@ -59,8 +59,9 @@ def attestation(key: str, role: str, who: str, ago: dt.timedelta, deploy: bool, 
     return record
 
 
-def write(key: str, role: str, **overrides: Any) -> Path:
-    """(Re)write the attestation of `key` by `role`, fresh, with fields overridden (None drops one)."""
+def write(key: str, role: str, /, **overrides: Any) -> Path:
+    """(Re)write the attestation of `key` by `role`, fresh, with fields overridden (None drops one);
+    the file keeps its name when an override changes the role inside."""
     _, _, who, ago, deploy = next(s for s in SIGNED if s[0] == key and s[1] == role)
     ago = overrides.pop("ago", ago)
     record = {k: v for k, v in attestation(key, role, who, ago, deploy, **overrides).items() if v is not None}
