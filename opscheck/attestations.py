@@ -66,7 +66,7 @@ CADENCE_WINDOW_DAYS = {"daily": 1, "weekly": 7, "monthly": 31, "quarterly": 92}
 DEPLOY_CADENCES = ("predeploy", "postdeploy")
 CLOCK_SKEW = timedelta(minutes=5)
 TIME_EXAMPLE = "2026-11-20T09:12:00+09:00 or 2026-11-20T00:12:00Z"
-# How many attestations a failure message lists (newest first) before "and N more".
+# How many attestations a failure message lists (newest first) before "and N older".
 MESSAGE_ATTESTATIONS = 3
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -232,7 +232,8 @@ def judge(rule: Rule, signed: list[Signed], now: datetime, directory: Path) -> V
     rows = [{
         "role": s.attestation.role, "who": s.attestation.who, "when": utc(s.attestation.when),
         "change": s.attestation.change or "", "expires": utc(s.attestation.expires_at),
-        "evidence": s.attestation.evidence, "file": s.file.name, "counts": problem or "yes",
+        "evidence": s.attestation.evidence, "note": s.attestation.note, "file": s.file.name,
+        "counts": problem or "yes",
     } for s, problem in judged]
     counting = [s.attestation for s, problem in judged if problem is None]
     have = sorted({a.role for a in counting})
