@@ -332,18 +332,19 @@ def quality_rule(conn: psycopg.Connection[Any], rule: DataQualityRule) -> tuple[
     for i, r in enumerate(result):
         name = f"{rule.name} {r['object']}" if r.get("object") is not None else (
             rule.name if len(result) == 1 else f"{rule.name} row {i + 1}")
-        problems = []
+        problems, failing = [], set()
         for col, limit in rule.max.items():
             v = r[col]
             if v is None or float(v) > limit:
                 problems.append(f"{col} {_num(v)} over the maximum {limit:g}")
+                failing.add(col)
         for col, limit in rule.min.items():
             v = r[col]
             if v is None or float(v) < limit:
                 problems.append(f"{col} {_num(v)} under the minimum {limit:g}")
+                failing.add(col)
         if problems:
-            context = ", ".join(f"{k} {_num(v)}" for k, v in r.items()
-                                if k != "object" and k not in rule.max and k not in rule.min)
+            context = ", ".join(f"{k} {_num(v)}" for k, v in r.items() if k != "object" and k not in failing)
             offenders.append({"object": name, "detail": "; ".join(problems) + (f" ({context})" if context else "")})
     return [{"rule": rule.name, **{k: _plain(v) for k, v in r.items()}} for r in result], offenders
 
