@@ -443,7 +443,7 @@ class RunRecorder:
             meta["Finished (UTC)"] = run.finished.strftime("%Y-%m-%d %H:%M:%S")
             meta["Cluster versions"] = ", ".join(f"{n}: {v['server_version']}" for n, v in run.clusters.items())
         checks = [r.as_dict() for r in state.collector.results.values()]
-        if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        if exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) and not self.config.option.collectonly:
             self.export_notes = export_metrics(run, checks)
         if state.folder is None:
             return
