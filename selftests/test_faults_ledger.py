@@ -19,7 +19,6 @@ from selftests.harness import DEMO_PROFILE
 
 pytestmark = pytest.mark.usefixtures("testenv_up")
 
-CHECK = "daily.checklists-on-schedule"
 
 
 def record_run(reports: Path, profile: str, cadences: list[str], started: datetime) -> None:
@@ -51,7 +50,7 @@ def test_on_schedule_fails_when_the_weekly_checklist_was_missed(checks, ledger_p
     record_run(ledger, "demo", ["weekly"], now - timedelta(days=12))
     record_run(ledger, "demo", ["monthly"], now - timedelta(days=19))
     record_run(ledger, "other-profile", ["weekly"], now - timedelta(hours=2))  # not ours
-    r = checks.until(CHECK, "failed", profile=profile, args=("-m", "daily"))
+    r = checks.until("daily.checklists-on-schedule", "failed", profile=profile, args=("-m", "daily"))
     assert r.message.startswith("1 checklist(s) missed their schedule: weekly checklist (last run "), r.message
     assert "12.0 days before this run, limit 8.0 days" in r.message
     rows = {row[0]: row for row in r.evidence["rows"]}
@@ -60,7 +59,7 @@ def test_on_schedule_fails_when_the_weekly_checklist_was_missed(checks, ledger_p
     assert rows["quarterly checklist"][2] == "never"
     # Repaired: the weekly checklist runs.
     record_run(ledger, "demo", ["weekly"], now - timedelta(minutes=5))
-    checks.until(CHECK, "passed", profile=profile, args=("-m", "daily"))
+    checks.until("daily.checklists-on-schedule", "passed", profile=profile, args=("-m", "daily"))
 
 
 def test_on_schedule_fails_when_yesterdays_daily_run_is_missing(checks, ledger_profile):
@@ -68,8 +67,8 @@ def test_on_schedule_fails_when_yesterdays_daily_run_is_missing(checks, ledger_p
     now = utc_now()
     record_run(ledger, "demo", ["weekly"], now - timedelta(days=3))
     record_run(ledger, "demo", ["daily"], now - timedelta(days=3))
-    r = checks.until(CHECK, "failed", profile=profile, args=("-m", "daily"))
+    r = checks.until("daily.checklists-on-schedule", "failed", profile=profile, args=("-m", "daily"))
     assert r.message.startswith("1 checklist(s) missed their schedule: daily checklist (previous run "), r.message
     assert "3.0 days before this run, limit 26.0 h" in r.message
     record_run(ledger, "demo", ["daily"], now - timedelta(hours=20))
-    checks.until(CHECK, "passed", profile=profile, args=("-m", "daily"))
+    checks.until("daily.checklists-on-schedule", "passed", profile=profile, args=("-m", "daily"))
