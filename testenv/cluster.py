@@ -23,6 +23,9 @@ Public API:
         scale, set_template_fault, set_pod_usage, run_backup_job, put_tls_secret,
         set_load_balancer_address, create_pvc, delete, create_event, delete_event,
         clear_events, set_node_ready (alias set_node_condition)
+    KwokTarget, targeting(t)     every function above acts on the demo cluster, or on
+                                 another kwokctl cluster inside `with targeting(t):`
+                                 (testenv/multicluster.py: mgmt, app1, app2)
 
 Manifests (testenv/manifests/): kwok-stages.yaml, kwok-usage.yaml, kwok-logs.yaml (kwok
 configuration, given to kwokctl), audit-policy.yaml, nodes.yaml, rbac-reader.yaml,
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import contextvars
 import datetime as dt
 import fcntl
 import hashlib
@@ -42,6 +46,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -78,6 +83,45 @@ METRICS_SERVER_VERSION = os.environ.get("OPSCHECK_METRICS_SERVER_VERSION", "v0.9
 DEFAULT_TIMEOUT = 120.0
 
 
+# ------------------------------------------------------------- which kwok cluster
+
+@dataclass(frozen=True)
+class KwokTarget:
+    """A kwokctl cluster of the test environment. Every function of this module acts on
+    the demo cluster (DEMO) unless it runs inside `targeting(other)`, which is how
+    testenv/multicluster.py runs its clusters (mgmt, app1, app2) through the same code."""
+
+    name: str                       # kwokctl cluster name (its directory under kwok/clusters)
+    context: str                    # the context (and cluster entry) of its kubeconfigs
+    apiserver_port: str             # PORTS key of its kube-apiserver
+    home: Path | None = None        # where its kubeconfigs go (None: state_dir())
+    # kwokctl option (etcdPort, kwokControllerPort, ...) -> PORTS key; unset options get
+    # a free port from kwokctl (the demo cluster's way)
+    component_ports: dict[str, str] = field(default_factory=dict)
+    metrics_server: bool = True
+    # extra flags (component, flag, value), e.g. ("kube-controller-manager", "controllers", ...)
+    component_args: tuple[tuple[str, str, str], ...] = ()
+
+
+DEMO = KwokTarget(CLUSTER, CONTEXT, "kube-apiserver")
+_target: contextvars.ContextVar[KwokTarget] = contextvars.ContextVar("testenv_kwok_target", default=DEMO)
+
+
+def target() -> KwokTarget:
+    """The cluster this module's functions act on now."""
+    return _target.get()
+
+
+@contextlib.contextmanager
+def targeting(t: KwokTarget):
+    """Run this module's functions (paths, API helpers, lifecycle, fault helpers) on `t`."""
+    token = _target.set(t)
+    try:
+        yield t
+    finally:
+        _target.reset(token)
+
+
 # ---------------------------------------------------------------------------- paths
 
 def bin_dir() -> Path:
@@ -97,15 +141,15 @@ def kwok_workdir() -> Path:
 
 
 def cluster_dir() -> Path:
-    return kwok_workdir() / "clusters" / CLUSTER
+    return kwok_workdir() / "clusters" / target().name
 
 
 def kubeconfig() -> Path:
-    return state_dir() / "kubeconfig"
+    return (target().home or state_dir()) / "kubeconfig"
 
 
 def reader_kubeconfig() -> Path:
-    return state_dir() / "kubeconfig-reader"
+    return (target().home or state_dir()) / "kubeconfig-reader"
 
 
 def audit_log() -> Path:
@@ -122,7 +166,7 @@ def canary_file() -> Path:
 
 
 def server_url() -> str:
-    return f"https://{HOST}:{PORTS['kube-apiserver']}"
+    return f"https://{HOST}:{PORTS[target().apiserver_port]}"
 
 
 # ------------------------------------------------------------------ small utilities
@@ -170,28 +214,29 @@ def _load_yaml(name: str, **subst: str) -> list[dict]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
-_lock_depth = 0
+_lock_depth: dict[str, int] = {}
 
 
 @contextlib.contextmanager
 def _locked():
-    """Serialize up()/down() across processes (e.g. pytest-xdist workers)."""
-    global _lock_depth
-    if _lock_depth:
-        _lock_depth += 1
+    """Serialize up()/down() of the target cluster across processes (e.g. pytest-xdist
+    workers); re-entrant within a process."""
+    name = "cluster.lock" if target() == DEMO else f"cluster-{target().name}.lock"
+    if _lock_depth.get(name):
+        _lock_depth[name] += 1
         try:
             yield
         finally:
-            _lock_depth -= 1
+            _lock_depth[name] -= 1
         return
     state_dir().mkdir(parents=True, exist_ok=True)
-    with open(state_dir() / "cluster.lock", "w") as f:
+    with open(state_dir() / name, "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
-        _lock_depth = 1
+        _lock_depth[name] = 1
         try:
             yield
         finally:
-            _lock_depth = 0
+            _lock_depth[name] = 0
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
@@ -295,6 +340,7 @@ def _render_kwok_config(bins: dict[str, Path]) -> str:
     policy_text = (MANIFESTS / "audit-policy.yaml").read_text()
     if not audit_policy.exists() or audit_policy.read_text() != policy_text:
         audit_policy.write_text(policy_text)
+    t = target()
     kwokctl_conf = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokctlConfiguration",
@@ -302,13 +348,14 @@ def _render_kwok_config(bins: dict[str, Path]) -> str:
             "runtime": "binary",
             "kubeVersion": K8S_VERSION,
             "bindAddress": HOST,
-            "kubeApiserverPort": PORTS["kube-apiserver"],
+            "kubeApiserverPort": PORTS[t.apiserver_port],
+            **{option: PORTS[key] for option, key in t.component_ports.items()},
             "kubeApiserverCertSANs": [HOST, "localhost"],
             "securePort": True,
             "kubeAuthorization": True,
             "kubeAdmission": True,
             "kubeAuditPolicy": str(audit_policy),
-            "enable": ["metrics-server"],
+            "enable": ["metrics-server"] if t.metrics_server else [],
             # 1 = upstream kubelet/controller-manager timings (kwokctl's default is 5x
             # slower), so a node fault is noticed by the node lifecycle controller in ~5 s
             "heartbeatFactor": 1,
@@ -334,7 +381,10 @@ def _render_kwok_config(bins: dict[str, Path]) -> str:
             {"name": "metrics-server",
              "extraArgs": [{"key": "metric-resolution", "value": "10s", "override": True},
                            {"key": "kubelet-request-timeout", "value": "5s"}]},
-        ],
+        ] + [{"name": component,
+              # appended: kwokctl's "override" only replaces a flag it already passes
+              "extraArgs": [{"key": k, "value": v} for c, k, v in t.component_args if c == component]}
+             for component in dict.fromkeys(c for c, _, _ in t.component_args)],
     }
     kwok_conf = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
@@ -350,7 +400,7 @@ def _render_kwok_config(bins: dict[str, Path]) -> str:
 
 
 def _config_path() -> Path:
-    return state_dir() / "kwok-opscheck.yaml"
+    return state_dir() / f"kwok-{target().name}.yaml"
 
 
 def _config_stamp() -> Path:
@@ -400,12 +450,12 @@ def _write_kubeconfig(path: Path, user: str, user_entry: dict) -> None:
     conf = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": CONTEXT, "cluster": {
+        "clusters": [{"name": target().context, "cluster": {
             "server": server_url(),
             "certificate-authority-data": base64.b64encode(ca).decode()}}],
         "users": [{"name": user, "user": user_entry}],
-        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": user}}],
-        "current-context": CONTEXT,
+        "contexts": [{"name": target().context, "context": {"cluster": target().context, "user": user}}],
+        "current-context": target().context,
         "preferences": {},
     }
     text = yaml.safe_dump(conf, sort_keys=False)
@@ -436,7 +486,7 @@ def api():
     from kubernetes import config
     key = f"admin:{kubeconfig()}:{kubeconfig().stat().st_mtime_ns}"
     if key not in _clients:
-        _clients[key] = config.new_client_from_config(config_file=str(kubeconfig()), context=CONTEXT)
+        _clients[key] = config.new_client_from_config(config_file=str(kubeconfig()), context=target().context)
     return _clients[key]
 
 
@@ -446,7 +496,7 @@ def reader_api():
     path = reader_kubeconfig()
     key = f"reader:{path}:{path.stat().st_mtime_ns}"
     if key not in _clients:
-        _clients[key] = config.new_client_from_config(config_file=str(path), context=CONTEXT)
+        _clients[key] = config.new_client_from_config(config_file=str(path), context=target().context)
     return _clients[key]
 
 
@@ -687,7 +737,8 @@ COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-schedul
 
 
 def _components_up() -> bool:
-    return set(COMPONENTS) <= set(_component_pids())
+    wanted = set(COMPONENTS) - (set() if target().metrics_server else {"metrics-server"})
+    return wanted <= set(_component_pids())
 
 
 def _serving() -> bool:
@@ -703,7 +754,7 @@ def _stop_processes(grace: float = 20) -> None:
     seen = set(_recorded_pids().values())
     if (cluster_dir() / "kwok.yaml").exists():
         try:
-            _kwokctl("stop", "cluster", "--name", CLUSTER, timeout=120, check=False)
+            _kwokctl("stop", "cluster", "--name", target().name, timeout=120, check=False)
         except subprocess.TimeoutExpired:
             _log("kwokctl stop cluster timed out")
     pending = set(_component_pids().values()) | set(_stray_pids())
@@ -753,7 +804,7 @@ def _start_cluster(bins: dict[str, Path]) -> None:
             _log("some cluster processes are missing: restarting the cluster")
             _stop_processes()
         _log("creating cluster" if fresh else "starting cluster")
-        _kwokctl("create", "cluster", "--name", CLUSTER, "--config", str(cfg),
+        _kwokctl("create", "cluster", "--name", target().name, "--config", str(cfg),
                  "--kubeconfig", "", "--timeout", "5m")
         if fresh:
             stamp.write_text(digest + "\n")
@@ -768,21 +819,24 @@ def _start_cluster(bins: dict[str, Path]) -> None:
             _log("cluster did not come up: trying again")
 
 
-def _ensure_nodes() -> None:
-    for node in _load_yaml("nodes.yaml"):
+def _ensure_nodes(nodes: list[dict] | None = None) -> None:
+    """Create the kwok nodes (default: manifests/nodes.yaml) and wait until all are Ready."""
+    nodes = nodes if nodes is not None else _load_yaml("nodes.yaml")
+    names = [n["metadata"]["name"] for n in nodes]
+    for node in nodes:
         existing = get("Node", None, node["metadata"]["name"])
         if existing is None:
             create_if_missing(node)
         else:
             apply({k: v for k, v in node.items() if k != "status"})
     # clear an injected node fault left behind
-    for name in NODES:
+    for name in names:
         n = get("Node", None, name)
         if n and NODE_FAULT_LABEL in (n["metadata"].get("labels") or {}):
             set_node_ready(name, True)
-    wait_for(lambda: all(node_ready(get("Node", None, n)) for n in NODES), 90, "3 Ready kwok nodes")
+    wait_for(lambda: all(node_ready(get("Node", None, n)) for n in names), 90, f"{len(names)} Ready kwok nodes")
     # the lifecycle controller removes the not-ready taint kwok nodes start with
-    wait_for(lambda: not any(_node_unhealthy_taints(get("Node", None, n)) for n in NODES), 90,
+    wait_for(lambda: not any(_node_unhealthy_taints(get("Node", None, n)) for n in names), 90,
              "node taints cleared")
 
 
@@ -898,24 +952,24 @@ def _apply_kube_system() -> None:
         apply(d)
 
 
-def _publish_load_balancers() -> None:
+def _publish_load_balancers(namespace: str = NAMESPACE) -> None:
     # Nothing in this cluster implements Services of type LoadBalancer or Ingresses (no
     # cloud controller, no ingress controller), so their status would stay empty. The test
     # environment plays both here: it writes status.loadBalancer itself, through the
     # status subresource, as a cloud LB controller / ingress-nginx would.
     lb = {"status": {"loadBalancer": {"ingress": [{"ip": HOST, "ipMode": "VIP"}]}}}
-    for svc in list_("Service", NAMESPACE):
+    for svc in list_("Service", namespace):
         if svc["spec"].get("type") == "LoadBalancer" and \
                 not (svc.get("status", {}).get("loadBalancer") or {}).get("ingress"):
-            patch("Service", NAMESPACE, svc["metadata"]["name"], lb, sub="status")
-    for ing in list_("Ingress", NAMESPACE):
+            patch("Service", namespace, svc["metadata"]["name"], lb, sub="status")
+    for ing in list_("Ingress", namespace):
         if not (ing.get("status", {}).get("loadBalancer") or {}).get("ingress"):
-            patch("Ingress", NAMESPACE, ing["metadata"]["name"],
+            patch("Ingress", namespace, ing["metadata"]["name"],
                   {"status": {"loadBalancer": {"ingress": [{"ip": HOST}]}}}, sub="status")
 
 
-def _clear_template_faults() -> None:
-    for ns in WORKLOAD_NAMESPACES:
+def _clear_template_faults(namespaces: Iterable[str] = WORKLOAD_NAMESPACES) -> None:
+    for ns in namespaces:
         for kind in ("Deployment", "StatefulSet"):
             for obj in list_(kind, ns):
                 labels = obj["spec"]["template"]["metadata"].get("labels") or {}
@@ -1043,7 +1097,7 @@ def _down() -> None:
     _stop_processes()
     if cluster_dir().exists():
         try:
-            _kwokctl("delete", "cluster", "--name", CLUSTER, timeout=180, check=False)
+            _kwokctl("delete", "cluster", "--name", target().name, timeout=180, check=False)
         except subprocess.TimeoutExpired:
             _log("kwokctl delete cluster timed out")
     _stop_processes()

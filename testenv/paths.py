@@ -38,4 +38,13 @@ PORTS = {
     "kube-apiserver-mgmt": 16444,
     "kube-apiserver-app1": 16445,
     "kube-apiserver-app2": 16446,
+    # ... and their other processes, fixed (kwokctl would pick free ports from 32767 down,
+    # where the demo cluster's are): etcd client/peer, controller-manager, scheduler,
+    # kwok-controller (the nodes' kubelet endpoint), metrics-server.
+    "etcd-mgmt": 16510, "etcd-peer-mgmt": 16511, "kube-controller-manager-mgmt": 16512,
+    "kube-scheduler-mgmt": 16513, "kwok-controller-mgmt": 16514, "metrics-server-mgmt": 16515,
+    "etcd-app1": 16520, "etcd-peer-app1": 16521, "kube-controller-manager-app1": 16522,
+    "kube-scheduler-app1": 16523, "kwok-controller-app1": 16524, "metrics-server-app1": 16525,
+    "etcd-app2": 16530, "etcd-peer-app2": 16531, "kube-controller-manager-app2": 16532,
+    "kube-scheduler-app2": 16533, "kwok-controller-app2": 16534, "metrics-server-app2": 16535,
 }
