@@ -349,15 +349,15 @@ def _bootstrap(passwords: dict[str, str]) -> None:
                 " FROM generate_series(1, %s) AS g",
                 (SEED_ROWS,),
             )
-            conn.execute("ANALYZE signatures")
+        seeded = bool(row is not None and row[0] == 0)
         # Read access for the checker (data-quality queries), never write access.
         conn.execute("GRANT SELECT ON signatures TO opscheck")
         conn.execute("ALTER DEFAULT PRIVILEGES FOR ROLE qsign IN SCHEMA public GRANT SELECT ON TABLES TO opscheck")
-        _sample_schema(conn)
+        _sample_schema(conn, seeded)
         conn.execute("RESET ROLE")
 
 
-def _sample_schema(conn: psycopg.Connection[Any]) -> None:
+def _sample_schema(conn: psycopg.Connection[Any], signatures_seeded: bool = False) -> None:
     """SmartSensor-like tables (as role qsign): devices, readings, application accounts."""
     conn.execute("CREATE SCHEMA IF NOT EXISTS sensors")
     conn.execute("CREATE SCHEMA IF NOT EXISTS auth")
@@ -402,8 +402,8 @@ def _sample_schema(conn: psycopg.Connection[Any]) -> None:
     # Flush this session's pending row counts first: an ANALYZE before the flush would
     # see them added on top of its own count later (n_live_tup doubled, stats "stale").
     conn.execute("SELECT pg_stat_force_next_flush()")
-    for table, changed in (("sensors.devices", new_devices), ("auth.app_users", new_users),
-                           ("sensors.sensor_data", readings)):
+    for table, changed in (("public.signatures", signatures_seeded), ("sensors.devices", new_devices),
+                           ("auth.app_users", new_users), ("sensors.sensor_data", readings)):
         if changed:
             conn.execute(f"ANALYZE {table}")
     for schema in ("sensors", "auth"):
