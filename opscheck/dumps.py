@@ -90,7 +90,7 @@ def history_gaps(dumps: list[DumpFile], now: datetime, *, days: int, max_gap: ti
     """Stretches longer than `max_gap` without a (non-empty) dump over the last `days`:
     a day the backup did not succeed."""
     start = now - timedelta(days=days)
-    good = [d for d in dumps if d.size >= min_size]
+    good = sorted((d for d in dumps if d.size >= min_size), key=lambda d: d.mtime)
     before = [d.mtime for d in good if d.mtime <= start]
     points = [max(before)] if before else [start]
     points += [d.mtime for d in good if start < d.mtime <= now]
