@@ -117,17 +117,25 @@ def first_error(stderr: str) -> str:
     return (errors or lines or ["no output"])[0]
 
 
-def verify_archive(host: Any, host_name: str, dump: DumpFile, pg_restore: str, tables: list[str]) -> list[str]:
+def verify_archive(host: Any, host_name: str, dump: DumpFile, pg_restore: str, tables: list[str],
+                   timeout_seconds: int) -> list[str]:
     """Read the archive through on the backup host: its table of contents lists data for
-    `tables`, and every data block decompresses (pg_restore to /dev/null: no database)."""
-    toc = run_on(host, host_name, "%s --list %s", pg_restore, dump.path)
+    `tables`, and every data block decompresses (pg_restore to /dev/null: no database).
+    coreutils `timeout` bounds each read on the host."""
+    toc = run_on(host, host_name, "timeout %s %s --list %s", str(timeout_seconds), pg_restore, dump.path)
     if toc.rc != 0:
-        return [f"{dump.name} is not a readable pg_dump archive: {first_error(toc.stderr)}"]
+        return [f"{dump.name} is not a readable pg_dump archive: {_failure(toc, timeout_seconds)}"]
     problems = []
     missing = sorted(set(tables) - archive_tables(toc.stdout))
     if missing:
         problems.append(f"{dump.name} holds no data for {', '.join(missing)}")
-    full = run_on(host, host_name, "%s --file=/dev/null %s", pg_restore, dump.path)
+    full = run_on(host, host_name, "timeout %s %s --file=/dev/null %s", str(timeout_seconds), pg_restore, dump.path)
     if full.rc != 0:
-        problems.append(f"{dump.name} cannot be read through: {first_error(full.stderr)}")
+        problems.append(f"{dump.name} cannot be read through: {_failure(full, timeout_seconds)}")
     return problems
+
+
+def _failure(result: Any, timeout_seconds: int) -> str:
+    if result.rc == 124:
+        return f"pg_restore did not finish within {timeout_seconds} s"
+    return first_error(result.stderr)

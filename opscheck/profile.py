@@ -287,6 +287,7 @@ class DumpFiles(Strict):
     verified_max_age_hours: Annotated[float, Field(gt=0)] | None = None
     # pg_restore on the backup host, used to read archives through (never to restore there).
     pg_restore: str = "pg_restore"
+    verify_timeout_minutes: Annotated[float, Field(gt=0)] = 30
 
     @property
     def path(self) -> str:

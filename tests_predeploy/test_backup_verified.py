@@ -33,7 +33,8 @@ def test_backup_verified(profile, dump_files, backup_hosts, evidence):
         if newest.age(now) > max_age:
             problems.append(f"{name}: newest dump {newest.name} is {hours(newest.age(now))} old, over {hours(max_age)}")
             continue
-        problems += [f"{name}: {p}" for p in verify_archive(host, name, newest, dump_files.pg_restore, tables)]
+        problems += [f"{name}: {p}" for p in verify_archive(host, name, newest, dump_files.pg_restore, tables,
+                                                            int(dump_files.verify_timeout_minutes * 60))]
     evidence.record(measured="; ".join(problems) or "verified",
                     threshold=f"newer than {hours(max_age)}, reads through"
                               + (f", data for {', '.join(tables)}" if tables else ""))
