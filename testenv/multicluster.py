@@ -1,0 +1,432 @@
+"""The multi-cluster system of runbook 004: three more kwok clusters, mgmt, app1 and app2.
+
+Each is a real control plane like the demo cluster (testenv/cluster.py, whose code runs
+them through `cluster.targeting(...)`): etcd, kube-apiserver (16444/16445/16446),
+kube-controller-manager, kube-scheduler, kwok-controller and metrics-server as local
+processes on 127.0.0.1, on the fixed ports PORTS["<component>-<cluster>"], with three kwok
+nodes each (<cluster>-cp, a tainted control-plane node, and <cluster>-worker-1/-2):
+
+    mgmt   platform services: Argo CD (its Ingress with TLS), the monitoring stack
+           (Prometheus on a PersistentVolume, Grafana, kube-state-metrics),
+           cert-manager, Velero
+    app1   the application (namespace app: web, api, worker, an Ingress with TLS,
+    app2   PodDisruptionBudgets)
+
+plus, in every cluster, kube-system with CoreDNS, the Cilium agent DaemonSet and operator,
+ingress-nginx behind a LoadBalancer Service (the addresses written by testenv, as in the
+demo cluster), and the same read-only ServiceAccount opscheck-system/opscheck as the demo
+cluster. Manifests: testenv/manifests/multicluster-*.yaml.
+ONE kubeconfig, `kubeconfig()` (state_dir()/multicluster/kubeconfig), has the three
+read-only contexts, named exactly mgmt, app1 and app2, as the runbook's
+`for ctx in mgmt app1 app2` expects; `admin_kubeconfig()` has the same three contexts with
+the admin identity (for people: kubectl --kubeconfig ... --context app1 ...).
+
+Resources: the clusters differ from the demo cluster only in a smaller
+kube-controller-manager (only the controllers these workloads need, see CONTROLLERS) and
+no leader election in the controller-manager and scheduler (one instance each; so they
+survive an apiserver outage instead of exiting). metrics-server runs in each (about 63 MB
+and 0.15% of a core each), so the resource-usage checks run for real on all three.
+
+When they run: ON DEMAND, not with every `python -m testenv up`. Measured on the 2-core
+test machine: at idle the three add 1.77 GB RSS (per cluster: kube-apiserver 255 MB,
+controller-manager 89, kwok 65, metrics-server 63, scheduler 62, etcd 55) and 7.4% of one
+core (per cluster: apiserver 1.2%, etcd 0.5%, controller-manager 0.35%, the rest 0.4%);
+a cold start takes 54 s (each control plane ~4 s, then mostly metrics-server's first two
+scrapes; the clusters start one after the other and settle in parallel), a warm `up()`
+2 s, `down()` 5 s. Only the multicluster profile and its self-tests need them, so nobody
+else pays for them:
+    python -m testenv up --system multicluster    # the usual environment plus these three
+    make demo ENV=multicluster                    # the same, then the daily checklist
+    python -m testenv down                        # stops them too (always)
+The self-tests that need them call up() through their fixture (2 s when already up).
+
+Public API:
+    up(names=CLUSTERS) -> dict   create/start the clusters and their workloads (idempotent;
+                                 also undoes the fault helpers' leftovers)
+    down() -> None               stop and delete all three; no process is left
+    status() -> dict             per cluster: running, components, nodes
+    kubeconfig() / admin_kubeconfig() -> Path
+    on(name)                     context manager: testenv.cluster's functions act on `name`
+    audit_log(name) -> Path
+    fault helpers (each waits until its effect shows through the API):
+        set_node_ready(name, node, ready), scale(name, kind, namespace, obj, replicas),
+        stop_apiserver(name), start_apiserver(name)
+"""
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from testenv import certs, cluster
+from testenv.paths import HOST, PORTS, state_dir
+from testenv.procs import pid_alive, wait_for, write_private
+
+CLUSTERS = ("mgmt", "app1", "app2")
+ROLE = {"mgmt": "mgmt", "app1": "app", "app2": "app"}
+MANIFEST = {"mgmt": "multicluster-mgmt.yaml", "app": "multicluster-app.yaml"}
+NAMESPACES = {"mgmt": ("argocd", "monitoring", "cert-manager", "velero", "ingress-nginx"),
+              "app": ("app", "ingress-nginx")}
+# Real TLS Secrets (Secret name, namespace, Service, extra DNS names) per role.
+TLS_SECRETS = {"mgmt": [("argocd-server-tls", "argocd", "argocd-server", ["argocd.mgmt.example.local"])],
+               "app": [("web-tls", "app", "web", ["{cluster}.apps.example.local"])]}
+# Only what the workloads here need: Deployments, StatefulSets, DaemonSets, Services'
+# endpoints, PV binding, PDB status, namespaces' default ServiceAccount, node health
+# (the NotReady taints a node fault shows) and garbage collection.
+CONTROLLERS = ",".join([
+    "deployment", "replicaset", "statefulset", "daemonset", "endpoint", "endpointslice",
+    "serviceaccount", "namespace", "garbagecollector", "persistentvolume-binder", "disruption",
+    "nodelifecycle", "taint-eviction-controller", "podgc",
+])
+_COMPONENT_PORT_OPTIONS = {
+    "etcdPort": "etcd", "etcdPeerPort": "etcd-peer",
+    "kubeControllerManagerPort": "kube-controller-manager", "kubeSchedulerPort": "kube-scheduler",
+    "kwokControllerPort": "kwok-controller", "metricsServerPort": "metrics-server",
+}
+
+
+def home() -> Path:
+    return state_dir() / "multicluster"
+
+
+def kubeconfig() -> Path:
+    """The read-only kubeconfig with the contexts mgmt, app1 and app2."""
+    return home() / "kubeconfig"
+
+
+def admin_kubeconfig() -> Path:
+    """The same three contexts with the admin identity (system:masters)."""
+    return home() / "kubeconfig-admin"
+
+
+def target(name: str) -> cluster.KwokTarget:
+    if name not in CLUSTERS:
+        raise ValueError(f"unknown cluster {name!r}; the multi-cluster system has {', '.join(CLUSTERS)}")
+    return cluster.KwokTarget(
+        name=name, context=name, apiserver_port=f"kube-apiserver-{name}", home=home() / name,
+        component_ports={opt: f"{comp}-{name}" for opt, comp in _COMPONENT_PORT_OPTIONS.items()},
+        metrics_server=True,
+        component_args=(("kube-controller-manager", "controllers", CONTROLLERS),
+                        ("kube-controller-manager", "leader-elect", "false"),
+                        ("kube-scheduler", "leader-elect", "false")),
+    )
+
+
+@contextlib.contextmanager
+def on(name: str) -> Iterator[cluster.KwokTarget]:
+    """testenv.cluster's functions (get, list_, patch, scale, set_node_ready, ...) act on `name`."""
+    with cluster.targeting(target(name)) as t:
+        yield t
+
+
+def audit_log(name: str) -> Path:
+    with on(name):
+        return cluster.audit_log()
+
+
+def _log(msg: str) -> None:
+    print(f"testenv.multicluster: {msg}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------------- manifests
+
+def _nodes(name: str) -> list[dict]:
+    """<name>-cp (control plane, tainted NoSchedule) and <name>-worker-1/-2, made from
+    the demo cluster's node manifest."""
+    template = cluster._load_yaml("nodes.yaml")[0]
+    out = []
+    for i, (suffix, role) in enumerate((("cp", "control-plane"), ("worker-1", "worker"), ("worker-2", "worker"))):
+        n = copy.deepcopy(template)
+        node = f"{name}-{suffix}"
+        md = n["metadata"]
+        md["name"] = node
+        md["annotations"]["metrics.k8s.io/resource-metrics-path"] = f"/metrics/nodes/{node}/metrics/resource"
+        labels = {k: v for k, v in md["labels"].items() if not k.startswith("node-role.kubernetes.io/")}
+        labels.update({"kubernetes.io/hostname": node, f"node-role.kubernetes.io/{role}": "",
+                       "topology.kubernetes.io/region": name,
+                       "topology.kubernetes.io/zone": f"{name}-{'abc'[i]}"})
+        md["labels"] = labels
+        n["spec"] = ({"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}
+                     if role == "control-plane" else {})
+        out.append(n)
+    return out
+
+
+def _volumes_dir() -> Path:
+    return state_dir() / "volumes"
+
+
+def _documents(name: str) -> list[dict]:
+    subst = {"CLUSTER": name, "VOLUMES": str(_volumes_dir())}
+    return (cluster._load_yaml("multicluster-ingress-nginx.yaml", **subst)
+            + cluster._load_yaml(MANIFEST[ROLE[name]], **subst))
+
+
+def _tls_secret(name: str, secret: str, namespace: str, service: str, sans: list[str],
+                days_valid: int = 365) -> dict:
+    pair = certs.service_cert(service, namespace, days_valid=days_valid,
+                              extra_sans=[s.format(cluster=name) for s in sans])
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": secret, "namespace": namespace, "labels": {"app.kubernetes.io/name": service}},
+            "data": {k: base64.b64encode(v).decode() for k, v in certs.tls_secret_data(pair).items()}}
+
+
+def _apply_workloads(name: str) -> None:
+    role = ROLE[name]
+    cluster._apply_kube_system()  # CoreDNS, as in the demo cluster
+    for d in cluster._load_yaml("multicluster-kube-system.yaml"):
+        cluster.apply(d)
+    docs = _documents(name)
+    for d in docs:
+        if d["kind"] == "Namespace":
+            cluster.apply(d)
+    for ns in NAMESPACES[role]:
+        # ServiceAccount admission needs the namespace's default SA before any pod is made
+        wait_for(lambda: cluster.get("ServiceAccount", ns, "default") is not None, 60,
+                 f"ServiceAccount {ns}/default")
+    for secret, ns, service, sans in TLS_SECRETS[role]:
+        left = cluster._secret_cert_days_left(cluster.get("Secret", ns, secret))
+        if left is None or left < 300:  # missing, or a short-lived one a test left
+            cluster.apply(_tls_secret(name, secret, ns, service, sans))
+    for d in docs:
+        if d["kind"] == "PersistentVolume":
+            Path(d["spec"]["hostPath"]["path"]).mkdir(parents=True, exist_ok=True)
+            cluster.create_if_missing(d)
+    for d in docs:
+        if d["kind"] not in ("Namespace", "PersistentVolume"):
+            cluster.apply(d)
+
+
+def _daemonset_done(ds: dict) -> bool:
+    st = ds.get("status") or {}
+    want = st.get("desiredNumberScheduled", -1)
+    return (st.get("observedGeneration", 0) >= ds["metadata"]["generation"] and want > 0
+            and st.get("numberReady") == want and st.get("updatedNumberScheduled") == want
+            and st.get("numberAvailable") == want)
+
+
+def _wait_healthy(name: str, timeout: float = 180) -> None:
+    namespaces = (*NAMESPACES[ROLE[name]], "kube-system")
+    wait_for(lambda: all(cluster.deployment_done(d) for ns in namespaces for d in cluster.list_("Deployment", ns)),
+             timeout, f"{name}: Deployments available")
+    wait_for(lambda: all(cluster.statefulset_done(s) for ns in namespaces for s in cluster.list_("StatefulSet", ns)),
+             timeout, f"{name}: StatefulSets ready")
+    wait_for(lambda: all(_daemonset_done(d) for d in cluster.list_("DaemonSet", "kube-system")),
+             timeout, f"{name}: DaemonSets ready")
+    wait_for(lambda: all(cluster._all_pods_settled(ns) for ns in namespaces), timeout,
+             f"{name}: pods Running/Ready")
+    for ns in namespaces:
+        services = [s["metadata"]["name"] for s in cluster.list_("Service", ns) if s["spec"].get("selector")]
+        wait_for(lambda: all(cluster._endpoints_ready(ns, s) for s in services), timeout,
+                 f"{name}: Endpoints in {ns} ready")
+
+
+def _wait_metrics(name: str, timeout: float = 120) -> None:
+    namespaces = NAMESPACES[ROLE[name]]
+
+    def ok() -> bool:
+        nodes = {n["metadata"]["name"] for n in cluster.list_("Node")}
+        if not nodes <= {m["metadata"]["name"] for m in cluster.metrics_nodes()}:
+            return False
+        for ns in namespaces:
+            running = {p["metadata"]["name"] for p in cluster.list_("Pod", ns)
+                       if p.get("status", {}).get("phase") == "Running"}
+            if not running <= {m["metadata"]["name"] for m in cluster.metrics_pods(ns)}:
+                return False
+        return True
+    wait_for(ok, timeout, f"{name}: metrics API serving node and pod usage", interval=1)
+
+
+# ------------------------------------------------------------------------- lifecycle
+
+def up(names: tuple[str, ...] | list[str] = CLUSTERS) -> dict:
+    """Create (or start, or just confirm) the clusters and everything in them, wait until
+    healthy, write the kubeconfigs. Idempotent; converges again what the fault helpers
+    changed (node faults, replicas, a stopped apiserver), so do not run it while a test
+    has a fault injected. Returns status() plus timings.
+
+    Two passes: every cluster is started and given its objects first, then each is waited
+    for, so the clusters' controllers and metrics-servers (two scrapes before the metrics
+    API answers) work in parallel."""
+    t0 = time.monotonic()
+    timings: dict[str, dict[str, float]] = {name: {} for name in names}
+    bins = cluster._check_binaries()
+    cluster._ensure_app_logs()  # kwok's ClusterLogs for kube-system read a file there
+    home().mkdir(parents=True, exist_ok=True)
+    for name in names:
+        with on(name), cluster._locked():
+            _converge(name, bins, timings[name])
+    for name in names:
+        with on(name), cluster._locked():
+            _settle(name, timings[name])
+    _write_kubeconfigs()
+    info = status()
+    info["timings"] = timings
+    info["up_seconds"] = round(time.monotonic() - t0, 1)
+    return info
+
+
+def _timed(timings: dict[str, float], what: str, fn, *args) -> None:
+    t = time.monotonic()
+    fn(*args)
+    timings[what] = round(time.monotonic() - t, 1)
+
+
+def _converge(name: str, bins: dict[str, Path], timings: dict[str, float]) -> None:
+    """Start the cluster's processes; create its nodes, reader identity and workloads;
+    undo leftover faults."""
+    (home() / name).mkdir(parents=True, exist_ok=True)
+    _timed(timings, "control_plane", cluster._start_cluster, bins)
+    _timed(timings, "nodes", cluster._ensure_nodes, _nodes(name))
+    _timed(timings, "reader", cluster._ensure_reader)
+    _timed(timings, "apply", _apply_workloads, name)
+    namespaces = NAMESPACES[ROLE[name]]
+    cluster._clear_template_faults((*namespaces, "kube-system"))
+    for ns in namespaces:
+        cluster._publish_load_balancers(ns)
+
+
+def _settle(name: str, timings: dict[str, float]) -> None:
+    """Wait until the cluster's workloads are healthy and the metrics API serves them."""
+    _timed(timings, "healthy", _wait_healthy, name)
+    for ns in (*NAMESPACES[ROLE[name]], "kube-system"):
+        cluster.clear_events(ns, "Warning")  # scheduling warnings of the first seconds
+    _timed(timings, "metrics", _wait_metrics, name)
+
+
+def _write_kubeconfigs() -> None:
+    """Merge the clusters' own kubeconfigs into one file per identity, with the contexts
+    named mgmt, app1, app2 (users renamed per cluster so the entries do not collide)."""
+    for out, which in ((kubeconfig(), "kubeconfig-reader"), (admin_kubeconfig(), "kubeconfig")):
+        merged: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [],
+                                  "contexts": [], "current-context": CLUSTERS[0], "preferences": {}}
+        for name in CLUSTERS:
+            path = home() / name / which
+            if not path.exists():
+                continue
+            conf = yaml.safe_load(path.read_text())
+            user = f"{conf['users'][0]['name']}@{name}"
+            merged["clusters"].append({"name": name, "cluster": conf["clusters"][0]["cluster"]})
+            merged["users"].append({"name": user, "user": conf["users"][0]["user"]})
+            merged["contexts"].append({"name": name, "context": {"cluster": name, "user": user}})
+        text = yaml.safe_dump(merged, sort_keys=False)
+        if not out.exists() or out.read_text() != text:
+            write_private(out, text)
+
+
+def down() -> None:
+    """Stop every process of the three clusters and delete them (etcd data, pki, audit
+    logs, kubeconfigs, the Prometheus volume). No process is left behind."""
+    for name in CLUSTERS:
+        with on(name):
+            if cluster.cluster_dir().exists() or cluster._stray_pids():
+                cluster.down()
+    shutil.rmtree(home(), ignore_errors=True)
+    shutil.rmtree(_volumes_dir() / "multicluster-mgmt-prometheus-db-0", ignore_errors=True)
+    for name in CLUSTERS:
+        (state_dir() / f"kwok-{name}.yaml").unlink(missing_ok=True)
+        (state_dir() / f"cluster-{name}.lock").unlink(missing_ok=True)
+
+
+def _api_ready() -> bool:
+    try:
+        return cluster._api_ready()
+    except Exception:
+        return False
+
+
+def status() -> dict:
+    """Per cluster: server, components and pids, apiserver ready, nodes Ready."""
+    info: dict[str, Any] = {"kubeconfig": str(kubeconfig()), "admin_kubeconfig": str(admin_kubeconfig()),
+                            "contexts": list(CLUSTERS), "clusters": {}}
+    for name in CLUSTERS:
+        with on(name):
+            c: dict[str, Any] = {"server": cluster.server_url(), "workdir": str(cluster.cluster_dir()),
+                                 "audit_log": str(cluster.audit_log()), "components": cluster._component_pids()}
+            c["running"] = cluster.kubeconfig().exists() and _api_ready()
+            if c["running"]:
+                try:
+                    c["nodes"] = {n["metadata"]["name"]: cluster.node_ready(n) for n in cluster.list_("Node")}
+                except Exception as exc:
+                    c["error"] = str(exc)
+            info["clusters"][name] = c
+    info["running"] = all(c["running"] for c in info["clusters"].values())
+    return info
+
+
+# ---------------------------------------------------------------------- fault helpers
+
+def set_node_ready(name: str, node: str, ready: bool, timeout: float = cluster.DEFAULT_TIMEOUT) -> dict:
+    """cluster.set_node_ready on cluster `name` (kwok reports the node NotReady, or Ready
+    again; see there)."""
+    with on(name):
+        return cluster.set_node_ready(node, ready, timeout)
+
+
+def scale(name: str, kind: str, namespace: str, obj: str, replicas: int,
+          timeout: float = cluster.DEFAULT_TIMEOUT) -> dict:
+    """cluster.scale on cluster `name`; up() puts the manifests' replicas back."""
+    with on(name):
+        return cluster.scale(kind, namespace, obj, replicas, timeout)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((HOST, port)) == 0
+
+
+def stop_apiserver(name: str, timeout: float = 30) -> None:
+    """Stop cluster `name`'s kube-apiserver: the cluster is unreachable (connection
+    refused) while the rest of its processes keep running. SIGTERM, then SIGKILL after
+    2 s: kube-apiserver stops listening at once but can hang in its shutdown (seen here
+    with its watch clients still connected), and a restart needs it gone."""
+    port = PORTS[f"kube-apiserver-{name}"]
+    with on(name):
+        pid = cluster._component_pids().get("kube-apiserver")
+    if pid is not None:
+        for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, timeout)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+            with contextlib.suppress(TimeoutError):
+                wait_for(lambda: not pid_alive(pid), wait, f"{name} kube-apiserver (pid {pid}) to exit")
+            if not pid_alive(pid):
+                break
+        else:
+            raise RuntimeError(f"{name} kube-apiserver (pid {pid}) would not exit")
+        # until init reaps it, kwokctl takes the zombie for a running apiserver and would
+        # not start another
+        wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout, f"{name} kube-apiserver (pid {pid}) reaped")
+    wait_for(lambda: not _port_open(port), timeout, f"{name} kube-apiserver port {port} closed")
+
+
+def start_apiserver(name: str, timeout: float = 60) -> None:
+    """Start cluster `name`'s stopped processes again (`kwokctl start cluster` starts
+    only those not running) and wait until the apiserver serves and the nodes are Ready."""
+    with on(name):
+        cluster._kwokctl("start", "cluster", "--name", name, timeout=timeout + 60)
+        wait_for(_api_ready, timeout, f"{name} kube-apiserver /readyz")
+        wait_for(cluster._components_up, timeout, f"{name} cluster processes running")
+        wait_for(lambda: all(cluster.node_ready(n) for n in cluster.list_("Node")), timeout,
+                 f"{name} nodes Ready")
+
+
+if __name__ == "__main__":  # python -m testenv.multicluster up|down|status
+    cmd = sys.argv[1] if len(sys.argv) > 1 else "status"
+    if cmd == "up":
+        print(json.dumps(up(), indent=2))
+    elif cmd == "down":
+        down()
+    else:
+        print(json.dumps(status(), indent=2))
