@@ -4,6 +4,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 ENV ?= demo
+# Systems started only on demand (python -m testenv up --system NAME): the one the
+# profile needs, e.g. make demo ENV=multicluster starts the mgmt/app1/app2 clusters.
+SYSTEM ?= $(filter multicluster,$(ENV))
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
@@ -31,7 +34,7 @@ binaries:
 	testenv/build-binaries.sh >/dev/null
 
 up: venv
-	$(PY) -m testenv up
+	$(PY) -m testenv up $(addprefix --system ,$(SYSTEM))
 
 down:
 	$(PY) -m testenv down

@@ -2,6 +2,8 @@
 
 `up` builds what is missing (cached outside the repo), starts every component and is
 idempotent; `down` stops them all and leaves no process behind; `status` says what runs.
+`up --system multicluster` also starts a system only some profiles need (SYSTEMS);
+`down` stops those too.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import sys
 import time
 
 from testenv import alertmanager, apps, attestations, cluster, postgres, prometheus, pushgateway, release, vault
+from testenv import multicluster
 
 # Start order: the sample services' readiness reads PostgreSQL and Vault; Prometheus
 # scrapes the services and sends alerts to Alertmanager; the cluster only needs the services' log files.
@@ -18,10 +21,13 @@ COMPONENTS = [("postgres", postgres), ("vault", vault), ("apps", apps), ("cluste
               ("alertmanager", alertmanager), ("prometheus", prometheus),
               ("pushgateway", pushgateway), ("attestations", attestations),
               ("release", release)]
+# Started only on demand (`up --system NAME`): only their own profiles and self-tests need
+# them, and they cost memory and CPU (see each module's docstring); `down` always stops them.
+SYSTEMS = {"multicluster": multicluster}
 
 
-def up() -> int:
-    for name, module in COMPONENTS:
+def up(systems: list[str] | tuple[str, ...] = ()) -> int:
+    for name, module in COMPONENTS + [(s, SYSTEMS[s]) for s in systems]:
         start = time.monotonic()
         print(f"testenv: starting {name} ...", flush=True)
         try:
@@ -35,7 +41,7 @@ def up() -> int:
 
 def down() -> int:
     failed = 0
-    for name, module in reversed(COMPONENTS):
+    for name, module in reversed(COMPONENTS + list(SYSTEMS.items())):
         try:
             module.down()
             print(f"testenv: {name} stopped")
@@ -47,7 +53,7 @@ def down() -> int:
 
 def status() -> int:
     report = {}
-    for name, module in COMPONENTS:
+    for name, module in COMPONENTS + list(SYSTEMS.items()):
         try:
             report[name] = module.status()
         except Exception as exc:
@@ -60,8 +66,12 @@ def status() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m testenv", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("up", "down", "status"))
+    parser.add_argument("--system", action="append", default=[], choices=sorted(SYSTEMS),
+                        help="with up: also start this system (repeatable)")
     args = parser.parse_args()
-    return {"up": up, "down": down, "status": status}[args.command]()
+    if args.command == "up":
+        return up(args.system)
+    return {"down": down, "status": status}[args.command]()
 
 
 if __name__ == "__main__":
