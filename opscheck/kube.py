@@ -45,6 +45,16 @@ KINDS: dict[str, str] = {
     "ingresses": "/apis/networking.k8s.io/v1/ingresses",
     "node-metrics": "/apis/metrics.k8s.io/v1beta1/nodes",
     "pod-metrics": "/apis/metrics.k8s.io/v1beta1/pods",
+    "networkpolicies": "/apis/networking.k8s.io/v1/networkpolicies",
+    "clusterroles": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+    "clusterrolebindings": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+    "roles": "/apis/rbac.authorization.k8s.io/v1/roles",
+    "rolebindings": "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+    # custom resources: check `served(kind)` first (their CRD may not be installed)
+    "certificates": "/apis/cert-manager.io/v1/certificates",
+    "vulnerabilityreports": "/apis/aquasecurity.github.io/v1alpha1/vulnerabilityreports",
+    # v1beta1: served by every Istio release still in use (v1 only from 1.22)
+    "peerauthentications": "/apis/security.istio.io/v1beta1/peerauthentications",
 }
 
 # Only public material is kept from Secrets: their certificates. Everything else in
@@ -100,7 +110,9 @@ class KubeCluster:
         except DependencyError:
             return "?"
 
-    def _get(self, path: str, query: list[tuple[str, Any]] | None = None, *, raw: bool = False) -> Any:
+    def _get(self, path: str, query: list[tuple[str, Any]] | None = None, *, raw: bool = False,
+             missing_ok: bool = False) -> Any:
+        """GET `path`; with missing_ok, a 404 answers None instead of raising."""
         api = self._api()
         timeout = self.config.timeout_seconds
         try:
@@ -115,6 +127,8 @@ class KubeCluster:
                 _return_http_data_only=True,
             )
         except ApiException as exc:
+            if missing_ok and exc.status == 404:
+                return None
             raise DependencyError(self._describe_status(path, exc.status, exc.reason)) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise DependencyError(f"cluster {self.name} ({api.configuration.host}) unreachable: {_root_cause(exc)}") from None
@@ -141,6 +155,15 @@ class KubeCluster:
         """Every object of `kind` in the cluster, fetched once per run."""
         path = KINDS[kind]
         return self.cache.get(f"{self.name}/list/{kind}", lambda: list(self._list_all(kind, path)))
+
+    def served(self, kind: str) -> bool:
+        """Whether the API server serves `kind` (a custom resource's CRD is installed): one
+        discovery GET of its group version per run. Discovery is open to every
+        authenticated identity (system:discovery)."""
+        group_version, plural = KINDS[kind].rsplit("/", 1)
+        doc = self.cache.get(f"{self.name}/discovery{group_version}",
+                             lambda: self._get(group_version, missing_ok=True))
+        return any(r.get("name") == plural for r in (doc or {}).get("resources") or [])
 
     def _list_all(self, kind: str, path: str) -> Iterator[dict[str, Any]]:
         token = None
