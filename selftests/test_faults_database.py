@@ -257,12 +257,14 @@ def test_dump_files_fail_when_retention_is_not_applied(checks):
 def test_db_backup_history_fails_on_a_missed_day(checks, tmp_path):
     aside = MovedAside(tmp_path / "aside")
     now = datetime.now(timezone.utc)
-    # The dump of three days ago: its neighbours are 48 h apart without it.
-    missed = min(postgres.dumps(), key=lambda d: abs((now - d[0]) - timedelta(days=3)))[1]
-    with broken(lambda: aside.move([missed]), aside.back):
+    # Every dump from 50 to 94 hours ago (a night's backup, and any second copy of it):
+    # the remaining neighbours are at least 44 h apart.
+    missed = [p for mtime, p in postgres.dumps() if timedelta(hours=50) <= now - mtime <= timedelta(hours=94)]
+    assert missed
+    with broken(lambda: aside.move(missed), aside.back):
         r = checks.until("weekly.db-backup-history", "failed", timeout=30)
         assert re.fullmatch(r"1 gaps in the daily backups: backup \d{4}-\d\d-\d\d \d\d:\d\dZ \.\. \d{4}-\d\d-\d\d "
-                            r"\d\d:\d\dZ \(48\.0 h without a dump, over 26\.0 h\)", r.message), r.message
+                            r"\d\d:\d\dZ \((4[4-9]|[5-9]\d)\.\d h without a dump, over 26\.0 h\)", r.message), r.message
     checks.until("weekly.db-backup-history", "passed", timeout=30)
 
 
