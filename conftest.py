@@ -6,6 +6,7 @@ The opscheck plugin itself is registered through its pytest11 entry point.
 pytest_plugins = [
     "fixtures.k8s",
     "fixtures.services",
+    "fixtures.monitoring",
     "fixtures.hosts",
     "fixtures.database",
     "fixtures.ledger",

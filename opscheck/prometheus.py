@@ -1,12 +1,22 @@
-"""Instant PromQL queries against the Prometheus HTTP API."""
+"""Reading Prometheus over its HTTP API: PromQL queries, rules, alerts, targets.
+
+Every call is a GET with the profile's timeout. A Prometheus that cannot be reached or
+rejects a query raises DependencyError (the check becomes an error, not a failure).
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
 
 import requests
 
 from opscheck.errors import DependencyError
 from opscheck.profile import PrometheusConfig
+
+NEVER = "0001-01-01T00:00:00Z"  # Prometheus' zero time: never evaluated / never scraped
 
 
 @dataclass(frozen=True)
@@ -15,15 +25,110 @@ class Sample:
     value: float
 
 
+@dataclass(frozen=True)
+class Rule:
+    group: str
+    file: str
+    name: str
+    kind: str  # "alerting" or "recording"
+    health: str  # "ok", "err", "unknown"
+    last_error: str
+    last_evaluation: datetime | None  # None: never evaluated
+    query: str
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    state: str = ""  # alerting rules: inactive, pending, firing
+
+
+@dataclass(frozen=True)
+class Alert:
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    state: str  # pending or firing
+    active_at: datetime | None
+    value: str
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "?")
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "")
+
+
+@dataclass(frozen=True)
+class Target:
+    job: str
+    instance: str
+    scrape_url: str
+    health: str  # up, down, unknown
+    last_error: str
+    last_scrape: datetime | None
+    scrape_interval_seconds: float
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An RFC 3339 time from the API; None for Prometheus' zero time."""
+    if not text or text.startswith("0001-01-01"):
+        return None
+    # Python 3.11 parses 'Z' but not more than 6 fractional digits.
+    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of a PromQL duration (1h30m, 7d, 250ms)."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        raise ValueError(f"not a PromQL duration: {text!r}")
+    return sum(int(n) * units[u] for n, u in parts)
+
+
+def render(template: str, **values: str | float) -> str:
+    """Replace `$name` placeholders (only the names given), e.g. `$window`, `$service`."""
+    for name in sorted(values, key=len, reverse=True):
+        template = re.sub(rf"\${name}\b", lambda _m, v=str(values[name]): v, template)
+    return template
+
+
+def le_pattern(seconds: float) -> str:
+    """A regex matching a histogram bucket boundary however the exporter printed it
+    (1, 1.0, 1e+00 for one second); dots escaped for PromQL's RE2 inside a string."""
+    forms = {f"{seconds:g}", repr(float(seconds)), f"{seconds:.1f}", f"{seconds:e}"}
+    return "|".join(sorted(re.escape(f).replace("\\", "\\\\") for f in forms))
+
+
+def series_name(labels: dict[str, str]) -> str:
+    """A readable name for a series: namespace/pvc, node, instance, app or job."""
+    if "persistentvolumeclaim" in labels:
+        return f"{labels.get('namespace', '')}/{labels['persistentvolumeclaim']}".lstrip("/")
+    for key in ("node", "instance", "app", "service", "job"):
+        if labels.get(key):
+            if key == "instance" and labels.get("mountpoint"):
+                return f"{labels[key]}:{labels['mountpoint']}"
+            return labels[key]
+    rest = {k: v for k, v in labels.items() if k != "__name__"}
+    return ",".join(f"{k}={v}" for k, v in sorted(rest.items())) or "(no labels)"
+
+
+def is_number(value: float) -> bool:
+    return not (math.isnan(value) or math.isinf(value))
+
+
 class PrometheusReader:
     def __init__(self, config: PrometheusConfig, session: requests.Session | None = None) -> None:
         self.config = config
         self.session = session or requests.Session()
 
-    def query(self, promql: str) -> list[Sample]:
-        url = f"{self.config.url.rstrip('/')}/api/v1/query"
+    @property
+    def url(self) -> str:
+        return self.config.url.rstrip("/")
+
+    def _get(self, path: str, params: dict[str, Any] | None = None, what: str = "") -> Any:
         try:
-            resp = self.session.get(url, params={"query": promql}, timeout=self.config.timeout_seconds)
+            resp = self.session.get(self.url + path, params=params, timeout=self.config.timeout_seconds)
         except requests.RequestException as exc:
             reason = "connection refused" if "refused" in str(exc).lower() else exc.__class__.__name__
             raise DependencyError(f"Prometheus at {self.config.url} unreachable: {reason}") from None
@@ -32,10 +137,61 @@ class PrometheusReader:
         except ValueError:
             raise DependencyError(f"Prometheus at {self.config.url}: HTTP {resp.status_code}, not a JSON answer") from None
         if body.get("status") != "success":
-            raise DependencyError(f"Prometheus query failed ({body.get('errorType')}): {body.get('error')}: {promql}")
-        data = body["data"]
+            raise DependencyError(f"Prometheus query failed ({body.get('errorType')}): {body.get('error')}: {what or path}")
+        return body["data"]
+
+    def query(self, promql: str) -> list[Sample]:
+        """An instant query; a scalar comes back as one sample without labels."""
+        data = self._get("/api/v1/query", {"query": promql, "timeout": f"{self.config.timeout_seconds}s"}, promql)
         if data["resultType"] == "scalar":
             return [Sample({}, float(data["result"][1]))]
         if data["resultType"] != "vector":
             raise DependencyError(f"Prometheus query returned a {data['resultType']}, expected an instant vector: {promql}")
         return [Sample(r["metric"], float(r["value"][1])) for r in data["result"]]
+
+    def value(self, promql: str) -> float | None:
+        """The single value of a query (the largest if several series); None if no data
+        or not a number (a ratio of two zero rates)."""
+        values = [s.value for s in self.query(promql) if is_number(s.value)]
+        return max(values) if values else None
+
+    def rules(self) -> list[Rule]:
+        out = []
+        for group in self._get("/api/v1/rules")["groups"]:
+            for r in group["rules"]:
+                out.append(Rule(
+                    group=group["name"], file=group.get("file", ""), name=r["name"],
+                    kind="alerting" if r["type"] == "alerting" else "recording",
+                    health=r.get("health", "unknown"), last_error=r.get("lastError", ""),
+                    last_evaluation=parse_time(r.get("lastEvaluation")), query=r.get("query", ""),
+                    labels=r.get("labels") or {}, annotations=r.get("annotations") or {},
+                    state=r.get("state", ""),
+                ))
+        return out
+
+    def alerts(self) -> list[Alert]:
+        return [Alert(a.get("labels") or {}, a.get("annotations") or {}, a.get("state", ""),
+                      parse_time(a.get("activeAt")), str(a.get("value", "")))
+                for a in self._get("/api/v1/alerts")["alerts"]]
+
+    def targets(self) -> list[Target]:
+        out = []
+        for t in self._get("/api/v1/targets", {"state": "active"})["activeTargets"]:
+            labels = t.get("labels") or {}
+            interval = t.get("scrapeInterval") or "1m"
+            out.append(Target(
+                job=labels.get("job", t.get("scrapePool", "")), instance=labels.get("instance", ""),
+                scrape_url=t.get("scrapeUrl", ""), health=t.get("health", "unknown"),
+                last_error=t.get("lastError", ""), last_scrape=parse_time(t.get("lastScrape")),
+                scrape_interval_seconds=parse_duration(interval),
+            ))
+        return out
+
+    def alertmanagers(self) -> list[str]:
+        """Base URLs of the Alertmanagers Prometheus sends alerts to."""
+        active = self._get("/api/v1/alertmanagers")["activeAlertmanagers"]
+        return [re.sub(r"/api/v[12]/alerts$", "", a["url"]) for a in active]
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
