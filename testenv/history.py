@@ -31,7 +31,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from testenv.paths import HOST, PORTS
 
@@ -153,26 +153,42 @@ def write_textfile(directory: Path, name: str, text: str) -> Path:
     return path
 
 
+class Gauge:
+    """A published gauge value that climbs until `level_off()`."""
+
+    def __init__(self, start: float, per_second: float) -> None:
+        self.start, self.per_second = start, per_second
+        self.began = time.monotonic()
+        self.frozen: float | None = None
+
+    def value(self) -> float:
+        if self.frozen is not None:
+            return self.frozen
+        return self.start + self.per_second * (time.monotonic() - self.began)
+
+    def level_off(self) -> None:
+        """Stop the growth: the value stays where it is (the repair of the fault)."""
+        self.frozen = self.value()
+
+
 @contextmanager
 def growing_gauge(directory: Path, name: str, metric: str, labels: dict[str, str],
-                  start: float, per_second: float) -> Iterator[Callable[[], float]]:
-    """A gauge that climbs by `per_second` every second while the block runs, exported by
-    node-exporter (job "node"); removed on exit, so Prometheus marks it stale."""
+                  start: float, per_second: float) -> Iterator[Gauge]:
+    """A gauge that climbs by `per_second` every second while the block runs (until
+    level_off()), exported by node-exporter (job "node"); removed on exit, so Prometheus
+    marks it stale."""
     stop = threading.Event()
-    began = time.monotonic()
-
-    def value() -> float:
-        return start + per_second * (time.monotonic() - began)
+    gauge = Gauge(start, per_second)
 
     def publish() -> None:
         while not stop.is_set():
-            write_textfile(directory, name, f"# TYPE {metric} gauge\n{metric}{_labels(labels)} {value():.6f}\n")
+            write_textfile(directory, name, f"# TYPE {metric} gauge\n{metric}{_labels(labels)} {gauge.value():.6f}\n")
             stop.wait(1.0)
 
     writer = threading.Thread(target=publish, name=f"grow-{name}", daemon=True)
     writer.start()
     try:
-        yield value
+        yield gauge
     finally:
         stop.set()
         writer.join(timeout=5)

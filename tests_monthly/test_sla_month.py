@@ -1,0 +1,29 @@
+"""Monthly: the SLA over the month, availability included (seed 001 운영 정책 SLA, 월간
+점검: 성능 지표 리뷰)."""
+from __future__ import annotations
+
+import pytest
+
+from opscheck.check import check
+from opscheck.slo import ServiceMeter, sla_measurements, verdict
+
+
+@check(
+    id="monthly.sla",
+    title="SLA over the month: availability 99.9 %, API P95 < 500 ms, signature P95 < 1 s, errors < 0.1 %",
+    severity="high",
+    covers=["001.sla.availability", "001.monthly.perf-review"],
+    remediation="""\
+Availability: find the outages in the month (up == 0, ServiceDown alerts, incident records) and their
+post-mortems; a service below 99.9 % (43 minutes of downtime a month) needs its action plan (replicas,
+PodDisruptionBudget, readiness probes). Latency and errors: review the month's slowest endpoints and
+error sources (kubectl logs -n qsign -l app=<service> | grep ERROR), the database (indexes, connection
+pool), the HSM and Vault response times; plan scaling (HPA, replicas) for the next month.""",
+)
+def test_sla_month(prometheus, profile, evidence):
+    cfg = profile.prometheus
+    if cfg.sla is None:
+        pytest.skip("not applicable: no prometheus.sla in this profile")
+    meter = ServiceMeter(prometheus, cfg.service_queries, cfg.windows.monthly)
+    verdict(evidence, sla_measurements(meter, cfg.sla, availability=True),
+            f"SLA objectives missed over {cfg.windows.monthly}")

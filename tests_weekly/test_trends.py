@@ -1,0 +1,56 @@
+"""Weekly: the week's disk growth (seed 000 용량 계획: 디스크 사용 추세) and the CPU/memory
+trend (seed 003 리소스 사용률 트렌드 분석), as linear forecasts in Prometheus."""
+from __future__ import annotations
+
+import pytest
+
+from opscheck.capacity import forecast_rows, volume_rows
+from opscheck.check import check
+
+
+@check(
+    id="weekly.disk-trend",
+    title="No volume fills up within the horizon at the week's growth",
+    severity="high",
+    covers=["000.weekly.disk-trend"],
+    remediation="""\
+kubectl exec -n qsign postgresql-0 -- du -sh /var/lib/postgresql/data; kubectl exec -n qsign postgresql-0 -- df -h /var/lib/postgresql/data
+Find what grows (tables and indexes: pg_total_relation_size; WAL: pg_wal; logs), clean up or archive old
+data, and expand the PVC before it fills (kubectl patch pvc ... spec.resources.requests.storage, with a
+StorageClass that allows volume expansion).""",
+)
+def test_disk_trend(prometheus, profile, evidence):
+    cfg = profile.prometheus
+    if not cfg.volume_usage_query:
+        pytest.skip("not applicable: no prometheus.volume_usage_query in this profile")
+    fc = cfg.capacity.disk_trend
+    rows, offenders = volume_rows(prometheus, cfg.volume_usage_query, fc, 1.0)
+    evidence.table(rows)
+    evidence.note(f"linear trend over {fc.window} (step {fc.step}); horizon {fc.horizon_days:g} days")
+    evidence.expect_none(offenders, f"volumes fill up within {fc.horizon_days:g} days at the {fc.window} growth", table=False)
+
+
+@check(
+    id="weekly.resource-trend",
+    title="CPU and memory trend of the week stays under the thresholds over the horizon",
+    severity="medium",
+    covers=["003.weekly.resource-trend"],
+    remediation="""\
+kubectl top nodes; kubectl top pods -A --sort-by=memory | head -20
+Check the HPAs (kubectl get hpa -A) and the workloads that grow; right-size requests/limits, fix leaks
+(memory that only grows), or add nodes before the thresholds are reached (scale out at CPU 70 % /
+memory 80 %).""",
+)
+def test_resource_trend(prometheus, profile, evidence):
+    cfg = profile.prometheus
+    cap, thr = cfg.capacity, profile.thresholds
+    resources = [(n, q, limit) for n, q, limit in (("cpu", cap.cpu_query, thr.cpu_percent),
+                                                   ("memory", cap.memory_query, thr.memory_percent)) if q]
+    if not resources:
+        pytest.skip("not applicable: no prometheus.capacity.cpu_query or memory_query in this profile")
+    fc = cap.weekly_trend
+    rows, offenders = forecast_rows(prometheus, resources, fc)
+    evidence.table(rows)
+    evidence.note(f"linear trend over {fc.window} (step {fc.step}), projected {fc.horizon_days:g} days")
+    evidence.expect_none(offenders, f"resources forecast over their threshold in {fc.horizon_days:g} days "
+                                    f"({fc.window} trend)", table=False)
