@@ -536,6 +536,16 @@ KINDS: dict[str, tuple[str, str, bool]] = {
     "ClusterRoleBinding": ("rbac.authorization.k8s.io/v1", "clusterrolebindings", False),
     "Role": ("rbac.authorization.k8s.io/v1", "roles", True),
     "RoleBinding": ("rbac.authorization.k8s.io/v1", "rolebindings", True),
+    "NetworkPolicy": ("networking.k8s.io/v1", "networkpolicies", True),
+    "CustomResourceDefinition": ("apiextensions.k8s.io/v1", "customresourcedefinitions", False),
+    "Certificate": ("cert-manager.io/v1", "certificates", True),
+    "VulnerabilityReport": ("aquasecurity.github.io/v1alpha1", "vulnerabilityreports", True),
+    "PeerAuthentication": ("security.istio.io/v1beta1", "peerauthentications", True),
+    "HorizontalPodAutoscaler": ("autoscaling/v2", "horizontalpodautoscalers", True),
+    "Backup": ("velero.io/v1", "backups", True),
+    "Schedule": ("velero.io/v1", "schedules", True),
+    "ExternalSecret": ("external-secrets.io/v1", "externalsecrets", True),
+    "Application": ("argoproj.io/v1alpha1", "applications", True),
 }
 _KIND_ALIASES = {k.lower(): k for k in KINDS}
 _KIND_ALIASES.update({v[1]: k for k, v in KINDS.items()})
