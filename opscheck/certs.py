@@ -46,3 +46,15 @@ def secret_leaf_certificate(secret: dict) -> CertInfo:
     if not data:
         raise ValueError("no tls.crt")
     return parse_pem_bundle(base64.b64decode(data))[0]
+
+
+def expiry_rows(obj: str, cert: CertInfo, limit_days: float, **extra: str) -> tuple[dict, dict | None]:
+    """The evidence row of a certificate, and an offender row when it expires within
+    `limit_days` (`expires in 9 days (2026-12-01)`, `expired (2026-11-01)`)."""
+    days = cert.days_left()
+    row = {"object": obj, **extra, "subject": cert.subject, "issuer": cert.issuer,
+           "not_after": f"{cert.not_after:%Y-%m-%d %H:%M}Z", "days_left": round(days, 1)}
+    if days >= limit_days:
+        return row, None
+    what = "expired" if days < 0 else f"expires in {days:.0f} days"
+    return row, {"object": obj, "detail": f"{what} ({cert.not_after:%Y-%m-%d})"}

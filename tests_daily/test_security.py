@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from opscheck.certs import secret_leaf_certificate
+from opscheck.certs import expiry_rows, secret_leaf_certificate
 from opscheck.check import check
 from opscheck.podlogs import app_pods, matching, read_lines
 from opscheck.vaultaudit import newest_entry_time
@@ -65,12 +65,10 @@ def test_cert_expiry(cluster, profile, evidence):
         except ValueError as exc:
             offenders.append({"object": name, "detail": f"unreadable certificate: {exc}"})
             continue
-        days = cert.days_left()
-        rows.append({"object": name, "subject": cert.subject, "issuer": cert.issuer,
-                     "not_after": f"{cert.not_after:%Y-%m-%d %H:%M}Z", "days_left": round(days, 1)})
-        if days < limit:
-            what = "expired" if days < 0 else f"expires in {days:.0f} days"
-            offenders.append({"object": name, "detail": f"{what} ({cert.not_after:%Y-%m-%d})"})
+        row, offender = expiry_rows(name, cert, limit)
+        rows.append(row)
+        if offender:
+            offenders.append(offender)
     evidence.table(rows)
     evidence.note(f"threshold: {limit} days")
     evidence.expect_none(offenders, f"certificates expiring within {limit} days", table=False)

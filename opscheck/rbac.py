@@ -1,0 +1,162 @@
+"""RBAC as the authorizer sees it, computed from the listed Roles and Bindings.
+
+Effective permissions are worked out from the RBAC objects opscheck already lists (one
+LIST per kind per run) instead of asking the API server (SubjectAccessReview would need
+a `create` permission and answers one verb/resource at a time, so it cannot list what a
+subject may do). RBAC is purely additive, so the union of the rules of every binding
+that names a subject, one of its groups or `system:authenticated` is exactly what
+`kubectl auth can-i --list --as=<subject>` shows for RBAC. Other authorizers a cluster
+may chain (webhook, Node, ABAC) are not seen here.
+
+Subjects are written `User:alice`, `Group:ops`, `ServiceAccount:namespace/name`; a User
+named `system:serviceaccount:<ns>:<name>` is that ServiceAccount.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+from opscheck.kube import KubeCluster
+
+BOOTSTRAP_LABEL = "kubernetes.io/bootstrapping"
+READ_VERBS = {"get", "list", "watch", "*"}
+
+
+def subject_key(subject: dict[str, Any], binding_namespace: str | None) -> str:
+    kind, name = subject.get("kind", ""), subject.get("name", "")
+    if kind == "ServiceAccount":
+        return f"ServiceAccount:{subject.get('namespace') or binding_namespace}/{name}"
+    if kind == "User" and name.startswith("system:serviceaccount:") and name.count(":") == 3:
+        _, _, ns, sa = name.split(":")
+        return f"ServiceAccount:{ns}/{sa}"
+    return f"{kind}:{name}"
+
+
+def service_account_identities(namespace: str, name: str) -> set[str]:
+    """Everything a ServiceAccount's token authenticates as."""
+    return {f"ServiceAccount:{namespace}/{name}", "Group:system:serviceaccounts",
+            f"Group:system:serviceaccounts:{namespace}", "Group:system:authenticated"}
+
+
+def is_system(obj: dict[str, Any], prefixes: Iterable[str]) -> bool:
+    """The cluster's own RBAC objects: bootstrap-labelled, or named with a system prefix."""
+    meta = obj.get("metadata") or {}
+    if (meta.get("labels") or {}).get(BOOTSTRAP_LABEL) == "rbac-defaults":
+        return True
+    return any(meta.get("name", "").startswith(p) for p in prefixes)
+
+
+def wildcards(rule: dict[str, Any]) -> list[str]:
+    """The fields of a policy rule that hold "*"."""
+    return [f for f in ("verbs", "apiGroups", "resources", "nonResourceURLs") if "*" in (rule.get(f) or [])]
+
+
+def is_cluster_admin(rules: list[dict[str, Any]]) -> bool:
+    """Some rule grants every verb on every resource of every API group."""
+    return any({"*"} <= set(r.get("verbs") or []) and "*" in (r.get("apiGroups") or [])
+               and "*" in (r.get("resources") or []) for r in rules)
+
+
+def reads_secrets(rules: list[dict[str, Any]]) -> bool:
+    """Some rule lets the holder read Secrets (get/list/watch, any of them or "*")."""
+    for r in rules:
+        groups = set(r.get("apiGroups") or [])
+        resources = set(r.get("resources") or [])
+        if (groups & {"", "*"}) and (resources & {"secrets", "*"}) and (set(r.get("verbs") or []) & READ_VERBS):
+            return True
+    return False
+
+
+def describe_rules(rules: list[dict[str, Any]], limit: int = 6) -> str:
+    """`get,list pods,services; * *` — a compact can-i style summary."""
+    parts = []
+    for r in rules:
+        verbs = ",".join(r.get("verbs") or [])
+        if r.get("nonResourceURLs"):
+            what = ",".join(r["nonResourceURLs"])
+        else:
+            groups = [g or "core" for g in r.get("apiGroups") or []]
+            what = ",".join(r.get("resources") or [])
+            if groups and groups != ["core"]:
+                what += f" ({','.join(groups)})"
+            if r.get("resourceNames"):
+                what += f" [{','.join(r['resourceNames'])}]"
+        parts.append(f"{verbs} {what}")
+    more = len(parts) - limit
+    return "; ".join(parts[:limit]) + (f"; and {more} more rules" if more > 0 else "")
+
+
+@dataclass(frozen=True)
+class Grant:
+    """One subject of one binding, with the rules of the role it binds."""
+
+    binding: str      # clusterrolebinding/<name> or rolebinding/<ns>/<name>
+    binding_name: str  # <name> or <ns>/<name> (as the profile's allow lists write it)
+    system: bool      # the binding is one of the cluster's own
+    subject: str
+    role_kind: str
+    role_name: str
+    scope: str        # "cluster" or the RoleBinding's namespace
+    rules: tuple[dict[str, Any], ...]
+
+    @property
+    def role(self) -> str:
+        return f"{self.role_kind.lower()}/{self.role_name}"
+
+    @property
+    def role_ref(self) -> str:
+        return f"{self.role_kind} {self.role_name}"
+
+
+class Rbac:
+    """The cluster's Roles, ClusterRoles and their bindings, from one LIST of each."""
+
+    def __init__(self, cluster: KubeCluster, system_prefixes: Iterable[str]) -> None:
+        self.prefixes = list(system_prefixes)
+        self.cluster_roles = {r["metadata"]["name"]: r for r in cluster.list("clusterroles")}
+        self.roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in cluster.list("roles")}
+        self.cluster_bindings = cluster.list("clusterrolebindings")
+        self.bindings = cluster.list("rolebindings")
+
+    def _rules(self, ref: dict[str, Any], namespace: str | None) -> tuple[dict[str, Any], ...]:
+        if ref.get("kind") == "ClusterRole":
+            role = self.cluster_roles.get(ref.get("name", ""))
+        else:
+            role = self.roles.get((namespace or "", ref.get("name", "")))
+        return tuple((role or {}).get("rules") or [])
+
+    def grants(self) -> Iterator[Grant]:
+        for b in self.cluster_bindings:
+            name = b["metadata"]["name"]
+            for s in b.get("subjects") or []:
+                yield Grant(f"clusterrolebinding/{name}", name, is_system(b, self.prefixes),
+                            subject_key(s, None), b["roleRef"]["kind"], b["roleRef"]["name"], "cluster",
+                            self._rules(b["roleRef"], None))
+        for b in self.bindings:
+            ns, name = b["metadata"]["namespace"], b["metadata"]["name"]
+            for s in b.get("subjects") or []:
+                yield Grant(f"rolebinding/{ns}/{name}", f"{ns}/{name}", is_system(b, self.prefixes),
+                            subject_key(s, ns), b["roleRef"]["kind"], b["roleRef"]["name"], ns,
+                            self._rules(b["roleRef"], ns))
+
+    def grants_to(self, identities: set[str]) -> list[Grant]:
+        return [g for g in self.grants() if g.subject in identities]
+
+    def custom_roles(self) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """(object, allow-list name, role) of every role that is not the cluster's own."""
+        for name, r in sorted(self.cluster_roles.items()):
+            if not is_system(r, self.prefixes):
+                yield f"clusterrole/{name}", name, r
+        for (ns, name), r in sorted(self.roles.items()):
+            if not is_system(r, self.prefixes):
+                yield f"role/{ns}/{name}", f"{ns}/{name}", r
+
+
+def privileges(grant: Grant) -> list[str]:
+    """What makes a grant privileged: cluster-admin and/or Secret read access."""
+    out = []
+    if grant.role_name == "cluster-admin" or is_cluster_admin(list(grant.rules)):
+        out.append("cluster-admin" if grant.scope == "cluster" else f"admin of everything in {grant.scope}")
+    if reads_secrets(list(grant.rules)):
+        out.append("reads Secrets" + ("" if grant.scope == "cluster" else f" in {grant.scope}"))
+    return out
