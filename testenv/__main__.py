@@ -16,10 +16,12 @@ from testenv import alertmanager, apps, attestations, cluster, postgres, prometh
 from testenv import platform_services
 from testenv import security
 from testenv import multicluster
+from testenv import controlplane, coredns, rediscache, systems
 
 # Start order: the sample services' readiness reads PostgreSQL and Vault; Prometheus
 # scrapes the services and sends alerts to Alertmanager; the cluster only needs the services' log files.
-COMPONENTS = [("postgres", postgres), ("vault", vault), ("apps", apps), ("cluster", cluster), ("security", security), ("platform", platform_services),
+COMPONENTS = [("postgres", postgres), ("vault", vault), ("apps", apps), ("cluster", cluster), ("systems", systems), ("redis", rediscache), ("coredns", coredns),
+              ("controlplane", controlplane), ("security", security), ("platform", platform_services),
               ("alertmanager", alertmanager), ("prometheus", prometheus),
               ("pushgateway", pushgateway), ("attestations", attestations),
               ("release", release)]

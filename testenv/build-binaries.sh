@@ -4,6 +4,7 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler  (k8s.io/kubernetes)
 #   kwok, kwokctl                                            (sigs.k8s.io/kwok)
 #   metrics-server                                           (sigs.k8s.io/metrics-server)
+#   coredns (the cluster DNS, plugins of testenv/coredns-build)  (github.com/coredns/coredns)
 # Usage: testenv/build-binaries.sh            prints the bin directory on success
 set -euo pipefail
 
@@ -12,6 +13,8 @@ KWOK_VERSION="${OPSCHECK_KWOK_VERSION:-v0.7.0}"
 METRICS_SERVER_VERSION="${OPSCHECK_METRICS_SERVER_VERSION:-v0.9.0}"
 CACHE="${OPSCHECK_CACHE:-$HOME/.cache/opscheck}"
 BIN="$CACHE/bin/k8s-$K8S_VERSION-kwok-$KWOK_VERSION-ms-$METRICS_SERVER_VERSION"
+COREDNS_SRC="$(cd "$(dirname "$0")" && pwd)/coredns-build"
+COREDNS_BIN="$CACHE/bin/coredns-$(sed -n 's#^require github.com/coredns/coredns ##p' "$COREDNS_SRC/go.mod")"
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 log() { echo "build-binaries: $*" >&2; }
@@ -69,7 +72,19 @@ build_metrics_server() {
   GOFLAGS= GOBIN="$BIN" go install "sigs.k8s.io/metrics-server/cmd/metrics-server@$METRICS_SERVER_VERSION" >&2
 }
 
+build_coredns() {
+  # A module of our own (main.go, go.mod and go.sum pinned in testenv/coredns-build)
+  # whose main is CoreDNS's coremain with only the plugins the Corefile uses.
+  [ -x "$COREDNS_BIN/coredns" ] && return 0
+  local work="$CACHE/build/coredns"
+  mkdir -p "$work" "$COREDNS_BIN"
+  cp "$COREDNS_SRC/main.go" "$COREDNS_SRC/go.mod" "$COREDNS_SRC/go.sum" "$work/"
+  log "building coredns (${COREDNS_BIN##*/})"
+  (cd "$work" && go build -trimpath -ldflags "-s -w" -o "$COREDNS_BIN/coredns" .) >&2
+}
+
 build_kwok
 build_metrics_server
 build_kubernetes
+build_coredns
 echo "$BIN"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the test environment runs: PostgreSQL, Prometheus, node-exporter, Alertmanager, and
+# Debian packages the test environment runs: PostgreSQL, Prometheus, node-exporter, Alertmanager, Redis, and
 # Chromium with a CJK font for the report rendering test (the runbook text is Korean).
 # Skips apt entirely when everything is already installed (the common, warm case).
 set -euo pipefail
-PACKAGES=(postgresql prometheus prometheus-node-exporter iproute2 chromium fonts-noto-cjk prometheus-pushgateway prometheus-alertmanager)
+PACKAGES=(postgresql prometheus prometheus-node-exporter iproute2 chromium fonts-noto-cjk prometheus-pushgateway prometheus-alertmanager redis-server)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -34,6 +34,13 @@ PORTS = {
     "pushgateway": 19091,
     "alertmanager": 19093,
     "alert-webhook": 19094,  # Alertmanager's receiver (testenv/webhook_sink.py)
+    # The SmartSensor (002) and Titanium (003) systems: one process serves their HTTP
+    # endpoints (testenv/systems_app.py); Redis for SmartSensor; CoreDNS serving the demo
+    # cluster's Services (testenv/coredns.py).
+    "smartsensor-api": 18091, "smartsensor-web": 18092,
+    "titanium-gateway": 18093, "titanium-user-service": 18094,
+    "redis": 16379,
+    "coredns": 15353, "coredns-health": 15354,
     # The multi-cluster system (mgmt, app1, app2): one kube-apiserver each.
     "kube-apiserver-mgmt": 16444,
     "kube-apiserver-app1": 16445,

@@ -1,0 +1,314 @@
+"""The SmartSensor (runbook 002) and Titanium (runbook 003) systems in the demo cluster.
+
+Their namespaces and workloads (manifests/smartsensor.yaml, manifests/titanium.yaml) run
+on the same kwok nodes as QSIGN: kwok plays the kubelet, the real controllers run the
+Deployments, StatefulSets, the Promtail DaemonSet, Titanium's postgres-backup CronJob and
+PV binding. One local process (testenv/systems_app.py) serves the HTTP health endpoints
+both runbooks curl and writes every container's log, which kwok hands to `kubectl logs`
+(ClusterLogs in manifests/kwok-logs.yaml).
+
+Public API:
+    up() -> dict        apply the manifests, start the process, wait until every pod is
+                        Running/Ready and has metrics (idempotent; also undoes what the
+                        fault helpers below left behind)
+    down() -> None      stop the process (the objects go with the demo cluster)
+    status() -> dict
+    NAMESPACES, SMARTSENSOR_NAMESPACES, TITANIUM_NAMESPACES, ENDPOINTS, url(name)
+    fault helpers:
+        set_endpoint(name, status="DOWN"|None, latency_ms=None)   the HTTP endpoints
+        write_log_lines(file, messages) / rotate_log(file) / message(app, level, text)
+        set_daemonset_fault(namespace, name, fault|None)           e.g. Promtail crashlooping
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from testenv import cluster, procs
+from testenv.paths import HOST, PORTS, state_dir
+from testenv.qsign_app import append_lines, cri_line
+from testenv.systems_app import LOGS, message
+
+REPO = Path(__file__).resolve().parents[1]
+PROC = "systems-app"
+MANIFESTS = ("smartsensor.yaml", "titanium.yaml")
+SMARTSENSOR_NAMESPACES = ("hankook-smartsensor", "hankook-security", "monitoring")
+TITANIUM_NAMESPACES = ("titanium-prod", "istio-system", "monitoring", "argocd")
+NAMESPACES = tuple(dict.fromkeys(SMARTSENSOR_NAMESPACES + TITANIUM_NAMESPACES))
+# The HTTP endpoints the process serves (PORTS keys).
+ENDPOINTS = ("smartsensor-api", "smartsensor-web", "titanium-gateway", "titanium-user-service")
+# Ingress / LoadBalancer status the test environment writes (no controller implements them).
+PUBLISHED = ("hankook-smartsensor", "istio-system")
+CRONJOBS = (("titanium-prod", "postgres-backup"),)
+TIMEOUT = 180.0
+
+
+def app_dir() -> Path:
+    return state_dir() / "systems"
+
+
+def logs_dir() -> Path:
+    """The directory kwok's ClusterLogs read (${APP_LOGS}), shared with the QSIGN apps."""
+    return cluster.app_logs_dir()
+
+
+def url(name: str) -> str:
+    if name not in ENDPOINTS:
+        raise ValueError(f"unknown endpoint {name!r}; expected one of {', '.join(ENDPOINTS)}")
+    return f"http://{HOST}:{PORTS[name]}"
+
+
+# ------------------------------------------------------------------------------ up/down
+
+def up() -> dict[str, Any]:
+    t0 = time.monotonic()
+    _start_process()
+    with cluster._locked():
+        _apply()
+        _clear_faults()
+        _wait_healthy()
+        for namespace, name in CRONJOBS:
+            _ensure_backup_job(namespace, name)
+        _wait_metrics()
+    info = status()
+    info["up_seconds"] = round(time.monotonic() - t0, 1)
+    return info
+
+
+def down() -> None:
+    procs.stop(PROC)
+
+
+def status() -> dict[str, Any]:
+    running = procs.is_running(PROC)
+    info: dict[str, Any] = {"process": {"running": running, "pid": procs.read_pid(PROC),
+                                        "endpoints": {n: url(n) for n in ENDPOINTS}},
+                            "namespaces": list(NAMESPACES), "running": False}
+    if not running:
+        return info
+    try:
+        pods = [p for ns in NAMESPACES for p in cluster.list_("Pod", ns)]
+    except Exception as exc:  # the cluster is down
+        info["error"] = str(exc)
+        return info
+    not_ready = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods
+                 if p.get("status", {}).get("phase") != "Succeeded" and not cluster.pod_ready(p)]
+    info["pods"] = len(pods)
+    info["pods_not_ready"] = not_ready
+    info["endpoints_live"] = {n: _live(url(n) + "/health") for n in ENDPOINTS}
+    info["running"] = bool(pods) and not not_ready and all(info["endpoints_live"].values())
+    return info
+
+
+def _live(address: str) -> bool:
+    try:
+        return requests.get(address, timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def _start_process() -> None:
+    app_dir().mkdir(parents=True, exist_ok=True)
+    logs_dir().mkdir(parents=True, exist_ok=True)
+    for file in LOGS:  # kwok answers `logs` from these files: they must exist first
+        (logs_dir() / file).touch(exist_ok=True)
+    procs.start(PROC, [sys.executable, "-m", "testenv.systems_app", "--state-dir", str(app_dir()),
+                       "--logs-dir", str(logs_dir()), "--host", HOST,
+                       *[f"--serve={n}={PORTS[n]}" for n in ENDPOINTS]], cwd=REPO)
+    procs.wait_for(lambda: not procs.is_running(PROC) or all(_live(url(n) + "/health/live") for n in ENDPOINTS),
+                   30, "the SmartSensor/Titanium endpoints")
+    if not procs.is_running(PROC):
+        raise RuntimeError(f"{PROC} exited; see {procs.log_file(PROC)}")
+
+
+def _docs() -> list[dict]:
+    volumes = state_dir() / "volumes"
+    return [d for name in MANIFESTS for d in cluster._load_yaml(name, VOLUMES=str(volumes))]
+
+
+def _apply() -> None:
+    docs = _docs()
+    for d in docs:
+        if d["kind"] == "Namespace":
+            cluster.apply(d)
+    # ServiceAccount admission needs each namespace's default SA before any pod is made
+    for d in docs:
+        if d["kind"] == "Namespace":
+            ns = d["metadata"]["name"]
+            procs.wait_for(lambda: cluster.get("ServiceAccount", ns, "default") is not None, 60,
+                           f"ServiceAccount {ns}/default")
+    for d in docs:
+        if d["kind"] == "PersistentVolume":
+            Path(d["spec"]["hostPath"]["path"]).mkdir(parents=True, exist_ok=True)
+            cluster.create_if_missing(d)
+        elif d["kind"] == "PersistentVolumeClaim":
+            cluster.create_if_missing(d)
+    for d in docs:
+        if d["kind"] not in ("Namespace", "PersistentVolume", "PersistentVolumeClaim"):
+            cluster.apply(d)
+    for ns in PUBLISHED:
+        cluster._publish_load_balancers(ns)
+
+
+def _clear_faults() -> None:
+    """What the fault helpers may have left: fault labels on pod templates, Jobs of a
+    broken backup, a broken CronJob template, Warning events."""
+    cluster._clear_template_faults(NAMESPACES)
+    for ns in NAMESPACES:
+        for ds in cluster.list_("DaemonSet", ns):
+            if cluster.FAULT_LABEL in (ds["spec"]["template"]["metadata"].get("labels") or {}):
+                set_daemonset_fault(ns, ds["metadata"]["name"], None)
+    for namespace, name in CRONJOBS:
+        cj = cluster.get("CronJob", namespace, name)
+        if cj is not None and cluster._cronjob_broken(cj):
+            cluster.patch("CronJob", namespace, name, [{"op": "remove", "path": cluster._JOB_TEMPLATE_FAULT_PATH}],
+                          kind_of_patch="json")
+        for job in cluster.list_("Job", namespace, "opscheck.testenv/injected=true"):
+            cluster.delete("Job", namespace, job["metadata"]["name"])
+    for ns in NAMESPACES:
+        cluster.clear_events(ns, "Warning")
+
+
+def _daemonset_done(ds: dict | None) -> bool:
+    if not ds:
+        return False
+    st = ds.get("status") or {}
+    want = st.get("desiredNumberScheduled", -1)
+    return (st.get("observedGeneration", 0) >= ds["metadata"]["generation"] and want > 0
+            and st.get("numberReady") == want and st.get("numberAvailable") == want
+            and st.get("updatedNumberScheduled") == want)
+
+
+def _healthy() -> bool:
+    for ns in NAMESPACES:
+        if not all(cluster.deployment_done(d) for d in cluster.list_("Deployment", ns)):
+            return False
+        if not all(cluster.statefulset_done(s) for s in cluster.list_("StatefulSet", ns)):
+            return False
+        if not all(_daemonset_done(d) for d in cluster.list_("DaemonSet", ns)):
+            return False
+        if not cluster._all_pods_settled(ns):
+            return False
+    return True
+
+
+def _wait_healthy() -> None:
+    procs.wait_for(_healthy, TIMEOUT, "SmartSensor and Titanium workloads Running/Ready", interval=1)
+
+
+def _wait_metrics() -> None:
+    def ok() -> bool:
+        for ns in NAMESPACES:
+            running = {p["metadata"]["name"] for p in cluster.list_("Pod", ns)
+                       if p.get("status", {}).get("phase") == "Running"}
+            if not running <= {m["metadata"]["name"] for m in cluster.metrics_pods(ns)}:
+                return False
+        return True
+    procs.wait_for(ok, 120, "metrics API serving the SmartSensor and Titanium pods", interval=1)
+
+
+def _ensure_backup_job(namespace: str, name: str) -> None:
+    """As for QSIGN's CronJobs (cluster._ensure_backup_jobs): the newest finished Job is
+    a success, and lastScheduleTime is set; on a fresh cluster that run is backfilled
+    for the schedule's previous fire time. The CronJob controller takes over after."""
+    cj = cluster.get("CronJob", namespace, name)
+    if not (cj.get("status") or {}).get("lastScheduleTime"):
+        prev = cluster._previous_fire(cj["spec"]["schedule"])
+        if cluster.get("Job", namespace, f"{name}-{int(prev.timestamp()) // 60}") is None:
+            cluster._run_job_from(cj, succeed=True, scheduled=prev)
+        cluster.patch("CronJob", namespace, name, {"status": {"lastScheduleTime": cluster._rfc3339(prev)}},
+                      sub="status")
+    jobs = sorted(cluster._jobs_of(namespace, name), key=lambda j: j["metadata"]["creationTimestamp"])
+    finished = [j for j in jobs if cluster.job_finished(j)]
+    if not finished or cluster.job_finished(finished[-1]) != "Complete":
+        cluster.run_backup_job(namespace, name, succeed=True)
+
+
+# --------------------------------------------------------------------------- fault helpers
+
+def set_endpoint(name: str, status: str | None = None, latency_ms: float | None = None) -> None:
+    """status="DOWN": the endpoint answers 503 {"status": "DOWN"}; latency_ms: it answers
+    that much later; both None: healthy again. Waits until the endpoint shows it."""
+    url(name)
+    control = {k: v for k, v in (("status", status), ("latency_ms", latency_ms)) if v is not None}
+    path = app_dir() / f"{name}.control.json"
+    if control:
+        procs.write_private(path, json.dumps(control) + "\n")
+    else:
+        path.unlink(missing_ok=True)
+
+    def shows() -> bool:
+        try:
+            code = requests.get(url(name) + "/health", timeout=30).status_code
+        except requests.RequestException:
+            return False
+        return (code == 200) == (status in (None, "UP"))
+    procs.wait_for(shows, 30, f"{name} /health {'healthy' if status in (None, 'UP') else status}")
+
+
+def log_file(file: str) -> Path:
+    if file not in LOGS:
+        raise ValueError(f"unknown log file {file!r}; expected one of {', '.join(LOGS)}")
+    return logs_dir() / file
+
+
+def write_log_lines(file: str, messages: list[str]) -> None:
+    """Append messages (see message()) to a log file as CRI lines stamped now."""
+    base = time.time_ns()
+    append_lines(log_file(file), [cri_line(m, base + i) for i, m in enumerate(messages)])
+
+
+def rotate_log(file: str) -> None:
+    """Repair for a planted-lines fault: rotate the log as the kubelet does, so `kubectl
+    logs` (which reads the current file only) no longer shows them."""
+    path = log_file(file)
+    path.replace(path.with_name(path.name + ".1"))
+    path.touch()
+
+
+def set_daemonset_fault(namespace: str, name: str, fault: str | None, timeout: float = TIMEOUT) -> list[dict]:
+    """Add (fault='crashloop') or remove (None) the opscheck.testenv/fault label on a
+    DaemonSet's pod template; the DaemonSet controller replaces its pods and kwok's fault
+    stage acts on the new ones. Waits until it shows (crashloop: the rolling update's first
+    new pod Running, not ready, CrashLoopBackOff; the update stops there, maxUnavailable 1)
+    or, for None, until the DaemonSet is fully available again;
+    then the Warning events about its pods go. Returns the DaemonSet's pods."""
+    if fault not in (None, "crashloop"):
+        raise ValueError("fault must be 'crashloop' or None")
+    ds = cluster.get("DaemonSet", namespace, name)
+    labels = ds["spec"]["template"]["metadata"].get("labels") or {}
+    if fault is None and cluster.FAULT_LABEL in labels:
+        cluster.patch("DaemonSet", namespace, name, [{"op": "remove", "path": "/spec/template/metadata/labels/"
+                                                      + cluster.FAULT_LABEL.replace("/", "~1")}], kind_of_patch="json")
+    elif fault is not None and labels.get(cluster.FAULT_LABEL) != fault:
+        cluster.patch("DaemonSet", namespace, name,
+                      {"spec": {"template": {"metadata": {"labels": {cluster.FAULT_LABEL: fault}}}}})
+    selector = ",".join(f"{k}={v}" for k, v in ds["spec"]["selector"]["matchLabels"].items())
+
+    def pods() -> list[dict]:
+        return cluster.list_("Pod", namespace, selector)
+
+    def done() -> bool:
+        current = cluster.get("DaemonSet", namespace, name)
+        ps = pods()
+        if any(p["metadata"].get("deletionTimestamp") for p in ps):
+            return False
+        if fault is None:
+            return _daemonset_done(current) and all(cluster.FAULT_LABEL not in p["metadata"].get("labels", {})
+                                                    for p in ps)
+        # the rolling update stops at the first replaced pod that never becomes ready
+        # (maxUnavailable 1), as it would in a real cluster: one node without a shipper
+        st = current.get("status") or {}
+        return (st.get("numberReady", 0) < st.get("desiredNumberScheduled", 0)
+                and any(p["metadata"].get("labels", {}).get(cluster.FAULT_LABEL) == fault
+                        and cluster._fault_state_ok(p, fault) for p in ps))
+    procs.wait_for(done, timeout, f"DaemonSet {namespace}/{name} pods " + (f"in fault {fault}" if fault else "healthy"),
+                   interval=0.5)
+    if fault is None:
+        cluster._delete_events(namespace, lambda o: o.get("kind") == "Pod" and o.get("name", "").startswith(name + "-"))
+    return pods()
