@@ -45,6 +45,8 @@ KINDS: dict[str, str] = {
     "ingresses": "/apis/networking.k8s.io/v1/ingresses",
     "node-metrics": "/apis/metrics.k8s.io/v1beta1/nodes",
     "pod-metrics": "/apis/metrics.k8s.io/v1beta1/pods",
+    "poddisruptionbudgets": "/apis/policy/v1/poddisruptionbudgets",
+    "horizontalpodautoscalers": "/apis/autoscaling/v2/horizontalpodautoscalers",
     "networkpolicies": "/apis/networking.k8s.io/v1/networkpolicies",
     "clusterroles": "/apis/rbac.authorization.k8s.io/v1/clusterroles",
     "clusterrolebindings": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
@@ -55,6 +57,12 @@ KINDS: dict[str, str] = {
     "vulnerabilityreports": "/apis/aquasecurity.github.io/v1alpha1/vulnerabilityreports",
     # v1beta1: served by every Istio release still in use (v1 only from 1.22)
     "peerauthentications": "/apis/security.istio.io/v1beta1/peerauthentications",
+    "velero-backups": "/apis/velero.io/v1/backups",
+    "velero-schedules": "/apis/velero.io/v1/schedules",
+    # external-secrets serves v1 since 0.16; older releases only v1beta1 (opscheck/platform.py picks)
+    "externalsecrets": "/apis/external-secrets.io/v1/externalsecrets",
+    "externalsecrets-v1beta1": "/apis/external-secrets.io/v1beta1/externalsecrets",
+    "argocd-applications": "/apis/argoproj.io/v1alpha1/applications",
 }
 
 # Only public material is kept from Secrets: their certificates. Everything else in

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from opscheck.errors import ProfileError
+from opscheck.platform_profile import PlatformConfig
 from opscheck.timeutil import parse_duration
 
 ENV_VAR = "OPSCHECK_ENV"
@@ -841,6 +842,8 @@ class Profile(Strict):
     # Components whose absence fails their checks instead of making them "not applicable"
     # (e.g. [vault, postgres, velero, cert-manager]).
     required: list[str] = []
+    # Kubernetes platform: Velero, External Secrets, Argo CD, CNI, versions, HPAs, cost (opscheck/platform_profile.py).
+    platform: PlatformConfig = PlatformConfig()
 
     # Where the profile was loaded from (set by load_profile, not by the file).
     source: str = Field(default="", exclude=True)

@@ -1,0 +1,204 @@
+"""Monthly: the Kubernetes platform (QSIGN 000/001 versions, patches and cost, SmartSensor 002
+HPA and Velero schedule, Titanium 003 versions and unused resources, multi-cluster 004
+Velero schedule and Released volumes)."""
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from opscheck.availability import find_hpa, hpa_bounds_problems, hpa_row
+from opscheck.check import check, component_absent
+from opscheck.housekeeping import over_provisioned, released_volumes, request_usage, unused
+from opscheck.platform_services import custom_objects, ref, schedule_problems
+from opscheck.versions import below_minimum, kubelet_skew_problems, kubelets, minors_between, node_patch_problems, parse_version
+
+
+@check(
+    id="monthly.velero-schedules",
+    title="The agreed Velero Schedules exist with their cron, TTL and namespaces, are not paused, and backed up at their last run",
+    severity="high",
+    covers=["002.backup.velero-schedule", "004.backup.velero-schedule"],
+    remediation="""\
+velero schedule get; velero schedule describe <schedule>; kubectl -n velero get schedule <schedule> -o yaml
+Missing or different: re-apply the agreed manifest (velero-schedule.yaml: schedule "0 2 * * *", template.ttl,
+includedNamespaces), e.g. kubectl apply -f velero-schedule.yaml.
+Paused: velero schedule unpause <schedule>. FailedValidation: the describe output names the invalid field.
+No backup at the last run: Velero is down or cannot reach its storage (kubectl -n velero logs deploy/velero;
+velero backup-location get); take one now: velero backup create --from-schedule <schedule> --wait""",
+)
+def test_velero_schedules(cluster, profile, evidence):
+    cfg = profile.platform.velero
+    schedules = {s["metadata"]["name"]: s
+                 for s in custom_objects(cluster, profile.required, ["velero-schedules"], "velero", "Velero Schedule")
+                 if s["metadata"]["namespace"] == cfg.namespace}
+    if not schedules and not cfg.schedules:
+        evidence.fail(f"no Velero Schedule in namespace {cfg.namespace}: backups are not scheduled")
+    expected = {s.name: s for s in cfg.schedules}
+    now, grace = datetime.now(timezone.utc), timedelta(minutes=cfg.schedule_grace_minutes)
+    rows, offenders = [], []
+    for name in sorted(set(schedules) | set(expected)):
+        s = schedules.get(name)
+        if s is None:
+            offenders.append({"object": f"{cfg.namespace}/{name}", "detail": "not found"})
+            continue
+        spec, status = s.get("spec") or {}, s.get("status") or {}
+        rows.append({"object": ref(s), "schedule": spec.get("schedule", ""), "ttl": (spec.get("template") or {}).get("ttl", ""),
+                     "paused": bool(spec.get("paused")), "phase": status.get("phase", "New"),
+                     "lastBackup": status.get("lastBackup", ""),
+                     "agreed": f"{expected[name].schedule}, ttl {expected[name].ttl}" if name in expected else "(not in the profile)"})
+        problems = schedule_problems(s, expected.get(name), now, grace)
+        if problems:
+            offenders.append({"object": ref(s), "detail": "; ".join(problems)})
+    evidence.table(rows)
+    evidence.expect_none(offenders, "Velero Schedules not as agreed", table=False)
+
+
+@check(
+    id="monthly.k8s-version",
+    title="The API server and every kubelet run a supported Kubernetes version, within the kubelet skew",
+    severity="medium",
+    covers=["000.monthly.k8s-version", "003.monthly.k8s-version"],
+    remediation="""\
+kubectl version; kubectl get nodes -o wide
+Plan the upgrade (runbook 004 §4.1): one minor version at a time, control plane first
+(kubeadm upgrade plan; kubeadm upgrade apply v<version>), then each node (kubectl drain <node> --ignore-daemonsets;
+kubeadm upgrade node; upgrade kubelet and kubectl; kubectl uncordon <node>). Take an etcd snapshot first and check
+the PodDisruptionBudgets.""",
+)
+def test_k8s_version(cluster, profile, evidence):
+    cfg = profile.platform.kubernetes
+    server_text = cluster.version().get("gitVersion", "")
+    server = parse_version(server_text)
+    if server is None:
+        evidence.fail(f"API server version {server_text!r} unreadable")
+    nodes = kubelets(cluster.list("nodes"))
+    evidence.table(nodes)
+    offenders = below_minimum(nodes, server_text, cfg.min_version) if cfg.min_version else []
+    offenders += kubelet_skew_problems(server, nodes, cfg.max_kubelet_skew)
+    evidence.note(f"API server {server_text}" + (f"; supported minimum {cfg.min_version}" if cfg.min_version else
+                                                  "; no platform.kubernetes.min_version in the profile"))
+    if cfg.latest_version:
+        behind = minors_between(parse_version(cfg.latest_version), server)
+        evidence.note(f"{max(behind, 0)} minor version(s) behind the latest release {cfg.latest_version}")
+    evidence.expect_none(offenders, "Kubernetes versions out of the supported window", table=False)
+
+
+@check(
+    id="monthly.security-patches",
+    title="Every node's kubelet, kernel, OS release and container runtime are at the agreed patch levels",
+    severity="high",
+    covers=["001.monthly.security-patches"],
+    remediation="""\
+kubectl get nodes -o wide   # KERNEL-VERSION, OS-IMAGE, CONTAINER-RUNTIME
+Patch one node at a time: kubectl drain <node> --ignore-daemonsets --delete-emptydir-data; apt-get update &&
+apt-get upgrade (kernel, containerd), upgrade kubelet to the patch release; reboot; kubectl uncordon <node>.
+Images: scan and rebuild them (trivy image <image>; the image scan checks list the findings).""",
+)
+def test_security_patches(cluster, profile, evidence):
+    patches = profile.platform.node_patches
+    if not patches.configured:
+        component_absent(profile.required, "node-patches", "no platform.node_patches in this profile")
+    nodes = kubelets(cluster.list("nodes"))
+    evidence.table(nodes)
+    evidence.note("nodes only: the running images' patch state is what the image scan checks read")
+    evidence.expect_none(node_patch_problems(nodes, patches), "nodes below the agreed patch levels", table=False)
+
+
+@check(
+    id="monthly.hpa-configured",
+    title="Each critical workload has an HPA with the agreed min/max replicas and CPU/memory targets",
+    severity="medium",
+    covers=["002.perf.hpa-configured"],
+    remediation="""\
+kubectl get hpa -n <namespace> <hpa> -o yaml
+Apply the agreed HPA (runbook 002 api-server-hpa.yaml: minReplicas 3, maxReplicas 20, cpu averageUtilization 70,
+memory averageUtilization 80, the scaleUp/scaleDown behavior): kubectl apply -f api-server-hpa.yaml
+or edit it: kubectl edit hpa -n <namespace> <hpa>""",
+)
+def test_hpa_configured(cluster, profile, evidence):
+    cfg = profile.platform.autoscaling
+    if not cfg.workloads:
+        component_absent(profile.required, "hpa", "no platform.autoscaling.workloads in this profile")
+    hpas = cluster.list("horizontalpodautoscalers")
+    rows, offenders = [], []
+    for w in cfg.workloads:
+        name = f"{w.kind.lower()}/{w.namespace}/{w.name}"
+        hpa = find_hpa(w.kind, w.namespace, w.name, hpas)
+        if hpa is None:
+            offenders.append({"object": name, "detail": "no HorizontalPodAutoscaler targets it"})
+            continue
+        bounds = w.bounds or cfg.bounds
+        rows.append({**hpa_row(hpa), "workload": name})
+        problems = hpa_bounds_problems(hpa, bounds)
+        if problems:
+            offenders.append({"object": f"hpa/{ref(hpa)}", "detail": "; ".join(problems)})
+    evidence.table(rows)
+    b = cfg.bounds
+    agreed = [f"{what} {value:g}{unit}" for what, value, unit in (("min", b.min_replicas, ""), ("max", b.max_replicas, ""),
+              ("cpu", b.cpu_percent, "%"), ("memory", b.memory_percent, "%")) if value is not None]
+    evidence.note(f"agreed: {', '.join(agreed)}")
+    evidence.expect_none(offenders, "workloads without the agreed HPA", table=False)
+
+
+@check(
+    id="monthly.pv-released",
+    title="No PersistentVolume is Released or Failed (a volume left behind by a deleted claim)",
+    severity="low",
+    covers=["004.troubleshoot.pv-released"],
+    remediation="""\
+kubectl get pv | grep -E 'Released|Failed'; kubectl describe pv <pv>
+A Released volume (reclaim policy Retain) keeps its data and its disk: back up what is needed, then delete it
+(kubectl delete pv <pv>, and the disk at the storage provider), or make it bindable again by removing
+spec.claimRef (kubectl patch pv <pv> --type json -p '[{"op":"remove","path":"/spec/claimRef"}]').
+Failed: the automatic reclaim (Delete/Recycle) failed: read the PV's events.""",
+)
+def test_pv_released(cluster, evidence):
+    pvs = cluster.list("persistentvolumes")
+    evidence.note(f"{len(pvs)} PersistentVolumes")
+    evidence.expect_none(released_volumes(pvs), "PersistentVolumes Released or Failed")
+
+
+@check(
+    id="monthly.unused-resources",
+    title="No PVC mounted by no pod, and no ConfigMap or Secret referenced by nothing, in the monitored namespaces",
+    severity="low",
+    covers=["003.monthly.unused-resources"],
+    remediation="""\
+kubectl get pvc,configmap,secret -n <namespace>; for a PVC: kubectl describe pvc -n <namespace> <pvc> (Used By)
+Confirm nothing needs it (a CronJob between runs, a StatefulSet scaled down that will come back, an external
+consumer), back up what matters, then delete it: kubectl delete pvc|configmap|secret -n <namespace> <name>.
+Kept on purpose: list it under platform.unused_resources.ignore in the profile.""",
+)
+def test_unused_resources(cluster, profile, evidence):
+    cfg = profile.platform.unused_resources
+    ns = profile.namespaces
+    users = [o for kind in ("pods", "deployments", "statefulsets", "daemonsets", "jobs", "cronjobs")
+             for o in cluster.in_namespaces(kind, ns)]
+    rows = unused(cluster.in_namespaces("persistentvolumeclaims", ns), cluster.in_namespaces("configmaps", ns),
+                  cluster.in_namespaces("secrets", ns), users, cluster.in_namespaces("ingresses", ns),
+                  cfg.kinds, cfg.ignore)
+    evidence.note(f"{', '.join(cfg.kinds)} in {', '.join(ns)}; references from pods, workload templates and Ingress TLS")
+    evidence.expect_none(rows, "unused resources")
+
+
+@check(
+    id="monthly.cost-review",
+    title="No workload uses less than the agreed share of the CPU or memory it requests (over-provisioning)",
+    severity="low",
+    covers=["001.monthly.cost-review"],
+    remediation="""\
+kubectl top pods -n <namespace>; compare with the requests: kubectl get deploy,sts -n <namespace> -o yaml | grep -A3 requests
+Lower the requests towards the observed peak plus headroom (kubectl set resources deployment -n <namespace> <name>
+--requests=cpu=...,memory=...), or let a VPA recommend them (updateMode: "Off"); fewer, fuller nodes cost less.""",
+)
+def test_cost_review(cluster, profile, evidence):
+    cfg = profile.platform.cost
+    pods = cluster.in_namespaces("pods", profile.namespaces)
+    metrics = cluster.in_namespaces("pod-metrics", profile.namespaces)
+    table, offenders = over_provisioned(request_usage(pods, metrics), cfg.min_usage_percent,
+                                        cfg.min_request_cpu_millicores, cfg.min_request_memory_mib, cfg.ignore)
+    evidence.table(table)
+    evidence.note(f"usage now (metrics-server) must be at least {cfg.min_usage_percent:g}% of the requests; requests under {cfg.min_request_cpu_millicores:g}m CPU or "
+                  f"{cfg.min_request_memory_mib:g}Mi memory per pod are left out")
+    if not table:
+        pytest.skip(f"not applicable: no running pod with metrics in {', '.join(profile.namespaces)}")
+    evidence.expect_none(offenders, "workloads over-provisioned", table=False)

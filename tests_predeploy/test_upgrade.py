@@ -1,0 +1,97 @@
+"""Predeploy: before an upgrade (multi-cluster 004 §4 업그레이드 절차: the upgrade path, Helm
+releases, PodDisruptionBudgets)."""
+from opscheck.availability import pdb_problems
+from opscheck.check import check, component_absent
+from opscheck.platform_services import helm_offenders, helm_releases
+from opscheck.profile import expand_vars
+from opscheck.versions import fmt, kubelet_skew_problems, kubelets, parse_version, upgrade_path_problems
+
+
+@check(
+    id="predeploy.version-skew",
+    title="The upgrade target is at most one minor version ahead, and every kubelet stays within the skew of it",
+    severity="critical",
+    covers=["004.upgrade.version-skew"],
+    remediation="""\
+kubectl version; kubectl get nodes -o wide; sudo kubeadm upgrade plan
+Minor versions go one at a time (1.33 -> 1.34 -> 1.35): set the target to the next minor and repeat the
+procedure for each. Kubelets more than the allowed skew behind: upgrade those nodes first
+(kubectl drain <node> --ignore-daemonsets; apt-get install -y kubelet=<version>-00 kubectl=<version>-00;
+systemctl daemon-reload; systemctl restart kubelet; kubectl uncordon <node>).""",
+)
+def test_version_skew(cluster, profile, evidence):
+    cfg = profile.platform.kubernetes
+    server_text = cluster.version().get("gitVersion", "")
+    server = parse_version(server_text)
+    if server is None:
+        evidence.fail(f"API server version {server_text!r} unreadable")
+    nodes = kubelets(cluster.list("nodes"))
+    evidence.table({"object": n["object"], "kubelet": n["kubelet"]} for n in nodes)
+    offenders = kubelet_skew_problems(server, nodes, cfg.max_kubelet_skew)
+    target_text = expand_vars(cfg.target_version).strip() if cfg.target_version else ""
+    if target_text:
+        target = parse_version(target_text)
+        if target is None:
+            evidence.fail(f"platform.kubernetes.target_version {target_text!r} is not a version")
+        offenders += [{"object": "upgrade path", "detail": p} for p in upgrade_path_problems(server, target)]
+        if target > server:  # the kubelets must also be within the skew of the new version
+            flagged = {o["object"] for o in offenders}
+            offenders += [{**o, "detail": o["detail"] + ": upgrade this node first"}
+                          for o in kubelet_skew_problems(target, nodes, cfg.max_kubelet_skew, against="the target")
+                          if o["object"] not in flagged]
+        evidence.note(f"API server {server_text}, upgrade target {fmt(target)}")
+    else:
+        evidence.note(f"API server {server_text}; no upgrade target (platform.kubernetes.target_version): "
+                      "kubelet skew only")
+    evidence.expect_none(offenders, "version skew problems", table=False)
+
+
+@check(
+    id="predeploy.helm-releases",
+    title="No Helm release is failed or stuck pending (helm list -A)",
+    severity="high",
+    covers=["004.upgrade.helm-releases"],
+    remediation="""\
+helm list -A --all; helm history <release> -n <namespace>; helm status <release> -n <namespace>
+failed: read why (helm history shows the description), fix it, then helm upgrade again or go back:
+helm rollback <release> <revision> -n <namespace>.
+pending-install/upgrade/rollback: a helm command was interrupted; no other upgrade can run until it is resolved:
+helm rollback <release> <last deployed revision> -n <namespace> (or, for a first install, helm uninstall).""",
+)
+def test_helm_releases(cluster, profile, evidence):
+    records = [o for kind in ("secrets", "configmaps") for o in cluster.list(kind)
+               if (o["metadata"].get("labels") or {}).get("owner") == "helm"]
+    releases = helm_releases(records)
+    if not releases:
+        component_absent(profile.required, "helm", f"no Helm release in cluster {cluster.name}")
+    evidence.table({k: r[k] for k in ("object", "revision", "status")} for r in releases)
+    evidence.expect_none(helm_offenders(releases), "Helm releases failed or pending", table=False)
+
+
+@check(
+    id="predeploy.pdb",
+    title="Every multi-replica workload has one PodDisruptionBudget that lets at least one pod, but not all, go",
+    severity="high",
+    covers=["004.upgrade.pdb"],
+    remediation="""\
+kubectl get pdb -A; kubectl describe pdb -n <namespace> <pdb>   # Allowed disruptions
+Missing: create one (kubectl create pdb <name> -n <namespace> --selector=app=<app> --max-unavailable=1).
+Allows none (minAvailable equal to the replicas, or pods not ready): a node drain blocks on it; lower
+minAvailable or use maxUnavailable: 1, and make the pods ready first. Allows all: nothing protects the
+workload during a drain; use minAvailable >= 1.""",
+)
+def test_pdb(cluster, profile, evidence):
+    pdbs = cluster.in_namespaces("poddisruptionbudgets", profile.namespaces)
+    rows, offenders = [], []
+    for kind, plural in (("Deployment", "deployments"), ("StatefulSet", "statefulsets")):
+        for w in cluster.in_namespaces(plural, profile.namespaces):
+            name = f"{w['metadata']['namespace']}/{w['metadata']['name']}"
+            replicas = (w.get("spec") or {}).get("replicas", 1)
+            if replicas < 2 or name in profile.platform.availability.ignore:
+                continue
+            problems = pdb_problems(w, pdbs)
+            rows.append({"object": f"{kind.lower()}/{name}", "replicas": replicas, "problems": "; ".join(problems) or "ok"})
+            if problems:
+                offenders.append({"object": f"{kind.lower()}/{name}", "detail": "; ".join(problems)})
+    evidence.table(rows)
+    evidence.expect_none(offenders, "workloads without a working PodDisruptionBudget", table=False)

@@ -1,0 +1,33 @@
+"""Weekly: HPAs work (Titanium 003 HPA 동작 확인; monthly for QSIGN 000's HPA metric review)."""
+from opscheck.availability import hpa_problems, hpa_row
+from opscheck.check import check, component_absent
+
+
+@check(
+    id="weekly.hpa-behaviour",
+    title="Every HPA computes its metrics, can scale, and is not pinned at maxReplicas",
+    severity="medium",
+    covers=["003.weekly.hpa-behaviour", "000.monthly.hpa-review"],
+    also=["monthly"],
+    remediation="""\
+kubectl get hpa -n <namespace>; kubectl get hpa -n <namespace> <hpa> -o yaml   # conditions, currentMetrics
+ScalingActive False: the metrics are missing: is metrics-server up (kubectl top pods -n <namespace>)? Do the
+target's containers set resource requests? A Pods/External metric needs a custom-metrics adapter (prometheus-adapter).
+Pinned at maxReplicas: the load outgrew the bounds: raise maxReplicas (kubectl edit hpa -n <namespace> <hpa>),
+check node capacity, and look for the cause of the load (runbook: kubectl top pods --sort-by=cpu).
+AbleToScale False: the target (scaleTargetRef) is missing or its scale subresource refuses.""",
+)
+def test_hpa_behaviour(cluster, profile, evidence):
+    cfg = profile.platform.autoscaling
+    namespaces = cfg.namespaces if cfg.namespaces is not None else profile.namespaces
+    hpas = [h for h in cluster.in_namespaces("horizontalpodautoscalers", namespaces)
+            if f"{h['metadata']['namespace']}/{h['metadata']['name']}" not in cfg.ignore]
+    if not hpas:
+        component_absent(profile.required, "hpa", f"no HorizontalPodAutoscaler in {', '.join(namespaces)}")
+    evidence.table(hpa_row(h) for h in hpas)
+    offenders = []
+    for h in hpas:
+        problems = hpa_problems(h)
+        if problems:
+            offenders.append({"object": f"{h['metadata']['namespace']}/{h['metadata']['name']}", "detail": "; ".join(problems)})
+    evidence.expect_none(offenders, "HPAs not working", table=False)
