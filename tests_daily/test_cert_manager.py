@@ -1,0 +1,43 @@
+"""Daily (and monthly): cert-manager Certificates Ready and not expiring (SmartSensor 002
+monthly security audit, multi-cluster 004 §1.3)."""
+from opscheck.certmanager import certificate_state, now
+from opscheck.check import check, component_absent
+
+
+@check(
+    id="daily.cert-manager-certificates",
+    title="Every cert-manager Certificate is Ready and expires beyond the threshold",
+    severity="critical",
+    covers=["004.daily.cert-expiry", "002.monthly.certificates-ready"],
+    also=["monthly"],
+    remediation="""\
+kubectl get certificates -A
+kubectl describe certificate <name> -n <namespace>     (Ready condition, Events: issuer errors, failed orders)
+kubectl get certificaterequests,orders,challenges -n <namespace>
+Fix the Issuer/ClusterIssuer (credentials, ACME challenge reachability), then force a renewal:
+cmctl renew <name> -n <namespace>, or delete the Certificate and let cert-manager issue it again.
+Roll the pods that mount the Secret once the new certificate is in it.""",
+)
+def test_cert_manager_certificates(cluster, profile, evidence):
+    if not cluster.served("certificates"):
+        component_absent(profile.required, "cert-manager",
+                         f"cluster {cluster.name} does not serve cert-manager.io/v1 Certificates")
+    scope = profile.certificate_namespaces
+    certs = [c for c in cluster.list("certificates") if scope is None or c["metadata"].get("namespace") in scope]
+    limit = profile.thresholds.cert_days
+    t = now()
+    rows, offenders = [], []
+    for obj in certs:
+        state = certificate_state(obj)
+        days = state.days_left(t)
+        rows.append({"object": state.object, "secret": state.secret, "ready": state.ready,
+                     "not_after": f"{state.not_after:%Y-%m-%d %H:%M}Z" if state.not_after else "",
+                     "renewal_time": f"{state.renewal_time:%Y-%m-%d %H:%M}Z" if state.renewal_time else "",
+                     "days_left": round(days, 1) if days is not None else ""})
+        problems = state.problems(t, limit)
+        if problems:
+            offenders.append({"object": state.object, "detail": "; ".join(problems)})
+    evidence.table(rows)
+    evidence.note(f"{len(certs)} Certificates in {'all namespaces' if scope is None else ', '.join(scope)}; "
+                  f"threshold: {limit} days")
+    evidence.expect_none(offenders, f"Certificates not Ready or expiring within {limit} days", table=False)

@@ -1,0 +1,40 @@
+"""Weekly (and monthly): the running images' scan results have no HIGH/CRITICAL finding
+(QSIGN 000 monthly 이미지 취약점 스캔, SmartSensor 002 trivy --severity HIGH,CRITICAL,
+Titanium 003 weekly Trivy 보안 스캔 결과 검토)."""
+from opscheck.check import check, component_absent
+from opscheck.timeutil import utc_now
+from opscheck.vulnscan import collect, judge_images, normalize_image
+
+
+@check(
+    id="weekly.image-vulnerabilities",
+    title="Every running image has a recent scan with no HIGH/CRITICAL finding outside the accepted list",
+    severity="high",
+    covers=["003.weekly.trivy-results", "000.monthly.image-vuln-scan", "002.monthly.image-vuln"],
+    also=["monthly"],
+    remediation="""\
+trivy image --severity HIGH,CRITICAL <image>
+kubectl get vulnerabilityreports -A -o wide        (trivy-operator)
+Rebuild the image on a patched base / with the fixed package version (the report's FixedVersion),
+push it and roll the workload out. A finding that does not apply goes to
+security.vulnerability_scans.accepted with its CVE id, justification and expiry.""",
+)
+def test_image_vulnerabilities(cluster, profile, evidence):
+    config = profile.security.vulnerability_scans
+    results, sources, notes = collect(cluster, config, profile)
+    if not sources:
+        component_absent(profile.required, "trivy", "no security.vulnerability_scans.trivy_reports and no "
+                         f"trivy-operator VulnerabilityReports on cluster {cluster.name}")
+    namespaces = profile.namespaces if config.namespaces is None else config.namespaces
+    images: dict[str, str] = {}
+    for p in cluster.in_namespaces("pods", namespaces):
+        if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        for c in (p["spec"].get("initContainers") or []) + p["spec"]["containers"]:
+            images.setdefault(normalize_image(c["image"]), c["image"])
+    rows, offenders, accepted = judge_images(images, results, config, utc_now())
+    evidence.table(rows)
+    for line in sources + notes + [f"accepted: {a}" for a in accepted]:
+        evidence.note(line)
+    evidence.expect_none(offenders, f"running images with {'/'.join(config.severities)} findings or no recent scan",
+                         table=False)
