@@ -1,6 +1,8 @@
 """Daily: pods, workloads and nodes (QSIGN 000 §1, SmartSensor 002, Titanium 003, multi-cluster 004)."""
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from opscheck.check import check
 from opscheck.workloads import node_problems, oom_killed, replica_shortfalls, restart_counts, unhealthy_pods
 
@@ -9,7 +11,7 @@ from opscheck.workloads import node_problems, oom_killed, replica_shortfalls, re
     id="daily.pods-running",
     title="Every pod in the monitored namespaces is Running (or Completed)",
     severity="critical",
-    covers=["000.daily.pods-running"],
+    covers=["000.daily.pods-running", "003.daily.pods-running"],
     also=["postdeploy"],
     remediation="""\
 kubectl describe pod -n <namespace> <pod>      # events: image pull, scheduling, probes
@@ -111,15 +113,22 @@ def test_replicas(cluster, profile, evidence):
                          "workloads short of replicas")
 
 
+@pytest.mark.cluster_reachability
 @check(
     id="daily.nodes-ready",
-    title="All nodes Ready, without pressure conditions",
+    title="The cluster answers, and all its nodes are Ready, without pressure conditions",
     severity="critical",
-    covers=["002.daily.nodes-ready"],
+    # one outcome per cluster of the profile: 004's `for ctx in mgmt app1 app2` loop
+    covers=["002.daily.nodes-ready", "004.daily.nodes-all-contexts"],
     remediation="""\
-kubectl get nodes -o wide
+kubectl get nodes -o wide          (for every context: kubectl --context <ctx> get nodes)
 kubectl describe node <node>   # Conditions, Allocated resources, Events
-Disk pressure: clean images/logs or grow the disk; memory pressure: move or limit workloads.""",
+NotReady: on the node, systemctl status kubelet; journalctl -u kubelet -f
+Disk pressure: clean images/logs or grow the disk; memory pressure: move or limit workloads.
+Cluster unreachable: check the control-plane machine (multipass list; multipass restart <cluster>-cp),
+then the kubelet and the API server on it:
+  multipass exec <cluster>-cp -- sudo systemctl status kubelet
+  multipass exec <cluster>-cp -- sudo journalctl -u kubelet -f""",
 )
 def test_nodes_ready(cluster, evidence):
     nodes = cluster.list("nodes")
