@@ -62,6 +62,19 @@ class CheckRunner:
 
     def run(self, *check_ids: str, profile: Path | None = None, args: tuple[str, ...] = (),
             env: dict[str, str] | None = None) -> dict[str, Outcome]:
+        return {c["id"]: Outcome(c["id"], c["outcome"], c["message"], c["evidence"], c)
+                for c in self._results(*check_ids, profile=profile, args=args, env=env)}
+
+    def per_cluster(self, check_id: str, profile: Path | None = None, args: tuple[str, ...] = (),
+                    env: dict[str, str] | None = None) -> dict[str | None, Outcome]:
+        """One run of `check_id`: its outcome on each cluster of the profile (a check that
+        reads no cluster: under None)."""
+        return {c["cluster"]: Outcome(c["id"], c["outcome"], c["message"], c["evidence"], c)
+                for c in self._results(check_id, profile=profile, args=args, env=env) if c["id"] == check_id}
+
+    def _results(self, *check_ids: str, profile: Path | None, args: tuple[str, ...],
+                 env: dict[str, str] | None) -> list[dict[str, Any]]:
+        """Run the checks; their entries of the run's results.json (one per check and cluster)."""
         nodeids = sorted({self.nodeids[c] for c in check_ids})
         proc, reports = self.run_pytest(*nodeids, *args, profile=profile, env=env)
         folders = list(reports.glob("*/results.json")) if reports.exists() else []
@@ -69,14 +82,18 @@ class CheckRunner:
             raise AssertionError(f"no run folder written (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
         data = json.loads(folders[0].read_text())
         validate_results(data)
-        return {c["id"]: Outcome(c["id"], c["outcome"], c["message"], c["evidence"], c) for c in data["checks"]}
+        return data["checks"]
 
-    def one(self, check_id: str, **kw: Any) -> Outcome:
+    def one(self, check_id: str, cluster: str | None = None, **kw: Any) -> Outcome:
+        """The check's outcome; with `cluster`, its outcome on that cluster of the profile."""
+        if cluster is not None:
+            return self.per_cluster(check_id, **kw)[cluster]
         return self.run(check_id, **kw)[check_id]
 
     def until(self, check_id: str, outcome: str, timeout: float = 90, interval: float = 2,
               message: Callable[[str], bool] | None = None, **kw: Any) -> Outcome:
-        """Re-run `check_id` until its outcome is `outcome` (and `message` accepts its text)."""
+        """Re-run `check_id` until its outcome is `outcome` (and `message` accepts its text);
+        `cluster=NAME` (passed on to `one`) watches the outcome on that cluster."""
         deadline = time.monotonic() + timeout
         while True:
             result = self.one(check_id, **kw)

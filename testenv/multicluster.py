@@ -41,7 +41,8 @@ else pays for them:
 The self-tests that need them call up() through their fixture (2 s when already up).
 
 Public API:
-    up(names=CLUSTERS) -> dict   create/start the clusters and their workloads (idempotent;
+    up(names=CLUSTERS, metrics=True) -> dict
+                                 create/start the clusters and their workloads (idempotent;
                                  also undoes the fault helpers' leftovers)
     down() -> None               stop and delete all three; no process is left
     status() -> dict             per cluster: running, components, nodes
@@ -250,11 +251,14 @@ def _wait_metrics(name: str, timeout: float = 120) -> None:
 
 # ------------------------------------------------------------------------- lifecycle
 
-def up(names: tuple[str, ...] | list[str] = CLUSTERS) -> dict:
+def up(names: tuple[str, ...] | list[str] = CLUSTERS, metrics: bool = True) -> dict:
     """Create (or start, or just confirm) the clusters and everything in them, wait until
     healthy, write the kubeconfigs. Idempotent; converges again what the fault helpers
     changed (node faults, replicas, a stopped apiserver), so do not run it while a test
     has a fault injected. Returns status() plus timings.
+
+    metrics=False does not wait for the metrics API to serve every pod (a new pod needs
+    two metrics-server scrapes, ~20 s): only the resource-usage checks need that.
 
     Two passes: every cluster is started and given its objects first, then each is waited
     for, so the clusters' controllers and metrics-servers (two scrapes before the metrics
@@ -269,7 +273,7 @@ def up(names: tuple[str, ...] | list[str] = CLUSTERS) -> dict:
             _converge(name, bins, timings[name])
     for name in names:
         with on(name), cluster._locked():
-            _settle(name, timings[name])
+            _settle(name, timings[name], metrics)
     _write_kubeconfigs()
     info = status()
     info["timings"] = timings
@@ -297,12 +301,13 @@ def _converge(name: str, bins: dict[str, Path], timings: dict[str, float]) -> No
         cluster._publish_load_balancers(ns)
 
 
-def _settle(name: str, timings: dict[str, float]) -> None:
-    """Wait until the cluster's workloads are healthy and the metrics API serves them."""
+def _settle(name: str, timings: dict[str, float], metrics: bool = True) -> None:
+    """Wait until the cluster's workloads are healthy (and the metrics API serves them)."""
     _timed(timings, "healthy", _wait_healthy, name)
     for ns in (*NAMESPACES[ROLE[name]], "kube-system"):
         cluster.clear_events(ns, "Warning")  # scheduling warnings of the first seconds
-    _timed(timings, "metrics", _wait_metrics, name)
+    if metrics:
+        _timed(timings, "metrics", _wait_metrics, name)
 
 
 def _write_kubeconfigs() -> None:
@@ -387,6 +392,21 @@ def _port_open(port: int) -> bool:
         return s.connect_ex((HOST, port)) == 0
 
 
+def _stop_pid(pid: int, what: str, timeout: float = 30, grace: float = 2.0) -> None:
+    """SIGTERM, SIGKILL after `grace`, then wait until init has reaped it: kwokctl takes
+    a zombie for a running component and would not start another."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, timeout)):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        with contextlib.suppress(TimeoutError):
+            wait_for(lambda: not pid_alive(pid), wait, f"{what} (pid {pid}) to exit")
+        if not pid_alive(pid):
+            break
+    else:
+        raise RuntimeError(f"{what} (pid {pid}) would not exit")
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout, f"{what} (pid {pid}) reaped")
+
+
 def stop_apiserver(name: str, timeout: float = 30) -> None:
     """Stop cluster `name`'s kube-apiserver: the cluster is unreachable (connection
     refused) while the rest of its processes keep running. SIGTERM, then SIGKILL after
@@ -396,30 +416,50 @@ def stop_apiserver(name: str, timeout: float = 30) -> None:
     with on(name):
         pid = cluster._component_pids().get("kube-apiserver")
     if pid is not None:
-        for sig, wait in ((signal.SIGTERM, 2.0), (signal.SIGKILL, timeout)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-            with contextlib.suppress(TimeoutError):
-                wait_for(lambda: not pid_alive(pid), wait, f"{name} kube-apiserver (pid {pid}) to exit")
-            if not pid_alive(pid):
-                break
-        else:
-            raise RuntimeError(f"{name} kube-apiserver (pid {pid}) would not exit")
-        # until init reaps it, kwokctl takes the zombie for a running apiserver and would
-        # not start another
-        wait_for(lambda: not Path(f"/proc/{pid}").exists(), timeout, f"{name} kube-apiserver (pid {pid}) reaped")
+        _stop_pid(pid, f"{name} kube-apiserver", timeout)
     wait_for(lambda: not _port_open(port), timeout, f"{name} kube-apiserver port {port} closed")
 
 
+# The apiserver's clients that act on the cluster: while it is down their watches back
+# off (client-go: doubling up to 30 s between retries), so after a restart the cluster
+# would ignore changes for about as long as the outage lasted. The controller-manager and
+# scheduler (no leader election) restart in a second with fresh watches; kwok does not
+# (a new kwok-controller waits for its predecessor's node leases to expire, 40 s), so
+# start_apiserver waits until kwok acts on pods again instead (_wait_kubelets_acting).
+_RESTARTED_ON_RECOVERY = ("kube-controller-manager", "kube-scheduler")
+
+
 def start_apiserver(name: str, timeout: float = 60) -> None:
-    """Start cluster `name`'s stopped processes again (`kwokctl start cluster` starts
-    only those not running) and wait until the apiserver serves and the nodes are Ready."""
+    """Start cluster `name`'s apiserver again (`kwokctl start cluster` starts only the
+    processes not running), restart its controller-manager and scheduler, and wait until
+    the apiserver serves, the nodes are Ready and kwok runs and removes pods again."""
     with on(name):
         cluster._kwokctl("start", "cluster", "--name", name, timeout=timeout + 60)
         wait_for(_api_ready, timeout, f"{name} kube-apiserver /readyz")
+        pids = cluster._component_pids()
+        for component in _RESTARTED_ON_RECOVERY:
+            if component in pids:
+                _stop_pid(pids[component], f"{name} {component}", timeout)
+        cluster._kwokctl("start", "cluster", "--name", name, timeout=timeout + 60)
         wait_for(cluster._components_up, timeout, f"{name} cluster processes running")
         wait_for(lambda: all(cluster.node_ready(n) for n in cluster.list_("Node")), timeout,
                  f"{name} nodes Ready")
+        _wait_kubelets_acting(name, timeout)
+
+
+def _wait_kubelets_acting(name: str, timeout: float) -> None:
+    """A bare pod bound to a node (no scheduler, no controller: only kwok acts on it) runs,
+    and once deleted, goes: kwok's pod watch is live again."""
+    ns, pod = cluster.READER_NAMESPACE, "opscheck-canary"
+    if cluster.get("Pod", ns, pod) is not None:
+        cluster.delete("Pod", ns, pod, timeout)
+    cluster.request("POST", cluster._path("Pod", ns), {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": pod, "namespace": ns, "labels": {"opscheck.testenv/injected": "true"}},
+        "spec": {"nodeName": f"{name}-worker-1", "tolerations": [{"operator": "Exists"}],
+                 "containers": [{"name": "canary", "image": "registry.k8s.io/pause:3.10"}]}})
+    wait_for(lambda: cluster.pod_ready(cluster.get("Pod", ns, pod) or {}), timeout, f"{name} canary pod Running")
+    cluster.delete("Pod", ns, pod, timeout)
 
 
 if __name__ == "__main__":  # python -m testenv.multicluster up|down|status
