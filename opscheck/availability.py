@@ -150,8 +150,10 @@ def hpa_problems(hpa: Obj) -> list[str]:
     spec, status = hpa.get("spec") or {}, hpa.get("status") or {}
     problems = []
     active = _condition(hpa, "ScalingActive")
-    if active.get("status") != "True":
-        problems.append(f"metrics unavailable (ScalingActive {active.get('status', 'unknown')}: "
+    if not active:
+        problems.append("no status yet (the HPA controller has not processed it)")
+    elif active.get("status") != "True":
+        problems.append(f"metrics unavailable (ScalingActive {active['status']}: "
                         f"{active.get('reason', '')}: {active.get('message', '')})")
     able = _condition(hpa, "AbleToScale")
     if able and able.get("status") != "True":
