@@ -59,7 +59,7 @@ KINDS: dict[str, str] = {
     "peerauthentications": "/apis/security.istio.io/v1beta1/peerauthentications",
     "velero-backups": "/apis/velero.io/v1/backups",
     "velero-schedules": "/apis/velero.io/v1/schedules",
-    # external-secrets serves v1 since 0.16; older releases only v1beta1 (opscheck/platform.py picks)
+    # external-secrets serves v1 since 0.16, older releases only v1beta1: checks use the served one
     "externalsecrets": "/apis/external-secrets.io/v1/externalsecrets",
     "externalsecrets-v1beta1": "/apis/external-secrets.io/v1beta1/externalsecrets",
     "argocd-applications": "/apis/argoproj.io/v1alpha1/applications",
