@@ -90,11 +90,12 @@ def test_argocd_apps_fails_on_an_out_of_sync_degraded_application(checks):
 # -- CNI ----------------------------------------------------------------------------
 
 def test_cni_status_fails_when_the_agents_crashloop(checks):
+    nodes = len(cluster.list_("Node"))  # one agent per node
     with broken(lambda: platform.set_daemonset_crashloop(*platform.CILIUM, crashloop=True),
                 lambda: platform.set_daemonset_crashloop(*platform.CILIUM, crashloop=False)):
         r = checks.until("daily.cni-status", "failed")
-        assert r.message.startswith("CNI kube-system/cilium: 0/3 agents ready; "), r.message
-        assert "/3 agents available" in r.message
+        assert r.message.startswith(f"CNI kube-system/cilium: 0/{nodes} agents ready; "), r.message
+        assert f"/{nodes} agents available" in r.message
     checks.until("daily.cni-status", "passed")
 
 
