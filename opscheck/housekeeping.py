@@ -155,12 +155,17 @@ def _human(resource: str, value: Decimal) -> str:
 
 
 def request_usage(pods: list[Obj], pod_metrics: list[Obj]) -> list[Row]:
-    """Per workload: its running pods' summed requests and usage, for CPU and memory.
-    Pods the metrics API has no numbers for yet are left out of both sums."""
+    """Per workload: its running, ready pods' summed requests and usage, for CPU and
+    memory. Pods the metrics API has no numbers for yet are left out of both sums; so are
+    pods not ready (a crashing container's usage says nothing about its needs) and Job
+    pods (batch runs come and go)."""
     metrics = {(m["metadata"]["namespace"], m["metadata"]["name"]): m for m in pod_metrics}
     acc: dict[str, Row] = {}
     for p in pods:
-        if (p.get("status") or {}).get("phase") != "Running" or p["metadata"].get("deletionTimestamp"):
+        status = p.get("status") or {}
+        ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+        owners = {o.get("kind") for o in p["metadata"].get("ownerReferences") or []}
+        if status.get("phase") != "Running" or not ready or p["metadata"].get("deletionTimestamp") or "Job" in owners:
             continue
         m = metrics.get((p["metadata"]["namespace"], p["metadata"]["name"]))
         workload = workload_of(p) or ref(p)

@@ -248,7 +248,7 @@ def test_over_provisioning():
     def running(name: str, cpu: str) -> dict:
         return {"metadata": {"namespace": "ns", "name": name, "ownerReferences": [{"kind": "StatefulSet", "name": "db"}]},
                 "spec": {"containers": [{"resources": {"requests": {"cpu": cpu, "memory": "256Mi"}}}]},
-                "status": {"phase": "Running"}}
+                "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
 
     def metrics(name: str, cpu: str) -> dict:
         return {"metadata": {"namespace": "ns", "name": name}, "containers": [{"usage": {"cpu": cpu, "memory": "200Mi"}}]}
@@ -256,3 +256,7 @@ def test_over_provisioning():
     table, offenders = over_provisioned(rows, 10, 50, 64, [])
     assert offenders == [{"object": "ns/db", "detail": "CPU requests 1000m, uses 40m (4.0% < 10%)"}]
     assert over_provisioned(rows, 10, 600, 64, [])[1] == []  # 500m per pod is under a 600m floor
+    crashing = running("db-1", "500m")
+    crashing["status"]["conditions"] = [{"type": "Ready", "status": "False"}]
+    rows = request_usage([running("db-0", "500m"), crashing], [metrics("db-0", "300m"), metrics("db-1", "0")])
+    assert rows[0]["pods"] == 1 and over_provisioned(rows, 10, 50, 64, [])[1] == []
