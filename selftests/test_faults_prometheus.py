@@ -76,12 +76,14 @@ def test_slow_api_fails_the_weekly_average_and_the_daily_slow_responses(checks, 
 
 
 def test_slow_api_misses_the_sla_the_critical_slo_and_the_postdeploy_figures(checks, fast):
-    with broken(_set("api-server", latency_ms=1500), _clear("api-server", "latency_ms")):
+    # 700 ms: P95 over 500 ms, yet (almost) no request over the 1 s that the daily
+    # slow-response check of the shared environment counts over 24 h.
+    with broken(_set("api-server", latency_ms=700), _clear("api-server", "latency_ms")):
         p95 = r"api-server P95 \((\d+) ms, objective < {} ms\)"
         r = checks.until("weekly.sla", "failed", timeout=WAIT, profile=fast,
                          message=lambda m: re.search(p95.format(500), m) is not None)
         assert r.message.startswith("1 SLA objectives missed over 20s: api-server P95 ("), r.message
-        assert int(re.search(p95.format(500), r.message).group(1)) > 1000
+        assert int(re.search(p95.format(500), r.message).group(1)) > 500
         r = checks.until("weekly.slo-critical", "failed", timeout=WAIT, profile=fast,
                          message=lambda m: re.search(p95.format(200), m) is not None)
         assert "critical-tier SLO objectives missed over 20s" in r.message
