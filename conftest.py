@@ -11,4 +11,5 @@ pytest_plugins = [
     "fixtures.database",
     "fixtures.ledger",
     "fixtures.attestations",
+    "fixtures.systems",
 ]

@@ -134,6 +134,8 @@ class Thresholds(Strict):
     audit_log_max_age_minutes: Annotated[float, Field(gt=0)] = 60
     max_restarts: Annotated[int, Field(ge=0)] = 5
     http_timeout_seconds: Annotated[float, Field(gt=0)] = 10
+    # kubectl top pods -A --sort-by=memory | head -10 (002, 004): how many pods are listed.
+    top_pods: Annotated[int, Field(ge=1)] = 10
 
 
 class LogRules(Strict):
@@ -147,6 +149,14 @@ class LogRules(Strict):
     # Abnormal access attempts (401/403, failed logins) in the apps' logs.
     access_pattern: str = r"(?i)(unauthorized|forbidden|authentication failed|access denied)"
     access_window_minutes: Annotated[int, Field(gt=0)] = 1440
+    # Apps whose logs are scanned for access attempts (002: oauth2-server's security events);
+    # default: `apps`.
+    access_apps: list[str] | None = None
+    # Weekly error patterns (003 로그 검토): error lines of `apps` over the window, grouped by
+    # message with the numbers and ids taken out; a pattern seen more often fails.
+    pattern_window_days: Annotated[float, Field(gt=0)] = 7
+    pattern_max_count: Annotated[int, Field(ge=0)] = 100
+    pattern_top: Annotated[int, Field(ge=1)] = 10
     # How recent a pod's last log line must be after a deployment (postdeploy.logs-recorded).
     recent_minutes: Annotated[float, Field(gt=0)] = 10
     # Signature statistics (seed 000 log-analysis.sh).
@@ -166,6 +176,25 @@ class LogRules(Strict):
         return v
 
 
+class VaultAuditReview(Strict):
+    """Counts over the audit log file (000 주간 보안 점검); a limit of null only reports."""
+
+    window_days: Annotated[float, Field(gt=0)] = 7
+    # Logins that failed and requests with a token Vault did not accept.
+    max_failed_auth: Annotated[int, Field(ge=0)] | None = 20
+    # Requests of a valid token its policies refused.
+    max_permission_denied: Annotated[int, Field(ge=0)] | None = 10
+    # Requests made with a root token (break-glass only).
+    max_root_token_uses: Annotated[int, Field(ge=0)] | None = 0
+
+
+class VaultKubernetes(Strict):
+    """Where Vault runs in the clusters (004: kubectl exec -n vault vault-0 -- vault status)."""
+
+    namespace: str = "vault"
+    statefulset: str = "vault"
+
+
 class VaultConfig(Strict):
     address: str
     token: SecretRef | None = None
@@ -173,6 +202,9 @@ class VaultConfig(Strict):
     # The file audit device's log, read where opscheck runs (or mounted from the Vault host).
     audit_log_file: str | None = None
     ca_cert: str | None = None
+    audit_review: VaultAuditReview = VaultAuditReview()
+    # Vault's pods in each cluster (daily.vault-pods); none: Vault runs outside Kubernetes.
+    kubernetes: VaultKubernetes | None = None
 
 
 class PostgresConfig(Strict):
@@ -794,6 +826,84 @@ class SecurityConfig(Strict):
     mesh: MeshConfig = MeshConfig()
 
 
+class RedisConfig(Strict):
+    """A Redis the checks PING and read INFO from (002: redis-cluster-0). Give opscheck an ACL
+    user limited to `+ping +info`, like its other read-only identities."""
+
+    host: str
+    port: int = 6379
+    username: str | None = None
+    password: SecretRef | None = None
+    tls: bool = False
+    timeout_seconds: Annotated[float, Field(gt=0)] = 5
+    # INFO memory: used_memory against maxmemory (a cache without maxmemory is unbounded).
+    max_memory_percent: Annotated[float, Field(gt=0, le=100)] = 80
+    # INFO stats: keyspace_hits / (hits + misses), judged once there were min_lookups lookups.
+    min_hit_rate: Annotated[float, Field(ge=0, le=1)] = 0.8
+    min_lookups: Annotated[int, Field(ge=1)] = 100
+
+
+class ClusterDns(Strict):
+    """The cluster DNS (003: Service endpoints and DNS resolution). `resolver` (host:port) is
+    a DNS server answering for the cluster domain from where opscheck runs (in a pod: the
+    kube-dns ClusterIP; outside: a NodePort or LoadBalancer in front of CoreDNS); without
+    it only the DNS Service and its endpoints are checked."""
+
+    namespace: str = "kube-system"
+    service: str = "kube-dns"
+    cluster_domain: str = "cluster.local"
+    resolver: Annotated[str, Field(pattern=r"^[^\s:]+:[0-9]+$")] | None = None
+    timeout_seconds: Annotated[float, Field(gt=0)] = 2
+
+
+class LogPipeline(Strict):
+    """The log shipper DaemonSet and the log store (003: Promtail and Loki)."""
+
+    namespace: str = "monitoring"
+    daemonset: str = "promtail"
+    # Loki's base URL: GET /ready must answer 200 "ready"; none: only the DaemonSet is checked.
+    loki_url: str | None = None
+    timeout_seconds: Annotated[float, Field(gt=0)] = 5
+
+
+class EtcdBackups(Strict):
+    """etcd snapshot files on the hosts with `host_role` (004 etcd-snapshot.sh), read with
+    testinfra; `etcdutl snapshot status` runs on the host (read-only) to validate them."""
+
+    host_role: str = "control-plane"
+    directory: str = "/var/backups/etcd"
+    pattern: str = "etcd-snapshot-*.db"
+    max_age_hours: Annotated[float, Field(gt=0)] = 24
+    retention_days: Annotated[float, Field(gt=0)] = 7
+    min_size_bytes: Annotated[int, Field(ge=1)] = 1
+    # Before an upgrade (predeploy.etcd-backup): the newest snapshot must be this fresh.
+    predeploy_max_age_hours: Annotated[float, Field(gt=0)] = 24
+    etcdutl: str = "etcdutl"
+
+    @property
+    def path(self) -> str:
+        """The directory with `${VAR}` and ~ expanded (where opscheck runs)."""
+        return str(expand_path(self.directory))
+
+    @property
+    def etcdutl_command(self) -> str:
+        return str(expand_path(self.etcdutl)) if "/" in self.etcdutl or "$" in self.etcdutl else self.etcdutl
+
+
+class NodeDisk(Strict):
+    """Node filesystems, read with `df` on the hosts with `host_role` (004 df -h: the node's
+    and the image filesystem; 002 df -h | grep 80%+); the limit is thresholds.disk_percent."""
+
+    host_role: str = "node"
+    # The filesystems holding these paths; a path a node does not have is skipped (noted).
+    paths: Annotated[list[str], Field(min_length=1)] = ["/", "/var/lib/containerd", "/var/lib/kubelet"]
+
+    @property
+    def expanded_paths(self) -> list[str]:
+        """The paths with `${VAR}` and ~ expanded (where opscheck runs)."""
+        return [str(expand_path(p)) for p in self.paths]
+
+
 class Backups(Strict):
     postgres_cronjob: CronJobBackup | None = None
     vault_cronjob: CronJobBackup | None = None
@@ -825,6 +935,12 @@ class Profile(Strict):
     data_retention: list[RetentionRule] = []
     inactive_accounts: InactiveAccounts | None = None
     hosts: list[HostConfig] = []
+    # SmartSensor's Redis, the cluster DNS, the log pipeline, etcd snapshots, node disks.
+    redis: RedisConfig | None = None
+    cluster_dns: ClusterDns | None = None
+    log_pipeline: LogPipeline | None = None
+    etcd_backups: EtcdBackups | None = None
+    node_disk: NodeDisk | None = None
     # A YAML file of waivers (see opscheck/waivers.py); relative to the profile's folder.
     waivers: str | None = None
     schedule: Schedule = Schedule()

@@ -62,3 +62,33 @@ def _human(resource: str, value: Decimal) -> str:
     if resource == "cpu":
         return f"{int(value * 1000)}m"
     return f"{int(value / (1024 * 1024))}Mi"
+
+
+def top_pods(pod_metrics: Iterable[Obj], pods: Iterable[Obj], n: int, resource: str = "memory") -> list[dict[str, Any]]:
+    """`kubectl top pods -A --sort-by=memory | head -n`: the `n` heaviest pods, with their
+    usage against the pod's limit (the sum of its containers' limits; None when a
+    container has no limit)."""
+    limits: dict[tuple[str, str], dict[str, Decimal | None]] = {}
+    for p in pods:
+        totals: dict[str, Decimal | None] = {}
+        for r in ("cpu", "memory"):
+            values = [((c.get("resources") or {}).get("limits") or {}).get(r) for c in p["spec"]["containers"]]
+            totals[r] = sum((quantity(v) for v in values), Decimal(0)) if all(values) else None
+        limits[(p["metadata"]["namespace"], p["metadata"]["name"])] = totals
+    rows = []
+    for m in pod_metrics:
+        key = (m["metadata"]["namespace"], m["metadata"]["name"])
+        used = {r: sum((quantity(c["usage"].get(r)) for c in m.get("containers") or []), Decimal(0))
+                for r in ("cpu", "memory")}
+        lim = limits.get(key, {"cpu": None, "memory": None})
+        row: dict[str, Any] = {"object": f"{key[0]}/{key[1]}"}
+        for r in ("cpu", "memory"):
+            row[r] = _human(r, used[r])
+            row[f"{r}_limit"] = _human(r, lim[r]) if lim[r] else "none"
+            row[f"{r}_percent"] = round(float(used[r] / lim[r] * 100), 1) if lim[r] else None
+        row["_sort"] = used[resource]
+        rows.append(row)
+    rows.sort(key=lambda r: r["_sort"], reverse=True)
+    for r in rows:
+        del r["_sort"]
+    return rows[:n]

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from dataclasses import dataclass
 from datetime import datetime
 
 from opscheck.errors import DependencyError
@@ -32,3 +34,75 @@ def newest_entry_time(path: str) -> datetime | None:
         if ts is not None:
             return ts
     return None
+
+
+# -- the weekly review (000 주간 보안 점검: 실패한 인증 시도, Vault Audit 로그 리뷰) ------------
+FAILED_AUTH = "failed-auth"
+PERMISSION_DENIED = "permission-denied"
+ROOT_TOKEN = "root-token"
+_LOGIN_PATH = re.compile(r"^auth/.+/login(/|$)")
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    kind: str  # FAILED_AUTH, PERMISSION_DENIED or ROOT_TOKEN
+    time: datetime
+    path: str
+    remote: str
+    who: str  # the token's display name, or "(no valid token)"
+    error: str
+
+    def row(self) -> dict[str, str]:
+        return {"object": f"{self.time:%Y-%m-%d %H:%M:%S}Z {self.path}", "kind": self.kind, "remote_address": self.remote,
+                "identity": self.who, "detail": self.error}
+
+
+def classify(entry: dict) -> list[str]:
+    """What a response entry of the audit log counts as (none, or several kinds)."""
+    auth = entry.get("auth") or {}
+    request = entry.get("request") or {}
+    error = entry.get("error") or ""
+    kinds = []
+    token_accepted = bool(auth.get("client_token") or auth.get("policies"))
+    if error:
+        if _LOGIN_PATH.match(request.get("path") or "") or not token_accepted:
+            kinds.append(FAILED_AUTH)
+        elif "permission denied" in error:
+            kinds.append(PERMISSION_DENIED)
+    if "root" in (auth.get("policies") or []):
+        kinds.append(ROOT_TOKEN)
+    return kinds
+
+
+def review_events(path: str, since: datetime) -> list[AuditEvent]:
+    """Failed authentications, permission denials and root-token requests since `since`,
+    one per request (its response entry), from the whole file. Bodies stay HMAC'd and are
+    never read; only time, path, remote address, display name and error are kept."""
+    p = expand_path(path)
+    events: list[AuditEvent] = []
+    try:
+        with open(p, "rb") as f:
+            for raw in f:
+                # most lines are neither errors nor root: skip them without parsing JSON
+                if b'"response"' not in raw or (b'"error"' not in raw and b'"root"' not in raw):
+                    continue
+                try:
+                    entry = json.loads(raw)
+                except ValueError:
+                    continue
+                if entry.get("type") != "response":
+                    continue
+                kinds = classify(entry)
+                if not kinds:
+                    continue
+                ts = parse_time(entry.get("time"))
+                if ts is None or ts < since:
+                    continue
+                auth, request = entry.get("auth") or {}, entry.get("request") or {}
+                error = " ".join((entry.get("error") or "").replace("1 error occurred:", "").split()).lstrip("* ")
+                for kind in kinds:
+                    events.append(AuditEvent(kind, ts, request.get("path") or "", request.get("remote_address") or "",
+                                             auth.get("display_name") or "(no valid token)", error))
+    except OSError as exc:
+        raise DependencyError(f"cannot read Vault audit log {p}: {exc.strerror}") from None
+    return events

@@ -28,12 +28,14 @@ def backup_cronjob(cluster, profile, evidence, setting):
     id="daily.postgres-backup",
     title="The PostgreSQL backup job succeeded within the backup age threshold",
     severity="critical",
-    covers=["000.daily.pg-backup-done"],
+    covers=["000.daily.pg-backup-done", "003.backup.pg-cronjob"],
     remediation="""\
 kubectl logs -n qsign cronjob/postgresql-backup | tail -20
 kubectl get jobs -n qsign -l <cronjob selector> --sort-by=.metadata.creationTimestamp
 Fix the cause in the job's log (credentials, storage full), then run it now:
-kubectl create job -n qsign --from=cronjob/postgresql-backup postgresql-backup-manual-$(date +%s)""",
+kubectl create job -n qsign --from=cronjob/postgresql-backup postgresql-backup-manual-$(date +%s)
+Titanium: kubectl get cronjob -n titanium-prod postgres-backup; kubectl logs -n titanium-prod job/<last job>
+(backup-pvc full or unbound? pg_dump cannot reach postgres.titanium-prod.svc.cluster.local?).""",
 )
 def test_postgres_backup(cluster, profile, evidence):
     ref, cronjob, jobs, max_age = backup_cronjob(cluster, profile, evidence, "postgres_cronjob")

@@ -9,7 +9,7 @@ from opscheck.httpcheck import probe
     id="daily.health-endpoints",
     title="Each service's /health, /health/live and /health/ready answer 200 UP, readiness sub-checks UP",
     severity="critical",
-    covers=["000.daily.health-200", "001.postdeploy.health-check"],
+    covers=["000.daily.health-200", "001.postdeploy.health-check", "002.daily.service-health-urls"],
     also=["postdeploy"],
     remediation="""\
 kubectl describe pod -n qsign <pod> | grep -A 10 "Readiness"

@@ -12,11 +12,12 @@ from opscheck.timeutil import parse_time
     id="daily.error-logs",
     title="ERROR lines per app in the window stay under the threshold",
     severity="high",
-    covers=["000.daily.error-logs-1h"],
+    covers=["000.daily.error-logs-1h", "002.daily.error-logs-24h"],
     remediation="""\
 kubectl logs -n qsign -l app=<app> --since=1h | grep ERROR | tail -20
 Top errors: kubectl logs -n qsign --all-containers --since=1h | grep ERROR | awk -F': ' '{print $2}' | sort | uniq -c | sort -rn | head -5
-Follow the most frequent error to its cause (database, Vault, HSM, downstream timeouts).""",
+Follow the most frequent error to its cause (database, Vault, HSM, downstream timeouts).
+SmartSensor (24 h): kubectl logs --since=24h -l app=api-server -n hankook-smartsensor | grep -i error | tail -20""",
 )
 def test_error_logs(cluster, profile, evidence):
     rules = profile.logs

@@ -26,7 +26,7 @@ def test_ingress_lb(cluster, profile, evidence):
     id="daily.endpoints-ready",
     title="Every Service with a selector has at least one ready endpoint",
     severity="critical",
-    covers=["000.daily.endpoints-ready"],
+    covers=["000.daily.endpoints-ready", "003.network.endpoints-dns"],
     also=["postdeploy"],
     remediation="""\
 kubectl get endpoints -n <namespace>

@@ -107,7 +107,7 @@ def test_disk_usage(prometheus, profile, evidence):
     id="daily.pvc-bound",
     title="Every PersistentVolumeClaim is Bound",
     severity="high",
-    covers=["000.daily.pvc-bound"],
+    covers=["000.daily.pvc-bound", "002.daily.storage-80"],
     remediation="""\
 kubectl get pv,pvc -n <namespace>
 kubectl describe pvc -n <namespace> <name>   # provisioning events

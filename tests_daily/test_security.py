@@ -78,18 +78,20 @@ def test_cert_expiry(cluster, profile, evidence):
     id="daily.abnormal-access",
     title="Failed or unauthorized access attempts in the window stay under the threshold",
     severity="high",
-    covers=["000.daily.abnormal-access"],
+    covers=["000.daily.abnormal-access", "002.daily.security-events"],
     remediation="""\
 kubectl logs -n qsign -l app=api-server --since=24h | grep -iE "unauthorized|forbidden|authentication failed"
 Group by source address; block abusive sources at the ingress/WAF, rotate credentials that
-were tried, and review the Vault audit log for the same period.""",
+were tried, and review the Vault audit log for the same period.
+SmartSensor's security events: kubectl logs --since=24h -l app=oauth2-server -n hankook-security | grep -E '(failed|unauthorized|blocked)'""",
 )
 def test_abnormal_access(cluster, profile, evidence):
     rules = profile.logs
-    if not rules.apps:
-        pytest.skip("not applicable: no apps listed under logs.apps")
+    apps = rules.access_apps if rules.access_apps is not None else rules.apps
+    if not apps:
+        pytest.skip("not applicable: no apps listed under logs.access_apps or logs.apps")
     window = timedelta(minutes=rules.access_window_minutes)
-    pods = [p for app in rules.apps for p in app_pods(cluster, profile.namespaces, rules.app_label, app)]
+    pods = [p for app in apps for p in app_pods(cluster, profile.namespaces, rules.app_label, app)]
     hits = matching(read_lines(cluster, pods, window), rules.access_pattern)
     by_pod: dict[str, int] = {}
     for h in hits:

@@ -1,0 +1,102 @@
+"""etcd snapshots on the control-plane hosts (runbook 004, etcd-snapshot.sh).
+
+The script saves `etcd-snapshot-<time>.db` into /var/backups/etcd, verifies it with
+`etcdctl snapshot status` and deletes what is older than 7 days. The checks read that
+directory through testinfra (one `find` per host) and run `etcdutl snapshot status -w
+json` on the newest file there (it opens the file read-only), so nothing is copied and
+nothing is written.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from opscheck.dumps import DumpFile, hours, list_dumps
+from opscheck.errors import DependencyError
+
+
+@dataclass(frozen=True)
+class SnapshotStatus:
+    valid: bool
+    detail: str  # "revision 5614, 1495 keys, hash 71951960" or why it is not valid
+    revision: int | None = None
+    keys: int | None = None
+
+
+def list_snapshots(host: Any, host_name: str, directory: str, pattern: str) -> list[DumpFile] | None:
+    """The snapshot files, oldest first; None when the directory does not exist."""
+    try:
+        return list_dumps(host, host_name, directory, pattern)
+    except DependencyError as exc:
+        raise DependencyError(str(exc).replace("backup host", "host", 1)) from None
+
+
+STATUS_TIMEOUT_SECONDS = 120
+
+
+def snapshot_status(host: Any, host_name: str, etcdutl: str, path: str) -> SnapshotStatus:
+    """`etcdutl snapshot status <path> -w json` on the host, bounded by coreutils `timeout`."""
+    try:
+        out = host.run("timeout %s %s snapshot status %s -w json", str(STATUS_TIMEOUT_SECONDS), etcdutl, path)
+    except Exception as exc:  # testinfra's backend errors for an unreachable host
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
+        raise DependencyError(f"host {host_name}: {text}") from None
+    if out.rc == 127:
+        raise DependencyError(f"host {host_name}: {etcdutl} not found (etcd_backups.etcdutl)")
+    if out.rc == 124:
+        return SnapshotStatus(False, f"etcdutl snapshot status did not finish within {STATUS_TIMEOUT_SECONDS} s")
+    if out.rc != 0:
+        lines = [ln.strip() for ln in (out.stderr or out.stdout).splitlines() if ln.strip()]
+        reason = next((ln for ln in lines if ln.startswith(("panic:", "Error:", "fatal error:"))),
+                      lines[0] if lines else f"exit {out.rc}")
+        return SnapshotStatus(False, f"etcdutl snapshot status failed (exit {out.rc}): {reason[:200]}")
+    try:
+        data = json.loads(out.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return SnapshotStatus(False, f"etcdutl snapshot status printed no status: {out.stdout.strip()[:200]!r}")
+    return SnapshotStatus(True, f"revision {data.get('revision')}, {data.get('totalKey')} keys, hash {data.get('hash')}",
+                          data.get("revision"), data.get("totalKey"))
+
+
+def snapshot_problems(snapshots: list[DumpFile], newest_status: SnapshotStatus | None, now: datetime, *,
+                      max_age: timedelta, retention: timedelta | None, min_size: int) -> list[str]:
+    """The runbook's rule: a fresh, valid newest snapshot; nothing kept past retention."""
+    if not snapshots:
+        return ["no etcd snapshot found"]
+    newest = snapshots[-1]
+    problems = []
+    if newest.age(now) > max_age:
+        problems.append(f"newest snapshot {newest.name} is {hours(newest.age(now))} old, over {hours(max_age)}")
+    if newest.size < min_size:
+        problems.append(f"newest snapshot {newest.name} is {newest.size} bytes, under {min_size} bytes")
+    if newest_status is not None and not newest_status.valid:
+        problems.append(f"newest snapshot {newest.name} is not valid: {newest_status.detail}")
+    if retention is not None:
+        expired = [s for s in snapshots if s.age(now) > retention]
+        if expired:
+            days = retention.total_seconds() / 86400
+            names = ", ".join(f"{s.name} ({s.age(now).total_seconds() / 86400:.1f} days)" for s in expired[:5])
+            more = f" and {len(expired) - 5} more" if len(expired) > 5 else ""
+            problems.append(f"{len(expired)} snapshots kept past the {days:g}-day retention: {names}{more}")
+    return problems
+
+
+def snapshot_report(hosts: list[tuple[str, Any]], directory: str, pattern: str, etcdutl: str, *,
+                    max_age: timedelta, retention: timedelta | None, min_size: int) -> tuple[list[dict], list[dict]]:
+    """Per host: its snapshot files (the newest validated) as rows, and the offending rows."""
+    now = datetime.now(timezone.utc)
+    rows: list[dict] = []
+    offenders: list[dict] = []
+    for name, host in hosts:
+        snaps = list_snapshots(host, name, directory, pattern)
+        if snaps is None:
+            offenders.append({"object": name, "detail": f"snapshot directory {directory} does not exist"})
+            continue
+        status = snapshot_status(host, name, etcdutl, snaps[-1].path) if snaps else None
+        for s in snaps[-10:]:
+            rows.append({"host": name, **s.row(now)} | ({"status": status.detail} if s is snaps[-1] and status else {}))
+        for problem in snapshot_problems(snaps, status, now, max_age=max_age, retention=retention, min_size=min_size):
+            offenders.append({"object": name, "detail": problem})
+    return rows, offenders

@@ -1,0 +1,91 @@
+"""Reading Redis the way runbook 002 does: `redis-cli ping`, `INFO memory`, `INFO stats`.
+
+Only PING and INFO are sent (an ACL user limited to `+ping +info` is enough): opscheck
+never reads cached values nor changes anything.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from redis import exceptions as rexc
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from opscheck.errors import DependencyError
+from opscheck.profile import RedisConfig
+
+
+class RedisReader:
+    def __init__(self, config: RedisConfig) -> None:
+        self.config = config
+        self.where = f"Redis at {config.host}:{config.port}"
+        self._client: redis.Redis | None = None
+
+    def _redis(self) -> redis.Redis:
+        if self._client is None:
+            c = self.config
+            self._client = redis.Redis(
+                host=c.host, port=c.port, username=c.username,
+                password=c.password.read() if c.password else None, ssl=c.tls,
+                socket_timeout=c.timeout_seconds, socket_connect_timeout=c.timeout_seconds,
+                # one bounded attempt: redis-py retries with backoff by default
+                retry=Retry(NoBackoff(), 0))
+        return self._client
+
+    def _call(self, what: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except rexc.AuthenticationError:
+            raise DependencyError(f"{self.where}: {what}: the credentials were rejected") from None
+        except rexc.NoPermissionError:
+            raise DependencyError(f"{self.where}: {what}: the user lacks permission "
+                                  "(it needs +ping and +info)") from None
+        except rexc.TimeoutError:
+            raise DependencyError(f"{self.where}: {what}: no answer within {self.config.timeout_seconds:g}s") from None
+        except rexc.ConnectionError as exc:
+            text = str(exc)
+            reason = "connection refused" if "refused" in text.lower() else text.splitlines()[0][:200]
+            raise DependencyError(f"{self.where} unreachable: {reason}") from None
+        except rexc.RedisError as exc:
+            raise DependencyError(f"{self.where}: {what} failed: {str(exc).splitlines()[0][:200]}") from None
+
+    def ping(self) -> float:
+        """PING; the round trip in milliseconds. Raises DependencyError when no PONG."""
+        start = time.monotonic()
+        answer = self._call("PING", self._redis().ping)
+        if answer is not True:
+            raise DependencyError(f"{self.where}: PING answered {answer!r}, not PONG")
+        return (time.monotonic() - start) * 1000
+
+    def info(self, section: str) -> dict[str, Any]:
+        return self._call(f"INFO {section}", self._redis().info, section)
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    used: int
+    maxmemory: int
+    policy: str
+
+    @property
+    def percent(self) -> float | None:
+        return self.used / self.maxmemory * 100 if self.maxmemory else None
+
+
+def memory_use(info_memory: dict[str, Any]) -> MemoryUse:
+    return MemoryUse(int(info_memory.get("used_memory", 0)), int(info_memory.get("maxmemory", 0)),
+                     str(info_memory.get("maxmemory_policy", "")))
+
+
+def hit_rate(info_stats: dict[str, Any]) -> tuple[float | None, int]:
+    """(keyspace_hits / lookups, lookups) since the server started or stats were reset."""
+    hits, misses = int(info_stats.get("keyspace_hits", 0)), int(info_stats.get("keyspace_misses", 0))
+    lookups = hits + misses
+    return (hits / lookups if lookups else None), lookups
+
+
+def mib(n: int) -> str:
+    return f"{n / 1024 / 1024:.1f} MiB"

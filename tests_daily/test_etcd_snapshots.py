@@ -1,0 +1,32 @@
+"""Daily: etcd snapshot backups on the control-plane hosts (multi-cluster 004 etcd 스냅샷
+백업: etcd-snapshot.sh saves, verifies and keeps 7 days)."""
+from datetime import timedelta
+
+from opscheck.check import check
+from opscheck.dumps import hours
+from opscheck.etcdsnap import snapshot_report
+
+
+@check(
+    id="daily.etcd-snapshot",
+    title="The newest etcd snapshot on each control-plane host is recent and valid; none kept past retention",
+    severity="critical",
+    covers=["004.backup.etcd-snapshot"],
+    remediation="""\
+ls -l /var/backups/etcd; ETCDCTL_API=3 etcdctl snapshot status <file> --write-out=table
+Run the backup now (scripts/backup/etcd-snapshot.sh):
+ETCDCTL_API=3 etcdctl snapshot save /var/backups/etcd/etcd-snapshot-$(date +%Y%m%d-%H%M%S).db \\
+  --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/pki/etcd/ca.crt \\
+  --cert=/etc/kubernetes/pki/etcd/server.crt --key=/etc/kubernetes/pki/etcd/server.key
+then fix its schedule (cron/systemd timer) and its retention (find /var/backups/etcd -name "etcd-snapshot-*.db" -mtime +7 -delete).
+An invalid snapshot cannot restore the cluster: delete it and take a new one.""",
+)
+def test_etcd_snapshot(etcd_backups, etcd_hosts, evidence):
+    max_age = timedelta(hours=etcd_backups.max_age_hours)
+    retention = timedelta(days=etcd_backups.retention_days)
+    rows, offenders = snapshot_report(etcd_hosts, etcd_backups.path, etcd_backups.pattern, etcd_backups.etcdutl_command,
+                                      max_age=max_age, retention=retention, min_size=etcd_backups.min_size_bytes)
+    evidence.table(rows)
+    evidence.note(f"newest snapshot within {hours(max_age)}, valid (etcdutl snapshot status); "
+                  f"retention {etcd_backups.retention_days:g} days")
+    evidence.expect_none(offenders, "etcd snapshot problems", table=False)

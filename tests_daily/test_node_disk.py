@@ -1,0 +1,34 @@
+"""Daily: node filesystems, read with df on the nodes (multi-cluster 004 디스크 용량 부족,
+SmartSensor 002 저장소 사용량 확인)."""
+from opscheck.check import check
+from opscheck.nodedisk import filesystems
+
+
+@check(
+    id="daily.node-disk",
+    title="Node filesystems (the node's own and the image filesystem) under the disk threshold (df on each node)",
+    severity="high",
+    covers=["004.emergency.node-disk", "002.daily.storage-80"],
+    remediation="""\
+df -h on the node (multipass exec <node> -- df -h; or ssh); find what grew: du -xh --max-depth=1 <mount> | sort -h
+Image filesystem: remove unused images (crictl rmi --prune; the kubelet's image GC starts at
+--image-gc-high-threshold); logs: journalctl --vacuum-size=500M, old container logs;
+then grow the disk if the workload needs it. disk_space_low (002): clean old logs and temp files
+(find /var/log -name "*.log" -mtime +7 -delete).""",
+)
+def test_node_disk(node_disk, node_hosts, profile, evidence):
+    limit = profile.thresholds.disk_percent
+    rows, offenders = [], []
+    for name, host in node_hosts:
+        found, missing = filesystems(host, name, node_disk.expanded_paths)
+        for fs in found:
+            rows.append(fs.row())
+            if fs.percent > limit:
+                offenders.append({"object": f"{name}:{fs.mount}", "detail": f"{fs.percent}% used"})
+        if missing:
+            evidence.note(f"{name}: no {', '.join(missing)} (skipped)")
+        if not found:
+            evidence.fail(f"none of {', '.join(node_disk.expanded_paths)} exists on {name}")
+    evidence.table(rows)
+    evidence.note(f"threshold {limit:g}% (df Use%)")
+    evidence.expect_none(offenders, f"node filesystems over {limit:g}% used", table=False)

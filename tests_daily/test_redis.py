@@ -1,0 +1,24 @@
+"""Daily: the cache answers (SmartSensor 002 일일 점검: redis-cli ping)."""
+from opscheck.check import check
+from opscheck.errors import DependencyError
+
+
+@check(
+    id="daily.redis-ping",
+    title="Redis answers PING with PONG",
+    severity="critical",
+    covers=["002.daily.redis-ping"],
+    remediation="""\
+kubectl exec -n hankook-smartsensor redis-cluster-0 -- redis-cli ping
+kubectl get pods -n hankook-smartsensor -l app=redis; kubectl logs -n hankook-smartsensor redis-cluster-0 --previous
+No PONG: the pod is down or restarting (OOMKilled at its memory limit?), the Service has no endpoint,
+or the password/ACL changed: check the redis Secret the API and opscheck use.""",
+)
+def test_redis_ping(redis_reader, evidence):
+    # Redis answering is this check's subject: unreachable is a failure, not an error.
+    try:
+        ms = redis_reader.ping()
+    except DependencyError as exc:
+        evidence.fail(f"{exc} (PING got no PONG)")
+    evidence.table([{"object": redis_reader.where.removeprefix("Redis at "), "answer": "PONG", "ms": round(ms, 1)}])
+    evidence.record(measured="PONG", threshold="PONG")

@@ -1,0 +1,26 @@
+"""Predeploy: an etcd backup exists before a cluster upgrade (multi-cluster 004 업그레이드
+사전 체크리스트: etcd 백업 완료)."""
+from datetime import timedelta
+
+from opscheck.check import check
+from opscheck.dumps import hours
+from opscheck.etcdsnap import snapshot_report
+
+
+@check(
+    id="predeploy.etcd-backup",
+    title="Before an upgrade: a valid etcd snapshot newer than the predeploy threshold on each control-plane host",
+    severity="critical",
+    covers=["004.upgrade.etcd-backup-done"],
+    remediation="""\
+Take the snapshot now, right before the upgrade (scripts/backup/etcd-snapshot.sh), verify it
+(ETCDCTL_API=3 etcdctl snapshot status <file> --write-out=table) and copy it off the node;
+do not start the upgrade (kubeadm upgrade apply) without it.""",
+)
+def test_etcd_backup(etcd_backups, etcd_hosts, evidence):
+    max_age = timedelta(hours=etcd_backups.predeploy_max_age_hours)
+    rows, offenders = snapshot_report(etcd_hosts, etcd_backups.path, etcd_backups.pattern, etcd_backups.etcdutl_command,
+                                      max_age=max_age, retention=None, min_size=etcd_backups.min_size_bytes)
+    evidence.table(rows)
+    evidence.note(f"a valid snapshot newer than {hours(max_age)} before the upgrade")
+    evidence.expect_none(offenders, "control-plane hosts without a fresh etcd backup", table=False)
