@@ -3,11 +3,12 @@
 The checks run with environments/multicluster.yaml: one outcome per cluster. A fault in
 one cluster must fail that cluster's outcome, naming what is wrong, and leave the other
 clusters' outcomes passed. The three clusters are started on demand (not by a plain
-`python -m testenv up`); the `multicluster` fixture starts them, or finds them up (2 s).
+`python -m testenv up`); the `multicluster_up` fixture starts them, or finds them up (2 s).
 """
 from __future__ import annotations
 
 import re
+from typing import Iterator
 
 import pytest
 
@@ -18,9 +19,15 @@ PROFILE = REPO / "environments" / "multicluster.yaml"
 
 
 @pytest.fixture(scope="module")
-def multicluster_up() -> None:
+def multicluster_up() -> Iterator[None]:
+    """The three clusters, started if need be (cold ~55 s) and then stopped again: they
+    run on demand, so the environment is left as it was found."""
+    was_running = multicluster.status()["running"]
     # no wait for the metrics API: these tests read no resource usage
     multicluster.up(metrics=False)
+    yield
+    if not was_running:
+        multicluster.down()
 
 
 @pytest.fixture(scope="module")

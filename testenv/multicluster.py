@@ -32,13 +32,14 @@ test machine: at idle the three add 1.77 GB RSS (per cluster: kube-apiserver 255
 controller-manager 89, kwok 65, metrics-server 63, scheduler 62, etcd 55) and 7.4% of one
 core (per cluster: apiserver 1.2%, etcd 0.5%, controller-manager 0.35%, the rest 0.4%);
 a cold start takes 54 s (each control plane ~4 s, then mostly metrics-server's first two
-scrapes; the clusters start one after the other and settle in parallel), a warm `up()`
-2 s, `down()` 5 s. Only the multicluster profile and its self-tests need them, so nobody
-else pays for them:
+scrapes; the clusters start one after the other and settle in parallel; 24 s with
+up(metrics=False)), a warm `up()` 2 s, `down()` 6 s. Only the multicluster profile and
+its self-tests need them, so nobody else pays for them:
     python -m testenv up --system multicluster    # the usual environment plus these three
     make demo ENV=multicluster                    # the same, then the daily checklist
     python -m testenv down                        # stops them too (always)
-The self-tests that need them call up() through their fixture (2 s when already up).
+The self-tests that need them start them through their fixture (2 s when already up) and
+stop them again afterwards if they were not running before.
 
 Public API:
     up(names=CLUSTERS, metrics=True) -> dict
@@ -295,6 +296,8 @@ def _converge(name: str, bins: dict[str, Path], timings: dict[str, float]) -> No
     _timed(timings, "nodes", cluster._ensure_nodes, _nodes(name))
     _timed(timings, "reader", cluster._ensure_reader)
     _timed(timings, "apply", _apply_workloads, name)
+    if cluster.get("Pod", cluster.READER_NAMESPACE, _CANARY) is not None:  # an interrupted start_apiserver's
+        cluster.delete("Pod", cluster.READER_NAMESPACE, _CANARY)
     namespaces = NAMESPACES[ROLE[name]]
     cluster._clear_template_faults((*namespaces, "kube-system"))
     for ns in namespaces:
@@ -427,6 +430,7 @@ def stop_apiserver(name: str, timeout: float = 30) -> None:
 # (a new kwok-controller waits for its predecessor's node leases to expire, 40 s), so
 # start_apiserver waits until kwok acts on pods again instead (_wait_kubelets_acting).
 _RESTARTED_ON_RECOVERY = ("kube-controller-manager", "kube-scheduler")
+_CANARY = "opscheck-canary"
 
 
 def start_apiserver(name: str, timeout: float = 60) -> None:
@@ -450,7 +454,7 @@ def start_apiserver(name: str, timeout: float = 60) -> None:
 def _wait_kubelets_acting(name: str, timeout: float) -> None:
     """A bare pod bound to a node (no scheduler, no controller: only kwok acts on it) runs,
     and once deleted, goes: kwok's pod watch is live again."""
-    ns, pod = cluster.READER_NAMESPACE, "opscheck-canary"
+    ns, pod = cluster.READER_NAMESPACE, _CANARY
     if cluster.get("Pod", ns, pod) is not None:
         cluster.delete("Pod", ns, pod, timeout)
     cluster.request("POST", cluster._path("Pod", ns), {
