@@ -16,7 +16,7 @@ The checks read all of it through pytest-testinfra (local://), never writing.
 Public API:
     up() / down() / status(); snapshot_dir(), node_fs_dir(), etcdutl_path(), snapshots()
     take_snapshot() -> Path
-    fault helpers: age_newest(hours) / corrupt(...) / plant_expired(days) / remove(path),
+    fault helpers: stop_snapshots(hours) / resume_snapshots(aged), corrupt() / plant_expired(days) / remove(path),
                    fill_node_fs(percent) / clear_node_fs()
 """
 from __future__ import annotations
@@ -177,12 +177,21 @@ def status() -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- fault helpers
 
-def age_newest(hours: float) -> Path:
-    """Fault: snapshots stopped; the newest is `hours` old (its mtime set back)."""
-    _, path = snapshots()[-1]
+def stop_snapshots(hours: float) -> list[Path]:
+    """Fault: snapshots stopped `hours` ago: every snapshot newer than that gets that age
+    (its mtime set back). Returns them for resume_snapshots()."""
     when = time.time() - hours * 3600
-    os.utime(path, (when, when))
-    return path
+    aged = [path for mtime, path in snapshots() if mtime.timestamp() > when]
+    for path in aged:
+        os.utime(path, (when, when))
+    return aged
+
+
+def resume_snapshots(aged: list[Path]) -> Path:
+    """Repair: the aged copies go and a fresh snapshot is taken, as the next run would."""
+    for path in aged:
+        path.unlink(missing_ok=True)
+    return take_snapshot()
 
 
 def corrupt() -> Path:

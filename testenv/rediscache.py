@@ -147,20 +147,24 @@ def status() -> dict[str, Any]:
 # --------------------------------------------------------------------------- fault helpers
 
 def fill_memory(percent: float) -> int:
-    """Add one ballast value so used_memory is about `percent` of maxmemory (allkeys-lru
-    then keeps it under maxmemory by evicting cache entries, as a full cache does).
-    Returns used_memory."""
+    """Add ballast values (1 MiB each: one big SET would itself pass maxmemory in the query
+    buffer) until used_memory is about `percent` of maxmemory. Returns used_memory."""
     r = admin()
-    r.delete(BALLAST_KEY)
-    used = r.info("memory")["used_memory"]
+    clear_fill()
     want = int(MAXMEMORY_BYTES * percent / 100)
-    if want > used:
-        r.set(BALLAST_KEY, b"x" * (want - used))
-    return r.info("memory")["used_memory"]
+    chunk = 1024 * 1024
+    i = 0
+    while (used := r.info("memory")["used_memory"]) < want - chunk // 2:
+        r.set(f"{BALLAST_KEY}:{i}", b"x" * min(chunk, want - used))
+        i += 1
+    return used
 
 
 def clear_fill() -> None:
-    admin().delete(BALLAST_KEY)
+    r = admin()
+    keys = list(r.scan_iter(match=f"{BALLAST_KEY}:*", count=1000))
+    if keys:
+        r.delete(*keys)
 
 
 def lookups(hits: int, misses: int) -> dict[str, int]:

@@ -18,6 +18,7 @@ Public API:
         set_endpoint(name, status="DOWN"|None, latency_ms=None)   the HTTP endpoints
         write_log_lines(file, messages) / rotate_log(file) / message(app, level, text)
         set_daemonset_fault(namespace, name, fault|None)           e.g. Promtail crashlooping
+        set_pod_memory(namespace, app, memory|None)                 a running pod's memory grows
 """
 from __future__ import annotations
 
@@ -75,6 +76,8 @@ def up() -> dict[str, Any]:
         for namespace, name in CRONJOBS:
             _ensure_backup_job(namespace, name)
         _wait_metrics()
+        for ns in NAMESPACES:  # what a first start raised on its way (none left on a healthy system)
+            cluster.clear_events(ns, "Warning")
     info = status()
     info["up_seconds"] = round(time.monotonic() - t0, 1)
     return info
@@ -96,8 +99,9 @@ def status() -> dict[str, Any]:
     except Exception as exc:  # the cluster is down
         info["error"] = str(exc)
         return info
+    # a Job's pods finish (Succeeded, or Failed when a backup fault made them fail)
     not_ready = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods
-                 if p.get("status", {}).get("phase") != "Succeeded" and not cluster.pod_ready(p)]
+                 if p.get("status", {}).get("phase") not in ("Succeeded", "Failed") and not cluster.pod_ready(p)]
     info["pods"] = len(pods)
     info["pods_not_ready"] = not_ready
     info["endpoints_live"] = {n: _live(url(n) + "/health") for n in ENDPOINTS}
@@ -148,6 +152,17 @@ def _apply() -> None:
             cluster.create_if_missing(d)
         elif d["kind"] == "PersistentVolumeClaim":
             cluster.create_if_missing(d)
+    # a StatefulSet's claims exist and are Bound before its pods: a pod created first would
+    # be unschedulable for a moment (a FailedScheduling Warning event)
+    claims = [(d["metadata"]["namespace"], f"{t['metadata']['name']}-{d['metadata']['name']}-{i}", t)
+              for d in docs if d["kind"] == "StatefulSet" for t in d["spec"].get("volumeClaimTemplates") or []
+              for i in range(d["spec"].get("replicas", 1))]
+    for ns, name, template in claims:
+        cluster.create_if_missing({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                                   "metadata": {"name": name, "namespace": ns, "labels": template["metadata"].get("labels", {})},
+                                   "spec": template["spec"]})
+    procs.wait_for(lambda: all((cluster.get("PersistentVolumeClaim", ns, name) or {}).get("status", {}).get("phase")
+                               == "Bound" for ns, name, _ in claims), 90, "the StatefulSets' PVCs Bound")
     for d in docs:
         if d["kind"] not in ("Namespace", "PersistentVolume", "PersistentVolumeClaim"):
             cluster.apply(d)
@@ -171,6 +186,10 @@ def _clear_faults() -> None:
         for job in cluster.list_("Job", namespace, "opscheck.testenv/injected=true"):
             cluster.delete("Job", namespace, job["metadata"]["name"])
     for ns in NAMESPACES:
+        for d in cluster.list_("Deployment", ns):
+            app = (d["spec"]["selector"].get("matchLabels") or {}).get("app")
+            if app:
+                set_pod_memory(ns, app, None)
         cluster.clear_events(ns, "Warning")
 
 
@@ -274,9 +293,10 @@ def rotate_log(file: str) -> None:
 def set_daemonset_fault(namespace: str, name: str, fault: str | None, timeout: float = TIMEOUT) -> list[dict]:
     """Add (fault='crashloop') or remove (None) the opscheck.testenv/fault label on a
     DaemonSet's pod template; the DaemonSet controller replaces its pods and kwok's fault
-    stage acts on the new ones. Waits until it shows (crashloop: the rolling update's first
-    new pod Running, not ready, CrashLoopBackOff; the update stops there, maxUnavailable 1)
-    or, for None, until the DaemonSet is fully available again;
+    stage acts on the new ones. Waits until it shows (crashloop: a new pod Running, not
+    ready, CrashLoopBackOff; each passes its readiness probe once before crashing, so the
+    rolling update goes on to every node) or, for None, until the DaemonSet is fully
+    available again;
     then the Warning events about its pods go. Returns the DaemonSet's pods."""
     if fault not in (None, "crashloop"):
         raise ValueError("fault must be 'crashloop' or None")
@@ -301,8 +321,6 @@ def set_daemonset_fault(namespace: str, name: str, fault: str | None, timeout: f
         if fault is None:
             return _daemonset_done(current) and all(cluster.FAULT_LABEL not in p["metadata"].get("labels", {})
                                                     for p in ps)
-        # the rolling update stops at the first replaced pod that never becomes ready
-        # (maxUnavailable 1), as it would in a real cluster: one node without a shipper
         st = current.get("status") or {}
         return (st.get("numberReady", 0) < st.get("desiredNumberScheduled", 0)
                 and any(p["metadata"].get("labels", {}).get(cluster.FAULT_LABEL) == fault
@@ -312,3 +330,37 @@ def set_daemonset_fault(namespace: str, name: str, fault: str | None, timeout: f
     if fault is None:
         cluster._delete_events(namespace, lambda o: o.get("kind") == "Pod" and o.get("name", "").startswith(name + "-"))
     return pods()
+
+
+USAGE_MEMORY = "kwok.x-k8s.io/usage-memory"
+
+
+def set_pod_memory(namespace: str, app: str, memory: str | None, timeout: float = 60) -> list[dict]:
+    """The memory use of the running pods labelled app=`app` (their kwok usage annotation,
+    not the template: no rollout, the same pods grow); None: back to their template's value.
+    Waits until the metrics API reports it for every pod (a scrape, ~10 s)."""
+    pods = [p for p in cluster.list_("Pod", namespace, f"app={app}") if p.get("status", {}).get("phase") == "Running"]
+    if not pods:
+        return []
+    owners = {o["name"] for p in pods for o in p["metadata"].get("ownerReferences") or []}
+    template = None
+    for rs in cluster.list_("ReplicaSet", namespace):
+        if rs["metadata"]["name"] in owners:
+            template = (rs["spec"]["template"]["metadata"].get("annotations") or {}).get(USAGE_MEMORY)
+    want = memory or template
+    if want is None:
+        return pods
+    changed = [p for p in pods if (p["metadata"].get("annotations") or {}).get(USAGE_MEMORY) != want]
+    for p in changed:
+        cluster.patch("Pod", namespace, p["metadata"]["name"], {"metadata": {"annotations": {USAGE_MEMORY: want}}})
+    names = {p["metadata"]["name"] for p in pods}
+    want_bytes = cluster._parse_mem(want)
+
+    def reflected() -> bool:
+        ms = [m for m in cluster.metrics_pods(namespace) if m["metadata"]["name"] in names]
+        # the annotation is each container's usage (kwok's ClusterResourceUsage)
+        return len(ms) == len(names) and all(abs(cluster._parse_mem(c["usage"]["memory"]) - want_bytes) <= 0.01 * want_bytes
+                                             for m in ms for c in m["containers"])
+    if changed:
+        procs.wait_for(reflected, timeout, f"metrics of {namespace}/{app} at memory {want}", interval=1)
+    return pods
