@@ -14,7 +14,9 @@ PROFILE = REPO / "environments" / "multicluster.yaml"
 
 @pytest.fixture(scope="module")
 def runner(tmp_path_factory: pytest.TempPathFactory) -> CheckRunner:
-    multicluster.up(metrics=False)  # idempotent: seconds when the three clusters are up
+    # idempotent: seconds when the three clusters are up; waits for the metrics API (the
+    # whole daily checklist runs: without it the resource-usage checks fail on a cold start)
+    multicluster.up()
     return CheckRunner(tmp_path_factory.mktemp("multicluster-report"), profile=PROFILE)
 
 
