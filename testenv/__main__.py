@@ -17,6 +17,7 @@ from testenv import platform_services
 from testenv import security
 from testenv import multicluster
 from testenv import controlplane, coredns, rediscache, systems
+from testenv import search
 
 # Start order: the sample services' readiness reads PostgreSQL and Vault; Prometheus
 # scrapes the services and sends alerts to Alertmanager; the cluster only needs the services' log files.
@@ -24,7 +25,7 @@ COMPONENTS = [("postgres", postgres), ("vault", vault), ("apps", apps), ("cluste
               ("controlplane", controlplane), ("security", security), ("platform", platform_services),
               ("alertmanager", alertmanager), ("prometheus", prometheus),
               ("pushgateway", pushgateway), ("attestations", attestations),
-              ("release", release)]
+              ("release", release), ("search", search)]
 # Started only on demand (`up --system NAME`): only their own profiles and self-tests need
 # them, and they cost memory and CPU (see each module's docstring); `down` always stops them.
 SYSTEMS = {"multicluster": multicluster}

@@ -3,7 +3,8 @@
 # Chromium with a CJK font for the report rendering test (the runbook text is Korean).
 # Skips apt entirely when everything is already installed (the common, warm case).
 set -euo pipefail
-PACKAGES=(postgresql prometheus prometheus-node-exporter iproute2 chromium fonts-noto-cjk prometheus-pushgateway prometheus-alertmanager redis-server)
+PACKAGES=(postgresql prometheus prometheus-node-exporter iproute2 chromium fonts-noto-cjk prometheus-pushgateway prometheus-alertmanager redis-server
+  openjdk-17-jre-headless maven libfaketime)  # OpenSearch (testenv/search.py): assembled with maven, run on the JRE
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

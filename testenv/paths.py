@@ -40,6 +40,10 @@ PORTS = {
     "smartsensor-api": 18091, "smartsensor-web": 18092,
     "titanium-gateway": 18093, "titanium-user-service": 18094,
     "redis": 16379,
+    # SmartSensor's log store (testenv/search.py, OpenSearch); -past: the short-lived node
+    # that writes the 45-days-old snapshot once.
+    "opensearch": 19200, "opensearch-transport": 19300,
+    "opensearch-past": 19201, "opensearch-past-transport": 19301,
     "coredns": 15353, "coredns-health": 15354,
     # The multi-cluster system (mgmt, app1, app2): one kube-apiserver each.
     "kube-apiserver-mgmt": 16444,
