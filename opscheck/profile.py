@@ -904,6 +904,30 @@ class NodeDisk(Strict):
         return [str(expand_path(p)) for p in self.paths]
 
 
+class LogIndices(Strict):
+    """Log indices in Elasticsearch/OpenSearch (002 weekly: delete indices older than 30 days),
+    read with GET _cat/indices only. An index's age is taken from the date in its name when
+    `name_date_format` finds one (the day its logs are from, what the runbook's delete keys
+    on; a restore or reindex resets the creation date), else from its creation date."""
+
+    url: str
+    username: str | None = None
+    password: SecretRef | None = None
+    ca_file: str | None = None  # a CA bundle for https; default: the system's
+    # fnmatch patterns of the log indices (002: logstash output and the weekly delete).
+    patterns: Annotated[list[str], Field(min_length=1)] = ["logstash-*"]
+    name_date_format: str | None = "%Y.%m.%d"  # strftime of the date in the names; null: creation date only
+    retention_days: Annotated[float, Field(gt=0)] = 30
+    timeout_seconds: Annotated[float, Field(gt=0)] = 10
+
+    @field_validator("url")
+    @classmethod
+    def _no_credentials_in_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/@]+(/.*)?$", value):
+            raise ValueError("must be http(s)://host:port with no user:password@ (use username and password)")
+        return value.rstrip("/")
+
+
 class Backups(Strict):
     postgres_cronjob: CronJobBackup | None = None
     vault_cronjob: CronJobBackup | None = None
@@ -941,6 +965,8 @@ class Profile(Strict):
     log_pipeline: LogPipeline | None = None
     etcd_backups: EtcdBackups | None = None
     node_disk: NodeDisk | None = None
+    # Elasticsearch/OpenSearch log indices and their retention (opscheck/logindex.py).
+    log_indices: LogIndices | None = None
     # A YAML file of waivers (see opscheck/waivers.py); relative to the profile's folder.
     waivers: str | None = None
     schedule: Schedule = Schedule()
