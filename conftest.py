@@ -12,4 +12,5 @@ pytest_plugins = [
     "fixtures.ledger",
     "fixtures.attestations",
     "fixtures.systems",
+    "fixtures.logindex",
 ]
