@@ -37,7 +37,7 @@ def write_junit(stage: str, failing: tuple[str, ...] = ()) -> Path:
     """A JUnit file for `stage`, with the named test cases failing."""
     cases = []
     for name in STAGES[stage]:
-        body = (f'<failure message="AssertionError">assert 500 == 200</failure>' if name in failing else "")
+        body = ('<failure message="AssertionError">assert 500 == 200</failure>' if name in failing else "")
         cases.append(f'<testcase classname={quoteattr("qsign." + stage)} name={quoteattr(name)} time="0.12">{body}</testcase>')
     xml = (f'<?xml version="1.0" encoding="utf-8"?>\n<testsuites><testsuite name={quoteattr(stage)} '
            f'tests="{len(cases)}" failures="{len(failing)}" errors="0" skipped="0">{"".join(cases)}'
