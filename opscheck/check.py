@@ -102,7 +102,7 @@ class Evidence:
     columns: list[str] = field(default_factory=list)
     rows: list[list[Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    # Set when a person signed the item off (opscheck/attestations.py): outcome "attested".
+    # Set when a person signed the item off (opscheck/record/attestations.py): outcome "attested".
     attested: str | None = None
 
     # -- recording -------------------------------------------------------------------

@@ -66,7 +66,7 @@ def catalog(root: Path) -> list[dict[str, Any]]:
 
 def verify_command(reports: Path) -> int:
     """0: the chain is intact; 1: something was changed, removed, inserted or reordered."""
-    from opscheck.ledger import verify
+    from opscheck.record.ledger import verify
 
     if not reports.is_dir():
         print(f"opscheck verify: {reports} is not a directory", file=sys.stderr)
@@ -84,7 +84,7 @@ def verify_command(reports: Path) -> int:
 
 def coverage_command(root: Path, fmt: str, gaps_only: bool) -> int:
     """0: every runbook item is covered; 1: some are not; 3: the checks cannot be collected."""
-    from opscheck.coverage import coverage, render_text
+    from opscheck.record.coverage import coverage, render_text
 
     try:
         entries = catalog(root)
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "coverage":
         return coverage_command(args.root.resolve(), args.format, args.gaps)
     if args.command == "trace":
-        from opscheck.trace import latest_outcomes, matrix, render_text, sealed_results
+        from opscheck.record.trace import latest_outcomes, matrix, render_text, sealed_results
 
         rows = matrix(catalog(args.root.resolve()), latest_outcomes(sealed_results(args.reports, args.profile)))
         if args.format == "json":

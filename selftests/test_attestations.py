@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from opscheck.attestations import Attestation, Rule, Signed, judge
+from opscheck.record.attestations import Attestation, Rule, Signed, judge
 from opscheck.profile import Attestations, AttestedItem, Profile
 from selftests.harness import validate_results
 from selftests.pluginsuite import only_run_folder

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from opscheck.dumps import DumpFile, archive_tables, dump_problems, history_gaps
+from opscheck.sources.dumps import DumpFile, archive_tables, dump_problems, history_gaps
 from opscheck.errors import ProfileError
-from opscheck.pgchecks import redact_sql, redundant_indexes, unused_indexes
+from opscheck.sources.database import redact_sql, redundant_indexes, unused_indexes
 from opscheck.profile import PostgresThresholds, load_profile
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)

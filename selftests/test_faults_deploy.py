@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from opscheck.maintenance import DAYS
+from opscheck.rules.maintenance import DAYS
 from opscheck.timeutil import utc_now
 from selftests.harness import DEMO_PROFILE, broken
 from testenv import release

@@ -2,7 +2,7 @@
 
 A missed run cannot be produced for real without waiting days, so the fault is injected
 at the narrowest layer: the ledger itself. Earlier runs are recorded into a real reports
-directory by the real sealing code (opscheck.ledger.commit_run) with the start times they
+directory by the real sealing code (opscheck.record.ledger.commit_run) with the start times they
 would have had; the check then runs for real against it, as an operator's cron does.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from opscheck.ledger import commit_run
+from opscheck.record.ledger import commit_run
 from opscheck.timeutil import utc_now
 from selftests.harness import DEMO_PROFILE
 

@@ -11,14 +11,14 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from opscheck.backups import backup_problems, schedule_problems
-from opscheck.certs import secret_leaf_certificate
+from opscheck.rules.backups import backup_problems, schedule_problems
+from opscheck.rules.certs import secret_leaf_certificate
 from opscheck.check import CheckFailure, Evidence, check, describe_rows
-from opscheck.kube import project
+from opscheck.sources.kube import project
 from opscheck.profile import expand_path
-from opscheck.runcache import RunCache
+from opscheck.sources.runcache import RunCache
 from opscheck.errors import DependencyError
-from opscheck.workloads import pod_problem
+from opscheck.rules.workloads import pod_problem
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 
@@ -141,7 +141,7 @@ def test_certificate_metadata_from_a_tls_secret():
 def test_cadence_status_measures_gaps_and_never_run_cadences():
     from datetime import timedelta
 
-    from opscheck.schedule import cadence_status
+    from opscheck.record.schedule import cadence_status
     from opscheck.timeutil import parse_duration, utc_now
 
     now = utc_now()
@@ -167,7 +167,7 @@ def test_durations_must_say_their_unit(text):
 def test_maintenance_window_in_its_time_zone_and_past_midnight():
     from datetime import datetime, timezone
 
-    from opscheck.maintenance import window_contains
+    from opscheck.rules.maintenance import window_contains
 
     sunday_3am_kst = datetime(2026, 11, 21, 18, 0, tzinfo=timezone.utc)  # Sat 18:00 UTC = Sun 03:00 KST
     assert window_contains(["sun"], "02:00", "06:00", "Asia/Seoul", sunday_3am_kst)
@@ -178,7 +178,7 @@ def test_maintenance_window_in_its_time_zone_and_past_midnight():
 
 
 def test_junit_totals_come_from_the_test_cases(tmp_path):
-    from opscheck.release import read_junit
+    from opscheck.sources.release import read_junit
     from opscheck.errors import OpscheckError
 
     (tmp_path / "a.xml").write_text('<testsuite tests="99"><testcase classname="c" name="ok"/>'

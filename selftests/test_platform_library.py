@@ -7,14 +7,14 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from opscheck.availability import hpa_bounds_problems, hpa_problems, pdb_allowed, pdb_problems, selector_matches, spof_problems
-from opscheck.housekeeping import over_provisioned, request_usage, unused
-from opscheck.platform_profile import HpaBounds, NodePatches, VeleroSchedule
-from opscheck.platform_services import (
+from opscheck.rules.availability import hpa_bounds_problems, hpa_problems, pdb_allowed, pdb_problems, selector_matches, spof_problems
+from opscheck.rules.housekeeping import over_provisioned, request_usage, unused
+from opscheck.profile.platform import HpaBounds, NodePatches, VeleroSchedule
+from opscheck.rules.platform import (
     application_problems, cni_problems, external_secret_problems, go_duration, helm_offenders, helm_releases,
     image_version, last_due, schedule_problems, velero_backup_findings,
 )
-from opscheck.versions import kubelet_skew_problems, node_patch_problems, parse_version, upgrade_path_problems
+from opscheck.rules.versions import kubelet_skew_problems, node_patch_problems, parse_version, upgrade_path_problems
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
 

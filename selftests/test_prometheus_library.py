@@ -7,11 +7,11 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from opscheck.alertmanager import receivers_for, silent_receivers
-from opscheck.capacity import Trend, pct
+from opscheck.sources.alertmanager import receivers_for, silent_receivers
+from opscheck.sources.capacity import Trend, pct
 from opscheck.profile import PrometheusConfig, SloTier
-from opscheck.prometheus import le_pattern, parse_duration, parse_time, render, series_name
-from opscheck.slo import Measurement
+from opscheck.sources.prometheus import le_pattern, parse_duration, parse_time, render, series_name
+from opscheck.sources.slo import Measurement
 
 
 def test_render_replaces_only_the_named_placeholders():

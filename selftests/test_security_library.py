@@ -7,7 +7,15 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from opscheck import hardening, kubebench, mesh, rbac, vulnscan
+from opscheck.rules import hardening
+
+from opscheck.sources import kube_bench as kubebench
+
+from opscheck.rules import mesh
+
+from opscheck.rules import rbac
+
+from opscheck.sources import image_scans as vulnscan
 from opscheck.profile import AcceptedFinding, PlaintextCredentials
 
 
@@ -160,7 +168,7 @@ def test_rbac_helpers():
 
 
 def test_certificate_state():
-    from opscheck.certmanager import certificate_state
+    from opscheck.rules.cert_manager import certificate_state
 
     now = datetime(2026, 11, 22, tzinfo=timezone.utc)
     obj = {"metadata": {"name": "c", "namespace": "ns"}, "spec": {"secretName": "s"},

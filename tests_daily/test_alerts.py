@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from opscheck.check import check
-from opscheck.prometheus import parse_duration, series_name
+from opscheck.sources.prometheus import parse_duration, series_name
 
 REMEDIATION = """\
 Open the alerts (Prometheus /alerts, or kubectl port-forward -n monitoring svc/prometheus-operated 9090:9090

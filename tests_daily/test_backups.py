@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from opscheck.backups import backup_problems, runs_of, schedule_problems
+from opscheck.rules.backups import backup_problems, runs_of, schedule_problems
 from opscheck.check import check
 
 

@@ -1,6 +1,6 @@
 """Daily (and monthly): cert-manager Certificates Ready and not expiring (SmartSensor 002
 monthly security audit, multi-cluster 004 §1.3)."""
-from opscheck.certmanager import certificate_state, now
+from opscheck.rules.cert_manager import certificate_state, now
 from opscheck.check import check, component_absent
 
 

@@ -1,7 +1,7 @@
 """Daily: Service names resolve (Titanium 003 네트워크 문제: 서비스 엔드포인트 확인 / DNS 해석)."""
 from opscheck.check import check
-from opscheck.clusterdns import Resolver, ResolverUnavailable, expected_addresses, service_fqdn
-from opscheck.network import services_without_ready_endpoints
+from opscheck.sources.cluster_dns import Resolver, ResolverUnavailable, expected_addresses, service_fqdn
+from opscheck.rules.network import services_without_ready_endpoints
 
 
 @check(

@@ -1,6 +1,6 @@
 """Daily: sensor data quality from a configured SQL query (SmartSensor 002 daily log review §4)."""
 from opscheck.check import check, component_absent
-from opscheck.pgchecks import quality_rule
+from opscheck.sources.database import quality_rule
 
 
 @check(

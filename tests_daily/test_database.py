@@ -3,7 +3,7 @@ import time
 
 from opscheck.check import check
 from opscheck.errors import DependencyError
-from opscheck.postgres import describe_error, read_only_connection
+from opscheck.sources.postgres import describe_error, read_only_connection
 
 
 @check(

@@ -2,7 +2,7 @@
 from datetime import datetime, timedelta, timezone
 
 from opscheck.check import check
-from opscheck.dumps import dump_problems, hours, list_dumps
+from opscheck.sources.dumps import dump_problems, hours, list_dumps
 
 
 @check(

@@ -2,7 +2,7 @@
 import pytest
 
 from opscheck.check import check
-from opscheck.httpcheck import probe
+from opscheck.sources.http import probe
 
 
 @check(

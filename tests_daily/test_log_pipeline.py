@@ -2,7 +2,7 @@
 import requests
 
 from opscheck.check import check
-from opscheck.workloads import node_problems, pod_problem
+from opscheck.rules.workloads import node_problems, pod_problem
 
 
 @check(

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from opscheck.check import check
-from opscheck.podlogs import app_pods, matching, read_lines
+from opscheck.sources.pod_logs import app_pods, matching, read_lines
 from opscheck.timeutil import parse_time
 
 

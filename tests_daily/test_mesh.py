@@ -1,6 +1,6 @@
 """Daily: every pod in the service mesh runs the Istio sidecar (Titanium 003 Sidecar 주입 확인)."""
 from opscheck.check import check, component_absent
-from opscheck.mesh import INJECT_ANNOTATION, has_sidecar, injection_enabled, mesh_namespaces
+from opscheck.rules.mesh import INJECT_ANNOTATION, has_sidecar, injection_enabled, mesh_namespaces
 
 
 @check(

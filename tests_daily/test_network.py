@@ -1,6 +1,6 @@
 """Daily: traffic can reach the services (QSIGN 000 §1 and network monitoring)."""
 from opscheck.check import check
-from opscheck.network import lb_and_ingress_problems, services_without_ready_endpoints
+from opscheck.rules.network import lb_and_ingress_problems, services_without_ready_endpoints
 
 
 @check(

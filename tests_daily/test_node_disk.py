@@ -1,7 +1,7 @@
 """Daily: node filesystems, read with df on the nodes (multi-cluster 004 디스크 용량 부족,
 SmartSensor 002 저장소 사용량 확인)."""
 from opscheck.check import check
-from opscheck.nodedisk import filesystems
+from opscheck.sources.node_disks import filesystems
 
 
 @check(

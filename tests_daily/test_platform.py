@@ -3,7 +3,7 @@ External Secrets, `cilium status`; Titanium 003's CI/CD through Argo CD)."""
 from datetime import datetime, timedelta, timezone
 
 from opscheck.check import check, component_absent
-from opscheck.platform_services import (
+from opscheck.rules.platform import (
     application_problems, cni_problems, custom_objects, external_secret_problems, ref, velero_backup_findings,
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from opscheck.check import check
-from opscheck.prometheus import is_number, render
+from opscheck.sources.prometheus import is_number, render
 
 
 @check(

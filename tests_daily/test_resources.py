@@ -1,7 +1,7 @@
 """Daily: CPU, memory, disk and volumes (QSIGN 000 §2, §4 and resource-monitor.sh)."""
 
 from opscheck.check import check
-from opscheck.resources import container_usage_vs_limits, node_usage_percent, over_threshold
+from opscheck.rules.resources import container_usage_vs_limits, node_usage_percent, over_threshold
 
 
 def expect_node_usage(cluster, evidence, resource, limit):

@@ -3,10 +3,10 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from opscheck.certs import expiry_rows, secret_leaf_certificate
+from opscheck.rules.certs import expiry_rows, secret_leaf_certificate
 from opscheck.check import check
-from opscheck.podlogs import app_pods, matching, read_lines
-from opscheck.vaultaudit import newest_entry_time
+from opscheck.sources.pod_logs import app_pods, matching, read_lines
+from opscheck.sources.vault_audit import newest_entry_time
 
 
 @check(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from opscheck.check import check, fmt
-from opscheck.prometheus import le_pattern, render
+from opscheck.sources.prometheus import le_pattern, render
 
 
 @check(

@@ -1,8 +1,8 @@
 """Daily: what `kubectl top` shows, per cluster (SmartSensor 002 리소스 사용량 확인,
 multi-cluster 004 리소스 사용량 확인)."""
 from opscheck.check import check
-from opscheck.resources import node_usage_percent, top_pods
-from opscheck.workloads import node_problems
+from opscheck.rules.resources import node_usage_percent, top_pods
+from opscheck.rules.workloads import node_problems
 
 
 @check(

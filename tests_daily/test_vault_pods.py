@@ -4,7 +4,7 @@ import pytest
 
 from opscheck.check import check
 from opscheck.errors import DependencyError
-from opscheck.workloads import pod_problem
+from opscheck.rules.workloads import pod_problem
 
 
 @check(

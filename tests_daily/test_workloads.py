@@ -4,7 +4,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from opscheck.check import check
-from opscheck.workloads import node_problems, oom_killed, replica_shortfalls, restart_counts, unhealthy_pods
+from opscheck.rules.workloads import node_problems, oom_killed, replica_shortfalls, restart_counts, unhealthy_pods
 
 
 @check(

@@ -2,7 +2,7 @@
 검토; seed 002 prometheus-rules.yaml)."""
 from __future__ import annotations
 
-from opscheck.alertmanager import receivers_for, silent_receivers
+from opscheck.sources.alertmanager import receivers_for, silent_receivers
 from opscheck.check import check
 
 

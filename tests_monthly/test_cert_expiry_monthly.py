@@ -2,7 +2,7 @@
 (QSIGN 000 monthly check-certificates.sh, 001 monthly checklist)."""
 import pytest
 
-from opscheck.certs import expiry_rows, parse_pem_bundle, secret_leaf_certificate
+from opscheck.rules.certs import expiry_rows, parse_pem_bundle, secret_leaf_certificate
 from opscheck.check import check
 
 

@@ -1,7 +1,7 @@
 """Monthly: index use, table sizes, database roles and inactive accounts
 (SmartSensor 002: performance tuning, capacity planning, monthly security audit)."""
 from opscheck.check import check, component_absent
-from opscheck.pgchecks import (MB, cluster_data_bytes, growth_per_day, inactive_accounts, indexes, role_policy,
+from opscheck.sources.database import (MB, cluster_data_bytes, growth_per_day, inactive_accounts, indexes, role_policy,
                                table_sizes, unused_indexes)
 
 

@@ -6,8 +6,8 @@ from datetime import datetime, timezone
 
 from opscheck.check import check, component_absent
 from opscheck.errors import DependencyError
-from opscheck.hardening import WORKLOAD_KINDS, configmap_credentials, env_credentials, namespace_policies, pss_problems
-from opscheck.kubebench import accepted_for, newest_file, read
+from opscheck.rules.hardening import WORKLOAD_KINDS, configmap_credentials, env_credentials, namespace_policies, pss_problems
+from opscheck.sources.kube_bench import accepted_for, newest_file, read
 
 
 @check(

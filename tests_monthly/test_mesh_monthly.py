@@ -1,7 +1,7 @@
 """Monthly: mTLS STRICT in the mesh, istiod version within support (Titanium 003 보안 관리,
 월간 점검: Istio 버전 업데이트 검토)."""
 from opscheck.check import check, component_absent
-from opscheck.mesh import image_tag, mesh_namespaces, namespace_mtls, version_problems, workload_overrides
+from opscheck.rules.mesh import image_tag, mesh_namespaces, namespace_mtls, version_problems, workload_overrides
 
 
 def _istio_or_absent(cluster, profile) -> None:

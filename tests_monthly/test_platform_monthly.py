@@ -5,11 +5,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from opscheck.availability import find_hpa, hpa_bounds_problems, hpa_row
+from opscheck.rules.availability import find_hpa, hpa_bounds_problems, hpa_row
 from opscheck.check import check, component_absent
-from opscheck.housekeeping import over_provisioned, released_volumes, request_usage, unused
-from opscheck.platform_services import custom_objects, ref, schedule_problems
-from opscheck.versions import below_minimum, kubelet_skew_problems, kubelets, minors_between, node_patch_problems, parse_version
+from opscheck.rules.housekeeping import over_provisioned, released_volumes, request_usage, unused
+from opscheck.rules.platform import custom_objects, ref, schedule_problems
+from opscheck.rules.versions import below_minimum, kubelet_skew_problems, kubelets, minors_between, node_patch_problems, parse_version
 
 
 @check(

@@ -2,11 +2,11 @@
 permission matrix, default ServiceAccounts without permissions (QSIGN 001 access audit,
 SmartSensor 002 RBAC review and user access review, Titanium 003 RBAC check).
 
-Permissions are computed from the Roles and Bindings (opscheck/rbac.py), as
+Permissions are computed from the Roles and Bindings (opscheck/rules/rbac.py), as
 `kubectl auth can-i --list` shows them for RBAC, without any request beyond get/list.
 """
 from opscheck.check import check, component_absent
-from opscheck.rbac import Rbac, describe_rules, service_account_identities
+from opscheck.rules.rbac import Rbac, describe_rules, service_account_identities
 
 
 @check(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from opscheck.check import check
-from opscheck.slo import ServiceMeter, sla_measurements, verdict
+from opscheck.sources.slo import ServiceMeter, sla_measurements, verdict
 
 
 @check(

@@ -6,8 +6,8 @@ import pytest
 
 from opscheck.check import check
 from opscheck.errors import DependencyError
-from opscheck.prometheus import now
-from opscheck.slo import ServiceMeter, sla_measurements, verdict
+from opscheck.sources.prometheus import now
+from opscheck.sources.slo import ServiceMeter, sla_measurements, verdict
 
 # A scrape older than this many intervals (plus a little slack) is not fresh.
 FRESH_INTERVALS = 3

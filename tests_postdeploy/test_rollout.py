@@ -2,9 +2,9 @@
 from datetime import timedelta
 
 from opscheck.check import check, component_absent
-from opscheck.httpcheck import probe
-from opscheck.podlogs import app_pods, read_lines
-from opscheck.workloads import (
+from opscheck.sources.http import probe
+from opscheck.sources.pod_logs import app_pods, read_lines
+from opscheck.rules.workloads import (
     container_security_problems,
     current_revision_pods,
     ref,

@@ -1,7 +1,7 @@
 """Pre-deployment sign-offs (seed 001, pre-deployment checklist): people attest them.
 
 Each check passes as "attested" only with a current attestation by an allowed role
-(profile `attestations`, see opscheck/attestations.py).
+(profile `attestations`, see opscheck/record/attestations.py).
 """
 from opscheck.check import check
 

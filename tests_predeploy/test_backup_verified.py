@@ -2,7 +2,7 @@
 from datetime import datetime, timedelta, timezone
 
 from opscheck.check import check
-from opscheck.dumps import hours, list_dumps, verify_archive
+from opscheck.sources.dumps import hours, list_dumps, verify_archive
 
 
 @check(

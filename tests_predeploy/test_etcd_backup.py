@@ -3,8 +3,8 @@
 from datetime import timedelta
 
 from opscheck.check import check
-from opscheck.dumps import hours
-from opscheck.etcdsnap import snapshot_report
+from opscheck.sources.dumps import hours
+from opscheck.sources.etcd_snapshots import snapshot_report
 
 
 @check(

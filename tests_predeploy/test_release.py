@@ -1,7 +1,7 @@
 """Predeploy gate: the release's tests, its load test, and the maintenance window (QSIGN 001)."""
 from opscheck.check import check, component_absent
-from opscheck.maintenance import describe, window_contains
-from opscheck.release import junit_files, read_junit, read_k6_summary
+from opscheck.rules.maintenance import describe, window_contains
+from opscheck.sources.release import junit_files, read_junit, read_k6_summary
 from opscheck.timeutil import utc_now
 
 
@@ -96,7 +96,7 @@ A workload deployed once has nothing to roll back to: keep the previous release'
 (or Helm revision: helm history <release>) at hand as the rollback plan.""",
 )
 def test_rollback_plan(cluster, profile, evidence):
-    from opscheck.workloads import ref, rollback_problems
+    from opscheck.rules.workloads import ref, rollback_problems
 
     replicasets = cluster.in_namespaces("replicasets", profile.namespaces)
     revisions = cluster.in_namespaces("controllerrevisions", profile.namespaces)

@@ -3,10 +3,10 @@ finding outside the accepted list (QSIGN 001 배포 전: 보안 취약점 스캔
 import re
 
 from opscheck.check import check, component_absent
-from opscheck.hardening import pod_spec
+from opscheck.rules.hardening import pod_spec
 from opscheck.profile import expand_vars
 from opscheck.timeutil import utc_now
-from opscheck.vulnscan import collect, judge_images, normalize_image
+from opscheck.sources.image_scans import collect, judge_images, normalize_image
 
 
 @check(

@@ -1,10 +1,10 @@
 """Predeploy: before an upgrade (multi-cluster 004 §4 업그레이드 절차: the upgrade path, Helm
 releases, PodDisruptionBudgets)."""
-from opscheck.availability import pdb_problems
+from opscheck.rules.availability import pdb_problems
 from opscheck.check import check, component_absent
-from opscheck.platform_services import helm_offenders, helm_releases
+from opscheck.rules.platform import helm_offenders, helm_releases
 from opscheck.profile import expand_vars
-from opscheck.versions import fmt, kubelet_skew_problems, kubelets, parse_version, upgrade_path_problems
+from opscheck.rules.versions import fmt, kubelet_skew_problems, kubelets, parse_version, upgrade_path_problems
 
 
 @check(

@@ -1,6 +1,6 @@
 """Quarterly: database index optimisation (QSIGN 000 quarterly performance optimisation)."""
 from opscheck.check import check
-from opscheck.pgchecks import heavy_seq_scans, indexes, redundant_indexes, unused_indexes
+from opscheck.sources.database import heavy_seq_scans, indexes, redundant_indexes, unused_indexes
 
 
 @check(

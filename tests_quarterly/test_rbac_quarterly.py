@@ -1,7 +1,7 @@
 """Quarterly security audit: privileged access against the approved list, RBAC policy
 (QSIGN 000 quarterly: 접근 권한 리뷰, RBAC 정책 점검)."""
 from opscheck.check import check, component_absent
-from opscheck.rbac import Rbac, privileges, subject_key, wildcards
+from opscheck.rules.rbac import Rbac, privileges, subject_key, wildcards
 
 
 @check(

@@ -1,5 +1,5 @@
 """Quarterly: single points of failure (QSIGN 000 아키텍처 리뷰: 단일 장애점 분석)."""
-from opscheck.availability import control_plane_nodes, pdbs_for, spof_problems, workload_pods
+from opscheck.rules.availability import control_plane_nodes, pdbs_for, spof_problems, workload_pods
 from opscheck.check import check
 
 

@@ -1,5 +1,5 @@
 """Weekly: HPAs work (Titanium 003 HPA 동작 확인; monthly for QSIGN 000's HPA metric review)."""
-from opscheck.availability import hpa_problems, hpa_row
+from opscheck.rules.availability import hpa_problems, hpa_row
 from opscheck.check import check, component_absent
 
 

@@ -3,8 +3,8 @@ verification script, QSIGN 000/001 DR tests, Titanium 003)."""
 from datetime import datetime, timedelta, timezone
 
 from opscheck.check import check
-from opscheck.dumps import history_gaps, hours, list_dumps
-from opscheck.restoredrill import fmt_seconds, run_drill
+from opscheck.sources.dumps import history_gaps, hours, list_dumps
+from opscheck.sources.restore_drill import fmt_seconds, run_drill
 
 
 @check(

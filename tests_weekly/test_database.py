@@ -1,7 +1,7 @@
 """Weekly: database connections, slow queries, statistics and data retention
 (SmartSensor 002: alert rules, performance tuning, weekly optimisation script)."""
 from opscheck.check import check, component_absent
-from opscheck.pgchecks import (bloated_indexes, connection_usage, pg_stat_statements_absent, pgstattuple_available,
+from opscheck.sources.database import (bloated_indexes, connection_usage, pg_stat_statements_absent, pgstattuple_available,
                                rows_past_retention, slow_queries, stale_statistics)
 
 

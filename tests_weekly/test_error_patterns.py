@@ -4,8 +4,8 @@ from datetime import timedelta
 import pytest
 
 from opscheck.check import check
-from opscheck.logpatterns import error_patterns
-from opscheck.podlogs import app_pods, read_lines
+from opscheck.rules.log_patterns import error_patterns
+from opscheck.sources.pod_logs import app_pods, read_lines
 
 
 def own_containers(pod: dict, app: str) -> dict:

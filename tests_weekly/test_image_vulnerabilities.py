@@ -3,7 +3,7 @@
 Titanium 003 weekly Trivy 보안 스캔 결과 검토)."""
 from opscheck.check import check, component_absent
 from opscheck.timeutil import utc_now
-from opscheck.vulnscan import collect, judge_images, normalize_image
+from opscheck.sources.image_scans import collect, judge_images, normalize_image
 
 
 @check(

@@ -1,7 +1,7 @@
 """Weekly: no log index older than the retention remains (SmartSensor 002 주간 최적화:
 "Elasticsearch 오래된 인덱스 삭제 (30일 이상)"). Read-only: the check lists, never deletes."""
 from opscheck.check import check
-from opscheck.logindex import human_bytes, index_ages
+from opscheck.sources.log_indices import human_bytes, index_ages
 from opscheck.timeutil import utc_now
 
 

@@ -1,7 +1,7 @@
 """Weekly: the cache's memory and hit rate (SmartSensor 002 캐시 최적화: redis-cli INFO
 memory, INFO stats)."""
 from opscheck.check import check
-from opscheck.redisinfo import hit_rate, memory_use, mib
+from opscheck.sources.redis import hit_rate, memory_use, mib
 
 
 @check(

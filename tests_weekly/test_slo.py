@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from opscheck.check import check
-from opscheck.slo import ServiceMeter, sla_measurements, verdict
+from opscheck.sources.slo import ServiceMeter, sla_measurements, verdict
 
 SLA_REMEDIATION = """\
 Latency: kubectl logs -n qsign -l app=api-server | grep "Response time" | tail -50; bottlenecks are the

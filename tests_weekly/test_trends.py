@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from opscheck.capacity import forecast_rows, volume_rows
+from opscheck.sources.capacity import forecast_rows, volume_rows
 from opscheck.check import check
 
 

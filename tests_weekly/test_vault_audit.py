@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from opscheck.check import check
-from opscheck.vaultaudit import FAILED_AUTH, PERMISSION_DENIED, ROOT_TOKEN, AuditEvent, review_events
+from opscheck.sources.vault_audit import FAILED_AUTH, PERMISSION_DENIED, ROOT_TOKEN, AuditEvent, review_events
 
 
 def audit_events(profile) -> tuple[list[AuditEvent], timedelta]:

@@ -5,7 +5,7 @@ import pytest
 
 from opscheck.check import check
 from opscheck.errors import DependencyError
-from opscheck.prometheus import render
+from opscheck.sources.prometheus import render
 
 
 @check(

@@ -3,7 +3,7 @@
 Velero schedules and backup age, External Secrets and Argo CD, the CNI, the Kubernetes
 and node software versions, Helm releases, autoscaling bounds, unused resources, cost and
 single points of failure. Defaults come from the runbooks (seeds 000-004). Kept apart from
-opscheck/profile.py (which embeds it as `Profile.platform`) so the section reads as one.
+opscheck/profile/ (which embeds it as `Profile.platform`) so the section reads as one.
 """
 from __future__ import annotations
 

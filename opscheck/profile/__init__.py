@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from opscheck.errors import ProfileError
-from opscheck.platform_profile import PlatformConfig
+from opscheck.profile.platform import PlatformConfig
 from opscheck.timeutil import parse_duration
 
 ENV_VAR = "OPSCHECK_ENV"
@@ -592,7 +592,7 @@ class PushgatewayConfig(Strict):
 
 
 class ExportConfig(Strict):
-    """Where the run's results go as Prometheus metrics (opscheck/export.py)."""
+    """Where the run's results go as Prometheus metrics (opscheck/record/export.py)."""
 
     # node-exporter's --collector.textfile.directory: one opscheck-<profile>-<cadences>.prom per job.
     textfile_dir: str | None = None
@@ -600,7 +600,7 @@ class ExportConfig(Strict):
 
 
 class AttestedItem(Strict):
-    """Who may sign off one manual runbook item, and for how long it counts (opscheck/attestations.py)."""
+    """Who may sign off one manual runbook item, and for how long it counts (opscheck/record/attestations.py)."""
 
     roles: Annotated[list[str], Field(min_length=1)]
     # Every role must have attested (approvals), instead of any one of them.
@@ -663,7 +663,7 @@ class LoadTestThresholds(Strict):
 
 
 class ReleaseConfig(Strict):
-    """The release being deployed: what the predeploy gate reads (opscheck/release.py)."""
+    """The release being deployed: what the predeploy gate reads (opscheck/sources/release.py)."""
 
     # JUnit XML files of the release's test stages (unit, integration, e2e); a glob, `**` allowed.
     test_results: str | None = None
@@ -965,9 +965,9 @@ class Profile(Strict):
     log_pipeline: LogPipeline | None = None
     etcd_backups: EtcdBackups | None = None
     node_disk: NodeDisk | None = None
-    # Elasticsearch/OpenSearch log indices and their retention (opscheck/logindex.py).
+    # Elasticsearch/OpenSearch log indices and their retention (opscheck/sources/log_indices.py).
     log_indices: LogIndices | None = None
-    # A YAML file of waivers (see opscheck/waivers.py); relative to the profile's folder.
+    # A YAML file of waivers (see opscheck/record/waivers.py); relative to the profile's folder.
     waivers: str | None = None
     schedule: Schedule = Schedule()
     # Manual items (approvals, notices, reviews) signed off in attestation files.
@@ -984,7 +984,7 @@ class Profile(Strict):
     # Components whose absence fails their checks instead of making them "not applicable"
     # (e.g. [vault, postgres, velero, cert-manager]).
     required: list[str] = []
-    # Kubernetes platform: Velero, External Secrets, Argo CD, CNI, versions, HPAs, cost (opscheck/platform_profile.py).
+    # Kubernetes platform: Velero, External Secrets, Argo CD, CNI, versions, HPAs, cost (opscheck/profile/platform.py).
     platform: PlatformConfig = PlatformConfig()
 
     # Where the profile was loaded from (set by load_profile, not by the file).

@@ -19,7 +19,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from opscheck.errors import DependencyError
 from opscheck.profile import ClusterConfig
-from opscheck.runcache import RunCache
+from opscheck.sources.runcache import RunCache
 
 PAGE_SIZE = 500
 

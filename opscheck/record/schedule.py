@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from opscheck.ledger import run_profile, sealed_runs
+from opscheck.record.ledger import run_profile, sealed_runs
 from opscheck.timeutil import describe_age, parse_time
 
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Iterable, Iterator
 
-from opscheck.resources import quantity
-from opscheck.workloads import workload_of
+from opscheck.rules.resources import quantity
+from opscheck.rules.workloads import workload_of
 
 Obj = dict[str, Any]
 Row = dict[str, Any]

@@ -19,7 +19,7 @@ import pytest
 from opscheck.check import CADENCES, PRIMARY_CADENCE_DIRS, SEVERITIES, CheckFailure, CheckSpec, Evidence
 from opscheck.errors import OpscheckError, ProfileError
 from opscheck.profile import ENV_VAR, Profile, load_profile
-from opscheck.results import (
+from opscheck.record.results import (
     ERROR_PROPERTY,
     EVIDENCE_PROPERTY,
     SETUP_FAILURE_PROPERTY,
@@ -28,11 +28,11 @@ from opscheck.results import (
     evidence_html,
     user_property,
 )
-from opscheck.ledger import History, previous_results
-from opscheck.run import RESULTS_SCHEMA_VERSION, ReportFolder, RunInfo, cadences_of, git_commit, iso, utc_now, write_json
+from opscheck.record.ledger import History, previous_results
+from opscheck.record.run import RESULTS_SCHEMA_VERSION, ReportFolder, RunInfo, cadences_of, git_commit, iso, utc_now, write_json
 from opscheck.runbook import known_items
-from opscheck.runcache import RunCache
-from opscheck.waivers import Waiver, applicable, check_known, declared_check_ids, load_waivers
+from opscheck.sources.runcache import RunCache
+from opscheck.record.waivers import Waiver, applicable, check_known, declared_check_ids, load_waivers
 
 PROFILE_KEY = pytest.StashKey[Profile]()
 CACHE_DIR_KEY = pytest.StashKey[str]()
@@ -103,7 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if waivers and not is_worker(config):
             check_known(waivers, declared_check_ids(Path(config.rootpath)), profile.waivers_path)
         if profile.attestations is not None:  # a malformed attestation file stops the run too
-            from opscheck.attestations import load_attestations
+            from opscheck.record.attestations import load_attestations
 
             load_attestations(profile.relative_path(profile.attestations.dir))
     except ProfileError as exc:
@@ -154,7 +154,7 @@ def export_metrics(run: RunInfo, checks: list[dict[str, Any]]) -> list[str]:
     A failed export is reported but does not change the run's verdict: the checks ran, and
     the report says how; alert on a stale opscheck_run_last_timestamp_seconds for the rest.
     """
-    from opscheck.export import push, registry_for, write_textfile
+    from opscheck.record.export import push, registry_for, write_textfile
 
     export = run.profile.export
     if export.textfile_dir is None and export.pushgateway is None:
@@ -408,7 +408,7 @@ class RunRecorder:
 
     def trace_html(self, session: pytest.Session) -> str:
         """The traceability matrix: this run's outcomes first, then earlier sealed runs'."""
-        from opscheck.trace import latest_outcomes, matrix, render_html, sealed_results
+        from opscheck.record.trace import latest_outcomes, matrix, render_html, sealed_results
 
         entries = list(self.state.all_checks.values())
         current = {"run": self.state.run.as_dict(),

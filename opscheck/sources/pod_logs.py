@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from opscheck.kube import KubeCluster
+from opscheck.sources.kube import KubeCluster
 from opscheck.timeutil import parse_time
 
 

@@ -7,7 +7,7 @@ import re
 from collections import Counter
 from typing import Iterable
 
-from opscheck.podlogs import LogLine
+from opscheck.sources.pod_logs import LogLine
 
 # The application's own timestamp and level in front of the message.
 _PREFIX = re.compile(r"^\s*(\[?\d{4}-\d\d-\d\d[T ][0-9:.,]+Z?\]?\s+)?(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)?\s*")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from opscheck.dumps import DumpFile, hours, list_dumps
+from opscheck.sources.dumps import DumpFile, hours, list_dumps
 from opscheck.errors import DependencyError
 
 

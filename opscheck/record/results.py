@@ -2,7 +2,7 @@
 
 A check's outcome is one of: passed, failed, error (could not evaluate: a dependency
 down, a timeout), not applicable (the component is absent: pytest skip), waived (a
-failure a waiver covers), attested (a manual item a person signed off: opscheck/attestations.py).
+failure a waiver covers), attested (a manual item a person signed off: opscheck/record/attestations.py).
 A skip is never shown as a pass, nor an attestation as a measurement.
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ class CheckResult:
     message: str = ""
     evidence: dict[str, Any] | None = None
     duration: float = 0.0
-    change: dict[str, Any] | None = None  # since the previous run (opscheck.ledger.History)
+    change: dict[str, Any] | None = None  # since the previous run (opscheck.record.ledger.History)
     waiver: dict[str, Any] | None = None  # the waiver that covers this failure
 
     def offenders(self) -> list[str]:

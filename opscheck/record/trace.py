@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
-from opscheck.ledger import run_profile, sealed_runs
+from opscheck.record.ledger import run_profile, sealed_runs
 from opscheck.runbook import RunbookItem, runbook_items
 
 # When a check ran on several clusters, the matrix shows its worst outcome.

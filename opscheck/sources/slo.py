@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from opscheck.check import Evidence, fmt
 from opscheck.profile import ServiceQueries, SlaConfig, SloTier
-from opscheck.prometheus import PrometheusReader, render
+from opscheck.sources.prometheus import PrometheusReader, render
 
 
 @dataclass(frozen=True)

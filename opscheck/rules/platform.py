@@ -4,7 +4,7 @@ External Secrets, Argo CD Applications, the CNI agent (Cilium) and Helm releases
 What `velero backup get`, `kubectl get externalsecrets -A`, `kubectl get applications -n
 argocd`, `cilium status` and `helm list -A` show, from the objects those tools read. Helm
 release records are read from their Secrets' labels (owner=helm, name, status, version)
-only: the release payload never reaches opscheck (opscheck/kube.py drops it).
+only: the release payload never reaches opscheck (opscheck/sources/kube.py drops it).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from croniter import croniter
 
 from opscheck.check import component_absent
 from opscheck.timeutil import describe_age, parse_time
-from opscheck.versions import parse_version
+from opscheck.rules.versions import parse_version
 
 Obj = dict[str, Any]
 Row = dict[str, Any]
@@ -51,7 +51,7 @@ def ref(obj: Obj) -> str:
 
 
 def custom_objects(cluster: Any, required: Iterable[str], kinds: list[str], component: str, what: str) -> list[Obj]:
-    """Every object of the first of `kinds` (opscheck/kube.py KINDS keys, e.g. one per API
+    """Every object of the first of `kinds` (opscheck/sources/kube.py KINDS keys, e.g. one per API
     version) the cluster serves; when none is served, the component is absent
     (not applicable, or failed when the profile requires it)."""
     for kind in kinds:

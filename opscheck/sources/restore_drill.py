@@ -25,9 +25,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from opscheck.dumps import DumpFile, first_error
+from opscheck.sources.dumps import DumpFile, first_error
 from opscheck.errors import DependencyError, ProfileError
-from opscheck.postgres import describe_error
+from opscheck.sources.postgres import describe_error
 from opscheck.profile import PostgresConfig, RestoreDrill, expand_path
 
 # TOC entries a non-superuser cannot restore (untrusted extensions such as

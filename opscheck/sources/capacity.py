@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from opscheck.errors import DependencyError
 from opscheck.profile import Forecast
-from opscheck.prometheus import PrometheusReader, Sample, is_number, series_name
+from opscheck.sources.prometheus import PrometheusReader, Sample, is_number, series_name
 
 DAY = 86400.0
 

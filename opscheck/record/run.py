@@ -21,7 +21,7 @@ from typing import Any
 
 from opscheck import __version__
 from opscheck.check import CADENCES
-from opscheck.ledger import commit_run
+from opscheck.record.ledger import commit_run
 from opscheck.profile import Profile
 
 RESULTS_SCHEMA_VERSION = 1

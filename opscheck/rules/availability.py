@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
-from opscheck.workloads import workload_of
+from opscheck.rules.workloads import workload_of
 
 Obj = dict[str, Any]
 Row = dict[str, Any]

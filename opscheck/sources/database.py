@@ -1,6 +1,6 @@
 """What the database checks read from PostgreSQL, over a read-only session.
 
-Every function takes an open connection (opscheck.postgres.read_only_connection) and
+Every function takes an open connection (opscheck.sources.postgres.read_only_connection) and
 returns plain rows (dicts) with an `object` key naming the thing (`schema.table`,
 `schema.index`, a role) and a `detail`, ready for `Evidence.expect_none`. Identifiers
 from the profile are quoted with psycopg.sql, never pasted into SQL text.

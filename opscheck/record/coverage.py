@@ -2,14 +2,14 @@
 
 Measured against the runbooks' items only (opscheck/data/runbook-items.yaml), not
 opscheck's own items. An `attest` item is covered by the check that reads its
-attestations (opscheck/attestations.py), like any other item.
+attestations (opscheck/record/attestations.py), like any other item.
 """
 from __future__ import annotations
 
 from typing import Any, Iterable
 
 from opscheck.runbook import SEEDS
-from opscheck.trace import TraceRow, matrix
+from opscheck.record.trace import TraceRow, matrix
 
 
 def coverage(catalog: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Mapping
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 from prometheus_client.exposition import basic_auth_handler, default_handler
 
-from opscheck.results import OUTCOMES
+from opscheck.record.results import OUTCOMES
 
 NO_CLUSTER = "none"
 

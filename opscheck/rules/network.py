@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from opscheck.workloads import ref
+from opscheck.rules.workloads import ref
 
 Obj = dict[str, Any]
 

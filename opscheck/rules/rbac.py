@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from opscheck.kube import KubeCluster
+from opscheck.sources.kube import KubeCluster
 
 BOOTSTRAP_LABEL = "kubernetes.io/bootstrapping"
 READ_VERBS = {"get", "list", "watch", "*"}

@@ -1,0 +1,1 @@
+"""The audit record, without pytest: results, ledger, waivers, attestations, trace, export."""

@@ -1,0 +1,1 @@
+"""Pure judgments: objects in, offender rows out; no I/O, no pytest."""

@@ -1,0 +1,1 @@
+"""Readers of live systems: the only modules that do I/O."""
