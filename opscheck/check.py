@@ -13,11 +13,14 @@ names them:
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
 
 import pytest
+
+from opscheck.errors import DependencyError
 
 SEVERITIES = ("critical", "high", "medium", "low")
 CADENCES = ("daily", "weekly", "monthly", "quarterly", "predeploy", "postdeploy")
@@ -35,6 +38,10 @@ ID_PATTERN = re.compile(r"^[a-z0-9]+(\.[a-z0-9][a-z0-9-]*)+$")
 MESSAGE_OBJECTS = 10
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+# The marker `@check(availability=True)` sets: fixtures that probe a dependency (the
+# cluster fixture) read it to fail, not error, when the dependency does not answer.
+AVAILABILITY_MARKER = "availability"
 
 
 @dataclass(frozen=True)
@@ -61,8 +68,14 @@ def check(
     covers: Sequence[str],
     remediation: str,
     also: Sequence[str] = (),
+    availability: bool = False,
 ) -> Callable[[F], F]:
-    """Declare a test as an opscheck check. Mistakes fail at import, naming the check."""
+    """Declare a test as an opscheck check. Mistakes fail at import, naming the check.
+
+    `availability=True`: the check watches a dependency answering (the cluster, Vault,
+    PostgreSQL): a dependency that does not answer fails it, naming why, instead of making
+    it an error ("could not evaluate") as for every other check.
+    """
     if not ID_PATTERN.match(id):
         raise ValueError(f"check id {id!r}: use dotted lowercase words, e.g. 'daily.pods-running'")
     if severity not in SEVERITIES:
@@ -77,6 +90,9 @@ def check(
     spec = CheckSpec(id, title, severity, tuple(covers), remediation.strip(), tuple(also))
 
     def decorate(fn: F) -> F:
+        if availability:
+            fn = _dependency_errors_fail(fn)
+            fn = getattr(pytest.mark, AVAILABILITY_MARKER)(fn)
         fn.__opscheck__ = spec  # type: ignore[attr-defined]
         for cadence in also:
             fn = getattr(pytest.mark, cadence)(fn)
@@ -87,6 +103,17 @@ def check(
 
 class CheckFailure(AssertionError):
     """The watched thing is not as the runbook requires. The message names what is wrong."""
+
+
+def _dependency_errors_fail(fn: F) -> F:
+    @functools.wraps(fn)  # keeps the signature pytest reads the fixtures from
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except DependencyError as exc:
+            raise CheckFailure(str(exc)) from None
+
+    return watched  # type: ignore[return-value]
 
 
 Row = Mapping[str, Any]
@@ -190,6 +217,17 @@ def component_absent(required: Iterable[str], component: str, reason: str) -> No
     if component in set(required):
         raise ComponentRequired(f"{component} is required by the profile but absent: {reason}")
     pytest.skip(f"not applicable: {reason}")
+
+
+def configured(value: T | None, required: Iterable[str], component: str, reason: str) -> T:
+    """`value` (a profile section or setting) when the profile sets it; else `component_absent`.
+
+    Empty lists and mappings count as not set: a check with nothing configured to look at
+    is not applicable (or failed, when the component is required), never passed.
+    """
+    if value is None or (isinstance(value, (list, tuple, dict, set, str)) and not value):
+        component_absent(required, component, reason)
+    return value  # type: ignore[return-value]
 
 
 def round_measure(value: float) -> float:

@@ -1,7 +1,6 @@
 """Daily: pods, workloads and nodes (QSIGN 000 §1, SmartSensor 002, Titanium 003, multi-cluster 004)."""
 from datetime import datetime, timedelta, timezone
 
-import pytest
 
 from opscheck.check import check
 from opscheck.rules.workloads import node_problems, oom_killed, replica_shortfalls, restart_counts, unhealthy_pods
@@ -113,9 +112,9 @@ def test_replicas(cluster, profile, evidence):
                          "workloads short of replicas")
 
 
-@pytest.mark.cluster_reachability
 @check(
     id="daily.nodes-ready",
+    availability=True,
     title="The cluster answers, and all its nodes are Ready, without pressure conditions",
     severity="critical",
     # one outcome per cluster of the profile: 004's `for ctx in mgmt app1 app2` loop
