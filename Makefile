@@ -1,5 +1,5 @@
 # make demo   : install, build and start the local test environment, run the daily checklist
-# make test   : the suite's own tests (unit, pytester, fault injection on the test environment)
+# make test   : the suite's own tests (lint, unit, pytester, fault injection on the test environment)
 # make down   : stop the test environment (no process left behind)
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,13 +10,23 @@ SYSTEM ?= $(filter multicluster,$(ENV))
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup venv system binaries up down status clean
+.PHONY: demo test lint setup venv system binaries up down status clean
 
 demo: setup up
 	$(PY) -m pytest -m daily --env=environments/$(ENV).yaml
 
-test: setup up
-	$(PY) -m pytest selftests
+# Phase 1: unit and pytester tests beside the whole-environment runs; phase 2: the fault
+# self-tests in two streams that never break what the other observes (selftests/streams.py).
+# Both phases always run; the target fails if either did.
+test: setup lint up
+	status=0; \
+	$(PY) -m pytest selftests -n 3 --dist loadgroup -m "not fault_stream" || status=$$?; \
+	$(PY) -m pytest selftests -n 2 --dist loadgroup -m fault_stream || status=$$?; \
+	exit $$status
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 setup: system venv binaries
 
