@@ -12,6 +12,9 @@ from opscheck.errors import ProfileError
 
 
 class Strict(BaseModel):
+    """Every profile model: an unknown key is an error (a typo never passes silently), and
+    the validated profile cannot change during the run."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
