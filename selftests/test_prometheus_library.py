@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from opscheck.sources.alertmanager import receivers_for, silent_receivers
 from opscheck.sources.capacity import Trend, pct
 from opscheck.profile import PrometheusConfig, SloTier
-from opscheck.sources.prometheus import le_pattern, parse_duration, parse_time, render, series_name
+from opscheck.sources.prometheus import le_pattern, render, series_name
+from opscheck.timeutil import parse_duration, parse_time
 from opscheck.sources.slo import Measurement
 
 
@@ -29,11 +30,11 @@ def test_le_pattern_matches_the_ways_an_exporter_prints_a_bucket_boundary():
 
 
 def test_durations_and_times():
-    assert parse_duration("1h30m") == 5400
-    assert parse_duration("250ms") == 0.25
-    assert parse_duration("7d") == 7 * 86400
+    assert parse_duration("1h30m", "promql").total_seconds() == 5400
+    assert parse_duration("250ms", "promql").total_seconds() == 0.25
+    assert parse_duration("7d", "promql").total_seconds() == 7 * 86400
     with pytest.raises(ValueError):
-        parse_duration("7 days")
+        parse_duration("7 days", "promql")
     assert parse_time("0001-01-01T00:00:00Z") is None
     assert parse_time("2026-11-22T06:35:17.123456789Z").microsecond == 123456
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from opscheck.check import check
-from opscheck.sources.prometheus import parse_duration, series_name
+from opscheck.sources.prometheus import series_name
+from opscheck.timeutil import parse_duration
 
 REMEDIATION = """\
 Open the alerts (Prometheus /alerts, or kubectl port-forward -n monitoring svc/prometheus-operated 9090:9090
@@ -60,7 +61,7 @@ def test_alerts_of_the_last_day(prometheus, profile, evidence):
     cfg = profile.prometheus.alerting
     window = profile.prometheus.windows.daily
     # First and last firing time, at a resolution of ~1/720 of the window (2 minutes for 24 h).
-    step = f"{max(1, int(parse_duration(window) / 720))}s"
+    step = f"{max(1, int(parse_duration(window, 'promql').total_seconds() / 720))}s"
     selector = 'ALERTS{alertstate="firing"}'
     first = prometheus.query(f"min_over_time(timestamp({selector})[{window}:{step}])")
     last = {key(s.labels): s.value for s in prometheus.query(f"max_over_time(timestamp({selector})[{window}:{step}])")}

@@ -2,15 +2,17 @@
 
 Velero schedules and backup age, External Secrets and Argo CD, the CNI, the Kubernetes
 and node software versions, Helm releases, autoscaling bounds, unused resources, cost and
-single points of failure. Defaults come from the runbooks (seeds 000-004). Kept apart from
-opscheck/profile/ (which embeds it as `Profile.platform`) so the section reads as one.
+single points of failure. Defaults come from the runbooks (seeds 000-004). Embedded
+as `Profile.platform` (opscheck/profile/model.py).
 """
 from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from opscheck.profile.common import Strict
 
 # A Kubernetes-style version: v1.33, 1.33.13, v1.33.13-eks-1a2b3c.
 VERSION = r"^v?\d+\.\d+(\.\d+)?([-+].*)?$"
@@ -18,11 +20,7 @@ VERSION = r"^v?\d+\.\d+(\.\d+)?([-+].*)?$"
 GO_DURATION = r"^(\d+(\.\d+)?(h|m|s))+$"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class VeleroSchedule(_Strict):
+class VeleroSchedule(Strict):
     """A Velero Schedule the runbook agrees on (`velero schedule get`)."""
 
     name: str
@@ -41,7 +39,7 @@ class VeleroSchedule(_Strict):
         return v
 
 
-class VeleroConfig(_Strict):
+class VeleroConfig(Strict):
     namespace: str = "velero"
     schedules: list[VeleroSchedule] = []
     # The newest backup of each Schedule must have completed within this (default:
@@ -51,18 +49,18 @@ class VeleroConfig(_Strict):
     schedule_grace_minutes: Annotated[float, Field(ge=0)] = 60
 
 
-class ExternalSecretsConfig(_Strict):
+class ExternalSecretsConfig(Strict):
     # The operator refreshes every spec.refreshInterval: a refreshTime older than this many
     # intervals is stale (the sync silently stopped).
     stale_after_intervals: Annotated[float, Field(gt=1)] = 2
     ignore: list[str] = []  # namespace/name
 
 
-class ArgoCDConfig(_Strict):
+class ArgoCDConfig(Strict):
     ignore: list[str] = []  # namespace/name of Applications left out (e.g. manual sync on purpose)
 
 
-class CniConfig(_Strict):
+class CniConfig(Strict):
     """The CNI agent (`cilium status`): a DaemonSet on every node, and its operator."""
 
     namespace: str = "kube-system"
@@ -72,7 +70,7 @@ class CniConfig(_Strict):
     min_version: Annotated[str, Field(pattern=VERSION)] | None = None
 
 
-class KubernetesVersions(_Strict):
+class KubernetesVersions(Strict):
     """Server and kubelet versions (`kubectl version`, `kubectl get nodes`)."""
 
     # The oldest version still supported (e.g. the oldest of the three newest minors).
@@ -86,7 +84,7 @@ class KubernetesVersions(_Strict):
     max_kubelet_skew: Annotated[int, Field(ge=0)] = 3
 
 
-class NodePatches(_Strict):
+class NodePatches(Strict):
     """Node software patch levels (001: 보안 패치 적용), from each node's status.nodeInfo."""
 
     # minor -> the lowest acceptable kubelet patch release: {"1.33": "1.33.10"}
@@ -114,7 +112,7 @@ class NodePatches(_Strict):
         return bool(self.min_kubelet_patch or self.min_kernel or self.os_images or self.min_container_runtime)
 
 
-class HpaBounds(_Strict):
+class HpaBounds(Strict):
     """The agreed HPA settings (002: min 3, max 20, cpu 70%, memory 80%); null: not required."""
 
     min_replicas: Annotated[int, Field(ge=1)] | None = 3
@@ -123,14 +121,14 @@ class HpaBounds(_Strict):
     memory_percent: Annotated[float, Field(gt=0)] | None = 80
 
 
-class AutoscaledWorkload(_Strict):
+class AutoscaledWorkload(Strict):
     kind: Literal["Deployment", "StatefulSet"] = "Deployment"
     namespace: str
     name: str
     bounds: HpaBounds | None = None  # default: autoscaling.bounds
 
 
-class AutoscalingConfig(_Strict):
+class AutoscalingConfig(Strict):
     # Whose HPAs the behaviour review reads; default: the profile's namespaces.
     namespaces: list[str] | None = None
     # Critical workloads that must have an HPA with the agreed bounds.
@@ -139,7 +137,7 @@ class AutoscalingConfig(_Strict):
     ignore: list[str] = []  # namespace/name of HPAs left out of the behaviour review
 
 
-class UnusedResources(_Strict):
+class UnusedResources(Strict):
     """PVCs no pod mounts, ConfigMaps and Secrets nothing references (003: 사용하지 않는
     리소스 정리), in the profile's namespaces. kube-root-ca.crt, ServiceAccount tokens and
     Helm release records are never counted."""
@@ -149,7 +147,7 @@ class UnusedResources(_Strict):
     ignore: list[str] = []  # name or namespace/name kept on purpose
 
 
-class CostReview(_Strict):
+class CostReview(Strict):
     """Over-provisioning (001: 비용 최적화 검토): a workload whose pods use less than
     min_usage_percent of what they request. Requests under the floors are too small to matter."""
 
@@ -159,13 +157,13 @@ class CostReview(_Strict):
     ignore: list[str] = []  # namespace/name of workloads left out
 
 
-class Availability(_Strict):
+class Availability(Strict):
     """Single points of failure and PodDisruptionBudgets."""
 
     ignore: list[str] = []  # namespace/name of workloads single on purpose (a singleton leader, say)
 
 
-class PlatformConfig(_Strict):
+class PlatformConfig(Strict):
     velero: VeleroConfig = VeleroConfig()
     external_secrets: ExternalSecretsConfig = ExternalSecretsConfig()
     argocd: ArgoCDConfig = ArgoCDConfig()

@@ -54,12 +54,12 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from opscheck.check import Evidence, component_absent
-from opscheck.errors import ProfileError
 from opscheck.profile import AttestedItem, Profile
+from opscheck.profile.yamlfile import load_model
 from opscheck.runbook import runbook_items
 
 CADENCE_WINDOW_DAYS = {"daily": 1, "weekly": 7, "monthly": 31, "quarterly": 92}
@@ -142,27 +142,18 @@ def attestation_files(directory: Path) -> list[Path]:
                   and not any(part.startswith(".") for part in p.relative_to(directory).parts))
 
 
+def _explain(err: ErrorDetails) -> str | None:
+    """The attestation fields' mistakes in the words of the file's format."""
+    if err["type"] == "timezone_aware":
+        return f"give a time zone, e.g. {TIME_EXAMPLE}"
+    if err["type"] == "string_pattern_mismatch" and err["loc"][-1] == "evidence":
+        return "must be an http:// or https:// link to the record"
+    return None
+
+
 def load_file(path: Path) -> list[Attestation]:
     """One attestation file; ProfileError with one line naming the file and key path."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read attestation file: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ProfileError(f"{path}: {where}malformed YAML: {getattr(exc, 'problem', None) or exc}") from None
-    try:
-        return _File.model_validate(data if isinstance(data, dict) else {"attestations": data}).attestations
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(err["loc"]))
-        msg = {"missing": "required key is missing", "extra_forbidden": "unknown key",
-               "timezone_aware": f"give a time zone, e.g. {TIME_EXAMPLE}"}.get(
-            err["type"], err["msg"].removeprefix("Value error, "))
-        if err["type"] == "string_pattern_mismatch" and err["loc"][-1] == "evidence":
-            msg = "must be an http:// or https:// link to the record"
-        raise ProfileError(f"{path}: {loc or '(top level)'}: {msg}") from None
+    return load_model(path, _File, "attestation file", list_key="attestations", explain=_explain).attestations
 
 
 def load_attestations(directory: Path) -> list[Signed]:

@@ -12,10 +12,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from opscheck.errors import ProfileError
+from opscheck.profile.yamlfile import load_model
 
 EXPIRY_WARNING_DAYS = 14
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
@@ -55,21 +55,7 @@ class _File(BaseModel):
 
 def load_waivers(path: Path) -> list[Waiver]:
     """Read and validate a waivers file; ProfileError with one line on any problem."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ProfileError(f"{path}: waivers file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise ProfileError(f"{path}: {where}malformed YAML: {getattr(exc, 'problem', exc)}") from None
-    try:
-        return _File.model_validate(data if isinstance(data, dict) else {"waivers": data}).waivers
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else str(p)) for i, p in enumerate(err["loc"]))
-        msg = {"missing": "required key is missing", "extra_forbidden": "unknown key"}.get(err["type"], err["msg"])
-        raise ProfileError(f"{path}: {loc}: {msg}") from None
+    return load_model(path, _File, "waivers file", list_key="waivers").waivers
 
 
 def declared_check_ids(root: Path) -> set[str]:

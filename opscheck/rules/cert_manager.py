@@ -9,17 +9,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from opscheck.timeutil import parse_time
+
 # cert-manager renews at renewalTime; past it by this much and still not renewed is stuck.
 RENEWAL_GRACE = timedelta(hours=1)
-
-
-def _time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 @dataclass
@@ -61,8 +54,8 @@ def certificate_state(obj: dict[str, Any]) -> CertificateState:
         secret=spec.get("secretName", ""),
         ready=ready.get("status", "Unknown") if ready else "missing",
         reason=reason.strip(),
-        not_after=_time(status.get("notAfter")),
-        renewal_time=_time(status.get("renewalTime")),
+        not_after=parse_time(status.get("notAfter")),
+        renewal_time=parse_time(status.get("renewalTime")),
     )
 
 

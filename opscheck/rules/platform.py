@@ -16,28 +16,19 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from opscheck.check import component_absent
-from opscheck.timeutil import describe_age, parse_time
+from opscheck.timeutil import describe_age, parse_duration, parse_time
 from opscheck.rules.versions import parse_version
 
 Obj = dict[str, Any]
 Row = dict[str, Any]
 
-_GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
-
-
 def go_duration(text: str | None) -> timedelta | None:
     """A Go duration (720h0m0s, 168h, 1h30m, 0) as Velero and External Secrets write them;
     None when absent or malformed."""
-    if text is None:
+    try:
+        return None if text is None else parse_duration(text, "go")
+    except ValueError:
         return None
-    text = str(text).strip()
-    if text == "0":
-        return timedelta(0)
-    parts = _GO_DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        return None
-    unit = {"h": 3600, "m": 60, "s": 1, "ms": 0.001}
-    return timedelta(seconds=sum(float(n) * unit[u] for n, u in parts))
 
 
 def fmt_duration(delta: timedelta) -> str:

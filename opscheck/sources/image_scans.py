@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from opscheck.profile import AcceptedFinding
+from opscheck.timeutil import parse_time
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")
 DOCKER_HUB = "docker.io"
@@ -62,16 +63,6 @@ class ScanResult:
     findings: list[Finding] | None = None
 
 
-def _parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
 def trivy_report(path: Path) -> ScanResult:
     """One `trivy image --format json` file. Raises ValueError if it is not one."""
     doc = json.loads(path.read_text())
@@ -84,7 +75,7 @@ def trivy_report(path: Path) -> ScanResult:
                                     v.get("InstalledVersion", ""), v.get("FixedVersion", ""),
                                     (v.get("Severity") or "UNKNOWN").upper()))
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
-    scanned = _parse_time(doc.get("CreatedAt")) or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    scanned = parse_time(doc.get("CreatedAt")) or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
     return ScanResult(normalize_image(doc["ArtifactName"]), doc["ArtifactName"], f"trivy report {path.name}",
                       scanned, counts, findings)
 
@@ -116,7 +107,7 @@ def operator_report(obj: dict[str, Any]) -> ScanResult | None:
         findings = [Finding(v.get("vulnerabilityID", "?"), v.get("resource", "?"), v.get("installedVersion", ""),
                             v.get("fixedVersion", ""), (v.get("severity") or "UNKNOWN").upper()) for v in vulns]
     meta = obj["metadata"]
-    scanned = (_parse_time(report.get("updateTimestamp")) or _parse_time(meta.get("creationTimestamp"))
+    scanned = (parse_time(report.get("updateTimestamp")) or parse_time(meta.get("creationTimestamp"))
                or datetime.now(timezone.utc))
     return ScanResult(normalize_image(ref), ref, f"vulnerabilityreport/{meta.get('namespace')}/{meta['name']}",
                       scanned, counts, findings)

@@ -15,6 +15,7 @@ import requests
 
 from opscheck.errors import DependencyError
 from opscheck.profile import PrometheusConfig
+from opscheck.timeutil import parse_duration, parse_time
 
 NEVER = "0001-01-01T00:00:00Z"  # Prometheus' zero time: never evaluated / never scraped
 
@@ -66,24 +67,6 @@ class Target:
     last_error: str
     last_scrape: datetime | None
     scrape_interval_seconds: float
-
-
-def parse_time(text: str | None) -> datetime | None:
-    """An RFC 3339 time from the API; None for Prometheus' zero time."""
-    if not text or text.startswith("0001-01-01"):
-        return None
-    # Python 3.11 parses 'Z' but not more than 6 fractional digits.
-    text = re.sub(r"(\.\d{6})\d+", r"\1", text)
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def parse_duration(text: str) -> float:
-    """Seconds of a PromQL duration (1h30m, 7d, 250ms)."""
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-    parts = re.findall(r"(\d+)(ms|s|m|h|d|w|y)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a PromQL duration: {text!r}")
-    return sum(int(n) * units[u] for n, u in parts)
 
 
 def render(template: str, **values: str | float) -> str:
@@ -183,7 +166,7 @@ class PrometheusReader:
                 job=labels.get("job", t.get("scrapePool", "")), instance=labels.get("instance", ""),
                 scrape_url=t.get("scrapeUrl", ""), health=t.get("health", "unknown"),
                 last_error=t.get("lastError", ""), last_scrape=parse_time(t.get("lastScrape")),
-                scrape_interval_seconds=parse_duration(interval),
+                scrape_interval_seconds=parse_duration(interval, "promql").total_seconds(),
             ))
         return out
 

@@ -1,0 +1,66 @@
+"""Backups the checks judge: CronJob runs, database dump files and etcd snapshots."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field
+
+from opscheck.profile.common import Strict, expand_path
+
+
+class CronJobBackup(Strict):
+    namespace: str
+    name: str
+    max_age_hours: Annotated[float, Field(gt=0)] | None = None  # default: thresholds.backup_max_age_hours
+
+
+class Backups(Strict):
+    postgres_cronjob: CronJobBackup | None = None
+    vault_cronjob: CronJobBackup | None = None
+
+
+class DumpFiles(Strict):
+    """Database dump files on the hosts with `host_role` (002 PostgreSQL backup script)."""
+
+    host_role: str = "backup"
+    directory: str
+    pattern: str = "*.dump"
+    retention_days: Annotated[float, Field(gt=0)] = 30
+    max_age_hours: Annotated[float, Field(gt=0)] | None = None  # default: thresholds.backup_max_age_hours
+    min_size_bytes: Annotated[int, Field(ge=1)] = 1
+    # Weekly: a dump in every stretch of max_age_hours over the last history_days.
+    history_days: Annotated[int, Field(ge=1)] = 7
+    # Predeploy: how fresh the verified dump must be (default: max_age_hours).
+    verified_max_age_hours: Annotated[float, Field(gt=0)] | None = None
+    # pg_restore on the backup host, used to read archives through (never to restore there).
+    pg_restore: str = "pg_restore"
+    verify_timeout_minutes: Annotated[float, Field(gt=0)] = 30
+
+    @property
+    def path(self) -> str:
+        """The directory with `${VAR}` and ~ expanded (where opscheck runs)."""
+        return str(expand_path(self.directory))
+
+
+class EtcdBackups(Strict):
+    """etcd snapshot files on the hosts with `host_role` (004 etcd-snapshot.sh), read with
+    testinfra; `etcdutl snapshot status` runs on the host (read-only) to validate them."""
+
+    host_role: str = "control-plane"
+    directory: str = "/var/backups/etcd"
+    pattern: str = "etcd-snapshot-*.db"
+    max_age_hours: Annotated[float, Field(gt=0)] = 24
+    retention_days: Annotated[float, Field(gt=0)] = 7
+    min_size_bytes: Annotated[int, Field(ge=1)] = 1
+    # Before an upgrade (predeploy.etcd-backup): the newest snapshot must be this fresh.
+    predeploy_max_age_hours: Annotated[float, Field(gt=0)] = 24
+    etcdutl: str = "etcdutl"
+
+    @property
+    def path(self) -> str:
+        """The directory with `${VAR}` and ~ expanded (where opscheck runs)."""
+        return str(expand_path(self.directory))
+
+    @property
+    def etcdutl_command(self) -> str:
+        return str(expand_path(self.etcdutl)) if "/" in self.etcdutl or "$" in self.etcdutl else self.etcdutl
