@@ -20,7 +20,7 @@ from opscheck.profile import Profile
 from opscheck.record import html
 from opscheck.record.audit import AuditRecord
 from opscheck.record.ledger import History, previous_results
-from opscheck.record.results import CatalogEntry, Gate, record_of
+from opscheck.record.results import CHECK_PROPERTY, CatalogEntry, Gate, record_of
 from opscheck.record.run import ReportFolder, RunInfo, cadences_of, git_commit, utc_now
 from opscheck.record.waivers import Waiver
 
@@ -113,6 +113,8 @@ class RunRecorder:
             return
         self.unclaimed_failures.discard(report.nodeid)
         self.audit.add(record)
+        # junit.xml (written from this report's user properties) shows the check's declaration.
+        report.user_properties = [p for p in report.user_properties if p[0] != CHECK_PROPERTY] + record.junit_properties()
         try:
             from pytest_html import extras
         except ImportError:

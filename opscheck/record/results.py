@@ -20,8 +20,10 @@ from typing import Any, Iterable, Literal
 from opscheck.check import SEVERITIES, CheckSpec, Evidence
 from opscheck.runbook import known_items
 
-# The one user property a check's record travels in (and so the one junit.xml property it adds).
+# The one user property a check's record travels in, from where it ran to the controller.
 CHECK_PROPERTY = "opscheck.check"
+# What junit.xml shows of a check (the controller puts it in place of the record): its declaration.
+JUNIT_PROPERTY = "opscheck.spec"
 
 OUTCOMES = ("passed", "failed", "waived", "error", "not applicable", "attested")
 
@@ -117,6 +119,10 @@ class CheckRecord:
             evidence=Evidence(**evidence) if evidence is not None else None,
             duration=data["duration"],
         )
+
+    def junit_properties(self) -> list[tuple[str, str]]:
+        data = self.spec.as_dict() | {"cadences": self.cadences, "cluster": self.cluster}
+        return [(JUNIT_PROPERTY, json.dumps(data, ensure_ascii=False))]
 
     # -- reading ---------------------------------------------------------------------------
     @property
