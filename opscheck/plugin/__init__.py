@@ -22,7 +22,6 @@ from opscheck.profile import ENV_VAR, Profile, load_profile
 from opscheck.record.results import CHECK_PROPERTY, CatalogEntry, CheckRecord, Failure, short_message
 from opscheck.record.waivers import check_known, declared_check_ids, load_waivers
 from opscheck.runbook import known_items
-from opscheck.sources.kube import KubeCluster
 from opscheck.sources.runcache import RunCache
 
 PROFILE_KEY = pytest.StashKey[Profile]()
@@ -194,6 +193,8 @@ def failure_of(excinfo: pytest.ExceptionInfo[BaseException] | None) -> Failure |
 
 def server_version(item: pytest.Item) -> str | None:
     """The version of the cluster this check reached through the `cluster` fixture."""
+    from opscheck.sources.kube import KubeCluster  # loaded already: the item has a cluster parameter
+
     kube = (getattr(item, "funcargs", None) or {}).get("cluster")
     if not isinstance(kube, KubeCluster):
         return None
