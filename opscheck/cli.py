@@ -32,16 +32,9 @@ class _CatalogCollector:
             self.errors.append(f"{report.nodeid or 'collection'}: {str(report.longrepr).strip().splitlines()[-1]}")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
-        from opscheck.plugin import item_cadences, spec_of
+        from opscheck.plugin import catalog_of
 
-        for item in session.items:
-            spec = spec_of(item)
-            if spec is None:
-                continue
-            self.entries.append(spec.as_dict() | {
-                "cadences": item_cadences(item),
-                "nodeid": item.nodeid,
-            })
+        self.entries = [entry.as_dict() for entry in catalog_of(session.items)]
 
 
 def catalog(root: Path) -> list[dict[str, Any]]:

@@ -24,7 +24,9 @@ from typing import Any, Iterable, Mapping
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 from prometheus_client.exposition import basic_auth_handler, default_handler
 
+from opscheck.errors import OpscheckError
 from opscheck.record.results import OUTCOMES
+from opscheck.record.run import RunInfo, utc_now
 
 NO_CLUSTER = "none"
 
@@ -85,3 +87,32 @@ def push(url: str, run: Mapping[str, Any], registry: CollectorRegistry, *, timeo
         return default_handler(url, method, timeout, headers, data)
 
     push_to_gateway(url, job="opscheck", grouping_key=grouping, registry=registry, timeout=timeout, handler=handler)
+
+
+def export_results(run: RunInfo, checks: list[dict[str, Any]]) -> list[str]:
+    """Results as Prometheus metrics where the profile says; one line per outcome for the terminal.
+
+    A failed export is reported but does not change the run's verdict: the checks ran, and
+    the report says how; alert on a stale opscheck_run_last_timestamp_seconds for the rest.
+    """
+    export = run.profile.export
+    if export.textfile_dir is None and export.pushgateway is None:
+        return []
+    data = run.as_dict()
+    registry = registry_for(data, checks, run.started.timestamp(), (run.finished or utc_now()).timestamp())
+    notes = []
+    if export.textfile_dir is not None:
+        try:
+            path = write_textfile(run.profile.relative_path(export.textfile_dir), data, registry)
+            notes.append(f"metrics written to {path}")
+        except OSError as exc:
+            notes.append(f"metrics NOT written to {export.textfile_dir}: {exc.strerror or exc}")
+    if export.pushgateway is not None:
+        gw = export.pushgateway
+        try:
+            password = gw.password.read() if gw.password else None
+            push(gw.url, data, registry, timeout=gw.timeout_seconds, username=gw.username, password=password)
+            notes.append(f"metrics pushed to {gw.url}")
+        except (OSError, OpscheckError) as exc:  # URLError is an OSError
+            notes.append(f"metrics NOT pushed to {gw.url}: {getattr(exc, 'reason', None) or exc}")
+    return notes

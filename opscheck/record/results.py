@@ -1,76 +1,171 @@
-"""Turning pytest's test reports into check results, and results into the audit record.
+"""A check's record: created where the check runs, read back on the controller, then recorded.
 
 A check's outcome is one of: passed, failed, error (could not evaluate: a dependency
 down, a timeout), not applicable (the component is absent: pytest skip), waived (a
 failure a waiver covers), attested (a manual item a person signed off: opscheck/record/attestations.py).
 A skip is never shown as a pass, nor an attestation as a measurement.
+
+One `CheckRecord` per check and cluster: the process that runs the check fills it phase by
+phase (setup, call, teardown) and ships it once, as JSON in one user property of the
+teardown report (xdist carries user properties from worker to controller). The controller
+reads it back as a `CheckRecord`; results.json, the HTML report and the metrics come from it.
 """
 from __future__ import annotations
 
-import html
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable, Literal
 
-from opscheck.check import SEVERITIES
+from opscheck.check import SEVERITIES, CheckSpec, Evidence
 from opscheck.runbook import known_items
 
-SPEC_PROPERTY = "opscheck.spec"
-EVIDENCE_PROPERTY = "opscheck.evidence"
-ERROR_PROPERTY = "opscheck.error"
-# A CheckFailure raised while setting up (a required component absent): failed, not error.
-SETUP_FAILURE_PROPERTY = "opscheck.setup_failure"
+# The one user property a check's record travels in, from where it ran to the controller.
+CHECK_PROPERTY = "opscheck.check"
+# What junit.xml shows of a check (the controller puts it in place of the record): its declaration.
+JUNIT_PROPERTY = "opscheck.spec"
 
 OUTCOMES = ("passed", "failed", "waived", "error", "not applicable", "attested")
 
+Phase = Literal["setup", "call", "teardown"]
+PhaseOutcome = Literal["passed", "failed", "skipped"]
+# How a phase failed: a CheckFailure (the watched thing is wrong), an OpscheckError (could
+# not evaluate), or anything else (a bug, a plain assert).
+Failure = Literal["check", "dependency", "other"]
+
 
 @dataclass
-class CheckResult:
+class CatalogEntry:
+    """A collected check: its declaration, where it lives, and the cadences it runs in."""
+
+    spec: CheckSpec
+    cadences: list[str]
     nodeid: str
-    spec: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.spec.as_dict() | {"cadences": self.cadences, "nodeid": self.nodeid}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CatalogEntry:
+        return cls(spec_from_dict(data), list(data["cadences"]), data["nodeid"])
+
+
+def spec_from_dict(data: dict[str, Any]) -> CheckSpec:
+    return CheckSpec(data["id"], data["title"], data["severity"], tuple(data["covers"]),
+                     data["remediation"], tuple(data.get("also", ())))
+
+
+@dataclass
+class CheckRecord:
+    """One check's run on one cluster (None: a check that reads no cluster)."""
+
+    nodeid: str
+    spec: CheckSpec
     cadences: list[str]
     cluster: str | None = None
+    # The cluster's server version (gitVersion), when the check reached the cluster.
+    server_version: str | None = None
     outcome: str = "passed"
     message: str = ""
-    evidence: dict[str, Any] | None = None
+    evidence: Evidence | None = None
     duration: float = 0.0
     change: dict[str, Any] | None = None  # since the previous run (opscheck.record.ledger.History)
     waiver: dict[str, Any] | None = None  # the waiver that covers this failure
 
+    # -- filled where the check runs -----------------------------------------------------
+    def add_phase(self, when: Phase, outcome: PhaseOutcome, message: str, duration: float,
+                  failure: Failure | None = None, evidence: Evidence | None = None) -> None:
+        """Account for one phase's report (`message`: its short failure or skip text)."""
+        self.duration += duration or 0.0
+        if evidence is not None:
+            self.evidence = evidence
+        if when == "setup":
+            if outcome == "skipped":
+                self.outcome, self.message = "not applicable", message
+            elif outcome == "failed":
+                # A CheckFailure while setting up (a required component absent): failed, not error.
+                self.outcome, self.message = "failed" if failure == "check" else "error", message
+        elif when == "call":
+            if outcome == "failed":
+                self.outcome = "error" if failure == "dependency" else "failed"
+                self.message = message
+            elif outcome == "skipped":
+                self.outcome, self.message = "not applicable", message
+            elif evidence is not None and evidence.attested:
+                self.outcome, self.message = "attested", evidence.attested
+        elif when == "teardown" and outcome == "failed" and self.outcome in ("passed", "attested"):
+            self.outcome, self.message = "error", message
+
+    # -- transport -------------------------------------------------------------------------
+    def to_json(self) -> str:
+        data = {
+            "nodeid": self.nodeid, "spec": self.spec.as_dict(), "cadences": self.cadences,
+            "cluster": self.cluster, "server_version": self.server_version,
+            "outcome": self.outcome, "message": self.message,
+            "evidence": self.evidence.as_dict() if self.evidence is not None else None,
+            "duration": self.duration,
+        }
+        # default=str: whatever a check put in its evidence is recorded as text.
+        return json.dumps(data, ensure_ascii=False, default=str)
+
+    @classmethod
+    def from_json(cls, text: str) -> CheckRecord:
+        data = json.loads(text)
+        evidence = data["evidence"]
+        return cls(
+            nodeid=data["nodeid"], spec=spec_from_dict(data["spec"]), cadences=data["cadences"],
+            cluster=data["cluster"], server_version=data["server_version"],
+            outcome=data["outcome"], message=data["message"],
+            evidence=Evidence(**evidence) if evidence is not None else None,
+            duration=data["duration"],
+        )
+
+    def junit_properties(self) -> list[tuple[str, str]]:
+        data = self.spec.as_dict() | {"cadences": self.cadences, "cluster": self.cluster}
+        return [(JUNIT_PROPERTY, json.dumps(data, ensure_ascii=False))]
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
     def offenders(self) -> list[str]:
-        ev = self.evidence or {}
-        if not ev.get("columns") or ev["columns"][0] != "object":
+        """The offending objects a waiver is matched against: the evidence table's
+        `object` column, when the table starts with one."""
+        ev = self.evidence
+        if ev is None or not ev.columns or ev.columns[0] != "object":
             return []
-        return [str(row[0]) for row in ev.get("rows", [])]
+        return [str(row[0]) for row in ev.rows]
 
     def as_dict(self) -> dict[str, Any]:
+        """The check's entry in results.json."""
         items = known_items()
         return {
-            "id": self.spec["id"],
-            "title": self.spec["title"],
-            "severity": self.spec["severity"],
+            "id": self.spec.id,
+            "title": self.spec.title,
+            "severity": self.spec.severity,
             "cadences": self.cadences,
             "runbook": [
                 {"key": k, "text": items[k].text, "runbook": items[k].runbook} if k in items else {"key": k}
-                for k in self.spec["covers"]
+                for k in self.spec.covers
             ],
-            "remediation": self.spec["remediation"],
+            "remediation": self.spec.remediation,
             "nodeid": self.nodeid,
             "cluster": self.cluster,
             "outcome": self.outcome,
             "message": self.message,
-            "evidence": self.evidence,
+            "evidence": self.evidence.as_dict() if self.evidence is not None else None,
             "duration_seconds": round(self.duration, 3),
             "change": self.change,
             "waiver": self.waiver,
         }
 
 
-def user_property(report: Any, name: str) -> Any:
-    for key, value in getattr(report, "user_properties", []) or []:
-        if key == name:
-            return json.loads(value) if isinstance(value, str) else value
+def record_of(report: Any) -> CheckRecord | None:
+    """The check record a (teardown) report carries, if any."""
+    for key, value in getattr(report, "user_properties", None) or []:
+        if key == CHECK_PROPERTY:
+            return CheckRecord.from_json(value)
     return None
 
 
@@ -87,107 +182,49 @@ def short_message(report: Any) -> str:
     return lines[-1] if lines else ""
 
 
+def summary(records: Iterable[CheckRecord]) -> dict[str, Any]:
+    """results.json's `summary`: outcomes overall, by cadence, severity and cluster."""
+    records = list(records)
+    by_outcome = Counter(r.outcome for r in records)
+    by_cadence: dict[str, Counter[str]] = {}
+    by_severity: dict[str, Counter[str]] = {s: Counter() for s in SEVERITIES}
+    by_cluster: dict[str, Counter[str]] = {}
+    for r in records:
+        for c in r.cadences:
+            by_cadence.setdefault(c, Counter())[r.outcome] += 1
+        by_severity[r.spec.severity][r.outcome] += 1
+        if r.cluster is not None:
+            by_cluster.setdefault(r.cluster, Counter())[r.outcome] += 1
+    return {
+        "total": len(records),
+        "outcomes": {o: by_outcome.get(o, 0) for o in OUTCOMES},
+        "by_cadence": {c: dict(v) for c, v in by_cadence.items()},
+        "by_severity": {s: dict(v) for s, v in by_severity.items() if v},
+        # Checks that read a cluster, per cluster of the profile (several clusters: one run).
+        "by_cluster": {c: dict(v) for c, v in sorted(by_cluster.items())},
+    }
+
+
 @dataclass
-class ResultCollector:
-    """Collects results on the controller as reports arrive (from xdist workers too)."""
+class Gate:
+    """Which results fail the run under --fail-on and --allow-errors."""
 
-    results: dict[str, CheckResult] = field(default_factory=dict)
+    fail_on: str
+    allow_errors: bool
+    failing: list[str] = field(default_factory=list)
+    not_gating: list[str] = field(default_factory=list)
 
-    def add_report(self, report: Any) -> CheckResult | None:
-        spec = user_property(report, SPEC_PROPERTY)
-        if spec is None:
-            return None
-        res = self.results.get(report.nodeid)
-        if res is None:
-            res = CheckResult(
-                nodeid=report.nodeid,
-                spec=spec,
-                cadences=[m for m in spec.get("cadences", [])],
-                cluster=spec.get("cluster"),
-            )
-            self.results[report.nodeid] = res
-        res.duration += getattr(report, "duration", 0.0) or 0.0
-        evidence = user_property(report, EVIDENCE_PROPERTY)
-        if evidence is not None:
-            res.evidence = evidence
-        if report.when == "setup":
-            if report.skipped:
-                res.outcome, res.message = "not applicable", short_message(report)
-            elif report.failed:
-                failed = user_property(report, SETUP_FAILURE_PROPERTY)
-                res.outcome, res.message = "failed" if failed else "error", short_message(report)
-        elif report.when == "call":
-            if report.failed:
-                is_error = user_property(report, ERROR_PROPERTY)
-                res.outcome = "error" if is_error else "failed"
-                res.message = short_message(report)
-            elif report.skipped:
-                res.outcome, res.message = "not applicable", short_message(report)
-            elif evidence and evidence.get("attested"):
-                res.outcome, res.message = "attested", evidence["attested"]
-        elif report.when == "teardown" and report.failed and res.outcome in ("passed", "attested"):
-            res.outcome, res.message = "error", short_message(report)
-        return res
-
-    def summary(self) -> dict[str, Any]:
-        by_outcome = Counter(r.outcome for r in self.results.values())
-        by_cadence: dict[str, Counter[str]] = {}
-        by_severity: dict[str, Counter[str]] = {s: Counter() for s in SEVERITIES}
-        by_cluster: dict[str, Counter[str]] = {}
-        for r in self.results.values():
-            for c in r.cadences:
-                by_cadence.setdefault(c, Counter())[r.outcome] += 1
-            by_severity[r.spec["severity"]][r.outcome] += 1
-            if r.cluster is not None:
-                by_cluster.setdefault(r.cluster, Counter())[r.outcome] += 1
-        return {
-            "total": len(self.results),
-            "outcomes": {o: by_outcome.get(o, 0) for o in OUTCOMES},
-            "by_cadence": {c: dict(v) for c, v in by_cadence.items()},
-            "by_severity": {s: dict(v) for s, v in by_severity.items() if v},
-            # Checks that read a cluster, per cluster of the profile (several clusters: one run).
-            "by_cluster": {c: dict(v) for c, v in sorted(by_cluster.items())},
-        }
+    def as_dict(self) -> dict[str, Any]:
+        return {"fail_on": self.fail_on, "allow_errors": self.allow_errors,
+                "failing": self.failing, "not_gating": self.not_gating}
 
 
-def evidence_html(result: CheckResult) -> str:
-    """The evidence block shown inline under a check in the HTML report."""
-    e = html.escape
-    items = known_items()
-    parts = ['<div class="opscheck-evidence">']
-    parts.append(f"<p><b>{e(result.spec['id'])}</b> — {e(result.spec['title'])} "
-                 f"(severity: {e(result.spec['severity'])}; cluster: {e(result.cluster or '-')})</p>")
-    if result.message:
-        text = result.message if result.message.startswith(result.outcome) else f"{result.outcome}: {result.message}"
-        parts.append(f"<p><b>Result:</b> {e(text)}</p>")
-    if result.waiver:
-        w = result.waiver
-        parts.append(f"<p><b>Waived</b> until {e(w['expires'])} by {e(w['approver'])} ({e(w['ticket'])}): "
-                     f"{e(w['justification'])}</p>")
-    change = result.change or {}
-    if change.get("status") not in (None, "first run", "unchanged"):
-        since = f", failing since {change['failing_since']}" if change.get("failing_since") else ""
-        parts.append(f"<p><b>Since the previous run</b> ({e(str(change.get('previous_run')))}): "
-                     f"{e(change['status'])}{e(since)}</p>")
-    ev = result.evidence or {}
-    if ev.get("measured") is not None or ev.get("threshold") is not None:
-        unit = e(str(ev.get("unit") or ""))
-        parts.append(f"<p><b>Measured:</b> {e(str(ev.get('measured')))}{unit} "
-                     f"&nbsp; <b>Threshold:</b> {e(str(ev.get('threshold')))}{unit}</p>")
-    if ev.get("rows"):
-        head = "".join(f"<th>{e(str(c))}</th>" for c in ev["columns"])
-        body = "".join(
-            "<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>" for row in ev["rows"]
-        )
-        parts.append(f'<table class="opscheck-rows" border="1" cellpadding="3"><tr>{head}</tr>{body}</table>')
-    for note in ev.get("notes") or []:
-        parts.append(f"<p>{e(note)}</p>")
-    parts.append("<p><b>Runbook items:</b></p><ul>")
-    for key in result.spec["covers"]:
-        item = items.get(key)
-        text = f"{item.text} — {item.runbook}" if item else ""
-        parts.append(f"<li><code>{e(key)}</code> {e(text)}</li>")
-    parts.append("</ul>")
-    parts.append(f"<p><b>Remediation:</b></p><pre>{e(result.spec['remediation'])}</pre>")
-    parts.append("</div>")
-    return "".join(parts)
+def gate(records: Iterable[CheckRecord], fail_on: str, allow_errors: bool) -> Gate:
+    gating = SEVERITIES[: SEVERITIES.index(fail_on) + 1]
+    failing, reported = [], []
+    for r in records:
+        if r.outcome == "failed":
+            (failing if r.spec.severity in gating else reported).append(r.id)
+        elif r.outcome == "error":
+            (reported if allow_errors else failing).append(r.id)
+    return Gate(fail_on, allow_errors, sorted(set(failing)), sorted(set(reported)))

@@ -5,7 +5,6 @@ directory (newest first), and from the current run when the matrix is part of it
 """
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -83,19 +82,3 @@ def render_text(rows: list[TraceRow]) -> str:
     gaps = [r for r in rows if r.gap]
     lines.append(f"{len(rows)} runbook items, {len(rows) - len(gaps)} covered, {len(gaps)} gaps")
     return "\n".join(lines)
-
-
-def render_html(rows: list[TraceRow]) -> str:
-    e = html.escape
-    body = []
-    for r in rows:
-        cov = "<br>".join(
-            f"{e(c)}: <b>{e(r.latest[c].outcome)}</b> ({e(r.latest[c].run)})" if c in r.latest else f"{e(c)}: never run"
-            for c in r.checks) or "<b>GAP: no check</b>"
-        body.append(f"<tr><td><code>{e(r.item.key)}</code></td><td>{e(r.item.text)}</td>"
-                    f"<td>{e(r.item.runbook)}</td><td>{e(r.item.cadence)}</td><td>{cov}</td></tr>")
-    gaps = sum(r.gap for r in rows)
-    return (f'<details class="opscheck-trace"><summary><b>Traceability matrix</b>: {len(rows)} runbook items, '
-            f"{len(rows) - gaps} covered, {gaps} gaps</summary>"
-            '<table border="1" cellpadding="3"><tr><th>Item</th><th>Runbook text</th><th>Runbook</th>'
-            "<th>Cadence</th><th>Checks → latest outcome (run)</th></tr>" + "".join(body) + "</table></details>")

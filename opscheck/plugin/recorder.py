@@ -1,0 +1,197 @@
+"""The controller's side of the plugin: gathers the check records and writes the audit record.
+
+Registered on the controller only (the one process without xdist's workerinput), as
+pytest-xdist keeps its DSession apart from the worker code. What is recorded and how it is
+judged lives in opscheck/record/ (no pytest there); this module only feeds it from pytest's
+hooks: records from the teardown reports, the checks collected from the workers, the verdict
+into the exit status, and the audit record's parts into pytest-html's page.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from opscheck.plugin import CACHE_DIR_INPUT, CATALOG_OUTPUT, RECORDER_NAME
+from opscheck.profile import Profile
+from opscheck.record import html
+from opscheck.record.audit import AuditRecord
+from opscheck.record.ledger import History, previous_results
+from opscheck.record.results import CHECK_PROPERTY, CatalogEntry, Gate, record_of
+from opscheck.record.run import ReportFolder, RunInfo, cadences_of, git_commit, utc_now
+from opscheck.record.waivers import Waiver
+
+COMPLETED = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
+
+
+def start_recording(config: pytest.Config, profile: Profile, waivers: list[Waiver], cache_dir: str) -> None:
+    """Name the run, open its report folder, and register the recorder (controller only)."""
+    run = RunInfo(profile=profile, cadences=cadences_of(config.option.markexpr),
+                  markexpr=config.option.markexpr or "")
+    run.commit = git_commit(Path(config.rootpath))
+    folder = None
+    if not (config.getoption("opscheck_no_report") or config.option.collectonly):
+        folder = ReportFolder(Path(config.getoption("opscheck_report_dir")), run.folder_name)
+        # pytest-html and junitxml read these in their own pytest_configure, which runs later.
+        if config.pluginmanager.hasplugin("html"):
+            config.option.htmlpath = str(folder.path("report.html"))
+            config.option.self_contained_html = True
+        config.option.xmlpath = str(folder.path("junit.xml"))
+    config.pluginmanager.register(RunRecorder(config, AuditRecord(run, waivers), folder, cache_dir), RECORDER_NAME)
+
+
+def html_metadata(config: pytest.Config) -> dict[str, Any] | None:
+    """pytest-metadata's dict, shown by pytest-html as the Environment table."""
+    try:
+        from pytest_metadata.plugin import metadata_key
+    except ImportError:
+        return None
+    return config.stash.get(metadata_key, None)
+
+
+def run_metadata(run: RunInfo) -> dict[str, str]:
+    return {
+        "Profile": f"{run.profile.name} ({run.profile.source})",
+        "Cadences": ", ".join(run.cadences) or "all",
+        "Clusters": ", ".join(f"{c.name} (context {c.context or 'current'})" for c in run.profile.clusters),
+        "Suite version": f"opscheck {run.suite_version} ({run.commit})",
+        "User": f"{run.user}@{run.host}",
+        "Started (UTC)": run.started.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+
+
+class RunRecorder:
+    """Registered on the controller only: gathers the check records, writes the audit record."""
+
+    def __init__(self, config: pytest.Config, audit: AuditRecord, folder: ReportFolder | None, cache_dir: str) -> None:
+        self.config = config
+        self.audit = audit
+        self.folder = folder
+        self.cache_dir = cache_dir
+        self.exitstatus: int | None = None
+        self.export_notes: list[str] = []
+        # Failed tests that are not checks (never gated away): node ids of failed reports
+        # no check record has claimed (a record comes with the check's teardown report).
+        self.unclaimed_failures: set[str] = set()
+
+    def gate(self) -> Gate:
+        return self.audit.gate(self.config.getoption("opscheck_fail_on"), self.config.getoption("opscheck_allow_errors"))
+
+    # -- xdist ---------------------------------------------------------------------------
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[CACHE_DIR_INPUT] = self.cache_dir
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        entries = json.loads(getattr(node, "workeroutput", {}).get(CATALOG_OUTPUT, "[]"))
+        self.audit.add_catalog(CatalogEntry.from_dict(e) for e in entries)
+
+    # -- the run -------------------------------------------------------------------------
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        run = self.audit.run
+        meta = html_metadata(self.config)  # filled by pytest-metadata in its pytest_configure, after ours
+        if meta is not None:
+            # pytest-metadata's defaults (Python, Platform, Packages, Plugins) stay; ours go first.
+            rest = dict(meta)
+            meta.clear()
+            meta.update(run_metadata(run))
+            meta.update(rest)
+        reports_dir = self.folder.reports_dir if self.folder else Path(self.config.getoption("opscheck_report_dir"))
+        self.audit.history = History(previous_results(reports_dir, run.profile.name, run.cadences))
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.audit.arrived(report.nodeid)
+        record = record_of(report)
+        if record is None:
+            if report.failed:
+                self.unclaimed_failures.add(report.nodeid)
+            return
+        self.unclaimed_failures.discard(report.nodeid)
+        self.audit.add(record)
+        # junit.xml (written from this report's user properties) shows the check's declaration.
+        report.user_properties = [p for p in report.user_properties if p[0] != CHECK_PROPERTY] + record.junit_properties()
+        try:
+            from pytest_html import extras
+        except ImportError:
+            return
+        # pytest-html shows html extras inline under the row: nothing to click through.
+        report.extras = list(getattr(report, "extras", [])) + [extras.html(html.evidence_block(record))]
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.exitstatus = int(exitstatus)
+        gate = self.gate()
+        if exitstatus in COMPLETED and not self.unclaimed_failures:
+            # The run's verdict follows the gate, not pytest's count of failed tests.
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED if gate.failing else pytest.ExitCode.OK
+        run = self.audit.run
+        run.finished = utc_now()
+        run.workers = int(getattr(self.config.option, "numprocesses", 0) or 0)
+        self.audit.note_clusters()
+        meta = html_metadata(self.config)
+        if meta is not None:
+            meta["Finished (UTC)"] = run.finished.strftime("%Y-%m-%d %H:%M:%S")
+            meta["Cluster versions"] = ", ".join(f"{n}: {v['server_version']}" for n, v in run.clusters.items())
+        if exitstatus in COMPLETED and not self.config.option.collectonly:
+            self.export_notes = self.audit.export()
+        if self.folder is not None:
+            self.audit.write_results(self.folder.path("results.json"), gate)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        for line in [*self.export_notes, *self.audit.terminal_lines(self.gate())]:
+            terminalreporter.write_line(f"opscheck: {line}")
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        shutil.rmtree(self.cache_dir, ignore_errors=True)
+        folder = self.folder
+        if folder is None:
+            return
+        # A run is recorded only if it ran to its end (checks passed or failed) and every
+        # file was written; an interrupted or refused run leaves nothing half-done.
+        expected = ["results.json", "junit.xml"]
+        if config.pluginmanager.hasplugin("html"):
+            expected.append("report.html")
+        if self.exitstatus in COMPLETED and all(folder.path(f).exists() for f in expected):
+            final = folder.commit()
+            tr = config.pluginmanager.get_plugin("terminalreporter")
+            if tr is not None:
+                tr.write_line(f"opscheck: report written to {final}/")
+        else:
+            folder.discard()
+
+    # -- pytest-html -----------------------------------------------------------------------
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells[1:1] = html.TABLE_HEADER_CELLS
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        record = self.audit.record(report.nodeid)
+        cells[1:1] = html.table_row_cells(record)
+        if report.when == "call" and record is not None and record.evidence is not None and record.evidence.attested:
+            cells[0] = html.ATTESTED_RESULT_CELL
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_report_title(self, report: Any) -> None:
+        run = self.audit.run
+        report.title = f"opscheck — {', '.join(run.cadences) or 'all'} — {run.profile.name}"
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session) -> None:
+        audit = self.audit
+        prefix.extend(html.summary_blocks(audit.summary(), audit.waivers, audit.run.started.date()))
+        postfix.append(self.trace_html())
+
+    def trace_html(self) -> str:
+        """The traceability matrix: this run's outcomes first, then earlier sealed runs'."""
+        from opscheck.record.trace import latest_outcomes, matrix, sealed_results
+
+        current = {"run": self.audit.run.as_dict(), "checks": self.audit.checks()}
+        earlier = sealed_results(self.folder.reports_dir) if self.folder else []
+        return html.trace_block(matrix(self.audit.trace_catalog(earlier), latest_outcomes([current, *earlier])))

@@ -1,0 +1,88 @@
+"""The audit record's parts of the HTML report (pytest-html draws the page around them).
+
+Rendered from the Jinja2 templates in opscheck/record/templates/ with autoescaping on:
+everything a check, a profile or a waiver supplies is text, never markup.
+"""
+from __future__ import annotations
+
+from datetime import date
+from functools import cache
+from typing import Any, Iterable
+
+from jinja2 import Environment, PackageLoader, Template
+from markupsafe import Markup
+
+from opscheck.record.results import CheckRecord
+from opscheck.record.trace import TraceRow
+from opscheck.record.waivers import Waiver
+from opscheck.runbook import known_items
+
+
+@cache
+def _template(name: str) -> Template:
+    env = Environment(loader=PackageLoader("opscheck.record", "templates"), autoescape=True,
+                      trim_blocks=True, keep_trailing_newline=False)
+    return env.get_template(name)
+
+
+def evidence_block(record: CheckRecord) -> str:
+    """The evidence block shown inline under a check in the HTML report."""
+    items = known_items()
+    message = record.message
+    result = message if message.startswith(record.outcome) else f"{record.outcome}: {message}"
+    change = record.change or {}
+    shown_change = change if change.get("status") not in (None, "first run", "unchanged") else None
+    ev = record.evidence
+    return _template("evidence.html.j2").render(
+        spec=record.spec,
+        cluster=record.cluster,
+        result=result if message else "",
+        waiver=record.waiver,
+        change=shown_change,
+        since=f", failing since {change['failing_since']}" if shown_change and change.get("failing_since") else "",
+        evidence=ev,
+        measure=ev is not None and (ev.measured is not None or ev.threshold is not None),
+        unit=(ev.unit or "") if ev is not None else "",
+        notes=(ev.notes or []) if ev is not None else [],
+        runbook=[(key, f"{items[key].text} — {items[key].runbook}" if key in items else "") for key in record.spec.covers],
+    )
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {o}" for o, n in sorted(counts.items()))
+
+
+def summary_blocks(summary: dict[str, Any], waivers: Iterable[Waiver], today: date) -> list[str]:
+    """Above the results table: the checklist summary, then the profile's waivers (if any)."""
+    lines = [f"{cadence}: {_counts(counts)}" for cadence, counts in summary["by_cadence"].items()]
+    lines += [f"severity {sev}: {_counts(counts)}" for sev, counts in summary["by_severity"].items()]
+    if len(summary["by_cluster"]) > 1:
+        lines += [f"cluster {name}: {_counts(counts)}" for name, counts in summary["by_cluster"].items()]
+    blocks = [_template("summary.html.j2").render(lines=lines)]
+    waivers = [w.as_dict(today) for w in waivers]
+    if waivers:
+        blocks.append(_template("waivers.html.j2").render(waivers=waivers))
+    return blocks
+
+
+def trace_block(rows: list[TraceRow]) -> str:
+    """The traceability matrix, folded under the results table."""
+    return _template("trace.html.j2").render(rows=rows, gaps=sum(r.gap for r in rows))
+
+
+TABLE_HEADER_CELLS = ["<th>Check</th>", "<th>Severity</th>", "<th>Runbook items</th>"]
+
+
+def table_row_cells(record: CheckRecord | None) -> list[str]:
+    """The cells the results table adds after the result column (empty for a non-check)."""
+    spec = record.spec if record is not None else None
+    return [
+        str(Markup('<td class="col-checkId">{}</td>').format(spec.id if spec else "")),
+        str(Markup("<td>{}</td>").format(spec.severity if spec else "")),
+        str(Markup("<td>{}</td>").format(", ".join(spec.covers) if spec else "")),
+    ]
+
+
+# Signed off by a person, not measured: the row says Attested. pytest-html filters rows by
+# the first cell's text and knows only its own outcomes: a hidden "Passed" keeps it listed.
+ATTESTED_RESULT_CELL = '<td class="col-result" hidden>Passed</td><td class="col-attested">Attested</td>'
