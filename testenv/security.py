@@ -69,7 +69,7 @@ def _rfc3339(t: dt.datetime) -> str:
 
 def apply(obj: dict[str, Any]) -> dict:
     """Server-side apply under this module's own field manager, so it never takes away
-    fields testenv/cluster.py applied to the same objects (and the other way round)."""
+    fields testenv/demo.py applied to the same objects (and the other way round)."""
     return cluster.apply(obj, field_manager=FIELD_MANAGER)
 
 
