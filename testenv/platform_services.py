@@ -44,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from testenv import cluster, faults
+from testenv import cluster, faults, readiness
 from testenv.procs import wait_for
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
@@ -549,7 +549,7 @@ def _apply_manifests() -> None:
 def _wait_healthy(timeout: float = 180) -> None:
     wait_for(lambda: _daemonset_done(cluster.get("DaemonSet", *CILIUM)), timeout, "cilium DaemonSet ready")
     for ns, name in (CILIUM_OPERATOR, (AUTOSCALING_NS, "scaled-api")):
-        wait_for(lambda ns=ns, name=name: cluster.deployment_done(cluster.get("Deployment", ns, name)), timeout,
+        wait_for(lambda ns=ns, name=name: readiness.deployment_done(cluster.get("Deployment", ns, name)), timeout,
                  f"Deployment {ns}/{name} available")
     wait_for(lambda: all(cluster.pod_ready(p) for p in cluster.list_("Pod", AUTOSCALING_NS)), timeout,
              f"pods in {AUTOSCALING_NS} ready")

@@ -29,7 +29,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from testenv import certs, cluster, demo
+from testenv import certs, cluster, demo, readiness
 from testenv.paths import state_dir
 from testenv.procs import wait_for
 
@@ -128,7 +128,7 @@ def _remove_injected() -> None:
 
 def _wait_workloads(timeout: float = 120) -> None:
     for ns, name in (("istio-system", "istiod"), ("qsign-gateway", "gateway")):
-        wait_for(lambda ns=ns, name=name: cluster.deployment_done(cluster.get("Deployment", ns, name)),
+        wait_for(lambda ns=ns, name=name: readiness.deployment_done(cluster.get("Deployment", ns, name)),
                  timeout, f"Deployment {ns}/{name} available")
 
 
