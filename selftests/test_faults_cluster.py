@@ -10,7 +10,7 @@ import re
 import pytest
 
 from selftests.harness import broken
-from testenv import apps, cluster
+from testenv import apps, faults
 
 pytestmark = pytest.mark.usefixtures("testenv_up")
 
@@ -18,8 +18,7 @@ NS = "qsign"
 
 
 def crashloop(deployment: str, namespace: str = NS):
-    return broken(lambda: cluster.set_template_fault(namespace, deployment, "crashloop"),
-                  lambda: cluster.set_template_fault(namespace, deployment, None))
+    return faults.template_fault(namespace, deployment, "crashloop")
 
 
 def test_pods_running_fails_on_a_crashlooping_pod(checks):
@@ -51,109 +50,92 @@ def test_pod_states_fails_on_crashloop(checks):
 
 
 def test_oomkilled_fails_on_an_oom_killed_container(checks):
-    with broken(lambda: cluster.set_template_fault(NS, "hsm-adapter", "oomkilled"),
-                lambda: cluster.set_template_fault(NS, "hsm-adapter", None)):
+    with faults.template_fault(NS, "hsm-adapter", "oomkilled"):
         r = checks.until("daily.oomkilled", "failed")
         assert re.search(r"containers OOMKilled in the last 24 h: qsign/hsm-adapter-\S+ \(hsm-adapter OOMKilled at ", r.message), r.message
     checks.until("daily.oomkilled", "passed")
 
 
 def test_replicas_fails_when_scaled_to_one(checks):
-    with broken(lambda: cluster.scale("Deployment", NS, "api-server", 1),
-                lambda: cluster.scale("Deployment", NS, "api-server", 2)):
+    with faults.scaled(NS, "api-server", 1):
         r = checks.until("daily.replicas", "failed")
         assert r.message == "1 workloads short of replicas: deployment/qsign/api-server (1 desired, minimum is 2)"
     checks.until("daily.replicas", "passed")
 
 
 def test_endpoints_ready_fails_when_a_service_has_no_ready_pod(checks):
-    with broken(lambda: cluster.scale("Deployment", NS, "hsm-adapter", 0),
-                lambda: cluster.scale("Deployment", NS, "hsm-adapter", 2)):
+    with faults.scaled_down(NS, "hsm-adapter"):
         r = checks.until("daily.endpoints-ready", "failed")
         assert r.message == "1 services without ready endpoints: qsign/hsm-adapter (no ready endpoint)"
     checks.until("daily.endpoints-ready", "passed")
 
 
 def test_ingress_lb_fails_when_the_ingress_loses_its_address(checks):
-    with broken(lambda: cluster.set_load_balancer_address("Ingress", NS, "api-server", None),
-                lambda: cluster.set_load_balancer_address("Ingress", NS, "api-server", "127.0.0.1")):
+    with faults.load_balancer_address("Ingress", NS, "api-server", None):
         r = checks.until("daily.ingress-lb", "failed")
         assert r.message == "1 load balancers or ingresses not serving: ingress/qsign/api-server (no address assigned)"
     checks.until("daily.ingress-lb", "passed")
 
 
 def test_ingress_lb_fails_when_the_backend_has_no_endpoints(checks):
-    with broken(lambda: cluster.scale("Deployment", NS, "api-server", 0),
-                lambda: cluster.scale("Deployment", NS, "api-server", 2)):
+    with faults.scaled_down(NS, "api-server"):
         r = checks.until("daily.ingress-lb", "failed")
         assert "ingress/qsign/api-server (backend service api-server has no ready endpoint)" in r.message
     checks.until("daily.ingress-lb", "passed")
 
 
 def test_pvc_bound_fails_on_a_pending_claim(checks):
-    with broken(lambda: cluster.create_pvc(NS, "opscheck-selftest-pending"),
-                lambda: cluster.delete("PersistentVolumeClaim", NS, "opscheck-selftest-pending")):
+    with faults.pending_pvc(NS, "opscheck-selftest-pending"):
         r = checks.until("daily.pvc-bound", "failed")
         assert r.message == "1 PVCs not Bound: qsign/opscheck-selftest-pending (Pending)"
     checks.until("daily.pvc-bound", "passed")
 
 
 def test_cert_expiry_fails_on_a_certificate_expiring_in_ten_days(checks):
-    with broken(lambda: cluster.put_tls_secret(NS, "api-server-tls", days_valid=10),
-                lambda: cluster.put_tls_secret(NS, "api-server-tls", days_valid=365)):
+    with faults.tls_secret(NS, "api-server-tls", days_valid=10):
         r = checks.until("daily.cert-expiry", "failed")
         assert re.fullmatch(r"1 certificates expiring within 30 days: qsign/api-server-tls \(expires in (9|10) days \(\d{4}-\d\d-\d\d\)\)", r.message), r.message
     checks.until("daily.cert-expiry", "passed")
 
 
 def test_node_cpu_fails_when_pods_burn_cpu(checks):
-    with broken(lambda: cluster.set_pod_usage(NS, "api-server", cpu="3500m", memory="100Mi"),
-                lambda: cluster.set_pod_usage(NS, "api-server", cpu=None, memory=None)):
+    with faults.pod_usage(NS, "api-server", cpu="3500m", memory="100Mi"):
         r = checks.until("daily.node-cpu", "failed", timeout=120)
         assert re.match(r"highest node CPU usage \d+(\.\d)?% is over the threshold 70%: kwok-node-\d \(\d+(\.\d)?% used\)", r.message), r.message
     checks.until("daily.node-cpu", "passed", timeout=120)
 
 
 def test_node_memory_fails_when_pods_use_memory(checks):
-    with broken(lambda: cluster.set_pod_usage(NS, "signature-service", cpu="50m", memory="7Gi"),
-                lambda: cluster.set_pod_usage(NS, "signature-service", cpu=None, memory=None)):
+    with faults.pod_usage(NS, "signature-service", cpu="50m", memory="7Gi"):
         r = checks.until("daily.node-memory", "failed", timeout=120)
         assert re.match(r"highest node memory usage \d+(\.\d)?% is over the threshold 80%: kwok-node-\d", r.message), r.message
     checks.until("daily.node-memory", "passed", timeout=120)
 
 
 def test_pod_resources_fails_near_the_limit(checks):
-    with broken(lambda: cluster.set_pod_usage(NS, "hsm-adapter", cpu="450m", memory="100Mi"),
-                lambda: cluster.set_pod_usage(NS, "hsm-adapter", cpu=None, memory=None)):
+    with faults.pod_usage(NS, "hsm-adapter", cpu="450m", memory="100Mi"):
         r = checks.until("daily.pod-resources", "failed", timeout=120)
         assert re.search(r"containers over their usage threshold: qsign/hsm-adapter-\S+/hsm-adapter \(CPU 90% of limit 500m\)", r.message), r.message
     checks.until("daily.pod-resources", "passed", timeout=120)
 
 
 def test_postgres_backup_fails_when_the_last_job_fails(checks):
-    with broken(lambda: cluster.run_backup_job(NS, "postgresql-backup", succeed=False),
-                lambda: cluster.run_backup_job(NS, "postgresql-backup", succeed=True)):
+    with faults.failing_backup(NS, "postgresql-backup"):
         r = checks.until("daily.postgres-backup", "failed")
         assert re.match(r"backup qsign/postgresql-backup: last job postgresql-backup-\S+ failed", r.message), r.message
     checks.until("daily.postgres-backup", "passed")
 
 
 def test_vault_backup_fails_when_the_last_job_fails(checks):
-    with broken(lambda: cluster.run_backup_job(NS, "vault-backup", succeed=False),
-                lambda: cluster.run_backup_job(NS, "vault-backup", succeed=True)):
+    with faults.failing_backup(NS, "vault-backup"):
         r = checks.until("daily.vault-backup", "failed")
         assert re.match(r"backup qsign/vault-backup: last job vault-backup-\S+ failed", r.message), r.message
     checks.until("daily.vault-backup", "passed")
 
 
 def test_warning_events_fail_on_a_new_warning(checks):
-    created = {}
-
-    def add():
-        created["name"] = cluster.create_event(NS, "Deployment", "api-server", "Warning", "FailedCreate",
-                                               "opscheck self-test: quota exceeded")
-
-    with broken(add, lambda: cluster.delete_event(NS, created["name"])):
+    with faults.event(NS, "Deployment", "api-server", "Warning", "FailedCreate",
+                      "opscheck self-test: quota exceeded"):
         r = checks.until("daily.warning-events", "failed")
         assert r.message == ("Warning events in the last 1:00:00 1 is over the threshold 0: "
                              "Deployment/qsign/api-server (FailedCreate: opscheck self-test: quota exceeded)")
@@ -202,8 +184,7 @@ def rotate_log(app: str) -> None:
 
 
 def test_nodes_ready_fails_when_a_node_goes_not_ready(checks):
-    with broken(lambda: cluster.set_node_ready("kwok-node-2", False),
-                lambda: cluster.set_node_ready("kwok-node-2", True)):
+    with faults.node_not_ready("kwok-node-2"):
         r = checks.until("daily.nodes-ready", "failed")
         assert r.message.startswith("1 nodes not Ready: kwok-node-2 (NotReady"), r.message
     checks.until("daily.nodes-ready", "passed")

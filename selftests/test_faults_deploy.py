@@ -71,10 +71,9 @@ def _profile_with(tmp_path: Path, name: str, **changes) -> Path:
 
 
 def test_rollout_complete_fails_while_the_new_revision_crashloops(checks):
-    from testenv import cluster
+    from testenv import faults
 
-    with broken(lambda: cluster.set_template_fault("qsign", "hsm-adapter", "crashloop"),
-                lambda: cluster.set_template_fault("qsign", "hsm-adapter", None)):
+    with faults.template_fault("qsign", "hsm-adapter", "crashloop"):
         r = checks.until("postdeploy.rollout-complete", "failed",
                          message=lambda m: "deployment/qsign/hsm-adapter (" in m and "restarted" in m)
         assert r.message.startswith("1 rollout(s) not complete: deployment/qsign/hsm-adapter (")

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from selftests.harness import broken
-from testenv import cluster
+from testenv import cluster, faults
 from testenv import platform_services as platform
 from testenv.procs import wait_for
 
@@ -248,8 +248,7 @@ def test_cost_review_fails_on_an_over_provisioned_workload(checks):
 
 
 def test_spof_fails_on_a_workload_with_one_replica(checks):
-    with broken(lambda: cluster.scale("StatefulSet", NS, "vault", 1),
-                lambda: cluster.scale("StatefulSet", NS, "vault", 2)):
+    with faults.scaled(NS, "vault", 1, "StatefulSet"):
         r = checks.until("quarterly.spof", "failed")
         assert r.message == "1 single points of failure: statefulset/qsign/vault (1 replica)", r.message
     checks.until("quarterly.spof", "passed")

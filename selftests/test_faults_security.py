@@ -12,7 +12,9 @@ import re
 import pytest
 
 from selftests.harness import broken
-from testenv import cluster, security
+from testenv import cluster, demo, security
+from testenv.procs import wait_for
+from testenv.readiness import deployment_done
 
 pytestmark = pytest.mark.usefixtures("testenv_up")
 
@@ -22,7 +24,7 @@ RBAC = "rbac.authorization.k8s.io/v1"
 
 def _create(obj: dict) -> None:
     obj["metadata"].setdefault("labels", {}).update(INJECTED)
-    cluster.request("POST", cluster._path(obj["kind"], obj["metadata"].get("namespace")), obj)
+    cluster.DEMO.api.create(obj)
 
 
 def _made(obj: dict):
@@ -32,7 +34,7 @@ def _made(obj: dict):
 
 
 def _manifest(kind: str, namespace: str | None, name: str) -> dict:
-    return next(d for d in cluster._load_yaml("security.yaml") if d["kind"] == kind
+    return next(d for d in demo.load_manifest("security.yaml") if d["kind"] == kind
                 and d["metadata"].get("namespace") == namespace and d["metadata"]["name"] == name)
 
 
@@ -295,6 +297,6 @@ def test_istio_version_fails_on_an_istiod_below_the_minimum(checks):
         # the Deployment at once, then its new pods as they roll out
         assert re.match(r"\d+ istiod versions out of support: deployment/istio-system/istiod "
                         r"\(1\.19\.3 is below the minimum 1\.20\.1\)", r.message), r.message
-    cluster.wait_for(lambda: cluster.deployment_done(cluster.get("Deployment", "istio-system", "istiod")), 60,
+    wait_for(lambda: deployment_done(cluster.get("Deployment", "istio-system", "istiod")), 60,
                      "istiod rolled back")
     checks.until("monthly.istio-version", "passed")

@@ -14,7 +14,7 @@ import requests
 import yaml
 
 from selftests.harness import REPO, broken
-from testenv import cluster, controlplane, coredns, procs, rediscache, systems, vault
+from testenv import controlplane, coredns, faults, procs, rediscache, systems, vault
 
 pytestmark = pytest.mark.usefixtures("testenv_up")
 
@@ -25,8 +25,7 @@ DEMO = REPO / "environments" / "demo.yaml"
 
 
 def crashloop(namespace: str, deployment: str):
-    return broken(lambda: cluster.set_template_fault(namespace, deployment, "crashloop"),
-                  lambda: cluster.set_template_fault(namespace, deployment, None))
+    return faults.template_fault(namespace, deployment, "crashloop")
 
 
 # ------------------------------------------------------------------------- SmartSensor (002)
@@ -96,8 +95,7 @@ def test_security_events_fail_on_blocked_logins(checks):
 
 def test_pvc_bound_fails_on_a_pending_smartsensor_claim(checks):
     ns = "hankook-smartsensor"
-    with broken(lambda: cluster.create_pvc(ns, "opscheck-selftest-pending"),
-                lambda: cluster.delete("PersistentVolumeClaim", ns, "opscheck-selftest-pending")):
+    with faults.pending_pvc(ns, "opscheck-selftest-pending"):
         r = checks.until("daily.pvc-bound", "failed", timeout=30, profile=SMARTSENSOR)
         assert r.message == "1 PVCs not Bound: hankook-smartsensor/opscheck-selftest-pending (Pending)"
     checks.until("daily.pvc-bound", "passed", timeout=30, profile=SMARTSENSOR)
@@ -123,7 +121,7 @@ def test_pods_running_fails_on_a_crashlooping_titanium_pod(checks):
 
 def test_endpoints_ready_fails_when_a_titanium_service_has_no_pod(checks):
     ns, name = "titanium-prod", "prod-blog-service-deployment"
-    with broken(lambda: cluster.scale("Deployment", ns, name, 0), lambda: cluster.scale("Deployment", ns, name, 2)):
+    with faults.scaled_down(ns, name):
         r = checks.until("daily.endpoints-ready", "failed", timeout=30, profile=TITANIUM)
         assert r.message == "1 services without ready endpoints: titanium-prod/prod-blog-service (no ready endpoint)"
     checks.until("daily.endpoints-ready", "passed", timeout=30, profile=TITANIUM)
@@ -138,8 +136,7 @@ def test_cluster_dns_fails_when_dns_stops_answering(checks):
 
 
 def test_cluster_dns_fails_when_the_dns_service_has_no_endpoints(checks):
-    with broken(lambda: cluster.scale("Deployment", "kube-system", "coredns", 0),
-                lambda: cluster.scale("Deployment", "kube-system", "coredns", 2)):
+    with faults.scaled_down("kube-system", "coredns"):
         r = checks.until("daily.cluster-dns", "failed", timeout=30, profile=TITANIUM)
         assert r.message.startswith("1 cluster DNS problems: service/kube-system/kube-dns "
                                     "(cluster DNS Service has no ready endpoint)"), r.message
@@ -148,8 +145,7 @@ def test_cluster_dns_fails_when_the_dns_service_has_no_endpoints(checks):
 
 def test_postgres_backup_fails_when_the_titanium_backup_job_fails(checks):
     ns, name = "titanium-prod", "postgres-backup"
-    with broken(lambda: cluster.run_backup_job(ns, name, succeed=False),
-                lambda: cluster.run_backup_job(ns, name, succeed=True)):
+    with faults.failing_backup(ns, name):
         r = checks.until("daily.postgres-backup", "failed", timeout=30, profile=TITANIUM)
         assert re.fullmatch(r"backup titanium-prod/postgres-backup: last job postgres-backup-manual-\w+ failed "
                             r"\(BackoffLimitExceeded\)", r.message), r.message

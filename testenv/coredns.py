@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from testenv import cluster, procs
+from testenv import cluster, demo, procs
+from testenv.kubeapi import api_path
 from testenv.paths import HOST, PORTS, cache_dir, state_dir
 
 PROC = "coredns"
@@ -61,7 +62,7 @@ def _corefile() -> str:
 def _write_kubeconfig() -> None:
     """A kubeconfig with a token of kube-system/coredns (renewed when the cluster's CA or
     the ServiceAccount changed, i.e. after the cluster was recreated)."""
-    for obj in cluster._load_yaml("coredns-rbac.yaml"):
+    for obj in demo.load_manifest("coredns-rbac.yaml"):
         cluster.apply(obj)
     ns, name = SERVICE_ACCOUNT
     procs.wait_for(lambda: cluster.get("ServiceAccount", ns, name) is not None, 60, f"ServiceAccount {ns}/{name}")
@@ -72,7 +73,7 @@ def _write_kubeconfig() -> None:
     want = f"{sa_uid} {base64.b64encode(ca).decode()[:64]}"
     if path.exists() and stamp.exists() and stamp.read_text() == want:
         return
-    token = cluster.request("POST", cluster._path("ServiceAccount", ns, name, "token"),
+    token = cluster.request("POST", api_path("ServiceAccount", ns, name, "token"),
                             {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
                              "spec": {"expirationSeconds": TOKEN_SECONDS}})["status"]["token"]
     conf = {"apiVersion": "v1", "kind": "Config",

@@ -1,7 +1,7 @@
 """The multi-cluster system of runbook 004: three more kwok clusters, mgmt, app1 and app2.
 
-Each is a real control plane like the demo cluster (testenv/cluster.py, whose code runs
-them through `cluster.targeting(...)`): etcd, kube-apiserver (16444/16445/16446),
+Each is a real control plane like the demo cluster (testenv/cluster.py's lifecycle
+functions run them, each a cluster.KwokTarget, `target(name)`): etcd, kube-apiserver (16444/16445/16446),
 kube-controller-manager, kube-scheduler, kwok-controller and metrics-server as local
 processes on 127.0.0.1, on the fixed ports PORTS["<component>-<cluster>"], with three kwok
 nodes each (<cluster>-cp, a tainted control-plane node, and <cluster>-worker-1/-2):
@@ -48,9 +48,10 @@ Public API:
     down() -> None               stop and delete all three; no process is left
     status() -> dict             per cluster: running, components, nodes
     kubeconfig() / admin_kubeconfig() -> Path
-    on(name)                     context manager: testenv.cluster's functions act on `name`
+    target(name) -> KwokTarget   the cluster (its .api: KubeApi with the admin identity)
     audit_log(name) -> Path
-    fault helpers (each waits until its effect shows through the API):
+    fault helpers (each waits until its effect shows through the API; testenv/faults.py's
+    context managers work on a cluster here with api=target(name).api):
         set_node_ready(name, node, ready), scale(name, kind, namespace, obj, replicas),
         stop_apiserver(name), start_apiserver(name)
 """
@@ -67,11 +68,14 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
-from testenv import certs, cluster
+from testenv import certs, cluster, demo, faults
+from testenv.cluster import KwokTarget
+from testenv.kubeapi import KubeApi, api_path
+from testenv.readiness import all_pods_settled, deployment_done, endpoints_ready, node_ready, pod_ready, statefulset_done
 from testenv.paths import HOST, PORTS, state_dir
 from testenv.procs import pid_alive, wait_for, write_private
 
@@ -112,10 +116,21 @@ def admin_kubeconfig() -> Path:
     return home() / "kubeconfig-admin"
 
 
-def target(name: str) -> cluster.KwokTarget:
+_targets: dict[tuple[str, Path], KwokTarget] = {}
+
+
+def target(name: str) -> KwokTarget:
+    """Cluster `name` (one KwokTarget per name, so its KubeApi keeps its connections)."""
     if name not in CLUSTERS:
         raise ValueError(f"unknown cluster {name!r}; the multi-cluster system has {', '.join(CLUSTERS)}")
-    return cluster.KwokTarget(
+    key = (name, home())
+    if key not in _targets:
+        _targets[key] = _new_target(name)
+    return _targets[key]
+
+
+def _new_target(name: str) -> KwokTarget:
+    return KwokTarget(
         name=name, context=name, apiserver_port=f"kube-apiserver-{name}", home=home() / name,
         component_ports={opt: f"{comp}-{name}" for opt, comp in _COMPONENT_PORT_OPTIONS.items()},
         metrics_server=True,
@@ -125,16 +140,8 @@ def target(name: str) -> cluster.KwokTarget:
     )
 
 
-@contextlib.contextmanager
-def on(name: str) -> Iterator[cluster.KwokTarget]:
-    """testenv.cluster's functions (get, list_, patch, scale, set_node_ready, ...) act on `name`."""
-    with cluster.targeting(target(name)) as t:
-        yield t
-
-
 def audit_log(name: str) -> Path:
-    with on(name):
-        return cluster.audit_log()
+    return target(name).audit_log()
 
 
 def _log(msg: str) -> None:
@@ -146,7 +153,7 @@ def _log(msg: str) -> None:
 def _nodes(name: str) -> list[dict]:
     """<name>-cp (control plane, tainted NoSchedule) and <name>-worker-1/-2, made from
     the demo cluster's node manifest."""
-    template = cluster._load_yaml("nodes.yaml")[0]
+    template = demo.load_manifest("nodes.yaml")[0]
     out = []
     for i, (suffix, role) in enumerate((("cp", "control-plane"), ("worker-1", "worker"), ("worker-2", "worker"))):
         n = copy.deepcopy(template)
@@ -171,8 +178,8 @@ def _volumes_dir() -> Path:
 
 def _documents(name: str) -> list[dict]:
     subst = {"CLUSTER": name, "VOLUMES": str(_volumes_dir())}
-    return (cluster._load_yaml("multicluster-ingress-nginx.yaml", **subst)
-            + cluster._load_yaml(MANIFEST[ROLE[name]], **subst))
+    return (demo.load_manifest("multicluster-ingress-nginx.yaml", **subst)
+            + demo.load_manifest(MANIFEST[ROLE[name]], **subst))
 
 
 def _tls_secret(name: str, secret: str, namespace: str, service: str, sans: list[str],
@@ -185,29 +192,29 @@ def _tls_secret(name: str, secret: str, namespace: str, service: str, sans: list
 
 
 def _apply_workloads(name: str) -> None:
-    role = ROLE[name]
-    cluster._apply_kube_system()  # CoreDNS, as in the demo cluster
-    for d in cluster._load_yaml("multicluster-kube-system.yaml"):
-        cluster.apply(d)
+    role, api = ROLE[name], target(name).api
+    demo.apply_kube_system(api)  # CoreDNS, as in the demo cluster
+    for d in demo.load_manifest("multicluster-kube-system.yaml"):
+        api.apply(d)
     docs = _documents(name)
     for d in docs:
         if d["kind"] == "Namespace":
-            cluster.apply(d)
+            api.apply(d)
     for ns in NAMESPACES[role]:
         # ServiceAccount admission needs the namespace's default SA before any pod is made
-        wait_for(lambda: cluster.get("ServiceAccount", ns, "default") is not None, 60,
+        wait_for(lambda: api.get("ServiceAccount", ns, "default") is not None, 60,
                  f"ServiceAccount {ns}/default")
     for secret, ns, service, sans in TLS_SECRETS[role]:
-        left = cluster._secret_cert_days_left(cluster.get("Secret", ns, secret))
+        left = demo.secret_cert_days_left(api.get("Secret", ns, secret))
         if left is None or left < 300:  # missing, or a short-lived one a test left
-            cluster.apply(_tls_secret(name, secret, ns, service, sans))
+            api.apply(_tls_secret(name, secret, ns, service, sans))
     for d in docs:
         if d["kind"] == "PersistentVolume":
             Path(d["spec"]["hostPath"]["path"]).mkdir(parents=True, exist_ok=True)
-            cluster.create_if_missing(d)
+            api.create_if_missing(d)
     for d in docs:
         if d["kind"] not in ("Namespace", "PersistentVolume"):
-            cluster.apply(d)
+            api.apply(d)
 
 
 def _daemonset_done(ds: dict) -> bool:
@@ -219,32 +226,32 @@ def _daemonset_done(ds: dict) -> bool:
 
 
 def _wait_healthy(name: str, timeout: float = 180) -> None:
-    namespaces = (*NAMESPACES[ROLE[name]], "kube-system")
-    wait_for(lambda: all(cluster.deployment_done(d) for ns in namespaces for d in cluster.list_("Deployment", ns)),
+    namespaces, api = (*NAMESPACES[ROLE[name]], "kube-system"), target(name).api
+    wait_for(lambda: all(deployment_done(d) for ns in namespaces for d in api.list_("Deployment", ns)),
              timeout, f"{name}: Deployments available")
-    wait_for(lambda: all(cluster.statefulset_done(s) for ns in namespaces for s in cluster.list_("StatefulSet", ns)),
+    wait_for(lambda: all(statefulset_done(s) for ns in namespaces for s in api.list_("StatefulSet", ns)),
              timeout, f"{name}: StatefulSets ready")
-    wait_for(lambda: all(_daemonset_done(d) for d in cluster.list_("DaemonSet", "kube-system")),
+    wait_for(lambda: all(_daemonset_done(d) for d in api.list_("DaemonSet", "kube-system")),
              timeout, f"{name}: DaemonSets ready")
-    wait_for(lambda: all(cluster._all_pods_settled(ns) for ns in namespaces), timeout,
+    wait_for(lambda: all(all_pods_settled(api, ns) for ns in namespaces), timeout,
              f"{name}: pods Running/Ready")
     for ns in namespaces:
-        services = [s["metadata"]["name"] for s in cluster.list_("Service", ns) if s["spec"].get("selector")]
-        wait_for(lambda: all(cluster._endpoints_ready(ns, s) for s in services), timeout,
+        services = [s["metadata"]["name"] for s in api.list_("Service", ns) if s["spec"].get("selector")]
+        wait_for(lambda: all(endpoints_ready(api, ns, s) for s in services), timeout,
                  f"{name}: Endpoints in {ns} ready")
 
 
 def _wait_metrics(name: str, timeout: float = 120) -> None:
-    namespaces = NAMESPACES[ROLE[name]]
+    namespaces, api = NAMESPACES[ROLE[name]], target(name).api
 
     def ok() -> bool:
-        nodes = {n["metadata"]["name"] for n in cluster.list_("Node")}
-        if not nodes <= {m["metadata"]["name"] for m in cluster.metrics_nodes()}:
+        nodes = {n["metadata"]["name"] for n in api.list_("Node")}
+        if not nodes <= {m["metadata"]["name"] for m in api.metrics_nodes()}:
             return False
         for ns in namespaces:
-            running = {p["metadata"]["name"] for p in cluster.list_("Pod", ns)
+            running = {p["metadata"]["name"] for p in api.list_("Pod", ns)
                        if p.get("status", {}).get("phase") == "Running"}
-            if not running <= {m["metadata"]["name"] for m in cluster.metrics_pods(ns)}:
+            if not running <= {m["metadata"]["name"] for m in api.metrics_pods(ns)}:
                 return False
         return True
     wait_for(ok, timeout, f"{name}: metrics API serving node and pod usage", interval=1)
@@ -266,14 +273,14 @@ def up(names: tuple[str, ...] | list[str] = CLUSTERS, metrics: bool = True) -> d
     API answers) work in parallel."""
     t0 = time.monotonic()
     timings: dict[str, dict[str, float]] = {name: {} for name in names}
-    bins = cluster._check_binaries()
-    cluster._ensure_app_logs()  # kwok's ClusterLogs for kube-system read a file there
+    bins = cluster.check_binaries()
+    cluster.ensure_app_logs()  # kwok's ClusterLogs for kube-system read a file there
     home().mkdir(parents=True, exist_ok=True)
     for name in names:
-        with on(name), cluster._locked():
+        with cluster.locked(target(name)):
             _converge(name, bins, timings[name])
     for name in names:
-        with on(name), cluster._locked():
+        with cluster.locked(target(name)):
             _settle(name, timings[name], metrics)
     _write_kubeconfigs()
     info = status()
@@ -292,23 +299,24 @@ def _converge(name: str, bins: dict[str, Path], timings: dict[str, float]) -> No
     """Start the cluster's processes; create its nodes, reader identity and workloads;
     undo leftover faults."""
     (home() / name).mkdir(parents=True, exist_ok=True)
-    _timed(timings, "control_plane", cluster._start_cluster, bins)
-    _timed(timings, "nodes", cluster._ensure_nodes, _nodes(name))
-    _timed(timings, "reader", cluster._ensure_reader)
+    t = target(name)
+    _timed(timings, "control_plane", cluster.start_cluster, t, bins)
+    _timed(timings, "nodes", cluster.ensure_nodes, t, _nodes(name))
+    _timed(timings, "reader", cluster.ensure_reader, t)
     _timed(timings, "apply", _apply_workloads, name)
-    if cluster.get("Pod", cluster.READER_NAMESPACE, _CANARY) is not None:  # an interrupted start_apiserver's
-        cluster.delete("Pod", cluster.READER_NAMESPACE, _CANARY)
+    if t.api.get("Pod", cluster.READER_NAMESPACE, _CANARY) is not None:  # an interrupted start_apiserver's
+        t.api.delete("Pod", cluster.READER_NAMESPACE, _CANARY)
     namespaces = NAMESPACES[ROLE[name]]
-    cluster._clear_template_faults((*namespaces, "kube-system"))
+    demo.remove_template_faults(t.api, (*namespaces, "kube-system"))
     for ns in namespaces:
-        cluster._publish_load_balancers(ns)
+        demo.publish_load_balancers(t.api, ns)
 
 
 def _settle(name: str, timings: dict[str, float], metrics: bool = True) -> None:
     """Wait until the cluster's workloads are healthy (and the metrics API serves them)."""
     _timed(timings, "healthy", _wait_healthy, name)
     for ns in (*NAMESPACES[ROLE[name]], "kube-system"):
-        cluster.clear_events(ns, "Warning")  # scheduling warnings of the first seconds
+        target(name).api.clear_events(ns, "Warning")  # scheduling warnings of the first seconds
     if metrics:
         _timed(timings, "metrics", _wait_metrics, name)
 
@@ -337,9 +345,9 @@ def down() -> None:
     """Stop every process of the three clusters and delete them (etcd data, pki, audit
     logs, kubeconfigs, the Prometheus volume). No process is left behind."""
     for name in CLUSTERS:
-        with on(name):
-            if cluster.cluster_dir().exists() or cluster._stray_pids():
-                cluster.down()
+        t = target(name)
+        if t.cluster_dir().exists() or cluster.stray_pids(t):
+            cluster.delete_cluster(t)
     shutil.rmtree(home(), ignore_errors=True)
     shutil.rmtree(_volumes_dir() / "multicluster-mgmt-prometheus-db-0", ignore_errors=True)
     for name in CLUSTERS:
@@ -347,9 +355,9 @@ def down() -> None:
         (state_dir() / f"cluster-{name}.lock").unlink(missing_ok=True)
 
 
-def _api_ready() -> bool:
+def _api_ready(api: KubeApi) -> bool:
     try:
-        return cluster._api_ready()
+        return api.ready()
     except Exception:
         return False
 
@@ -359,16 +367,16 @@ def status() -> dict:
     info: dict[str, Any] = {"kubeconfig": str(kubeconfig()), "admin_kubeconfig": str(admin_kubeconfig()),
                             "contexts": list(CLUSTERS), "clusters": {}}
     for name in CLUSTERS:
-        with on(name):
-            c: dict[str, Any] = {"server": cluster.server_url(), "workdir": str(cluster.cluster_dir()),
-                                 "audit_log": str(cluster.audit_log()), "components": cluster._component_pids()}
-            c["running"] = cluster.kubeconfig().exists() and _api_ready()
-            if c["running"]:
-                try:
-                    c["nodes"] = {n["metadata"]["name"]: cluster.node_ready(n) for n in cluster.list_("Node")}
-                except Exception as exc:
-                    c["error"] = str(exc)
-            info["clusters"][name] = c
+        t = target(name)
+        c: dict[str, Any] = {"server": t.server_url(), "workdir": str(t.cluster_dir()),
+                             "audit_log": str(t.audit_log()), "components": cluster.component_pids(t)}
+        c["running"] = t.kubeconfig().exists() and _api_ready(t.api)
+        if c["running"]:
+            try:
+                c["nodes"] = {n["metadata"]["name"]: node_ready(n) for n in t.api.list_("Node")}
+            except Exception as exc:
+                c["error"] = str(exc)
+        info["clusters"][name] = c
     info["running"] = all(c["running"] for c in info["clusters"].values())
     return info
 
@@ -376,17 +384,15 @@ def status() -> dict:
 # ---------------------------------------------------------------------- fault helpers
 
 def set_node_ready(name: str, node: str, ready: bool, timeout: float = cluster.DEFAULT_TIMEOUT) -> dict:
-    """cluster.set_node_ready on cluster `name` (kwok reports the node NotReady, or Ready
+    """faults.set_node_ready on cluster `name` (kwok reports the node NotReady, or Ready
     again; see there)."""
-    with on(name):
-        return cluster.set_node_ready(node, ready, timeout)
+    return faults.set_node_ready(node, ready, timeout, api=target(name).api)
 
 
 def scale(name: str, kind: str, namespace: str, obj: str, replicas: int,
           timeout: float = cluster.DEFAULT_TIMEOUT) -> dict:
-    """cluster.scale on cluster `name`; up() puts the manifests' replicas back."""
-    with on(name):
-        return cluster.scale(kind, namespace, obj, replicas, timeout)
+    """faults.scale on cluster `name`; up() puts the manifests' replicas back."""
+    return faults.scale(kind, namespace, obj, replicas, timeout, api=target(name).api)
 
 
 def _port_open(port: int) -> bool:
@@ -416,8 +422,7 @@ def stop_apiserver(name: str, timeout: float = 30) -> None:
     2 s: kube-apiserver stops listening at once but can hang in its shutdown (seen here
     with its watch clients still connected), and a restart needs it gone."""
     port = PORTS[f"kube-apiserver-{name}"]
-    with on(name):
-        pid = cluster._component_pids().get("kube-apiserver")
+    pid = cluster.component_pids(target(name)).get("kube-apiserver")
     if pid is not None:
         _stop_pid(pid, f"{name} kube-apiserver", timeout)
     wait_for(lambda: not _port_open(port), timeout, f"{name} kube-apiserver port {port} closed")
@@ -437,33 +442,32 @@ def start_apiserver(name: str, timeout: float = 60) -> None:
     """Start cluster `name`'s apiserver again (`kwokctl start cluster` starts only the
     processes not running), restart its controller-manager and scheduler, and wait until
     the apiserver serves, the nodes are Ready and kwok runs and removes pods again."""
-    with on(name):
-        cluster._kwokctl("start", "cluster", "--name", name, timeout=timeout + 60)
-        wait_for(_api_ready, timeout, f"{name} kube-apiserver /readyz")
-        pids = cluster._component_pids()
-        for component in _RESTARTED_ON_RECOVERY:
-            if component in pids:
-                _stop_pid(pids[component], f"{name} {component}", timeout)
-        cluster._kwokctl("start", "cluster", "--name", name, timeout=timeout + 60)
-        wait_for(cluster._components_up, timeout, f"{name} cluster processes running")
-        wait_for(lambda: all(cluster.node_ready(n) for n in cluster.list_("Node")), timeout,
-                 f"{name} nodes Ready")
-        _wait_kubelets_acting(name, timeout)
+    t = target(name)
+    cluster.kwokctl("start", "cluster", "--name", name, timeout=timeout + 60)
+    wait_for(lambda: _api_ready(t.api), timeout, f"{name} kube-apiserver /readyz")
+    pids = cluster.component_pids(t)
+    for component in _RESTARTED_ON_RECOVERY:
+        if component in pids:
+            _stop_pid(pids[component], f"{name} {component}", timeout)
+    cluster.kwokctl("start", "cluster", "--name", name, timeout=timeout + 60)
+    wait_for(lambda: cluster.components_up(t), timeout, f"{name} cluster processes running")
+    wait_for(lambda: all(node_ready(n) for n in t.api.list_("Node")), timeout, f"{name} nodes Ready")
+    _wait_kubelets_acting(name, timeout)
 
 
 def _wait_kubelets_acting(name: str, timeout: float) -> None:
     """A bare pod bound to a node (no scheduler, no controller: only kwok acts on it) runs,
     and once deleted, goes: kwok's pod watch is live again."""
-    ns, pod = cluster.READER_NAMESPACE, _CANARY
-    if cluster.get("Pod", ns, pod) is not None:
-        cluster.delete("Pod", ns, pod, timeout)
-    cluster.request("POST", cluster._path("Pod", ns), {
+    ns, pod, api = cluster.READER_NAMESPACE, _CANARY, target(name).api
+    if api.get("Pod", ns, pod) is not None:
+        api.delete("Pod", ns, pod, timeout)
+    api.request("POST", api_path("Pod", ns), {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": pod, "namespace": ns, "labels": {"opscheck.testenv/injected": "true"}},
         "spec": {"nodeName": f"{name}-worker-1", "tolerations": [{"operator": "Exists"}],
                  "containers": [{"name": "canary", "image": "registry.k8s.io/pause:3.10"}]}})
-    wait_for(lambda: cluster.pod_ready(cluster.get("Pod", ns, pod) or {}), timeout, f"{name} canary pod Running")
-    cluster.delete("Pod", ns, pod, timeout)
+    wait_for(lambda: pod_ready(api.get("Pod", ns, pod) or {}), timeout, f"{name} canary pod Running")
+    api.delete("Pod", ns, pod, timeout)
 
 
 if __name__ == "__main__":  # python -m testenv.multicluster up|down|status

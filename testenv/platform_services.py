@@ -44,7 +44,7 @@ from typing import Any
 
 import yaml
 
-from testenv import cluster
+from testenv import cluster, faults, readiness
 from testenv.procs import wait_for
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
@@ -90,14 +90,7 @@ def _ts(t: dt.datetime) -> str:
 
 def _apply(obj: dict) -> dict:
     """Server-side apply under this module's own field manager."""
-    md = obj["metadata"]
-    if obj["kind"] == "CustomResourceDefinition":
-        path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{md['name']}"
-    else:
-        path = cluster._path(obj["kind"], md.get("namespace"), md["name"])
-    return cluster.request("PATCH", path, obj,
-                           content_type="application/apply-patch+yaml",
-                           query={"fieldManager": FIELD_MANAGER, "force": "true"})
+    return cluster.apply(obj, field_manager=FIELD_MANAGER)
 
 
 def _docs(name: str) -> list[dict]:
@@ -410,7 +403,7 @@ def set_daemonset_crashloop(namespace: str, name: str, crashloop: bool, timeout:
             for p in cluster.list_("Pod", namespace, ",".join(f"{k}={v}" for k, v in
                                                                ds["spec"]["selector"]["matchLabels"].items()))),
                  timeout, f"DaemonSet {namespace}/{name} ready")
-        cluster._delete_events(namespace, lambda o: o.get("kind") == "Pod" and o.get("name", "").startswith(name + "-"))
+        cluster.delete_events(namespace, lambda o: o.get("kind") == "Pod" and o.get("name", "").startswith(name + "-"))
     return cluster.get("DaemonSet", namespace, name)
 
 
@@ -478,7 +471,7 @@ def delete_injected() -> None:
 # --------------------------------------------------------------- usage, autoscaling
 
 def _pod_cpu(metrics: dict) -> float:
-    return sum(cluster._parse_cpu(c["usage"]["cpu"]) for c in metrics["containers"])
+    return sum(faults.parse_cpu(c["usage"]["cpu"]) for c in metrics["containers"])
 
 
 def set_pod_cpu_usage(namespace: str, selector: str, cpu: str | None, timeout: float = 90) -> None:
@@ -496,7 +489,7 @@ def set_pod_cpu_usage(namespace: str, selector: str, cpu: str | None, timeout: f
             tpl = cluster.get(kind, namespace, owner["name"])["spec"]["template"] if kind else {}
             value = ((tpl.get("metadata") or {}).get("annotations") or {}).get("kwok.x-k8s.io/usage-cpu", "1m")
         cluster.patch("Pod", namespace, name, {"metadata": {"annotations": {"kwok.x-k8s.io/usage-cpu": value}}})
-        want[name] = cluster._parse_cpu(value)
+        want[name] = faults.parse_cpu(value)
 
     def reflected() -> bool:
         got = {m["metadata"]["name"]: _pod_cpu(m) for m in cluster.metrics_pods(namespace)}
@@ -556,7 +549,7 @@ def _apply_manifests() -> None:
 def _wait_healthy(timeout: float = 180) -> None:
     wait_for(lambda: _daemonset_done(cluster.get("DaemonSet", *CILIUM)), timeout, "cilium DaemonSet ready")
     for ns, name in (CILIUM_OPERATOR, (AUTOSCALING_NS, "scaled-api")):
-        wait_for(lambda ns=ns, name=name: cluster.deployment_done(cluster.get("Deployment", ns, name)), timeout,
+        wait_for(lambda ns=ns, name=name: readiness.deployment_done(cluster.get("Deployment", ns, name)), timeout,
                  f"Deployment {ns}/{name} available")
     wait_for(lambda: all(cluster.pod_ready(p) for p in cluster.list_("Pod", AUTOSCALING_NS)), timeout,
              f"pods in {AUTOSCALING_NS} ready")

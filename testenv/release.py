@@ -83,12 +83,13 @@ def _owned_revisions(kind: str, obj: dict) -> int:
 
 def roll_out(kind: str, name: str, release: str = RELEASE, timeout: float = 120) -> None:
     """A new revision of a QSIGN workload (a template annotation naming the release)."""
-    from testenv import cluster
+    from testenv import cluster, readiness
+    from testenv.procs import wait_for
 
     cluster.patch(kind, cluster.NAMESPACE, name,
                   {"spec": {"template": {"metadata": {"annotations": {RELEASE_ANNOTATION: release}}}}})
-    done = cluster.deployment_done if kind == "Deployment" else cluster.statefulset_done
-    cluster.wait_for(lambda: done(cluster.get(kind, cluster.NAMESPACE, name)), timeout, f"{kind} {name} rolled out")
+    done = readiness.deployment_done if kind == "Deployment" else readiness.statefulset_done
+    wait_for(lambda: done(cluster.get(kind, cluster.NAMESPACE, name)), timeout, f"{kind} {name} rolled out")
 
 
 def ensure_previous_revisions() -> None:

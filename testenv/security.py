@@ -29,7 +29,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from testenv import certs, cluster
+from testenv import certs, cluster, demo, readiness
 from testenv.paths import state_dir
 from testenv.procs import wait_for
 
@@ -67,20 +67,10 @@ def _rfc3339(t: dt.datetime) -> str:
 
 # ------------------------------------------------------------------ API helpers
 
-def _path(obj: dict[str, Any]) -> str:
-    """The object's URL from its own apiVersion (a CRD may serve several versions)."""
-    api_version, kind = obj["apiVersion"], cluster._kind(obj["kind"])
-    _, plural, namespaced = cluster.KINDS[kind]
-    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-    ns = obj["metadata"].get("namespace")
-    return f"{base}{f'/namespaces/{ns}' if namespaced and ns else ''}/{plural}/{obj['metadata']['name']}"
-
-
 def apply(obj: dict[str, Any]) -> dict:
     """Server-side apply under this module's own field manager, so it never takes away
-    fields testenv/cluster.py applied to the same objects (and the other way round)."""
-    return cluster.request("PATCH", _path(obj), obj, content_type="application/apply-patch+yaml",
-                           query={"fieldManager": FIELD_MANAGER, "force": "true"})
+    fields testenv/demo.py applied to the same objects (and the other way round)."""
+    return cluster.apply(obj, field_manager=FIELD_MANAGER)
 
 
 def _crds_established() -> bool:
@@ -93,7 +83,7 @@ def _crds_established() -> bool:
 
 
 def _ensure_crds() -> None:
-    for crd in cluster._load_yaml("crds-security.yaml"):
+    for crd in demo.load_manifest("crds-security.yaml"):
         apply(crd)
     wait_for(_crds_established, 60, "security CRDs Established")
     # discovery serves the new resources a moment after Established
@@ -112,7 +102,7 @@ def _shared(d: dict) -> bool:
 
 
 def _apply_manifests() -> None:
-    docs = cluster._load_yaml("security.yaml")
+    docs = demo.load_manifest("security.yaml")
     for d in docs:
         if d["kind"] == "Namespace":
             cluster.create_if_missing(d) if _shared(d) else apply(d)
@@ -138,7 +128,7 @@ def _remove_injected() -> None:
 
 def _wait_workloads(timeout: float = 120) -> None:
     for ns, name in (("istio-system", "istiod"), ("qsign-gateway", "gateway")):
-        wait_for(lambda ns=ns, name=name: cluster.deployment_done(cluster.get("Deployment", ns, name)),
+        wait_for(lambda ns=ns, name=name: readiness.deployment_done(cluster.get("Deployment", ns, name)),
                  timeout, f"Deployment {ns}/{name} available")
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import requests
 
-from testenv import cluster, procs
+from testenv import cluster, cronjobs, demo, faults, procs, readiness
 from testenv.paths import HOST, PORTS, state_dir
 from testenv.qsign_app import append_lines, cri_line
 from testenv.systems_app import LOGS, message
@@ -69,7 +69,7 @@ def url(name: str) -> str:
 def up() -> dict[str, Any]:
     t0 = time.monotonic()
     _start_process()
-    with cluster._locked():
+    with cluster.locked(cluster.DEMO):
         _apply()
         _clear_faults()
         _wait_healthy()
@@ -101,7 +101,7 @@ def status() -> dict[str, Any]:
         return info
     # a Job's pods finish (Succeeded, or Failed when a backup fault made them fail)
     not_ready = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods
-                 if p.get("status", {}).get("phase") not in ("Succeeded", "Failed") and not cluster.pod_ready(p)]
+                 if p.get("status", {}).get("phase") not in ("Succeeded", "Failed") and not readiness.pod_ready(p)]
     info["pods"] = len(pods)
     info["pods_not_ready"] = not_ready
     info["endpoints_live"] = {n: _live(url(n) + "/health") for n in ENDPOINTS}
@@ -132,7 +132,7 @@ def _start_process() -> None:
 
 def _docs() -> list[dict]:
     volumes = state_dir() / "volumes"
-    return [d for name in MANIFESTS for d in cluster._load_yaml(name, VOLUMES=str(volumes))]
+    return [d for name in MANIFESTS for d in demo.load_manifest(name, VOLUMES=str(volumes))]
 
 
 def _apply() -> None:
@@ -167,22 +167,21 @@ def _apply() -> None:
         if d["kind"] not in ("Namespace", "PersistentVolume", "PersistentVolumeClaim"):
             cluster.apply(d)
     for ns in PUBLISHED:
-        cluster._publish_load_balancers(ns)
+        demo.publish_load_balancers(cluster.DEMO.api, ns)
 
 
 def _clear_faults() -> None:
     """What the fault helpers may have left: fault labels on pod templates, Jobs of a
     broken backup, a broken CronJob template, Warning events."""
-    cluster._clear_template_faults(NAMESPACES)
+    demo.remove_template_faults(cluster.DEMO.api, NAMESPACES)
     for ns in NAMESPACES:
         for ds in cluster.list_("DaemonSet", ns):
             if cluster.FAULT_LABEL in (ds["spec"]["template"]["metadata"].get("labels") or {}):
                 set_daemonset_fault(ns, ds["metadata"]["name"], None)
     for namespace, name in CRONJOBS:
         cj = cluster.get("CronJob", namespace, name)
-        if cj is not None and cluster._cronjob_broken(cj):
-            cluster.patch("CronJob", namespace, name, [{"op": "remove", "path": cluster._JOB_TEMPLATE_FAULT_PATH}],
-                          kind_of_patch="json")
+        if cj is not None and cronjobs.cronjob_broken(cj):
+            cronjobs.repair_cronjob(cluster.DEMO.api, namespace, name)
         for job in cluster.list_("Job", namespace, "opscheck.testenv/injected=true"):
             cluster.delete("Job", namespace, job["metadata"]["name"])
     for ns in NAMESPACES:
@@ -205,13 +204,13 @@ def _daemonset_done(ds: dict | None) -> bool:
 
 def _healthy() -> bool:
     for ns in NAMESPACES:
-        if not all(cluster.deployment_done(d) for d in cluster.list_("Deployment", ns)):
+        if not all(readiness.deployment_done(d) for d in cluster.list_("Deployment", ns)):
             return False
-        if not all(cluster.statefulset_done(s) for s in cluster.list_("StatefulSet", ns)):
+        if not all(readiness.statefulset_done(s) for s in cluster.list_("StatefulSet", ns)):
             return False
         if not all(_daemonset_done(d) for d in cluster.list_("DaemonSet", ns)):
             return False
-        if not cluster._all_pods_settled(ns):
+        if not readiness.all_pods_settled(cluster.DEMO.api, ns):
             return False
     return True
 
@@ -232,20 +231,10 @@ def _wait_metrics() -> None:
 
 
 def _ensure_backup_job(namespace: str, name: str) -> None:
-    """As for QSIGN's CronJobs (cluster._ensure_backup_jobs): the newest finished Job is
-    a success, and lastScheduleTime is set; on a fresh cluster that run is backfilled
-    for the schedule's previous fire time. The CronJob controller takes over after."""
-    cj = cluster.get("CronJob", namespace, name)
-    if not (cj.get("status") or {}).get("lastScheduleTime"):
-        prev = cluster._previous_fire(cj["spec"]["schedule"])
-        if cluster.get("Job", namespace, f"{name}-{int(prev.timestamp()) // 60}") is None:
-            cluster._run_job_from(cj, succeed=True, scheduled=prev)
-        cluster.patch("CronJob", namespace, name, {"status": {"lastScheduleTime": cluster._rfc3339(prev)}},
-                      sub="status")
-    jobs = sorted(cluster._jobs_of(namespace, name), key=lambda j: j["metadata"]["creationTimestamp"])
-    finished = [j for j in jobs if cluster.job_finished(j)]
-    if not finished or cluster.job_finished(finished[-1]) != "Complete":
-        cluster.run_backup_job(namespace, name, succeed=True)
+    """As for QSIGN's CronJobs (testenv/cronjobs.py ensure_last_run_succeeded): the newest
+    finished Job is a success, and lastScheduleTime is set; on a fresh cluster that run is
+    backfilled for the schedule's previous fire time. The CronJob controller takes over after."""
+    cronjobs.ensure_last_run_succeeded(cluster.DEMO.api, namespace, name)
 
 
 # --------------------------------------------------------------------------- fault helpers
@@ -324,11 +313,11 @@ def set_daemonset_fault(namespace: str, name: str, fault: str | None, timeout: f
         st = current.get("status") or {}
         return (st.get("numberReady", 0) < st.get("desiredNumberScheduled", 0)
                 and any(p["metadata"].get("labels", {}).get(cluster.FAULT_LABEL) == fault
-                        and cluster._fault_state_ok(p, fault) for p in ps))
+                        and readiness.pod_in_fault(p, fault) for p in ps))
     procs.wait_for(done, timeout, f"DaemonSet {namespace}/{name} pods " + (f"in fault {fault}" if fault else "healthy"),
                    interval=0.5)
     if fault is None:
-        cluster._delete_events(namespace, lambda o: o.get("kind") == "Pod" and o.get("name", "").startswith(name + "-"))
+        cluster.delete_events(namespace, lambda o: o.get("kind") == "Pod" and o.get("name", "").startswith(name + "-"))
     return pods()
 
 
@@ -354,12 +343,12 @@ def set_pod_memory(namespace: str, app: str, memory: str | None, timeout: float 
     for p in changed:
         cluster.patch("Pod", namespace, p["metadata"]["name"], {"metadata": {"annotations": {USAGE_MEMORY: want}}})
     names = {p["metadata"]["name"] for p in pods}
-    want_bytes = cluster._parse_mem(want)
+    want_bytes = faults.parse_mem(want)
 
     def reflected() -> bool:
         ms = [m for m in cluster.metrics_pods(namespace) if m["metadata"]["name"] in names]
         # the annotation is each container's usage (kwok's ClusterResourceUsage)
-        return len(ms) == len(names) and all(abs(cluster._parse_mem(c["usage"]["memory"]) - want_bytes) <= 0.01 * want_bytes
+        return len(ms) == len(names) and all(abs(faults.parse_mem(c["usage"]["memory"]) - want_bytes) <= 0.01 * want_bytes
                                              for m in ms for c in m["containers"])
     if changed:
         procs.wait_for(reflected, timeout, f"metrics of {namespace}/{app} at memory {want}", interval=1)

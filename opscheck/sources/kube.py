@@ -52,6 +52,11 @@ KINDS: dict[str, str] = {
     "clusterrolebindings": "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
     "roles": "/apis/rbac.authorization.k8s.io/v1/roles",
     "rolebindings": "/apis/rbac.authorization.k8s.io/v1/rolebindings",
+    "serviceaccounts": "/api/v1/serviceaccounts",
+    "endpoints": "/api/v1/endpoints",
+    "ingressclasses": "/apis/networking.k8s.io/v1/ingressclasses",
+    "storageclasses": "/apis/storage.k8s.io/v1/storageclasses",
+    "customresourcedefinitions": "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
     # custom resources: check `served(kind)` first (their CRD may not be installed)
     "certificates": "/apis/cert-manager.io/v1/certificates",
     "vulnerabilityreports": "/apis/aquasecurity.github.io/v1alpha1/vulnerabilityreports",
@@ -64,6 +69,10 @@ KINDS: dict[str, str] = {
     "externalsecrets-v1beta1": "/apis/external-secrets.io/v1beta1/externalsecrets",
     "argocd-applications": "/apis/argoproj.io/v1alpha1/applications",
 }
+# The kinds above that are not namespaced (their objects have no metadata.namespace).
+CLUSTER_SCOPED: frozenset[str] = frozenset({
+    "nodes", "persistentvolumes", "namespaces", "clusterroles", "clusterrolebindings",
+    "node-metrics", "ingressclasses", "storageclasses", "customresourcedefinitions"})
 
 # Only public material is kept from Secrets: their certificates. Everything else in
 # `data` (passwords, keys, tokens) is dropped before anything is cached or evaluated.
