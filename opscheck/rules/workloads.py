@@ -8,10 +8,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
+from opscheck.rules.objects import Obj, Row, owned_by, ref
 from opscheck.timeutil import parse_time
-
-Obj = dict[str, Any]
-Row = dict[str, Any]
 
 # Container waiting reasons that mean the pod is broken, not just starting.
 BAD_WAITING = {
@@ -19,11 +17,6 @@ BAD_WAITING = {
     "CreateContainerError", "InvalidImageName", "RunContainerError",
 }
 NODE_PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
-
-
-def ref(obj: Obj) -> str:
-    meta = obj["metadata"]
-    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
 
 
 def owner_kind(obj: Obj) -> str | None:
@@ -161,10 +154,6 @@ def workload_of(pod: Obj) -> str | None:
     return f"{pod['metadata']['namespace']}/{name}"
 
 
-def owned_by(obj: Obj, owner: Obj) -> bool:
-    return any(o.get("uid") == owner["metadata"].get("uid") for o in obj["metadata"].get("ownerReferences") or [])
-
-
 def current_revision_pods(kind: str, workload: Obj, pods: list[Obj], replicasets: list[Obj]) -> list[Obj]:
     """The pods of the workload's newest revision (what the rollout brought)."""
     labels = lambda p: p["metadata"].get("labels") or {}  # noqa: E731
@@ -251,3 +240,52 @@ def rollback_problems(kind: str, workload: Obj, revisions: list[Obj]) -> list[st
     if older < 1:
         problems.append("no previous revision to roll back to")
     return problems
+
+
+def rollout_rows(workloads: Iterable[tuple[str, Obj]], pods: list[Obj], replicasets: list[Obj]) -> list[Row]:
+    """A row per (kind, workload): `detail` "complete" or why its rollout is not."""
+    rows = []
+    for kind, w in workloads:
+        problems = rollout_problems(kind, w, current_revision_pods(kind, w, pods, replicasets))
+        rows.append({"object": f"{kind.lower()}/{ref(w)}", "detail": "; ".join(problems) or "complete"})
+    return rows
+
+
+def rollback_rows(workloads: Iterable[tuple[str, Obj]], replicasets: list[Obj], revisions: list[Obj]) -> list[Row]:
+    """A row per (kind, workload): `detail` "ok" or why it could not be rolled back. A
+    Deployment's revisions are its ReplicaSets, the others' ControllerRevisions."""
+    rows = []
+    for kind, w in workloads:
+        problems = rollback_problems(kind, w, replicasets if kind == "Deployment" else revisions)
+        rows.append({"object": f"{kind.lower()}/{ref(w)}", "detail": "; ".join(problems) or "ok",
+                     "revision_history_limit": (w.get("spec") or {}).get("revisionHistoryLimit", 10)})
+    return rows
+
+
+def not_ok(rows: Iterable[Row], ok: str = "ok") -> list[Row]:
+    """The rows whose `detail` is not `ok`."""
+    return [r for r in rows if r["detail"] != ok]
+
+
+def insecure_pods(pods: Iterable[Obj], read_only_root_required: Iterable[str]) -> list[Row]:
+    """Running pods with `container_security_problems`; finished ones (a Job's) no longer run their spec."""
+    required = set(read_only_root_required)
+    rows = []
+    for pod in pods:
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        problems = container_security_problems(pod, workload_of(pod) in required)
+        if problems:
+            rows.append({"object": ref(pod), "detail": "; ".join(problems), "workload": workload_of(pod)})
+    return rows
+
+
+def logging_rows(lines_by_app: dict[str, dict[str, int]], recent_minutes: float) -> list[Row]:
+    """A row per pod of each app ({app: {pod: lines logged recently}}), `detail` "ok" or why not."""
+    rows = []
+    for app, lines_by_pod in lines_by_app.items():
+        if not lines_by_pod:
+            rows.append({"object": app, "detail": "no pods", "lines": 0})
+        for pod, n in lines_by_pod.items():
+            rows.append({"object": pod, "detail": "ok" if n else f"no log line in {recent_minutes:g} min", "lines": n})
+    return rows
