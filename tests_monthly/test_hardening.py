@@ -5,9 +5,8 @@ import re
 from datetime import datetime, timezone
 
 from opscheck.check import check, component_absent
-from opscheck.errors import DependencyError
 from opscheck.rules.hardening import WORKLOAD_KINDS, configmap_credentials, env_credentials, namespace_policies, pss_problems
-from opscheck.sources.kube_bench import accepted_for, newest_file, read
+from opscheck.rules.kube_bench import bench_findings, stale_results, status_counts
 
 
 @check(
@@ -109,29 +108,14 @@ For each failed test: follow its remediation text in the report (kube-bench prin
 test number), fix the API server / kubelet / etcd configuration, and run kube-bench again.
 A finding that cannot be fixed yet goes to security.cis_benchmark.accepted with a justification.""",
 )
-def test_cis_benchmark(profile, evidence):
+def test_cis_benchmark(profile, kube_bench, evidence):
     bench = profile.security.cis_benchmark
     if bench is None:
         component_absent(profile.required, "kube-bench", "no security.cis_benchmark results in this profile")
-    pattern = str(profile.relative_path(bench.results))
-    path = newest_file(pattern)
-    if path is None:
-        raise DependencyError(f"no kube-bench results match {pattern}")
-    results, written = read(path)
-    age = (datetime.now(timezone.utc) - written).total_seconds() / 86400
-    today = datetime.now(timezone.utc).date()
-    counts = {s: sum(1 for r in results if r.status == s) for s in ("PASS", "FAIL", "WARN", "INFO")}
-    evidence.note(f"{path.name}, written {written:%Y-%m-%d %H:%M}Z: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    offenders, rows = [], []
-    for r in results:
-        if r.status not in bench.fail_statuses:
-            continue
-        a = accepted_for(r, bench.accepted, today)
-        rows.append({"object": r.number, "status": r.status, "node_type": r.node_type, "test": r.description,
-                     "accepted": a.justification if a else ""})
-        if a is None:
-            offenders.append({"object": r.number, "detail": f"{r.status}: {r.description}"})
-    if age > bench.max_age_days:
-        offenders.insert(0, {"object": path.name, "detail": f"results are {age:.0f} days old (at most {bench.max_age_days:g})"})
+    now = datetime.now(timezone.utc)
+    evidence.note(f"{kube_bench.path.name}, written {kube_bench.written:%Y-%m-%d %H:%M}Z: {status_counts(kube_bench.results)}")
+    rows, offenders = bench_findings(kube_bench.results, bench.fail_statuses, bench.accepted, now.date())
+    age_days = (now - kube_bench.written).total_seconds() / 86400
+    offenders = stale_results(kube_bench.path.name, age_days, bench.max_age_days) + offenders
     evidence.table(rows)
     evidence.expect_none(offenders, "CIS benchmark findings not accepted", table=False)

@@ -4,7 +4,7 @@ they use (`kubectl get pv | grep Released`, `kubectl top pods` against the reque
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from opscheck.rules.resources import quantity
 from opscheck.rules.objects import Obj, Row, ref

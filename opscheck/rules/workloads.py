@@ -6,7 +6,7 @@ Plain functions over raw API objects (dicts), each returning offending rows
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Iterable
 
 from opscheck.rules.objects import Obj, Row, owned_by, ref
 from opscheck.timeutil import parse_time
