@@ -1,10 +1,8 @@
 """Daily: backups ran and succeeded (QSIGN 000 §4 and 정기 점검 §2)."""
 from datetime import timedelta
 
-import pytest
-
 from opscheck.rules.backups import backup_problems, runs_of, schedule_problems
-from opscheck.check import check
+from opscheck.check import check, configured
 
 
 def hours(delta: timedelta) -> str:
@@ -13,9 +11,8 @@ def hours(delta: timedelta) -> str:
 
 def backup_cronjob(cluster, profile, evidence, setting):
     """The CronJob the profile names under backups.<setting>, its Jobs and the age limit."""
-    ref = getattr(profile.backups, setting)
-    if ref is None:
-        pytest.skip(f"not applicable: backups.{setting} is not set in this profile")
+    ref = configured(getattr(profile.backups, setting), profile.required, "backups",
+                     f"backups.{setting} is not set in this profile")
     cronjob = next((cj for cj in cluster.list("cronjobs")
                     if (cj["metadata"]["namespace"], cj["metadata"]["name"]) == (ref.namespace, ref.name)), None)
     if cronjob is None:

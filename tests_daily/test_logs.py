@@ -1,9 +1,7 @@
 """Daily: error logs, signature statistics and warning events (QSIGN 000 로그 확인, log-analysis.sh)."""
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
-from opscheck.check import check
+from opscheck.check import check, configured
 from opscheck.sources.pod_logs import app_pods, matching, read_lines
 from opscheck.timeutil import parse_time
 
@@ -21,8 +19,7 @@ SmartSensor (24 h): kubectl logs --since=24h -l app=api-server -n hankook-smarts
 )
 def test_error_logs(cluster, profile, evidence):
     rules = profile.logs
-    if not rules.apps:
-        pytest.skip("not applicable: no apps listed under logs.apps")
+    configured(rules.apps, profile.required, "logs", "no apps listed under logs.apps")
     window = timedelta(minutes=rules.error_window_minutes)
     limit = profile.thresholds.error_lines
     rows, offenders = [], []
@@ -52,8 +49,7 @@ No requests: check the ingress and api-server, the traffic may not be reaching t
 )
 def test_signature_stats(cluster, profile, evidence):
     rules = profile.logs
-    if not rules.signature_app:
-        pytest.skip("not applicable: logs.signature_app is not set in this profile")
+    configured(rules.signature_app, profile.required, "logs", "logs.signature_app is not set in this profile")
     window = timedelta(minutes=rules.signature_window_minutes)
     pods = app_pods(cluster, profile.namespaces, rules.app_label, rules.signature_app)
     lines = read_lines(cluster, pods, window)

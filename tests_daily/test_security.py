@@ -1,16 +1,15 @@
 """Daily: Vault, certificates, access attempts, audit logging (QSIGN 000 §3, §4)."""
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from opscheck.rules.certs import expiry_rows, secret_leaf_certificate
-from opscheck.check import check
+from opscheck.check import check, component_absent, configured
 from opscheck.sources.pod_logs import app_pods, matching, read_lines
 from opscheck.sources.vault_audit import newest_entry_time
 
 
 @check(
     id="daily.vault-unsealed",
+    availability=True,
     title="Vault is initialized, unsealed and has an active node",
     severity="critical",
     covers=["000.daily.vault-unsealed"],
@@ -20,13 +19,7 @@ Unseal (threshold of key holders): kubectl exec -n qsign vault-0 -- vault operat
 Long term: auto-unseal through an HSM/KMS seal stanza (seal "pkcs11" / "awskms").""",
 )
 def test_vault_unsealed(vault, evidence):
-    # Vault's availability is this check's subject: unreachable is a failure, not an error.
-    from opscheck.errors import DependencyError
-
-    try:
-        health = vault.health()
-    except DependencyError as exc:
-        evidence.fail(str(exc))
+    health = vault.health()
     state = {k: health.get(k) for k in ("initialized", "sealed", "standby", "version", "cluster_name")}
     evidence.table([{"object": vault.config.address, **state}])
     problems = []
@@ -55,7 +48,7 @@ def test_cert_expiry(cluster, profile, evidence):
     namespaces = profile.certificate_namespaces or profile.namespaces
     secrets = [s for s in cluster.in_namespaces("secrets", namespaces) if s.get("type") == "kubernetes.io/tls"]
     if not secrets:
-        pytest.skip(f"not applicable: no TLS secrets in {', '.join(namespaces)}")
+        component_absent(profile.required, "certificates", f"no TLS secrets in {', '.join(namespaces)}")
     limit = profile.thresholds.cert_days
     rows, offenders = [], []
     for s in secrets:
@@ -88,8 +81,7 @@ SmartSensor's security events: kubectl logs --since=24h -l app=oauth2-server -n 
 def test_abnormal_access(cluster, profile, evidence):
     rules = profile.logs
     apps = rules.access_apps if rules.access_apps is not None else rules.apps
-    if not apps:
-        pytest.skip("not applicable: no apps listed under logs.access_apps or logs.apps")
+    configured(apps, profile.required, "logs", "no apps listed under logs.access_apps or logs.apps")
     window = timedelta(minutes=rules.access_window_minutes)
     pods = [p for app in apps for p in app_pods(cluster, profile.namespaces, rules.app_label, app)]
     hits = matching(read_lines(cluster, pods, window), rules.access_pattern)

@@ -1,8 +1,6 @@
 """Daily: Vault in each cluster that runs it (multi-cluster 004 Vault 문제: kubectl exec -it
 vault-0 -n vault -- vault status)."""
-import pytest
-
-from opscheck.check import check
+from opscheck.check import check, component_absent, configured
 from opscheck.errors import DependencyError
 from opscheck.rules.workloads import pod_problem
 
@@ -20,14 +18,13 @@ holders), then check the External Secrets that depend on it: kubectl get externa
 A pod not Running/Ready: kubectl describe pod -n vault vault-0; kubectl logs -n vault vault-0.""",
 )
 def test_vault_pods(cluster, profile, vault, evidence):
-    where = profile.vault.kubernetes
-    if where is None:
-        pytest.skip("not applicable: vault.kubernetes is not set (Vault does not run in the clusters)")
+    where = configured(profile.vault.kubernetes, profile.required, "vault",
+                       "vault.kubernetes is not set (Vault does not run in the clusters)")
     sts = next((s for s in cluster.in_namespaces("statefulsets", [where.namespace])
                 if s["metadata"]["name"] == where.statefulset), None)
     if sts is None:
-        pytest.skip(f"not applicable: cluster {cluster.name} does not run Vault "
-                    f"(no StatefulSet {where.namespace}/{where.statefulset})")
+        component_absent(profile.required, "vault", f"cluster {cluster.name} does not run Vault "
+                         f"(no StatefulSet {where.namespace}/{where.statefulset})")
     uid = sts["metadata"]["uid"]
     pods = [p for p in cluster.in_namespaces("pods", [where.namespace])
             if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])]

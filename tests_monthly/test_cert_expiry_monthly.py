@@ -1,9 +1,7 @@
 """Monthly: every certificate's expiry listed, TLS Secrets and the HSM client certificate
 (QSIGN 000 monthly check-certificates.sh, 001 monthly checklist)."""
-import pytest
-
 from opscheck.rules.certs import expiry_rows, parse_pem_bundle, secret_leaf_certificate
-from opscheck.check import check
+from opscheck.check import check, component_absent
 
 
 @check(
@@ -53,7 +51,8 @@ def test_cert_expiry_monthly(cluster, profile, hosts, evidence):
             rows.append(row)
             offenders += [offender] if offender else []
     if not rows and not offenders:
-        pytest.skip(f"not applicable: no TLS Secrets in {', '.join(namespaces)} and no security.hsm_certificates")
+        component_absent(profile.required, "certificates",
+                         f"no TLS Secrets in {', '.join(namespaces)} and no security.hsm_certificates")
     evidence.table(rows)
     evidence.note(f"threshold: {limit} days")
     evidence.expect_none(offenders, f"certificates unreadable or expiring within {limit} days", table=False)

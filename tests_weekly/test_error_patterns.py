@@ -1,9 +1,7 @@
 """Weekly: the week's error patterns (Titanium 003 주간 점검: 로그 검토 (에러 패턴 분석))."""
 from datetime import timedelta
 
-import pytest
-
-from opscheck.check import check
+from opscheck.check import check, configured
 from opscheck.rules.log_patterns import error_patterns
 from opscheck.sources.pod_logs import app_pods, read_lines
 
@@ -29,8 +27,7 @@ or database; auth errors: expired tokens or secrets) rather than raising the lim
 )
 def test_error_patterns(cluster, profile, evidence):
     rules = profile.logs
-    if not rules.apps:
-        pytest.skip("not applicable: no apps listed under logs.apps")
+    configured(rules.apps, profile.required, "logs", "no apps listed under logs.apps")
     window = timedelta(days=rules.pattern_window_days)
     lines_by_app = {}
     for app in rules.apps:
