@@ -3,7 +3,7 @@ from datetime import datetime, timedelta, timezone
 
 from opscheck.rules.certs import expiry_rows, secret_leaf_certificate
 from opscheck.check import check, component_absent, configured
-from opscheck.sources.pod_logs import app_pods, matching, read_lines
+from opscheck.rules.log_patterns import matching, per_pod
 from opscheck.sources.vault_audit import newest_entry_time
 
 
@@ -78,22 +78,20 @@ Group by source address; block abusive sources at the ingress/WAF, rotate creden
 were tried, and review the Vault audit log for the same period.
 SmartSensor's security events: kubectl logs --since=24h -l app=oauth2-server -n hankook-security | grep -E '(failed|unauthorized|blocked)'""",
 )
-def test_abnormal_access(cluster, profile, evidence):
+def test_abnormal_access(pod_logs, profile, evidence):
     rules = profile.logs
     apps = rules.access_apps if rules.access_apps is not None else rules.apps
     configured(apps, profile.required, "logs", "no apps listed under logs.access_apps or logs.apps")
     window = timedelta(minutes=rules.access_window_minutes)
-    pods = [p for app in apps for p in app_pods(cluster, profile.namespaces, rules.app_label, app)]
-    hits = matching(read_lines(cluster, pods, window), rules.access_pattern)
-    by_pod: dict[str, int] = {}
-    for h in hits:
-        by_pod[h.pod] = by_pod.get(h.pod, 0) + 1
-    evidence.table({"object": pod, "attempts": n} for pod, n in sorted(by_pod.items()))
+    pods = [p for app in apps for p in pod_logs.app_pods(profile.namespaces, rules.app_label, app)]
+    hits = matching(pod_logs.lines(pods, window), rules.access_pattern)
+    by_pod = per_pod(hits)
+    evidence.table({"object": pod, "attempts": n} for pod, n in by_pod.items())
     for h in hits[:5]:
         evidence.note(f"example: {h.pod}: {h.text[:200]}")
     evidence.expect_at_most(len(hits), profile.thresholds.abnormal_access,
                             what=f"access attempts matching /{rules.access_pattern}/ in the last {window}",
-                            offenders=[{"object": p, "detail": f"{n} attempts"} for p, n in sorted(by_pod.items())])
+                            offenders=[{"object": p, "detail": f"{n} attempts"} for p, n in by_pod.items()])
 
 
 @check(

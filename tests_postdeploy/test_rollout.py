@@ -3,7 +3,6 @@ from datetime import timedelta
 
 from opscheck.check import check, component_absent
 from opscheck.sources.http import probe
-from opscheck.sources.pod_logs import app_pods, read_lines
 from opscheck.rules.objects import ref
 from opscheck.rules.workloads import insecure_pods, logging_rows, not_ok, rollout_rows
 
@@ -70,12 +69,12 @@ kubectl logs -n qsign <pod> --since=10m --timestamps
 A silent pod: is it receiving traffic (endpoints), is the log level or output (stdout)
 configured right in the release's ConfigMap, is the node's log path full?""",
 )
-def test_logs_recorded(cluster, profile, evidence):
+def test_logs_recorded(pod_logs, profile, evidence):
     if not profile.logs.apps:
         component_absent(profile.required, "logs", "no logs.apps in this profile")
     window = timedelta(minutes=profile.logs.recent_minutes)
-    lines = {app: {ref(pod): len(read_lines(cluster, [pod], window))
-                   for pod in app_pods(cluster, profile.namespaces, profile.logs.app_label, app)}
+    lines = {app: {ref(pod): len(pod_logs.lines([pod], window))
+                   for pod in pod_logs.app_pods(profile.namespaces, profile.logs.app_label, app)}
              for app in profile.logs.apps}
     rows = logging_rows(lines, profile.logs.recent_minutes)
     evidence.table(rows)
