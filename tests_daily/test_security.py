@@ -1,7 +1,7 @@
 """Daily: Vault, certificates, access attempts, audit logging (QSIGN 000 §3, §4)."""
 from datetime import datetime, timedelta, timezone
 
-from opscheck.rules.certs import expiry_rows, secret_leaf_certificate
+from opscheck.rules.certs import tls_secret_expiry, tls_secrets
 from opscheck.check import check, component_absent, configured
 from opscheck.rules.log_patterns import matching, per_pod
 from opscheck.sources.vault_audit import newest_entry_time
@@ -46,22 +46,11 @@ Renew the certificate (cert-manager: kubectl cert-manager renew, or re-issue) an
 )
 def test_cert_expiry(cluster, profile, evidence):
     namespaces = profile.certificate_namespaces or profile.namespaces
-    secrets = [s for s in cluster.in_namespaces("secrets", namespaces) if s.get("type") == "kubernetes.io/tls"]
+    secrets = tls_secrets(cluster.in_namespaces("secrets", namespaces))
     if not secrets:
         component_absent(profile.required, "certificates", f"no TLS secrets in {', '.join(namespaces)}")
     limit = profile.thresholds.cert_days
-    rows, offenders = [], []
-    for s in secrets:
-        name = f"{s['metadata']['namespace']}/{s['metadata']['name']}"
-        try:
-            cert = secret_leaf_certificate(s)
-        except ValueError as exc:
-            offenders.append({"object": name, "detail": f"unreadable certificate: {exc}"})
-            continue
-        row, offender = expiry_rows(name, cert, limit)
-        rows.append(row)
-        if offender:
-            offenders.append(offender)
+    rows, offenders = tls_secret_expiry(secrets, limit)
     evidence.table(rows)
     evidence.note(f"threshold: {limit} days")
     evidence.expect_none(offenders, f"certificates expiring within {limit} days", table=False)
