@@ -289,3 +289,52 @@ def logging_rows(lines_by_app: dict[str, dict[str, int]], recent_minutes: float)
         for pod, n in lines_by_pod.items():
             rows.append({"object": pod, "detail": "ok" if n else f"no log line in {recent_minutes:g} min", "lines": n})
     return rows
+
+
+def statefulset_pod_findings(sts: Obj, pods: Iterable[Obj]) -> tuple[list[Row], list[Row]]:
+    """(a row per pod of the StatefulSet, offenders: fewer pods than its replicas, pods not
+    healthy or labelled vault-sealed=true by Vault's Kubernetes service registration)."""
+    meta = sts["metadata"]
+    where = f"statefulset/{meta['namespace']}/{meta['name']}"
+    mine = sorted((p for p in pods if owned_by(p, sts)), key=lambda p: p["metadata"]["name"])
+    desired = (sts.get("spec") or {}).get("replicas", 1)
+    rows, offenders = [], []
+    if desired == 0:
+        offenders.append({"object": where, "detail": "scaled to 0 replicas"})
+    elif len(mine) < desired:
+        offenders.append({"object": where, "detail": f"{len(mine)} of {desired} pods exist"})
+    for p in mine:
+        labels = p["metadata"].get("labels") or {}
+        # Vault's Kubernetes service registration (the Helm chart's default) keeps these up to date
+        sealed = labels.get("vault-sealed")
+        problem = pod_problem(p) or ("labelled vault-sealed=true" if sealed == "true" else None)
+        rows.append({"object": ref(p), "phase": (p.get("status") or {}).get("phase"),
+                     "vault-sealed": sealed or "", "vault-active": labels.get("vault-active", ""), "detail": problem or "ok"})
+        if problem:
+            offenders.append({"object": ref(p), "detail": problem})
+    return rows, offenders
+
+
+def daemonset_findings(ds: Obj, pods: Iterable[Obj]) -> tuple[Row, list[Row], set[str]]:
+    """(its counts row, offenders: scheduled nowhere, fewer current/ready/available pods than
+    desired, failing pods on nodes with no ready pod of it; the nodes with a ready pod)."""
+    ns, name = ds["metadata"]["namespace"], ds["metadata"]["name"]
+    st = ds.get("status") or {}
+    counts = {k: st.get(k, 0) for k in ("desiredNumberScheduled", "currentNumberScheduled", "numberReady",
+                                        "numberAvailable", "updatedNumberScheduled", "numberMisscheduled")}
+    offenders = []
+    desired = counts["desiredNumberScheduled"]
+    if desired == 0:
+        offenders.append({"object": f"daemonset/{ns}/{name}", "detail": "schedules no pod on any node"})
+    short = [k for k in ("currentNumberScheduled", "numberReady", "numberAvailable") if counts[k] < desired]
+    if short:
+        offenders.append({"object": f"daemonset/{ns}/{name}",
+                          "detail": ", ".join(f"{k} {counts[k]}" for k in short) + f" of {desired} desired"})
+    mine = [p for p in pods if owned_by(p, ds)]
+    ready_nodes = {p["spec"].get("nodeName") for p in mine if pod_problem(p) is None}
+    for p in mine:
+        problem = pod_problem(p)
+        if problem and p["spec"].get("nodeName") not in ready_nodes:
+            offenders.append({"object": f"{ns}/{p['metadata']['name']}",
+                              "detail": f"on {p['spec'].get('nodeName', '?')}: {problem}"})
+    return {"object": f"daemonset/{ns}/{name}", **counts}, offenders, ready_nodes
