@@ -4,6 +4,7 @@ from datetime import timedelta
 from opscheck.check import check, component_absent
 from opscheck.sources.http import probe
 from opscheck.rules.objects import ref
+from opscheck.rules.smoke import smoke_detail
 from opscheck.rules.workloads import insecure_pods, logging_rows, not_ok, rollout_rows
 
 ALL_WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
@@ -45,18 +46,10 @@ def test_api_smoke(profile, http, evidence):
     for req in profile.smoke_requests:
         url = profile.service(req.service).url + req.path
         p = probe(http, url, profile.thresholds.http_timeout_seconds)
-        if p.status is None:
-            detail = f"unreachable: {p.error}"
-        elif p.status != req.expect_status:
-            detail = f"HTTP {p.status}, expected {req.expect_status}"
-        elif p.elapsed_ms > req.max_latency_ms:
-            detail = f"{p.elapsed_ms:.0f} ms, over {req.max_latency_ms:g} ms"
-        else:
-            detail = "ok"
-        rows.append({"object": f"GET {req.service} {req.path}", "detail": detail, "status": p.status,
-                     "ms": round(p.elapsed_ms)})
+        detail = smoke_detail(p.status, p.elapsed_ms, p.error, req.expect_status, req.max_latency_ms)
+        rows.append({"object": f"GET {req.service} {req.path}", "detail": detail, "status": p.status, "ms": round(p.elapsed_ms)})
     evidence.table(rows)
-    evidence.expect_none([r for r in rows if r["detail"] != "ok"], "smoke request(s) failed", table=False)
+    evidence.expect_none(not_ok(rows), "smoke request(s) failed", table=False)
 
 
 @check(

@@ -4,7 +4,7 @@ from opscheck.rules.availability import pdb_findings
 from opscheck.check import check, component_absent
 from opscheck.rules.platform import helm_offenders, helm_records, helm_releases
 from opscheck.profile import expand_vars
-from opscheck.rules.versions import fmt, kubelet_skew_problems, kubelets, parse_version, upgrade_path_problems
+from opscheck.rules.versions import fmt, kubelet_skew_problems, kubelets, parse_version, upgrade_target_problems
 
 
 @check(
@@ -33,12 +33,7 @@ def test_version_skew(cluster, profile, evidence):
         target = parse_version(target_text)
         if target is None:
             evidence.fail(f"platform.kubernetes.target_version {target_text!r} is not a version")
-        offenders += [{"object": "upgrade path", "detail": p} for p in upgrade_path_problems(server, target)]
-        if target > server:  # the kubelets must also be within the skew of the new version
-            flagged = {o["object"] for o in offenders}
-            offenders += [{**o, "detail": o["detail"] + ": upgrade this node first"}
-                          for o in kubelet_skew_problems(target, nodes, cfg.max_kubelet_skew, against="the target")
-                          if o["object"] not in flagged]
+        offenders += upgrade_target_problems(server, target, nodes, cfg.max_kubelet_skew, [o["object"] for o in offenders])
         evidence.note(f"API server {server_text}, upgrade target {fmt(target)}")
     else:
         evidence.note(f"API server {server_text}; no upgrade target (platform.kubernetes.target_version): "
