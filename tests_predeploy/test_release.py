@@ -1,6 +1,7 @@
 """Predeploy gate: the release's tests, its load test, and the maintenance window (QSIGN 001)."""
 from opscheck.check import check, component_absent
 from opscheck.rules.maintenance import describe, window_contains
+from opscheck.rules.release import load_test_rows
 from opscheck.rules.workloads import not_ok, rollback_rows
 from opscheck.sources.release import junit_files, read_junit, read_k6_summary
 from opscheck.timeutil import utc_now
@@ -47,18 +48,9 @@ def test_perf_test(profile, evidence):
     if not path:
         component_absent(profile.required, "load-test", "no release.load_test_summary in this profile")
     summary = read_k6_summary(profile.relative_path(path))
-    limits = profile.release.load_test
-    rows = []
-    for what, measured, limit, unit in (("P95 latency", summary.p95_ms, limits.p95_ms, "ms"),
-                                        ("P99 latency", summary.p99_ms, limits.p99_ms, "ms"),
-                                        ("error rate", summary.error_rate, limits.error_rate, "")):
-        if limit is None:
-            continue
-        if measured is None:
-            evidence.fail(f"{summary.path}: the load-test summary has no {what}")
-        row = {"object": what, "measured": measured, "threshold": limit, "unit": unit}
-        row["detail"] = f"{measured:g}{unit} over {limit:g}{unit}" if measured > limit else "ok"
-        rows.append(row)
+    rows, missing = load_test_rows(summary, profile.release.load_test)
+    if missing:
+        evidence.fail(f"{summary.path}: the load-test summary has no {missing}")
     evidence.note(f"{summary.requests} requests in the load test ({summary.path})")
     evidence.table(rows)
     evidence.expect_none(not_ok(rows), "load-test threshold(s) missed", table=False)
