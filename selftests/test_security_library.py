@@ -16,6 +16,7 @@ from opscheck.rules import mesh
 from opscheck.rules import rbac
 
 from opscheck.sources import image_scans as vulnscan
+from opscheck.rules import image_scans as scan_rules
 from opscheck.profile import AcceptedFinding, PlaintextCredentials
 
 
@@ -46,13 +47,13 @@ def test_trivy_report_and_acceptance(tmp_path):
     assert r.image == "docker.io/hashicorp/vault:1.17.6" and r.counts["CRITICAL"] == 1 and r.counts["LOW"] == 1
     today = date(2026, 11, 22)
     accepted = [AcceptedFinding(id="CVE-1", justification="not reachable", images=["hashicorp/vault:1.17.6"])]
-    v = vulnscan.judge(r, ["CRITICAL", "HIGH"], accepted, today)
+    v = scan_rules.judge(r, ["CRITICAL", "HIGH"], accepted, today)
     assert v.blocking == 1 and v.ids == ["CVE-2 in b 1"] and v.accepted == ["CVE-1 in a (not reachable)"]
     # an expired acceptance, or one for another image, no longer applies
     expired = [AcceptedFinding(id="CVE-1", justification="x", expires=date(2026, 11, 1))]
     other = [AcceptedFinding(id="CVE-1", justification="x", images=["hashicorp/vault:1.18.0"])]
-    assert vulnscan.judge(r, ["CRITICAL", "HIGH"], expired, today).blocking == 2
-    assert vulnscan.judge(r, ["CRITICAL", "HIGH"], other, today).blocking == 2
+    assert scan_rules.judge(r, ["CRITICAL", "HIGH"], expired, today).blocking == 2
+    assert scan_rules.judge(r, ["CRITICAL", "HIGH"], other, today).blocking == 2
 
 
 def test_operator_report_counts_only():
@@ -61,7 +62,7 @@ def test_operator_report_counts_only():
                       "updateTimestamp": "2026-11-21T00:00:00Z", "summary": {"criticalCount": 2, "highCount": 1}}}
     r = vulnscan.operator_report(obj)
     assert r.image == "docker.io/library/postgres:16.4" and r.findings is None
-    v = vulnscan.judge(r, ["CRITICAL", "HIGH"], [AcceptedFinding(id="CVE-1", justification="x")], date(2026, 11, 22))
+    v = scan_rules.judge(r, ["CRITICAL", "HIGH"], [AcceptedFinding(id="CVE-1", justification="x")], date(2026, 11, 22))
     assert v.blocking == 3 and v.detail() == "2 CRITICAL, 1 HIGH"
 
 

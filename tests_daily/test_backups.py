@@ -1,27 +1,9 @@
 """Daily: backups ran and succeeded (QSIGN 000 §4 and 정기 점검 §2)."""
 from datetime import timedelta
 
-import pytest
-
-from opscheck.rules.backups import backup_problems, runs_of, schedule_problems
-from opscheck.check import check
-
-
-def hours(delta: timedelta) -> str:
-    return f"{delta.total_seconds() / 3600:g} h"
-
-
-def backup_cronjob(cluster, profile, evidence, setting):
-    """The CronJob the profile names under backups.<setting>, its Jobs and the age limit."""
-    ref = getattr(profile.backups, setting)
-    if ref is None:
-        pytest.skip(f"not applicable: backups.{setting} is not set in this profile")
-    cronjob = next((cj for cj in cluster.list("cronjobs")
-                    if (cj["metadata"]["namespace"], cj["metadata"]["name"]) == (ref.namespace, ref.name)), None)
-    if cronjob is None:
-        evidence.fail(f"CronJob {ref.namespace}/{ref.name} not found")
-    max_age = timedelta(hours=ref.max_age_hours or profile.thresholds.backup_max_age_hours)
-    return ref, cronjob, cluster.list("jobs"), max_age
+from opscheck.rules.backups import backup_problems, describe_hours, run_rows, schedule_problems, schedule_row
+from opscheck.rules.objects import find
+from opscheck.check import check, configured
 
 
 @check(
@@ -38,12 +20,16 @@ Titanium: kubectl get cronjob -n titanium-prod postgres-backup; kubectl logs -n 
 (backup-pvc full or unbound? pg_dump cannot reach postgres.titanium-prod.svc.cluster.local?).""",
 )
 def test_postgres_backup(cluster, profile, evidence):
-    ref, cronjob, jobs, max_age = backup_cronjob(cluster, profile, evidence, "postgres_cronjob")
-    evidence.table({"object": f"{ref.namespace}/{r.name}", "outcome": r.outcome, "reason": r.reason,
-                    "finished": f"{r.finished:%Y-%m-%d %H:%M:%S}Z" if r.finished else ""}
-                   for r in runs_of(cronjob, jobs)[:10])
+    ref = configured(profile.backups.postgres_cronjob, profile.required, "backups",
+                     "backups.postgres_cronjob is not set in this profile")
+    cronjob = find(cluster.list("cronjobs"), ref.namespace, ref.name)
+    if cronjob is None:
+        evidence.fail(f"CronJob {ref.namespace}/{ref.name} not found")
+    jobs = cluster.list("jobs")
+    max_age = timedelta(hours=ref.max_age_hours or profile.thresholds.backup_max_age_hours)
+    evidence.table(run_rows(ref.namespace, cronjob, jobs))
     problems = backup_problems(cronjob, jobs, max_age)
-    evidence.record(measured="; ".join(problems) or "ok", threshold=f"success within {hours(max_age)}")
+    evidence.record(measured="; ".join(problems) or "ok", threshold=f"success within {describe_hours(max_age)}")
     if problems:
         evidence.fail(f"backup {ref.namespace}/{ref.name}: {'; '.join(problems)}")
 
@@ -60,13 +46,16 @@ A missed schedule: the CronJob is suspended, the controller was down past
 startingDeadlineSeconds, or concurrencyPolicy blocked it. A failed job: read its pod's log.""",
 )
 def test_vault_backup(cluster, profile, evidence):
-    ref, cronjob, jobs, max_age = backup_cronjob(cluster, profile, evidence, "vault_cronjob")
-    status = cronjob.get("status") or {}
-    evidence.table([{"object": f"{ref.namespace}/{ref.name}", "schedule": cronjob["spec"]["schedule"],
-                     "lastScheduleTime": status.get("lastScheduleTime", ""),
-                     "lastSuccessfulTime": status.get("lastSuccessfulTime", "")}])
+    ref = configured(profile.backups.vault_cronjob, profile.required, "backups",
+                     "backups.vault_cronjob is not set in this profile")
+    cronjob = find(cluster.list("cronjobs"), ref.namespace, ref.name)
+    if cronjob is None:
+        evidence.fail(f"CronJob {ref.namespace}/{ref.name} not found")
+    jobs = cluster.list("jobs")
+    max_age = timedelta(hours=ref.max_age_hours or profile.thresholds.backup_max_age_hours)
+    evidence.table([schedule_row(ref.namespace, cronjob)])
     problems = schedule_problems(cronjob) + backup_problems(cronjob, jobs, max_age)
     evidence.record(measured="; ".join(problems) or "ok",
-                    threshold=f"on schedule, last job succeeded, success within {hours(max_age)}")
+                    threshold=f"on schedule, last job succeeded, success within {describe_hours(max_age)}")
     if problems:
         evidence.fail(f"backup {ref.namespace}/{ref.name}: {'; '.join(problems)}")

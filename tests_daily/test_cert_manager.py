@@ -1,6 +1,6 @@
 """Daily (and monthly): cert-manager Certificates Ready and not expiring (SmartSensor 002
 monthly security audit, multi-cluster 004 §1.3)."""
-from opscheck.rules.cert_manager import certificate_state, now
+from opscheck.rules.cert_manager import certificate_findings, now
 from opscheck.check import check, component_absent
 
 
@@ -23,20 +23,9 @@ def test_cert_manager_certificates(cluster, profile, evidence):
         component_absent(profile.required, "cert-manager",
                          f"cluster {cluster.name} does not serve cert-manager.io/v1 Certificates")
     scope = profile.certificate_namespaces
-    certs = [c for c in cluster.list("certificates") if scope is None or c["metadata"].get("namespace") in scope]
+    certs = cluster.list("certificates") if scope is None else cluster.in_namespaces("certificates", scope)
     limit = profile.thresholds.cert_days
-    t = now()
-    rows, offenders = [], []
-    for obj in certs:
-        state = certificate_state(obj)
-        days = state.days_left(t)
-        rows.append({"object": state.object, "secret": state.secret, "ready": state.ready,
-                     "not_after": f"{state.not_after:%Y-%m-%d %H:%M}Z" if state.not_after else "",
-                     "renewal_time": f"{state.renewal_time:%Y-%m-%d %H:%M}Z" if state.renewal_time else "",
-                     "days_left": round(days, 1) if days is not None else ""})
-        problems = state.problems(t, limit)
-        if problems:
-            offenders.append({"object": state.object, "detail": "; ".join(problems)})
+    rows, offenders = certificate_findings(certs, now(), limit)
     evidence.table(rows)
     evidence.note(f"{len(certs)} Certificates in {'all namespaces' if scope is None else ', '.join(scope)}; "
                   f"threshold: {limit} days")

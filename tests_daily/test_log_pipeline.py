@@ -2,7 +2,8 @@
 import requests
 
 from opscheck.check import check
-from opscheck.rules.workloads import node_problems, pod_problem
+from opscheck.rules.objects import find
+from opscheck.rules.workloads import daemonset_findings, node_problems
 
 
 @check(
@@ -19,32 +20,12 @@ does not tolerate, a crash); Loki not ready: its ring/ingester (GET /ready), sto
 )
 def test_log_pipeline(cluster, log_pipeline, http, evidence):
     ns, name = log_pipeline.namespace, log_pipeline.daemonset
-    ds = next((d for d in cluster.in_namespaces("daemonsets", [ns]) if d["metadata"]["name"] == name), None)
+    ds = find(cluster.list("daemonsets"), ns, name)
     if ds is None:
         evidence.fail(f"DaemonSet {ns}/{name} not found")
-    st = ds.get("status") or {}
-    counts = {k: st.get(k, 0) for k in ("desiredNumberScheduled", "currentNumberScheduled", "numberReady",
-                                        "numberAvailable", "updatedNumberScheduled", "numberMisscheduled")}
-    evidence.table([{"object": f"daemonset/{ns}/{name}", **counts}])
-    offenders = []
-    desired = counts["desiredNumberScheduled"]
-    if desired == 0:
-        offenders.append({"object": f"daemonset/{ns}/{name}", "detail": "schedules no pod on any node"})
-    short = [k for k in ("currentNumberScheduled", "numberReady", "numberAvailable") if counts[k] < desired]
-    if short:
-        offenders.append({"object": f"daemonset/{ns}/{name}",
-                          "detail": ", ".join(f"{k} {counts[k]}" for k in short) + f" of {desired} desired"})
-    # which nodes lack a ready shipper pod (only nodes that are themselves Ready count)
-    uid = ds["metadata"]["uid"]
-    pods = [p for p in cluster.in_namespaces("pods", [ns])
-            if any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])]
-    ready_nodes = {p["spec"].get("nodeName") for p in pods if pod_problem(p) is None}
+    counts, offenders, ready_nodes = daemonset_findings(ds, cluster.in_namespaces("pods", [ns]))
+    evidence.table([counts])
     down_nodes = {r["object"] for r in node_problems(cluster.list("nodes"))}
-    for p in pods:
-        problem = pod_problem(p)
-        if problem and p["spec"].get("nodeName") not in ready_nodes:
-            offenders.append({"object": f"{ns}/{p['metadata']['name']}",
-                              "detail": f"on {p['spec'].get('nodeName', '?')}: {problem}"})
     evidence.note(f"nodes with a ready {name} pod: {', '.join(sorted(n for n in ready_nodes if n)) or 'none'}"
                   + (f"; nodes not Ready (not judged): {', '.join(sorted(down_nodes))}" if down_nodes else ""))
     if log_pipeline.loki_url is None:

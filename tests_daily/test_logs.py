@@ -1,11 +1,9 @@
 """Daily: error logs, signature statistics and warning events (QSIGN 000 로그 확인, log-analysis.sh)."""
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
-from opscheck.check import check
-from opscheck.sources.pod_logs import app_pods, matching, read_lines
-from opscheck.timeutil import parse_time
+from opscheck.check import check, configured
+from opscheck.rules.events import recent_warnings
+from opscheck.rules.log_patterns import count_containing, error_lines_per_app
 
 
 @check(
@@ -19,21 +17,16 @@ Top errors: kubectl logs -n qsign --all-containers --since=1h | grep ERROR | awk
 Follow the most frequent error to its cause (database, Vault, HSM, downstream timeouts).
 SmartSensor (24 h): kubectl logs --since=24h -l app=api-server -n hankook-smartsensor | grep -i error | tail -20""",
 )
-def test_error_logs(cluster, profile, evidence):
+def test_error_logs(pod_logs, profile, evidence):
     rules = profile.logs
-    if not rules.apps:
-        pytest.skip("not applicable: no apps listed under logs.apps")
+    configured(rules.apps, profile.required, "logs", "no apps listed under logs.apps")
     window = timedelta(minutes=rules.error_window_minutes)
     limit = profile.thresholds.error_lines
-    rows, offenders = [], []
-    for app in rules.apps:
-        pods = app_pods(cluster, profile.namespaces, rules.app_label, app)
-        errors = matching(read_lines(cluster, pods, window), rules.error_pattern)
-        rows.append({"object": app, "pods": len(pods), "error_lines": len(errors)})
-        if len(errors) > limit:
-            offenders.append({"object": app, "detail": f"{len(errors)} ERROR lines"})
-            for e in errors[-3:]:
-                evidence.note(f"{e.pod}: {e.text[:200]}")
+    pods = {app: pod_logs.app_pods(profile.namespaces, rules.app_label, app) for app in rules.apps}
+    rows, offenders, examples = error_lines_per_app({app: (len(p), pod_logs.lines(p, window)) for app, p in pods.items()},
+                                                    rules.error_pattern, limit)
+    for line in examples:
+        evidence.note(line)
     evidence.table(rows)
     evidence.note(f"threshold: {limit} lines per app in {window}")
     evidence.expect_none(offenders, f"apps over {limit} ERROR lines in the last {window}", table=False)
@@ -50,16 +43,14 @@ kubectl logs -n qsign -l app=signature-service | grep "signature failed"
 Failures: check the HSM connection (hsm-adapter /health/ready) and Vault key access.
 No requests: check the ingress and api-server, the traffic may not be reaching the service.""",
 )
-def test_signature_stats(cluster, profile, evidence):
+def test_signature_stats(pod_logs, profile, evidence):
     rules = profile.logs
-    if not rules.signature_app:
-        pytest.skip("not applicable: logs.signature_app is not set in this profile")
+    configured(rules.signature_app, profile.required, "logs", "logs.signature_app is not set in this profile")
     window = timedelta(minutes=rules.signature_window_minutes)
-    pods = app_pods(cluster, profile.namespaces, rules.app_label, rules.signature_app)
-    lines = read_lines(cluster, pods, window)
-    requested = len([ln for ln in lines if rules.signature_requested in ln.text])
-    completed = len([ln for ln in lines if rules.signature_completed in ln.text])
-    failed = len([ln for ln in lines if rules.signature_failed in ln.text])
+    pods = pod_logs.app_pods(profile.namespaces, rules.app_label, rules.signature_app)
+    counts = count_containing(pod_logs.lines(pods, window), {"requested": rules.signature_requested,
+                              "completed": rules.signature_completed, "failed": rules.signature_failed})
+    requested, completed, failed = counts["requested"], counts["completed"], counts["failed"]
     evidence.table([{"object": rules.signature_app, "requested": requested, "completed": completed,
                      "failed": failed, "window": str(window)}])
     if requested == 0:
@@ -80,18 +71,7 @@ kubectl describe <kind> -n qsign <name>   # the object the event is about""",
 )
 def test_warning_events(cluster, profile, evidence):
     window = timedelta(minutes=profile.thresholds.warning_events_window_minutes)
-    since = datetime.now(timezone.utc) - window
-    offenders = []
-    for ev in cluster.in_namespaces("events", profile.namespaces):
-        if ev.get("type") != "Warning":
-            continue
-        seen = parse_time(ev.get("lastTimestamp") or ev.get("eventTime") or ev["metadata"].get("creationTimestamp"))
-        if seen is not None and seen < since:
-            continue
-        obj = ev.get("involvedObject") or {}
-        offenders.append({"object": f"{obj.get('kind', '?')}/{ev['metadata']['namespace']}/{obj.get('name', '?')}",
-                          "detail": f"{ev.get('reason')}: {(ev.get('message') or '')[:160]}",
-                          "count": ev.get("count", 1), "last_seen": seen.strftime("%Y-%m-%d %H:%M:%S") if seen else ""})
+    offenders = recent_warnings(cluster.in_namespaces("events", profile.namespaces), datetime.now(timezone.utc) - window)
     evidence.table(offenders)
     evidence.expect_at_most(len(offenders), profile.thresholds.warning_events,
                             what=f"Warning events in the last {window}", offenders=offenders)

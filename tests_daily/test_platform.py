@@ -2,10 +2,9 @@
 External Secrets, `cilium status`; Titanium 003's CI/CD through Argo CD)."""
 from datetime import datetime, timedelta, timezone
 
-from opscheck.check import check, component_absent
-from opscheck.rules.platform import (
-    application_problems, cni_problems, custom_objects, external_secret_problems, ref, velero_backup_findings,
-)
+from opscheck.check import check, component_absent, configured
+from opscheck.rules.objects import find, in_namespace
+from opscheck.rules.platform import application_findings, cni_problems, external_secret_findings, velero_backup_findings
 
 
 @check(
@@ -23,9 +22,11 @@ kubectl -n velero logs deploy/velero).""",
 )
 def test_velero_backups(cluster, profile, evidence):
     cfg = profile.platform.velero
-    schedules = [s for s in custom_objects(cluster, profile.required, ["velero-schedules"], "velero", "Velero Schedule")
-                 if s["metadata"]["namespace"] == cfg.namespace]
-    backups = [b for b in cluster.list("velero-backups") if b["metadata"]["namespace"] == cfg.namespace]
+    schedules = cluster.list_served("velero-schedules")
+    if schedules is None:
+        component_absent(profile.required, "velero", f"no Velero Schedule CRD in cluster {cluster.name}")
+    schedules = in_namespace(schedules, cfg.namespace)
+    backups = in_namespace(cluster.list("velero-backups"), cfg.namespace)
     if not schedules and not backups:
         evidence.fail(f"no Velero Schedule and no Backup in namespace {cfg.namespace}: nothing is backed up")
     max_age = timedelta(hours=cfg.max_age_hours or profile.thresholds.backup_max_age_hours)
@@ -50,20 +51,12 @@ kubectl annotate externalsecret -n <namespace> <name> force-sync=$(date +%s) --o
 )
 def test_externalsecrets(cluster, profile, evidence):
     cfg = profile.platform.external_secrets
-    items = custom_objects(cluster, profile.required, ["externalsecrets", "externalsecrets-v1beta1"],
-                           "external-secrets", "External Secrets ExternalSecret")
-    secrets = {(s["metadata"]["namespace"], s["metadata"]["name"]) for s in cluster.list("secrets")}
-    now = datetime.now(timezone.utc)
-    rows, offenders = [], []
-    for es in items:
-        if ref(es) in cfg.ignore:
-            continue
-        problems = external_secret_problems(es, secrets, now, cfg.stale_after_intervals)
-        status = es.get("status") or {}
-        rows.append({"object": ref(es), "refreshInterval": (es.get("spec") or {}).get("refreshInterval", "1h"),
-                     "refreshTime": status.get("refreshTime", ""), "problems": "; ".join(problems) or "ok"})
-        if problems:
-            offenders.append({"object": ref(es), "detail": "; ".join(problems)})
+    items = cluster.list_served("externalsecrets", "externalsecrets-v1beta1")
+    if items is None:
+        component_absent(profile.required, "external-secrets",
+                         f"no External Secrets ExternalSecret CRD in cluster {cluster.name}")
+    rows, offenders = external_secret_findings(items, cluster.list("secrets"), datetime.now(timezone.utc),
+                                               cfg.stale_after_intervals, cfg.ignore)
     evidence.table(rows)
     if not rows:
         component_absent(profile.required, "external-secrets", f"no ExternalSecret in cluster {cluster.name}")
@@ -84,22 +77,12 @@ A run that failed in GitHub Actions (Trivy scan, Docker build, Docker Hub push) 
 workflow's logs in the repository's Actions tab.""",
 )
 def test_argocd_apps(cluster, profile, evidence):
-    apps = custom_objects(cluster, profile.required, ["argocd-applications"], "argocd", "Argo CD Application")
+    apps = cluster.list_served("argocd-applications")
+    if apps is None:
+        component_absent(profile.required, "argocd", f"no Argo CD Application CRD in cluster {cluster.name}")
     evidence.note("CI/CD pipeline success: the CI runs (GitHub Actions) are outside the cluster; what reaches it "
                   "is Argo CD's sync of each Application, checked here")
-    rows, offenders = [], []
-    for app in apps:
-        if ref(app) in profile.platform.argocd.ignore:
-            continue
-        status = app.get("status") or {}
-        op = status.get("operationState") or {}
-        rows.append({"object": ref(app), "sync": (status.get("sync") or {}).get("status", "Unknown"),
-                     "health": (status.get("health") or {}).get("status", "Unknown"),
-                     "revision": ((status.get("sync") or {}).get("revision") or "")[:12],
-                     "last_sync": f"{op.get('phase', '')} {op.get('finishedAt', '')}".strip()})
-        problems = application_problems(app)
-        if problems:
-            offenders.append({"object": ref(app), "detail": ", ".join(problems)})
+    rows, offenders = application_findings(apps, profile.platform.argocd.ignore)
     evidence.table(rows)
     if not rows:
         component_absent(profile.required, "argocd", f"no Argo CD Application in cluster {cluster.name}")
@@ -118,15 +101,11 @@ cilium connectivity test; kubectl get ciliumendpoints -A
 An old or mixed version: cilium upgrade --version <version>, then cilium status (runbook 004 §4.3).""",
 )
 def test_cni_status(cluster, profile, evidence):
-    cfg = profile.platform.cni
-    if cfg is None:
-        component_absent(profile.required, "cni", "no platform.cni in this profile")
-    find = lambda kind, name: next((o for o in cluster.list(kind)  # noqa: E731
-                                    if (o["metadata"]["namespace"], o["metadata"]["name"]) == (cfg.namespace, name)), None)
-    ds = find("daemonsets", cfg.daemonset)
+    cfg = configured(profile.platform.cni, profile.required, "cni", "no platform.cni in this profile")
+    ds = find(cluster.list("daemonsets"), cfg.namespace, cfg.daemonset)
     if ds is None:
         evidence.fail(f"CNI agent DaemonSet {cfg.namespace}/{cfg.daemonset} not found")
-    operator = find("deployments", cfg.operator) if cfg.operator else None
+    operator = find(cluster.list("deployments"), cfg.namespace, cfg.operator) if cfg.operator else None
     problems, facts = cni_problems(ds, operator, cfg.operator, cfg.min_version)
     evidence.table([{"object": f"{cfg.namespace}/{cfg.daemonset}", **facts}])
     evidence.note(f"{len(cluster.list('nodes'))} nodes in the cluster")

@@ -1,17 +1,10 @@
 """Daily: CPU, memory, disk and volumes (QSIGN 000 §2, §4 and resource-monitor.sh)."""
 
 from opscheck.check import check
-from opscheck.rules.resources import container_usage_vs_limits, node_usage_percent, over_threshold
-
-
-def expect_node_usage(cluster, evidence, resource, limit):
-    rows = node_usage_percent(cluster.list("node-metrics"), cluster.list("nodes"), resource)
-    if not rows:
-        evidence.fail("metrics.k8s.io returned no node usage")
-    evidence.table(rows)
-    label = "CPU" if resource == "cpu" else resource
-    evidence.expect_at_most(rows[0]["percent"], limit, what=f"highest node {label} usage", unit="%",
-                            offenders=over_threshold(rows, limit))
+from opscheck.rules.resources import (
+    container_usage_vs_limits, containers_over_limits, disk_usage_rows, node_usage_percent, over_percent, over_threshold,
+    rounded, unbound_claims,
+)
 
 
 @check(
@@ -25,7 +18,13 @@ Find the heavy pods, then scale out (kubectl autoscale deployment ... --cpu-perc
 or add nodes; check for a runaway process in the top pod.""",
 )
 def test_node_cpu(cluster, profile, evidence):
-    expect_node_usage(cluster, evidence, "cpu", profile.thresholds.cpu_percent)
+    rows = node_usage_percent(cluster.list("node-metrics"), cluster.list("nodes"), "cpu")
+    if not rows:
+        evidence.fail("metrics.k8s.io returned no node usage")
+    evidence.table(rows)
+    limit = profile.thresholds.cpu_percent
+    evidence.expect_at_most(rows[0]["percent"], limit, what="highest node CPU usage", unit="%",
+                            offenders=over_threshold(rows, limit))
 
 @check(
     id="daily.node-memory",
@@ -38,7 +37,13 @@ Raise limits where pods are OOMKilled, scale out with an HPA, or add nodes:
 kubectl set resources deployment -n <namespace> <name> --limits=memory=1Gi""",
 )
 def test_node_memory(cluster, profile, evidence):
-    expect_node_usage(cluster, evidence, "memory", profile.thresholds.memory_percent)
+    rows = node_usage_percent(cluster.list("node-metrics"), cluster.list("nodes"), "memory")
+    if not rows:
+        evidence.fail("metrics.k8s.io returned no node usage")
+    evidence.table(rows)
+    limit = profile.thresholds.memory_percent
+    evidence.expect_at_most(rows[0]["percent"], limit, what="highest node memory usage", unit="%",
+                            offenders=over_threshold(rows, limit))
 
 
 @check(
@@ -59,16 +64,8 @@ def test_pod_resources(cluster, profile, evidence):
     if not rows:
         evidence.fail(f"metrics.k8s.io returned no usage for pods with limits in {', '.join(profile.namespaces)}")
     t = profile.thresholds
-    offenders = []
-    for r in rows:
-        over = []
-        if r["cpu_percent"] is not None and r["cpu_percent"] > t.cpu_percent:
-            over.append(f"CPU {r['cpu_percent']:.0f}% of limit {r['cpu_limit']}")
-        if r["memory_percent"] is not None and r["memory_percent"] > t.memory_percent:
-            over.append(f"memory {r['memory_percent']:.0f}% of limit {r['memory_limit']}")
-        if over:
-            offenders.append({"object": f"{r['object']}/{r['container']}", "detail": ", ".join(over)})
-    evidence.table({k: (round(v, 1) if isinstance(v, float) else v) for k, v in r.items()} for r in rows)
+    offenders = containers_over_limits(rows, t.cpu_percent, t.memory_percent)
+    evidence.table(rounded(r) for r in rows)
     evidence.note(f"thresholds: CPU {t.cpu_percent:g}%, memory {t.memory_percent:g}% of limits")
     evidence.expect_none(offenders, "containers over their usage threshold", table=False)
 
@@ -85,20 +82,14 @@ Free space (old WAL, logs, dumps) or expand the PVC (allowVolumeExpansion) befor
 )
 def test_disk_usage(prometheus, profile, evidence):
     cfg = profile.prometheus
-    rows = []
-    for label, query in (("volume", cfg.volume_usage_query), ("filesystem", cfg.filesystem_usage_query)):
-        if not query:
-            continue
-        for s in prometheus.query(query):
-            name = (f"{s.labels.get('namespace', '')}/{s.labels['persistentvolumeclaim']}"
-                    if "persistentvolumeclaim" in s.labels
-                    else f"{s.labels.get('instance', '')}:{s.labels.get('mountpoint', s.labels.get('device', ''))}")
-            rows.append({"object": f"{label} {name}", "percent": round(s.value * 100, 1)})
+    rows = disk_usage_rows((label, sample) for label, query in (("volume", cfg.volume_usage_query),
+                                                                ("filesystem", cfg.filesystem_usage_query))
+                           if query for sample in prometheus.query(query))
     if not rows:
         evidence.fail("Prometheus returned no volume or filesystem usage: are kubelet and node-exporter scraped?")
     limit = profile.thresholds.disk_percent
     evidence.table(rows)
-    offenders = [r | {"detail": f"{r['percent']}% used"} for r in rows if r["percent"] > limit]
+    offenders = over_percent(rows, limit)
     evidence.note(f"threshold {limit:g}%")
     evidence.expect_none(offenders, f"volumes or filesystems over {limit:g}% used", table=False)
 
@@ -116,7 +107,4 @@ Pending: no matching PV or StorageClass, or the provisioner is failing; Lost: th
 def test_pvc_bound(cluster, profile, evidence):
     pvcs = cluster.in_namespaces("persistentvolumeclaims", profile.namespaces)
     evidence.note(f"{len(pvcs)} PVCs")
-    offenders = [{"object": f"{p['metadata']['namespace']}/{p['metadata']['name']}",
-                  "detail": (p.get("status") or {}).get("phase", "Unknown")}
-                 for p in pvcs if (p.get("status") or {}).get("phase") != "Bound"]
-    evidence.expect_none(offenders, "PVCs not Bound")
+    evidence.expect_none(unbound_claims(pvcs), "PVCs not Bound")

@@ -1,16 +1,15 @@
 """Daily: Vault, certificates, access attempts, audit logging (QSIGN 000 §3, §4)."""
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
-from opscheck.rules.certs import expiry_rows, secret_leaf_certificate
-from opscheck.check import check
-from opscheck.sources.pod_logs import app_pods, matching, read_lines
+from opscheck.rules.certs import tls_secret_expiry, tls_secrets
+from opscheck.check import check, component_absent, configured
+from opscheck.rules.log_patterns import matching, per_pod
 from opscheck.sources.vault_audit import newest_entry_time
 
 
 @check(
     id="daily.vault-unsealed",
+    availability=True,
     title="Vault is initialized, unsealed and has an active node",
     severity="critical",
     covers=["000.daily.vault-unsealed"],
@@ -20,13 +19,7 @@ Unseal (threshold of key holders): kubectl exec -n qsign vault-0 -- vault operat
 Long term: auto-unseal through an HSM/KMS seal stanza (seal "pkcs11" / "awskms").""",
 )
 def test_vault_unsealed(vault, evidence):
-    # Vault's availability is this check's subject: unreachable is a failure, not an error.
-    from opscheck.errors import DependencyError
-
-    try:
-        health = vault.health()
-    except DependencyError as exc:
-        evidence.fail(str(exc))
+    health = vault.health()
     state = {k: health.get(k) for k in ("initialized", "sealed", "standby", "version", "cluster_name")}
     evidence.table([{"object": vault.config.address, **state}])
     problems = []
@@ -53,22 +46,11 @@ Renew the certificate (cert-manager: kubectl cert-manager renew, or re-issue) an
 )
 def test_cert_expiry(cluster, profile, evidence):
     namespaces = profile.certificate_namespaces or profile.namespaces
-    secrets = [s for s in cluster.in_namespaces("secrets", namespaces) if s.get("type") == "kubernetes.io/tls"]
+    secrets = tls_secrets(cluster.in_namespaces("secrets", namespaces))
     if not secrets:
-        pytest.skip(f"not applicable: no TLS secrets in {', '.join(namespaces)}")
+        component_absent(profile.required, "certificates", f"no TLS secrets in {', '.join(namespaces)}")
     limit = profile.thresholds.cert_days
-    rows, offenders = [], []
-    for s in secrets:
-        name = f"{s['metadata']['namespace']}/{s['metadata']['name']}"
-        try:
-            cert = secret_leaf_certificate(s)
-        except ValueError as exc:
-            offenders.append({"object": name, "detail": f"unreadable certificate: {exc}"})
-            continue
-        row, offender = expiry_rows(name, cert, limit)
-        rows.append(row)
-        if offender:
-            offenders.append(offender)
+    rows, offenders = tls_secret_expiry(secrets, limit)
     evidence.table(rows)
     evidence.note(f"threshold: {limit} days")
     evidence.expect_none(offenders, f"certificates expiring within {limit} days", table=False)
@@ -85,23 +67,20 @@ Group by source address; block abusive sources at the ingress/WAF, rotate creden
 were tried, and review the Vault audit log for the same period.
 SmartSensor's security events: kubectl logs --since=24h -l app=oauth2-server -n hankook-security | grep -E '(failed|unauthorized|blocked)'""",
 )
-def test_abnormal_access(cluster, profile, evidence):
+def test_abnormal_access(pod_logs, profile, evidence):
     rules = profile.logs
     apps = rules.access_apps if rules.access_apps is not None else rules.apps
-    if not apps:
-        pytest.skip("not applicable: no apps listed under logs.access_apps or logs.apps")
+    configured(apps, profile.required, "logs", "no apps listed under logs.access_apps or logs.apps")
     window = timedelta(minutes=rules.access_window_minutes)
-    pods = [p for app in apps for p in app_pods(cluster, profile.namespaces, rules.app_label, app)]
-    hits = matching(read_lines(cluster, pods, window), rules.access_pattern)
-    by_pod: dict[str, int] = {}
-    for h in hits:
-        by_pod[h.pod] = by_pod.get(h.pod, 0) + 1
-    evidence.table({"object": pod, "attempts": n} for pod, n in sorted(by_pod.items()))
+    pods = [p for app in apps for p in pod_logs.app_pods(profile.namespaces, rules.app_label, app)]
+    hits = matching(pod_logs.lines(pods, window), rules.access_pattern)
+    by_pod = per_pod(hits)
+    evidence.table({"object": pod, "attempts": n} for pod, n in by_pod.items())
     for h in hits[:5]:
         evidence.note(f"example: {h.pod}: {h.text[:200]}")
     evidence.expect_at_most(len(hits), profile.thresholds.abnormal_access,
                             what=f"access attempts matching /{rules.access_pattern}/ in the last {window}",
-                            offenders=[{"object": p, "detail": f"{n} attempts"} for p, n in sorted(by_pod.items())])
+                            offenders=[{"object": p, "detail": f"{n} attempts"} for p, n in by_pod.items()])
 
 
 @check(

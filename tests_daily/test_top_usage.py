@@ -1,7 +1,7 @@
 """Daily: what `kubectl top` shows, per cluster (SmartSensor 002 리소스 사용량 확인,
 multi-cluster 004 리소스 사용량 확인)."""
 from opscheck.check import check
-from opscheck.rules.resources import node_usage_percent, top_pods
+from opscheck.rules.resources import top_usage_findings, unbound_claims
 from opscheck.rules.workloads import node_problems
 
 
@@ -19,27 +19,13 @@ scale out (kubectl patch hpa api-server-hpa -p '{"spec":{"minReplicas":5}}') or 
 )
 def test_top_usage(cluster, profile, evidence):
     nodes = cluster.list("nodes")
-    node_rows = node_usage_percent(cluster.list("node-metrics"), nodes, "cpu")
-    memory = {r["object"]: r for r in node_usage_percent(cluster.list("node-metrics"), nodes, "memory")}
-    reported = {r["object"] for r in node_rows}
-    unhealthy = {r["object"] for r in node_problems(nodes)}
-    offenders = [{"object": f"node/{n['metadata']['name']}", "detail": "no usage reported (metrics-server has none)"}
-                 for n in nodes if n["metadata"]["name"] not in reported | unhealthy]
-    # one table, as the two commands print it: nodes against allocatable, pods against limits
-    evidence.table({"object": f"node/{r['object']}", "cpu": r["used"], "memory": memory.get(r["object"], {}).get("used", ""),
-                    "cpu %": r["percent"], "memory %": memory.get(r["object"], {}).get("percent", ""),
-                    "of": f"allocatable {r['allocatable']} / {memory.get(r['object'], {}).get('allocatable', '')}"}
-                   for r in node_rows)
-    top = top_pods(cluster.list("pod-metrics"), cluster.list("pods"), profile.thresholds.top_pods)
-    evidence.table({"object": r["object"], "cpu": r["cpu"], "memory": r["memory"], "cpu %": r["cpu_percent"],
-                    "memory %": r["memory_percent"], "of": f"limit {r['cpu_limit']} / {r['memory_limit']}"}
-                   for r in top)
     limit = profile.thresholds.memory_percent
-    offenders += [{"object": r["object"], "detail": f"memory {r['memory']} is {r['memory_percent']:g}% of its "
-                                                    f"{r['memory_limit']} limit"}
-                  for r in top if r["memory_percent"] is not None and r["memory_percent"] > limit]
+    table, top, offenders, reporting = top_usage_findings(
+        nodes, cluster.list("node-metrics"), cluster.list("pod-metrics"), cluster.list("pods"), profile.thresholds.top_pods,
+        limit, {r["object"] for r in node_problems(nodes)})
+    evidence.table(table)
     pvcs = cluster.list("persistentvolumeclaims")
-    bound = sum(1 for p in pvcs if (p.get("status") or {}).get("phase") == "Bound")
-    evidence.note(f"{len(node_rows)} of {len(nodes)} nodes report usage; top {len(top)} pods by memory; "
-                  f"{bound} of {len(pvcs)} PVCs Bound; a pod over {limit:g}% of its memory limit fails")
+    evidence.note(f"{len(reporting)} of {len(nodes)} nodes report usage; top {len(top)} pods by memory; "
+                  f"{len(pvcs) - len(unbound_claims(pvcs))} of {len(pvcs)} PVCs Bound; "
+                  f"a pod over {limit:g}% of its memory limit fails")
     evidence.expect_none(offenders, "nodes without usage or heavy pods near their memory limit", table=False)

@@ -104,8 +104,7 @@ Scale out: kubectl scale deployment -n <namespace> <name> --replicas=2
 or let an HPA manage it: kubectl autoscale deployment -n <namespace> <name> --cpu-percent=70 --min=2 --max=10""",
 )
 def test_replicas(cluster, profile, evidence):
-    kinds = {"Deployment": "deployments", "StatefulSet": "statefulsets"}
-    workloads = [(kind, o) for kind, plural in kinds.items() for o in cluster.in_namespaces(plural, profile.namespaces)]
+    workloads = cluster.workloads(profile.namespaces)
     minimums = {f"{w.kind}/{w.namespace}/{w.name}": w.min_replicas for w in profile.workloads}
     evidence.note(f"{len(workloads)} workloads in {', '.join(profile.namespaces)}")
     evidence.expect_none(replica_shortfalls(workloads, minimums, profile.default_min_replicas),

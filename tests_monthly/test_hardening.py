@@ -5,9 +5,10 @@ import re
 from datetime import datetime, timezone
 
 from opscheck.check import check, component_absent
-from opscheck.errors import DependencyError
-from opscheck.rules.hardening import WORKLOAD_KINDS, configmap_credentials, env_credentials, namespace_policies, pss_problems
-from opscheck.sources.kube_bench import accepted_for, newest_file, read
+from opscheck.rules.hardening import (
+    WORKLOAD_KINDS, namespace_policies, network_policy_findings, plaintext_credentials, pss_findings, split_allowed,
+)
+from opscheck.rules.kube_bench import bench_findings, stale_results, status_counts
 
 
 @check(
@@ -25,11 +26,8 @@ kubectl apply -n <namespace> -f network-policies.yaml""",
 def test_network_policies(cluster, profile, evidence):
     namespaces = profile.security.network_policy_namespaces
     namespaces = profile.namespaces if namespaces is None else namespaces
-    states = namespace_policies(namespaces, cluster.list("networkpolicies"))
-    evidence.table({"object": s.namespace, "policies": ", ".join(s.policies),
-                    "deny_ingress": ", ".join(s.deny["Ingress"]), "deny_egress": ", ".join(s.deny["Egress"])}
-                   for s in states)
-    offenders = [{"object": s.namespace, "detail": "; ".join(s.problems())} for s in states if s.problems()]
+    rows, offenders = network_policy_findings(namespace_policies(namespaces, cluster.list("networkpolicies")))
+    evidence.table(rows)
     evidence.expect_none(offenders, "namespaces without NetworkPolicies or a default deny", table=False)
 
 
@@ -47,14 +45,7 @@ First check what would be refused: kubectl label --dry-run=server --overwrite ns
 def test_pod_security_labels(cluster, profile, evidence):
     pss = profile.security.pod_security
     namespaces = profile.namespaces if pss.namespaces is None else pss.namespaces
-    by_name = {n["metadata"]["name"]: n for n in cluster.list("namespaces")}
-    rows, offenders = [], []
-    for ns in namespaces:
-        labels = (by_name.get(ns) or {}).get("metadata", {}).get("labels") or {}
-        rows.append({"object": ns, **{m: labels.get(f"pod-security.kubernetes.io/{m}", "") for m in pss.modes}})
-        problems = pss_problems(by_name.get(ns), pss.level, pss.modes)
-        if problems:
-            offenders.append({"object": ns, "detail": "; ".join(problems)})
+    rows, offenders = pss_findings(namespaces, cluster.list("namespaces"), pss.level, pss.modes)
     evidence.table(rows)
     evidence.note(f"required: {pss.level} for {', '.join(pss.modes)}")
     evidence.expect_none(offenders, f"namespaces without Pod Security Standard {pss.level}", table=False)
@@ -75,25 +66,15 @@ it has been readable by everyone allowed to read ConfigMaps or workloads.""",
 def test_plaintext_credentials(cluster, profile, evidence):
     rules = profile.security.plaintext_credentials
     namespaces = set(profile.namespaces if rules.namespaces is None else rules.namespaces)
-    pattern = re.compile(rules.key_pattern)
-    configmaps = [cm for cm in cluster.list("configmaps") if cm["metadata"].get("namespace") in namespaces]
-    found = [c for cm in configmaps for c in configmap_credentials(cm, pattern)]
-    workloads = 0
-    for kind in WORKLOAD_KINDS:
-        for obj in cluster.list(kind):
-            if obj["metadata"].get("namespace") not in namespaces:
-                continue
-            if kind == "pods" and obj["metadata"].get("ownerReferences"):
-                continue  # its controller's template is checked
-            workloads += 1
-            found += env_credentials(kind, obj, pattern)
+    configmaps = cluster.in_namespaces("configmaps", sorted(namespaces))
+    found, workloads = plaintext_credentials(
+        configmaps, [(kind, obj) for kind in WORKLOAD_KINDS for obj in cluster.in_namespaces(kind, sorted(namespaces))],
+        re.compile(rules.key_pattern))
     evidence.note(f"{len(configmaps)} ConfigMaps and {workloads} workloads/bare pods in {', '.join(sorted(namespaces))}; "
                   f"credential key names: /{rules.key_pattern}/")
-    allowed = set(rules.allowed)
-    offenders = [{"object": c.object, "detail": c.location} for c in found if c.allow_key not in allowed]
-    for c in found:
-        if c.allow_key in allowed:
-            evidence.note(f"allowed: {c.object} {c.location}")
+    offenders, allowed = split_allowed(found, rules.allowed)
+    for c in allowed:
+        evidence.note(f"allowed: {c.object} {c.location}")
     # key names only: a value never reaches the evidence
     evidence.expect_none(offenders, "credentials in plain text (key names shown, values withheld)")
 
@@ -109,29 +90,14 @@ For each failed test: follow its remediation text in the report (kube-bench prin
 test number), fix the API server / kubelet / etcd configuration, and run kube-bench again.
 A finding that cannot be fixed yet goes to security.cis_benchmark.accepted with a justification.""",
 )
-def test_cis_benchmark(profile, evidence):
+def test_cis_benchmark(profile, kube_bench, evidence):
     bench = profile.security.cis_benchmark
     if bench is None:
         component_absent(profile.required, "kube-bench", "no security.cis_benchmark results in this profile")
-    pattern = str(profile.relative_path(bench.results))
-    path = newest_file(pattern)
-    if path is None:
-        raise DependencyError(f"no kube-bench results match {pattern}")
-    results, written = read(path)
-    age = (datetime.now(timezone.utc) - written).total_seconds() / 86400
-    today = datetime.now(timezone.utc).date()
-    counts = {s: sum(1 for r in results if r.status == s) for s in ("PASS", "FAIL", "WARN", "INFO")}
-    evidence.note(f"{path.name}, written {written:%Y-%m-%d %H:%M}Z: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    offenders, rows = [], []
-    for r in results:
-        if r.status not in bench.fail_statuses:
-            continue
-        a = accepted_for(r, bench.accepted, today)
-        rows.append({"object": r.number, "status": r.status, "node_type": r.node_type, "test": r.description,
-                     "accepted": a.justification if a else ""})
-        if a is None:
-            offenders.append({"object": r.number, "detail": f"{r.status}: {r.description}"})
-    if age > bench.max_age_days:
-        offenders.insert(0, {"object": path.name, "detail": f"results are {age:.0f} days old (at most {bench.max_age_days:g})"})
+    now = datetime.now(timezone.utc)
+    evidence.note(f"{kube_bench.path.name}, written {kube_bench.written:%Y-%m-%d %H:%M}Z: {status_counts(kube_bench.results)}")
+    rows, offenders = bench_findings(kube_bench.results, bench.fail_statuses, bench.accepted, now.date())
+    age_days = (now - kube_bench.written).total_seconds() / 86400
+    offenders = stale_results(kube_bench.path.name, age_days, bench.max_age_days) + offenders
     evidence.table(rows)
     evidence.expect_none(offenders, "CIS benchmark findings not accepted", table=False)

@@ -3,12 +3,11 @@ HPA and Velero schedule, Titanium 003 versions and unused resources, multi-clust
 Velero schedule and Released volumes)."""
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
-from opscheck.rules.availability import find_hpa, hpa_bounds_problems, hpa_row
-from opscheck.check import check, component_absent
-from opscheck.rules.housekeeping import over_provisioned, released_volumes, request_usage, unused
-from opscheck.rules.platform import custom_objects, ref, schedule_problems
+from opscheck.check import check, component_absent, configured
+from opscheck.rules.availability import describe_bounds, hpa_configured_findings
+from opscheck.rules.housekeeping import USER_KINDS, over_provisioned, released_volumes, request_usage, unused
+from opscheck.rules.objects import in_namespace
+from opscheck.rules.platform import velero_schedule_findings
 from opscheck.rules.versions import below_minimum, kubelet_skew_problems, kubelets, minors_between, node_patch_problems, parse_version
 
 
@@ -27,27 +26,14 @@ velero backup-location get); take one now: velero backup create --from-schedule 
 )
 def test_velero_schedules(cluster, profile, evidence):
     cfg = profile.platform.velero
-    schedules = {s["metadata"]["name"]: s
-                 for s in custom_objects(cluster, profile.required, ["velero-schedules"], "velero", "Velero Schedule")
-                 if s["metadata"]["namespace"] == cfg.namespace}
+    schedules = cluster.list_served("velero-schedules")
+    if schedules is None:
+        component_absent(profile.required, "velero", f"no Velero Schedule CRD in cluster {cluster.name}")
+    schedules = in_namespace(schedules, cfg.namespace)
     if not schedules and not cfg.schedules:
         evidence.fail(f"no Velero Schedule in namespace {cfg.namespace}: backups are not scheduled")
-    expected = {s.name: s for s in cfg.schedules}
-    now, grace = datetime.now(timezone.utc), timedelta(minutes=cfg.schedule_grace_minutes)
-    rows, offenders = [], []
-    for name in sorted(set(schedules) | set(expected)):
-        s = schedules.get(name)
-        if s is None:
-            offenders.append({"object": f"{cfg.namespace}/{name}", "detail": "not found"})
-            continue
-        spec, status = s.get("spec") or {}, s.get("status") or {}
-        rows.append({"object": ref(s), "schedule": spec.get("schedule", ""), "ttl": (spec.get("template") or {}).get("ttl", ""),
-                     "paused": bool(spec.get("paused")), "phase": status.get("phase", "New"),
-                     "lastBackup": status.get("lastBackup", ""),
-                     "agreed": f"{expected[name].schedule}, ttl {expected[name].ttl}" if name in expected else "(not in the profile)"})
-        problems = schedule_problems(s, expected.get(name), now, grace)
-        if problems:
-            offenders.append({"object": ref(s), "detail": "; ".join(problems)})
+    rows, offenders = velero_schedule_findings(schedules, {s.name: s for s in cfg.schedules}, cfg.namespace,
+                                               datetime.now(timezone.utc), timedelta(minutes=cfg.schedule_grace_minutes))
     evidence.table(rows)
     evidence.expect_none(offenders, "Velero Schedules not as agreed", table=False)
 
@@ -118,24 +104,9 @@ def test_hpa_configured(cluster, profile, evidence):
     cfg = profile.platform.autoscaling
     if not cfg.workloads:
         component_absent(profile.required, "hpa", "no platform.autoscaling.workloads in this profile")
-    hpas = cluster.list("horizontalpodautoscalers")
-    rows, offenders = [], []
-    for w in cfg.workloads:
-        name = f"{w.kind.lower()}/{w.namespace}/{w.name}"
-        hpa = find_hpa(w.kind, w.namespace, w.name, hpas)
-        if hpa is None:
-            offenders.append({"object": name, "detail": "no HorizontalPodAutoscaler targets it"})
-            continue
-        bounds = w.bounds or cfg.bounds
-        rows.append({**hpa_row(hpa), "workload": name})
-        problems = hpa_bounds_problems(hpa, bounds)
-        if problems:
-            offenders.append({"object": f"hpa/{ref(hpa)}", "detail": "; ".join(problems)})
+    rows, offenders = hpa_configured_findings(cfg.workloads, cluster.list("horizontalpodautoscalers"), cfg.bounds)
     evidence.table(rows)
-    b = cfg.bounds
-    agreed = [f"{what} {value:g}{unit}" for what, value, unit in (("min", b.min_replicas, ""), ("max", b.max_replicas, ""),
-              ("cpu", b.cpu_percent, "%"), ("memory", b.memory_percent, "%")) if value is not None]
-    evidence.note(f"agreed: {', '.join(agreed)}")
+    evidence.note(f"agreed: {describe_bounds(cfg.bounds)}")
     evidence.expect_none(offenders, "workloads without the agreed HPA", table=False)
 
 
@@ -171,8 +142,7 @@ Kept on purpose: list it under platform.unused_resources.ignore in the profile."
 def test_unused_resources(cluster, profile, evidence):
     cfg = profile.platform.unused_resources
     ns = profile.namespaces
-    users = [o for kind in ("pods", "deployments", "statefulsets", "daemonsets", "jobs", "cronjobs")
-             for o in cluster.in_namespaces(kind, ns)]
+    users = [o for kind in USER_KINDS for o in cluster.in_namespaces(kind, ns)]
     rows = unused(cluster.in_namespaces("persistentvolumeclaims", ns), cluster.in_namespaces("configmaps", ns),
                   cluster.in_namespaces("secrets", ns), users, cluster.in_namespaces("ingresses", ns),
                   cfg.kinds, cfg.ignore)
@@ -199,6 +169,5 @@ def test_cost_review(cluster, profile, evidence):
     evidence.table(table)
     evidence.note(f"usage now (metrics-server) must be at least {cfg.min_usage_percent:g}% of the requests; requests under {cfg.min_request_cpu_millicores:g}m CPU or "
                   f"{cfg.min_request_memory_mib:g}Mi memory per pod are left out")
-    if not table:
-        pytest.skip(f"not applicable: no running pod with metrics in {', '.join(profile.namespaces)}")
+    configured(table, profile.required, "cost", f"no running pod with metrics in {', '.join(profile.namespaces)}")
     evidence.expect_none(offenders, "workloads over-provisioned", table=False)

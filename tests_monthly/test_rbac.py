@@ -6,7 +6,7 @@ Permissions are computed from the Roles and Bindings (opscheck/rules/rbac.py), a
 `kubectl auth can-i --list` shows them for RBAC, without any request beyond get/list.
 """
 from opscheck.check import check, component_absent
-from opscheck.rules.rbac import Rbac, describe_rules, service_account_identities
+from opscheck.rules.rbac import access_review, default_sa_permissions, unapproved_bindings
 
 
 @check(
@@ -21,17 +21,13 @@ For a subject that should not have access: kubectl delete clusterrolebinding <na
 the subject from the binding). For a legitimate new one: have it approved and add it to
 security.rbac.approved_subjects in the profile.""",
 )
-def test_rbac_approved_subjects(cluster, profile, evidence):
+def test_rbac_approved_subjects(rbac, profile, evidence):
     approved = profile.security.rbac.approved_subjects
     if approved is None:
         component_absent(profile.required, "rbac-review", "no security.rbac.approved_subjects in this profile")
-    rbac = Rbac(cluster, profile.security.rbac.system_prefixes)
-    grants = [g for g in rbac.grants() if not g.system]
-    evidence.table({"object": g.binding, "role": g.role_ref, "subject": g.subject,
-                    "approved": "yes" if g.subject in approved else "NO"} for g in grants)
-    offenders = [{"object": g.binding, "detail": f"{g.subject} not approved, {g.role_ref}"}
-                 for g in grants if g.subject not in set(approved)]
-    evidence.note(f"{len({g.binding for g in grants})} non-system bindings; {len(approved)} approved subjects")
+    rows, offenders = unapproved_bindings(rbac.grants(), approved)
+    evidence.table(rows)
+    evidence.note(f"{len({r['object'] for r in rows})} non-system bindings; {len(approved)} approved subjects")
     evidence.expect_none(offenders, "bindings to subjects not on the approved list", table=False)
 
 
@@ -46,24 +42,11 @@ kubectl get rolebindings,clusterrolebindings -A -o wide | grep <user>
 Remove the binding that grants the unexpected role, or, if the access is intended, have it
 approved and add the role to the user's security.rbac.access_review[].roles.""",
 )
-def test_access_review(cluster, profile, evidence):
+def test_access_review(rbac, profile, evidence):
     policy = profile.security.rbac
     if not policy.access_review:
         component_absent(profile.required, "rbac-review", "no security.rbac.access_review users in this profile")
-    rbac = Rbac(cluster, policy.system_prefixes)
-    rows, offenders = [], []
-    for reviewed in policy.access_review:
-        identities = {reviewed.subject, "Group:system:authenticated", *(f"Group:{g}" for g in reviewed.groups)}
-        grants = [g for g in rbac.grants_to(identities) if g.role_name not in policy.discovery_roles]
-        if not grants:
-            rows.append({"object": reviewed.subject, "role": "", "scope": "", "via": "", "can": "nothing beyond discovery"})
-        for g in grants:
-            rows.append({"object": reviewed.subject, "role": g.role_ref, "scope": g.scope, "via": g.binding,
-                         "can": describe_rules(list(g.rules))})
-            if g.role_name not in reviewed.roles:
-                offenders.append({"object": reviewed.subject,
-                                  "detail": f"{g.role_ref} in {g.scope} via {g.binding}, not among its reviewed roles: "
-                                            f"{', '.join(reviewed.roles) or 'none'}"})
+    rows, offenders = access_review(rbac, policy.access_review, policy.discovery_roles)
     evidence.table(rows)
     evidence.expect_none(offenders, "unexpected role grants", table=False)
 
@@ -79,21 +62,10 @@ kubectl get rolebindings,clusterrolebindings -A -o json | jq '.items[] | select(
 Give the workload its own ServiceAccount with only the Role it needs, bind that instead,
 remove the binding to default, and set automountServiceAccountToken: false on default.""",
 )
-def test_default_sa_permissions(cluster, profile, evidence):
+def test_default_sa_permissions(rbac, profile, evidence):
     policy = profile.security.rbac
     namespaces = policy.default_sa_namespaces if policy.default_sa_namespaces is not None else profile.namespaces
-    rbac = Rbac(cluster, policy.system_prefixes)
-    rows, offenders = [], []
-    for ns in namespaces:
-        for g in rbac.grants_to(service_account_identities(ns, "default")):
-            if g.role_name in policy.discovery_roles or not g.rules:
-                continue
-            # a ClusterRoleBinding grants everywhere; a RoleBinding only in its own namespace
-            can = describe_rules(list(g.rules))
-            rows.append({"object": f"serviceaccount/{ns}/default", "as": g.subject, "role": g.role_ref,
-                         "scope": g.scope, "via": g.binding, "can": can})
-            offenders.append({"object": f"{ns}/default",
-                              "detail": f"{can} in {g.scope} via {g.binding} ({g.role_ref}, bound to {g.subject})"})
+    rows, offenders = default_sa_permissions(rbac, namespaces, policy.discovery_roles)
     evidence.table(rows)
     evidence.note(f"default ServiceAccounts of {', '.join(namespaces)}; discovery roles not counted: "
                   f"{', '.join(policy.discovery_roles)}")

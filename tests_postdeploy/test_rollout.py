@@ -3,16 +3,11 @@ from datetime import timedelta
 
 from opscheck.check import check, component_absent
 from opscheck.sources.http import probe
-from opscheck.sources.pod_logs import app_pods, read_lines
-from opscheck.rules.workloads import (
-    container_security_problems,
-    current_revision_pods,
-    ref,
-    rollout_problems,
-    workload_of,
-)
+from opscheck.rules.objects import ref
+from opscheck.rules.smoke import smoke_detail
+from opscheck.rules.workloads import insecure_pods, logging_rows, not_ok, rollout_rows
 
-WORKLOAD_KINDS = (("Deployment", "deployments"), ("StatefulSet", "statefulsets"), ("DaemonSet", "daemonsets"))
+ALL_WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
 @check(
@@ -26,17 +21,12 @@ kubectl describe pod -n <namespace> <pod>; kubectl logs -n <namespace> <pod> --p
 If the new revision does not become ready: kubectl rollout undo deployment/<name> -n <namespace>""",
 )
 def test_rollout_complete(cluster, profile, evidence):
-    pods = cluster.in_namespaces("pods", profile.namespaces)
-    replicasets = cluster.in_namespaces("replicasets", profile.namespaces)
-    rows = []
-    for kind, plural in WORKLOAD_KINDS:
-        for w in cluster.in_namespaces(plural, profile.namespaces):
-            problems = rollout_problems(kind, w, current_revision_pods(kind, w, pods, replicasets))
-            rows.append({"object": f"{kind.lower()}/{ref(w)}", "detail": "; ".join(problems) or "complete"})
+    rows = rollout_rows(cluster.workloads(profile.namespaces, ALL_WORKLOADS), cluster.in_namespaces("pods", profile.namespaces),
+                        cluster.in_namespaces("replicasets", profile.namespaces))
     if not rows:
         evidence.fail(f"no workloads in {', '.join(profile.namespaces)}")
     evidence.table(rows)
-    evidence.expect_none([r for r in rows if r["detail"] != "complete"], "rollout(s) not complete", table=False)
+    evidence.expect_none(not_ok(rows, "complete"), "rollout(s) not complete", table=False)
 
 
 @check(
@@ -56,18 +46,10 @@ def test_api_smoke(profile, http, evidence):
     for req in profile.smoke_requests:
         url = profile.service(req.service).url + req.path
         p = probe(http, url, profile.thresholds.http_timeout_seconds)
-        if p.status is None:
-            detail = f"unreachable: {p.error}"
-        elif p.status != req.expect_status:
-            detail = f"HTTP {p.status}, expected {req.expect_status}"
-        elif p.elapsed_ms > req.max_latency_ms:
-            detail = f"{p.elapsed_ms:.0f} ms, over {req.max_latency_ms:g} ms"
-        else:
-            detail = "ok"
-        rows.append({"object": f"GET {req.service} {req.path}", "detail": detail, "status": p.status,
-                     "ms": round(p.elapsed_ms)})
+        detail = smoke_detail(p.status, p.elapsed_ms, p.error, req.expect_status, req.max_latency_ms)
+        rows.append({"object": f"GET {req.service} {req.path}", "detail": detail, "status": p.status, "ms": round(p.elapsed_ms)})
     evidence.table(rows)
-    evidence.expect_none([r for r in rows if r["detail"] != "ok"], "smoke request(s) failed", table=False)
+    evidence.expect_none(not_ok(rows), "smoke request(s) failed", table=False)
 
 
 @check(
@@ -80,21 +62,16 @@ kubectl logs -n qsign <pod> --since=10m --timestamps
 A silent pod: is it receiving traffic (endpoints), is the log level or output (stdout)
 configured right in the release's ConfigMap, is the node's log path full?""",
 )
-def test_logs_recorded(cluster, profile, evidence):
+def test_logs_recorded(pod_logs, profile, evidence):
     if not profile.logs.apps:
         component_absent(profile.required, "logs", "no logs.apps in this profile")
     window = timedelta(minutes=profile.logs.recent_minutes)
-    rows = []
-    for app in profile.logs.apps:
-        pods = app_pods(cluster, profile.namespaces, profile.logs.app_label, app)
-        if not pods:
-            rows.append({"object": app, "detail": "no pods", "lines": 0})
-        for pod in pods:
-            n = len(read_lines(cluster, [pod], window))
-            rows.append({"object": ref(pod), "detail": "ok" if n else f"no log line in {profile.logs.recent_minutes:g} min",
-                         "lines": n})
+    lines = {app: {ref(pod): len(pod_logs.lines([pod], window))
+                   for pod in pod_logs.app_pods(profile.namespaces, profile.logs.app_label, app)}
+             for app in profile.logs.apps}
+    rows = logging_rows(lines, profile.logs.recent_minutes)
     evidence.table(rows)
-    evidence.expect_none([r for r in rows if r["detail"] != "ok"], "pod(s) not logging", table=False)
+    evidence.expect_none(not_ok(rows), "pod(s) not logging", table=False)
 
 
 @check(
@@ -110,13 +87,6 @@ kubectl get pod -n <namespace> <pod> -o jsonpath='{.spec.securityContext}{.spec.
 )
 def test_security_settings(cluster, profile, evidence):
     pods = cluster.in_namespaces("pods", profile.namespaces)
-    required = set(profile.read_only_root_required)
-    rows = []
-    for pod in pods:
-        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            continue  # finished Job pods: their spec no longer runs
-        problems = container_security_problems(pod, workload_of(pod) in required)
-        if problems:
-            rows.append({"object": ref(pod), "detail": "; ".join(problems), "workload": workload_of(pod)})
+    rows = insecure_pods(pods, profile.read_only_root_required)
     evidence.note(f"{len(pods)} pods in {', '.join(profile.namespaces)}")
     evidence.expect_none(rows, "pod(s) with insecure settings")

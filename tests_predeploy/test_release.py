@@ -1,6 +1,8 @@
 """Predeploy gate: the release's tests, its load test, and the maintenance window (QSIGN 001)."""
 from opscheck.check import check, component_absent
 from opscheck.rules.maintenance import describe, window_contains
+from opscheck.rules.release import load_test_rows
+from opscheck.rules.workloads import not_ok, rollback_rows
 from opscheck.sources.release import junit_files, read_junit, read_k6_summary
 from opscheck.timeutil import utc_now
 
@@ -46,21 +48,12 @@ def test_perf_test(profile, evidence):
     if not path:
         component_absent(profile.required, "load-test", "no release.load_test_summary in this profile")
     summary = read_k6_summary(profile.relative_path(path))
-    limits = profile.release.load_test
-    rows = []
-    for what, measured, limit, unit in (("P95 latency", summary.p95_ms, limits.p95_ms, "ms"),
-                                        ("P99 latency", summary.p99_ms, limits.p99_ms, "ms"),
-                                        ("error rate", summary.error_rate, limits.error_rate, "")):
-        if limit is None:
-            continue
-        if measured is None:
-            evidence.fail(f"{summary.path}: the load-test summary has no {what}")
-        row = {"object": what, "measured": measured, "threshold": limit, "unit": unit}
-        row["detail"] = f"{measured:g}{unit} over {limit:g}{unit}" if measured > limit else "ok"
-        rows.append(row)
+    rows, missing = load_test_rows(summary, profile.release.load_test)
+    if missing:
+        evidence.fail(f"{summary.path}: the load-test summary has no {missing}")
     evidence.note(f"{summary.requests} requests in the load test ({summary.path})")
     evidence.table(rows)
-    evidence.expect_none([r for r in rows if r["detail"] != "ok"], "load-test threshold(s) missed", table=False)
+    evidence.expect_none(not_ok(rows), "load-test threshold(s) missed", table=False)
 
 
 @check(
@@ -96,17 +89,8 @@ A workload deployed once has nothing to roll back to: keep the previous release'
 (or Helm revision: helm history <release>) at hand as the rollback plan.""",
 )
 def test_rollback_plan(cluster, profile, evidence):
-    from opscheck.rules.workloads import ref, rollback_problems
-
-    replicasets = cluster.in_namespaces("replicasets", profile.namespaces)
-    revisions = cluster.in_namespaces("controllerrevisions", profile.namespaces)
-    rows = []
-    for kind, plural, children in (("Deployment", "deployments", replicasets),
-                                   ("StatefulSet", "statefulsets", revisions),
-                                   ("DaemonSet", "daemonsets", revisions)):
-        for w in cluster.in_namespaces(plural, profile.namespaces):
-            problems = rollback_problems(kind, w, children)
-            rows.append({"object": f"{kind.lower()}/{ref(w)}", "detail": "; ".join(problems) or "ok",
-                         "revision_history_limit": (w.get("spec") or {}).get("revisionHistoryLimit", 10)})
+    rows = rollback_rows(cluster.workloads(profile.namespaces, ("Deployment", "StatefulSet", "DaemonSet")),
+                         cluster.in_namespaces("replicasets", profile.namespaces),
+                         cluster.in_namespaces("controllerrevisions", profile.namespaces))
     evidence.table(rows)
-    evidence.expect_none([r for r in rows if r["detail"] != "ok"], "workload(s) without a rollback target", table=False)
+    evidence.expect_none(not_ok(rows), "workload(s) without a rollback target", table=False)

@@ -1,10 +1,10 @@
 """Predeploy: before an upgrade (multi-cluster 004 §4 업그레이드 절차: the upgrade path, Helm
 releases, PodDisruptionBudgets)."""
-from opscheck.rules.availability import pdb_problems
+from opscheck.rules.availability import pdb_findings
 from opscheck.check import check, component_absent
-from opscheck.rules.platform import helm_offenders, helm_releases
+from opscheck.rules.platform import helm_offenders, helm_records, helm_releases
 from opscheck.profile import expand_vars
-from opscheck.rules.versions import fmt, kubelet_skew_problems, kubelets, parse_version, upgrade_path_problems
+from opscheck.rules.versions import fmt, kubelet_skew_problems, kubelets, parse_version, upgrade_target_problems
 
 
 @check(
@@ -33,12 +33,7 @@ def test_version_skew(cluster, profile, evidence):
         target = parse_version(target_text)
         if target is None:
             evidence.fail(f"platform.kubernetes.target_version {target_text!r} is not a version")
-        offenders += [{"object": "upgrade path", "detail": p} for p in upgrade_path_problems(server, target)]
-        if target > server:  # the kubelets must also be within the skew of the new version
-            flagged = {o["object"] for o in offenders}
-            offenders += [{**o, "detail": o["detail"] + ": upgrade this node first"}
-                          for o in kubelet_skew_problems(target, nodes, cfg.max_kubelet_skew, against="the target")
-                          if o["object"] not in flagged]
+        offenders += upgrade_target_problems(server, target, nodes, cfg.max_kubelet_skew, [o["object"] for o in offenders])
         evidence.note(f"API server {server_text}, upgrade target {fmt(target)}")
     else:
         evidence.note(f"API server {server_text}; no upgrade target (platform.kubernetes.target_version): "
@@ -59,9 +54,7 @@ pending-install/upgrade/rollback: a helm command was interrupted; no other upgra
 helm rollback <release> <last deployed revision> -n <namespace> (or, for a first install, helm uninstall).""",
 )
 def test_helm_releases(cluster, profile, evidence):
-    records = [o for kind in ("secrets", "configmaps") for o in cluster.list(kind)
-               if (o["metadata"].get("labels") or {}).get("owner") == "helm"]
-    releases = helm_releases(records)
+    releases = helm_releases(helm_records(cluster.list("secrets"), cluster.list("configmaps")))
     if not releases:
         component_absent(profile.required, "helm", f"no Helm release in cluster {cluster.name}")
     evidence.table({k: r[k] for k in ("object", "revision", "status")} for r in releases)
@@ -81,17 +74,8 @@ minAvailable or use maxUnavailable: 1, and make the pods ready first. Allows all
 workload during a drain; use minAvailable >= 1.""",
 )
 def test_pdb(cluster, profile, evidence):
-    pdbs = cluster.in_namespaces("poddisruptionbudgets", profile.namespaces)
-    rows, offenders = [], []
-    for kind, plural in (("Deployment", "deployments"), ("StatefulSet", "statefulsets")):
-        for w in cluster.in_namespaces(plural, profile.namespaces):
-            name = f"{w['metadata']['namespace']}/{w['metadata']['name']}"
-            replicas = (w.get("spec") or {}).get("replicas", 1)
-            if replicas < 2 or name in profile.platform.availability.ignore:
-                continue
-            problems = pdb_problems(w, pdbs)
-            rows.append({"object": f"{kind.lower()}/{name}", "replicas": replicas, "problems": "; ".join(problems) or "ok"})
-            if problems:
-                offenders.append({"object": f"{kind.lower()}/{name}", "detail": "; ".join(problems)})
+    rows, offenders = pdb_findings(cluster.workloads(profile.namespaces),
+                                   cluster.in_namespaces("poddisruptionbudgets", profile.namespaces),
+                                   profile.platform.availability.ignore)
     evidence.table(rows)
     evidence.expect_none(offenders, "workloads without a working PodDisruptionBudget", table=False)

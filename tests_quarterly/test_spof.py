@@ -1,6 +1,6 @@
 """Quarterly: single points of failure (QSIGN 000 아키텍처 리뷰: 단일 장애점 분석)."""
-from opscheck.rules.availability import control_plane_nodes, pdbs_for, spof_problems, workload_pods
 from opscheck.check import check
+from opscheck.rules.availability import spof_findings
 
 
 @check(
@@ -16,26 +16,10 @@ podAntiAffinity), then kubectl rollout restart. No PDB: kubectl create pdb ... -
 One control-plane node: add control-plane nodes (kubeadm join --control-plane) behind a load balancer.""",
 )
 def test_spof(cluster, profile, evidence):
-    pods = cluster.in_namespaces("pods", profile.namespaces)
-    pdbs = cluster.in_namespaces("poddisruptionbudgets", profile.namespaces)
-    rows, offenders = [], []
-    for kind, plural in (("Deployment", "deployments"), ("StatefulSet", "statefulsets")):
-        for w in cluster.in_namespaces(plural, profile.namespaces):
-            name = f"{w['metadata']['namespace']}/{w['metadata']['name']}"
-            if name in profile.platform.availability.ignore:
-                continue
-            running = workload_pods(w, pods)
-            problems = spof_problems(w, pods, pdbs)
-            rows.append({"object": f"{kind.lower()}/{name}", "replicas": (w.get("spec") or {}).get("replicas", 1),
-                         "nodes": ", ".join(sorted({(p.get("spec") or {}).get("nodeName", "?") for p in running})),
-                         "pdb": ", ".join(p["metadata"]["name"] for p in pdbs_for(w, pdbs)) or "none",
-                         "problems": "; ".join(problems) or "ok"})
-            if problems:
-                offenders.append({"object": f"{kind.lower()}/{name}", "detail": "; ".join(problems)})
-    nodes = cluster.list("nodes")
-    control = control_plane_nodes(nodes)
-    if len(control) == 1:
-        offenders.append({"object": f"node/{control[0]}", "detail": "the only control-plane node"})
+    rows, offenders, control = spof_findings(cluster.workloads(profile.namespaces),
+                                             cluster.in_namespaces("pods", profile.namespaces),
+                                             cluster.in_namespaces("poddisruptionbudgets", profile.namespaces),
+                                             cluster.list("nodes"), profile.platform.availability.ignore)
     evidence.table(rows)
     evidence.note(f"{len(rows)} workloads in {', '.join(profile.namespaces)}; "
                   + (f"{len(control)} control-plane nodes" if control else

@@ -1,6 +1,7 @@
 """Weekly: HPAs work (Titanium 003 HPA 동작 확인; monthly for QSIGN 000's HPA metric review)."""
-from opscheck.rules.availability import hpa_problems, hpa_row
+from opscheck.rules.availability import hpa_offenders, hpa_row
 from opscheck.check import check, component_absent
+from opscheck.rules.objects import without
 
 
 @check(
@@ -20,14 +21,8 @@ AbleToScale False: the target (scaleTargetRef) is missing or its scale subresour
 def test_hpa_behaviour(cluster, profile, evidence):
     cfg = profile.platform.autoscaling
     namespaces = cfg.namespaces if cfg.namespaces is not None else profile.namespaces
-    hpas = [h for h in cluster.in_namespaces("horizontalpodautoscalers", namespaces)
-            if f"{h['metadata']['namespace']}/{h['metadata']['name']}" not in cfg.ignore]
+    hpas = without(cluster.in_namespaces("horizontalpodautoscalers", namespaces), cfg.ignore)
     if not hpas:
         component_absent(profile.required, "hpa", f"no HorizontalPodAutoscaler in {', '.join(namespaces)}")
     evidence.table(hpa_row(h) for h in hpas)
-    offenders = []
-    for h in hpas:
-        problems = hpa_problems(h)
-        if problems:
-            offenders.append({"object": f"{h['metadata']['namespace']}/{h['metadata']['name']}", "detail": "; ".join(problems)})
-    evidence.expect_none(offenders, "HPAs not working", table=False)
+    evidence.expect_none(hpa_offenders(hpas), "HPAs not working", table=False)

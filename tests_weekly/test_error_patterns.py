@@ -1,18 +1,8 @@
 """Weekly: the week's error patterns (Titanium 003 주간 점검: 로그 검토 (에러 패턴 분석))."""
 from datetime import timedelta
 
-import pytest
-
-from opscheck.check import check
-from opscheck.rules.log_patterns import error_patterns
-from opscheck.sources.pod_logs import app_pods, read_lines
-
-
-def own_containers(pod: dict, app: str) -> dict:
-    """The pod with only the app's own container (a sidecar's access log is not the app's
-    log); all of them when none is named after the app."""
-    own = [c for c in pod["spec"]["containers"] if c["name"] == app]
-    return pod | {"spec": pod["spec"] | {"containers": own or pod["spec"]["containers"]}}
+from opscheck.check import check, configured
+from opscheck.rules.log_patterns import error_patterns, own_containers, recurring_patterns
 
 
 @check(
@@ -27,15 +17,12 @@ A pattern that keeps coming back is a defect or a dependency problem: open a tic
 pattern, its count and the first occurrence; fix the cause (timeouts: the downstream service
 or database; auth errors: expired tokens or secrets) rather than raising the limit.""",
 )
-def test_error_patterns(cluster, profile, evidence):
+def test_error_patterns(pod_logs, profile, evidence):
     rules = profile.logs
-    if not rules.apps:
-        pytest.skip("not applicable: no apps listed under logs.apps")
+    configured(rules.apps, profile.required, "logs", "no apps listed under logs.apps")
     window = timedelta(days=rules.pattern_window_days)
-    lines_by_app = {}
-    for app in rules.apps:
-        pods = [own_containers(p, app) for p in app_pods(cluster, profile.namespaces, rules.app_label, app)]
-        lines_by_app[app] = read_lines(cluster, pods, window)
+    pods = {app: pod_logs.app_pods(profile.namespaces, rules.app_label, app) for app in rules.apps}
+    lines_by_app = {app: pod_logs.lines([own_containers(p, app) for p in pods[app]], window) for app in rules.apps}
     counts = error_patterns(lines_by_app, rules.error_pattern)
     top = counts.most_common(rules.pattern_top)
     evidence.table({"object": pattern, "app": app, "count": n} for (app, pattern), n in top)
@@ -43,7 +30,5 @@ def test_error_patterns(cluster, profile, evidence):
     evidence.note(f"{total} lines matching /{rules.error_pattern}/ in {len(counts)} patterns over the last "
                   f"{rules.pattern_window_days:g} days, in {', '.join(rules.apps)}")
     limit = rules.pattern_max_count
-    offenders = [{"object": f"{app}: {pattern}", "detail": f"{n} times"}
-                 for (app, pattern), n in counts.most_common() if n > limit]
-    evidence.expect_none(offenders, f"error patterns seen more than {limit} times in "
-                                    f"{rules.pattern_window_days:g} days", table=False)
+    evidence.expect_none(recurring_patterns(counts, limit),
+                         f"error patterns seen more than {limit} times in {rules.pattern_window_days:g} days", table=False)

@@ -2,8 +2,8 @@
 (QSIGN 000 monthly 이미지 취약점 스캔, SmartSensor 002 trivy --severity HIGH,CRITICAL,
 Titanium 003 weekly Trivy 보안 스캔 결과 검토)."""
 from opscheck.check import check, component_absent
+from opscheck.rules.image_scans import judge_images, running_images
 from opscheck.timeutil import utc_now
-from opscheck.sources.image_scans import collect, judge_images, normalize_image
 
 
 @check(
@@ -19,20 +19,15 @@ Rebuild the image on a patched base / with the fixed package version (the report
 push it and roll the workload out. A finding that does not apply goes to
 security.vulnerability_scans.accepted with its CVE id, justification and expiry.""",
 )
-def test_image_vulnerabilities(cluster, profile, evidence):
+def test_image_vulnerabilities(cluster, profile, image_scans, evidence):
     config = profile.security.vulnerability_scans
-    results, sources, notes = collect(cluster, config, profile)
+    results, sources, notes = image_scans
     if not sources:
         component_absent(profile.required, "trivy", "no security.vulnerability_scans.trivy_reports and no "
                          f"trivy-operator VulnerabilityReports on cluster {cluster.name}")
     namespaces = profile.namespaces if config.namespaces is None else config.namespaces
-    images: dict[str, str] = {}
-    for p in cluster.in_namespaces("pods", namespaces):
-        if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-            continue
-        for c in (p["spec"].get("initContainers") or []) + p["spec"]["containers"]:
-            images.setdefault(normalize_image(c["image"]), c["image"])
-    rows, offenders, accepted = judge_images(images, results, config, utc_now())
+    rows, offenders, accepted = judge_images(running_images(cluster.in_namespaces("pods", namespaces)), results,
+                                             config, utc_now())
     evidence.table(rows)
     for line in sources + notes + [f"accepted: {a}" for a in accepted]:
         evidence.note(line)

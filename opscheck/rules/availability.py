@@ -5,16 +5,10 @@ from __future__ import annotations
 import math
 from typing import Any, Iterable
 
+from opscheck.rules.objects import Obj, Row, ref
 from opscheck.rules.workloads import workload_of
 
-Obj = dict[str, Any]
-Row = dict[str, Any]
-
 CONTROL_PLANE_LABELS = ("node-role.kubernetes.io/control-plane", "node-role.kubernetes.io/master")
-
-
-def ref(obj: Obj) -> str:
-    return f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"
 
 
 def selector_matches(selector: Obj | None, labels: dict[str, str]) -> bool:
@@ -202,3 +196,73 @@ def hpa_bounds_problems(hpa: Obj, bounds: Any) -> list[str]:
         elif float(have) != float(agreed):
             problems.append(f"{resource} target {have}%, agreed {agreed:g}%")
     return problems
+
+
+def hpa_offenders(hpas: Iterable[Obj]) -> list[Row]:
+    """HPAs that do not work (`hpa_problems`), one row each."""
+    return [{"object": ref(h), "detail": "; ".join(problems)} for h in hpas if (problems := hpa_problems(h))]
+
+
+def hpa_configured_findings(workloads: Iterable[Any], hpas: list[Obj], default_bounds: Any) -> tuple[list[Row], list[Row]]:
+    """(a row per HPA found, offenders): each agreed workload has an HPA with the agreed
+    bounds (its own, else `default_bounds`)."""
+    rows, offenders = [], []
+    for w in workloads:
+        name = f"{w.kind.lower()}/{w.namespace}/{w.name}"
+        hpa = find_hpa(w.kind, w.namespace, w.name, hpas)
+        if hpa is None:
+            offenders.append({"object": name, "detail": "no HorizontalPodAutoscaler targets it"})
+            continue
+        rows.append({**hpa_row(hpa), "workload": name})
+        problems = hpa_bounds_problems(hpa, w.bounds or default_bounds)
+        if problems:
+            offenders.append({"object": f"hpa/{ref(hpa)}", "detail": "; ".join(problems)})
+    return rows, offenders
+
+
+def describe_bounds(bounds: Any) -> str:
+    """`min 3, max 20, cpu 70%, memory 80%`: the agreed HPA settings that are set."""
+    return ", ".join(f"{what} {value:g}{unit}" for what, value, unit in (
+        ("min", bounds.min_replicas, ""), ("max", bounds.max_replicas, ""),
+        ("cpu", bounds.cpu_percent, "%"), ("memory", bounds.memory_percent, "%")) if value is not None)
+
+
+def pdb_findings(workloads: Iterable[tuple[str, Obj]], pdbs: list[Obj], ignore: Iterable[str]) -> tuple[list[Row], list[Row]]:
+    """(a row per multi-replica workload not ignored, offenders): `pdb_problems` of each
+    (kind, workload)."""
+    ignored = set(ignore)
+    rows, offenders = [], []
+    for kind, w in workloads:
+        name = ref(w)
+        replicas = (w.get("spec") or {}).get("replicas", 1)
+        if replicas < 2 or name in ignored:
+            continue
+        problems = pdb_problems(w, pdbs)
+        rows.append({"object": f"{kind.lower()}/{name}", "replicas": replicas, "problems": "; ".join(problems) or "ok"})
+        if problems:
+            offenders.append({"object": f"{kind.lower()}/{name}", "detail": "; ".join(problems)})
+    return rows, offenders
+
+
+def spof_findings(workloads: Iterable[tuple[str, Obj]], pods: list[Obj], pdbs: list[Obj], nodes: Iterable[Obj],
+                  ignore: Iterable[str]) -> tuple[list[Row], list[Row], list[str]]:
+    """(a row per workload not ignored, offenders, the control-plane nodes): `spof_problems`
+    of each (kind, workload), and a control plane of one node."""
+    ignored = set(ignore)
+    rows, offenders = [], []
+    for kind, w in workloads:
+        name = ref(w)
+        if name in ignored:
+            continue
+        running = workload_pods(w, pods)
+        problems = spof_problems(w, pods, pdbs)
+        rows.append({"object": f"{kind.lower()}/{name}", "replicas": (w.get("spec") or {}).get("replicas", 1),
+                     "nodes": ", ".join(sorted({(p.get("spec") or {}).get("nodeName", "?") for p in running})),
+                     "pdb": ", ".join(p["metadata"]["name"] for p in pdbs_for(w, pdbs)) or "none",
+                     "problems": "; ".join(problems) or "ok"})
+        if problems:
+            offenders.append({"object": f"{kind.lower()}/{name}", "detail": "; ".join(problems)})
+    control = control_plane_nodes(nodes)
+    if len(control) == 1:
+        offenders.append({"object": f"node/{control[0]}", "detail": "the only control-plane node"})
+    return rows, offenders, control

@@ -82,3 +82,22 @@ def schedule_problems(cronjob: Obj, now: datetime | None = None, grace: timedelt
 def _hours(delta: timedelta) -> str:
     h = delta.total_seconds() / 3600
     return f"{h:.1f} h"
+
+
+def describe_hours(delta: timedelta) -> str:
+    """`24 h`: an age limit as the checks state it."""
+    return f"{delta.total_seconds() / 3600:g} h"
+
+
+def run_rows(namespace: str, cronjob: Obj, jobs: list[Obj], limit: int = 10) -> list[dict[str, Any]]:
+    """The CronJob's newest runs as evidence rows."""
+    return [{"object": f"{namespace}/{r.name}", "outcome": r.outcome, "reason": r.reason,
+             "finished": f"{r.finished:%Y-%m-%d %H:%M:%S}Z" if r.finished else ""}
+            for r in runs_of(cronjob, jobs)[:limit]]
+
+
+def schedule_row(namespace: str, cronjob: Obj) -> dict[str, Any]:
+    """The CronJob's schedule and when it last ran and succeeded."""
+    status = cronjob.get("status") or {}
+    return {"object": f"{namespace}/{cronjob['metadata']['name']}", "schedule": cronjob["spec"]["schedule"],
+            "lastScheduleTime": status.get("lastScheduleTime", ""), "lastSuccessfulTime": status.get("lastSuccessfulTime", "")}

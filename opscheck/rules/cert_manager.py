@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Iterable
 
 from opscheck.timeutil import parse_time
 
@@ -61,3 +61,20 @@ def certificate_state(obj: dict[str, Any]) -> CertificateState:
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def certificate_findings(certs: Iterable[dict[str, Any]], at: datetime, min_days: float
+                         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(a row per Certificate, offenders: not Ready, expiring within `min_days`, renewal overdue)."""
+    rows, offenders = [], []
+    for obj in certs:
+        state = certificate_state(obj)
+        days = state.days_left(at)
+        rows.append({"object": state.object, "secret": state.secret, "ready": state.ready,
+                     "not_after": f"{state.not_after:%Y-%m-%d %H:%M}Z" if state.not_after else "",
+                     "renewal_time": f"{state.renewal_time:%Y-%m-%d %H:%M}Z" if state.renewal_time else "",
+                     "days_left": round(days, 1) if days is not None else ""})
+        problems = state.problems(at, min_days)
+        if problems:
+            offenders.append({"object": state.object, "detail": "; ".join(problems)})
+    return rows, offenders

@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Iterable
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -58,3 +59,34 @@ def expiry_rows(obj: str, cert: CertInfo, limit_days: float, **extra: str) -> tu
         return row, None
     what = "expired" if days < 0 else f"expires in {days:.0f} days"
     return row, {"object": obj, "detail": f"{what} ({cert.not_after:%Y-%m-%d})"}
+
+
+def tls_secrets(secrets: Iterable[dict]) -> list[dict]:
+    return [s for s in secrets if s.get("type") == "kubernetes.io/tls"]
+
+
+def tls_secret_expiry(secrets: Iterable[dict], limit_days: float, **extra: str) -> tuple[list[dict], list[dict]]:
+    """(a row per readable TLS Secret, offenders: unreadable, or expiring within `limit_days`)."""
+    rows, offenders = [], []
+    for s in tls_secrets(secrets):
+        name = f"{s['metadata']['namespace']}/{s['metadata']['name']}"
+        try:
+            row, offender = expiry_rows(name, secret_leaf_certificate(s), limit_days, **extra)
+        except ValueError as exc:
+            offenders.append({"object": name, "detail": f"unreadable certificate: {exc}"})
+            continue
+        rows.append(row)
+        offenders += [offender] if offender else []
+    return rows, offenders
+
+
+def pem_file_expiry(obj: str, content: bytes | None, limit_days: float, **extra: str) -> tuple[dict | None, dict | None]:
+    """(row, offender) of a PEM file's first certificate; `content` None: the file does not exist.
+    Only the CERTIFICATE blocks are parsed; a key block is skipped, never kept."""
+    if content is None:
+        return None, {"object": obj, "detail": "file not found"}
+    try:
+        cert = parse_pem_bundle(content)[0]
+    except ValueError:
+        return None, {"object": obj, "detail": "no PEM certificate in the file"}
+    return expiry_rows(obj, cert, limit_days, **extra)

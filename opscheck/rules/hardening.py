@@ -138,3 +138,53 @@ def env_credentials(kind: str, obj: dict[str, Any], pattern: re.Pattern[str]) ->
                 continue
             yield Credential(f"{WORKLOAD_KINDS[kind]}/{ns}/{name}", f"container {c['name']} env {e['name']}",
                              f"{ns}/{name}/{e['name']}")
+
+
+# ----------------------------------------------------------------- the checks' judgments
+
+Row = dict[str, Any]
+
+
+def network_policy_findings(states: Iterable[NamespacePolicies]) -> tuple[list[Row], list[Row]]:
+    """(a row per namespace with its policies and default denies, offenders)."""
+    states = list(states)
+    rows = [{"object": s.namespace, "policies": ", ".join(s.policies),
+             "deny_ingress": ", ".join(s.deny["Ingress"]), "deny_egress": ", ".join(s.deny["Egress"])} for s in states]
+    return rows, [{"object": s.namespace, "detail": "; ".join(s.problems())} for s in states if s.problems()]
+
+
+def pss_findings(names: Iterable[str], namespaces: Iterable[dict[str, Any]], level: str,
+                 modes: list[str]) -> tuple[list[Row], list[Row]]:
+    """(a row per namespace with its pod-security labels, offenders: not at `level` in every mode)."""
+    by_name = {n["metadata"]["name"]: n for n in namespaces}
+    rows, offenders = [], []
+    for ns in names:
+        labels = (by_name.get(ns) or {}).get("metadata", {}).get("labels") or {}
+        rows.append({"object": ns, **{m: labels.get(f"pod-security.kubernetes.io/{m}", "") for m in modes}})
+        problems = pss_problems(by_name.get(ns), level, modes)
+        if problems:
+            offenders.append({"object": ns, "detail": "; ".join(problems)})
+    return rows, offenders
+
+
+def plaintext_credentials(configmaps: Iterable[dict[str, Any]], workloads: Iterable[tuple[str, dict[str, Any]]],
+                          pattern: re.Pattern[str]) -> tuple[list[Credential], int]:
+    """(credentials written in ConfigMaps and in env literals of (KINDS key, object) workloads,
+    how many workloads and bare pods were read). A pod with an owner is left to its
+    controller's template."""
+    found = [c for cm in configmaps for c in configmap_credentials(cm, pattern)]
+    read = 0
+    for kind, obj in workloads:
+        if kind == "pods" and obj["metadata"].get("ownerReferences"):
+            continue  # its controller's template is checked
+        read += 1
+        found += env_credentials(kind, obj, pattern)
+    return found, read
+
+
+def split_allowed(found: Iterable[Credential], allowed: Iterable[str]) -> tuple[list[Row], list[Credential]]:
+    """(offenders: credentials not on the allow list, the allowed ones)."""
+    allowed = set(allowed)
+    found = list(found)
+    return ([{"object": c.object, "detail": c.location} for c in found if c.allow_key not in allowed],
+            [c for c in found if c.allow_key in allowed])

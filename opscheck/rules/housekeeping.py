@@ -4,24 +4,19 @@ they use (`kubectl get pv | grep Released`, `kubectl top pods` against the reque
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, Iterable, Iterator
+from typing import Iterable, Iterator
 
 from opscheck.rules.resources import quantity
+from opscheck.rules.objects import Obj, Row, ref
 from opscheck.rules.workloads import workload_of
 
-Obj = dict[str, Any]
-Row = dict[str, Any]
-
+# The kinds whose pods or pod templates reference PVCs, ConfigMaps and Secrets.
+USER_KINDS = ("pods", "deployments", "statefulsets", "daemonsets", "jobs", "cronjobs")
 NEVER_UNUSED_CONFIGMAPS = {"kube-root-ca.crt"}
 # ServiceAccount tokens, bootstrap tokens and Helm's release records are read by the API
 # server, kubeadm and Helm, not by pods.
 NEVER_UNUSED_SECRET_TYPES = {"kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token",
                              "helm.sh/release.v1"}
-
-
-def ref(obj: Obj) -> str:
-    meta = obj["metadata"]
-    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
 
 
 def _pod_specs(objs: Iterable[Obj]) -> Iterator[tuple[str, Obj]]:

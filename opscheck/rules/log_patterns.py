@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
-from opscheck.sources.pod_logs import LogLine
+if TYPE_CHECKING:
+    from opscheck.sources.pod_logs import LogLine
+
+Obj = dict[str, Any]
+Row = dict[str, Any]
 
 # The application's own timestamp and level in front of the message.
 _PREFIX = re.compile(r"^\s*(\[?\d{4}-\d\d-\d\d[T ][0-9:.,]+Z?\]?\s+)?(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL)?\s*")
@@ -40,3 +44,47 @@ def error_patterns(lines_by_app: dict[str, Iterable[LogLine]], error_pattern: st
             if rx.search(line.text):
                 counts[(app, pattern_of(line.text))] += 1
     return counts
+
+
+def matching(lines: Iterable[LogLine], pattern: str) -> list[LogLine]:
+    """The lines matching the regular expression `pattern` (as `grep -E`)."""
+    rx = re.compile(pattern)
+    return [ln for ln in lines if rx.search(ln.text)]
+
+
+def own_containers(pod: Obj, app: str) -> Obj:
+    """The pod with only the app's own container (a sidecar's access log is not the app's
+    log); all of them when none is named after the app."""
+    own = [c for c in pod["spec"]["containers"] if c["name"] == app]
+    return pod | {"spec": pod["spec"] | {"containers": own or pod["spec"]["containers"]}}
+
+
+def error_lines_per_app(lines_by_app: dict[str, tuple[int, list[LogLine]]], error_pattern: str,
+                        limit: int) -> tuple[list[Row], list[Row], list[str]]:
+    """({app: (pods, lines)} -> (a row per app, offenders: apps over `limit` error lines,
+    the last three error lines of each offender as examples)."""
+    rows, offenders, examples = [], [], []
+    for app, (pods, lines) in lines_by_app.items():
+        errors = matching(lines, error_pattern)
+        rows.append({"object": app, "pods": pods, "error_lines": len(errors)})
+        if len(errors) > limit:
+            offenders.append({"object": app, "detail": f"{len(errors)} ERROR lines"})
+            examples += [f"{e.pod}: {e.text[:200]}" for e in errors[-3:]]
+    return rows, offenders, examples
+
+
+def count_containing(lines: Iterable[LogLine], markers: dict[str, str]) -> dict[str, int]:
+    """{name: how many lines contain markers[name]}."""
+    lines = list(lines)
+    return {name: sum(1 for ln in lines if marker in ln.text) for name, marker in markers.items()}
+
+
+def per_pod(lines: Iterable[LogLine]) -> dict[str, int]:
+    """How many of the lines each pod wrote, by pod name."""
+    counts = Counter(ln.pod for ln in lines)
+    return dict(sorted(counts.items()))
+
+
+def recurring_patterns(counts: Counter[tuple[str, str]], limit: int) -> list[Row]:
+    """The (app, pattern)s seen more than `limit` times, most frequent first."""
+    return [{"object": f"{app}: {pattern}", "detail": f"{n} times"} for (app, pattern), n in counts.most_common() if n > limit]

@@ -119,3 +119,77 @@ def version_problems(version: str, min_version: str | None, supported: Iterable[
     if minors and f"{v[0]}.{v[1]}" not in minors:
         out.append(f"{v[0]}.{v[1]} is not a supported release ({', '.join(minors)})")
     return out
+
+
+# ----------------------------------------------------------------- the checks' judgments
+
+Row = dict[str, Any]
+
+
+def sidecar_findings(mesh_ns: list[str], namespaces: list[dict[str, Any]], pods: Iterable[dict[str, Any]],
+                     sidecar: str) -> tuple[list[Row], list[Row]]:
+    """(a row per running pod of the mesh namespaces, offenders: namespaces not labelled for
+    injection and pods without the sidecar container)."""
+    by_name = {n["metadata"]["name"]: n for n in namespaces}
+    offenders: list[Row] = [{"object": ns, "detail": "namespace not labelled istio-injection=enabled"
+                             if ns in by_name else "namespace not found"}
+                            for ns in mesh_ns if not injection_enabled(by_name.get(ns))]
+    rows = []
+    for p in pods:
+        if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        name = f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+        ok = has_sidecar(p, sidecar)
+        rows.append({"object": name, "containers": ", ".join(c["name"] for c in p["spec"].get("containers") or []),
+                     "sidecar": "yes" if ok else "NO"})
+        if not ok:
+            opt_out = (p["metadata"].get("annotations") or {}).get(INJECT_ANNOTATION) == "false"
+            offenders.append({"object": name, "detail": f"no {sidecar} container"
+                              + (f" ({INJECT_ANNOTATION}: false)" if opt_out else "")})
+    return rows, offenders
+
+
+def mtls_findings(mesh_ns: Iterable[str], policies: list[dict[str, Any]], root_namespace: str) -> tuple[list[Row], list[Row]]:
+    """(a row per namespace and workload override, offenders: any mode other than STRICT)."""
+    rows, offenders = [], []
+    for ns in mesh_ns:
+        mode, source = namespace_mtls(ns, policies, root_namespace)
+        rows.append({"object": ns, "mode": mode, "from": source})
+        if mode != "STRICT":
+            offenders.append({"object": ns, "detail": f"{mode} from {source}"})
+        for obj, detail in workload_overrides(ns, policies):
+            rows.append({"object": ns, "mode": detail, "from": obj})
+            offenders.append({"object": obj, "detail": detail})
+    return rows, offenders
+
+
+def discovery_image(pod_spec: dict[str, Any]) -> str:
+    """istiod's image: its "discovery" container's, else the pod's first container's."""
+    containers = pod_spec.get("containers") or [{}]
+    return next((c for c in containers if c.get("name") == "discovery"), containers[0]).get("image", "")
+
+
+def istiod_images(deployment: dict[str, Any], pods: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """{where: image} for the istiod Deployment's template and each of its Running pods."""
+    meta = deployment["metadata"]
+    images = {f"deployment/{meta['namespace']}/{meta['name']}": discovery_image(deployment["spec"]["template"]["spec"])}
+    selector = (deployment["spec"].get("selector") or {}).get("matchLabels") or {}
+    for p in pods:
+        labels = p["metadata"].get("labels") or {}
+        if selector and all(labels.get(k) == v for k, v in selector.items()) \
+                and (p.get("status") or {}).get("phase") == "Running":
+            images[f"pod/{p['metadata']['namespace']}/{p['metadata']['name']}"] = discovery_image(p["spec"])
+    return images
+
+
+def istiod_version_findings(images: dict[str, str], min_version: str | None,
+                            supported: Iterable[str]) -> tuple[list[Row], list[Row]]:
+    """(a row per image with its version, offenders: versions out of support)."""
+    rows, offenders = [], []
+    for where, image in images.items():
+        version = image_tag(image)
+        problems = version_problems(version, min_version, supported)
+        rows.append({"object": where, "image": image, "version": version})
+        if problems:
+            offenders.append({"object": where, "detail": "; ".join(problems)})
+    return rows, offenders

@@ -15,12 +15,9 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
-from opscheck.check import component_absent
-from opscheck.timeutil import describe_age, parse_duration, parse_time
+from opscheck.rules.objects import Obj, Row, ref
 from opscheck.rules.versions import parse_version
-
-Obj = dict[str, Any]
-Row = dict[str, Any]
+from opscheck.timeutil import describe_age, parse_duration, parse_time
 
 def go_duration(text: str | None) -> timedelta | None:
     """A Go duration (720h0m0s, 168h, 1h30m, 0) as Velero and External Secrets write them;
@@ -34,22 +31,6 @@ def go_duration(text: str | None) -> timedelta | None:
 def fmt_duration(delta: timedelta) -> str:
     hours = delta.total_seconds() / 3600
     return f"{hours:g}h" if hours >= 1 else f"{delta.total_seconds() / 60:g}m"
-
-
-def ref(obj: Obj) -> str:
-    meta = obj["metadata"]
-    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
-
-
-def custom_objects(cluster: Any, required: Iterable[str], kinds: list[str], component: str, what: str) -> list[Obj]:
-    """Every object of the first of `kinds` (opscheck/sources/kube.py KINDS keys, e.g. one per API
-    version) the cluster serves; when none is served, the component is absent
-    (not applicable, or failed when the profile requires it)."""
-    for kind in kinds:
-        if cluster.served(kind):
-            return cluster.list(kind)
-    component_absent(required, component, f"no {what} CRD in cluster {cluster.name}")
-    raise AssertionError("unreachable")
 
 
 def condition(obj: Obj, ctype: str) -> Obj:
@@ -189,6 +170,28 @@ def schedule_problems(schedule: Obj, expected: Any | None, now: datetime, grace:
     return problems
 
 
+def velero_schedule_findings(schedules: list[Obj], expected: dict[str, Any], namespace: str, now: datetime,
+                             grace: timedelta) -> tuple[list[Row], list[Row]]:
+    """(a row per Schedule, offenders): every agreed Schedule (`expected`, by name) exists in
+    `namespace`, and every Schedule there is as agreed (`schedule_problems`)."""
+    by_name = {s["metadata"]["name"]: s for s in schedules}
+    rows, offenders = [], []
+    for name in sorted(set(by_name) | set(expected)):
+        s = by_name.get(name)
+        if s is None:
+            offenders.append({"object": f"{namespace}/{name}", "detail": "not found"})
+            continue
+        spec, status = s.get("spec") or {}, s.get("status") or {}
+        rows.append({"object": ref(s), "schedule": spec.get("schedule", ""), "ttl": (spec.get("template") or {}).get("ttl", ""),
+                     "paused": bool(spec.get("paused")), "phase": status.get("phase", "New"),
+                     "lastBackup": status.get("lastBackup", ""),
+                     "agreed": f"{expected[name].schedule}, ttl {expected[name].ttl}" if name in expected else "(not in the profile)"})
+        problems = schedule_problems(s, expected.get(name), now, grace)
+        if problems:
+            offenders.append({"object": ref(s), "detail": "; ".join(problems)})
+    return rows, offenders
+
+
 # -------------------------------------------------------------------- External Secrets
 
 def external_secret_problems(es: Obj, secret_names: set[tuple[str, str]], now: datetime,
@@ -217,6 +220,24 @@ def external_secret_problems(es: Obj, secret_names: set[tuple[str, str]], now: d
     return problems
 
 
+def external_secret_findings(items: Iterable[Obj], secrets: Iterable[Obj], now: datetime, stale_after_intervals: float,
+                             ignore: Iterable[str]) -> tuple[list[Row], list[Row]]:
+    """(a row per ExternalSecret not ignored, offenders)."""
+    secret_names = {(s["metadata"]["namespace"], s["metadata"]["name"]) for s in secrets}
+    ignored = set(ignore)
+    rows, offenders = [], []
+    for es in items:
+        if ref(es) in ignored:
+            continue
+        problems = external_secret_problems(es, secret_names, now, stale_after_intervals)
+        status = es.get("status") or {}
+        rows.append({"object": ref(es), "refreshInterval": (es.get("spec") or {}).get("refreshInterval", "1h"),
+                     "refreshTime": status.get("refreshTime", ""), "problems": "; ".join(problems) or "ok"})
+        if problems:
+            offenders.append({"object": ref(es), "detail": "; ".join(problems)})
+    return rows, offenders
+
+
 # ------------------------------------------------------------------------------ Argo CD
 
 def application_problems(app: Obj) -> list[str]:
@@ -232,6 +253,25 @@ def application_problems(app: Obj) -> list[str]:
     if op.get("phase") in ("Failed", "Error"):
         problems.append(f"last sync {op['phase']}" + (f": {op['message']}" if op.get("message") else ""))
     return problems
+
+
+def application_findings(apps: Iterable[Obj], ignore: Iterable[str]) -> tuple[list[Row], list[Row]]:
+    """(a row per Application not ignored, as `argocd app list` shows it, offenders)."""
+    ignored = set(ignore)
+    rows, offenders = [], []
+    for app in apps:
+        if ref(app) in ignored:
+            continue
+        status = app.get("status") or {}
+        op = status.get("operationState") or {}
+        rows.append({"object": ref(app), "sync": (status.get("sync") or {}).get("status", "Unknown"),
+                     "health": (status.get("health") or {}).get("status", "Unknown"),
+                     "revision": ((status.get("sync") or {}).get("revision") or "")[:12],
+                     "last_sync": f"{op.get('phase', '')} {op.get('finishedAt', '')}".strip()})
+        problems = application_problems(app)
+        if problems:
+            offenders.append({"object": ref(app), "detail": ", ".join(problems)})
+    return rows, offenders
 
 
 # ---------------------------------------------------------------------------------- CNI
@@ -309,6 +349,11 @@ def helm_releases(records: Iterable[Obj]) -> list[Row]:
             latest[key] = {"object": f"{key[0]}/{key[1]}", "revision": revision,
                            "status": labels.get("status", "unknown"), "record": obj["metadata"]["name"]}
     return [latest[k] for k in sorted(latest)]
+
+
+def helm_records(secrets: Iterable[Obj], configmaps: Iterable[Obj]) -> list[Obj]:
+    """The Secrets and ConfigMaps labelled owner=helm: the release records of both drivers."""
+    return [o for objs in (secrets, configmaps) for o in objs if (o["metadata"].get("labels") or {}).get("owner") == "helm"]
 
 
 def helm_offenders(releases: list[Row]) -> list[Row]:

@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
-from opscheck.sources.kube import KubeCluster
+Obj = dict[str, Any]
+Row = dict[str, Any]
 
 BOOTSTRAP_LABEL = "kubernetes.io/bootstrapping"
 READ_VERBS = {"get", "list", "watch", "*"}
@@ -109,14 +110,15 @@ class Grant:
 
 
 class Rbac:
-    """The cluster's Roles, ClusterRoles and their bindings, from one LIST of each."""
+    """The cluster's Roles, ClusterRoles and their bindings (one LIST of each)."""
 
-    def __init__(self, cluster: KubeCluster, system_prefixes: Iterable[str]) -> None:
+    def __init__(self, cluster_roles: Iterable[Obj], roles: Iterable[Obj], cluster_bindings: Iterable[Obj],
+                 bindings: Iterable[Obj], system_prefixes: Iterable[str]) -> None:
         self.prefixes = list(system_prefixes)
-        self.cluster_roles = {r["metadata"]["name"]: r for r in cluster.list("clusterroles")}
-        self.roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in cluster.list("roles")}
-        self.cluster_bindings = cluster.list("clusterrolebindings")
-        self.bindings = cluster.list("rolebindings")
+        self.cluster_roles = {r["metadata"]["name"]: r for r in cluster_roles}
+        self.roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in roles}
+        self.cluster_bindings = list(cluster_bindings)
+        self.bindings = list(bindings)
 
     def _rules(self, ref: dict[str, Any], namespace: str | None) -> tuple[dict[str, Any], ...]:
         if ref.get("kind") == "ClusterRole":
@@ -160,3 +162,93 @@ def privileges(grant: Grant) -> list[str]:
     if reads_secrets(list(grant.rules)):
         out.append("reads Secrets" + ("" if grant.scope == "cluster" else f" in {grant.scope}"))
     return out
+
+
+# ----------------------------------------------------------------- the checks' judgments
+
+def unapproved_bindings(grants: Iterable[Grant], approved: Iterable[str]) -> tuple[list[Row], list[Row]]:
+    """(a row per non-system grant, offenders: subjects not on the approved list)."""
+    approved = set(approved)
+    mine = [g for g in grants if not g.system]
+    rows = [{"object": g.binding, "role": g.role_ref, "subject": g.subject,
+             "approved": "yes" if g.subject in approved else "NO"} for g in mine]
+    offenders = [{"object": g.binding, "detail": f"{g.subject} not approved, {g.role_ref}"}
+                 for g in mine if g.subject not in approved]
+    return rows, offenders
+
+
+def access_review(rbac: Rbac, reviewed_users: Iterable[Any], discovery_roles: Iterable[str]) -> tuple[list[Row], list[Row]]:
+    """(each reviewed user's grants beyond discovery, offenders: roles not among its reviewed ones)."""
+    discovery = set(discovery_roles)
+    rows, offenders = [], []
+    for reviewed in reviewed_users:
+        identities = {reviewed.subject, "Group:system:authenticated", *(f"Group:{g}" for g in reviewed.groups)}
+        grants = [g for g in rbac.grants_to(identities) if g.role_name not in discovery]
+        if not grants:
+            rows.append({"object": reviewed.subject, "role": "", "scope": "", "via": "", "can": "nothing beyond discovery"})
+        for g in grants:
+            rows.append({"object": reviewed.subject, "role": g.role_ref, "scope": g.scope, "via": g.binding,
+                         "can": describe_rules(list(g.rules))})
+            if g.role_name not in reviewed.roles:
+                offenders.append({"object": reviewed.subject,
+                                  "detail": f"{g.role_ref} in {g.scope} via {g.binding}, not among its reviewed roles: "
+                                            f"{', '.join(reviewed.roles) or 'none'}"})
+    return rows, offenders
+
+
+def default_sa_permissions(rbac: Rbac, namespaces: Iterable[str], discovery_roles: Iterable[str]) -> tuple[list[Row], list[Row]]:
+    """(rows, offenders): what each namespace's default ServiceAccount may do beyond discovery."""
+    discovery = set(discovery_roles)
+    rows, offenders = [], []
+    for ns in namespaces:
+        for g in rbac.grants_to(service_account_identities(ns, "default")):
+            if g.role_name in discovery or not g.rules:
+                continue
+            # a ClusterRoleBinding grants everywhere; a RoleBinding only in its own namespace
+            can = describe_rules(list(g.rules))
+            rows.append({"object": f"serviceaccount/{ns}/default", "as": g.subject, "role": g.role_ref,
+                         "scope": g.scope, "via": g.binding, "can": can})
+            offenders.append({"object": f"{ns}/default",
+                              "detail": f"{can} in {g.scope} via {g.binding} ({g.role_ref}, bound to {g.subject})"})
+    return rows, offenders
+
+
+def privileged_access(grants: Iterable[Grant], approved: Iterable[str]) -> tuple[list[Row], list[Row]]:
+    """(a row per non-system privileged grant, offenders: subjects not approved for it)."""
+    approved = set(approved)
+    rows, offenders = [], []
+    for g in grants:
+        access = privileges(g)
+        if g.system or not access:
+            continue
+        ok = g.subject in approved
+        rows.append({"object": g.subject, "access": ", ".join(access), "role": g.role_ref, "via": g.binding,
+                     "approved": "yes" if ok else "NO"})
+        if not ok:
+            offenders.append({"object": g.subject, "detail": f"{', '.join(access)} via {g.binding} ({g.role_ref})"})
+    return rows, offenders
+
+
+def policy_exceptions(rbac: Rbac, allowed_wildcard_roles: Iterable[str],
+                      allowed_default_sa_bindings: Iterable[str]) -> tuple[list[Row], list[Row]]:
+    """(allowed, offenders): roles with wildcards and bindings to default ServiceAccounts,
+    split by the allow lists."""
+    wildcard_ok, default_ok = set(allowed_wildcard_roles), set(allowed_default_sa_bindings)
+    offenders: list[Row] = []
+    allowed: list[Row] = []
+    for obj, name, role in rbac.custom_roles():
+        fields = sorted({f for rule in role.get("rules") or [] for f in wildcards(rule)})
+        if not fields:
+            continue
+        detail = "* in " + ", ".join(fields)
+        (allowed if name in wildcard_ok else offenders).append({"object": obj, "detail": detail})
+    for b, scope in [(b, None) for b in rbac.cluster_bindings] + [(b, b["metadata"]["namespace"]) for b in rbac.bindings]:
+        defaults = sorted({subject_key(s, scope) for s in b.get("subjects") or []
+                           if subject_key(s, scope).startswith("ServiceAccount:") and subject_key(s, scope).endswith("/default")})
+        if not defaults:
+            continue
+        name = b["metadata"]["name"] if scope is None else f"{scope}/{b['metadata']['name']}"
+        obj = ("clusterrolebinding/" if scope is None else "rolebinding/") + name
+        row = {"object": obj, "detail": f"binds {', '.join(defaults)} to {b['roleRef']['kind']} {b['roleRef']['name']}"}
+        (allowed if name in default_ok else offenders).append(row)
+    return allowed, offenders

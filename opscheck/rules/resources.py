@@ -92,3 +92,70 @@ def top_pods(pod_metrics: Iterable[Obj], pods: Iterable[Obj], n: int, resource: 
     for r in rows:
         del r["_sort"]
     return rows[:n]
+
+
+def containers_over_limits(rows: Iterable[dict[str, Any]], cpu_percent: float, memory_percent: float) -> list[dict[str, Any]]:
+    """The containers (rows of `container_usage_vs_limits`) using more than the given share of a limit."""
+    offenders = []
+    for r in rows:
+        over = []
+        if r["cpu_percent"] is not None and r["cpu_percent"] > cpu_percent:
+            over.append(f"CPU {r['cpu_percent']:.0f}% of limit {r['cpu_limit']}")
+        if r["memory_percent"] is not None and r["memory_percent"] > memory_percent:
+            over.append(f"memory {r['memory_percent']:.0f}% of limit {r['memory_limit']}")
+        if over:
+            offenders.append({"object": f"{r['object']}/{r['container']}", "detail": ", ".join(over)})
+    return offenders
+
+
+def rounded(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its floats to one decimal, for the evidence table."""
+    return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in row.items()}
+
+
+def unbound_claims(pvcs: Iterable[Obj]) -> list[dict[str, Any]]:
+    """PersistentVolumeClaims not Bound, with their phase."""
+    return [{"object": f"{p['metadata']['namespace']}/{p['metadata']['name']}",
+             "detail": (p.get("status") or {}).get("phase", "Unknown")}
+            for p in pvcs if (p.get("status") or {}).get("phase") != "Bound"]
+
+
+def disk_usage_rows(samples: Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
+    """A row per (label, Prometheus sample) of volume or filesystem usage (a 0..1 ratio)."""
+    rows = []
+    for label, s in samples:
+        name = (f"{s.labels.get('namespace', '')}/{s.labels['persistentvolumeclaim']}"
+                if "persistentvolumeclaim" in s.labels
+                else f"{s.labels.get('instance', '')}:{s.labels.get('mountpoint', s.labels.get('device', ''))}")
+        rows.append({"object": f"{label} {name}", "percent": round(s.value * 100, 1)})
+    return rows
+
+
+def over_percent(rows: Iterable[dict[str, Any]], limit: float, what: str = "used") -> list[dict[str, Any]]:
+    """The rows whose `percent` is over `limit`, with a detail."""
+    return [r | {"detail": f"{r['percent']}% {what}"} for r in rows if r["percent"] > limit]
+
+
+def top_usage_findings(nodes: list[Obj], node_metrics: list[Obj], pod_metrics: list[Obj], pods: list[Obj], top: int,
+                       memory_limit_percent: float, unhealthy_nodes: set[str]
+                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """What `kubectl top nodes` and `kubectl top pods` show: (one table of nodes and the
+    heaviest pods, the heaviest pods by memory, offenders: nodes not known unhealthy
+    without usage and pods over `memory_limit_percent` of their limit, the nodes reporting usage)."""
+    node_rows = node_usage_percent(node_metrics, nodes, "cpu")
+    memory = {r["object"]: r for r in node_usage_percent(node_metrics, nodes, "memory")}
+    reported = {r["object"] for r in node_rows}
+    offenders = [{"object": f"node/{n['metadata']['name']}", "detail": "no usage reported (metrics-server has none)"}
+                 for n in nodes if n["metadata"]["name"] not in reported | unhealthy_nodes]
+    # one table, as the two commands print it: nodes against allocatable, pods against limits
+    table = [{"object": f"node/{r['object']}", "cpu": r["used"], "memory": memory.get(r["object"], {}).get("used", ""),
+              "cpu %": r["percent"], "memory %": memory.get(r["object"], {}).get("percent", ""),
+              "of": f"allocatable {r['allocatable']} / {memory.get(r['object'], {}).get('allocatable', '')}"}
+             for r in node_rows]
+    heaviest = top_pods(pod_metrics, pods, top)
+    table += [{"object": r["object"], "cpu": r["cpu"], "memory": r["memory"], "cpu %": r["cpu_percent"],
+               "memory %": r["memory_percent"], "of": f"limit {r['cpu_limit']} / {r['memory_limit']}"} for r in heaviest]
+    offenders += [{"object": r["object"], "detail": f"memory {r['memory']} is {r['memory_percent']:g}% of its "
+                                                    f"{r['memory_limit']} limit"}
+                  for r in heaviest if r["memory_percent"] is not None and r["memory_percent"] > memory_limit_percent]
+    return table, heaviest, offenders, node_rows

@@ -123,3 +123,16 @@ def node_patch_problems(nodes: list[Row], patches: Any) -> list[Row]:
         if problems:
             offenders.append({"object": n["object"], "detail": "; ".join(problems)})
     return offenders
+
+
+def upgrade_target_problems(server: tuple[int, int, int], target: tuple[int, int, int], nodes: list[Row],
+                            max_skew: int, flagged: Iterable[str] = ()) -> list[Row]:
+    """The upgrade path to `target`, and, when it is newer, the kubelets (not already in
+    `flagged`) that would fall out of the skew of it."""
+    offenders = [{"object": "upgrade path", "detail": p} for p in upgrade_path_problems(server, target)]
+    if target > server:  # the kubelets must also be within the skew of the new version
+        seen = set(flagged) | {o["object"] for o in offenders}
+        offenders += [{**o, "detail": o["detail"] + ": upgrade this node first"}
+                      for o in kubelet_skew_problems(target, nodes, max_skew, against="the target")
+                      if o["object"] not in seen]
+    return offenders

@@ -6,12 +6,10 @@ Plain functions over raw API objects (dicts), each returning offending rows
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Iterable
 
+from opscheck.rules.objects import Obj, Row, owned_by, ref
 from opscheck.timeutil import parse_time
-
-Obj = dict[str, Any]
-Row = dict[str, Any]
 
 # Container waiting reasons that mean the pod is broken, not just starting.
 BAD_WAITING = {
@@ -19,11 +17,6 @@ BAD_WAITING = {
     "CreateContainerError", "InvalidImageName", "RunContainerError",
 }
 NODE_PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
-
-
-def ref(obj: Obj) -> str:
-    meta = obj["metadata"]
-    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
 
 
 def owner_kind(obj: Obj) -> str | None:
@@ -161,10 +154,6 @@ def workload_of(pod: Obj) -> str | None:
     return f"{pod['metadata']['namespace']}/{name}"
 
 
-def owned_by(obj: Obj, owner: Obj) -> bool:
-    return any(o.get("uid") == owner["metadata"].get("uid") for o in obj["metadata"].get("ownerReferences") or [])
-
-
 def current_revision_pods(kind: str, workload: Obj, pods: list[Obj], replicasets: list[Obj]) -> list[Obj]:
     """The pods of the workload's newest revision (what the rollout brought)."""
     labels = lambda p: p["metadata"].get("labels") or {}  # noqa: E731
@@ -251,3 +240,101 @@ def rollback_problems(kind: str, workload: Obj, revisions: list[Obj]) -> list[st
     if older < 1:
         problems.append("no previous revision to roll back to")
     return problems
+
+
+def rollout_rows(workloads: Iterable[tuple[str, Obj]], pods: list[Obj], replicasets: list[Obj]) -> list[Row]:
+    """A row per (kind, workload): `detail` "complete" or why its rollout is not."""
+    rows = []
+    for kind, w in workloads:
+        problems = rollout_problems(kind, w, current_revision_pods(kind, w, pods, replicasets))
+        rows.append({"object": f"{kind.lower()}/{ref(w)}", "detail": "; ".join(problems) or "complete"})
+    return rows
+
+
+def rollback_rows(workloads: Iterable[tuple[str, Obj]], replicasets: list[Obj], revisions: list[Obj]) -> list[Row]:
+    """A row per (kind, workload): `detail` "ok" or why it could not be rolled back. A
+    Deployment's revisions are its ReplicaSets, the others' ControllerRevisions."""
+    rows = []
+    for kind, w in workloads:
+        problems = rollback_problems(kind, w, replicasets if kind == "Deployment" else revisions)
+        rows.append({"object": f"{kind.lower()}/{ref(w)}", "detail": "; ".join(problems) or "ok",
+                     "revision_history_limit": (w.get("spec") or {}).get("revisionHistoryLimit", 10)})
+    return rows
+
+
+def not_ok(rows: Iterable[Row], ok: str = "ok") -> list[Row]:
+    """The rows whose `detail` is not `ok`."""
+    return [r for r in rows if r["detail"] != ok]
+
+
+def insecure_pods(pods: Iterable[Obj], read_only_root_required: Iterable[str]) -> list[Row]:
+    """Running pods with `container_security_problems`; finished ones (a Job's) no longer run their spec."""
+    required = set(read_only_root_required)
+    rows = []
+    for pod in pods:
+        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        problems = container_security_problems(pod, workload_of(pod) in required)
+        if problems:
+            rows.append({"object": ref(pod), "detail": "; ".join(problems), "workload": workload_of(pod)})
+    return rows
+
+
+def logging_rows(lines_by_app: dict[str, dict[str, int]], recent_minutes: float) -> list[Row]:
+    """A row per pod of each app ({app: {pod: lines logged recently}}), `detail` "ok" or why not."""
+    rows = []
+    for app, lines_by_pod in lines_by_app.items():
+        if not lines_by_pod:
+            rows.append({"object": app, "detail": "no pods", "lines": 0})
+        for pod, n in lines_by_pod.items():
+            rows.append({"object": pod, "detail": "ok" if n else f"no log line in {recent_minutes:g} min", "lines": n})
+    return rows
+
+
+def statefulset_pod_findings(sts: Obj, pods: Iterable[Obj]) -> tuple[list[Row], list[Row]]:
+    """(a row per pod of the StatefulSet, offenders: fewer pods than its replicas, pods not
+    healthy or labelled vault-sealed=true by Vault's Kubernetes service registration)."""
+    meta = sts["metadata"]
+    where = f"statefulset/{meta['namespace']}/{meta['name']}"
+    mine = sorted((p for p in pods if owned_by(p, sts)), key=lambda p: p["metadata"]["name"])
+    desired = (sts.get("spec") or {}).get("replicas", 1)
+    rows, offenders = [], []
+    if desired == 0:
+        offenders.append({"object": where, "detail": "scaled to 0 replicas"})
+    elif len(mine) < desired:
+        offenders.append({"object": where, "detail": f"{len(mine)} of {desired} pods exist"})
+    for p in mine:
+        labels = p["metadata"].get("labels") or {}
+        # Vault's Kubernetes service registration (the Helm chart's default) keeps these up to date
+        sealed = labels.get("vault-sealed")
+        problem = pod_problem(p) or ("labelled vault-sealed=true" if sealed == "true" else None)
+        rows.append({"object": ref(p), "phase": (p.get("status") or {}).get("phase"),
+                     "vault-sealed": sealed or "", "vault-active": labels.get("vault-active", ""), "detail": problem or "ok"})
+        if problem:
+            offenders.append({"object": ref(p), "detail": problem})
+    return rows, offenders
+
+
+def daemonset_findings(ds: Obj, pods: Iterable[Obj]) -> tuple[Row, list[Row], set[str]]:
+    """(its counts row, offenders: scheduled nowhere, fewer current/ready/available pods than
+    desired, failing pods on nodes with no ready pod of it; the nodes with a ready pod)."""
+    ns, name = ds["metadata"]["namespace"], ds["metadata"]["name"]
+    st = ds.get("status") or {}
+    counts = {k: st.get(k, 0) for k in ("desiredNumberScheduled", "currentNumberScheduled", "numberReady",
+                                        "numberAvailable", "updatedNumberScheduled", "numberMisscheduled")}
+    offenders = []
+    desired = counts["desiredNumberScheduled"]
+    if desired == 0:
+        offenders.append({"object": f"daemonset/{ns}/{name}", "detail": "schedules no pod on any node"})
+    short = [k for k in ("currentNumberScheduled", "numberReady", "numberAvailable") if counts[k] < desired]
+    if short:
+        offenders.append({"object": f"daemonset/{ns}/{name}",
+                          "detail": ", ".join(f"{k} {counts[k]}" for k in short) + f" of {desired} desired"})
+    mine = [p for p in pods if owned_by(p, ds)]
+    ready_nodes = {p["spec"].get("nodeName") for p in mine if pod_problem(p) is None}
+    for p in mine:
+        problem = pod_problem(p)
+        if problem and p["spec"].get("nodeName") not in ready_nodes:
+            offenders.append({"object": f"{ns}/{p['metadata']['name']}",
+                              "detail": f"on {p['spec'].get('nodeName', '?')}: {problem}"})
+    return {"object": f"daemonset/{ns}/{name}", **counts}, offenders, ready_nodes

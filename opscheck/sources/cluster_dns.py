@@ -1,19 +1,16 @@
 """Cluster DNS: do the Services' names resolve to what the API says they are?
 
 `nslookup prod-user-service.titanium-prod.svc.cluster.local` (runbook 003) asks the
-cluster DNS; here a DNS query goes to the profile's resolver with dnspython, and the
-answer is compared with the Service: its ClusterIP, or for a headless Service the
-addresses of its ready endpoints.
+cluster DNS; here a DNS query goes to the profile's resolver with dnspython (the answers
+are compared with the Services in opscheck/rules/network.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Iterable
 
 import dns.exception
 import dns.resolver
-
-Obj = dict[str, Any]
 
 
 class ResolverUnavailable(Exception):
@@ -47,29 +44,13 @@ class Resolver:
         except dns.resolver.NoNameservers as exc:
             raise ResolverUnavailable(f"{self} failed to answer ({exc.__class__.__name__}: SERVFAIL or refused)") from None
 
-
-def service_fqdn(svc: Obj, domain: str) -> str:
-    return f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.{domain}"
-
-
-def expected_addresses(svc: Obj, slices: Iterable[Obj]) -> list[str] | None:
-    """What the name must resolve to: the ClusterIP(s), or for a headless Service its ready
-    endpoint addresses. None for Services DNS answers with a CNAME (ExternalName)."""
-    spec = svc.get("spec") or {}
-    if spec.get("type") == "ExternalName":
-        return None
-    ips = [ip for ip in spec.get("clusterIPs") or [spec.get("clusterIP")] if ip and ip != "None" and ":" not in ip]
-    if ips:
-        return sorted(ips)
-    name, ns = svc["metadata"]["name"], svc["metadata"]["namespace"]
-    found = set()
-    for s in slices:
-        labels = s["metadata"].get("labels") or {}
-        if s["metadata"]["namespace"] != ns or labels.get("kubernetes.io/service-name") != name:
-            continue
-        if s.get("addressType") != "IPv4":
-            continue
-        for e in s.get("endpoints") or []:
-            if (e.get("conditions") or {}).get("ready", True):
-                found.update(e.get("addresses") or [])
-    return sorted(found)
+    def answers(self, names: Iterable[str]) -> tuple[dict[str, list[str]], tuple[str, str] | None]:
+        """The A records of each name, in order, up to the first the resolver gives no usable
+        answer for: (answers, (that name, why) or None)."""
+        out: dict[str, list[str]] = {}
+        for name in names:
+            try:
+                out[name] = self.a_records(name)
+            except ResolverUnavailable as exc:
+                return out, (name, str(exc))
+        return out, None

@@ -74,6 +74,9 @@ CLUSTER_SCOPED: frozenset[str] = frozenset({
     "nodes", "persistentvolumes", "namespaces", "clusterroles", "clusterrolebindings",
     "node-metrics", "ingressclasses", "storageclasses", "customresourcedefinitions"})
 
+# The controllers whose pods are an application's workloads: kind -> KINDS key.
+WORKLOAD_KINDS: dict[str, str] = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
+
 # Only public material is kept from Secrets: their certificates. Everything else in
 # `data` (passwords, keys, tokens) is dropped before anything is cached or evaluated.
 PUBLIC_SECRET_KEYS = ("tls.crt", "ca.crt")
@@ -182,6 +185,14 @@ class KubeCluster:
                              lambda: self._get(group_version, missing_ok=True))
         return any(r.get("name") == plural for r in (doc or {}).get("resources") or [])
 
+    def list_served(self, *kinds: str) -> list[dict[str, Any]] | None:
+        """Every object of the first of `kinds` the cluster serves (one per API version of a
+        custom resource, newest first); None when it serves none (the CRD is not installed)."""
+        for kind in kinds:
+            if self.served(kind):
+                return self.list(kind)
+        return None
+
     def _list_all(self, kind: str, path: str) -> Iterator[dict[str, Any]]:
         token = None
         while True:
@@ -198,6 +209,11 @@ class KubeCluster:
     def in_namespaces(self, kind: str, namespaces: list[str]) -> list[dict[str, Any]]:
         wanted = set(namespaces)
         return [o for o in self.list(kind) if o["metadata"].get("namespace") in wanted]
+
+    def workloads(self, namespaces: list[str], kinds: tuple[str, ...] = ("Deployment", "StatefulSet")
+                  ) -> list[tuple[str, dict[str, Any]]]:
+        """(kind, object) of every workload of `kinds` (WORKLOAD_KINDS keys) in the namespaces, kind by kind."""
+        return [(kind, o) for kind in kinds for o in self.in_namespaces(WORKLOAD_KINDS[kind], namespaces)]
 
     def pod_log(self, namespace: str, pod: str, container: str, since_seconds: int) -> str:
         """The container's log lines of the last `since_seconds`, with timestamps."""

@@ -1,5 +1,5 @@
-"""kube-bench results (`kube-bench run --json`), read from a file, judged against an
-accepted-findings list.
+"""kube-bench results (`kube-bench run --json`), read from a file (opscheck/rules/kube_bench.py
+judges them against the accepted findings).
 
 kube-bench writes {"Controls": [...], "Totals": {...}}; older releases wrote a list of
 controls, or one control object per target. A control has `id`, `text`, `node_type` and
@@ -11,11 +11,11 @@ from __future__ import annotations
 import glob
 import json
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from opscheck.profile import AcceptedFinding
+from opscheck.errors import DependencyError
 
 
 @dataclass(frozen=True)
@@ -64,8 +64,16 @@ def read(path: Path) -> tuple[list[BenchResult], datetime]:
     return parse(path.read_text()), datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
 
 
-def accepted_for(result: BenchResult, accepted: list[AcceptedFinding], today: date) -> AcceptedFinding | None:
-    for a in accepted:
-        if a.id == result.number and (a.expires is None or a.expires >= today):
-            return a
-    return None
+@dataclass(frozen=True)
+class BenchReport:
+    path: Path
+    results: list[BenchResult]
+    written: datetime
+
+
+def newest_report(pattern: str) -> BenchReport:
+    """The newest results file matching the glob `pattern`; DependencyError when none does."""
+    path = newest_file(pattern)
+    if path is None:
+        raise DependencyError(f"no kube-bench results match {pattern}")
+    return BenchReport(path, *read(path))

@@ -5,7 +5,6 @@ the window is exact whatever the container's own log format.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
@@ -46,6 +45,14 @@ def read_lines(cluster: KubeCluster, pods: Iterable[dict], window: timedelta) ->
     return lines
 
 
-def matching(lines: Iterable[LogLine], pattern: str) -> list[LogLine]:
-    rx = re.compile(pattern)
-    return [ln for ln in lines if rx.search(ln.text)]
+class PodLogs:
+    """The pods of an app and their log lines, read through one cluster's API."""
+
+    def __init__(self, cluster: KubeCluster) -> None:
+        self.cluster = cluster
+
+    def app_pods(self, namespaces: list[str], label: str, app: str) -> list[dict]:
+        return app_pods(self.cluster, namespaces, label, app)
+
+    def lines(self, pods: Iterable[dict], window: timedelta) -> list[LogLine]:
+        return read_lines(self.cluster, pods, window)

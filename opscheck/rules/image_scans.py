@@ -1,0 +1,109 @@
+"""Image vulnerability scan results judged: findings at a gating severity not on the
+accepted list, and scans too old, for each image that runs or is about to."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, Iterable
+
+from opscheck.images import SEVERITIES, normalize_image
+from opscheck.profile import AcceptedFinding
+from opscheck.rules.hardening import pod_spec
+
+if TYPE_CHECKING:
+    from opscheck.sources.image_scans import Finding, ScanResult
+
+Obj = dict[str, Any]
+
+
+def running_images(pods: Iterable[Obj]) -> dict[str, str]:
+    """{normalized: as written} of every container image of the pods still running."""
+    images: dict[str, str] = {}
+    for p in pods:
+        if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        for c in (p["spec"].get("initContainers") or []) + p["spec"]["containers"]:
+            images.setdefault(normalize_image(c["image"]), c["image"])
+    return images
+
+
+def release_images(entries: Iterable[str]) -> list[str]:
+    """The images a release lists, each entry holding one or more separated by spaces or commas."""
+    return [i for entry in entries for i in re.split(r"[\s,]+", entry) if i]
+
+
+def template_images(objs: Iterable[tuple[str, Obj]]) -> list[str]:
+    """Every container image of the pod templates of (KINDS key, workload) pairs."""
+    out: list[str] = []
+    for kind, obj in objs:
+        spec = pod_spec(kind, obj)
+        out += [c["image"] for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])]
+    return out
+
+
+def acceptance(finding: Finding, image: str, accepted: list[AcceptedFinding], today: date) -> AcceptedFinding | None:
+    for a in accepted:
+        if a.id != finding.id or (a.expires is not None and a.expires < today):
+            continue
+        if a.images and image not in {normalize_image(i) for i in a.images}:
+            continue
+        return a
+    return None
+
+
+@dataclass
+class Verdict:
+    blocking: int = 0                     # findings at a gating severity, not accepted
+    by_severity: dict[str, int] = field(default_factory=dict)
+    ids: list[str] = field(default_factory=list)       # the blocking ones (first few)
+    accepted: list[str] = field(default_factory=list)  # "CVE-x (justification)"
+
+    def detail(self) -> str:
+        counts = ", ".join(f"{n} {s}" for s, n in self.by_severity.items() if n)
+        ids = ": " + ", ".join(self.ids[:3]) + (" ..." if len(self.ids) > 3 else "") if self.ids else ""
+        return f"{counts}{ids}"
+
+
+def judge(result: ScanResult, severities: Iterable[str], accepted: list[AcceptedFinding], today: date) -> Verdict:
+    gating = [s for s in SEVERITIES if s in set(severities)]
+    v = Verdict(by_severity={s: 0 for s in gating})
+    if result.findings is None:  # counts only: nothing can be accepted
+        for s in gating:
+            v.by_severity[s] = result.counts.get(s, 0)
+        v.blocking = sum(v.by_severity.values())
+        return v
+    for f in result.findings:
+        if f.severity not in v.by_severity:
+            continue
+        a = acceptance(f, result.image, accepted, today)
+        if a is not None:
+            v.accepted.append(f"{f.id} in {f.package} ({a.justification})")
+            continue
+        v.by_severity[f.severity] += 1
+        v.blocking += 1
+        v.ids.append(f"{f.id} in {f.package} {f.installed}" + (f" (fixed in {f.fixed})" if f.fixed else ""))
+    return v
+
+
+def judge_images(images: dict[str, str], results: dict[str, ScanResult], config: Any,
+                 now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+    """Rows for every image ({normalized: as written}), offenders, and accepted findings."""
+    rows, offenders, accepted = [], [], []
+    for image, written in sorted(images.items(), key=lambda kv: kv[1]):
+        r = results.get(image)
+        if r is None:
+            rows.append({"object": written, "scanned": "", "source": ""})
+            offenders.append({"object": written, "detail": "no scan result"})
+            continue
+        age = (now - r.scanned_at).total_seconds() / 86400
+        v = judge(r, config.severities, config.accepted, now.date())
+        rows.append({"object": written, "scanned": f"{r.scanned_at:%Y-%m-%d %H:%M}Z", "source": r.source,
+                     **{s: r.counts.get(s, 0) for s in config.severities},
+                     "accepted": len(v.accepted), "blocking": v.blocking})
+        accepted += [f"{written}: {a}" for a in v.accepted]
+        if age > config.max_age_days:
+            offenders.append({"object": written, "detail": f"newest scan is {age:.0f} days old (at most {config.max_age_days:g})"})
+        elif v.blocking:
+            offenders.append({"object": written, "detail": v.detail()})
+    return rows, offenders, accepted
