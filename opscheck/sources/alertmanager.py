@@ -12,7 +12,7 @@ from typing import Any
 import requests
 import yaml
 
-from opscheck.errors import DependencyError
+from opscheck.sources.http import bad_status, new_session, not_json, unanswered
 
 
 @dataclass(frozen=True)
@@ -26,20 +26,20 @@ class AlertmanagerReader:
     def __init__(self, url: str, timeout: float, session: requests.Session | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or new_session()
+        self.where = f"Alertmanager at {self.url}"
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         try:
             resp = self.session.get(self.url + path, params=params, timeout=self.timeout)
         except requests.RequestException as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else exc.__class__.__name__
-            raise DependencyError(f"Alertmanager at {self.url} unreachable: {reason}") from None
+            raise unanswered(self.where, exc, self.timeout) from None
         if resp.status_code != 200:
-            raise DependencyError(f"Alertmanager at {self.url}: HTTP {resp.status_code} for {path}")
+            raise bad_status(self.where, resp.status_code, f"GET {path}")
         try:
             return resp.json()
         except ValueError:
-            raise DependencyError(f"Alertmanager at {self.url}: not a JSON answer for {path}") from None
+            raise not_json(self.where, f"GET {path}", resp.status_code) from None
 
     def status(self) -> AlertmanagerStatus:
         body = self._get("/api/v2/status")

@@ -27,6 +27,7 @@ import requests
 
 from opscheck.errors import DependencyError
 from opscheck.profile import LogIndices
+from opscheck.sources.http import bad_status, new_session, not_json, unanswered
 
 CAT_COLUMNS = "index,status,creation.date,creation.date.string,docs.count,store.size"
 _STRFTIME_RE = {"%Y": r"(?P<Y>\d{4})", "%m": r"(?P<m>\d{2})", "%d": r"(?P<d>\d{2})"}
@@ -111,6 +112,7 @@ class IndexReader:
     def __init__(self, config: LogIndices) -> None:
         self.config = config
         self.where = f"Elasticsearch at {config.url}"
+        self.session = new_session(config.timeout_seconds)
 
     def cat_indices(self) -> list[dict[str, Any]]:
         c = self.config
@@ -119,26 +121,21 @@ class IndexReader:
         params = {"format": "json", "h": CAT_COLUMNS, "bytes": "b", "expand_wildcards": "open,closed"}
         auth = (c.username, c.password.read() if c.password else "") if c.username else None
         try:
-            r = requests.get(f"{c.url}/_cat/indices/{targets}", params=params, auth=auth,
+            r = self.session.get(f"{c.url}/_cat/indices/{targets}", params=params, auth=auth,
                              verify=c.ca_file or True, timeout=c.timeout_seconds)
-        except requests.Timeout:
-            raise DependencyError(f"{self.where}: no answer within {c.timeout_seconds:g}s") from None
-        except requests.ConnectionError as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else type(exc).__name__
-            raise DependencyError(f"{self.where} unreachable: {reason}") from None
         except requests.RequestException as exc:
-            raise DependencyError(f"{self.where}: GET _cat/indices failed: {type(exc).__name__}") from None
+            raise unanswered(self.where, exc, c.timeout_seconds) from None
         if r.status_code in (401, 403):
-            raise DependencyError(f"{self.where}: GET _cat/indices answered HTTP {r.status_code}: "
-                                  "the credentials were rejected or lack the monitor privilege")
+            raise bad_status(self.where, r.status_code, "GET _cat/indices",
+                             "the credentials were rejected or lack the monitor privilege")
         if r.status_code == 404:  # a concrete name (no wildcard) that does not exist
             return []
         if r.status_code != 200:
-            raise DependencyError(f"{self.where}: GET _cat/indices answered HTTP {r.status_code}")
+            raise bad_status(self.where, r.status_code, "GET _cat/indices")
         try:
             rows = r.json()
         except ValueError:
-            raise DependencyError(f"{self.where}: GET _cat/indices did not answer JSON") from None
+            raise not_json(self.where, "GET _cat/indices", r.status_code) from None
         if not isinstance(rows, list):
             raise DependencyError(f"{self.where}: GET _cat/indices answered {type(rows).__name__}, not a list")
         return rows

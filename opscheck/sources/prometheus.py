@@ -15,6 +15,7 @@ import requests
 
 from opscheck.errors import DependencyError
 from opscheck.profile import PrometheusConfig
+from opscheck.sources.http import new_session, not_json, unanswered
 
 NEVER = "0001-01-01T00:00:00Z"  # Prometheus' zero time: never evaluated / never scraped
 
@@ -120,22 +121,25 @@ def is_number(value: float) -> bool:
 class PrometheusReader:
     def __init__(self, config: PrometheusConfig, session: requests.Session | None = None) -> None:
         self.config = config
-        self.session = session or requests.Session()
+        self.session = session or new_session()
 
     @property
     def url(self) -> str:
         return self.config.url.rstrip("/")
 
+    @property
+    def where(self) -> str:
+        return f"Prometheus at {self.config.url}"
+
     def _get(self, path: str, params: dict[str, Any] | None = None, what: str = "") -> Any:
         try:
             resp = self.session.get(self.url + path, params=params, timeout=self.config.timeout_seconds)
         except requests.RequestException as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else exc.__class__.__name__
-            raise DependencyError(f"Prometheus at {self.config.url} unreachable: {reason}") from None
+            raise unanswered(self.where, exc, self.config.timeout_seconds) from None
         try:
             body = resp.json()
         except ValueError:
-            raise DependencyError(f"Prometheus at {self.config.url}: HTTP {resp.status_code}, not a JSON answer") from None
+            raise not_json(self.where, f"GET {path}", resp.status_code) from None
         if body.get("status") != "success":
             raise DependencyError(f"Prometheus query failed ({body.get('errorType')}): {body.get('error')}: {what or path}")
         return body["data"]
