@@ -7,11 +7,12 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from opscheck.sources.alertmanager import receivers_for, silent_receivers
-from opscheck.sources.capacity import Trend, pct
+from opscheck.rules.alerts import receivers_for, silent_receivers
+from opscheck.rules.capacity import pct
+from opscheck.sources.capacity import Trend
 from opscheck.profile import PrometheusConfig, SloTier
 from opscheck.sources.prometheus import le_pattern, parse_duration, parse_time, render, series_name
-from opscheck.sources.slo import Measurement
+from opscheck.rules.slo import Measurement
 
 
 def test_render_replaces_only_the_named_placeholders():
