@@ -6,7 +6,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from opscheck.sources.dumps import DumpFile, archive_tables, dump_problems, history_gaps
+from opscheck.rules.dumps import dump_problems, history_gaps
+from opscheck.sources.dumps import DumpFile, archive_tables
 from opscheck.errors import ProfileError
 from opscheck.rules.database import redundant_indexes, unused_indexes
 from opscheck.sources.database import redact_sql

@@ -1,8 +1,9 @@
 """Daily: database dump files on the backup host (SmartSensor 002 PostgreSQL backup script)."""
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from opscheck.check import check
-from opscheck.sources.dumps import dump_problems, hours, list_dumps
+from opscheck.rules.dumps import dump_problems, hours
+from opscheck.timeutil import utc_now
 
 
 @check(
@@ -18,12 +19,13 @@ pg_dump failed half-way. Old dumps kept: the cleanup step did not run:
   find /backups/postgresql -name "*.gz" -mtime +30 -delete""",
 )
 def test_backup_dump_files(profile, dump_files, backup_hosts, evidence):
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     max_age = timedelta(hours=dump_files.max_age_hours or profile.thresholds.backup_max_age_hours)
     retention = timedelta(days=dump_files.retention_days)
     problems = []
-    for name, host in backup_hosts:
-        dumps = list_dumps(host, name, dump_files.path, dump_files.pattern)
+    for backup_host in backup_hosts:
+        name = backup_host.name
+        dumps = backup_host.dumps(dump_files.path, dump_files.pattern)
         where = f"{name}:{dump_files.path}"
         if dumps is None:
             problems.append(f"{where}: directory does not exist")
