@@ -32,8 +32,12 @@ class _Session(requests.Session):
             kwargs["timeout"] = self.default_timeout
         return super().request(method, url, *args, **kwargs)
 
+    def probe(self, url: str, timeout: float) -> "Probe":
+        """GET `url` once (no redirects): its status, JSON body and time, or why no answer."""
+        return probe(self, url, timeout)
 
-def new_session(timeout: float = DEFAULT_TIMEOUT_SECONDS) -> requests.Session:
+
+def new_session(timeout: float = DEFAULT_TIMEOUT_SECONDS) -> _Session:
     """A requests session with opscheck's User-Agent and a default timeout."""
     return _Session(timeout)
 
@@ -67,34 +71,12 @@ def not_json(where: str, request: str, status: int) -> DependencyError:
 
 @dataclass
 class Probe:
+    """One GET of a health endpoint (opscheck/rules/health.py judges it)."""
     url: str
     status: int | None  # None: no HTTP answer at all
     body: Any  # parsed JSON, or None
     elapsed_ms: float
     error: str = ""
-
-    def problem(self) -> str | None:
-        """Why this answer is not healthy (200 with status UP), or None."""
-        if self.status is None:
-            return self.error
-        if self.status != 200:
-            return f"HTTP {self.status}" + (f", status {self.body.get('status')}" if isinstance(self.body, dict) and self.body.get("status") else "")
-        if isinstance(self.body, dict) and "status" in self.body and self.body["status"] != "UP":
-            return f"status {self.body['status']}"
-        return None
-
-    def down_subchecks(self, names: list[str]) -> list[str]:
-        """Readiness sub-checks (`{"checks": {"hsm": "DOWN"}}`) that are not UP."""
-        checks = (self.body or {}).get("checks") if isinstance(self.body, dict) else None
-        checks = checks or {}
-        out = []
-        for name in names:
-            value = checks.get(name)
-            if isinstance(value, dict):
-                value = value.get("status")
-            if value != "UP":
-                out.append(f"{name}: {value or 'missing'}")
-        return out
 
 
 def probe(session: requests.Session, url: str, timeout: float) -> Probe:
