@@ -41,46 +41,40 @@ class Rule:
     state: str = ""  # alerting rules: inactive, pending, firing
 
 
+class _AlertLabels:
+    """What an alert's labels say: its name, severity and what it is about."""
+
+    labels: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.labels.get("alertname", "?")
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "")
+
+    @property
+    def subject(self) -> str:
+        return alert_subject(self.labels)
+
+
 @dataclass(frozen=True)
-class Alert:
+class Alert(_AlertLabels):
     labels: dict[str, str]
     annotations: dict[str, str]
     state: str  # pending or firing
     active_at: datetime | None
     value: str
 
-    @property
-    def name(self) -> str:
-        return self.labels.get("alertname", "?")
-
-    @property
-    def severity(self) -> str:
-        return self.labels.get("severity", "")
-
-    @property
-    def subject(self) -> str:
-        return alert_subject(self.labels)
-
 
 @dataclass(frozen=True)
-class FiredAlert:
+class FiredAlert(_AlertLabels):
     """An alert series that fired within a window: when it first and last fired (UNIX seconds)."""
     labels: dict[str, str]
     first: float
     last: float
     firing_now: bool
-
-    @property
-    def name(self) -> str:
-        return self.labels.get("alertname", "?")
-
-    @property
-    def severity(self) -> str:
-        return self.labels.get("severity", "")
-
-    @property
-    def subject(self) -> str:
-        return alert_subject(self.labels)
 
 
 @dataclass(frozen=True)
