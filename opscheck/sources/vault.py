@@ -17,8 +17,9 @@ class VaultReader:
         self.config = config
         verify: bool | str = str(expand_path(config.ca_cert)) if config.ca_cert else True
         self.where = f"Vault at {config.address}"
-        self.client = hvac.Client(url=config.address, timeout=config.timeout_seconds, verify=verify,
-                                  session=new_session(config.timeout_seconds))
+        session = new_session(config.timeout_seconds)
+        session.verify = verify  # hvac takes a given session's verify over its own argument
+        self.client = hvac.Client(url=config.address, timeout=config.timeout_seconds, verify=verify, session=session)
 
     def _call(self, what: str, fn, *args, **kwargs) -> Any:
         try:
