@@ -2,8 +2,8 @@
 seed 001 용량 사용 추세 분석; seed 000 스토리지 확장 필요성 평가)."""
 from __future__ import annotations
 
-from opscheck.check import check, component_absent, configured
-from opscheck.rules.capacity import forecast_rows, volume_rows
+from opscheck.check import check, configured
+from opscheck.rules.capacity import forecast_problem, forecast_rows, forecast_text, resource_queries, volume_rows
 
 
 @check(
@@ -18,20 +18,13 @@ Storage over 80 %: expand the volume (postgresql: next resize at 80 %, e.g. 500 
 old data. Cluster scaling triggers: scale out at CPU 70 % / memory 80 % for 15 minutes.""",
 )
 def test_capacity_forecast(capacity_trends, profile, evidence):
-    cfg = profile.prometheus
-    cap, thr = cfg.capacity, profile.thresholds
-    resources = [(n, q, limit) for n, q, limit in (("cpu", cap.cpu_query, thr.cpu_percent),
-                                                   ("memory", cap.memory_query, thr.memory_percent),
-                                                   ("storage", cfg.volume_usage_query, thr.disk_percent)) if q]
-    if not resources:
-        component_absent(profile.required, "prometheus",
-                         "no capacity queries (prometheus.capacity.cpu_query, memory_query, volume_usage_query)")
-    fc = cap.forecast
+    resources = configured(resource_queries(profile.prometheus, profile.thresholds, storage=True), profile.required,
+                           "prometheus", "no capacity queries (prometheus.capacity.cpu_query, memory_query, volume_usage_query)")
+    fc = profile.prometheus.capacity.forecast
     rows, offenders = forecast_rows([(n, capacity_trends(q, fc), limit) for n, q, limit in resources], fc)
     evidence.table(rows)
-    evidence.note(f"linear trend over {fc.window} (step {fc.step}), projected {fc.horizon_days:g} days")
-    evidence.expect_none(offenders, f"resources forecast over their threshold in {fc.horizon_days:g} days "
-                                    f"({fc.window} trend)", table=False)
+    evidence.note(forecast_text(fc))
+    evidence.expect_none(offenders, forecast_problem(fc), table=False)
 
 
 @check(

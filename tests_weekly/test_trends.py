@@ -2,8 +2,8 @@
 trend (seed 003 리소스 사용률 트렌드 분석), as linear forecasts in Prometheus."""
 from __future__ import annotations
 
-from opscheck.check import check, component_absent, configured
-from opscheck.rules.capacity import forecast_rows, volume_rows
+from opscheck.check import check, configured
+from opscheck.rules.capacity import forecast_problem, forecast_rows, forecast_text, resource_queries, volume_rows
 
 
 @check(
@@ -40,16 +40,10 @@ Check the HPAs (kubectl get hpa -A) and the workloads that grow; right-size requ
 memory 80 %).""",
 )
 def test_resource_trend(capacity_trends, profile, evidence):
-    cfg = profile.prometheus
-    cap, thr = cfg.capacity, profile.thresholds
-    resources = [(n, q, limit) for n, q, limit in (("cpu", cap.cpu_query, thr.cpu_percent),
-                                                   ("memory", cap.memory_query, thr.memory_percent)) if q]
-    if not resources:
-        component_absent(profile.required, "prometheus",
-                         "no prometheus.capacity.cpu_query or memory_query in this profile")
-    fc = cap.weekly_trend
+    resources = configured(resource_queries(profile.prometheus, profile.thresholds, storage=False), profile.required,
+                           "prometheus", "no prometheus.capacity.cpu_query or memory_query in this profile")
+    fc = profile.prometheus.capacity.weekly_trend
     rows, offenders = forecast_rows([(n, capacity_trends(q, fc), limit) for n, q, limit in resources], fc)
     evidence.table(rows)
-    evidence.note(f"linear trend over {fc.window} (step {fc.step}), projected {fc.horizon_days:g} days")
-    evidence.expect_none(offenders, f"resources forecast over their threshold in {fc.horizon_days:g} days "
-                                    f"({fc.window} trend)", table=False)
+    evidence.note(forecast_text(fc))
+    evidence.expect_none(offenders, forecast_problem(fc), table=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Sequence
 
-from opscheck.profile import Forecast
+from opscheck.profile import Forecast, PrometheusConfig, Thresholds
 
 if TYPE_CHECKING:
     from opscheck.sources.capacity import Trend
@@ -14,6 +14,25 @@ def pct(ratio: float) -> str:
     """A ratio as a percentage for messages: 0.734 -> '73.4%'."""
     value = ratio * 100
     return f"{value:.1f}%" if abs(value) < 1000 else f"{value:.0f}%"
+
+
+def resource_queries(config: PrometheusConfig, thresholds: Thresholds, *,
+                     storage: bool) -> list[tuple[str, str, float]]:
+    """(label, utilisation ratio query, limit %) of the resources the profile can forecast:
+    CPU and memory (prometheus.capacity), and the volumes when `storage`."""
+    cap = config.capacity
+    candidates = [("cpu", cap.cpu_query, thresholds.cpu_percent), ("memory", cap.memory_query, thresholds.memory_percent)]
+    if storage:
+        candidates.append(("storage", config.volume_usage_query, thresholds.disk_percent))
+    return [(label, query, limit) for label, query, limit in candidates if query]
+
+
+def forecast_text(forecast: Forecast) -> str:
+    return f"linear trend over {forecast.window} (step {forecast.step}), projected {forecast.horizon_days:g} days"
+
+
+def forecast_problem(forecast: Forecast) -> str:
+    return f"resources forecast over their threshold in {forecast.horizon_days:g} days ({forecast.window} trend)"
 
 
 def forecast_rows(resources: Sequence[tuple[str, Sequence[Trend], float]],
