@@ -85,8 +85,15 @@ def rule_problems(rules: Sequence[Rule], alerting: AlertingConfig,
     return rows, [{"object": name, "detail": ", ".join(p)} for name, p in sorted(problems.items())]
 
 
-def unreachable_offender(am: AlertmanagerState) -> Row:
-    return {"object": f"Alertmanager {am.url}", "detail": am.unreachable.removeprefix(f"Alertmanager at {am.url} ")}
+NO_ALERTMANAGER = {"object": "Alertmanager", "detail": "Prometheus sends alerts to none"}
+
+
+def unanswered(am: AlertmanagerState, column: str) -> tuple[Row, Row] | None:
+    """(row, offender) for an Alertmanager that did not answer; None when it did."""
+    if am.status is not None:
+        return None
+    return ({"object": f"Alertmanager {am.url}", column: am.unreachable},
+            {"object": f"Alertmanager {am.url}", "detail": am.unreachable.removeprefix(f"Alertmanager at {am.url} ")})
 
 
 def alerting_path(rules: Sequence[Rule], alertmanagers: Sequence[AlertmanagerState],
@@ -97,12 +104,13 @@ def alerting_path(rules: Sequence[Rule], alertmanagers: Sequence[AlertmanagerSta
                  for r in rules if r.health == "err"]
     rows = [{"object": "rules", "state": f"{len(offenders)} with evaluation errors"}]
     if not alertmanagers:
-        offenders.append({"object": "Alertmanager", "detail": "Prometheus sends alerts to none"})
+        offenders.append(dict(NO_ALERTMANAGER))
     for am in alertmanagers:
-        if am.status is None:
-            rows.append({"object": f"Alertmanager {am.url}", "state": am.unreachable})
-            offenders.append(unreachable_offender(am))
+        if missing := unanswered(am, "state"):
+            rows.append(missing[0])
+            offenders.append(missing[1])
             continue
+        assert am.status is not None
         state = f"{am.status.version}, cluster {am.status.cluster}, {len(am.alert_names)} active alerts"
         if am.status.cluster not in ("ready", "disabled", ""):
             offenders.append({"object": f"Alertmanager {am.url}", "detail": f"cluster {am.status.cluster}"})

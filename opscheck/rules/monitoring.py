@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Sequence
 
 from opscheck.profile import PrometheusConfig
-from opscheck.rules.alerts import unreachable_offender
+from opscheck.rules.alerts import NO_ALERTMANAGER, unanswered
 
 if TYPE_CHECKING:
     from opscheck.sources.alertmanager import AlertmanagerState
@@ -76,12 +76,12 @@ def monitoring_gaps(config: PrometheusConfig, jobs: set[str], alert_rules: set[s
         if name not in alert_rules:
             offenders.append({"object": f"alert rule {name}", "detail": "not loaded"})
     if not alertmanagers:
-        offenders.append({"object": "Alertmanager", "detail": "Prometheus sends alerts to none"})
+        offenders.append(dict(NO_ALERTMANAGER))
     for am in alertmanagers:
-        if am.status is None:
-            rows.append({"object": f"Alertmanager {am.url}", "configured": am.unreachable})
-            offenders.append(unreachable_offender(am))
-        else:
+        if missing := unanswered(am, "configured"):
+            rows.append(missing[0])
+            offenders.append(missing[1])
+        elif am.status is not None:
             rows.append({"object": f"Alertmanager {am.url}", "configured": f"yes, {am.status.version}"})
     return rows, offenders
 
