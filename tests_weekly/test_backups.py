@@ -3,7 +3,7 @@ verification script, QSIGN 000/001 DR tests, Titanium 003)."""
 from datetime import timedelta
 
 from opscheck.check import check
-from opscheck.rules.dumps import history_gaps, hours
+from opscheck.rules.dumps import history_report, hours
 from opscheck.timeutil import utc_now
 
 
@@ -19,20 +19,14 @@ kubectl logs job/<job>. Usual causes: the job failed (credentials, disk full on 
 CronJob was suspended, or the controller missed the schedule. Take a backup now:
 kubectl create job -n <namespace> --from=cronjob/postgres-backup postgres-backup-manual-$(date +%s)""",
 )
-def test_db_backup_history(profile, dump_files, backup_hosts, evidence):
-    now = utc_now()
+def test_db_backup_history(profile, dump_files, dump_listings, evidence):
     max_gap = timedelta(hours=dump_files.max_age_hours or profile.thresholds.backup_max_age_hours)
-    offenders = []
-    for backup_host in backup_hosts:
-        name = backup_host.name
-        dumps = backup_host.dumps(dump_files.path, dump_files.pattern)
-        if dumps is None:
-            evidence.fail(f"{name}:{dump_files.path}: directory does not exist")
-        recent = [d for d in dumps if d.age(now) <= timedelta(days=dump_files.history_days + 1)]
-        evidence.table({**d.row(now), "host": name} for d in reversed(recent))
-        offenders += [{**g, "object": f"{name} {g['object']}"}
-                      for g in history_gaps(dumps, now, days=dump_files.history_days, max_gap=max_gap,
-                                            min_size=dump_files.min_size_bytes)]
+    missing = [listing.host for listing in dump_listings if listing.dumps is None]
+    if missing:
+        evidence.fail(f"{missing[0]}:{dump_files.path}: directory does not exist")
+    rows, offenders = history_report(dump_listings, utc_now(), days=dump_files.history_days, max_gap=max_gap,
+                                     min_size=dump_files.min_size_bytes)
+    evidence.table(rows)
     evidence.note(f"a non-empty dump at least every {hours(max_gap)} over the last {dump_files.history_days} days")
     evidence.expect_none(offenders, "gaps in the daily backups", table=False)
 

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Sequence
 
 if TYPE_CHECKING:
-    from opscheck.sources.dumps import DumpFile
+    from opscheck.sources.dumps import DumpFile, DumpListing
     from opscheck.sources.etcd_snapshots import HostSnapshots, SnapshotStatus
 
 Row = dict[str, Any]
@@ -91,4 +91,36 @@ def snapshot_report(hosts: Sequence[HostSnapshots], directory: str, now: datetim
             rows.append({"host": h.host, **s.row(now)} | ({"status": status.detail} if s is snaps[-1] and status else {}))
         for problem in snapshot_problems(snaps, status, now, max_age=max_age, retention=retention, min_size=min_size):
             offenders.append({"object": h.host, "detail": problem})
+    return rows, offenders
+
+
+def dump_file_report(listings: Sequence[DumpListing], directory: str, now: datetime, *, max_age: timedelta,
+                     retention: timedelta, min_size: int) -> tuple[list[Row], list[str]]:
+    """(the newest ten dumps of each host as rows, problems: a missing directory, and
+    dump_problems per host)."""
+    rows: list[Row] = []
+    problems: list[str] = []
+    for listing in listings:
+        where = f"{listing.host}:{directory}"
+        if listing.dumps is None:
+            problems.append(f"{where}: directory does not exist")
+            continue
+        rows += [{**d.row(now), "host": listing.host} for d in reversed(listing.dumps[-10:])]
+        problems += [f"{where}: {p}" for p in dump_problems(listing.dumps, now, max_age=max_age, retention=retention,
+                                                            min_size=min_size)]
+    return rows, problems
+
+
+def history_report(listings: Sequence[DumpListing], now: datetime, *, days: int, max_gap: timedelta,
+                   min_size: int) -> tuple[list[Row], list[Row]]:
+    """(the dumps of the last `days` (+1) of each host as rows, the gaps of each host);
+    hosts without the directory are left to the caller (`listing.dumps is None`)."""
+    rows: list[Row] = []
+    offenders: list[Row] = []
+    for listing in listings:
+        dumps = listing.dumps or []
+        rows += [{**d.row(now), "host": listing.host} for d in reversed(dumps)
+                 if d.age(now) <= timedelta(days=days + 1)]
+        offenders += [{**g, "object": f"{listing.host} {g['object']}"}
+                      for g in history_gaps(dumps, now, days=days, max_gap=max_gap, min_size=min_size)]
     return rows, offenders

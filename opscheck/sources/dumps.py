@@ -58,6 +58,12 @@ class BackupHost:
         return verify_archive(self.host, self.name, dump, pg_restore, tables, timeout_seconds)
 
 
+@dataclass(frozen=True)
+class DumpListing:
+    host: str
+    dumps: list[DumpFile] | None  # oldest first; None: the directory does not exist
+
+
 def list_dumps(host: Any, host_name: str, directory: str, pattern: str) -> list[DumpFile] | None:
     """The dump files in `directory` matching `pattern`, oldest first; None when the
     directory does not exist on the host."""
