@@ -6,9 +6,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from opscheck.sources.dumps import DumpFile, archive_tables, dump_problems, history_gaps
+from opscheck.rules.dumps import dump_problems, history_gaps
+from opscheck.sources.dumps import DumpFile, archive_tables
 from opscheck.errors import ProfileError
-from opscheck.sources.database import redact_sql, redundant_indexes, unused_indexes
+from opscheck.rules.database import redundant_indexes, unused_indexes
+from opscheck.sources.database import redact_sql
 from opscheck.profile import PostgresThresholds, load_profile
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)

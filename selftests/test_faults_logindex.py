@@ -8,7 +8,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from opscheck.sources.log_indices import index_ages, name_date
+from opscheck.rules.log_indices import index_ages, name_date
 from opscheck.profile import LogIndices
 from selftests.harness import broken
 from testenv import search

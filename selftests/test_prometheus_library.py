@@ -7,12 +7,13 @@ import re
 import pytest
 from pydantic import ValidationError
 
-from opscheck.sources.alertmanager import receivers_for, silent_receivers
-from opscheck.sources.capacity import Trend, pct
+from opscheck.rules.alerts import receivers_for, silent_receivers
+from opscheck.rules.capacity import pct
+from opscheck.sources.capacity import Trend
 from opscheck.profile import PrometheusConfig, SloTier
+from opscheck.rules.slo import Measurement
 from opscheck.sources.prometheus import le_pattern, render, series_name
 from opscheck.timeutil import parse_duration, parse_time
-from opscheck.sources.slo import Measurement
 
 
 def test_render_replaces_only_the_named_placeholders():

@@ -1,6 +1,6 @@
 """Daily: sensor data quality from a configured SQL query (SmartSensor 002 daily log review §4)."""
-from opscheck.check import check, component_absent
-from opscheck.sources.database import quality_rule
+from opscheck.check import check, configured
+from opscheck.rules.database import quality_bounds, quality_bounds_text
 
 
 @check(
@@ -16,14 +16,12 @@ NULL readings from a few sensors: check those devices and their gateway; from al
 the ingestion pipeline (sensor-data-processor logs, the message queue). No readings at all: the
 ingestion rate alert (SensorDataIngestionRate) should be firing too; restart the ingestion service.""",
 )
-def test_sensor_data_quality(profile, pg, evidence):
-    if not profile.data_quality:
-        component_absent(profile.required, "data_quality", "no data_quality rules in this profile")
+def test_sensor_data_quality(profile, database, evidence):
+    rules = configured(profile.data_quality, profile.required, "data_quality", "no data_quality rules in this profile")
     offenders = []
-    for rule in profile.data_quality:
-        table, bad = quality_rule(pg, rule)
+    for rule in rules:
+        table, bad = quality_bounds(rule, database.quality_query(rule))
         evidence.table(table)
         offenders += bad
-        bounds = [f"{c} <= {v:g}" for c, v in rule.max.items()] + [f"{c} >= {v:g}" for c, v in rule.min.items()]
-        evidence.note(f"{rule.name}: {', '.join(bounds)}")
+        evidence.note(quality_bounds_text(rule))
     evidence.expect_none(offenders, "data quality rules out of bounds", table=False)

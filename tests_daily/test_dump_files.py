@@ -1,8 +1,9 @@
 """Daily: database dump files on the backup host (SmartSensor 002 PostgreSQL backup script)."""
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from opscheck.check import check
-from opscheck.sources.dumps import dump_problems, hours, list_dumps
+from opscheck.rules.dumps import dump_file_report, hours
+from opscheck.timeutil import utc_now
 
 
 @check(
@@ -17,20 +18,12 @@ space on the backup host, the kubectl exec into postgresql-cluster-0); an empty 
 pg_dump failed half-way. Old dumps kept: the cleanup step did not run:
   find /backups/postgresql -name "*.gz" -mtime +30 -delete""",
 )
-def test_backup_dump_files(profile, dump_files, backup_hosts, evidence):
-    now = datetime.now(timezone.utc)
+def test_backup_dump_files(profile, dump_files, dump_listings, evidence):
     max_age = timedelta(hours=dump_files.max_age_hours or profile.thresholds.backup_max_age_hours)
-    retention = timedelta(days=dump_files.retention_days)
-    problems = []
-    for name, host in backup_hosts:
-        dumps = list_dumps(host, name, dump_files.path, dump_files.pattern)
-        where = f"{name}:{dump_files.path}"
-        if dumps is None:
-            problems.append(f"{where}: directory does not exist")
-            continue
-        evidence.table({**d.row(now), "host": name} for d in reversed(dumps[-10:]))
-        problems += [f"{where}: {p}" for p in dump_problems(dumps, now, max_age=max_age, retention=retention,
-                                                            min_size=dump_files.min_size_bytes)]
+    rows, problems = dump_file_report(dump_listings, dump_files.path, utc_now(), max_age=max_age,
+                                      retention=timedelta(days=dump_files.retention_days),
+                                      min_size=dump_files.min_size_bytes)
+    evidence.table(rows)
     evidence.record(measured="; ".join(problems) or "ok",
                     threshold=f"newest within {hours(max_age)}, at least {dump_files.min_size_bytes} bytes, "
                               f"none older than {dump_files.retention_days:g} days")

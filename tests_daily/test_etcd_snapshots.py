@@ -3,8 +3,8 @@
 from datetime import timedelta
 
 from opscheck.check import check
-from opscheck.sources.dumps import hours
-from opscheck.sources.etcd_snapshots import snapshot_report
+from opscheck.rules.dumps import hours, snapshot_report
+from opscheck.timeutil import utc_now
 
 
 @check(
@@ -21,11 +21,11 @@ ETCDCTL_API=3 etcdctl snapshot save /var/backups/etcd/etcd-snapshot-$(date +%Y%m
 then fix its schedule (cron/systemd timer) and its retention (find /var/backups/etcd -name "etcd-snapshot-*.db" -mtime +7 -delete).
 An invalid snapshot cannot restore the cluster: delete it and take a new one.""",
 )
-def test_etcd_snapshot(etcd_backups, etcd_hosts, evidence):
+def test_etcd_snapshot(etcd_backups, etcd_snapshots, evidence):
     max_age = timedelta(hours=etcd_backups.max_age_hours)
     retention = timedelta(days=etcd_backups.retention_days)
-    rows, offenders = snapshot_report(etcd_hosts, etcd_backups.path, etcd_backups.pattern, etcd_backups.etcdutl_command,
-                                      max_age=max_age, retention=retention, min_size=etcd_backups.min_size_bytes)
+    rows, offenders = snapshot_report(etcd_snapshots, etcd_backups.path, utc_now(), max_age=max_age,
+                                      retention=retention, min_size=etcd_backups.min_size_bytes)
     evidence.table(rows)
     evidence.note(f"newest snapshot within {hours(max_age)}, valid (etcdutl snapshot status); "
                   f"retention {etcd_backups.retention_days:g} days")

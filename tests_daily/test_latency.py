@@ -1,16 +1,5 @@
 """Daily: response and signature times (QSIGN 000 §2, from Prometheus histograms)."""
-import pytest
-
-from opscheck.check import check
-from opscheck.errors import DependencyError
-
-
-def average_ms(prometheus, query_template, window):
-    query = query_template.replace("$window", window)
-    samples = prometheus.query(query)
-    if not samples:
-        raise DependencyError(f"Prometheus returned no samples for {query}: is the service scraped?")
-    return max(s.value for s in samples) * 1000, query
+from opscheck.check import check, configured
 
 
 @check(
@@ -25,11 +14,11 @@ Fixes: add database indexes, enable caching, size the connection pool, scale out
 )
 def test_api_latency(prometheus, profile, evidence):
     cfg = profile.prometheus
-    if not cfg.api_latency_query:
-        pytest.skip("not applicable: prometheus.api_latency_query is not set in this profile")
-    value, query = average_ms(prometheus, cfg.api_latency_query, cfg.latency_window)
+    template = configured(cfg.api_latency_query, profile.required, "prometheus",
+                          "prometheus.api_latency_query is not set in this profile")
+    seconds, query = prometheus.scraped_value(template, numbers_only=False, window=cfg.latency_window)
     evidence.note(f"PromQL: {query}")
-    evidence.expect_at_most(value, profile.thresholds.api_latency_ms,
+    evidence.expect_at_most(seconds * 1000, profile.thresholds.api_latency_ms,
                             what=f"average API response time over {cfg.latency_window}", unit=" ms")
 
 
@@ -45,9 +34,9 @@ scale the signature-service if the queue grows.""",
 )
 def test_signature_latency(prometheus, profile, evidence):
     cfg = profile.prometheus
-    if not cfg.signature_latency_query:
-        pytest.skip("not applicable: prometheus.signature_latency_query is not set in this profile")
-    value, query = average_ms(prometheus, cfg.signature_latency_query, cfg.latency_window)
+    template = configured(cfg.signature_latency_query, profile.required, "prometheus",
+                          "prometheus.signature_latency_query is not set in this profile")
+    seconds, query = prometheus.scraped_value(template, numbers_only=False, window=cfg.latency_window)
     evidence.note(f"PromQL: {query}")
-    evidence.expect_at_most(value, profile.thresholds.signature_latency_ms,
+    evidence.expect_at_most(seconds * 1000, profile.thresholds.signature_latency_ms,
                             what=f"average signature time over {cfg.latency_window}", unit=" ms")

@@ -1,7 +1,7 @@
 """Daily: node filesystems, read with df on the nodes (multi-cluster 004 디스크 용량 부족,
 SmartSensor 002 저장소 사용량 확인)."""
 from opscheck.check import check
-from opscheck.sources.node_disks import filesystems
+from opscheck.rules.hosts import filesystems_over, hosts_without_filesystems
 
 
 @check(
@@ -16,19 +16,14 @@ Image filesystem: remove unused images (crictl rmi --prune; the kubelet's image 
 then grow the disk if the workload needs it. disk_space_low (002): clean old logs and temp files
 (find /var/log -name "*.log" -mtime +7 -delete).""",
 )
-def test_node_disk(node_disk, node_hosts, profile, evidence):
+def test_node_disk(node_disk, node_filesystems, profile, evidence):
     limit = profile.thresholds.disk_percent
-    rows, offenders = [], []
-    for name, host in node_hosts:
-        found, missing = filesystems(host, name, node_disk.expanded_paths)
-        for fs in found:
-            rows.append(fs.row())
-            if fs.percent > limit:
-                offenders.append({"object": f"{name}:{fs.mount}", "detail": f"{fs.percent}% used"})
-        if missing:
-            evidence.note(f"{name}: no {', '.join(missing)} (skipped)")
-        if not found:
-            evidence.fail(f"none of {', '.join(node_disk.expanded_paths)} exists on {name}")
+    rows, offenders, notes = filesystems_over(node_filesystems, limit)
+    for note in notes:
+        evidence.note(note)
+    empty = hosts_without_filesystems(node_filesystems)
+    if empty:
+        evidence.fail(f"none of {', '.join(node_disk.expanded_paths)} exists on {empty[0]}")
     evidence.table(rows)
     evidence.note(f"threshold {limit:g}% (df Use%)")
     evidence.expect_none(offenders, f"node filesystems over {limit:g}% used", table=False)

@@ -2,10 +2,8 @@
 (seed 003: Prometheus 타겟 확인, Grafana 대시보드에서 주요 메트릭 확인)."""
 from __future__ import annotations
 
-import pytest
-
-from opscheck.check import check
-from opscheck.sources.prometheus import is_number, render
+from opscheck.check import check, component_absent
+from opscheck.rules.monitoring import grafana_problems, query_short_of_series, targets_down
 
 
 @check(
@@ -24,13 +22,7 @@ def test_targets_up(prometheus, profile, evidence):
     targets = prometheus.targets()
     if not targets:
         evidence.fail(f"Prometheus at {cfg.url} has no active scrape target")
-    rows, offenders = [], []
-    for t in sorted(targets, key=lambda t: (t.job, t.instance)):
-        ignored = t.job in cfg.ignore_jobs
-        rows.append({"object": f"{t.job}/{t.instance}", "health": t.health, "last error": t.last_error,
-                     "counted": "no (ignore_jobs)" if ignored else "yes"})
-        if t.health != "up" and not ignored:
-            offenders.append({"object": f"{t.job}/{t.instance}", "detail": f"{t.health}: {t.last_error}" if t.last_error else t.health})
+    rows, offenders = targets_down(targets, cfg.ignore_jobs)
     evidence.table(rows)
     evidence.expect_none(offenders, f"of {len(targets)} scrape targets down", table=False)
 
@@ -53,24 +45,17 @@ def test_dashboard_metrics(prometheus, grafana, profile, evidence):
     # environment: Grafana is not packaged in Debian) that part is not applicable and the
     # check covers the dashboards' key queries alone.
     if not cfg.dashboard_queries and grafana is None:
-        pytest.skip("not applicable: no prometheus.dashboard_queries and no prometheus.grafana_url in this profile")
+        component_absent(profile.required, "prometheus",
+                         "no prometheus.dashboard_queries and no prometheus.grafana_url in this profile")
     offenders = []
     if grafana is None:
         evidence.note("Grafana: not applicable (no prometheus.grafana_url); dashboards' queries checked in Prometheus")
     else:
-        health = grafana.health()
-        evidence.table([{"object": "grafana", "HTTP": health["http_status"], "database": health.get("database", "?"),
-                         "version": health.get("version", "")}])
-        if health["http_status"] != 200 or health.get("database") != "ok":
-            offenders.append({"object": f"Grafana {grafana.url}", "detail": f"HTTP {health['http_status']}, database {health.get('database', '?')}"})
-        for ds in grafana.datasources():
-            evidence.table([{"object": f"datasource {ds.name}", "type": ds.type, "health": "OK" if ds.ok else ds.message}])
-            if not ds.ok:
-                offenders.append({"object": f"Grafana datasource {ds.name}", "detail": ds.message})
+        rows, offenders = grafana_problems(grafana.url, grafana.health(), grafana.datasources())
+        evidence.table(rows)
     for q in cfg.dashboard_queries:
-        promql = render(q.query, window=q.window)
-        found = [s for s in prometheus.query(promql) if is_number(s.value)]
-        evidence.table([{"object": q.name, "series": len(found), "expected": f">= {q.min_series}", "query": promql}])
-        if len(found) < q.min_series:
-            offenders.append({"object": q.name, "detail": f"{len(found)} series, expected at least {q.min_series}"})
+        found, promql = prometheus.numeric_series(q.query, window=q.window)
+        row, short = query_short_of_series(q.name, promql, len(found), q.min_series)
+        evidence.table([row])
+        offenders += short
     evidence.expect_none(offenders, "dashboard queries or Grafana parts without data", table=False)

@@ -2,10 +2,8 @@
 (seed 002 로그 검토: 느린 응답 감지, response_time > 1000ms)."""
 from __future__ import annotations
 
-import pytest
-
-from opscheck.check import check, fmt
-from opscheck.sources.prometheus import le_pattern, render
+from opscheck.check import check, configured, fmt
+from opscheck.rules.monitoring import slow_shares
 
 
 @check(
@@ -19,26 +17,15 @@ Find the slow endpoints and their bottleneck: database query time (pg_stat_state
 external calls, cache hit rate (redis-cli INFO stats); then tune queries and indexes, enable caching,
 size connection pools, or scale out (HPA).""",
 )
-def test_slow_responses(prometheus, profile, evidence):
+def test_slow_responses(service_meter, profile, evidence):
     cfg = profile.prometheus
     slow = cfg.slow_responses
-    services = slow.services or (cfg.sla.services if cfg.sla else [])
-    if not services:
-        pytest.skip("not applicable: no prometheus.slow_responses.services (nor sla.services) in this profile")
+    services = configured(slow.services or (cfg.sla.services if cfg.sla else []), profile.required, "prometheus",
+                          "no prometheus.slow_responses.services (nor sla.services) in this profile")
     window = cfg.windows.daily
-    le = le_pattern(slow.threshold_ms / 1000)
-    rows, offenders, worst = [], [], 0.0
-    for service in services:
-        total = prometheus.value(render(cfg.service_queries.requests, service=service, window=window))
-        late = prometheus.value(render(cfg.service_queries.slow_requests, service=service, window=window, le=le))
-        if not total or late is None:
-            rows.append({"object": service, "requests": 0 if not total else round(total), "slower": "", "share": "no requests"})
-            continue
-        share = max(late, 0.0) / total * 100
-        worst = max(worst, share)
-        rows.append({"object": service, "requests": round(total), "slower": round(max(late, 0.0)), "share": f"{share:.2f}%"})
-        if share > slow.max_percent:
-            offenders.append({"object": service, "detail": f"{round(late)} of {round(total)} requests, {share:.1f}%"})
+    meter = service_meter(window)
+    counts = [(service, *meter.slow_requests(service, slow.threshold_ms)) for service in services]
+    rows, offenders, worst = slow_shares(counts, slow.max_percent)
     evidence.table(rows)
     evidence.record(measured=round(worst, 2), threshold=slow.max_percent, unit="%")
     if offenders:

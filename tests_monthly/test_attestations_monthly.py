@@ -11,8 +11,8 @@ from opscheck.check import check
                 "(deployments, incidents, post-mortems) and update them; then record the review in an "
                 "attestation file (item, who, role, when, evidence link, valid_days or expires).",
 )
-def test_docs_update(attestations, evidence):
-    attestations.require("001.monthly.docs-update", evidence)
+def test_docs_update(sign_off):
+    sign_off()
 
 
 @check(
@@ -24,5 +24,5 @@ def test_docs_update(attestations, evidence):
                 "changes (Kubernetes/Istio upgrades, cleaned-up resources, DR test results); then record "
                 "the review in an attestation file (item, who, role, when, evidence link, valid_days or expires).",
 )
-def test_adr_docs_update(attestations, evidence):
-    attestations.require("003.monthly.docs-update", evidence)
+def test_adr_docs_update(sign_off):
+    sign_off()

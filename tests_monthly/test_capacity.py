@@ -2,10 +2,8 @@
 seed 001 용량 사용 추세 분석; seed 000 스토리지 확장 필요성 평가)."""
 from __future__ import annotations
 
-import pytest
-
-from opscheck.sources.capacity import forecast_rows, volume_rows
-from opscheck.check import check
+from opscheck.check import check, configured
+from opscheck.rules.capacity import forecast_problem, forecast_rows, forecast_text, resource_queries, volume_rows
 
 
 @check(
@@ -19,20 +17,14 @@ above 85 %). Memory over 80 %: add memory or worker nodes (within 2-3 months; ur
 Storage over 80 %: expand the volume (postgresql: next resize at 80 %, e.g. 500 GB -> 1 TB) or archive
 old data. Cluster scaling triggers: scale out at CPU 70 % / memory 80 % for 15 minutes.""",
 )
-def test_capacity_forecast(prometheus, profile, evidence):
-    cfg = profile.prometheus
-    cap, thr = cfg.capacity, profile.thresholds
-    resources = [(n, q, limit) for n, q, limit in (("cpu", cap.cpu_query, thr.cpu_percent),
-                                                   ("memory", cap.memory_query, thr.memory_percent),
-                                                   ("storage", cfg.volume_usage_query, thr.disk_percent)) if q]
-    if not resources:
-        pytest.skip("not applicable: no capacity queries (prometheus.capacity.cpu_query, memory_query, volume_usage_query)")
-    fc = cap.forecast
-    rows, offenders = forecast_rows(prometheus, resources, fc)
+def test_capacity_forecast(capacity_trends, profile, evidence):
+    resources = configured(resource_queries(profile.prometheus, profile.thresholds, storage=True), profile.required,
+                           "prometheus", "no capacity queries (prometheus.capacity.cpu_query, memory_query, volume_usage_query)")
+    fc = profile.prometheus.capacity.forecast
+    rows, offenders = forecast_rows([(n, capacity_trends(q, fc), limit) for n, q, limit in resources], fc)
     evidence.table(rows)
-    evidence.note(f"linear trend over {fc.window} (step {fc.step}), projected {fc.horizon_days:g} days")
-    evidence.expect_none(offenders, f"resources forecast over their threshold in {fc.horizon_days:g} days "
-                                    f"({fc.window} trend)", table=False)
+    evidence.note(forecast_text(fc))
+    evidence.expect_none(offenders, forecast_problem(fc), table=False)
 
 
 @check(
@@ -45,13 +37,13 @@ kubectl get pv,pvc -n qsign; kubectl exec -n qsign postgresql-0 -- df -h /var/li
 Plan the expansion before the volume passes 80 %: resize the PVC (StorageClass with
 allowVolumeExpansion), or archive/delete old data; review the growth rate every month.""",
 )
-def test_storage_expansion(prometheus, profile, evidence):
+def test_storage_expansion(capacity_trends, profile, evidence):
     cfg = profile.prometheus
-    if not cfg.volume_usage_query:
-        pytest.skip("not applicable: no prometheus.volume_usage_query in this profile")
+    query = configured(cfg.volume_usage_query, profile.required, "prometheus",
+                       "no prometheus.volume_usage_query in this profile")
     fc = cfg.capacity.storage_expansion
     level = profile.thresholds.disk_percent / 100
-    rows, offenders = volume_rows(prometheus, cfg.volume_usage_query, fc, level)
+    rows, offenders = volume_rows(capacity_trends(query, fc), fc, level)
     evidence.table(rows)
     evidence.note(f"linear trend over {fc.window} (step {fc.step}); planning horizon {fc.horizon_days:g} days")
     evidence.expect_none(offenders, f"volumes pass {profile.thresholds.disk_percent:g}% within "

@@ -1,8 +1,9 @@
 """Monthly: index use, table sizes, database roles and inactive accounts
 (SmartSensor 002: performance tuning, capacity planning, monthly security audit)."""
-from opscheck.check import check, component_absent
-from opscheck.sources.database import (MB, cluster_data_bytes, growth_per_day, inactive_accounts, indexes, role_policy,
-                               table_sizes, unused_indexes)
+from opscheck.check import check, configured
+from opscheck.rules.database import (MB, growth, index_rows, inactive_accounts, oversized_tables, role_policy,
+                                     storage_over_trigger, storage_percent, unused_indexes)
+from opscheck.timeutil import utc_now
 
 
 @check(
@@ -17,13 +18,10 @@ Check the counters cover a full business cycle (pg_stat_database.stats_reset) an
 replica uses the index (counters are per server), then drop it:
   DROP INDEX CONCURRENTLY <schema>.<index>;""",
 )
-def test_unused_indexes(postgres_config, pg, evidence):
+def test_unused_indexes(postgres_config, database, evidence):
     t = postgres_config.thresholds
-    all_indexes = indexes(pg)
-    evidence.table({"object": f"{r['schema']}.{r['index_name']}", "table": f"{r['schema']}.{r['table_name']}",
-                    "idx_scan": r["idx_scan"], "size_mb": round(r["bytes"] / MB, 2), "table_rows": r["table_rows"],
-                    "constraint": r["backs_constraint"] or r["indisunique"]}
-                   for r in all_indexes if r["table_rows"] >= t.index_min_table_rows)
+    all_indexes = database.indexes()
+    evidence.table(index_rows(all_indexes, t))
     evidence.note(f"judged: indexes not backing a constraint, on tables of at least {t.index_min_table_rows} rows; "
                   f"unused: fewer than {t.unused_index_max_scans} scans since the statistics were reset")
     evidence.expect_none(unused_indexes(all_indexes, t), f"indexes scanned fewer than {t.unused_index_max_scans} times",
@@ -42,28 +40,22 @@ A table over its limit: check its retention cleanup ran (old sensor data), VACUU
 space, or partition it. Storage over the resize trigger (80%): expand the PostgreSQL volume
 (storage_scaling: postgresql next_resize) before it fills.""",
 )
-def test_table_sizes(profile, postgres_config, pg, evidence):
+def test_table_sizes(profile, postgres_config, database, evidence):
     t = postgres_config.thresholds
-    tables = table_sizes(pg)
+    tables = database.table_sizes()
     evidence.table({k: v for k, v in r.items() if k != "bytes"} for r in tables[: t.largest_tables])
-    offenders = []
-    for r in tables:
-        limit = t.table_max_mb_overrides.get(r["object"], t.table_max_mb)
-        if limit is not None and r["bytes"] > limit * MB:
-            offenders.append({"object": r["object"], "detail": f"{r['size_mb']:g} MB, over {limit:g} MB"})
+    offenders = oversized_tables(tables, t)
     by_name = {r["object"]: r["bytes"] for r in tables}
     for rule in profile.data_retention:
         if rule.table in by_name:
-            g = growth_per_day(pg, rule, by_name[rule.table])
+            g = growth(rule, *database.recent_rows(rule, 7), by_name[rule.table], 7)
             evidence.note(f"growth of {g['object']}: {g['rows_per_day']:g} rows/day, {g['mb_per_day']:g} MB/day (last 7 days)")
-    data = cluster_data_bytes(pg)
+    data = database.cluster_data_bytes()
     evidence.note(f"all databases: {data / MB:.1f} MB")
-    if t.storage_capacity_gb is not None:
-        used = 100.0 * data / (t.storage_capacity_gb * 1024 * MB)
+    used = storage_percent(data, t)
+    if used is not None:
         evidence.note(f"storage: {used:.1f}% of {t.storage_capacity_gb:g} GB, resize trigger {t.storage_resize_trigger_percent:g}%")
-        if used > t.storage_resize_trigger_percent:
-            offenders.append({"object": "all databases", "detail": f"{data / MB:.0f} MB, {used:.0f}% of "
-                              f"{t.storage_capacity_gb:g} GB, over the resize trigger {t.storage_resize_trigger_percent:g}%"})
+        offenders += storage_over_trigger(data, t)
     limit_text = f"{t.table_max_mb:g} MB" if t.table_max_mb is not None else "none"
     evidence.note(f"table size limit: {limit_text}"
                   + (f", overrides {dict(t.table_max_mb_overrides)}" if t.table_max_mb_overrides else ""))
@@ -83,9 +75,9 @@ the change record); ALTER ROLE <name> NOSUPERUSER (or NOCREATEROLE ...), or DROP
 REASSIGN OWNED. Passwords: SET password_encryption = 'scram-sha-256' and have the roles reset
 their passwords; set an expiry: ALTER ROLE <name> VALID UNTIL '<date>'.""",
 )
-def test_db_user_security(postgres_config, pg, evidence):
+def test_db_user_security(postgres_config, database, evidence):
     policy = postgres_config.accounts
-    table, offenders = role_policy(pg, policy)
+    table, offenders = role_policy(database.roles(), database.password_encryption(), policy, utc_now())
     evidence.table(table)
     evidence.note(f"approved superusers: {', '.join(policy.approved_superusers) or 'none'}; "
                   f"approved privileged roles: {', '.join(policy.approved_privileged_roles) or 'none'}; "
@@ -104,13 +96,13 @@ Confirm with the account's owner (last login in the auth-server log: login_succe
 disable the account in the application (oauth2-server user admin), or remove it.
 Service accounts that never log in interactively: exclude them in the query with a reason.""",
 )
-def test_inactive_accounts(profile, pg, evidence):
+def test_inactive_accounts(profile, database, evidence):
     # PostgreSQL does not record when a role last logged in, so database roles cannot show
     # inactivity; the runbook means the application's users (the auth server's accounts),
     # read from its users table with a query from the profile.
-    cfg = profile.inactive_accounts
-    if cfg is None:
-        component_absent(profile.required, "inactive_accounts", "no inactive_accounts query in this profile")
-    seen, inactive = inactive_accounts(pg, cfg)
+    cfg = configured(profile.inactive_accounts, profile.required, "inactive_accounts",
+                     "no inactive_accounts query in this profile")
+    accounts = database.account_activity(cfg)
+    seen, inactive = len(accounts), inactive_accounts(accounts, cfg, utc_now())
     evidence.note(f"{seen} enabled accounts; inactive: no activity for over {cfg.max_inactive_days:g} days")
     evidence.expect_none(inactive, f"enabled accounts inactive for over {cfg.max_inactive_days:g} days")

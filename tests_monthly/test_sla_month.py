@@ -2,10 +2,8 @@
 점검: 성능 지표 리뷰)."""
 from __future__ import annotations
 
-import pytest
-
-from opscheck.check import check
-from opscheck.sources.slo import ServiceMeter, sla_measurements, verdict
+from opscheck.check import check, configured
+from opscheck.rules.slo import measurement_rows, sla_objectives
 
 
 @check(
@@ -20,10 +18,9 @@ PodDisruptionBudget, readiness probes). Latency and errors: review the month's s
 error sources (kubectl logs -n qsign -l app=<service> | grep ERROR), the database (indexes, connection
 pool), the HSM and Vault response times; plan scaling (HPA, replicas) for the next month.""",
 )
-def test_sla_month(prometheus, profile, evidence):
+def test_sla_month(measure, profile, evidence):
     cfg = profile.prometheus
-    if cfg.sla is None:
-        pytest.skip("not applicable: no prometheus.sla in this profile")
-    meter = ServiceMeter(prometheus, cfg.service_queries, cfg.windows.monthly)
-    verdict(evidence, sla_measurements(meter, cfg.sla, availability=True),
-            f"SLA objectives missed over {cfg.windows.monthly}")
+    sla = configured(cfg.sla, profile.required, "prometheus", "no prometheus.sla in this profile")
+    rows, missed = measurement_rows(measure(sla_objectives(sla, availability=True), cfg.windows.monthly))
+    evidence.table(rows)
+    evidence.expect_none(missed, f"SLA objectives missed over {cfg.windows.monthly}", table=False)

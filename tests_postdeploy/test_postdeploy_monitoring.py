@@ -2,15 +2,11 @@
 rollout (seed 001 배포 후 체크리스트: 메트릭 수집 정상, Alert 정상 동작, 성능 지표 정상 범위)."""
 from __future__ import annotations
 
-import pytest
-
-from opscheck.check import check
-from opscheck.errors import DependencyError
-from opscheck.sources.prometheus import now
-from opscheck.sources.slo import ServiceMeter, sla_measurements, verdict
-
-# A scrape older than this many intervals (plus a little slack) is not fresh.
-FRESH_INTERVALS = 3
+from opscheck.check import check, configured
+from opscheck.rules.alerts import alerting_path
+from opscheck.rules.monitoring import stale_jobs
+from opscheck.rules.slo import measurement_rows, sla_objectives
+from opscheck.timeutil import utc_now
 
 
 @check(
@@ -24,32 +20,9 @@ selector does not match the new Service/pod labels (kubectl get servicemonitor -
 Down: the pod's /metrics port (kubectl port-forward, curl /metrics). Stale: scrape timeouts.""",
 )
 def test_metrics_collected(prometheus, profile, evidence):
-    cfg = profile.prometheus
-    if not cfg.expected_jobs:
-        pytest.skip("not applicable: no prometheus.expected_jobs in this profile")
-    targets = prometheus.targets()
-    samples = {s.labels.get("job"): s.value for s in prometheus.query("sum by (job) (scrape_samples_scraped)")}
-    rows, offenders = [], []
-    for job in cfg.expected_jobs:
-        mine = [t for t in targets if t.job == job]
-        down = [t for t in mine if t.health != "up"]
-        ages = [(now() - t.last_scrape).total_seconds() for t in mine if t.last_scrape]
-        stale = [t for t, age in zip(mine, ages) if age > FRESH_INTERVALS * t.scrape_interval_seconds + 5]
-        problem = ""
-        if not mine:
-            problem = "no scrape target"
-        elif down:
-            problem = f"{len(down)} of {len(mine)} targets down: " + "; ".join(
-                f"{t.instance} {t.last_error or t.health}" for t in down)
-        elif stale or len(ages) < len(mine):
-            problem = f"last scrape {max(ages, default=0):.0f} s ago"
-        elif not samples.get(job):
-            problem = "0 samples in the last scrape"
-        rows.append({"object": f"job {job}", "targets": len(mine), "up": len(mine) - len(down),
-                     "last scrape": f"{min(ages):.0f} s ago" if ages else "never",
-                     "samples": int(samples.get(job) or 0), "problem": problem})
-        if problem:
-            offenders.append({"object": f"job {job}", "detail": problem})
+    jobs = configured(profile.prometheus.expected_jobs, profile.required, "prometheus",
+                      "no prometheus.expected_jobs in this profile")
+    rows, offenders = stale_jobs(jobs, prometheus.targets(), prometheus.samples_per_job(), utc_now())
     evidence.table(rows)
     evidence.expect_none(offenders, "expected jobs without fresh samples", table=False)
 
@@ -66,30 +39,8 @@ its log, and http://localhost:9090/status (Alertmanagers). The Watchdog alert mu
 Alertmanager: if it is missing, the path Prometheus -> Alertmanager is broken.""",
 )
 def test_alerts_working(prometheus, alertmanagers, profile, evidence):
-    cfg = profile.prometheus.alerting
-    rows, offenders = [], []
-    for r in prometheus.rules():
-        if r.health == "err":
-            offenders.append({"object": f"rule {r.name}", "detail": f"evaluation error: {r.last_error}"})
-    rows.append({"object": "rules", "state": f"{len(offenders)} with evaluation errors"})
-    if not alertmanagers:
-        offenders.append({"object": "Alertmanager", "detail": "Prometheus sends alerts to none"})
-    for am in alertmanagers:
-        try:
-            status = am.status()
-            held = am.alert_names()
-        except DependencyError as exc:
-            rows.append({"object": f"Alertmanager {am.url}", "state": str(exc)})
-            offenders.append({"object": f"Alertmanager {am.url}", "detail": str(exc).removeprefix(f"Alertmanager at {am.url} ")})
-            continue
-        state = f"{status.version}, cluster {status.cluster}, {len(held)} active alerts"
-        if status.cluster not in ("ready", "disabled", ""):
-            offenders.append({"object": f"Alertmanager {am.url}", "detail": f"cluster {status.cluster}"})
-        if cfg.watchdog:
-            state += f", {cfg.watchdog} {'received' if cfg.watchdog in held else 'MISSING'}"
-            if cfg.watchdog not in held:
-                offenders.append({"object": f"Alertmanager {am.url}", "detail": f"has no {cfg.watchdog} alert: alerts do not arrive"})
-        rows.append({"object": f"Alertmanager {am.url}", "state": state})
+    rows, offenders = alerting_path(prometheus.rules(), [am.state() for am in alertmanagers],
+                                    profile.prometheus.alerting.watchdog)
     evidence.table(rows)
     evidence.expect_none(offenders, "alerting problems", table=False)
 
@@ -104,10 +55,9 @@ Compare with the previous release (P95, error rate on the dashboards); kubectl l
 --since=15m | grep ERROR. If the new release is the cause, roll back (kubectl rollout undo deployment/<name>
 -n qsign, or the Argo CD previous revision) and analyse before the next attempt.""",
 )
-def test_perf_normal(prometheus, profile, evidence):
+def test_perf_normal(measure, profile, evidence):
     cfg = profile.prometheus
-    if cfg.sla is None:
-        pytest.skip("not applicable: no prometheus.sla in this profile")
-    meter = ServiceMeter(prometheus, cfg.service_queries, cfg.windows.postdeploy)
-    verdict(evidence, sla_measurements(meter, cfg.sla, availability=False),
-            f"SLA objectives missed over the last {cfg.windows.postdeploy}")
+    sla = configured(cfg.sla, profile.required, "prometheus", "no prometheus.sla in this profile")
+    rows, missed = measurement_rows(measure(sla_objectives(sla, availability=False), cfg.windows.postdeploy))
+    evidence.table(rows)
+    evidence.expect_none(missed, f"SLA objectives missed over the last {cfg.windows.postdeploy}", table=False)

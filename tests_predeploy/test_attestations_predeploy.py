@@ -17,8 +17,8 @@ RECORD = ("Record it in an attestation file under the profile's attestations dir
     remediation="Write the change record (what changes, why, rollback plan, maintenance window) before "
                 "the deployment. " + RECORD,
 )
-def test_change_documented(attestations, evidence):
-    attestations.require("001.predeploy.change-documented", evidence)
+def test_change_documented(sign_off):
+    sign_off()
 
 
 @check(
@@ -30,8 +30,8 @@ def test_change_documented(attestations, evidence):
                 "an emergency change from on_call_engineer and tech_lead. Do not deploy until each "
                 "required role has approved. " + RECORD,
 )
-def test_approvals(attestations, evidence):
-    attestations.require("001.predeploy.approvals", evidence)
+def test_approvals(sign_off):
+    sign_off()
 
 
 @check(
@@ -43,5 +43,5 @@ def test_approvals(attestations, evidence):
                 "page; preferred window Sunday 02:00-06:00 KST), immediately for an emergency change. "
                 "Reschedule the deployment if the notice period was not met. " + RECORD,
 )
-def test_maintenance_notice(attestations, evidence):
-    attestations.require("001.predeploy.maintenance-notice", evidence)
+def test_maintenance_notice(sign_off):
+    sign_off()

@@ -1,8 +1,9 @@
 """Predeploy: a verified backup exists before the change (QSIGN 001 pre-deployment checklist)."""
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from opscheck.check import check
-from opscheck.sources.dumps import hours, list_dumps, verify_archive
+from opscheck.rules.dumps import hours
+from opscheck.timeutil import utc_now
 
 
 @check(
@@ -18,13 +19,14 @@ A dump that does not read through is broken (disk full, pg_dump interrupted): fi
 backup job's log before relying on older dumps.""",
 )
 def test_backup_verified(profile, dump_files, backup_hosts, evidence):
-    now = datetime.now(timezone.utc)
+    now = utc_now()
     max_age = timedelta(hours=dump_files.verified_max_age_hours or dump_files.max_age_hours
                         or profile.thresholds.backup_max_age_hours)
     tables = [t.name for t in profile.restore_drill.tables]
     problems = []
-    for name, host in backup_hosts:
-        dumps = list_dumps(host, name, dump_files.path, dump_files.pattern)
+    for backup_host in backup_hosts:
+        name = backup_host.name
+        dumps = backup_host.dumps(dump_files.path, dump_files.pattern)
         if not dumps:
             problems.append(f"{name}:{dump_files.path}: no dump file")
             continue
@@ -33,8 +35,8 @@ def test_backup_verified(profile, dump_files, backup_hosts, evidence):
         if newest.age(now) > max_age:
             problems.append(f"{name}: newest dump {newest.name} is {hours(newest.age(now))} old, over {hours(max_age)}")
             continue
-        problems += [f"{name}: {p}" for p in verify_archive(host, name, newest, dump_files.pg_restore, tables,
-                                                            int(dump_files.verify_timeout_minutes * 60))]
+        problems += [f"{name}: {p}" for p in backup_host.verify(newest, dump_files.pg_restore, tables,
+                                                               int(dump_files.verify_timeout_minutes * 60))]
     evidence.record(measured="; ".join(problems) or "verified",
                     threshold=f"newer than {hours(max_age)}, reads through"
                               + (f", data for {', '.join(tables)}" if tables else ""))

@@ -3,8 +3,8 @@
 from datetime import timedelta
 
 from opscheck.check import check
-from opscheck.sources.dumps import hours
-from opscheck.sources.etcd_snapshots import snapshot_report
+from opscheck.rules.dumps import hours, snapshot_report
+from opscheck.timeutil import utc_now
 
 
 @check(
@@ -17,10 +17,10 @@ Take the snapshot now, right before the upgrade (scripts/backup/etcd-snapshot.sh
 (ETCDCTL_API=3 etcdctl snapshot status <file> --write-out=table) and copy it off the node;
 do not start the upgrade (kubeadm upgrade apply) without it.""",
 )
-def test_etcd_backup(etcd_backups, etcd_hosts, evidence):
+def test_etcd_backup(etcd_backups, etcd_snapshots, evidence):
     max_age = timedelta(hours=etcd_backups.predeploy_max_age_hours)
-    rows, offenders = snapshot_report(etcd_hosts, etcd_backups.path, etcd_backups.pattern, etcd_backups.etcdutl_command,
-                                      max_age=max_age, retention=None, min_size=etcd_backups.min_size_bytes)
+    rows, offenders = snapshot_report(etcd_snapshots, etcd_backups.path, utc_now(), max_age=max_age,
+                                      retention=None, min_size=etcd_backups.min_size_bytes)
     evidence.table(rows)
     evidence.note(f"a valid snapshot newer than {hours(max_age)} before the upgrade")
     evidence.expect_none(offenders, "control-plane hosts without a fresh etcd backup", table=False)

@@ -2,10 +2,8 @@
 체크리스트: 모니터링/알림 설정 확인)."""
 from __future__ import annotations
 
-import pytest
-
-from opscheck.check import check
-from opscheck.errors import DependencyError
+from opscheck.check import check, component_absent
+from opscheck.rules.monitoring import monitoring_gaps
 
 
 @check(
@@ -22,26 +20,10 @@ app.kubernetes.io/name=alertmanager).""",
 def test_monitoring_configured(prometheus, alertmanagers, profile, evidence):
     cfg = profile.prometheus
     if not cfg.expected_jobs and not cfg.alerting.expected_rules:
-        pytest.skip("not applicable: no prometheus.expected_jobs or alerting.expected_rules in this profile")
+        component_absent(profile.required, "prometheus",
+                         "no prometheus.expected_jobs or alerting.expected_rules in this profile")
     jobs = {t.job for t in prometheus.targets()}
     rules = {r.name for r in prometheus.rules() if r.kind == "alerting"}
-    rows, offenders = [], []
-    for job in cfg.expected_jobs:
-        rows.append({"object": f"scrape job {job}", "configured": "yes" if job in jobs else "NO"})
-        if job not in jobs:
-            offenders.append({"object": f"scrape job {job}", "detail": "no scrape target"})
-    for name in cfg.alerting.expected_rules:
-        rows.append({"object": f"alert rule {name}", "configured": "yes" if name in rules else "NO"})
-        if name not in rules:
-            offenders.append({"object": f"alert rule {name}", "detail": "not loaded"})
-    if not alertmanagers:
-        offenders.append({"object": "Alertmanager", "detail": "Prometheus sends alerts to none"})
-    for am in alertmanagers:
-        try:
-            status = am.status()
-            rows.append({"object": f"Alertmanager {am.url}", "configured": f"yes, {status.version}"})
-        except DependencyError as exc:
-            rows.append({"object": f"Alertmanager {am.url}", "configured": str(exc)})
-            offenders.append({"object": f"Alertmanager {am.url}", "detail": str(exc).removeprefix(f"Alertmanager at {am.url} ")})
+    rows, offenders = monitoring_gaps(cfg, jobs, rules, [am.state(alerts=False) for am in alertmanagers])
     evidence.table(rows)
     evidence.expect_none(offenders, "monitoring or alerting settings missing", table=False)

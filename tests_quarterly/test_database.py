@@ -1,6 +1,6 @@
 """Quarterly: database index optimisation (QSIGN 000 quarterly performance optimisation)."""
 from opscheck.check import check
-from opscheck.sources.database import heavy_seq_scans, indexes, redundant_indexes, unused_indexes
+from opscheck.rules.database import redundant_indexes, unused_indexes
 
 
 @check(
@@ -15,12 +15,12 @@ Unused index: confirm over a full business cycle and on every replica, then drop
 Sequential scans on a large table: find the queries (pg_stat_statements, EXPLAIN ANALYZE) and add
 the index they need: CREATE INDEX CONCURRENTLY ... ON <table> (<columns>);""",
 )
-def test_db_index(postgres_config, pg, evidence):
+def test_db_index(postgres_config, database, evidence):
     t = postgres_config.thresholds
-    all_indexes = indexes(pg)
+    all_indexes = database.indexes()
     offenders = redundant_indexes(all_indexes)
     offenders += [{**r, "detail": f"unused: {r['detail']}"} for r in unused_indexes(all_indexes, t)]
-    offenders += [{**r, "detail": f"mostly sequential: {r['detail']}"} for r in heavy_seq_scans(pg, t)]
+    offenders += [{**r, "detail": f"mostly sequential: {r['detail']}"} for r in database.heavy_seq_scans(t)]
     evidence.note(f"unused: fewer than {t.unused_index_max_scans} scans on tables of at least "
                   f"{t.index_min_table_rows} rows; sequential: over {t.seq_scan_max_ratio:.0%} of at least "
                   f"{t.seq_scan_min_count} scans")

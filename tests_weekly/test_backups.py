@@ -1,10 +1,10 @@
 """Weekly: a backup every day of the week, and the restore drill (SmartSensor 002 backup
 verification script, QSIGN 000/001 DR tests, Titanium 003)."""
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from opscheck.check import check
-from opscheck.sources.dumps import history_gaps, hours, list_dumps
-from opscheck.sources.restore_drill import fmt_seconds, run_drill
+from opscheck.rules.dumps import history_report, hours
+from opscheck.timeutil import utc_now
 
 
 @check(
@@ -19,19 +19,14 @@ kubectl logs job/<job>. Usual causes: the job failed (credentials, disk full on 
 CronJob was suspended, or the controller missed the schedule. Take a backup now:
 kubectl create job -n <namespace> --from=cronjob/postgres-backup postgres-backup-manual-$(date +%s)""",
 )
-def test_db_backup_history(profile, dump_files, backup_hosts, evidence):
-    now = datetime.now(timezone.utc)
+def test_db_backup_history(profile, dump_files, dump_listings, evidence):
     max_gap = timedelta(hours=dump_files.max_age_hours or profile.thresholds.backup_max_age_hours)
-    offenders = []
-    for name, host in backup_hosts:
-        dumps = list_dumps(host, name, dump_files.path, dump_files.pattern)
-        if dumps is None:
-            evidence.fail(f"{name}:{dump_files.path}: directory does not exist")
-        recent = [d for d in dumps if d.age(now) <= timedelta(days=dump_files.history_days + 1)]
-        evidence.table({**d.row(now), "host": name} for d in reversed(recent))
-        offenders += [{**g, "object": f"{name} {g['object']}"}
-                      for g in history_gaps(dumps, now, days=dump_files.history_days, max_gap=max_gap,
-                                            min_size=dump_files.min_size_bytes)]
+    missing = [listing.host for listing in dump_listings if listing.dumps is None]
+    if missing:
+        evidence.fail(f"{missing[0]}:{dump_files.path}: directory does not exist")
+    rows, offenders = history_report(dump_listings, utc_now(), days=dump_files.history_days, max_gap=max_gap,
+                                     min_size=dump_files.min_size_bytes)
+    evidence.table(rows)
     evidence.note(f"a non-empty dump at least every {hours(max_gap)} over the last {dump_files.history_days} days")
     evidence.expect_none(offenders, "gaps in the daily backups", table=False)
 
@@ -52,12 +47,13 @@ Too few rows: the dump was taken from the wrong database or before the data arri
 Over the RTO: restore with parallel jobs (pg_restore -j), from closer storage, or revise the RTO.
 Over the RPO: backups are not running often enough (see the backup checks).""",
 )
-def test_restore_drill(restore_drill, dump_files, backup_hosts, evidence):
-    name, host = backup_hosts[0]
-    dumps = list_dumps(host, name, dump_files.path, dump_files.pattern)
+def test_restore_drill(restore_drill, drill, dump_files, backup_hosts, evidence):
+    backup_host = backup_hosts[0]
+    name = backup_host.name
+    dumps = backup_host.dumps(dump_files.path, dump_files.pattern)
     if not dumps:
         evidence.fail(f"{name}:{dump_files.path}: no dump file to restore")
-    result = run_drill(restore_drill, host, dumps[-1])
+    result = drill(backup_host, dumps[-1])
     cfg = restore_drill.connection
     evidence.table(result.counts)
     evidence.note(f"restored {name}:{result.dump.path} ({result.dump.size} bytes, modified "
@@ -66,8 +62,8 @@ def test_restore_drill(restore_drill, dump_files, backup_hosts, evidence):
     if result.skipped_entries:
         evidence.note(f"not restored (superuser only): {', '.join(result.skipped_entries)}")
     evidence.note(f"RTO {restore_drill.rto_minutes:g} min, RPO {restore_drill.rpo_hours:g} h, "
-                  f"dump age {hours(result.dump.age(datetime.now(timezone.utc)))}")
+                  f"dump age {hours(result.dump.age(utc_now()))}")
     evidence.record(measured=round(result.seconds, 2), threshold=restore_drill.rto_minutes * 60, unit="s")
     if result.problems:
         evidence.fail(f"restore drill of {result.dump.name}: {'; '.join(result.problems)}")
-    evidence.note(f"restore and verification took {fmt_seconds(result.seconds)}")
+    evidence.note(f"restore and verification took {result.duration}")

@@ -1,8 +1,8 @@
 """Weekly: database connections, slow queries, statistics and data retention
 (SmartSensor 002: alert rules, performance tuning, weekly optimisation script)."""
-from opscheck.check import check, component_absent
-from opscheck.sources.database import (bloated_indexes, connection_usage, pg_stat_statements_absent, pgstattuple_available,
-                               rows_past_retention, slow_queries, stale_statistics)
+from opscheck.check import check, component_absent, configured
+from opscheck.rules.database import bloated_indexes, past_retention, stale_statistics
+from opscheck.timeutil import utc_now
 
 
 @check(
@@ -18,8 +18,8 @@ Idle connections piling up: close idle sessions older than 10 minutes
 then fix the client's pool size (HikariCP maximumPoolSize x replicas must stay under
 max_connections) or put PgBouncer in front; raise max_connections only with the memory for it.""",
 )
-def test_db_connections(postgres_config, pg, evidence):
-    usage = connection_usage(pg)
+def test_db_connections(postgres_config, database, evidence):
+    usage = database.connection_usage()
     limit = postgres_config.thresholds.connections_ratio * 100
     evidence.table(usage.per_database)
     evidence.note(f"{usage.backends} backends of max_connections {usage.max_connections}")
@@ -39,12 +39,12 @@ EXPLAIN (ANALYZE, BUFFERS) the statement: add the missing index, rewrite the que
 ANALYZE stale tables. After the fix, reset the statement's counters so the next run
 measures the new plan: SELECT pg_stat_statements_reset(userid, dbid, queryid).""",
 )
-def test_slow_queries(profile, postgres_config, pg, evidence):
-    reason = pg_stat_statements_absent(pg)
+def test_slow_queries(profile, postgres_config, database, evidence):
+    reason = database.pg_stat_statements_absent()
     if reason:
         component_absent(profile.required, "pg_stat_statements", reason)
     t = postgres_config.thresholds
-    slow = slow_queries(pg, t)
+    slow = database.slow_queries(t)
     evidence.note(f"statements of database {postgres_config.dbname} with mean time over "
                   f"{t.slow_query_mean_ms:g} ms and at least {t.slow_query_min_calls} calls; literals masked")
     evidence.expect_none(slow, f"statements with mean time over {t.slow_query_mean_ms:g} ms")
@@ -62,11 +62,11 @@ A table that goes stale again: tune its autovacuum, as the runbook does for sens
 and check that autovacuum is on for it (reloptions in pg_class). A bloated index:
   REINDEX INDEX CONCURRENTLY <schema>.<index>;""",
 )
-def test_db_stats(postgres_config, pg, evidence):
+def test_db_stats(postgres_config, database, evidence):
     t = postgres_config.thresholds
-    offenders = stale_statistics(pg, t)
-    if pgstattuple_available(pg):
-        offenders += bloated_indexes(pg, t)
+    offenders = stale_statistics(database.tables_modified_since_analyze(t.stats_min_modified_rows), t)
+    if database.pgstattuple_available():
+        offenders += bloated_indexes(database.btree_leaf_density(t.index_bloat_min_mb), t)
     else:
         evidence.note("index bloat not measured: the pgstattuple extension is not installed in this database")
     evidence.note(f"stale: at least {t.stats_min_modified_rows} rows modified since the last analyze, and over "
@@ -88,13 +88,12 @@ The weekly optimisation script (Sunday 02:00) deletes old sensor data; run its s
 then find why the job did not run (its CronJob / cron log). For large backlogs delete in
 batches, or partition the table by time and drop old partitions.""",
 )
-def test_data_retention(profile, pg, evidence):
-    if not profile.data_retention:
-        component_absent(profile.required, "data_retention", "no data_retention rules in this profile")
+def test_data_retention(profile, database, evidence):
+    rules = configured(profile.data_retention, profile.required, "data_retention", "no data_retention rules in this profile")
     offenders = []
-    for rule in profile.data_retention:
+    for rule in rules:
         evidence.note(f"{rule.table}.{rule.column}: retention {rule.days:g} days")
-        found = rows_past_retention(pg, rule)
+        found = past_retention(rule, *database.rows_older_than(rule), utc_now())
         if found:
             offenders.append(found)
     evidence.expect_none(offenders, "tables keep rows past their retention")

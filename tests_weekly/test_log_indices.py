@@ -1,7 +1,7 @@
 """Weekly: no log index older than the retention remains (SmartSensor 002 주간 최적화:
 "Elasticsearch 오래된 인덱스 삭제 (30일 이상)"). Read-only: the check lists, never deletes."""
 from opscheck.check import check
-from opscheck.sources.log_indices import human_bytes, index_ages
+from opscheck.rules.log_indices import index_ages, index_rows, past_retention
 from opscheck.timeutil import utc_now
 
 
@@ -28,11 +28,7 @@ def test_log_index_retention(log_index_reader, profile, evidence):
     ages = index_ages(log_index_reader.cat_indices(), cfg, utc_now())
     evidence.note(f"{len(ages)} indices matching {', '.join(cfg.patterns)} at {cfg.url}; age from the date in "
                   f"the name ({cfg.name_date_format or 'not used'}), else from the creation date")
-    evidence.table([{"object": a.name, "status": a.status,
-                     "age_days": round(a.age_days, 1) if a.age_days is not None else "?", "age_from": a.basis,
-                     "created": a.created.isoformat(timespec="seconds") if a.created else "",
-                     "docs": a.docs if a.docs is not None else "", "size": human_bytes(a.size_bytes)} for a in ages])
-    old = [{"object": a.name, "detail": f"{a.age_days:.0f} days old by its {a.basis}, {human_bytes(a.size_bytes)}"}
-           for a in ages if a.age_days is not None and a.age_days > cfg.retention_days]
+    evidence.table(index_rows(ages))
+    old = past_retention(ages, cfg.retention_days)
     evidence.record(unit="indices")
     evidence.expect_none(old, f"log indices older than {cfg.retention_days:g} days", table=False)

@@ -2,10 +2,8 @@
 service-level objectives of each service tier (seed 002 서비스 레벨 목표), over the week."""
 from __future__ import annotations
 
-import pytest
-
-from opscheck.check import check
-from opscheck.sources.slo import ServiceMeter, sla_measurements, verdict
+from opscheck.check import check, component_absent, configured
+from opscheck.rules.slo import measurement_rows, sla_objectives, tier_objectives
 
 SLA_REMEDIATION = """\
 Latency: kubectl logs -n qsign -l app=api-server | grep "Response time" | tail -50; bottlenecks are the
@@ -27,22 +25,22 @@ playbook for the tier (critical: P1, respond within 15 minutes) and hold a post-
     covers=["001.sla.api-p95", "001.sla.signature-p95", "001.sla.error-rate"],
     remediation=SLA_REMEDIATION,
 )
-def test_sla_week(prometheus, profile, evidence):
+def test_sla_week(measure, profile, evidence):
     cfg = profile.prometheus
-    if cfg.sla is None:
-        pytest.skip("not applicable: no prometheus.sla in this profile")
-    meter = ServiceMeter(prometheus, cfg.service_queries, cfg.windows.weekly)
-    verdict(evidence, sla_measurements(meter, cfg.sla, availability=False),
-            f"SLA objectives missed over {cfg.windows.weekly}")
+    sla = configured(cfg.sla, profile.required, "prometheus", "no prometheus.sla in this profile")
+    rows, missed = measurement_rows(measure(sla_objectives(sla, availability=False), cfg.windows.weekly))
+    evidence.table(rows)
+    evidence.expect_none(missed, f"SLA objectives missed over {cfg.windows.weekly}", table=False)
 
 
-def _tier(prometheus, profile, evidence, name: str) -> None:
+def _tier(measure, profile, evidence, name: str) -> None:
     cfg = profile.prometheus
     tier = next((t for t in cfg.slo_tiers if t.name == name), None)
     if tier is None or not tier.services:
-        pytest.skip(f"not applicable: no services in the {name} SLO tier (prometheus.slo_tiers)")
-    meter = ServiceMeter(prometheus, cfg.service_queries, cfg.windows.weekly)
-    verdict(evidence, meter.tier(tier), f"{name}-tier SLO objectives missed over {cfg.windows.weekly}")
+        component_absent(profile.required, "prometheus", f"no services in the {name} SLO tier (prometheus.slo_tiers)")
+    rows, missed = measurement_rows(measure(tier_objectives(tier), cfg.windows.weekly))
+    evidence.table(rows)
+    evidence.expect_none(missed, f"{name}-tier SLO objectives missed over {cfg.windows.weekly}", table=False)
 
 
 @check(
@@ -52,8 +50,8 @@ def _tier(prometheus, profile, evidence, name: str) -> None:
     covers=["002.slo.critical"],
     remediation=SLO_REMEDIATION,
 )
-def test_slo_critical(prometheus, profile, evidence):
-    _tier(prometheus, profile, evidence, "critical")
+def test_slo_critical(measure, profile, evidence):
+    _tier(measure, profile, evidence, "critical")
 
 
 @check(
@@ -63,8 +61,8 @@ def test_slo_critical(prometheus, profile, evidence):
     covers=["002.slo.important"],
     remediation=SLO_REMEDIATION,
 )
-def test_slo_important(prometheus, profile, evidence):
-    _tier(prometheus, profile, evidence, "important")
+def test_slo_important(measure, profile, evidence):
+    _tier(measure, profile, evidence, "important")
 
 
 @check(
@@ -76,5 +74,5 @@ def test_slo_important(prometheus, profile, evidence):
 Supporting services (monitoring, logging) also promise < 0.01 % data loss and < 15 minutes recovery:
 those are not measured here.""",
 )
-def test_slo_supporting(prometheus, profile, evidence):
-    _tier(prometheus, profile, evidence, "supporting")
+def test_slo_supporting(measure, profile, evidence):
+    _tier(measure, profile, evidence, "supporting")

@@ -2,10 +2,8 @@
 trend (seed 003 리소스 사용률 트렌드 분석), as linear forecasts in Prometheus."""
 from __future__ import annotations
 
-import pytest
-
-from opscheck.sources.capacity import forecast_rows, volume_rows
-from opscheck.check import check
+from opscheck.check import check, configured
+from opscheck.rules.capacity import forecast_problem, forecast_rows, forecast_text, resource_queries, volume_rows
 
 
 @check(
@@ -19,12 +17,12 @@ Find what grows (tables and indexes: pg_total_relation_size; WAL: pg_wal; logs),
 data, and expand the PVC before it fills (kubectl patch pvc ... spec.resources.requests.storage, with a
 StorageClass that allows volume expansion).""",
 )
-def test_disk_trend(prometheus, profile, evidence):
+def test_disk_trend(capacity_trends, profile, evidence):
     cfg = profile.prometheus
-    if not cfg.volume_usage_query:
-        pytest.skip("not applicable: no prometheus.volume_usage_query in this profile")
+    query = configured(cfg.volume_usage_query, profile.required, "prometheus",
+                       "no prometheus.volume_usage_query in this profile")
     fc = cfg.capacity.disk_trend
-    rows, offenders = volume_rows(prometheus, cfg.volume_usage_query, fc, 1.0)
+    rows, offenders = volume_rows(capacity_trends(query, fc), fc, 1.0)
     evidence.table(rows)
     evidence.note(f"linear trend over {fc.window} (step {fc.step}); horizon {fc.horizon_days:g} days")
     evidence.expect_none(offenders, f"volumes fill up within {fc.horizon_days:g} days at the {fc.window} growth", table=False)
@@ -41,16 +39,11 @@ Check the HPAs (kubectl get hpa -A) and the workloads that grow; right-size requ
 (memory that only grows), or add nodes before the thresholds are reached (scale out at CPU 70 % /
 memory 80 %).""",
 )
-def test_resource_trend(prometheus, profile, evidence):
-    cfg = profile.prometheus
-    cap, thr = cfg.capacity, profile.thresholds
-    resources = [(n, q, limit) for n, q, limit in (("cpu", cap.cpu_query, thr.cpu_percent),
-                                                   ("memory", cap.memory_query, thr.memory_percent)) if q]
-    if not resources:
-        pytest.skip("not applicable: no prometheus.capacity.cpu_query or memory_query in this profile")
-    fc = cap.weekly_trend
-    rows, offenders = forecast_rows(prometheus, resources, fc)
+def test_resource_trend(capacity_trends, profile, evidence):
+    resources = configured(resource_queries(profile.prometheus, profile.thresholds, storage=False), profile.required,
+                           "prometheus", "no prometheus.capacity.cpu_query or memory_query in this profile")
+    fc = profile.prometheus.capacity.weekly_trend
+    rows, offenders = forecast_rows([(n, capacity_trends(q, fc), limit) for n, q, limit in resources], fc)
     evidence.table(rows)
-    evidence.note(f"linear trend over {fc.window} (step {fc.step}), projected {fc.horizon_days:g} days")
-    evidence.expect_none(offenders, f"resources forecast over their threshold in {fc.horizon_days:g} days "
-                                    f"({fc.window} trend)", table=False)
+    evidence.note(forecast_text(fc))
+    evidence.expect_none(offenders, forecast_problem(fc), table=False)

@@ -1,40 +1,7 @@
 """Weekly: the Vault audit log over the week (QSIGN 000 주간 점검 3. 보안 점검: 실패한 인증
 시도 확인, Vault Audit 로그 리뷰)."""
-from collections import Counter
-from datetime import datetime, timedelta, timezone
-
-import pytest
-
 from opscheck.check import check
-from opscheck.sources.vault_audit import FAILED_AUTH, PERMISSION_DENIED, ROOT_TOKEN, AuditEvent, review_events
-
-
-def audit_events(profile) -> tuple[list[AuditEvent], timedelta]:
-    cfg = profile.vault
-    if cfg is None or not cfg.audit_log_file:
-        pytest.skip("not applicable: no vault.audit_log_file in this profile")
-    window = timedelta(days=cfg.audit_review.window_days)
-    return review_events(cfg.audit_log_file, datetime.now(timezone.utc) - window), window
-
-
-def grouped(events: list[AuditEvent]) -> list[dict]:
-    """One row per (kind, identity, path, remote address, error), most frequent first."""
-    counts = Counter((e.kind, e.who, e.path, e.remote, e.error) for e in events)
-    last = {}
-    for e in events:
-        last[(e.kind, e.who, e.path, e.remote, e.error)] = e.time
-    return [{"object": f"{kind}: {who} {path}", "remote_address": remote, "error": error, "count": n,
-             "last": f"{last[(kind, who, path, remote, error)]:%Y-%m-%d %H:%M:%S}Z"}
-            for (kind, who, path, remote, error), n in counts.most_common(20)]
-
-
-def judge(evidence, counts: dict[str, tuple[int, int | None]], window: timedelta, what: str) -> None:
-    days = f"{window.total_seconds() / 86400:g} days"
-    over = [f"{label} {n} over {limit}" for label, (n, limit) in counts.items() if limit is not None and n > limit]
-    evidence.note("; ".join(f"{label}: {n} (limit {'none, reported only' if limit is None else limit})"
-                            for label, (n, limit) in counts.items()) + f" in the last {days}")
-    if over:
-        evidence.fail(f"{what} in the last {days}: {'; '.join(over)}")
+from opscheck.rules.vault_audit import counts_over, grouped
 
 
 @check(
@@ -49,13 +16,15 @@ Repeated failures from one address: block it (ingress/WAF, NetworkPolicy) and te
 a service's token expired: renew it or fix its auth method (AppRole/Kubernetes role);
 a burst on a user login: lock the account and rotate its credentials.""",
 )
-def test_failed_auth(profile, evidence):
-    events, window = audit_events(profile)
-    failed = [e for e in events if e.kind == FAILED_AUTH]
+def test_failed_auth(vault_audit, profile, evidence):
+    limit = profile.vault.audit_review.max_failed_auth
+    failed = vault_audit.failed_auth
     evidence.table(grouped(failed))
-    evidence.record(measured=len(failed), threshold=profile.vault.audit_review.max_failed_auth)
-    judge(evidence, {"failed authentications": (len(failed), profile.vault.audit_review.max_failed_auth)},
-          window, "Vault audit log")
+    evidence.record(measured=len(failed), threshold=limit)
+    note, failure = counts_over({"failed authentications": (len(failed), limit)}, vault_audit.window, "Vault audit log")
+    evidence.note(note)
+    if failure:
+        evidence.fail(failure)
 
 
 @check(
@@ -72,13 +41,14 @@ fix the policy or the app, or revoke the token (vault token revoke -accessor <ac
 Root token use: only for break-glass; find who used it and why, then revoke it
 (vault token revoke <root token>) and generate a new one only when needed (vault operator generate-root).""",
 )
-def test_vault_audit_review(profile, evidence):
-    events, window = audit_events(profile)
-    review = profile.vault.audit_review
-    denied = [e for e in events if e.kind == PERMISSION_DENIED]
-    root = [e for e in events if e.kind == ROOT_TOKEN]
+def test_vault_audit_review(vault_audit, profile, evidence):
+    limits = profile.vault.audit_review
+    denied, root = vault_audit.permission_denied, vault_audit.root_token
     evidence.table(grouped(denied + root))
     evidence.record(measured=len(denied) + len(root))
-    judge(evidence, {"permission denied": (len(denied), review.max_permission_denied),
-                     "root-token requests": (len(root), review.max_root_token_uses)},
-          window, "Vault audit log")
+    note, failure = counts_over({"permission denied": (len(denied), limits.max_permission_denied),
+                                 "root-token requests": (len(root), limits.max_root_token_uses)},
+                                vault_audit.window, "Vault audit log")
+    evidence.note(note)
+    if failure:
+        evidence.fail(failure)

@@ -1,11 +1,8 @@
 """Weekly: the 7-day average response time (seed 000 주간 성능 리포트)."""
 from __future__ import annotations
 
-import pytest
-
-from opscheck.check import check
-from opscheck.errors import DependencyError
-from opscheck.sources.prometheus import render
+from opscheck.check import check, component_absent
+from opscheck.rules.monitoring import averages_over
 
 
 @check(
@@ -25,19 +22,12 @@ def test_latency_week(prometheus, profile, evidence):
         ("API response time", cfg.api_latency_query, thr.api_latency_ms),
         ("signature time", cfg.signature_latency_query, thr.signature_latency_ms)) if q]
     if not figures:
-        pytest.skip("not applicable: no prometheus.api_latency_query or signature_latency_query in this profile")
-    rows, over, first = [], [], None
-    for what, template, limit in figures:
-        promql = render(template, window=window)
-        seconds = prometheus.value(promql)
-        if seconds is None:
-            raise DependencyError(f"Prometheus returned no samples for {promql}: is the service scraped?")
-        ms = seconds * 1000
-        first = first or (round(ms, 1), limit)
-        rows.append({"object": what, "average": f"{ms:.1f} ms", "threshold": f"{limit:g} ms", "query": promql})
-        if ms > limit:
-            over.append(f"{what} {ms:.0f} ms (threshold {limit:g} ms)")
+        component_absent(profile.required, "prometheus",
+                         "no prometheus.api_latency_query or signature_latency_query in this profile")
+    measured = [(what, promql, seconds * 1000, limit) for what, q, limit in figures
+                for seconds, promql in [prometheus.scraped_value(q, window=window)]]
+    rows, over = averages_over(measured)
     evidence.table(rows)
-    evidence.record(measured=first[0], threshold=first[1], unit=" ms")  # the API figure (or the only one)
+    evidence.record(measured=round(measured[0][2], 1), threshold=measured[0][3], unit=" ms")  # the API figure (or the only one)
     if over:
         evidence.fail(f"average over {window} above the target: " + ", ".join(over))

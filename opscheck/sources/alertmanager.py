@@ -1,11 +1,11 @@
-"""Reading Alertmanager (API v2), and where its routing tree sends an alert.
+"""Reading Alertmanager (API v2): its status and routing config, and the alerts it holds.
 
 Used by the alerting checks: is Alertmanager up, did the always-firing Watchdog reach it,
-and does each alert rule's label set route to a receiver that notifies someone.
+and (opscheck/rules/alerts.py) does each alert rule's label set route to a receiver that
+notifies someone.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ import requests
 import yaml
 
 from opscheck.errors import DependencyError
+from opscheck.sources.http import bad_status, new_session, not_json, unanswered
 
 
 @dataclass(frozen=True)
@@ -22,24 +23,33 @@ class AlertmanagerStatus:
     config: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class AlertmanagerState:
+    """What one Alertmanager answered; `unreachable` says why it did not (then the rest is empty)."""
+    url: str
+    status: AlertmanagerStatus | None
+    alert_names: frozenset[str]
+    unreachable: str = ""
+
+
 class AlertmanagerReader:
     def __init__(self, url: str, timeout: float, session: requests.Session | None = None) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or new_session()
+        self.where = f"Alertmanager at {self.url}"
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         try:
             resp = self.session.get(self.url + path, params=params, timeout=self.timeout)
         except requests.RequestException as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else exc.__class__.__name__
-            raise DependencyError(f"Alertmanager at {self.url} unreachable: {reason}") from None
+            raise unanswered(self.where, exc, self.timeout) from None
         if resp.status_code != 200:
-            raise DependencyError(f"Alertmanager at {self.url}: HTTP {resp.status_code} for {path}")
+            raise bad_status(self.where, resp.status_code, f"GET {path}")
         try:
             return resp.json()
         except ValueError:
-            raise DependencyError(f"Alertmanager at {self.url}: not a JSON answer for {path}") from None
+            raise not_json(self.where, f"GET {path}", resp.status_code) from None
 
     def status(self) -> AlertmanagerStatus:
         body = self._get("/api/v2/status")
@@ -58,67 +68,12 @@ class AlertmanagerReader:
         alerts = self._get("/api/v2/alerts", {"active": "true", "silenced": "false", "inhibited": "false"})
         return {a.get("labels", {}).get("alertname", "") for a in alerts}
 
-
-# ------------------------------------------------------------------------------ routing
-
-_MATCHER = re.compile(r'^\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"?(.*?)"?\s*$')
-
-
-def _matchers(route: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """A route's conditions as (label, op, value): `matchers` and the older match/match_re."""
-    out = [(k, "=", str(v)) for k, v in (route.get("match") or {}).items()]
-    out += [(k, "=~", str(v)) for k, v in (route.get("match_re") or {}).items()]
-    for m in route.get("matchers") or []:
-        for part in _split_matchers(m):
-            found = _MATCHER.match(part)
-            if found:
-                out.append((found.group(1), found.group(2), found.group(3)))
-    return out
-
-
-def _split_matchers(text: str) -> list[str]:
-    text = text.strip()
-    if text.startswith("{") and text.endswith("}"):
-        text = text[1:-1]
-    return [p for p in re.split(r',(?=(?:[^"]*"[^"]*")*[^"]*$)', text) if p.strip()]
-
-
-def _matches(route: dict[str, Any], labels: dict[str, str]) -> bool:
-    for name, op, value in _matchers(route):
-        actual = labels.get(name, "")
-        if op == "=" and actual != value:
-            return False
-        if op == "!=" and actual == value:
-            return False
-        if op == "=~" and not re.fullmatch(value, actual):
-            return False
-        if op == "!~" and re.fullmatch(value, actual):
-            return False
-    return True
-
-
-def receivers_for(config: dict[str, Any], labels: dict[str, str]) -> list[str]:
-    """The receivers Alertmanager's routing tree sends an alert with these labels to
-    (as `amtool config routes test` does): depth first, first match wins unless `continue`."""
-    root = config.get("route") or {}
-
-    def walk(route: dict[str, Any], inherited: str) -> list[str]:
-        receiver = route.get("receiver") or inherited
-        found: list[str] = []
-        for child in route.get("routes") or []:
-            if _matches(child, labels):
-                found += walk(child, receiver)
-                if not child.get("continue"):
-                    break
-        return found or [receiver]
-
-    return walk(root, root.get("receiver", ""))
-
-
-def silent_receivers(config: dict[str, Any]) -> set[str]:
-    """Receivers with no integration (no *_configs): alerts routed there notify nobody."""
-    out = set()
-    for r in config.get("receivers") or []:
-        if not any(k.endswith("_configs") and v for k, v in r.items()):
-            out.add(r.get("name", ""))
-    return out
+    def state(self, *, alerts: bool = True) -> AlertmanagerState:
+        """Its status (and held alerts); an Alertmanager that does not answer is a state too,
+        for the checks whose subject is the alerting path reaching it."""
+        try:
+            status = self.status()
+            held = frozenset(self.alert_names()) if alerts else frozenset()
+        except DependencyError as exc:
+            return AlertmanagerState(self.url, None, frozenset(), str(exc))
+        return AlertmanagerState(self.url, status, held)

@@ -45,6 +45,25 @@ def run_on(host: Any, host_name: str, command: str, *args: str) -> Any:
         raise DependencyError(f"backup host {host_name}: {text}") from None
 
 
+@dataclass(frozen=True)
+class BackupHost:
+    """A host holding dump files, read with testinfra."""
+    name: str
+    host: Any
+
+    def dumps(self, directory: str, pattern: str) -> list[DumpFile] | None:
+        return list_dumps(self.host, self.name, directory, pattern)
+
+    def verify(self, dump: DumpFile, pg_restore: str, tables: list[str], timeout_seconds: int) -> list[str]:
+        return verify_archive(self.host, self.name, dump, pg_restore, tables, timeout_seconds)
+
+
+@dataclass(frozen=True)
+class DumpListing:
+    host: str
+    dumps: list[DumpFile] | None  # oldest first; None: the directory does not exist
+
+
 def list_dumps(host: Any, host_name: str, directory: str, pattern: str) -> list[DumpFile] | None:
     """The dump files in `directory` matching `pattern`, oldest first; None when the
     directory does not exist on the host."""
@@ -59,48 +78,6 @@ def list_dumps(host: Any, host_name: str, directory: str, pattern: str) -> list[
         stamp, size, path = line.split(" ", 2)
         found.append(DumpFile(path, datetime.fromtimestamp(float(stamp), timezone.utc), int(size)))
     return sorted(found, key=lambda d: d.mtime)
-
-
-def hours(delta: timedelta | float) -> str:
-    h = delta.total_seconds() / 3600 if isinstance(delta, timedelta) else delta
-    return f"{h:.1f} h"
-
-
-def dump_problems(dumps: list[DumpFile], now: datetime, *, max_age: timedelta, retention: timedelta,
-                  min_size: int) -> list[str]:
-    """The daily rule: the newest dump is recent and not empty; nothing past retention kept."""
-    problems = []
-    if not dumps:
-        return ["no dump file found"]
-    newest = dumps[-1]
-    if newest.age(now) > max_age:
-        problems.append(f"newest dump {newest.name} is {hours(newest.age(now))} old, over {hours(max_age)}")
-    if newest.size < min_size:
-        problems.append(f"newest dump {newest.name} is {newest.size} bytes, under {min_size} bytes")
-    expired = [d for d in dumps if d.age(now) > retention]
-    if expired:
-        names = ", ".join(f"{d.name} ({d.age(now).total_seconds() / 86400:.0f} days)" for d in expired[:5])
-        more = f" and {len(expired) - 5} more" if len(expired) > 5 else ""
-        problems.append(f"{len(expired)} dumps older than the {retention.total_seconds() / 86400:g}-day "
-                        f"retention kept: {names}{more}")
-    return problems
-
-
-def history_gaps(dumps: list[DumpFile], now: datetime, *, days: int, max_gap: timedelta, min_size: int) -> list[Row]:
-    """Stretches longer than `max_gap` without a (non-empty) dump over the last `days`:
-    a day the backup did not succeed."""
-    start = now - timedelta(days=days)
-    good = sorted((d for d in dumps if d.size >= min_size), key=lambda d: d.mtime)
-    before = [d.mtime for d in good if d.mtime <= start]
-    points = [max(before)] if before else [start]
-    points += [d.mtime for d in good if start < d.mtime <= now]
-    points.append(now)
-    gaps = []
-    for a, b in zip(points, points[1:]):
-        if b - a > max_gap:
-            gaps.append({"object": f"{a:%Y-%m-%d %H:%M}Z .. {b:%Y-%m-%d %H:%M}Z",
-                         "detail": f"{hours(b - a)} without a dump, over {hours(max_gap)}"})
-    return gaps
 
 
 _TABLE_DATA = re.compile(r"^\d+; \d+ \d+ TABLE DATA (\S+) (\S+) ")

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from opscheck.sources.dumps import DumpFile, hours, list_dumps
+from opscheck.sources.dumps import DumpFile, list_dumps
 from opscheck.errors import DependencyError
 
 
@@ -60,43 +59,20 @@ def snapshot_status(host: Any, host_name: str, etcdutl: str, path: str) -> Snaps
                           data.get("revision"), data.get("totalKey"))
 
 
-def snapshot_problems(snapshots: list[DumpFile], newest_status: SnapshotStatus | None, now: datetime, *,
-                      max_age: timedelta, retention: timedelta | None, min_size: int) -> list[str]:
-    """The runbook's rule: a fresh, valid newest snapshot; nothing kept past retention."""
-    if not snapshots:
-        return ["no etcd snapshot found"]
-    newest = snapshots[-1]
-    problems = []
-    if newest.age(now) > max_age:
-        problems.append(f"newest snapshot {newest.name} is {hours(newest.age(now))} old, over {hours(max_age)}")
-    if newest.size < min_size:
-        problems.append(f"newest snapshot {newest.name} is {newest.size} bytes, under {min_size} bytes")
-    if newest_status is not None and not newest_status.valid:
-        problems.append(f"newest snapshot {newest.name} is not valid: {newest_status.detail}")
-    if retention is not None:
-        expired = [s for s in snapshots if s.age(now) > retention]
-        if expired:
-            days = retention.total_seconds() / 86400
-            names = ", ".join(f"{s.name} ({s.age(now).total_seconds() / 86400:.1f} days)" for s in expired[:5])
-            more = f" and {len(expired) - 5} more" if len(expired) > 5 else ""
-            problems.append(f"{len(expired)} snapshots kept past the {days:g}-day retention: {names}{more}")
-    return problems
+@dataclass(frozen=True)
+class HostSnapshots:
+    """One control-plane host's snapshot files (None: no such directory), oldest first,
+    and the newest one's `etcdutl snapshot status` (None when there is none)."""
+    host: str
+    snapshots: list[DumpFile] | None
+    newest_status: SnapshotStatus | None
 
 
-def snapshot_report(hosts: list[tuple[str, Any]], directory: str, pattern: str, etcdutl: str, *,
-                    max_age: timedelta, retention: timedelta | None, min_size: int) -> tuple[list[dict], list[dict]]:
-    """Per host: its snapshot files (the newest validated) as rows, and the offending rows."""
-    now = datetime.now(timezone.utc)
-    rows: list[dict] = []
-    offenders: list[dict] = []
+def read_snapshots(hosts: list[tuple[str, Any]], directory: str, pattern: str, etcdutl: str) -> list[HostSnapshots]:
+    """Per host: its snapshot files, the newest validated."""
+    out = []
     for name, host in hosts:
         snaps = list_snapshots(host, name, directory, pattern)
-        if snaps is None:
-            offenders.append({"object": name, "detail": f"snapshot directory {directory} does not exist"})
-            continue
         status = snapshot_status(host, name, etcdutl, snaps[-1].path) if snaps else None
-        for s in snaps[-10:]:
-            rows.append({"host": name, **s.row(now)} | ({"status": status.detail} if s is snaps[-1] and status else {}))
-        for problem in snapshot_problems(snaps, status, now, max_age=max_age, retention=retention, min_size=min_size):
-            offenders.append({"object": name, "detail": problem})
-    return rows, offenders
+        out.append(HostSnapshots(name, snaps, status))
+    return out

@@ -11,8 +11,8 @@ from typing import Any
 
 import requests
 
-from opscheck.errors import DependencyError
 from opscheck.profile import SecretRef
+from opscheck.sources.http import bad_status, new_session, unanswered
 
 
 @dataclass(frozen=True)
@@ -28,15 +28,15 @@ class GrafanaReader:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
-        self.session = session or requests.Session()
+        self.session = session or new_session()
+        self.where = f"Grafana at {self.url}"
 
     def _get(self, path: str, *, auth: bool) -> requests.Response:
         headers = {"Authorization": f"Bearer {self.token.read()}"} if auth and self.token else {}
         try:
             return self.session.get(self.url + path, headers=headers, timeout=self.timeout)
         except requests.RequestException as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else exc.__class__.__name__
-            raise DependencyError(f"Grafana at {self.url} unreachable: {reason}") from None
+            raise unanswered(self.where, exc, self.timeout) from None
 
     def health(self) -> dict[str, Any]:
         """Grafana's /api/health answer: {"database": "ok", "version": ...}; raises when down."""
@@ -53,7 +53,7 @@ class GrafanaReader:
             return []
         resp = self._get("/api/datasources", auth=True)
         if resp.status_code != 200:
-            raise DependencyError(f"Grafana at {self.url}: HTTP {resp.status_code} listing datasources (token rights?)")
+            raise bad_status(self.where, resp.status_code, "GET /api/datasources", "token rights?")
         out = []
         for ds in resp.json():
             check = self._get(f"/api/datasources/uid/{ds.get('uid', '')}/health", auth=True)

@@ -54,6 +54,17 @@ def filesystems(host: Any, host_name: str, paths: list[str]) -> tuple[list[Files
     return list(found.values()), missing
 
 
+@dataclass(frozen=True)
+class HostFilesystems:
+    host: str
+    found: list[Filesystem]
+    missing: list[str]  # configured paths the host does not have
+
+
+def read_filesystems(hosts: list[tuple[str, Any]], paths: list[str]) -> list[HostFilesystems]:
+    return [HostFilesystems(name, *filesystems(host, name, paths)) for name, host in hosts]
+
+
 def _human(kib: int) -> str:
     for unit, size in (("GiB", 1024 * 1024), ("MiB", 1024)):
         if kib >= size:

@@ -1,7 +1,9 @@
 """Read-only PostgreSQL sessions: the cadence runs never write to a database."""
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 import psycopg
@@ -41,3 +43,35 @@ def read_only_connection(cfg: PostgresConfig) -> Iterator[psycopg.Connection]:
         yield conn
     finally:
         conn.close()
+
+
+@dataclass(frozen=True)
+class Select1:
+    value: Any
+    server_version: str
+    elapsed_ms: float
+
+
+class PostgresServer:
+    """The profile's PostgreSQL, for the check that watches it answer."""
+
+    def __init__(self, config: PostgresConfig) -> None:
+        self.config = config
+
+    @property
+    def address(self) -> str:
+        return f"{self.config.host}:{self.config.port}/{self.config.dbname}"
+
+    def select1(self) -> Select1:
+        """Connect, SELECT 1 and read the server version; any failure (connecting, or a query
+        error on a live server) is a DependencyError naming the server."""
+        start = time.monotonic()
+        try:
+            with read_only_connection(self.config) as conn:
+                value = conn.execute("SELECT 1").fetchone()[0]
+                version = conn.execute("SHOW server_version").fetchone()[0]
+        except DependencyError:
+            raise
+        except Exception as exc:
+            raise DependencyError(describe_error(self.config, exc)) from None
+        return Select1(value, version, (time.monotonic() - start) * 1000)

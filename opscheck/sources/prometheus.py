@@ -16,6 +16,7 @@ import requests
 from opscheck.errors import DependencyError
 from opscheck.profile import PrometheusConfig
 from opscheck.timeutil import parse_duration, parse_time
+from opscheck.sources.http import new_session, not_json, unanswered
 
 NEVER = "0001-01-01T00:00:00Z"  # Prometheus' zero time: never evaluated / never scraped
 
@@ -41,13 +42,10 @@ class Rule:
     state: str = ""  # alerting rules: inactive, pending, firing
 
 
-@dataclass(frozen=True)
-class Alert:
+class _AlertLabels:
+    """What an alert's labels say: its name, severity and what it is about."""
+
     labels: dict[str, str]
-    annotations: dict[str, str]
-    state: str  # pending or firing
-    active_at: datetime | None
-    value: str
 
     @property
     def name(self) -> str:
@@ -56,6 +54,28 @@ class Alert:
     @property
     def severity(self) -> str:
         return self.labels.get("severity", "")
+
+    @property
+    def subject(self) -> str:
+        return alert_subject(self.labels)
+
+
+@dataclass(frozen=True)
+class Alert(_AlertLabels):
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    state: str  # pending or firing
+    active_at: datetime | None
+    value: str
+
+
+@dataclass(frozen=True)
+class FiredAlert(_AlertLabels):
+    """An alert series that fired within a window: when it first and last fired (UNIX seconds)."""
+    labels: dict[str, str]
+    first: float
+    last: float
+    firing_now: bool
 
 
 @dataclass(frozen=True)
@@ -96,6 +116,18 @@ def series_name(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(rest.items())) or "(no labels)"
 
 
+def alert_subject(labels: dict[str, str]) -> str:
+    """`ServiceDown signature-service`: the alert name and what it is about."""
+    rest = {k: v for k, v in labels.items() if k not in ("alertname", "alertstate", "severity", "__name__")}
+    about = series_name(rest) if rest else ""
+    return f"{labels.get('alertname', '?')} {about}".strip()
+
+
+def alert_key(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """An alert series' identity across queries (its labels but the name and state)."""
+    return tuple(sorted((k, v) for k, v in labels.items() if k not in ("__name__", "alertstate")))
+
+
 def is_number(value: float) -> bool:
     return not (math.isnan(value) or math.isinf(value))
 
@@ -103,22 +135,25 @@ def is_number(value: float) -> bool:
 class PrometheusReader:
     def __init__(self, config: PrometheusConfig, session: requests.Session | None = None) -> None:
         self.config = config
-        self.session = session or requests.Session()
+        self.session = session or new_session()
 
     @property
     def url(self) -> str:
         return self.config.url.rstrip("/")
 
+    @property
+    def where(self) -> str:
+        return f"Prometheus at {self.config.url}"
+
     def _get(self, path: str, params: dict[str, Any] | None = None, what: str = "") -> Any:
         try:
             resp = self.session.get(self.url + path, params=params, timeout=self.config.timeout_seconds)
         except requests.RequestException as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else exc.__class__.__name__
-            raise DependencyError(f"Prometheus at {self.config.url} unreachable: {reason}") from None
+            raise unanswered(self.where, exc, self.config.timeout_seconds) from None
         try:
             body = resp.json()
         except ValueError:
-            raise DependencyError(f"Prometheus at {self.config.url}: HTTP {resp.status_code}, not a JSON answer") from None
+            raise not_json(self.where, f"GET {path}", resp.status_code) from None
         if body.get("status") != "success":
             raise DependencyError(f"Prometheus query failed ({body.get('errorType')}): {body.get('error')}: {what or path}")
         return body["data"]
@@ -137,6 +172,27 @@ class PrometheusReader:
         or not a number (a ratio of two zero rates)."""
         values = [s.value for s in self.query(promql) if is_number(s.value)]
         return max(values) if values else None
+
+    def scraped_value(self, template: str, *, numbers_only: bool = True, **values: str) -> tuple[float, str]:
+        """(the largest value, the PromQL) of a query template rendered with `values`;
+        DependencyError when it has no sample (`numbers_only`: no sample that is a number)."""
+        promql = render(template, **values)
+        if numbers_only:
+            value = self.value(promql)
+        else:
+            value = max((s.value for s in self.query(promql)), default=None)
+        if value is None:
+            raise DependencyError(f"Prometheus returned no samples for {promql}: is the service scraped?")
+        return value, promql
+
+    def numeric_series(self, template: str, **values: str) -> tuple[list[Sample], str]:
+        """(the series whose value is a number, the PromQL) of a query template rendered with `values`."""
+        promql = render(template, **values)
+        return [s for s in self.query(promql) if is_number(s.value)], promql
+
+    def samples_per_job(self) -> dict[str, float]:
+        """How many samples each job's last scrape returned."""
+        return {s.labels.get("job", ""): s.value for s in self.query("sum by (job) (scrape_samples_scraped)")}
 
     def rules(self) -> list[Rule]:
         out = []
@@ -169,6 +225,17 @@ class PrometheusReader:
                 scrape_interval_seconds=parse_duration(interval, "promql").total_seconds(),
             ))
         return out
+
+    def fired_alerts(self, window: str) -> list[FiredAlert]:
+        """The alerts that fired within `window`, from the ALERTS series."""
+        # First and last firing time, at a resolution of ~1/720 of the window (2 minutes for 24 h).
+        step = f"{max(1, int(parse_duration(window, 'promql').total_seconds() / 720))}s"
+        selector = 'ALERTS{alertstate="firing"}'
+        first = self.query(f"min_over_time(timestamp({selector})[{window}:{step}])")
+        last = {alert_key(s.labels): s.value for s in self.query(f"max_over_time(timestamp({selector})[{window}:{step}])")}
+        now = {alert_key(s.labels) for s in self.query(selector)}
+        return [FiredAlert(s.labels, s.value, last.get(alert_key(s.labels), s.value), alert_key(s.labels) in now)
+                for s in first]
 
     def alertmanagers(self) -> list[str]:
         """Base URLs of the Alertmanagers Prometheus sends alerts to."""

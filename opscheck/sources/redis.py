@@ -53,15 +53,31 @@ class RedisReader:
             raise DependencyError(f"{self.where}: {what} failed: {str(exc).splitlines()[0][:200]}") from None
 
     def ping(self) -> float:
-        """PING; the round trip in milliseconds. Raises DependencyError when no PONG."""
+        """PING; the round trip in milliseconds. Raises DependencyError when no PONG,
+        its message ending "(PING got no PONG)"."""
         start = time.monotonic()
-        answer = self._call("PING", self._redis().ping)
-        if answer is not True:
-            raise DependencyError(f"{self.where}: PING answered {answer!r}, not PONG")
+        try:
+            answer = self._call("PING", self._redis().ping)
+            if answer is not True:
+                raise DependencyError(f"{self.where}: PING answered {answer!r}, not PONG")
+        except DependencyError as exc:
+            raise DependencyError(f"{exc} (PING got no PONG)") from None
         return (time.monotonic() - start) * 1000
 
     def info(self, section: str) -> dict[str, Any]:
         return self._call(f"INFO {section}", self._redis().info, section)
+
+    @property
+    def address(self) -> str:
+        return f"{self.config.host}:{self.config.port}"
+
+    def memory(self) -> MemoryUse:
+        return memory_use(self.info("memory"))
+
+    def lookups(self) -> tuple[int, int]:
+        """(keyspace hits, keyspace misses) since the server started or stats were reset."""
+        stats = self.info("stats")
+        return int(stats.get("keyspace_hits", 0)), int(stats.get("keyspace_misses", 0))
 
 
 @dataclass(frozen=True)
@@ -70,22 +86,8 @@ class MemoryUse:
     maxmemory: int
     policy: str
 
-    @property
-    def percent(self) -> float | None:
-        return self.used / self.maxmemory * 100 if self.maxmemory else None
 
 
 def memory_use(info_memory: dict[str, Any]) -> MemoryUse:
     return MemoryUse(int(info_memory.get("used_memory", 0)), int(info_memory.get("maxmemory", 0)),
                      str(info_memory.get("maxmemory_policy", "")))
-
-
-def hit_rate(info_stats: dict[str, Any]) -> tuple[float | None, int]:
-    """(keyspace_hits / lookups, lookups) since the server started or stats were reset."""
-    hits, misses = int(info_stats.get("keyspace_hits", 0)), int(info_stats.get("keyspace_misses", 0))
-    lookups = hits + misses
-    return (hits / lookups if lookups else None), lookups
-
-
-def mib(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MiB"

@@ -43,6 +43,10 @@ class DrillResult:
     problems: list[str] = field(default_factory=list)
     skipped_entries: list[str] = field(default_factory=list)
 
+    @property
+    def duration(self) -> str:
+        return fmt_seconds(self.seconds)
+
 
 def fmt_seconds(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{seconds / 60:.1f} min"

@@ -9,20 +9,23 @@ from hvac.exceptions import Forbidden, InvalidRequest, Unauthorized, VaultError
 
 from opscheck.errors import DependencyError
 from opscheck.profile import VaultConfig, expand_path
+from opscheck.sources.http import new_session, unanswered
 
 
 class VaultReader:
     def __init__(self, config: VaultConfig) -> None:
         self.config = config
         verify: bool | str = str(expand_path(config.ca_cert)) if config.ca_cert else True
-        self.client = hvac.Client(url=config.address, timeout=config.timeout_seconds, verify=verify)
+        self.where = f"Vault at {config.address}"
+        session = new_session(config.timeout_seconds)
+        session.verify = verify  # hvac takes a given session's verify over its own argument
+        self.client = hvac.Client(url=config.address, timeout=config.timeout_seconds, verify=verify, session=session)
 
     def _call(self, what: str, fn, *args, **kwargs) -> Any:
         try:
             return fn(*args, **kwargs)
         except requests.RequestException as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else exc.__class__.__name__
-            raise DependencyError(f"Vault at {self.config.address} unreachable: {reason}") from None
+            raise unanswered(self.where, exc, self.config.timeout_seconds) from None
         except (Unauthorized, Forbidden):
             raise DependencyError(f"Vault at {self.config.address}: the token from {self.config.token.describe() if self.config.token else 'nowhere'} is not allowed to {what}") from None
         except (InvalidRequest, VaultError) as exc:

@@ -5,7 +5,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from opscheck.errors import DependencyError
 from opscheck.profile import expand_path
@@ -106,3 +106,29 @@ def review_events(path: str, since: datetime) -> list[AuditEvent]:
     except OSError as exc:
         raise DependencyError(f"cannot read Vault audit log {p}: {exc.strerror}") from None
     return events
+
+
+@dataclass(frozen=True)
+class AuditReview:
+    """The audit log's events of the review window (the last `window`)."""
+    events: list[AuditEvent]
+    window: timedelta
+
+    def of_kind(self, kind: str) -> list[AuditEvent]:
+        return [e for e in self.events if e.kind == kind]
+
+    @property
+    def failed_auth(self) -> list[AuditEvent]:
+        return self.of_kind(FAILED_AUTH)
+
+    @property
+    def permission_denied(self) -> list[AuditEvent]:
+        return self.of_kind(PERMISSION_DENIED)
+
+    @property
+    def root_token(self) -> list[AuditEvent]:
+        return self.of_kind(ROOT_TOKEN)
+
+
+def review(path: str, window: timedelta, now: datetime) -> AuditReview:
+    return AuditReview(review_events(path, now - window), window)
