@@ -1,7 +1,7 @@
 """Daily: logs reach the log store (Titanium 003 Loki 로그 수집 안 될 때: Promtail DaemonSet, Loki)."""
-import requests
 
 from opscheck.check import check
+from opscheck.rules.health import loki_ready
 from opscheck.rules.objects import find
 from opscheck.rules.workloads import daemonset_findings, node_problems
 
@@ -32,13 +32,8 @@ def test_log_pipeline(cluster, log_pipeline, http, evidence):
         evidence.note("log_pipeline.loki_url not set: Loki's readiness was not checked")
     else:
         url = log_pipeline.loki_url.rstrip("/") + "/ready"
-        try:
-            resp = http.get(url, timeout=log_pipeline.timeout_seconds)
-            body = resp.text.strip()
-            ok = resp.status_code == 200 and body == "ready"
-            detail = "ready" if ok else f"HTTP {resp.status_code}: {body[:160]}"
-        except requests.RequestException as exc:
-            ok, detail = False, "connection refused" if "refused" in str(exc).lower() else exc.__class__.__name__
+        answer = http.probe(url, log_pipeline.timeout_seconds)
+        ok, detail = loki_ready(answer.status, answer.text, answer.error)
         evidence.table([{"object": url, "detail": detail}])
         if not ok:
             offenders.append({"object": url, "detail": f"Loki not ready: {detail}"})

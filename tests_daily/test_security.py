@@ -4,7 +4,6 @@ from datetime import datetime, timedelta, timezone
 from opscheck.rules.certs import tls_secret_expiry, tls_secrets
 from opscheck.check import check, component_absent, configured
 from opscheck.rules.log_patterns import matching, per_pod
-from opscheck.sources.vault_audit import newest_entry_time
 
 
 @check(
@@ -104,7 +103,7 @@ def test_audit_log(vault, profile, evidence):
     if log_file is None:
         evidence.note("vault.audit_log_file not set: only the device list was checked")
         return
-    newest = newest_entry_time(log_file)
+    newest = vault.newest_audit_entry(log_file)
     if newest is None:
         evidence.fail(f"audit log {log_file} has no entries")
     age = datetime.now(timezone.utc) - newest

@@ -2,7 +2,6 @@
 from datetime import timedelta
 
 from opscheck.check import check, component_absent
-from opscheck.sources.http import probe
 from opscheck.rules.objects import ref
 from opscheck.rules.smoke import smoke_detail
 from opscheck.rules.workloads import insecure_pods, logging_rows, not_ok, rollout_rows
@@ -45,7 +44,7 @@ def test_api_smoke(profile, http, evidence):
     rows = []
     for req in profile.smoke_requests:
         url = profile.service(req.service).url + req.path
-        p = probe(http, url, profile.thresholds.http_timeout_seconds)
+        p = http.probe(url, profile.thresholds.http_timeout_seconds)
         detail = smoke_detail(p.status, p.elapsed_ms, p.error, req.expect_status, req.max_latency_ms)
         rows.append({"object": f"GET {req.service} {req.path}", "detail": detail, "status": p.status, "ms": round(p.elapsed_ms)})
     evidence.table(rows)

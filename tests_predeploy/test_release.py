@@ -3,7 +3,6 @@ from opscheck.check import check, component_absent
 from opscheck.rules.maintenance import describe, window_contains
 from opscheck.rules.release import load_test_rows
 from opscheck.rules.workloads import not_ok, rollback_rows
-from opscheck.sources.release import junit_files, read_junit, read_k6_summary
 from opscheck.timeutil import utc_now
 
 
@@ -17,14 +16,14 @@ Do not deploy. Open the failed test cases named in the evidence, fix or revert t
 and rerun the pipeline's test stages so fresh JUnit files are published where the profile's
 release.test_results points.""",
 )
-def test_tests_passed(profile, evidence):
+def test_tests_passed(profile, release, evidence):
     pattern = profile.release.test_results
     if not pattern:
         component_absent(profile.required, "release-tests", "no release.test_results in this profile")
-    files = junit_files(str(profile.relative_path(pattern)))
+    files = release.junit_files(pattern)
     if not files:
         evidence.fail(f"no JUnit test results match {pattern}: the release's tests did not run or were not published")
-    totals = read_junit(files)
+    totals = release.read_junit(files)
     evidence.note(f"{totals.tests} test cases in {len(files)} file(s): {totals.failures} failed, "
                   f"{totals.errors} errors, {totals.skipped} skipped")
     if totals.tests < profile.release.min_tests:
@@ -43,11 +42,11 @@ Do not deploy. Compare the load test with the previous release's (k6 summary), p
 slow endpoints (SLA: P95 < 500 ms, signature P95 < 1 s, error rate < 0.1%), check
 database slow queries and connection pool settings, and rerun the load test.""",
 )
-def test_perf_test(profile, evidence):
+def test_perf_test(profile, release, evidence):
     path = profile.release.load_test_summary
     if not path:
         component_absent(profile.required, "load-test", "no release.load_test_summary in this profile")
-    summary = read_k6_summary(profile.relative_path(path))
+    summary = release.k6_summary(path)
     rows, missing = load_test_rows(summary, profile.release.load_test)
     if missing:
         evidence.fail(f"{summary.path}: the load-test summary has no {missing}")

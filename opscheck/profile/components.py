@@ -15,10 +15,10 @@ from pydantic import BeforeValidator
 Component = Literal[
     # Profile sections.
     "attestations", "cluster_dns", "data_quality", "data_retention", "database_backups",
-    "etcd_backups", "inactive_accounts", "log_indices", "log_pipeline", "node_disk",
-    "postgres", "prometheus", "redis", "restore_drill", "vault",
+    "backups", "etcd_backups", "hosts", "inactive_accounts", "log_indices", "log_pipeline",
+    "node_disk", "postgres", "prometheus", "redis", "restore_drill", "services", "vault",
     # Settings inside a section: logs.apps, platform.*, release.*, security.*, smoke_requests.
-    "cni", "hpa", "kube-bench", "load-test", "logs", "maintenance-window", "node-patches",
+    "certificates", "cni", "cost", "hpa", "hsm", "kube-bench", "load-test", "logs", "maintenance-window", "node-patches",
     "rbac-review", "release-tests", "smoke-requests", "trivy",
     # Found in the environment (a CRD, an API, an extension), not configured.
     "argocd", "cert-manager", "external-secrets", "helm", "istio", "pg_stat_statements", "velero",

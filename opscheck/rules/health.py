@@ -39,3 +39,13 @@ def endpoint_row(service: str, path: str, p: Probe, ready_checks: list[str] | No
     if ready_checks is not None and p.status is not None:
         problem = "; ".join(x for x in [problem, *down_subchecks(p, ready_checks)] if x) or None
     return {"object": f"{service} {path}", "detail": problem or "UP", "http_status": p.status, "ms": round(p.elapsed_ms)}
+
+
+def loki_ready(status: int | None, text: str, error: str) -> tuple[bool, str]:
+    """Loki's GET /ready: 200 with the body "ready" when it takes logs; else why not."""
+    if status is None:
+        return False, error
+    body = text.strip()
+    if status == 200 and body == "ready":
+        return True, "ready"
+    return False, f"HTTP {status}: {body[:160]}"

@@ -77,6 +77,10 @@ class Probe:
     body: Any  # parsed JSON, or None
     elapsed_ms: float
     error: str = ""
+    text: str = ""  # the body as text, cut to TEXT_LIMIT characters
+
+
+TEXT_LIMIT = 1000
 
 
 def probe(session: requests.Session, url: str, timeout: float) -> Probe:
@@ -90,4 +94,4 @@ def probe(session: requests.Session, url: str, timeout: float) -> Probe:
         body = resp.json()
     except ValueError:
         body = None
-    return Probe(url, resp.status_code, body, elapsed)
+    return Probe(url, resp.status_code, body, elapsed, text=resp.text[:TEXT_LIMIT])

@@ -13,7 +13,7 @@ import json
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from opscheck.errors import OpscheckError
 
@@ -89,3 +89,20 @@ def read_k6_summary(path: Path) -> LoadTestSummary:
     count = number(reqs, "count")
     return LoadTestSummary(str(path), number(duration, "p(95)"), number(duration, "p(99)"),
                            number(failed, "rate", "value"), int(count) if count is not None else None)
+
+
+class ReleaseArtifacts:
+    """The release's files where the CI pipeline publishes them; relative paths are read
+    from the profile's folder."""
+
+    def __init__(self, resolve: Callable[[str], Path]) -> None:
+        self._resolve = resolve
+
+    def junit_files(self, pattern: str) -> list[Path]:
+        return junit_files(str(self._resolve(pattern)))
+
+    def read_junit(self, paths: list[Path]) -> TestTotals:
+        return read_junit(paths)
+
+    def k6_summary(self, path: str) -> LoadTestSummary:
+        return read_k6_summary(self._resolve(path))

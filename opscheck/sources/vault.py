@@ -1,6 +1,8 @@
 """Reading Vault/OpenBao state through hvac: seal status, health, audit devices."""
 from __future__ import annotations
 
+from datetime import datetime
+
 from typing import Any
 
 import hvac
@@ -10,6 +12,7 @@ from hvac.exceptions import Forbidden, InvalidRequest, Unauthorized, VaultError
 from opscheck.errors import DependencyError
 from opscheck.profile import VaultConfig, expand_path
 from opscheck.sources.http import new_session, unanswered
+from opscheck.sources.vault_audit import newest_entry_time
 
 
 class VaultReader:
@@ -20,6 +23,10 @@ class VaultReader:
         session = new_session(config.timeout_seconds)
         session.verify = verify  # hvac takes a given session's verify over its own argument
         self.client = hvac.Client(url=config.address, timeout=config.timeout_seconds, verify=verify, session=session)
+
+    def newest_audit_entry(self, log_file: str) -> datetime | None:
+        """The time of the newest entry of the file audit device's log (read from the file)."""
+        return newest_entry_time(log_file)
 
     def _call(self, what: str, fn, *args, **kwargs) -> Any:
         try:
