@@ -11,12 +11,14 @@ names them:
     evidence.expect_none(rows, "pods not Running")
     evidence.expect_at_most(value, limit, what="node CPU usage", unit="%")
 """
+
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
@@ -172,9 +174,7 @@ class Evidence:
         self.record(measured=round_measure(measured), threshold=limit, unit=unit)
         if measured > limit:
             detail = f": {describe_rows(offenders)}" if offenders else ""
-            raise CheckFailure(
-                f"{what} {fmt(measured)}{unit} is over the threshold {fmt(limit)}{unit}{detail}"
-            )
+            raise CheckFailure(f"{what} {fmt(measured)}{unit} is over the threshold {fmt(limit)}{unit}{detail}")
 
     def expect_at_least(
         self, measured: float, limit: float, *, what: str, unit: str = "", offenders: Sequence[Row] = ()
@@ -182,9 +182,7 @@ class Evidence:
         self.record(measured=round_measure(measured), threshold=limit, unit=unit)
         if measured < limit:
             detail = f": {describe_rows(offenders)}" if offenders else ""
-            raise CheckFailure(
-                f"{what} {fmt(measured)}{unit} is under the required {fmt(limit)}{unit}{detail}"
-            )
+            raise CheckFailure(f"{what} {fmt(measured)}{unit} is under the required {fmt(limit)}{unit}{detail}")
 
     def fail(self, message: str) -> None:
         raise CheckFailure(message)

@@ -3,15 +3,17 @@
 Exit codes: 0 success, 1 verify found a broken chain (or coverage found an uncovered
 runbook item), 2 bad usage, 3 the suite's declarations are broken.
 """
+
 from __future__ import annotations
 
 import argparse
 import io
 import json
 import sys
+from collections.abc import Sequence
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import pytest
 
@@ -70,8 +72,9 @@ def verify_command(reports: Path) -> int:
     if problems:
         print(f"opscheck verify: {len(problems)} problem(s) in {len(runs)} sealed run(s) under {reports}")
         return 1
-    print(f"opscheck verify: {len(runs)} run(s) under {reports}, chain intact"
-          + (f", newest {runs[-1]}" if runs else ""))
+    print(
+        f"opscheck verify: {len(runs)} run(s) under {reports}, chain intact" + (f", newest {runs[-1]}" if runs else "")
+    )
     return 0
 
 
@@ -99,7 +102,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cat = sub.add_parser("catalog", help="list every check (id, title, severity, cadences, runbook keys, node id)")
     cat.add_argument("--format", choices=("text", "json"), default="text")
     cat.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
-    ver = sub.add_parser("verify", help="check the chain of run folders: changed files, removed, inserted or reordered runs")
+    ver = sub.add_parser(
+        "verify", help="check the chain of run folders: changed files, removed, inserted or reordered runs"
+    )
     ver.add_argument("reports", type=Path, nargs="?", default=Path("reports"))
     tr = sub.add_parser("trace", help="runbook items -> checks -> latest outcome and run; lists the gaps")
     tr.add_argument("--reports", type=Path, default=Path("reports"))
@@ -107,11 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     tr.add_argument("--format", choices=("text", "json"), default="text")
     tr.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
     cov = sub.add_parser(
-        "coverage", help="runbook items covered by a check and those no check covers, by runbook and cadence",
+        "coverage",
+        help="runbook items covered by a check and those no check covers, by runbook and cadence",
         description="List the runbook items (opscheck/data/runbook-items.yaml) a check covers and those "
-                    "none covers, grouped by runbook and cadence, without contacting anything.",
+        "none covers, grouped by runbook and cadence, without contacting anything.",
         epilog="exit codes: 0 every runbook item is covered; 1 some item is uncovered; 2 bad usage; "
-               "3 the checks cannot be collected (a broken declaration)")
+        "3 the checks cannot be collected (a broken declaration)",
+    )
     cov.add_argument("--format", choices=("text", "json"), default="text")
     cov.add_argument("--gaps", action="store_true", help="list only the uncovered items (text format)")
     cov.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")

@@ -1,4 +1,5 @@
 """Errors opscheck raises on purpose, each with a one-line message meant for an operator."""
+
 from __future__ import annotations
 
 

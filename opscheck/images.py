@@ -3,6 +3,7 @@
 A leaf: both the scan-report readers (opscheck/sources/image_scans.py) and the judgments
 (opscheck/rules/image_scans.py) match images by these names.
 """
+
 from __future__ import annotations
 
 SEVERITIES = ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")

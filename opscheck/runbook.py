@@ -3,6 +3,7 @@
 The data file is a copy of the project's runbook-items.yaml shipped inside the package,
 so an installed opscheck knows every item without the source tree.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,9 +1,10 @@
 """Times and durations as the APIs and the profile write them: the one parser of each."""
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 # Go's zero time.Time: what Prometheus (and other Go APIs) write for "never".
@@ -20,11 +21,11 @@ def parse_time(value: str | None) -> datetime | None:
         ts = datetime.fromisoformat(value)  # 3.11+: accepts Z and truncates nanoseconds
     except ValueError:
         return None
-    return ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc)
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -47,15 +48,35 @@ class DurationSyntax:
 
 DURATION_SYNTAXES: dict[str, DurationSyntax] = {
     # The profile (schedule.max_age): one number and unit.
-    "profile": DurationSyntax({"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}, decimals=True,
-                              compound=False, bare_zero=False, spaced=True, positive=True, example="90m, 26h, 8d or 2w"),
+    "profile": DurationSyntax(
+        {"m": 60, "h": 3600, "d": 86400, "w": 7 * 86400},
+        decimals=True,
+        compound=False,
+        bare_zero=False,
+        spaced=True,
+        positive=True,
+        example="90m, 26h, 8d or 2w",
+    ),
     # PromQL and the Prometheus API (scrape intervals).
-    "promql": DurationSyntax({"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000},
-                             decimals=False, compound=True, bare_zero=False, spaced=False, positive=False,
-                             example="1h30m, 7d or 250ms (PromQL)"),
+    "promql": DurationSyntax(
+        {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000},
+        decimals=False,
+        compound=True,
+        bare_zero=False,
+        spaced=False,
+        positive=False,
+        example="1h30m, 7d or 250ms (PromQL)",
+    ),
     # Go's time.Duration as Velero (TTLs) and External Secrets (refreshInterval) write it.
-    "go": DurationSyntax({"h": 3600, "m": 60, "s": 1}, decimals=True, compound=True, bare_zero=True,
-                         spaced=False, positive=False, example="720h0m0s, 1h30m or 0 (Go)"),
+    "go": DurationSyntax(
+        {"h": 3600, "m": 60, "s": 1},
+        decimals=True,
+        compound=True,
+        bare_zero=True,
+        spaced=False,
+        positive=False,
+        example="720h0m0s, 1h30m or 0 (Go)",
+    ),
 }
 
 

@@ -1,9 +1,11 @@
 """Fixtures of the self-tests; the harness itself is in selftests/harness.py."""
+
 from __future__ import annotations
 
 import pytest
 
 from selftests.harness import CheckRunner
+from selftests.streams import pytest_collection_modifyitems, pytest_configure  # noqa: F401 (hooks)
 
 
 @pytest.fixture(scope="session")
@@ -14,8 +16,10 @@ def testenv_up() -> None:
     for name, module in testenv_cli.COMPONENTS:
         status = module.status()
         if not status.get("running", False):
-            pytest.fail(f"test environment component {name} is not running: run `python -m testenv up` "
-                        f"(make test does it)", pytrace=False)
+            pytest.fail(
+                f"test environment component {name} is not running: run `python -m testenv up` (make test does it)",
+                pytrace=False,
+            )
 
 
 @pytest.fixture(scope="session")

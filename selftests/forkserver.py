@@ -8,6 +8,7 @@ own `pytest.main()`, working directory, environment, stdout and stderr, exactly 
 `python -m pytest` would have (the libraries it finds already imported are the same code).
 Nothing of the suite under test (tests_*, conftest.py, fixtures/) is imported before the fork.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,13 +22,32 @@ from pathlib import Path
 
 # Imported once in the server; the suite's own modules are imported by each child's pytest.
 PRELOAD = (
-    "pytest", "_pytest.pytester", "kubernetes", "kubernetes.client", "kubernetes.config", "hvac",
-    "psycopg", "pydantic", "requests", "urllib3", "yaml", "cryptography.x509", "testinfra",
-    "pytest_html", "pytest_metadata", "xdist", "redis", "dns.resolver", "prometheus_client",
-    "croniter", "jsonschema", "filelock", "jinja2",
+    "pytest",
+    "_pytest.pytester",
+    "kubernetes",
+    "kubernetes.client",
+    "kubernetes.config",
+    "hvac",
+    "psycopg",
+    "pydantic",
+    "requests",
+    "urllib3",
+    "yaml",
+    "cryptography.x509",
+    "testinfra",
+    "pytest_html",
+    "pytest_metadata",
+    "xdist",
+    "redis",
+    "dns.resolver",
+    "prometheus_client",
+    "croniter",
+    "jsonschema",
+    "filelock",
+    "jinja2",
 )
 
-SERVER = r'''
+SERVER = r"""
 import importlib, json, os, sys
 for name in json.loads(sys.argv[1]):
     try:
@@ -65,7 +85,7 @@ for line in sys.stdin:
     _, status = os.waitpid(pid, 0)
     out.write(json.dumps({"rc": os.waitstatus_to_exitcode(status)}) + "\n")
     out.flush()
-'''
+"""
 
 
 class ForkServer:
@@ -78,7 +98,11 @@ class ForkServer:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
                 [sys.executable, "-c", SERVER, json.dumps(PRELOAD)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+            )
         return self._proc
 
     def _read(self, proc: subprocess.Popen[str], timeout: float) -> dict:
@@ -91,13 +115,16 @@ class ForkServer:
             raise RuntimeError("the pytest fork server exited")
         return json.loads(line)
 
-    def run(self, args: list[str], *, cwd: Path, env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, args: list[str], *, cwd: Path, env: dict[str, str], timeout: float
+    ) -> subprocess.CompletedProcess[str]:
         proc = self._server()
         with tempfile.TemporaryDirectory(prefix="forkrun-") as tmp:
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
             assert proc.stdin is not None
-            proc.stdin.write(json.dumps({"args": args, "cwd": str(cwd), "env": env,
-                                         "stdout": str(out), "stderr": str(err)}) + "\n")
+            proc.stdin.write(
+                json.dumps({"args": args, "cwd": str(cwd), "env": env, "stdout": str(out), "stderr": str(err)}) + "\n"
+            )
             proc.stdin.flush()
             pid = self._read(proc, 30)["pid"]
             try:
@@ -106,8 +133,9 @@ class ForkServer:
                 os.kill(pid, signal.SIGKILL)
                 self._read(proc, 30)
                 raise subprocess.TimeoutExpired(["pytest", *args], timeout) from None
-            return subprocess.CompletedProcess(["pytest", *args], rc, out.read_text(errors="replace"),
-                                               err.read_text(errors="replace"))
+            return subprocess.CompletedProcess(
+                ["pytest", *args], rc, out.read_text(errors="replace"), err.read_text(errors="replace")
+            )
 
     def close(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

@@ -8,6 +8,7 @@ Faults take a moment to show through the API (a rollout, a metrics scrape, a Pro
 rate window), so `CheckRunner.until` re-runs the check until it reaches the expected
 outcome, with a deadline, instead of sleeping a guessed time.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,10 +16,11 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from selftests.forkserver import ForkServer
 
@@ -31,8 +33,9 @@ DEMO_PROFILE = REPO / "environments" / "demo.yaml"
 
 def validate_results(data: dict[str, Any]) -> None:
     """results.json must match its published schema (opscheck/data/results.schema.json)."""
-    import jsonschema
     from importlib import resources
+
+    import jsonschema
 
     schema = json.loads(resources.files("opscheck.data").joinpath("results.schema.json").read_text())
     jsonschema.validate(data, schema, format_checker=jsonschema.FormatChecker())
@@ -56,11 +59,20 @@ class CheckRunner:
 
         self.nodeids = {e["id"]: e["nodeid"].split("[")[0] for e in catalog(REPO)}
 
-    def run_pytest(self, *args: str, profile: Path | None = None, env: dict[str, str] | None = None) -> tuple[subprocess.CompletedProcess[str], Path]:
+    def run_pytest(
+        self, *args: str, profile: Path | None = None, env: dict[str, str] | None = None
+    ) -> tuple[subprocess.CompletedProcess[str], Path]:
         self._runs += 1
         reports = self.workdir / f"run{self._runs}"
-        cmd = [sys.executable, "-m", "pytest", f"--env={profile or self.profile}",
-               f"--report-dir={reports}", "-q", *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            f"--env={profile or self.profile}",
+            f"--report-dir={reports}",
+            "-q",
+            *args,
+        ]
         run_env = {**os.environ, **(env or {})}
         if os.environ.get("OPSCHECK_SELFTEST_FORK", "1") == "0":  # the plain way, to compare
             proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=run_env)
@@ -68,26 +80,40 @@ class CheckRunner:
             proc = _FORK_SERVER.run(cmd[3:], cwd=REPO, env=run_env, timeout=600)
         return proc, reports
 
-    def run(self, *check_ids: str, profile: Path | None = None, args: tuple[str, ...] = (),
-            env: dict[str, str] | None = None) -> dict[str, Outcome]:
-        return {c["id"]: Outcome(c["id"], c["outcome"], c["message"], c["evidence"], c)
-                for c in self._results(*check_ids, profile=profile, args=args, env=env)}
+    def run(
+        self,
+        *check_ids: str,
+        profile: Path | None = None,
+        args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
+    ) -> dict[str, Outcome]:
+        return {
+            c["id"]: Outcome(c["id"], c["outcome"], c["message"], c["evidence"], c)
+            for c in self._results(*check_ids, profile=profile, args=args, env=env)
+        }
 
-    def per_cluster(self, check_id: str, profile: Path | None = None, args: tuple[str, ...] = (),
-                    env: dict[str, str] | None = None) -> dict[str | None, Outcome]:
+    def per_cluster(
+        self, check_id: str, profile: Path | None = None, args: tuple[str, ...] = (), env: dict[str, str] | None = None
+    ) -> dict[str | None, Outcome]:
         """One run of `check_id`: its outcome on each cluster of the profile (a check that
         reads no cluster: under None)."""
-        return {c["cluster"]: Outcome(c["id"], c["outcome"], c["message"], c["evidence"], c)
-                for c in self._results(check_id, profile=profile, args=args, env=env) if c["id"] == check_id}
+        return {
+            c["cluster"]: Outcome(c["id"], c["outcome"], c["message"], c["evidence"], c)
+            for c in self._results(check_id, profile=profile, args=args, env=env)
+            if c["id"] == check_id
+        }
 
-    def _results(self, *check_ids: str, profile: Path | None, args: tuple[str, ...],
-                 env: dict[str, str] | None) -> list[dict[str, Any]]:
+    def _results(
+        self, *check_ids: str, profile: Path | None, args: tuple[str, ...], env: dict[str, str] | None
+    ) -> list[dict[str, Any]]:
         """Run the checks; their entries of the run's results.json (one per check and cluster)."""
         nodeids = sorted({self.nodeids[c] for c in check_ids})
         proc, reports = self.run_pytest(*nodeids, *args, profile=profile, env=env)
         folders = list(reports.glob("*/results.json")) if reports.exists() else []
         if len(folders) != 1:
-            raise AssertionError(f"no run folder written (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+            raise AssertionError(
+                f"no run folder written (exit {proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
         data = json.loads(folders[0].read_text())
         validate_results(data)
         return data["checks"]
@@ -98,8 +124,15 @@ class CheckRunner:
             return self.per_cluster(check_id, **kw)[cluster]
         return self.run(check_id, **kw)[check_id]
 
-    def until(self, check_id: str, outcome: str, timeout: float = 90, interval: float = 2,
-              message: Callable[[str], bool] | None = None, **kw: Any) -> Outcome:
+    def until(
+        self,
+        check_id: str,
+        outcome: str,
+        timeout: float = 90,
+        interval: float = 2,
+        message: Callable[[str], bool] | None = None,
+        **kw: Any,
+    ) -> Outcome:
         """Re-run `check_id` until its outcome is `outcome` (and `message` accepts its text);
         `cluster=NAME` (passed on to `one`) watches the outcome on that cluster."""
         deadline = time.monotonic() + timeout
@@ -108,8 +141,9 @@ class CheckRunner:
             if result.outcome == outcome and (message is None or message(result.message)):
                 return result
             if time.monotonic() > deadline:
-                raise AssertionError(f"{check_id}: still {result.outcome} after {timeout:.0f}s "
-                                     f"(wanted {outcome}): {result.message}")
+                raise AssertionError(
+                    f"{check_id}: still {result.outcome} after {timeout:.0f}s (wanted {outcome}): {result.message}"
+                )
             time.sleep(interval)
 
 

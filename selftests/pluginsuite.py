@@ -2,6 +2,7 @@
 
 `selftests/conftest.py` provides it as the `suite` fixture; the helpers here run it.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -20,7 +21,7 @@ contexts: [{name: ctx, context: {cluster: c, user: u}}]
 current-context: ctx
 """
 
-CHECKS = '''
+CHECKS = """
 from opscheck.check import check
 from opscheck.errors import DependencyError
 
@@ -45,31 +46,36 @@ def test_not_applicable(evidence):
        remediation="none")
 def test_errors(evidence):
     raise DependencyError("Vault at http://127.0.0.1:1 unreachable: connection refused")
-'''
+"""
 
 
 def make_suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """A minimal suite: a profile, a kubeconfig, daily and weekly checks."""
     pytester.makefile(".kubeconfig", kc=KUBECONFIG)
-    pytester.makefile(".yaml", profile=textwrap.dedent(f"""\
+    pytester.makefile(
+        ".yaml",
+        profile=textwrap.dedent(f"""\
         name: unit
         clusters:
           - name: one
-            kubeconfig: {pytester.path / 'kc.kubeconfig'}
+            kubeconfig: {pytester.path / "kc.kubeconfig"}
             context: ctx
         namespaces: [qsign]
-        """))
+        """),
+    )
     pytester.makepyprojecttoml('[tool.pytest.ini_options]\naddopts = ["--strict-markers"]\n')
     daily = pytester.mkdir("tests_daily")
     (daily / "test_checks.py").write_text(CHECKS)
     weekly = pytester.mkdir("tests_weekly")
-    (weekly / "test_weekly.py").write_text(textwrap.dedent('''
+    (weekly / "test_weekly.py").write_text(
+        textwrap.dedent("""
         from opscheck.check import check
 
         @check(id="weekly.only", title="weekly", severity="low", covers=["000.weekly.latency-7d"], remediation="x")
         def test_weekly(evidence):
             pass
-        '''))
+        """)
+    )
     return pytester
 
 
@@ -85,5 +91,3 @@ def only_run_folder(suite: pytest.Pytester) -> Path:
 
 def verify(path: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "opscheck", "verify", str(path)], capture_output=True, text=True)
-
-

@@ -5,6 +5,7 @@ idempotent; `down` stops them all and leaves no process behind; `status` says wh
 `up --system multicluster` also starts a system only some profiles need (SYSTEMS);
 `down` stops those too.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,20 +13,46 @@ import json
 import sys
 import time
 
-from testenv import alertmanager, apps, attestations, cluster, postgres, prometheus, pushgateway, release, vault
-from testenv import platform_services
-from testenv import security
-from testenv import multicluster
-from testenv import controlplane, coredns, rediscache, systems
-from testenv import search
+from testenv import (
+    alertmanager,
+    apps,
+    attestations,
+    cluster,
+    controlplane,
+    coredns,
+    multicluster,
+    platform_services,
+    postgres,
+    prometheus,
+    pushgateway,
+    rediscache,
+    release,
+    search,
+    security,
+    systems,
+    vault,
+)
 
 # Start order: the sample services' readiness reads PostgreSQL and Vault; Prometheus
 # scrapes the services and sends alerts to Alertmanager; the cluster only needs the services' log files.
-COMPONENTS = [("postgres", postgres), ("vault", vault), ("apps", apps), ("cluster", cluster), ("systems", systems), ("redis", rediscache), ("coredns", coredns),
-              ("controlplane", controlplane), ("security", security), ("platform", platform_services),
-              ("alertmanager", alertmanager), ("prometheus", prometheus),
-              ("pushgateway", pushgateway), ("attestations", attestations),
-              ("release", release), ("search", search)]
+COMPONENTS = [
+    ("postgres", postgres),
+    ("vault", vault),
+    ("apps", apps),
+    ("cluster", cluster),
+    ("systems", systems),
+    ("redis", rediscache),
+    ("coredns", coredns),
+    ("controlplane", controlplane),
+    ("security", security),
+    ("platform", platform_services),
+    ("alertmanager", alertmanager),
+    ("prometheus", prometheus),
+    ("pushgateway", pushgateway),
+    ("attestations", attestations),
+    ("release", release),
+    ("search", search),
+]
 # Started only on demand (`up --system NAME`): only their own profiles and self-tests need
 # them, and they cost memory and CPU (see each module's docstring); `down` always stops them.
 SYSTEMS = {"multicluster": multicluster}
@@ -71,8 +98,13 @@ def status() -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m testenv", description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=("up", "down", "status"))
-    parser.add_argument("--system", action="append", default=[], choices=sorted(SYSTEMS),
-                        help="with up: also start this system (repeatable)")
+    parser.add_argument(
+        "--system",
+        action="append",
+        default=[],
+        choices=sorted(SYSTEMS),
+        help="with up: also start this system (repeatable)",
+    )
     args = parser.parse_args()
     if args.command == "up":
         return up(args.system)

@@ -7,6 +7,7 @@ records each notification, and the always-firing Watchdog goes to a dead man's s
 receiver, as kube-prometheus routes it. Prometheus (testenv/prometheus.py) sends its
 alerts here and scrapes it as job "alertmanager".
 """
+
 from __future__ import annotations
 
 import json
@@ -75,15 +76,28 @@ def _ok(base: str, path: str) -> bool:
 def up() -> dict[str, Any]:
     """Start the webhook sink and Alertmanager (reloading the config if it changed)."""
     if not Path(ALERTMANAGER_BIN).exists():
-        raise RuntimeError(f"{ALERTMANAGER_BIN} not found: DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus-alertmanager")
+        raise RuntimeError(
+            f"{ALERTMANAGER_BIN} not found: DEBIAN_FRONTEND=noninteractive apt-get install -y prometheus-alertmanager"
+        )
     (am_dir() / "data").mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(_config(), sort_keys=False)
     changed = not config_file().exists() or config_file().read_text() != text
     if changed:
         config_file().write_text(text)
 
-    procs.start(SINK, [sys.executable, str(SINK_SCRIPT), "--host", HOST, "--port", str(PORTS["alert-webhook"]),
-                       "--file", str(notifications_file())])
+    procs.start(
+        SINK,
+        [
+            sys.executable,
+            str(SINK_SCRIPT),
+            "--host",
+            HOST,
+            "--port",
+            str(PORTS["alert-webhook"]),
+            "--file",
+            str(notifications_file()),
+        ],
+    )
     _wait(SINK, sink_url(), "/")
     was_running = procs.is_running(PROC_NAME)
     start()
@@ -94,15 +108,19 @@ def up() -> dict[str, Any]:
 
 def start() -> None:
     """Start Alertmanager alone (the self-tests stop and start it as a fault)."""
-    procs.start(PROC_NAME, [
-        ALERTMANAGER_BIN,
-        f"--config.file={config_file()}",
-        f"--storage.path={am_dir() / 'data'}",
-        f"--web.listen-address={HOST}:{PORTS['alertmanager']}",
-        f"--web.external-url={url()}",
-        # No high-availability gossip: it would listen on 0.0.0.0:9094.
-        "--cluster.listen-address=",
-    ], cwd=am_dir())
+    procs.start(
+        PROC_NAME,
+        [
+            ALERTMANAGER_BIN,
+            f"--config.file={config_file()}",
+            f"--storage.path={am_dir() / 'data'}",
+            f"--web.listen-address={HOST}:{PORTS['alertmanager']}",
+            f"--web.external-url={url()}",
+            # No high-availability gossip: it would listen on 0.0.0.0:9094.
+            "--cluster.listen-address=",
+        ],
+        cwd=am_dir(),
+    )
     _wait(PROC_NAME, url(), "/-/ready")
 
 

@@ -4,6 +4,7 @@ volume-stats stand-in, as local processes of testenv/qsign_app.py.
 Faults are injected through each service's control file, which the service re-reads every
 second, so a self-test can break a service and repair it without restarting anything.
 """
+
 from __future__ import annotations
 
 import json
@@ -77,25 +78,46 @@ def up() -> dict[str, Any]:
     (apps_dir() / "logs").mkdir(parents=True, exist_ok=True)
     volume_path().mkdir(parents=True, exist_ok=True)
     for app in APPS:
-        procs.start(proc_name(app), [
-            sys.executable, str(SCRIPT),
-            "--name", app,
-            "--port", str(PORTS[app]),
-            "--host", HOST,
-            "--state-dir", str(apps_dir()),
-            "--db-port", str(PORTS["postgres"]),
-            "--vault-port", str(PORTS["vault"]),
-            "--hsm-port", str(PORTS["hsm-adapter"]),
-        ])
-    procs.start(VOLUME_EXPORTER, [
-        sys.executable, str(SCRIPT),
-        "--role", "volume-exporter",
-        "--port", str(PORTS[VOLUME_EXPORTER]),
-        "--host", HOST,
-        "--volume-path", str(volume_path()),
-        "--namespace", "qsign",
-        "--pvc", "data-postgresql-0",
-    ])
+        procs.start(
+            proc_name(app),
+            [
+                sys.executable,
+                str(SCRIPT),
+                "--name",
+                app,
+                "--port",
+                str(PORTS[app]),
+                "--host",
+                HOST,
+                "--state-dir",
+                str(apps_dir()),
+                "--db-port",
+                str(PORTS["postgres"]),
+                "--vault-port",
+                str(PORTS["vault"]),
+                "--hsm-port",
+                str(PORTS["hsm-adapter"]),
+            ],
+        )
+    procs.start(
+        VOLUME_EXPORTER,
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--role",
+            "volume-exporter",
+            "--port",
+            str(PORTS[VOLUME_EXPORTER]),
+            "--host",
+            HOST,
+            "--volume-path",
+            str(volume_path()),
+            "--namespace",
+            "qsign",
+            "--pvc",
+            "data-postgresql-0",
+        ],
+    )
     for app in APPS:
         _wait_live(proc_name(app), url(app), "/health/live", app)
     _wait_live(VOLUME_EXPORTER, url(VOLUME_EXPORTER), "/metrics", VOLUME_EXPORTER)

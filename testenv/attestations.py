@@ -5,6 +5,7 @@
 has nothing to stop. Fault self-tests use `write` and `remove` to break one item for real.
 Files are written under a dot-name and renamed, so a run never reads half a file.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -43,13 +44,16 @@ def path_of(key: str, role: str) -> Path:
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def attestation(key: str, role: str, who: str, ago: dt.timedelta, deploy: bool, /, **overrides: Any) -> dict[str, Any]:
     when = now() - ago
     record: dict[str, Any] = {
-        "item": key, "who": who, "role": role, "when": when.isoformat().replace("+00:00", "Z"),
+        "item": key,
+        "who": who,
+        "role": role,
+        "when": when.isoformat().replace("+00:00", "Z"),
         "evidence": EVIDENCE + (CHANGE if deploy else f"OPS-{key.split('.')[2].upper()}"),
     }
     if deploy:

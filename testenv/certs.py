@@ -4,6 +4,7 @@ A small CA (created once under state_dir()/pki) signs the leaf certificates that
 the QSIGN TLS Secrets, so a check that parses `tls.crt` sees an ordinary server
 certificate: subject CN = the Service DNS name, SANs for the short names, a real expiry.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -39,7 +40,7 @@ def _pki_dir() -> Path:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _new_key() -> ec.EllipticCurvePrivateKey:
@@ -69,10 +70,12 @@ def ca() -> KeyPair:
     if crt.exists() and key.exists():
         return KeyPair(crt.read_bytes(), key.read_bytes())
     k = _new_key()
-    name = x509.Name([
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "opscheck"),
-        x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "opscheck"),
+            x509.NameAttribute(NameOID.COMMON_NAME, CA_NAME),
+        ]
+    )
     now = _now()
     cert = (
         x509.CertificateBuilder()
@@ -85,9 +88,15 @@ def ca() -> KeyPair:
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -135,10 +144,14 @@ def server_cert(
             san_entries.append(x509.DNSName(n))
     cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "qsign"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        ]))
+        .subject_name(
+            x509.Name(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "qsign"),
+                    x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                ]
+            )
+        )
         .issuer_name(ca_cert.subject)
         .public_key(k.public_key())
         .serial_number(x509.random_serial_number())
@@ -147,25 +160,28 @@ def server_cert(
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_encipherment=False, key_cert_sign=False,
-                crl_sign=False, content_commitment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_encipherment=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                content_commitment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.SubjectAlternativeName(san_entries), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(k.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False
-        )
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     return KeyPair(cert.public_bytes(serialization.Encoding.PEM), _key_pem(k))
 
 
-def service_cert(service: str, namespace: str, days_valid: int = 365,
-                 extra_sans: list[str] | None = None) -> KeyPair:
+def service_cert(service: str, namespace: str, days_valid: int = 365, extra_sans: list[str] | None = None) -> KeyPair:
     """Certificate for a Service: CN = its cluster DNS name, SANs = the usual short forms."""
     fqdn = service_dns_name(service, namespace)
     sans = [service, f"{service}.{namespace}", f"{service}.{namespace}.svc", fqdn, *(extra_sans or [])]

@@ -36,6 +36,7 @@ Manifests (testenv/manifests/): kwok-stages.yaml, kwok-usage.yaml, kwok-logs.yam
 configuration, given to kwokctl), audit-policy.yaml, nodes.yaml, rbac-reader.yaml,
 qsign.yaml, qsign-volumes.yaml, kube-system.yaml (applied through the API).
 """
+
 from __future__ import annotations
 
 import base64
@@ -49,15 +50,24 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import yaml
 
 from testenv import demo
-from testenv.demo import (CRONJOBS, DEPLOYMENTS, LOG_CONTAINERS, NAMESPACE, NODES,  # noqa: F401 (public names)
-                          STATEFULSETS, WORKLOAD_NAMESPACES, canary)
+from testenv.demo import (  # noqa: F401 (public names)
+    CRONJOBS,
+    DEPLOYMENTS,
+    LOG_CONTAINERS,
+    NAMESPACE,
+    NODES,
+    STATEFULSETS,
+    WORKLOAD_NAMESPACES,
+    canary,
+)
 from testenv.kubeapi import DEFAULT_TIMEOUT, FIELD_MANAGER, ApiError, KubeApi, api_path  # noqa: F401
 from testenv.paths import HOST, PORTS, cache_dir, state_dir
 from testenv.procs import log_file, pid_alive, wait_for
@@ -74,21 +84,28 @@ MANIFESTS = demo.MANIFESTS
 K8S_VERSION = os.environ.get("OPSCHECK_K8S_VERSION", "v1.33.13")
 KWOK_VERSION = os.environ.get("OPSCHECK_KWOK_VERSION", "v0.7.0")
 METRICS_SERVER_VERSION = os.environ.get("OPSCHECK_METRICS_SERVER_VERSION", "v0.9.0")
-COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-              "kwok-controller", "metrics-server")
+COMPONENTS = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok-controller",
+    "metrics-server",
+)
 
 
 # ---------------------------------------------------------------------- the clusters
+
 
 @dataclass(frozen=True)
 class KwokTarget:
     """A kwokctl cluster of the test environment: where its files are, how kwokctl is
     told to run it, and `api`, the KubeApi to it with the admin identity."""
 
-    name: str                       # kwokctl cluster name (its directory under kwok/clusters)
-    context: str                    # the context (and cluster entry) of its kubeconfigs
-    apiserver_port: str             # PORTS key of its kube-apiserver
-    home: Path | None = None        # where its kubeconfigs go (None: state_dir())
+    name: str  # kwokctl cluster name (its directory under kwok/clusters)
+    context: str  # the context (and cluster entry) of its kubeconfigs
+    apiserver_port: str  # PORTS key of its kube-apiserver
+    home: Path | None = None  # where its kubeconfigs go (None: state_dir())
     # kwokctl option (etcdPort, kwokControllerPort, ...) -> PORTS key; unset options get
     # a free port from kwokctl (the demo cluster's way)
     component_ports: dict[str, str] = field(default_factory=dict)
@@ -150,6 +167,7 @@ metrics_pods = DEMO.api.metrics_pods
 
 # ---------------------------------------------------------------------------- paths
 
+
 def bin_dir() -> Path:
     """Where build-binaries.sh puts kube-*, kwok, kwokctl and metrics-server."""
     if os.environ.get("OPSCHECK_BIN_DIR"):
@@ -172,6 +190,7 @@ def app_logs_dir() -> Path:
 
 
 # ------------------------------------------------------------------ small utilities
+
 
 def _log(msg: str) -> None:
     print(f"testenv.cluster: {msg}", file=sys.stderr, flush=True)
@@ -212,6 +231,7 @@ def locked(t: KwokTarget) -> Iterator[None]:
 
 # ------------------------------------------------------------------ kwokctl driving
 
+
 def _required_binaries() -> dict[str, Path]:
     b, v = bin_dir(), venv_bin()
     return {
@@ -230,8 +250,7 @@ def check_binaries() -> dict[str, Path]:
     bins = _required_binaries()
     missing = [str(p) for p in bins.values() if not os.access(p, os.X_OK)]
     if missing:
-        raise RuntimeError(
-            "missing binaries (run testenv/build-binaries.sh first): " + ", ".join(missing))
+        raise RuntimeError("missing binaries (run testenv/build-binaries.sh first): " + ", ".join(missing))
     return bins
 
 
@@ -295,11 +314,11 @@ def kwokctl(*args: str, timeout: float = 600, check: bool = True) -> subprocess.
     with open(log_file("kwokctl"), "ab") as log:
         log.write(f"\n$ {' '.join(cmd)}\n".encode())
         log.flush()
-        proc = subprocess.run(cmd, env=_kwokctl_env(), stdout=log, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL, timeout=timeout)
+        proc = subprocess.run(
+            cmd, env=_kwokctl_env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout
+        )
     if check and proc.returncode != 0:
-        raise RuntimeError(f"kwokctl {' '.join(args)} failed (exit {proc.returncode}); "
-                           f"see {log_file('kwokctl')}")
+        raise RuntimeError(f"kwokctl {' '.join(args)} failed (exit {proc.returncode}); see {log_file('kwokctl')}")
     return proc
 
 
@@ -343,17 +362,25 @@ def _render_kwok_config(t: KwokTarget, bins: dict[str, Path]) -> str:
             # kwok's nodes then report InternalIP 127.0.0.1 (kwokctl passes an empty
             # --node-ip), so pods get a hostIP and metrics-server / the apiserver reach
             # kwok's kubelet endpoint on loopback
-            {"name": "kwok-controller",
-             "extraArgs": [{"key": "node-ip", "value": HOST, "override": True}]},
+            {"name": "kwok-controller", "extraArgs": [{"key": "node-ip", "value": HOST, "override": True}]},
             # scrape every 10 s instead of 15 s (the resolution must exceed the kubelet
             # request timeout), so usage changes reach the metrics API sooner
-            {"name": "metrics-server",
-             "extraArgs": [{"key": "metric-resolution", "value": "10s", "override": True},
-                           {"key": "kubelet-request-timeout", "value": "5s"}]},
-        ] + [{"name": component,
-              # appended: kwokctl's "override" only replaces a flag it already passes
-              "extraArgs": [{"key": k, "value": v} for c, k, v in t.component_args if c == component]}
-             for component in dict.fromkeys(c for c, _, _ in t.component_args)],
+            {
+                "name": "metrics-server",
+                "extraArgs": [
+                    {"key": "metric-resolution", "value": "10s", "override": True},
+                    {"key": "kubelet-request-timeout", "value": "5s"},
+                ],
+            },
+        ]
+        + [
+            {
+                "name": component,
+                # appended: kwokctl's "override" only replaces a flag it already passes
+                "extraArgs": [{"key": k, "value": v} for c, k, v in t.component_args if c == component],
+            }
+            for component in dict.fromkeys(c for c, _, _ in t.component_args)
+        ],
     }
     kwok_conf = {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
@@ -366,7 +393,6 @@ def _render_kwok_config(t: KwokTarget, bins: dict[str, Path]) -> str:
     docs += demo.load_manifest("kwok-usage.yaml")
     docs += demo.load_manifest("kwok-logs.yaml", APP_LOGS=str(app_logs_dir()))
     return yaml.safe_dump_all(docs, sort_keys=False)
-
 
 
 def _recorded_pids(t: KwokTarget) -> dict[str, int]:
@@ -416,14 +442,18 @@ def _serving(t: KwokTarget) -> bool:
 
 # ----------------------------------------------------------------------- kubeconfigs
 
+
 def _write_kubeconfig(t: KwokTarget, path: Path, user: str, user_entry: dict) -> None:
     ca = (t.cluster_dir() / "pki" / "ca.crt").read_bytes()
     conf = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": t.context, "cluster": {
-            "server": t.server_url(),
-            "certificate-authority-data": base64.b64encode(ca).decode()}}],
+        "clusters": [
+            {
+                "name": t.context,
+                "cluster": {"server": t.server_url(), "certificate-authority-data": base64.b64encode(ca).decode()},
+            }
+        ],
         "users": [{"name": user, "user": user_entry}],
         "contexts": [{"name": t.context, "context": {"cluster": t.context, "user": user}}],
         "current-context": t.context,
@@ -441,13 +471,19 @@ def _write_kubeconfig(t: KwokTarget, path: Path, user: str, user_entry: dict) ->
 
 def _write_admin_kubeconfig(t: KwokTarget) -> None:
     pki = t.cluster_dir() / "pki"
-    _write_kubeconfig(t, t.kubeconfig(), "opscheck-admin", {
-        "client-certificate-data": base64.b64encode((pki / "admin.crt").read_bytes()).decode(),
-        "client-key-data": base64.b64encode((pki / "admin.key").read_bytes()).decode(),
-    })
+    _write_kubeconfig(
+        t,
+        t.kubeconfig(),
+        "opscheck-admin",
+        {
+            "client-certificate-data": base64.b64encode((pki / "admin.crt").read_bytes()).decode(),
+            "client-key-data": base64.b64encode((pki / "admin.key").read_bytes()).decode(),
+        },
+    )
 
 
 # ------------------------------------------------------------------------ lifecycle
+
 
 def _stop_processes(t: KwokTarget, grace: float = 20) -> None:
     """Stop the cluster's processes (kwokctl stop, then SIGTERM/SIGKILL by pid for any
@@ -506,8 +542,7 @@ def start_cluster(t: KwokTarget, bins: dict[str, Path]) -> None:
             _log("some cluster processes are missing: restarting the cluster")
             _stop_processes(t)
         _log("creating cluster" if fresh else "starting cluster")
-        kwokctl("create", "cluster", "--name", t.name, "--config", str(cfg),
-                 "--kubeconfig", "", "--timeout", "5m")
+        kwokctl("create", "cluster", "--name", t.name, "--config", str(cfg), "--kubeconfig", "", "--timeout", "5m")
         if fresh:
             stamp.write_text(digest + "\n")
         _write_admin_kubeconfig(t)
@@ -524,6 +559,7 @@ def ensure_nodes(t: KwokTarget, nodes: list[dict] | None = None) -> None:
     """Create the kwok nodes (default: manifests/nodes.yaml) and wait until all are Ready
     and untainted (a node fault a killed test left is taken away: nodes.yaml has none)."""
     from testenv import faults  # faults builds on this module
+
     api = t.api
     nodes = nodes if nodes is not None else demo.load_manifest("nodes.yaml")
     names = [n["metadata"]["name"] for n in nodes]
@@ -538,21 +574,27 @@ def ensure_nodes(t: KwokTarget, nodes: list[dict] | None = None) -> None:
             faults.set_node_ready(name, True, api=api)
     wait_for(lambda: all(node_ready(api.get("Node", None, n)) for n in names), 90, f"{len(names)} Ready kwok nodes")
     # the lifecycle controller removes the not-ready taint kwok nodes start with
-    wait_for(lambda: not any(node_unhealthy_taints(api.get("Node", None, n)) for n in names), 90,
-             "node taints cleared")
+    wait_for(lambda: not any(node_unhealthy_taints(api.get("Node", None, n)) for n in names), 90, "node taints cleared")
 
 
 def ensure_reader(t: KwokTarget) -> None:
     """The read-only ServiceAccount opscheck and a kubeconfig with a year-long token for it."""
     for obj in demo.load_manifest("rbac-reader.yaml"):
         t.api.apply(obj)
-    wait_for(lambda: t.api.get("ServiceAccount", READER_NAMESPACE, READER_SA) is not None, 30,
-             "ServiceAccount opscheck")
+    wait_for(
+        lambda: t.api.get("ServiceAccount", READER_NAMESPACE, READER_SA) is not None, 30, "ServiceAccount opscheck"
+    )
     if _reader_token_valid(t):
         return
-    tr = t.api.request("POST", api_path("ServiceAccount", READER_NAMESPACE, READER_SA, "token"),
-                       {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                        "spec": {"expirationSeconds": READER_TOKEN_SECONDS}})
+    tr = t.api.request(
+        "POST",
+        api_path("ServiceAccount", READER_NAMESPACE, READER_SA, "token"),
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": READER_TOKEN_SECONDS},
+        },
+    )
     _write_kubeconfig(t, t.reader_kubeconfig(), "opscheck-reader", {"token": tr["status"]["token"]})
 
 
@@ -568,8 +610,10 @@ def _reader_token_valid(t: KwokTarget) -> bool:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
         sa = t.api.get("ServiceAccount", READER_NAMESPACE, READER_SA)
-        return (claims["kubernetes.io"]["serviceaccount"]["uid"] == sa["metadata"]["uid"]
-                and claims["exp"] > time.time() + 86400)
+        return (
+            claims["kubernetes.io"]["serviceaccount"]["uid"] == sa["metadata"]["uid"]
+            and claims["exp"] > time.time() + 86400
+        )
     except Exception:
         return False
 
@@ -669,16 +713,18 @@ def status() -> dict:
     try:
         info["nodes"] = {n["metadata"]["name"]: node_ready(n) for n in api.list_("Node")}
         pods = api.list_("Pod", NAMESPACE)
-        info["qsign_pods"] = {p["metadata"]["name"]: p.get("status", {}).get("phase")
-                              + ("/Ready" if pod_ready(p) else "") for p in pods}
+        info["qsign_pods"] = {
+            p["metadata"]["name"]: p.get("status", {}).get("phase") + ("/Ready" if pod_ready(p) else "") for p in pods
+        }
         info["metrics_api"] = bool(api.metrics_nodes())
     except Exception as exc:
         info["error"] = str(exc)
     return info
 
 
-def pod_log(namespace: str, pod: str, container: str, since_seconds: int | None = None,
-            client: KubeApi | None = None) -> str:
+def pod_log(
+    namespace: str, pod: str, container: str, since_seconds: int | None = None, client: KubeApi | None = None
+) -> str:
     return (client or DEMO.api).pod_log(namespace, pod, container, since_seconds)
 
 

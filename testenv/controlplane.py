@@ -19,13 +19,14 @@ Public API:
     fault helpers: stop_snapshots(hours) / resume_snapshots(aged), corrupt() / plant_expired(days) / remove(path),
                    fill_node_fs(percent) / clear_node_fs()
 """
+
 from __future__ import annotations
 
 import os
 import shutil
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -74,28 +75,35 @@ def _etcd_endpoint() -> str:
 
 def snapshots() -> list[tuple[datetime, Path]]:
     """(mtime UTC, path) of the snapshots, oldest first."""
-    found = [(datetime.fromtimestamp(p.stat().st_mtime, timezone.utc), p)
-             for p in snapshot_dir().glob("etcd-snapshot-*.db")]
+    found = [(datetime.fromtimestamp(p.stat().st_mtime, UTC), p) for p in snapshot_dir().glob("etcd-snapshot-*.db")]
     return sorted(found)
 
 
 def take_snapshot() -> Path:
     """A real snapshot of the demo cluster's etcd (etcdctl snapshot save), verified."""
     snapshot_dir().mkdir(parents=True, exist_ok=True)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     final = snapshot_dir() / f"etcd-snapshot-{now:%Y%m%d-%H%M%S}.db"
     if final.exists():  # two in the same second: wait for the next name
         time.sleep(1)
         return take_snapshot()
     tmp = final.with_name("." + final.name + ".part")
-    result = subprocess.run([str(_etcd_binary("etcdctl")), f"--endpoints={_etcd_endpoint()}",
-                             "snapshot", "save", str(tmp)], capture_output=True, text=True, timeout=120,
-                            env={**os.environ, "ETCDCTL_API": "3"})
+    result = subprocess.run(
+        [str(_etcd_binary("etcdctl")), f"--endpoints={_etcd_endpoint()}", "snapshot", "save", str(tmp)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "ETCDCTL_API": "3"},
+    )
     if result.returncode != 0:
         tmp.unlink(missing_ok=True)
         raise RuntimeError(f"etcdctl snapshot save failed: {result.stderr.strip()[-500:]}")
-    status = subprocess.run([str(_etcd_binary("etcdutl")), "snapshot", "status", str(tmp), "-w", "json"],
-                            capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        [str(_etcd_binary("etcdutl")), "snapshot", "status", str(tmp), "-w", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if status.returncode != 0:
         raise RuntimeError(f"etcdutl snapshot status rejected the new snapshot: {status.stderr.strip()[-500:]}")
     os.replace(tmp, final)
@@ -134,8 +142,11 @@ def _mount_node_fs() -> str | None:
     d.mkdir(parents=True, exist_ok=True)
     if _mounted(d):
         return None
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={NODE_FS_SIZE},mode=0755", "tmpfs", str(d)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={NODE_FS_SIZE},mode=0755", "tmpfs", str(d)],
+        capture_output=True,
+        text=True,
+    )
     if result.returncode != 0:
         return (result.stderr or result.stdout).strip() or f"mount exited {result.returncode}"
     # what a node's image store holds: some layers (about a fifth of the filesystem)
@@ -151,7 +162,7 @@ def up() -> dict[str, Any]:
     clear_node_fs()
     _prune()
     found = snapshots()
-    if not found or datetime.now(timezone.utc) - found[-1][0] > SNAPSHOT_EVERY:
+    if not found or datetime.now(UTC) - found[-1][0] > SNAPSHOT_EVERY:
         take_snapshot()
     info = status()
     if fs_problem:
@@ -168,14 +179,19 @@ def down() -> None:
 def status() -> dict[str, Any]:
     found = snapshots()
     newest = found[-1] if found else None
-    return {"running": bool(newest) and etcdutl_path().exists(),
-            "snapshot_dir": str(snapshot_dir()), "snapshots": len(found),
-            "newest": f"{newest[1].name} ({newest[0]:%Y-%m-%dT%H:%M:%SZ})" if newest else None,
-            "etcdutl": str(etcdutl_path()), "node_fs": str(node_fs_dir()),
-            "node_fs_mounted": node_fs_dir().exists() and _mounted(node_fs_dir())}
+    return {
+        "running": bool(newest) and etcdutl_path().exists(),
+        "snapshot_dir": str(snapshot_dir()),
+        "snapshots": len(found),
+        "newest": f"{newest[1].name} ({newest[0]:%Y-%m-%dT%H:%M:%SZ})" if newest else None,
+        "etcdutl": str(etcdutl_path()),
+        "node_fs": str(node_fs_dir()),
+        "node_fs_mounted": node_fs_dir().exists() and _mounted(node_fs_dir()),
+    }
 
 
 # --------------------------------------------------------------------------- fault helpers
+
 
 def stop_snapshots(hours: float) -> list[Path]:
     """Fault: snapshots stopped `hours` ago: every snapshot newer than that gets that age
@@ -206,7 +222,7 @@ def corrupt() -> Path:
 def plant_expired(days: float) -> Path:
     """Fault: retention not applied: a snapshot `days` old is still there."""
     _, newest = snapshots()[-1]
-    at = datetime.now(timezone.utc) - timedelta(days=days)
+    at = datetime.now(UTC) - timedelta(days=days)
     path = snapshot_dir() / f"etcd-snapshot-{at:%Y%m%d-%H%M%S}.db"
     shutil.copyfile(newest, path)
     os.utime(path, (at.timestamp(), at.timestamp()))
@@ -217,7 +233,7 @@ def remove(path: Path) -> None:
     """Repair: delete a planted snapshot; a fresh one if the newest is then too old."""
     path.unlink(missing_ok=True)
     found = snapshots()
-    if not found or datetime.now(timezone.utc) - found[-1][0] > SNAPSHOT_EVERY:
+    if not found or datetime.now(UTC) - found[-1][0] > SNAPSHOT_EVERY:
         take_snapshot()
 
 

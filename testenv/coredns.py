@@ -12,6 +12,7 @@ Public API:
     up() / down() / status(); address() -> (host, port); resolve(name) -> list[str]
     fault helpers: stop_server() / start_server()
 """
+
 from __future__ import annotations
 
 import base64
@@ -45,12 +46,12 @@ def address() -> tuple[str, int]:
 
 def _corefile() -> str:
     return f"""\
-{CLUSTER_DOMAIN}:{PORTS['coredns']} {{
+{CLUSTER_DOMAIN}:{PORTS["coredns"]} {{
     bind {HOST}
     errors
-    health {HOST}:{PORTS['coredns-health']}
+    health {HOST}:{PORTS["coredns-health"]}
     kubernetes {CLUSTER_DOMAIN} {{
-        kubeconfig {home() / 'kubeconfig'} {cluster.CONTEXT}
+        kubeconfig {home() / "kubeconfig"} {cluster.CONTEXT}
         pods insecure
         ttl 5
     }}
@@ -73,15 +74,31 @@ def _write_kubeconfig() -> None:
     want = f"{sa_uid} {base64.b64encode(ca).decode()[:64]}"
     if path.exists() and stamp.exists() and stamp.read_text() == want:
         return
-    token = cluster.request("POST", api_path("ServiceAccount", ns, name, "token"),
-                            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                             "spec": {"expirationSeconds": TOKEN_SECONDS}})["status"]["token"]
-    conf = {"apiVersion": "v1", "kind": "Config",
-            "clusters": [{"name": cluster.CONTEXT, "cluster": {
-                "server": cluster.server_url(), "certificate-authority-data": base64.b64encode(ca).decode()}}],
-            "users": [{"name": "coredns", "user": {"token": token}}],
-            "contexts": [{"name": cluster.CONTEXT, "context": {"cluster": cluster.CONTEXT, "user": "coredns"}}],
-            "current-context": cluster.CONTEXT}
+    token = cluster.request(
+        "POST",
+        api_path("ServiceAccount", ns, name, "token"),
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": TOKEN_SECONDS},
+        },
+    )["status"]["token"]
+    conf = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": cluster.CONTEXT,
+                "cluster": {
+                    "server": cluster.server_url(),
+                    "certificate-authority-data": base64.b64encode(ca).decode(),
+                },
+            }
+        ],
+        "users": [{"name": "coredns", "user": {"token": token}}],
+        "contexts": [{"name": cluster.CONTEXT, "context": {"cluster": cluster.CONTEXT, "user": "coredns"}}],
+        "current-context": cluster.CONTEXT,
+    }
     procs.write_private(path, yaml.safe_dump(conf, sort_keys=False))
     stamp.write_text(want)
     procs.stop(PROC)  # a running CoreDNS holds the old token
@@ -117,8 +134,11 @@ def start_server() -> None:
         corefile.write_text(text)
         procs.stop(PROC)
     procs.start(PROC, [str(binary()), "-conf", str(corefile)], cwd=home())
-    procs.wait_for(lambda: not procs.is_running(PROC) or _answers(), 30,
-                   f"CoreDNS on {HOST}:{PORTS['coredns']} resolving kubernetes.default")
+    procs.wait_for(
+        lambda: not procs.is_running(PROC) or _answers(),
+        30,
+        f"CoreDNS on {HOST}:{PORTS['coredns']} resolving kubernetes.default",
+    )
     if not procs.is_running(PROC):
         raise RuntimeError(f"coredns exited; see {procs.log_file(PROC)}")
 
@@ -140,6 +160,10 @@ def down() -> None:
 
 def status() -> dict[str, Any]:
     running = procs.is_running(PROC)
-    return {"running": running and _answers(), "pid": procs.read_pid(PROC),
-            "address": "%s:%d" % address(), "binary": str(binary()),
-            "log_file": str(procs.log_file(PROC))}
+    return {
+        "running": running and _answers(),
+        "pid": procs.read_pid(PROC),
+        "address": "{}:{}".format(*address()),
+        "binary": str(binary()),
+        "log_file": str(procs.log_file(PROC)),
+    }

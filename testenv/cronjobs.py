@@ -3,6 +3,7 @@
 The demo's backup CronJobs (testenv/demo.py, testenv/systems.py) need a finished run on a
 fresh cluster, and the backup faults (testenv/faults.py) need a failed one now.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -18,7 +19,7 @@ JOB_TEMPLATE_FAULT_PATH = "/spec/jobTemplate/spec/template/metadata/labels/" + F
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def rfc3339(t: dt.datetime | None = None) -> str:
@@ -27,6 +28,7 @@ def rfc3339(t: dt.datetime | None = None) -> str:
 
 def previous_fire(schedule: str, at: dt.datetime | None = None) -> dt.datetime:
     from croniter import croniter
+
     return croniter(schedule, at or now()).get_prev(dt.datetime)
 
 
@@ -37,13 +39,18 @@ def cronjob_broken(cj: dict) -> bool:
 
 
 def jobs_of(api: KubeApi, namespace: str, cronjob: str) -> list[dict]:
-    return [j for j in api.list_("Job", namespace)
-            if any(o.get("kind") == "CronJob" and o.get("name") == cronjob
-                   for o in j["metadata"].get("ownerReferences") or [])]
+    return [
+        j
+        for j in api.list_("Job", namespace)
+        if any(
+            o.get("kind") == "CronJob" and o.get("name") == cronjob for o in j["metadata"].get("ownerReferences") or []
+        )
+    ]
 
 
-def run_job_from(api: KubeApi, cj: dict, *, succeed: bool, scheduled: dt.datetime | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> dict:
+def run_job_from(
+    api: KubeApi, cj: dict, *, succeed: bool, scheduled: dt.datetime | None = None, timeout: float = DEFAULT_TIMEOUT
+) -> dict:
     """Create a Job from the CronJob's jobTemplate, wait until it finishes as expected,
     then adopt it (ownerReference to the CronJob, controller=true). Adopting it only once
     it has finished lets the CronJob controller record it (lastSuccessfulTime) without the
@@ -68,23 +75,34 @@ def run_job_from(api: KubeApi, cj: dict, *, succeed: bool, scheduled: dt.datetim
         spec["backoffLimit"] = 0
         pod_labels[FAULT_LABEL] = "fail"
         labels[INJECTED_LABEL] = "true"
-    job = {"apiVersion": "batch/v1", "kind": "Job",
-           "metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations},
-           "spec": spec}
+    job = {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels, "annotations": annotations},
+        "spec": spec,
+    }
     api.create(job)
     want = "Complete" if succeed else "Failed"
     wait_for(lambda: job_finished(api.get("Job", namespace, name)) is not None, timeout, f"Job {name} to finish")
     got = job_finished(api.get("Job", namespace, name))
     if got != want:
         raise RuntimeError(f"Job {namespace}/{name} ended {got}, expected {want}")
-    owner = {"apiVersion": "batch/v1", "kind": "CronJob", "name": cronjob,
-             "uid": cj["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}
+    owner = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "name": cronjob,
+        "uid": cj["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
     api.patch("Job", namespace, name, {"metadata": {"ownerReferences": [owner]}})
     if succeed:
+
         def recorded() -> bool:
             last = (api.get("CronJob", namespace, cronjob).get("status") or {}).get("lastSuccessfulTime")
             done = api.get("Job", namespace, name)["status"].get("completionTime")
             return bool(last and done and last >= done)
+
         wait_for(recorded, 30, f"CronJob {cronjob} lastSuccessfulTime")
     return api.get("Job", namespace, name)
 
@@ -95,8 +113,9 @@ def repair_cronjob(api: KubeApi, namespace: str, cronjob: str) -> dict:
     if cj is None:
         raise LookupError(f"CronJob {namespace}/{cronjob} not found")
     if cronjob_broken(cj):
-        api.patch("CronJob", namespace, cronjob, [{"op": "remove", "path": JOB_TEMPLATE_FAULT_PATH}],
-                  kind_of_patch="json")
+        api.patch(
+            "CronJob", namespace, cronjob, [{"op": "remove", "path": JOB_TEMPLATE_FAULT_PATH}], kind_of_patch="json"
+        )
         cj = api.get("CronJob", namespace, cronjob)
     return cj
 

@@ -7,14 +7,15 @@ volumes) and kube-system (CoreDNS, metrics-server's Deployment record), from
 manifests/qsign.yaml, qsign-volumes.yaml and kube-system.yaml. Every function takes the
 KubeApi of the cluster to act on.
 """
+
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import os
 import secrets
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 
@@ -22,8 +23,7 @@ from testenv import certs, cronjobs
 from testenv.kubeapi import KubeApi
 from testenv.paths import HOST, state_dir
 from testenv.procs import wait_for
-from testenv.readiness import (FAULT_LABEL, all_pods_settled, deployment_done, endpoints_ready,
-                               statefulset_done)
+from testenv.readiness import FAULT_LABEL, all_pods_settled, deployment_done, endpoints_ready, statefulset_done
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
 NAMESPACE = "qsign"
@@ -32,8 +32,7 @@ DEPLOYMENTS = ("api-server", "signature-service", "hsm-adapter")
 STATEFULSETS = ("postgresql", "vault")
 CRONJOBS = ("postgresql-backup", "vault-backup")
 WORKLOAD_NAMESPACES = (NAMESPACE, "kube-system")
-TLS_SECRETS = {"api-server-tls": ("api-server", ["qsign.local"]),
-               "signature-service-tls": ("signature-service", [])}
+TLS_SECRETS = {"api-server-tls": ("api-server", ["qsign.local"]), "signature-service-tls": ("signature-service", [])}
 LOG_CONTAINERS = ("api-server", "signature-service", "hsm-adapter")
 VOLUME_CLAIMS = ("data-postgresql-0", "data-postgresql-1")
 INJECTED_SELECTOR = f"{cronjobs.INJECTED_LABEL}=true"
@@ -72,21 +71,29 @@ def tls_secret(name: str, namespace: str = NAMESPACE, days_valid: int = 365) -> 
     """A TLS Secret with a new real certificate for the service the Secret belongs to."""
     service, extra = TLS_SECRETS.get(name, (name.removesuffix("-tls"), []))
     pair = certs.service_cert(service, namespace, days_valid=days_valid, extra_sans=extra)
-    secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-              "metadata": {"name": name, "namespace": namespace,
-                           "labels": {"app": service, "app.kubernetes.io/part-of": "qsign"}},
-              "data": {k: base64.b64encode(v).decode() for k, v in certs.tls_secret_data(pair).items()}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app": service, "app.kubernetes.io/part-of": "qsign"},
+        },
+        "data": {k: base64.b64encode(v).decode() for k, v in certs.tls_secret_data(pair).items()},
+    }
     return secret, pair
 
 
 def secret_cert_days_left(secret: dict | None) -> float | None:
     from cryptography import x509
+
     try:
         pem = base64.b64decode(secret["data"]["tls.crt"])
         cert = x509.load_pem_x509_certificate(pem)
     except Exception:
         return None
-    return (cert.not_valid_after_utc - dt.datetime.now(dt.timezone.utc)).total_seconds() / 86400
+    return (cert.not_valid_after_utc - dt.datetime.now(dt.UTC)).total_seconds() / 86400
 
 
 def ensure_secrets(api: KubeApi) -> None:
@@ -94,11 +101,22 @@ def ensure_secrets(api: KubeApi) -> None:
         left = secret_cert_days_left(api.get("Secret", NAMESPACE, name))
         if left is None or left < 300:  # missing, or a short-lived one
             api.apply(tls_secret(name)[0])
-    api.apply({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-               "metadata": {"name": "qsign-db-credentials", "namespace": NAMESPACE,
-                            "labels": {"app.kubernetes.io/part-of": "qsign"}},
-               "data": {k: base64.b64encode(v.encode()).decode() for k, v in
-                        {"username": "qsign", "password": canary(), "database": "qsign"}.items()}})
+    api.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": "qsign-db-credentials",
+                "namespace": NAMESPACE,
+                "labels": {"app.kubernetes.io/part-of": "qsign"},
+            },
+            "data": {
+                k: base64.b64encode(v.encode()).decode()
+                for k, v in {"username": "qsign", "password": canary(), "database": "qsign"}.items()
+            },
+        }
+    )
 
 
 def ensure_volumes(api: KubeApi) -> None:
@@ -113,9 +131,13 @@ def ensure_volumes(api: KubeApi) -> None:
         existing = api.create_if_missing(pv)
         ref = existing["spec"].get("claimRef") or {}
         if ref.get("uid") and _claim_uid(api, ref) != ref["uid"]:
-            api.patch("PersistentVolume", None, pv["metadata"]["name"],
-                      [{"op": "replace", "path": "/spec/claimRef", "value": pv["spec"]["claimRef"]}],
-                      kind_of_patch="json")
+            api.patch(
+                "PersistentVolume",
+                None,
+                pv["metadata"]["name"],
+                [{"op": "replace", "path": "/spec/claimRef", "value": pv["spec"]["claimRef"]}],
+                kind_of_patch="json",
+            )
 
 
 def _claim_uid(api: KubeApi, ref: dict) -> str | None:
@@ -129,8 +151,7 @@ def apply_qsign(api: KubeApi) -> list[dict]:
         if d["kind"] == "Namespace":
             api.apply(d)
     # ServiceAccount admission needs the namespace's default SA before any pod is made
-    wait_for(lambda: api.get("ServiceAccount", NAMESPACE, "default") is not None, 60,
-             "ServiceAccount qsign/default")
+    wait_for(lambda: api.get("ServiceAccount", NAMESPACE, "default") is not None, 60, "ServiceAccount qsign/default")
     for d in docs:
         if d["kind"] in ("StorageClass", "IngressClass", "ConfigMap"):
             api.apply(d)
@@ -139,12 +160,16 @@ def apply_qsign(api: KubeApi) -> list[dict]:
     for d in docs:
         if d["kind"] == "PersistentVolumeClaim":
             api.create_if_missing(d)
-    wait_for(lambda: all((api.get("PersistentVolumeClaim", NAMESPACE, c) or {})
-                         .get("status", {}).get("phase") == "Bound" for c in VOLUME_CLAIMS),
-             90, "PVCs data-postgresql-0/1 Bound")
+    wait_for(
+        lambda: all(
+            (api.get("PersistentVolumeClaim", NAMESPACE, c) or {}).get("status", {}).get("phase") == "Bound"
+            for c in VOLUME_CLAIMS
+        ),
+        90,
+        "PVCs data-postgresql-0/1 Bound",
+    )
     for d in docs:
-        if d["kind"] not in ("Namespace", "StorageClass", "IngressClass", "ConfigMap",
-                             "PersistentVolumeClaim"):
+        if d["kind"] not in ("Namespace", "StorageClass", "IngressClass", "ConfigMap", "PersistentVolumeClaim"):
             api.apply(d)
     publish_load_balancers(api)
     return docs
@@ -162,13 +187,19 @@ def publish_load_balancers(api: KubeApi, namespace: str = NAMESPACE) -> None:
     # status subresource, as a cloud LB controller / ingress-nginx would.
     lb = {"status": {"loadBalancer": {"ingress": [{"ip": HOST, "ipMode": "VIP"}]}}}
     for svc in api.list_("Service", namespace):
-        if svc["spec"].get("type") == "LoadBalancer" and \
-                not (svc.get("status", {}).get("loadBalancer") or {}).get("ingress"):
+        if svc["spec"].get("type") == "LoadBalancer" and not (svc.get("status", {}).get("loadBalancer") or {}).get(
+            "ingress"
+        ):
             api.patch("Service", namespace, svc["metadata"]["name"], lb, sub="status")
     for ing in api.list_("Ingress", namespace):
         if not (ing.get("status", {}).get("loadBalancer") or {}).get("ingress"):
-            api.patch("Ingress", namespace, ing["metadata"]["name"],
-                      {"status": {"loadBalancer": {"ingress": [{"ip": HOST}]}}}, sub="status")
+            api.patch(
+                "Ingress",
+                namespace,
+                ing["metadata"]["name"],
+                {"status": {"loadBalancer": {"ingress": [{"ip": HOST}]}}},
+                sub="status",
+            )
 
 
 def remove_template_faults(api: KubeApi, namespaces: Iterable[str] = WORKLOAD_NAMESPACES) -> None:
@@ -178,9 +209,13 @@ def remove_template_faults(api: KubeApi, namespaces: Iterable[str] = WORKLOAD_NA
         for kind in ("Deployment", "StatefulSet"):
             for obj in api.list_(kind, ns):
                 if FAULT_LABEL in (obj["spec"]["template"]["metadata"].get("labels") or {}):
-                    api.patch(kind, ns, obj["metadata"]["name"],
-                              [{"op": "remove", "path": "/spec/template/metadata/labels/"
-                                + FAULT_LABEL.replace("/", "~1")}], kind_of_patch="json")
+                    api.patch(
+                        kind,
+                        ns,
+                        obj["metadata"]["name"],
+                        [{"op": "remove", "path": "/spec/template/metadata/labels/" + FAULT_LABEL.replace("/", "~1")}],
+                        kind_of_patch="json",
+                    )
 
 
 def remove_injected(api: KubeApi, namespace: str = NAMESPACE) -> None:
@@ -197,15 +232,23 @@ def ensure_backup_jobs(api: KubeApi) -> None:
 
 
 def wait_healthy(api: KubeApi, timeout: float = 180) -> None:
-    wait_for(lambda: all(deployment_done(d) for ns in WORKLOAD_NAMESPACES for d in api.list_("Deployment", ns)),
-             timeout, "Deployments in qsign and kube-system available")
-    wait_for(lambda: all(statefulset_done(s) for s in api.list_("StatefulSet", NAMESPACE)),
-             timeout, "qsign StatefulSets ready")
-    wait_for(lambda: all_pods_settled(api, NAMESPACE) and all_pods_settled(api, "kube-system"), timeout,
-             "pods in qsign and kube-system Running/Ready (or Succeeded)")
+    wait_for(
+        lambda: all(deployment_done(d) for ns in WORKLOAD_NAMESPACES for d in api.list_("Deployment", ns)),
+        timeout,
+        "Deployments in qsign and kube-system available",
+    )
+    wait_for(
+        lambda: all(statefulset_done(s) for s in api.list_("StatefulSet", NAMESPACE)),
+        timeout,
+        "qsign StatefulSets ready",
+    )
+    wait_for(
+        lambda: all_pods_settled(api, NAMESPACE) and all_pods_settled(api, "kube-system"),
+        timeout,
+        "pods in qsign and kube-system Running/Ready (or Succeeded)",
+    )
     services = [s["metadata"]["name"] for s in api.list_("Service", NAMESPACE)]
-    wait_for(lambda: all(endpoints_ready(api, NAMESPACE, s) for s in services), timeout,
-             "qsign Endpoints ready")
+    wait_for(lambda: all(endpoints_ready(api, NAMESPACE, s) for s in services), timeout, "qsign Endpoints ready")
 
 
 def wait_metrics(api: KubeApi, timeout: float = 120) -> None:
@@ -213,10 +256,12 @@ def wait_metrics(api: KubeApi, timeout: float = 120) -> None:
         nodes = {m["metadata"]["name"] for m in api.metrics_nodes()}
         if not set(NODES) <= nodes:
             return False
-        running = {p["metadata"]["name"] for p in api.list_("Pod", NAMESPACE)
-                   if p.get("status", {}).get("phase") == "Running"}
+        running = {
+            p["metadata"]["name"] for p in api.list_("Pod", NAMESPACE) if p.get("status", {}).get("phase") == "Running"
+        }
         have = {m["metadata"]["name"] for m in api.metrics_pods(NAMESPACE)}
         return running <= have
+
     wait_for(ok, timeout, "metrics API serving node and qsign pod usage", interval=1)
 
 
@@ -224,9 +269,11 @@ def baseline_usage(namespace: str, deployment: str) -> tuple[str, str]:
     """The usage annotations of a Deployment's template as the manifests have them."""
     for name in ("qsign.yaml", "kube-system.yaml"):
         for d in load_manifest(name):
-            if (d["kind"] == "Deployment" and d["metadata"]["name"] == deployment
-                    and d["metadata"].get("namespace") == namespace):
+            if (
+                d["kind"] == "Deployment"
+                and d["metadata"]["name"] == deployment
+                and d["metadata"].get("namespace") == namespace
+            ):
                 ann = d["spec"]["template"]["metadata"].get("annotations") or {}
                 return ann.get("kwok.x-k8s.io/usage-cpu", "1m"), ann.get("kwok.x-k8s.io/usage-memory", "16Mi")
     return "1m", "16Mi"
-

@@ -23,26 +23,37 @@ The functions under them (scale, set_template_fault, set_pod_usage, run_backup_j
 put_tls_secret, set_load_balancer_address, create_pvc, create_event, set_node_ready) are
 the single steps, for the repairs of other testenv modules.
 """
+
 from __future__ import annotations
 
 import base64
 import contextlib
 import secrets
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 from testenv import cronjobs, demo
 from testenv.cluster import DEMO
 from testenv.kubeapi import DEFAULT_TIMEOUT, KubeApi, api_path, api_version, canonical_kind, namespaced, selector
 from testenv.procs import wait_for
-from testenv.readiness import (FAULT_LABEL, NODE_FAULT_LABEL, deployment_done, job_finished, live_pods,
-                               node_ready, node_unhealthy_taints, pod_in_fault, pod_ready)
+from testenv.readiness import (
+    FAULT_LABEL,
+    NODE_FAULT_LABEL,
+    deployment_done,
+    job_finished,
+    live_pods,
+    node_ready,
+    node_unhealthy_taints,
+    pod_in_fault,
+    pod_ready,
+)
 
 RESYNC_ANNOTATION = "opscheck.testenv/resync"
 DEMO_API = DEMO.api
 
 
 # ----------------------------------------------------------------- context managers
+
 
 @contextlib.contextmanager
 def _repaired(repair) -> Iterator[None]:
@@ -54,23 +65,24 @@ def _repaired(repair) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def scaled(namespace: str, name: str, replicas: int, kind: str = "Deployment", *,
-           api: KubeApi = DEMO_API) -> Iterator[dict]:
+def scaled(
+    namespace: str, name: str, replicas: int, kind: str = "Deployment", *, api: KubeApi = DEMO_API
+) -> Iterator[dict]:
     """A Deployment/StatefulSet at `replicas` ready replicas; back at its former count on exit."""
     before = api.get(kind, namespace, name)["spec"].get("replicas", 1)
     with _repaired(lambda: scale(kind, namespace, name, before, api=api)):
         yield scale(kind, namespace, name, replicas, api=api)
 
 
-def scaled_down(namespace: str, name: str, kind: str = "Deployment", *,
-                api: KubeApi = DEMO_API) -> contextlib.AbstractContextManager[dict]:
+def scaled_down(
+    namespace: str, name: str, kind: str = "Deployment", *, api: KubeApi = DEMO_API
+) -> contextlib.AbstractContextManager[dict]:
     """No replica at all (scaled to 0); back at its former count on exit."""
     return scaled(namespace, name, 0, kind, api=api)
 
 
 @contextlib.contextmanager
-def template_fault(namespace: str, deployment: str, fault: str, *,
-                   api: KubeApi = DEMO_API) -> Iterator[list[dict]]:
+def template_fault(namespace: str, deployment: str, fault: str, *, api: KubeApi = DEMO_API) -> Iterator[list[dict]]:
     """Every pod of the Deployment in `fault` ('crashloop' or 'oomkilled'); healthy again
     on exit, without the Warning events the fault raised."""
     with _repaired(lambda: set_template_fault(namespace, deployment, None, api=api)):
@@ -78,8 +90,9 @@ def template_fault(namespace: str, deployment: str, fault: str, *,
 
 
 @contextlib.contextmanager
-def pod_usage(namespace: str, deployment: str, cpu: str | None = None, memory: str | None = None, *,
-              api: KubeApi = DEMO_API) -> Iterator[list[dict]]:
+def pod_usage(
+    namespace: str, deployment: str, cpu: str | None = None, memory: str | None = None, *, api: KubeApi = DEMO_API
+) -> Iterator[list[dict]]:
     """The Deployment's pods use `cpu`/`memory` as the metrics API reports it; the
     manifests' usage again on exit."""
     with _repaired(lambda: set_pod_usage(namespace, deployment, None, None, api=api)):
@@ -102,8 +115,9 @@ def tls_secret(namespace: str, name: str, days_valid: int, *, api: KubeApi = DEM
 
 
 @contextlib.contextmanager
-def load_balancer_address(kind: str, namespace: str, name: str, address: str | None, *,
-                          api: KubeApi = DEMO_API) -> Iterator[dict]:
+def load_balancer_address(
+    kind: str, namespace: str, name: str, address: str | None, *, api: KubeApi = DEMO_API
+) -> Iterator[dict]:
     """status.loadBalancer of a Service/Ingress set to `address` (None: none); its
     former address back on exit."""
     ingress = ((api.get(kind, namespace, name) or {}).get("status", {}).get("loadBalancer") or {}).get("ingress")
@@ -120,8 +134,16 @@ def pending_pvc(namespace: str, name: str, size: str = "5Gi", *, api: KubeApi = 
 
 
 @contextlib.contextmanager
-def event(namespace: str, involved_kind: str, involved_name: str, type: str, reason: str, message: str, *,
-          api: KubeApi = DEMO_API) -> Iterator[str]:
+def event(
+    namespace: str,
+    involved_kind: str,
+    involved_name: str,
+    type: str,
+    reason: str,
+    message: str,
+    *,
+    api: KubeApi = DEMO_API,
+) -> Iterator[str]:
     """An Event about an object; yields its name; deleted on exit."""
     created: list[str] = []
     with _repaired(lambda: [api.delete("Event", namespace, n) for n in created]):
@@ -138,8 +160,10 @@ def node_not_ready(node: str, *, api: KubeApi = DEMO_API) -> Iterator[dict]:
 
 # -------------------------------------------------------------------- single steps
 
-def scale(kind: str, namespace: str, name: str, replicas: int, timeout: float = DEFAULT_TIMEOUT, *,
-          api: KubeApi = DEMO_API) -> dict:
+
+def scale(
+    kind: str, namespace: str, name: str, replicas: int, timeout: float = DEFAULT_TIMEOUT, *, api: KubeApi = DEMO_API
+) -> dict:
     """Scale a Deployment or StatefulSet through its scale subresource; wait until the
     controller has exactly `replicas` ready pods (0: until its pods are gone)."""
     kind = canonical_kind(kind)
@@ -156,14 +180,17 @@ def scale(kind: str, namespace: str, name: str, replicas: int, timeout: float = 
         pods = api.list_("Pod", namespace, selector(labels))
         if any(p["metadata"].get("deletionTimestamp") for p in pods):
             return False
-        return (st.get("replicas", 0) == replicas and (st.get("readyReplicas") or 0) == replicas
-                and len(pods) == replicas)
+        return (
+            st.get("replicas", 0) == replicas and (st.get("readyReplicas") or 0) == replicas and len(pods) == replicas
+        )
+
     wait_for(done, timeout, f"{kind} {namespace}/{name} at {replicas} ready replicas")
     return api.get(kind, namespace, name)
 
 
-def set_load_balancer_address(kind: str, namespace: str, name: str, address: str | None,
-                              timeout: float = 30, *, api: KubeApi = DEMO_API) -> dict:
+def set_load_balancer_address(
+    kind: str, namespace: str, name: str, address: str | None, timeout: float = 30, *, api: KubeApi = DEMO_API
+) -> dict:
     """Set (address, e.g. "127.0.0.1") or clear (None) status.loadBalancer.ingress of a
     Service of type LoadBalancer or an Ingress. Nothing in this cluster fills that status
     (no cloud LB controller, no ingress controller): the test environment plays that
@@ -183,12 +210,14 @@ def set_load_balancer_address(kind: str, namespace: str, name: str, address: str
     def visible() -> bool:
         ing = ((api.get(kind, namespace, name) or {}).get("status", {}).get("loadBalancer") or {}).get("ingress")
         return not ing if address is None else bool(ing) and address in (ing[0].get("ip"), ing[0].get("hostname"))
+
     wait_for(visible, timeout, f"{kind} {namespace}/{name} load balancer address {address}")
     return api.get(kind, namespace, name)
 
 
-def set_template_fault(namespace: str, deployment: str, fault: str | None,
-                       timeout: float = DEFAULT_TIMEOUT, *, api: KubeApi = DEMO_API) -> list[dict]:
+def set_template_fault(
+    namespace: str, deployment: str, fault: str | None, timeout: float = DEFAULT_TIMEOUT, *, api: KubeApi = DEMO_API
+) -> list[dict]:
     """Add (fault='crashloop'|'oomkilled') or remove (None) the opscheck.testenv/fault
     label on a Deployment's pod template; the Deployment controller rolls it out and kwok's
     fault stages act on the new pods. Waits until every pod of the Deployment shows the
@@ -198,8 +227,9 @@ def set_template_fault(namespace: str, deployment: str, fault: str | None,
     label, and then deletes the Warning events about the Deployment's pods (BackOff).
     Returns the Deployment's pods. ('fail' is for Job pods: see run_backup_job.)"""
     if fault not in (None, "crashloop", "oomkilled"):
-        raise ValueError("fault must be 'crashloop', 'oomkilled' or None "
-                         "(a Deployment pod that fails is replaced at once, forever)")
+        raise ValueError(
+            "fault must be 'crashloop', 'oomkilled' or None (a Deployment pod that fails is replaced at once, forever)"
+        )
     d = api.get("Deployment", namespace, deployment)
     if d is None:
         raise LookupError(f"Deployment {namespace}/{deployment} not found")
@@ -209,8 +239,9 @@ def set_template_fault(namespace: str, deployment: str, fault: str | None,
         if FAULT_LABEL in labels:
             api.patch("Deployment", namespace, deployment, [{"op": "remove", "path": esc}], kind_of_patch="json")
     elif labels.get(FAULT_LABEL) != fault:
-        api.patch("Deployment", namespace, deployment,
-                  {"spec": {"template": {"metadata": {"labels": {FAULT_LABEL: fault}}}}})
+        api.patch(
+            "Deployment", namespace, deployment, {"spec": {"template": {"metadata": {"labels": {FAULT_LABEL: fault}}}}}
+        )
     sel = d["spec"]["selector"]["matchLabels"]
     want = d["spec"].get("replicas", 1)
 
@@ -224,21 +255,26 @@ def set_template_fault(namespace: str, deployment: str, fault: str | None,
             return False
         if fault is None:
             return deployment_done(obj) and all(
-                FAULT_LABEL not in p["metadata"].get("labels", {}) and pod_ready(p) for p in all_pods)
-        return all(p["metadata"].get("labels", {}).get(FAULT_LABEL) == fault
-                   and pod_in_fault(p, fault) for p in all_pods)
+                FAULT_LABEL not in p["metadata"].get("labels", {}) and pod_ready(p) for p in all_pods
+            )
+        return all(
+            p["metadata"].get("labels", {}).get(FAULT_LABEL) == fault and pod_in_fault(p, fault) for p in all_pods
+        )
+
     what = f"Deployment {namespace}/{deployment} pods " + (f"in fault {fault}" if fault else "healthy")
     wait_for(done, timeout, what, interval=0.5)
     if fault is None:
         # the repair also clears the Warning events the fault raised (BackOff of the
         # Deployment's former pods), so a later Warning-events check starts clean
-        api.delete_events(namespace, lambda o: o.get("kind") == "Pod"
-                          and o.get("name", "").startswith(deployment + "-"))
+        api.delete_events(
+            namespace, lambda o: o.get("kind") == "Pod" and o.get("name", "").startswith(deployment + "-")
+        )
     return live_pods(api, namespace, sel)
 
 
-def run_backup_job(namespace: str, cronjob: str, succeed: bool = True,
-                   timeout: float = DEFAULT_TIMEOUT, *, api: KubeApi = DEMO_API) -> dict:
+def run_backup_job(
+    namespace: str, cronjob: str, succeed: bool = True, timeout: float = DEFAULT_TIMEOUT, *, api: KubeApi = DEMO_API
+) -> dict:
     """Run the backup now, as `kubectl create job --from=cronjob/<cronjob>` does, and wait
     for the Job to finish (~2-3 s). Returns the Job.
 
@@ -254,19 +290,27 @@ def run_backup_job(namespace: str, cronjob: str, succeed: bool = True,
         raise LookupError(f"CronJob {namespace}/{cronjob} not found")
     if not succeed:
         if not cronjobs.cronjob_broken(cj):
-            api.patch("CronJob", namespace, cronjob, {"spec": {"jobTemplate": {"spec": {"template": {
-                "metadata": {"labels": {FAULT_LABEL: "fail"}}}}}}})
+            api.patch(
+                "CronJob",
+                namespace,
+                cronjob,
+                {"spec": {"jobTemplate": {"spec": {"template": {"metadata": {"labels": {FAULT_LABEL: "fail"}}}}}}},
+            )
             cj = api.get("CronJob", namespace, cronjob)
         return cronjobs.run_job_from(api, cj, succeed=False, timeout=timeout)
     cj = cronjobs.repair_cronjob(api, namespace, cronjob)
-    injected = [j for j in api.list_("Job", namespace, demo.INJECTED_SELECTOR)
-                if j["metadata"]["name"].startswith(cronjob + "-")]
+    injected = [
+        j
+        for j in api.list_("Job", namespace, demo.INJECTED_SELECTOR)
+        if j["metadata"]["name"].startswith(cronjob + "-")
+    ]
     for j in cronjobs.jobs_of(api, namespace, cronjob) + injected:
         labels = (j["spec"]["template"].get("metadata") or {}).get("labels") or {}
         if not job_finished(j) and labels.get(FAULT_LABEL) == "fail":
             api.delete("Job", namespace, j["metadata"]["name"])
-    api.delete_events(namespace, lambda o: o.get("kind") in ("Job", "Pod")
-                      and o.get("name", "").startswith(cronjob + "-"))
+    api.delete_events(
+        namespace, lambda o: o.get("kind") in ("Job", "Pod") and o.get("name", "").startswith(cronjob + "-")
+    )
     return cronjobs.run_job_from(api, cj, succeed=True, timeout=timeout)
 
 
@@ -282,8 +326,7 @@ def put_tls_secret(namespace: str, name: str, days_valid: int, *, api: KubeApi =
     if base64.b64decode(got["data"]["tls.crt"]) != pair.cert_pem:
         raise RuntimeError(f"Secret {namespace}/{name} was not replaced")
     cert = pair.cert
-    return {"not_after": cert.not_valid_after_utc.isoformat(),
-            "cn": cert.subject.rfc4514_string()}
+    return {"not_after": cert.not_valid_after_utc.isoformat(), "cn": cert.subject.rfc4514_string()}
 
 
 def parse_cpu(q: str) -> float:
@@ -305,8 +348,15 @@ def parse_mem(q: str) -> float:
     return float(q)
 
 
-def set_pod_usage(namespace: str, deployment: str, cpu: str | None = None, memory: str | None = None,
-                  timeout: float = 180, *, api: KubeApi = DEMO_API) -> list[dict]:
+def set_pod_usage(
+    namespace: str,
+    deployment: str,
+    cpu: str | None = None,
+    memory: str | None = None,
+    timeout: float = 180,
+    *,
+    api: KubeApi = DEMO_API,
+) -> list[dict]:
     """Set the simulated usage (kwok.x-k8s.io/usage-cpu/-memory on the pod template) of a
     Deployment; None restores that value from the manifests (both None: the baseline).
     The Deployment controller rolls the change out; waits until the metrics API reports
@@ -315,14 +365,30 @@ def set_pod_usage(namespace: str, deployment: str, cpu: str | None = None, memor
     base_cpu, base_mem = demo.baseline_usage(namespace, deployment)
     cpu = cpu if cpu is not None else base_cpu
     memory = memory if memory is not None else base_mem
-    api.patch("Deployment", namespace, deployment, {"spec": {"template": {"metadata": {"annotations": {
-        "kwok.x-k8s.io/usage-cpu": cpu, "kwok.x-k8s.io/usage-memory": memory}}}}})
+    api.patch(
+        "Deployment",
+        namespace,
+        deployment,
+        {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {"kwok.x-k8s.io/usage-cpu": cpu, "kwok.x-k8s.io/usage-memory": memory}}
+                }
+            }
+        },
+    )
     d = api.get("Deployment", namespace, deployment)
     sel = d["spec"]["selector"]["matchLabels"]
     want_cpu, want_mem = parse_cpu(cpu), parse_mem(memory)
-    wait_for(lambda: deployment_done(api.get("Deployment", namespace, deployment))
-             and len(api.list_("Pod", namespace, selector(sel))) == d["spec"].get("replicas", 1),
-             timeout, f"rollout of {deployment}", interval=0.5)
+    wait_for(
+        lambda: (
+            deployment_done(api.get("Deployment", namespace, deployment))
+            and len(api.list_("Pod", namespace, selector(sel))) == d["spec"].get("replicas", 1)
+        ),
+        timeout,
+        f"rollout of {deployment}",
+        interval=0.5,
+    )
     result: list[dict] = []
 
     def reflected() -> bool:
@@ -337,6 +403,7 @@ def set_pod_usage(namespace: str, deployment: str, cpu: str | None = None, memor
                 return False
         result[:] = ms
         return True
+
     wait_for(reflected, timeout, f"metrics of {deployment} at cpu={cpu} memory={memory}", interval=1)
     return result
 
@@ -346,15 +413,23 @@ def create_pvc(namespace: str, name: str, size: str = "5Gi", *, api: KubeApi = D
     binding only, so no provisioner is tried and no Warning event is raised; the PV
     controller records a Normal FailedBinding event) and a selector no PV has. Waits
     until the PV controller has looked at it (a few seconds) and it is still Pending."""
-    pvc = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-           "metadata": {"name": name, "namespace": namespace,
-                        "labels": {cronjobs.INJECTED_LABEL: "true"}},
-           "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "",
-                    "selector": {"matchLabels": {"opscheck.testenv/volume": name}},
-                    "resources": {"requests": {"storage": size}}}}
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": namespace, "labels": {cronjobs.INJECTED_LABEL: "true"}},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "",
+            "selector": {"matchLabels": {"opscheck.testenv/volume": name}},
+            "resources": {"requests": {"storage": size}},
+        },
+    }
     api.request("POST", api_path("PersistentVolumeClaim", namespace), pvc)
-    wait_for(lambda: (api.get("PersistentVolumeClaim", namespace, name) or {}).get("status", {})
-             .get("phase") == "Pending", 20, f"PVC {name} Pending")
+    wait_for(
+        lambda: (api.get("PersistentVolumeClaim", namespace, name) or {}).get("status", {}).get("phase") == "Pending",
+        20,
+        f"PVC {name} Pending",
+    )
     time.sleep(2)
     got = api.get("PersistentVolumeClaim", namespace, name)
     if got["status"].get("phase") != "Pending":
@@ -362,8 +437,16 @@ def create_pvc(namespace: str, name: str, size: str = "5Gi", *, api: KubeApi = D
     return got
 
 
-def create_event(namespace: str, involved_kind: str, involved_name: str, type: str,
-                 reason: str, message: str, *, api: KubeApi = DEMO_API) -> str:
+def create_event(
+    namespace: str,
+    involved_kind: str,
+    involved_name: str,
+    type: str,
+    reason: str,
+    message: str,
+    *,
+    api: KubeApi = DEMO_API,
+) -> str:
     """Create a core/v1 Event about an object (its uid filled in if it exists);
     returns the Event's name once the API serves it."""
     kind = canonical_kind(involved_kind)
@@ -378,13 +461,19 @@ def create_event(namespace: str, involved_kind: str, involved_name: str, type: s
         ref["uid"] = obj["metadata"]["uid"]
         ref["resourceVersion"] = obj["metadata"]["resourceVersion"]
     ev = {
-        "apiVersion": "v1", "kind": "Event",
-        "metadata": {"name": name, "namespace": namespace,
-                     "labels": {cronjobs.INJECTED_LABEL: "true"}},
-        "involvedObject": ref, "type": type, "reason": reason, "message": message,
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {"name": name, "namespace": namespace, "labels": {cronjobs.INJECTED_LABEL: "true"}},
+        "involvedObject": ref,
+        "type": type,
+        "reason": reason,
+        "message": message,
         "source": {"component": "opscheck-testenv"},
-        "reportingComponent": "opscheck-testenv", "reportingInstance": "opscheck-testenv",
-        "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+        "reportingComponent": "opscheck-testenv",
+        "reportingInstance": "opscheck-testenv",
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
     }
     api.request("POST", api_path("Event", namespace), ev)
     wait_for(lambda: api.get("Event", namespace, name) is not None, 10, f"Event {name}")
@@ -406,17 +495,29 @@ def set_node_ready(node: str, ready: bool, timeout: float = DEFAULT_TIMEOUT, *, 
         if NODE_FAULT_LABEL in (n["metadata"].get("labels") or {}):
             api.patch("Node", None, node, {"metadata": {"labels": {NODE_FAULT_LABEL: None}}})
         wait_for(lambda: node_ready(api.get("Node", None, node)), timeout, f"node {node} Ready")
-        wait_for(lambda: not node_unhealthy_taints(api.get("Node", None, node)), timeout,
-                 f"node {node} not-ready taints removed")
+        wait_for(
+            lambda: not node_unhealthy_taints(api.get("Node", None, node)),
+            timeout,
+            f"node {node} not-ready taints removed",
+        )
 
         def stale() -> list[dict]:
-            return [p for p in api.list_("Pod", None, field_selector=f"spec.nodeName={node}")
-                    if p.get("status", {}).get("phase") == "Running" and not pod_ready(p)
-                    and not p["metadata"].get("deletionTimestamp")
-                    and p["metadata"].get("labels", {}).get(FAULT_LABEL) not in ("crashloop", "fail")]
+            return [
+                p
+                for p in api.list_("Pod", None, field_selector=f"spec.nodeName={node}")
+                if p.get("status", {}).get("phase") == "Running"
+                and not pod_ready(p)
+                and not p["metadata"].get("deletionTimestamp")
+                and p["metadata"].get("labels", {}).get(FAULT_LABEL) not in ("crashloop", "fail")
+            ]
+
         for p in stale():
-            api.patch("Pod", p["metadata"]["namespace"], p["metadata"]["name"],
-                      {"metadata": {"annotations": {RESYNC_ANNOTATION: cronjobs.rfc3339()}}})
+            api.patch(
+                "Pod",
+                p["metadata"]["namespace"],
+                p["metadata"]["name"],
+                {"metadata": {"annotations": {RESYNC_ANNOTATION: cronjobs.rfc3339()}}},
+            )
         wait_for(lambda: not stale(), timeout, f"pods on {node} Ready again")
     else:
         api.patch("Node", None, node, {"metadata": {"labels": {NODE_FAULT_LABEL: "not-ready"}}})
@@ -424,7 +525,12 @@ def set_node_ready(node: str, ready: bool, timeout: float = DEFAULT_TIMEOUT, *, 
         # the node lifecycle controller's next pass (node-monitor-period 5 s) adds the
         # NoExecute taint; pods tolerate it for 300 s (DefaultTolerationSeconds), then the
         # taint manager evicts them and their controllers replace them on other nodes
-        wait_for(lambda: any(t["key"] == "node.kubernetes.io/not-ready" and t["effect"] == "NoExecute"
-                             for t in (api.get("Node", None, node)["spec"].get("taints") or [])),
-                 timeout, f"node {node} tainted not-ready:NoExecute")
+        wait_for(
+            lambda: any(
+                t["key"] == "node.kubernetes.io/not-ready" and t["effect"] == "NoExecute"
+                for t in (api.get("Node", None, node)["spec"].get("taints") or [])
+            ),
+            timeout,
+            f"node {node} tainted not-ready:NoExecute",
+        )
     return api.get("Node", None, node)

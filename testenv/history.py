@@ -18,6 +18,7 @@ data directory makes it happen once per TSDB.
 `growing_gauge()` is fault injection: a series that climbs steeply, served through
 node-exporter's textfile collector, for the capacity forecasts to catch.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,9 +30,9 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from testenv.paths import HOST, PORTS
 
@@ -47,8 +48,12 @@ NODES = ("kwok-node-0", "kwok-node-1", "kwok-node-2")
 NODE_BASE = {"kwok-node-0": (0.32, 0.52), "kwok-node-1": (0.38, 0.56), "kwok-node-2": (0.27, 0.47)}
 CPU_GROWTH_PER_DAY = 0.0004
 MEMORY_GROWTH_PER_DAY = 0.0006
-VOLUME_LABELS = {"instance": f"{HOST}:{PORTS['volume-exporter']}", "job": "kubelet",
-                 "namespace": "qsign", "persistentvolumeclaim": "data-postgresql-0"}
+VOLUME_LABELS = {
+    "instance": f"{HOST}:{PORTS['volume-exporter']}",
+    "job": "kubelet",
+    "namespace": "qsign",
+    "persistentvolumeclaim": "data-postgresql-0",
+}
 VOLUME_FROM, VOLUME_TO = 0.15, 0.18
 
 
@@ -71,8 +76,10 @@ def openmetrics(start: int, end: int, volume_capacity: int, volume_end: int) -> 
     """The history as OpenMetrics text: one family at a time, each series in time order."""
     rng = random.Random(20261122)
     lines: list[str] = []
-    families = (("instance:node_cpu_utilisation:rate5m", 0, CPU_GROWTH_PER_DAY, 0.08),
-                ("instance:node_memory_utilisation:ratio", 1, MEMORY_GROWTH_PER_DAY, 0.03))
+    families = (
+        ("instance:node_cpu_utilisation:rate5m", 0, CPU_GROWTH_PER_DAY, 0.08),
+        ("instance:node_memory_utilisation:ratio", 1, MEMORY_GROWTH_PER_DAY, 0.03),
+    )
     for name, index, growth, swing in families:
         lines.append(f"# TYPE {name} gauge")
         for node in NODES:
@@ -84,8 +91,10 @@ def openmetrics(start: int, end: int, volume_capacity: int, volume_end: int) -> 
                 value = base + growth * days + daily + rng.uniform(-0.01, 0.01)
                 lines.append(f"{name}{labels} {value:.4f} {t}")
     span = max(volume_end - start, 1)
-    used = {t: int(volume_capacity * (VOLUME_FROM + (VOLUME_TO - VOLUME_FROM) * (t - start) / span))
-            for t in range(start, volume_end, STEP_SECONDS)}
+    used = {
+        t: int(volume_capacity * (VOLUME_FROM + (VOLUME_TO - VOLUME_FROM) * (t - start) / span))
+        for t in range(start, volume_end, STEP_SECONDS)
+    }
     series = {
         "kubelet_volume_stats_capacity_bytes": {t: volume_capacity for t in used},
         "kubelet_volume_stats_used_bytes": used,
@@ -119,15 +128,29 @@ def backfill(data_dir: Path, volume_path: Path, first_live_volume_sample: float 
         source.write_text(openmetrics(start, end, capacity, volume_end))
         out = Path(tmp) / "blocks"
         # Blocks up to a week long instead of 2 h ones: a handful of directories, not 400.
-        subprocess.run([PROMTOOL, "tsdb", "create-blocks-from", "openmetrics", "--quiet",
-                        "--max-block-duration=168h", str(source), str(out)],
-                       check=True, capture_output=True, text=True, timeout=300)
+        subprocess.run(
+            [
+                PROMTOOL,
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                "--quiet",
+                "--max-block-duration=168h",
+                str(source),
+                str(out),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         data_dir.mkdir(parents=True, exist_ok=True)
         blocks = sorted(b.name for b in out.iterdir())
         for name in blocks:
             shutil.move(str(out / name), data_dir / name)
-    marker(data_dir).write_text(json.dumps({"version": VERSION, "start": start, "end": end,
-                                            "volume_end": volume_end, "blocks": blocks}) + "\n")
+    marker(data_dir).write_text(
+        json.dumps({"version": VERSION, "start": start, "end": end, "volume_end": volume_end, "blocks": blocks}) + "\n"
+    )
     return True
 
 
@@ -143,6 +166,7 @@ def _remove_previous(data_dir: Path) -> None:
 
 
 # ---------------------------------------------------------------------- fault injection
+
 
 def write_textfile(directory: Path, name: str, text: str) -> Path:
     """Publish metrics through node-exporter's textfile collector (atomic rename)."""
@@ -172,8 +196,9 @@ class Gauge:
 
 
 @contextmanager
-def growing_gauge(directory: Path, name: str, metric: str, labels: dict[str, str],
-                  start: float, per_second: float) -> Iterator[Gauge]:
+def growing_gauge(
+    directory: Path, name: str, metric: str, labels: dict[str, str], start: float, per_second: float
+) -> Iterator[Gauge]:
     """A gauge that climbs by `per_second` every second while the block runs (until
     level_off()), exported by node-exporter (job "node"); removed on exit, so Prometheus
     marks it stale."""

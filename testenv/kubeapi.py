@@ -10,11 +10,13 @@ paths of opscheck.sources.kube.KINDS; this module only adds the manifests' kind 
     api.list_("Pod", "qsign", "app=api-server")
     api.apply(obj); api.patch(...); api.delete(...)   # delete waits until it is gone
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from opscheck.sources.kube import CLUSTER_SCOPED, KINDS
 from testenv.procs import wait_for
@@ -24,26 +26,64 @@ DEFAULT_TIMEOUT = 120.0
 
 # Kind as the manifests spell it -> its key in opscheck.sources.kube.KINDS.
 KIND_KEYS: dict[str, str] = {
-    "Namespace": "namespaces", "Node": "nodes", "PersistentVolume": "persistentvolumes",
-    "ServiceAccount": "serviceaccounts", "ConfigMap": "configmaps", "Secret": "secrets",
-    "Service": "services", "Endpoints": "endpoints", "PersistentVolumeClaim": "persistentvolumeclaims",
-    "Pod": "pods", "Event": "events", "Deployment": "deployments", "StatefulSet": "statefulsets",
-    "ReplicaSet": "replicasets", "ControllerRevision": "controllerrevisions", "DaemonSet": "daemonsets",
-    "Job": "jobs", "CronJob": "cronjobs", "Ingress": "ingresses", "IngressClass": "ingressclasses",
-    "StorageClass": "storageclasses", "PodDisruptionBudget": "poddisruptionbudgets",
-    "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings", "Role": "roles",
-    "RoleBinding": "rolebindings", "NetworkPolicy": "networkpolicies",
-    "CustomResourceDefinition": "customresourcedefinitions", "Certificate": "certificates",
-    "VulnerabilityReport": "vulnerabilityreports", "PeerAuthentication": "peerauthentications",
-    "HorizontalPodAutoscaler": "horizontalpodautoscalers", "Backup": "velero-backups",
-    "Schedule": "velero-schedules", "ExternalSecret": "externalsecrets", "Application": "argocd-applications",
+    "Namespace": "namespaces",
+    "Node": "nodes",
+    "PersistentVolume": "persistentvolumes",
+    "ServiceAccount": "serviceaccounts",
+    "ConfigMap": "configmaps",
+    "Secret": "secrets",
+    "Service": "services",
+    "Endpoints": "endpoints",
+    "PersistentVolumeClaim": "persistentvolumeclaims",
+    "Pod": "pods",
+    "Event": "events",
+    "Deployment": "deployments",
+    "StatefulSet": "statefulsets",
+    "ReplicaSet": "replicasets",
+    "ControllerRevision": "controllerrevisions",
+    "DaemonSet": "daemonsets",
+    "Job": "jobs",
+    "CronJob": "cronjobs",
+    "Ingress": "ingresses",
+    "IngressClass": "ingressclasses",
+    "StorageClass": "storageclasses",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+    "ClusterRole": "clusterroles",
+    "ClusterRoleBinding": "clusterrolebindings",
+    "Role": "roles",
+    "RoleBinding": "rolebindings",
+    "NetworkPolicy": "networkpolicies",
+    "CustomResourceDefinition": "customresourcedefinitions",
+    "Certificate": "certificates",
+    "VulnerabilityReport": "vulnerabilityreports",
+    "PeerAuthentication": "peerauthentications",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "Backup": "velero-backups",
+    "Schedule": "velero-schedules",
+    "ExternalSecret": "externalsecrets",
+    "Application": "argocd-applications",
 }
 _KIND_ALIASES = {k.lower(): k for k in KIND_KEYS}
 _KIND_ALIASES.update({KINDS[key].rsplit("/", 1)[1]: kind for kind, key in KIND_KEYS.items()})
-_KIND_ALIASES.update({"deploy": "Deployment", "sts": "StatefulSet", "pvc": "PersistentVolumeClaim",
-                      "pv": "PersistentVolume", "svc": "Service", "cm": "ConfigMap", "ns": "Namespace",
-                      "pdb": "PodDisruptionBudget", "ing": "Ingress", "cj": "CronJob", "rs": "ReplicaSet",
-                      "ev": "Event", "ep": "Endpoints", "sa": "ServiceAccount", "sc": "StorageClass"})
+_KIND_ALIASES.update(
+    {
+        "deploy": "Deployment",
+        "sts": "StatefulSet",
+        "pvc": "PersistentVolumeClaim",
+        "pv": "PersistentVolume",
+        "svc": "Service",
+        "cm": "ConfigMap",
+        "ns": "Namespace",
+        "pdb": "PodDisruptionBudget",
+        "ing": "Ingress",
+        "cj": "CronJob",
+        "rs": "ReplicaSet",
+        "ev": "Event",
+        "ep": "Endpoints",
+        "sa": "ServiceAccount",
+        "sc": "StorageClass",
+    }
+)
 
 
 def canonical_kind(kind: str) -> str:
@@ -64,8 +104,9 @@ def api_version(kind: str) -> str:
     return group_version.removeprefix("/api/").removeprefix("/apis/")
 
 
-def api_path(kind: str, namespace: str | None = None, name: str | None = None, sub: str | None = None,
-             version: str | None = None) -> str:
+def api_path(
+    kind: str, namespace: str | None = None, name: str | None = None, sub: str | None = None, version: str | None = None
+) -> str:
     """URL path of a collection, an object or its subresource; `version` ("group/version")
     overrides the table's, for a custom resource served in several versions."""
     kind = canonical_kind(kind)
@@ -118,6 +159,7 @@ class KubeApi:
     def client(self):
         """kubernetes.client.ApiClient for this kubeconfig and context."""
         from kubernetes import config
+
         path = self.kubeconfig
         key = (str(path), path.stat().st_mtime_ns)
         if self._client is None or self._client[0] != key:
@@ -127,22 +169,42 @@ class KubeApi:
     def forget_client(self) -> None:
         self._client = None
 
-    def request(self, method: str, path: str, body: Any = None, *, query: dict | None = None,
-                content_type: str = "application/json", raw: bool = False, timeout: float = 30) -> Any:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        query: dict | None = None,
+        content_type: str = "application/json",
+        raw: bool = False,
+        timeout: float = 30,
+    ) -> Any:
         """One call to the API server; returns decoded JSON (or text with raw=True)."""
         from kubernetes.client.exceptions import ApiException
+
         headers = {"Accept": "application/json"}
         if body is not None:
             # the client serializes the body itself (JSON, which apply-patch+yaml accepts too)
             headers["Content-Type"] = content_type
         try:
             resp = self.client().call_api(
-                path, method, query_params=list((query or {}).items()), header_params=headers,
-                body=body, auth_settings=["BearerToken"], _preload_content=False,
-                _return_http_data_only=True, _request_timeout=timeout)
+                path,
+                method,
+                query_params=list((query or {}).items()),
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _return_http_data_only=True,
+                _request_timeout=timeout,
+            )
         except ApiException as exc:
-            raise ApiError(exc.status, exc.reason, exc.body.decode(errors="replace")
-                           if isinstance(exc.body, bytes) else str(exc.body)) from None
+            raise ApiError(
+                exc.status,
+                exc.reason,
+                exc.body.decode(errors="replace") if isinstance(exc.body, bytes) else str(exc.body),
+            ) from None
         text = resp.data.decode()
         if raw:
             return text
@@ -159,8 +221,9 @@ class KubeApi:
                 return None
             raise
 
-    def list_(self, kind: str, namespace: str | None = None, selector: str | None = None,
-              field_selector: str | None = None) -> list[dict]:
+    def list_(
+        self, kind: str, namespace: str | None = None, selector: str | None = None, field_selector: str | None = None
+    ) -> list[dict]:
         q = {}
         if selector:
             q["labelSelector"] = selector
@@ -169,17 +232,34 @@ class KubeApi:
         return self.request("GET", api_path(kind, namespace), query=q)["items"]
 
     def create(self, obj: dict, *, field_manager: str = FIELD_MANAGER) -> dict:
-        return self.request("POST", api_path(obj["kind"], obj["metadata"].get("namespace")), obj,
-                            query={"fieldManager": field_manager})
+        return self.request(
+            "POST", api_path(obj["kind"], obj["metadata"].get("namespace")), obj, query={"fieldManager": field_manager}
+        )
 
-    def patch(self, kind: str, namespace: str | None, name: str, body: Any, *, sub: str | None = None,
-              kind_of_patch: str = "merge") -> dict:
+    def patch(
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        *,
+        sub: str | None = None,
+        kind_of_patch: str = "merge",
+    ) -> dict:
         """A merge/JSON/strategic patch, under the field manager opscheck-testenv-fault (so
         the manifests' server-side apply takes its fields back)."""
-        ctype = {"merge": "application/merge-patch+json", "json": "application/json-patch+json",
-                 "strategic": "application/strategic-merge-patch+json"}[kind_of_patch]
-        return self.request("PATCH", api_path(kind, namespace, name, sub), body, content_type=ctype,
-                            query={"fieldManager": FIELD_MANAGER + "-fault"})
+        ctype = {
+            "merge": "application/merge-patch+json",
+            "json": "application/json-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+        }[kind_of_patch]
+        return self.request(
+            "PATCH",
+            api_path(kind, namespace, name, sub),
+            body,
+            content_type=ctype,
+            query={"fieldManager": FIELD_MANAGER + "-fault"},
+        )
 
     def apply(self, obj: dict, *, force: bool = True, field_manager: str = FIELD_MANAGER) -> dict:
         """Server-side apply of one object, at the URL of its own apiVersion."""
@@ -213,8 +293,7 @@ class KubeApi:
                 raise
         wait_for(lambda: self.get(kind, ns, name) is None, timeout, f"{kind} {name} deleted")
         if kind != "Event" and namespace:
-            self.delete_events(namespace, lambda o: o.get("kind") == kind and o.get("name") == name,
-                               warning_only=False)
+            self.delete_events(namespace, lambda o: o.get("kind") == kind and o.get("name") == name, warning_only=False)
 
     def delete_events(self, namespace: str, about: Callable[[dict], bool], warning_only: bool = True) -> int:
         """Delete the Events in `namespace` whose involvedObject satisfies `about`."""

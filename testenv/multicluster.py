@@ -55,6 +55,7 @@ Public API:
         set_node_ready(name, node, ready), scale(name, kind, namespace, obj, replicas),
         stop_apiserver(name), start_apiserver(name)
 """
+
 from __future__ import annotations
 
 import base64
@@ -75,30 +76,57 @@ import yaml
 from testenv import certs, cluster, demo, faults
 from testenv.cluster import KwokTarget
 from testenv.kubeapi import KubeApi, api_path
-from testenv.readiness import all_pods_settled, deployment_done, endpoints_ready, node_ready, pod_ready, statefulset_done
 from testenv.paths import HOST, PORTS, state_dir
 from testenv.procs import pid_alive, wait_for, write_private
+from testenv.readiness import (
+    all_pods_settled,
+    deployment_done,
+    endpoints_ready,
+    node_ready,
+    pod_ready,
+    statefulset_done,
+)
 
 CLUSTERS = ("mgmt", "app1", "app2")
 ROLE = {"mgmt": "mgmt", "app1": "app", "app2": "app"}
 MANIFEST = {"mgmt": "multicluster-mgmt.yaml", "app": "multicluster-app.yaml"}
-NAMESPACES = {"mgmt": ("argocd", "monitoring", "cert-manager", "velero", "ingress-nginx"),
-              "app": ("app", "ingress-nginx")}
+NAMESPACES = {
+    "mgmt": ("argocd", "monitoring", "cert-manager", "velero", "ingress-nginx"),
+    "app": ("app", "ingress-nginx"),
+}
 # Real TLS Secrets (Secret name, namespace, Service, extra DNS names) per role.
-TLS_SECRETS = {"mgmt": [("argocd-server-tls", "argocd", "argocd-server", ["argocd.mgmt.example.local"])],
-               "app": [("web-tls", "app", "web", ["{cluster}.apps.example.local"])]}
+TLS_SECRETS = {
+    "mgmt": [("argocd-server-tls", "argocd", "argocd-server", ["argocd.mgmt.example.local"])],
+    "app": [("web-tls", "app", "web", ["{cluster}.apps.example.local"])],
+}
 # Only what the workloads here need: Deployments, StatefulSets, DaemonSets, Services'
 # endpoints, PV binding, PDB status, namespaces' default ServiceAccount, node health
 # (the NotReady taints a node fault shows) and garbage collection.
-CONTROLLERS = ",".join([
-    "deployment", "replicaset", "statefulset", "daemonset", "endpoint", "endpointslice",
-    "serviceaccount", "namespace", "garbagecollector", "persistentvolume-binder", "disruption",
-    "nodelifecycle", "taint-eviction-controller", "podgc",
-])
+CONTROLLERS = ",".join(
+    [
+        "deployment",
+        "replicaset",
+        "statefulset",
+        "daemonset",
+        "endpoint",
+        "endpointslice",
+        "serviceaccount",
+        "namespace",
+        "garbagecollector",
+        "persistentvolume-binder",
+        "disruption",
+        "nodelifecycle",
+        "taint-eviction-controller",
+        "podgc",
+    ]
+)
 _COMPONENT_PORT_OPTIONS = {
-    "etcdPort": "etcd", "etcdPeerPort": "etcd-peer",
-    "kubeControllerManagerPort": "kube-controller-manager", "kubeSchedulerPort": "kube-scheduler",
-    "kwokControllerPort": "kwok-controller", "metricsServerPort": "metrics-server",
+    "etcdPort": "etcd",
+    "etcdPeerPort": "etcd-peer",
+    "kubeControllerManagerPort": "kube-controller-manager",
+    "kubeSchedulerPort": "kube-scheduler",
+    "kwokControllerPort": "kwok-controller",
+    "metricsServerPort": "metrics-server",
 }
 
 
@@ -131,12 +159,17 @@ def target(name: str) -> KwokTarget:
 
 def _new_target(name: str) -> KwokTarget:
     return KwokTarget(
-        name=name, context=name, apiserver_port=f"kube-apiserver-{name}", home=home() / name,
+        name=name,
+        context=name,
+        apiserver_port=f"kube-apiserver-{name}",
+        home=home() / name,
         component_ports={opt: f"{comp}-{name}" for opt, comp in _COMPONENT_PORT_OPTIONS.items()},
         metrics_server=True,
-        component_args=(("kube-controller-manager", "controllers", CONTROLLERS),
-                        ("kube-controller-manager", "leader-elect", "false"),
-                        ("kube-scheduler", "leader-elect", "false")),
+        component_args=(
+            ("kube-controller-manager", "controllers", CONTROLLERS),
+            ("kube-controller-manager", "leader-elect", "false"),
+            ("kube-scheduler", "leader-elect", "false"),
+        ),
     )
 
 
@@ -150,6 +183,7 @@ def _log(msg: str) -> None:
 
 # ------------------------------------------------------------------------- manifests
 
+
 def _nodes(name: str) -> list[dict]:
     """<name>-cp (control plane, tainted NoSchedule) and <name>-worker-1/-2, made from
     the demo cluster's node manifest."""
@@ -162,12 +196,20 @@ def _nodes(name: str) -> list[dict]:
         md["name"] = node
         md["annotations"]["metrics.k8s.io/resource-metrics-path"] = f"/metrics/nodes/{node}/metrics/resource"
         labels = {k: v for k, v in md["labels"].items() if not k.startswith("node-role.kubernetes.io/")}
-        labels.update({"kubernetes.io/hostname": node, f"node-role.kubernetes.io/{role}": "",
-                       "topology.kubernetes.io/region": name,
-                       "topology.kubernetes.io/zone": f"{name}-{'abc'[i]}"})
+        labels.update(
+            {
+                "kubernetes.io/hostname": node,
+                f"node-role.kubernetes.io/{role}": "",
+                "topology.kubernetes.io/region": name,
+                "topology.kubernetes.io/zone": f"{name}-{'abc'[i]}",
+            }
+        )
         md["labels"] = labels
-        n["spec"] = ({"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}
-                     if role == "control-plane" else {})
+        n["spec"] = (
+            {"taints": [{"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"}]}
+            if role == "control-plane"
+            else {}
+        )
         out.append(n)
     return out
 
@@ -178,17 +220,22 @@ def _volumes_dir() -> Path:
 
 def _documents(name: str) -> list[dict]:
     subst = {"CLUSTER": name, "VOLUMES": str(_volumes_dir())}
-    return (demo.load_manifest("multicluster-ingress-nginx.yaml", **subst)
-            + demo.load_manifest(MANIFEST[ROLE[name]], **subst))
+    return demo.load_manifest("multicluster-ingress-nginx.yaml", **subst) + demo.load_manifest(
+        MANIFEST[ROLE[name]], **subst
+    )
 
 
-def _tls_secret(name: str, secret: str, namespace: str, service: str, sans: list[str],
-                days_valid: int = 365) -> dict:
-    pair = certs.service_cert(service, namespace, days_valid=days_valid,
-                              extra_sans=[s.format(cluster=name) for s in sans])
-    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-            "metadata": {"name": secret, "namespace": namespace, "labels": {"app.kubernetes.io/name": service}},
-            "data": {k: base64.b64encode(v).decode() for k, v in certs.tls_secret_data(pair).items()}}
+def _tls_secret(name: str, secret: str, namespace: str, service: str, sans: list[str], days_valid: int = 365) -> dict:
+    pair = certs.service_cert(
+        service, namespace, days_valid=days_valid, extra_sans=[s.format(cluster=name) for s in sans]
+    )
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": {"name": secret, "namespace": namespace, "labels": {"app.kubernetes.io/name": service}},
+        "data": {k: base64.b64encode(v).decode() for k, v in certs.tls_secret_data(pair).items()},
+    }
 
 
 def _apply_workloads(name: str) -> None:
@@ -202,8 +249,7 @@ def _apply_workloads(name: str) -> None:
             api.apply(d)
     for ns in NAMESPACES[role]:
         # ServiceAccount admission needs the namespace's default SA before any pod is made
-        wait_for(lambda: api.get("ServiceAccount", ns, "default") is not None, 60,
-                 f"ServiceAccount {ns}/default")
+        wait_for(lambda ns=ns: api.get("ServiceAccount", ns, "default") is not None, 60, f"ServiceAccount {ns}/default")
     for secret, ns, service, sans in TLS_SECRETS[role]:
         left = demo.secret_cert_days_left(api.get("Secret", ns, secret))
         if left is None or left < 300:  # missing, or a short-lived one a test left
@@ -220,25 +266,40 @@ def _apply_workloads(name: str) -> None:
 def _daemonset_done(ds: dict) -> bool:
     st = ds.get("status") or {}
     want = st.get("desiredNumberScheduled", -1)
-    return (st.get("observedGeneration", 0) >= ds["metadata"]["generation"] and want > 0
-            and st.get("numberReady") == want and st.get("updatedNumberScheduled") == want
-            and st.get("numberAvailable") == want)
+    return (
+        st.get("observedGeneration", 0) >= ds["metadata"]["generation"]
+        and want > 0
+        and st.get("numberReady") == want
+        and st.get("updatedNumberScheduled") == want
+        and st.get("numberAvailable") == want
+    )
 
 
 def _wait_healthy(name: str, timeout: float = 180) -> None:
     namespaces, api = (*NAMESPACES[ROLE[name]], "kube-system"), target(name).api
-    wait_for(lambda: all(deployment_done(d) for ns in namespaces for d in api.list_("Deployment", ns)),
-             timeout, f"{name}: Deployments available")
-    wait_for(lambda: all(statefulset_done(s) for ns in namespaces for s in api.list_("StatefulSet", ns)),
-             timeout, f"{name}: StatefulSets ready")
-    wait_for(lambda: all(_daemonset_done(d) for d in api.list_("DaemonSet", "kube-system")),
-             timeout, f"{name}: DaemonSets ready")
-    wait_for(lambda: all(all_pods_settled(api, ns) for ns in namespaces), timeout,
-             f"{name}: pods Running/Ready")
+    wait_for(
+        lambda: all(deployment_done(d) for ns in namespaces for d in api.list_("Deployment", ns)),
+        timeout,
+        f"{name}: Deployments available",
+    )
+    wait_for(
+        lambda: all(statefulset_done(s) for ns in namespaces for s in api.list_("StatefulSet", ns)),
+        timeout,
+        f"{name}: StatefulSets ready",
+    )
+    wait_for(
+        lambda: all(_daemonset_done(d) for d in api.list_("DaemonSet", "kube-system")),
+        timeout,
+        f"{name}: DaemonSets ready",
+    )
+    wait_for(lambda: all(all_pods_settled(api, ns) for ns in namespaces), timeout, f"{name}: pods Running/Ready")
     for ns in namespaces:
         services = [s["metadata"]["name"] for s in api.list_("Service", ns) if s["spec"].get("selector")]
-        wait_for(lambda: all(endpoints_ready(api, ns, s) for s in services), timeout,
-                 f"{name}: Endpoints in {ns} ready")
+        wait_for(
+            lambda ns=ns, services=services: all(endpoints_ready(api, ns, s) for s in services),
+            timeout,
+            f"{name}: Endpoints in {ns} ready",
+        )
 
 
 def _wait_metrics(name: str, timeout: float = 120) -> None:
@@ -249,15 +310,18 @@ def _wait_metrics(name: str, timeout: float = 120) -> None:
         if not nodes <= {m["metadata"]["name"] for m in api.metrics_nodes()}:
             return False
         for ns in namespaces:
-            running = {p["metadata"]["name"] for p in api.list_("Pod", ns)
-                       if p.get("status", {}).get("phase") == "Running"}
+            running = {
+                p["metadata"]["name"] for p in api.list_("Pod", ns) if p.get("status", {}).get("phase") == "Running"
+            }
             if not running <= {m["metadata"]["name"] for m in api.metrics_pods(ns)}:
                 return False
         return True
+
     wait_for(ok, timeout, f"{name}: metrics API serving node and pod usage", interval=1)
 
 
 # ------------------------------------------------------------------------- lifecycle
+
 
 def up(names: tuple[str, ...] | list[str] = CLUSTERS, metrics: bool = True) -> dict:
     """Create (or start, or just confirm) the clusters and everything in them, wait until
@@ -325,8 +389,15 @@ def _write_kubeconfigs() -> None:
     """Merge the clusters' own kubeconfigs into one file per identity, with the contexts
     named mgmt, app1, app2 (users renamed per cluster so the entries do not collide)."""
     for out, which in ((kubeconfig(), "kubeconfig-reader"), (admin_kubeconfig(), "kubeconfig")):
-        merged: dict[str, Any] = {"apiVersion": "v1", "kind": "Config", "clusters": [], "users": [],
-                                  "contexts": [], "current-context": CLUSTERS[0], "preferences": {}}
+        merged: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [],
+            "users": [],
+            "contexts": [],
+            "current-context": CLUSTERS[0],
+            "preferences": {},
+        }
         for name in CLUSTERS:
             path = home() / name / which
             if not path.exists():
@@ -364,12 +435,20 @@ def _api_ready(api: KubeApi) -> bool:
 
 def status() -> dict:
     """Per cluster: server, components and pids, apiserver ready, nodes Ready."""
-    info: dict[str, Any] = {"kubeconfig": str(kubeconfig()), "admin_kubeconfig": str(admin_kubeconfig()),
-                            "contexts": list(CLUSTERS), "clusters": {}}
+    info: dict[str, Any] = {
+        "kubeconfig": str(kubeconfig()),
+        "admin_kubeconfig": str(admin_kubeconfig()),
+        "contexts": list(CLUSTERS),
+        "clusters": {},
+    }
     for name in CLUSTERS:
         t = target(name)
-        c: dict[str, Any] = {"server": t.server_url(), "workdir": str(t.cluster_dir()),
-                             "audit_log": str(t.audit_log()), "components": cluster.component_pids(t)}
+        c: dict[str, Any] = {
+            "server": t.server_url(),
+            "workdir": str(t.cluster_dir()),
+            "audit_log": str(t.audit_log()),
+            "components": cluster.component_pids(t),
+        }
         c["running"] = t.kubeconfig().exists() and _api_ready(t.api)
         if c["running"]:
             try:
@@ -383,14 +462,16 @@ def status() -> dict:
 
 # ---------------------------------------------------------------------- fault helpers
 
+
 def set_node_ready(name: str, node: str, ready: bool, timeout: float = cluster.DEFAULT_TIMEOUT) -> dict:
     """faults.set_node_ready on cluster `name` (kwok reports the node NotReady, or Ready
     again; see there)."""
     return faults.set_node_ready(node, ready, timeout, api=target(name).api)
 
 
-def scale(name: str, kind: str, namespace: str, obj: str, replicas: int,
-          timeout: float = cluster.DEFAULT_TIMEOUT) -> dict:
+def scale(
+    name: str, kind: str, namespace: str, obj: str, replicas: int, timeout: float = cluster.DEFAULT_TIMEOUT
+) -> dict:
     """faults.scale on cluster `name`; up() puts the manifests' replicas back."""
     return faults.scale(kind, namespace, obj, replicas, timeout, api=target(name).api)
 
@@ -461,11 +542,20 @@ def _wait_kubelets_acting(name: str, timeout: float) -> None:
     ns, pod, api = cluster.READER_NAMESPACE, _CANARY, target(name).api
     if api.get("Pod", ns, pod) is not None:
         api.delete("Pod", ns, pod, timeout)
-    api.request("POST", api_path("Pod", ns), {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": pod, "namespace": ns, "labels": {"opscheck.testenv/injected": "true"}},
-        "spec": {"nodeName": f"{name}-worker-1", "tolerations": [{"operator": "Exists"}],
-                 "containers": [{"name": "canary", "image": "registry.k8s.io/pause:3.10"}]}})
+    api.request(
+        "POST",
+        api_path("Pod", ns),
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": pod, "namespace": ns, "labels": {"opscheck.testenv/injected": "true"}},
+            "spec": {
+                "nodeName": f"{name}-worker-1",
+                "tolerations": [{"operator": "Exists"}],
+                "containers": [{"name": "canary", "image": "registry.k8s.io/pause:3.10"}],
+            },
+        },
+    )
     wait_for(lambda: pod_ready(api.get("Pod", ns, pod) or {}), timeout, f"{name} canary pod Running")
     api.delete("Pod", ns, pod, timeout)
 

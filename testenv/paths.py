@@ -3,6 +3,7 @@
 State lives outside the repository (it holds keys, tokens and data directories) and is
 shared by the demo and the self-tests: `python -m testenv up` is idempotent.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,14 +38,19 @@ PORTS = {
     # The SmartSensor (002) and Titanium (003) systems: one process serves their HTTP
     # endpoints (testenv/systems_app.py); Redis for SmartSensor; CoreDNS serving the demo
     # cluster's Services (testenv/coredns.py).
-    "smartsensor-api": 18091, "smartsensor-web": 18092,
-    "titanium-gateway": 18093, "titanium-user-service": 18094,
+    "smartsensor-api": 18091,
+    "smartsensor-web": 18092,
+    "titanium-gateway": 18093,
+    "titanium-user-service": 18094,
     "redis": 16379,
     # SmartSensor's log store (testenv/search.py, OpenSearch); -past: the short-lived node
     # that writes the 45-days-old snapshot once.
-    "opensearch": 19200, "opensearch-transport": 19300,
-    "opensearch-past": 19201, "opensearch-past-transport": 19301,
-    "coredns": 15353, "coredns-health": 15354,
+    "opensearch": 19200,
+    "opensearch-transport": 19300,
+    "opensearch-past": 19201,
+    "opensearch-past-transport": 19301,
+    "coredns": 15353,
+    "coredns-health": 15354,
     # The multi-cluster system (mgmt, app1, app2): one kube-apiserver each.
     "kube-apiserver-mgmt": 16444,
     "kube-apiserver-app1": 16445,
@@ -52,10 +58,22 @@ PORTS = {
     # ... and their other processes, fixed (kwokctl would pick free ports from 32767 down,
     # where the demo cluster's are): etcd client/peer, controller-manager, scheduler,
     # kwok-controller (the nodes' kubelet endpoint), metrics-server.
-    "etcd-mgmt": 16510, "etcd-peer-mgmt": 16511, "kube-controller-manager-mgmt": 16512,
-    "kube-scheduler-mgmt": 16513, "kwok-controller-mgmt": 16514, "metrics-server-mgmt": 16515,
-    "etcd-app1": 16520, "etcd-peer-app1": 16521, "kube-controller-manager-app1": 16522,
-    "kube-scheduler-app1": 16523, "kwok-controller-app1": 16524, "metrics-server-app1": 16525,
-    "etcd-app2": 16530, "etcd-peer-app2": 16531, "kube-controller-manager-app2": 16532,
-    "kube-scheduler-app2": 16533, "kwok-controller-app2": 16534, "metrics-server-app2": 16535,
+    "etcd-mgmt": 16510,
+    "etcd-peer-mgmt": 16511,
+    "kube-controller-manager-mgmt": 16512,
+    "kube-scheduler-mgmt": 16513,
+    "kwok-controller-mgmt": 16514,
+    "metrics-server-mgmt": 16515,
+    "etcd-app1": 16520,
+    "etcd-peer-app1": 16521,
+    "kube-controller-manager-app1": 16522,
+    "kube-scheduler-app1": 16523,
+    "kwok-controller-app1": 16524,
+    "metrics-server-app1": 16525,
+    "etcd-app2": 16530,
+    "etcd-peer-app2": 16531,
+    "kube-controller-manager-app2": 16532,
+    "kube-scheduler-app2": 16533,
+    "kwok-controller-app2": 16534,
+    "metrics-server-app2": 16535,
 }

@@ -30,6 +30,7 @@ Fault helpers (each waits until the change shows through the API; each has its r
     delete_helm_release, create_released_pv, create_unused_pvc / create_unused_configmap,
     set_pod_cpu_usage, patch_hpa / restore_hpa, delete_injected
 """
+
 from __future__ import annotations
 
 import base64
@@ -61,8 +62,11 @@ CILIUM_OPERATOR = ("kube-system", "cilium-operator")
 INJECTED = "opscheck.testenv/injected"
 BACKUPS_PER_SCHEDULE = 3
 # What a Debian 12 node with containerd reports (kwok's default is "kwok-<version>").
-NODE_INFO = {"kernelVersion": "6.1.0-28-amd64", "containerRuntimeVersion": "containerd://1.7.24",
-             "osImage": "Debian GNU/Linux 12 (bookworm)"}
+NODE_INFO = {
+    "kernelVersion": "6.1.0-28-amd64",
+    "containerRuntimeVersion": "containerd://1.7.24",
+    "osImage": "Debian GNU/Linux 12 (bookworm)",
+}
 # Helm releases: (namespace, release, chart, app version, revisions); the last revision is
 # deployed, the earlier ones superseded, as `helm upgrade` leaves them.
 HELM_RELEASES = [
@@ -81,11 +85,11 @@ def _log(msg: str) -> None:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _ts(t: dt.datetime) -> str:
-    return t.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _apply(obj: dict) -> dict:
@@ -118,10 +122,13 @@ def go_duration(text: str) -> dt.timedelta:
 
 # --------------------------------------------------------------------------- CRDs
 
+
 def _crd_established(name: str) -> bool:
     crd = cluster.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-    return any(c.get("type") == "Established" and c.get("status") == "True"
-               for c in (crd.get("status") or {}).get("conditions") or [])
+    return any(
+        c.get("type") == "Established" and c.get("status") == "True"
+        for c in (crd.get("status") or {}).get("conditions") or []
+    )
 
 
 def _ensure_crds() -> None:
@@ -129,37 +136,54 @@ def _ensure_crds() -> None:
     for crd in crds:
         _apply(crd)
     for crd in crds:
-        wait_for(lambda n=crd["metadata"]["name"]: _crd_established(n), 60, f"CRD {crd['metadata']['name']} Established")
+        wait_for(
+            lambda n=crd["metadata"]["name"]: _crd_established(n), 60, f"CRD {crd['metadata']['name']} Established"
+        )
     # the API server serves a new group a moment after Established: wait for discovery
     for crd in crds:
         group, version = crd["spec"]["group"], crd["spec"]["versions"][0]["name"]
-        wait_for(lambda p=f"/apis/{group}/{version}/{crd['spec']['names']['plural']}":
-                 cluster.request("GET", p) is not None, 60, f"{group}/{version} served")
+        wait_for(
+            lambda p=f"/apis/{group}/{version}/{crd['spec']['names']['plural']}": cluster.request("GET", p) is not None,
+            60,
+            f"{group}/{version} served",
+        )
 
 
 # ------------------------------------------------------------------------- Velero
 
+
 def _previous_fires(schedule: str, n: int, now: dt.datetime) -> list[dt.datetime]:
     from croniter import croniter
+
     it = croniter(schedule, now)
     return [it.get_prev(dt.datetime) for _ in range(n)]
 
 
 def _backup_name(schedule: str, fire: dt.datetime) -> str:
-    return f"{schedule}-{fire.astimezone(dt.timezone.utc):%Y%m%d%H%M%S}"
+    return f"{schedule}-{fire.astimezone(dt.UTC):%Y%m%d%H%M%S}"
 
 
 def _completed_status(start: dt.datetime, ttl: str, items: int) -> dict:
-    return {"phase": "Completed", "version": 1, "formatVersion": "1.1.0",
-            "startTimestamp": _ts(start), "completionTimestamp": _ts(start + dt.timedelta(seconds=47)),
-            "expiration": _ts(start + go_duration(ttl)),
-            "progress": {"totalItems": items, "itemsBackedUp": items},
-            "errors": 0, "warnings": 0}
+    return {
+        "phase": "Completed",
+        "version": 1,
+        "formatVersion": "1.1.0",
+        "startTimestamp": _ts(start),
+        "completionTimestamp": _ts(start + dt.timedelta(seconds=47)),
+        "expiration": _ts(start + go_duration(ttl)),
+        "progress": {"totalItems": items, "itemsBackedUp": items},
+        "errors": 0,
+        "warnings": 0,
+    }
 
 
 def _put_backup(name: str, spec: dict, labels: dict[str, str], status: dict) -> None:
-    body = {"apiVersion": "velero.io/v1", "kind": "Backup",
-            "metadata": {"name": name, "namespace": VELERO_NS, "labels": labels}, "spec": spec}
+    body = {
+        "apiVersion": "velero.io/v1",
+        "kind": "Backup",
+        "metadata": {"name": name, "namespace": VELERO_NS, "labels": labels},
+        "spec": spec,
+    }
     cluster.create_if_missing(body)
     cluster.patch("Backup", VELERO_NS, name, {"status": status}, sub="status")
 
@@ -173,31 +197,60 @@ def _ensure_velero(now: dt.datetime | None = None) -> None:
         _apply(sched)
         name, spec = sched["metadata"]["name"], sched["spec"]
         if cluster.get("Schedule", VELERO_NS, name)["spec"] != spec:  # a fault helper's change
-            cluster.patch("Schedule", VELERO_NS, name, [{"op": "replace", "path": "/spec", "value": spec}],
-                          kind_of_patch="json")
+            cluster.patch(
+                "Schedule", VELERO_NS, name, [{"op": "replace", "path": "/spec", "value": spec}], kind_of_patch="json"
+            )
         template = {k: v for k, v in spec["template"].items() if k != "metadata"}
-        labels = {**((spec["template"].get("metadata") or {}).get("labels") or {}),
-                  "velero.io/schedule-name": name, "velero.io/storage-location": "default"}
+        labels = {
+            **((spec["template"].get("metadata") or {}).get("labels") or {}),
+            "velero.io/schedule-name": name,
+            "velero.io/storage-location": "default",
+        }
         fires = _previous_fires(spec["schedule"], BACKUPS_PER_SCHEDULE, now)
         for fire in fires:
-            _put_backup(_backup_name(name, fire), template, labels,
-                        _completed_status(fire + dt.timedelta(seconds=2), template["ttl"], 412))
-        cluster.patch("Schedule", VELERO_NS, name, {"status": {
-            "phase": "Enabled", "lastBackup": _ts(fires[0] + dt.timedelta(seconds=2)), "validationErrors": None}},
-            sub="status")
-    manual = [b for b in cluster.list_("Backup", VELERO_NS)
-              if "velero.io/schedule-name" not in (b["metadata"].get("labels") or {})]
+            _put_backup(
+                _backup_name(name, fire),
+                template,
+                labels,
+                _completed_status(fire + dt.timedelta(seconds=2), template["ttl"], 412),
+            )
+        cluster.patch(
+            "Schedule",
+            VELERO_NS,
+            name,
+            {
+                "status": {
+                    "phase": "Enabled",
+                    "lastBackup": _ts(fires[0] + dt.timedelta(seconds=2)),
+                    "validationErrors": None,
+                }
+            },
+            sub="status",
+        )
+    manual = [
+        b
+        for b in cluster.list_("Backup", VELERO_NS)
+        if "velero.io/schedule-name" not in (b["metadata"].get("labels") or {})
+    ]
     if not manual:
         start = now - dt.timedelta(hours=3)
-        _put_backup(f"ns-backup-{start:%Y%m%d}", {"includedNamespaces": [cluster.NAMESPACE], "ttl": "168h0m0s",
-                                                  "storageLocation": "default"},
-                    {"velero.io/storage-location": "default"}, _completed_status(start, "168h0m0s", 398))
+        _put_backup(
+            f"ns-backup-{start:%Y%m%d}",
+            {"includedNamespaces": [cluster.NAMESPACE], "ttl": "168h0m0s", "storageLocation": "default"},
+            {"velero.io/storage-location": "default"},
+            _completed_status(start, "168h0m0s", 398),
+        )
     else:
         for b in manual:
             if (b.get("status") or {}).get("phase") != "Completed":
                 start = dt.datetime.fromisoformat(b["metadata"]["creationTimestamp"])
-                cluster.patch("Backup", VELERO_NS, b["metadata"]["name"],
-                              {"status": _completed_status(start, b["spec"].get("ttl", "168h0m0s"), 398)}, sub="status")
+                cluster.patch(
+                    "Backup",
+                    VELERO_NS,
+                    b["metadata"]["name"],
+                    {"status": _completed_status(start, b["spec"].get("ttl", "168h0m0s"), 398)},
+                    sub="status",
+                )
 
 
 def newest_backup(schedule: str) -> dict:
@@ -209,8 +262,11 @@ def set_backup_phase(name: str, phase: str, errors: int = 0) -> dict:
     """A Backup ends in `phase` (PartiallyFailed, Failed, Completed) with `errors` errors,
     as `velero backup describe` would show it. `_ensure_velero` (or up()) repairs."""
     cluster.patch("Backup", VELERO_NS, name, {"status": {"phase": phase, "errors": errors}}, sub="status")
-    wait_for(lambda: (cluster.get("Backup", VELERO_NS, name) or {}).get("status", {}).get("phase") == phase,
-             20, f"Backup {name} {phase}")
+    wait_for(
+        lambda: (cluster.get("Backup", VELERO_NS, name) or {}).get("status", {}).get("phase") == phase,
+        20,
+        f"Backup {name} {phase}",
+    )
     return cluster.get("Backup", VELERO_NS, name)
 
 
@@ -220,8 +276,13 @@ def restore_velero() -> None:
         st = b.get("status") or {}
         if st.get("phase") != "Completed" or st.get("errors"):
             start = dt.datetime.fromisoformat(st.get("startTimestamp") or b["metadata"]["creationTimestamp"])
-            cluster.patch("Backup", VELERO_NS, b["metadata"]["name"],
-                          {"status": _completed_status(start, b["spec"].get("ttl", "168h0m0s"), 412)}, sub="status")
+            cluster.patch(
+                "Backup",
+                VELERO_NS,
+                b["metadata"]["name"],
+                {"status": _completed_status(start, b["spec"].get("ttl", "168h0m0s"), 412)},
+                sub="status",
+            )
     _ensure_velero()
 
 
@@ -233,11 +294,22 @@ def set_schedule_spec(name: str, **changes: Any) -> dict:
 
 # ---------------------------------------------------------- ExternalSecrets, Argo CD
 
+
 def _synced_status(now: dt.datetime) -> dict:
-    return {"conditions": [{"type": "Ready", "status": "True", "reason": "SecretSynced",
-                            "message": "secret synced", "lastTransitionTime": _ts(now)}],
-            "refreshTime": _ts(now), "syncedResourceVersion": "1-" + "0" * 32,
-            "binding": {"name": "qsign-db-credentials"}}
+    return {
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "SecretSynced",
+                "message": "secret synced",
+                "lastTransitionTime": _ts(now),
+            }
+        ],
+        "refreshTime": _ts(now),
+        "syncedResourceVersion": "1-" + "0" * 32,
+        "binding": {"name": "qsign-db-credentials"},
+    }
 
 
 def _ensure_external_secrets(now: dt.datetime | None = None) -> None:
@@ -254,28 +326,50 @@ def set_external_secret_synced(namespace: str, name: str, synced: bool) -> dict:
     if synced:
         status = _synced_status(now)
     else:
-        status = {"conditions": [{"type": "Ready", "status": "False", "reason": "SecretSyncedError",
-                                  "message": "could not get secret data from provider",
-                                  "lastTransitionTime": _ts(now)}]}
+        status = {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "False",
+                    "reason": "SecretSyncedError",
+                    "message": "could not get secret data from provider",
+                    "lastTransitionTime": _ts(now),
+                }
+            ]
+        }
     cluster.patch("ExternalSecret", namespace, name, {"status": status}, sub="status")
     want = "True" if synced else "False"
-    wait_for(lambda: any(c.get("status") == want for c in (cluster.get("ExternalSecret", namespace, name) or {})
-                         .get("status", {}).get("conditions") or []), 20, f"ExternalSecret {name} Ready={want}")
+    wait_for(
+        lambda: any(
+            c.get("status") == want
+            for c in (cluster.get("ExternalSecret", namespace, name) or {}).get("status", {}).get("conditions") or []
+        ),
+        20,
+        f"ExternalSecret {name} Ready={want}",
+    )
     return cluster.get("ExternalSecret", namespace, name)
 
 
 def _application_status(app: dict, sync: str, health: str, now: dt.datetime) -> dict:
     ok = sync == "Synced" and health == "Healthy"
-    return {"sync": {"status": sync, "revision": GIT_REVISION,
-                     "comparedTo": {"source": app["spec"]["source"], "destination": app["spec"]["destination"]}},
-            "health": {"status": health} | ({} if ok else {"message": "Deployment api-server exceeded its progress deadline"}),
-            "reconciledAt": _ts(now), "sourceType": "Kustomize",
-            "operationState": {"phase": "Succeeded" if ok else "Failed",
-                               "message": "successfully synced (all tasks run)" if ok
-                               else "one or more objects failed to apply",
-                               "startedAt": _ts(now - dt.timedelta(minutes=3)),
-                               "finishedAt": _ts(now - dt.timedelta(minutes=2)),
-                               "syncResult": {"revision": GIT_REVISION}}}
+    return {
+        "sync": {
+            "status": sync,
+            "revision": GIT_REVISION,
+            "comparedTo": {"source": app["spec"]["source"], "destination": app["spec"]["destination"]},
+        },
+        "health": {"status": health}
+        | ({} if ok else {"message": "Deployment api-server exceeded its progress deadline"}),
+        "reconciledAt": _ts(now),
+        "sourceType": "Kustomize",
+        "operationState": {
+            "phase": "Succeeded" if ok else "Failed",
+            "message": "successfully synced (all tasks run)" if ok else "one or more objects failed to apply",
+            "startedAt": _ts(now - dt.timedelta(minutes=3)),
+            "finishedAt": _ts(now - dt.timedelta(minutes=2)),
+            "syncResult": {"revision": GIT_REVISION},
+        },
+    }
 
 
 def _ensure_applications(now: dt.datetime | None = None) -> None:
@@ -291,30 +385,59 @@ def set_application_state(namespace: str, name: str, sync: str, health: str) -> 
     failed sync; Synced/Healthy repairs."""
     app = cluster.get("Application", namespace, name)
     cluster.patch("Application", namespace, name, {"status": _application_status(app, sync, health, _now())})
-    wait_for(lambda: (cluster.get("Application", namespace, name) or {}).get("status", {}).get("health", {})
-             .get("status") == health, 20, f"Application {name} {health}")
+    wait_for(
+        lambda: (
+            (cluster.get("Application", namespace, name) or {}).get("status", {}).get("health", {}).get("status")
+            == health
+        ),
+        20,
+        f"Application {name} {health}",
+    )
     return cluster.get("Application", namespace, name)
 
 
 # ----------------------------------------------------------------------------- Helm
 
-def _helm_release_secret(namespace: str, release: str, chart: str, app_version: str, revision: int,
-                         status: str, when: dt.datetime) -> dict:
+
+def _helm_release_secret(
+    namespace: str, release: str, chart: str, app_version: str, revision: int, status: str, when: dt.datetime
+) -> dict:
     """A release Secret as Helm 3's secrets driver stores it: data.release is the release
     record, JSON, gzipped, base64-encoded (and base64 again as Secret data)."""
-    record = {"name": release, "namespace": namespace, "version": revision,
-              "info": {"first_deployed": _ts(when), "last_deployed": _ts(when), "status": status,
-                       "description": "Upgrade complete" if status in ("deployed", "superseded")
-                       else f"Upgrade \"{release}\" failed: context deadline exceeded"},
-              "chart": {"metadata": {"name": chart, "version": app_version, "appVersion": app_version,
-                                     "apiVersion": "v2"}},
-              "config": {}, "manifest": f"# Source: {chart}/templates/...\n"}
+    record = {
+        "name": release,
+        "namespace": namespace,
+        "version": revision,
+        "info": {
+            "first_deployed": _ts(when),
+            "last_deployed": _ts(when),
+            "status": status,
+            "description": "Upgrade complete"
+            if status in ("deployed", "superseded")
+            else f'Upgrade "{release}" failed: context deadline exceeded',
+        },
+        "chart": {"metadata": {"name": chart, "version": app_version, "appVersion": app_version, "apiVersion": "v2"}},
+        "config": {},
+        "manifest": f"# Source: {chart}/templates/...\n",
+    }
     payload = base64.b64encode(gzip.compress(json.dumps(record).encode())).decode()
-    return {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
-            "metadata": {"name": f"sh.helm.release.v1.{release}.v{revision}", "namespace": namespace,
-                         "labels": {"name": release, "owner": "helm", "status": status,
-                                    "version": str(revision), "modifiedAt": str(int(when.timestamp()))}},
-            "data": {"release": base64.b64encode(payload.encode()).decode()}}
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "helm.sh/release.v1",
+        "metadata": {
+            "name": f"sh.helm.release.v1.{release}.v{revision}",
+            "namespace": namespace,
+            "labels": {
+                "name": release,
+                "owner": "helm",
+                "status": status,
+                "version": str(revision),
+                "modifiedAt": str(int(when.timestamp())),
+            },
+        },
+        "data": {"release": base64.b64encode(payload.encode()).decode()},
+    }
 
 
 def _ensure_helm_releases(now: dt.datetime | None = None) -> None:
@@ -325,8 +448,11 @@ def _ensure_helm_releases(now: dt.datetime | None = None) -> None:
             name = f"sh.helm.release.v1.{release}.v{rev}"
             current = cluster.get("Secret", ns, name)
             if current is None or (current["metadata"].get("labels") or {}).get("status") != status:
-                _apply(_helm_release_secret(ns, release, chart, version, rev, status,
-                                                   now - dt.timedelta(days=2 * (revisions - rev) + 1)))
+                _apply(
+                    _helm_release_secret(
+                        ns, release, chart, version, rev, status, now - dt.timedelta(days=2 * (revisions - rev) + 1)
+                    )
+                )
         # revisions a fault helper added on top
         for s in cluster.list_("Secret", ns, f"owner=helm,name={release}"):
             if int(s["metadata"]["labels"].get("version", "0")) > revisions:
@@ -351,12 +477,16 @@ def delete_helm_release(namespace: str, release: str, revision: int) -> None:
 
 # ---------------------------------------------------------------------- nodes, CNI
 
+
 def set_node_info(node: str, **fields: str) -> dict:
     """Patch what a node's "kubelet" reports in status.nodeInfo (kubeletVersion,
     kernelVersion, osImage, containerRuntimeVersion); kwok's heartbeat keeps it."""
     cluster.patch("Node", None, node, {"status": {"nodeInfo": fields}}, sub="status")
-    wait_for(lambda: all(cluster.get("Node", None, node)["status"]["nodeInfo"].get(k) == v for k, v in fields.items()),
-             20, f"node {node} nodeInfo {fields}")
+    wait_for(
+        lambda: all(cluster.get("Node", None, node)["status"]["nodeInfo"].get(k) == v for k, v in fields.items()),
+        20,
+        f"node {node} nodeInfo {fields}",
+    )
     return cluster.get("Node", None, node)
 
 
@@ -373,9 +503,14 @@ def _daemonset_done(ds: dict | None) -> bool:
         return False
     st = ds.get("status") or {}
     want = st.get("desiredNumberScheduled", 0)
-    return (st.get("observedGeneration", 0) >= ds["metadata"]["generation"] and want > 0
-            and st.get("numberReady", 0) == want and st.get("updatedNumberScheduled", 0) == want
-            and st.get("numberAvailable", 0) == want and not st.get("numberUnavailable"))
+    return (
+        st.get("observedGeneration", 0) >= ds["metadata"]["generation"]
+        and want > 0
+        and st.get("numberReady", 0) == want
+        and st.get("updatedNumberScheduled", 0) == want
+        and st.get("numberAvailable", 0) == want
+        and not st.get("numberUnavailable")
+    )
 
 
 def set_daemonset_crashloop(namespace: str, name: str, crashloop: bool, timeout: float = 90) -> dict:
@@ -387,42 +522,79 @@ def set_daemonset_crashloop(namespace: str, name: str, crashloop: bool, timeout:
     labels = ds["spec"]["template"]["metadata"].get("labels") or {}
     if crashloop:
         if labels.get(cluster.FAULT_LABEL) != "crashloop":
-            cluster.patch("DaemonSet", namespace, name,
-                          {"spec": {"template": {"metadata": {"labels": {cluster.FAULT_LABEL: "crashloop"}}}}})
-        wait_for(lambda: (cluster.get("DaemonSet", namespace, name)["status"].get("numberReady", 0) == 0
-                          and cluster.get("DaemonSet", namespace, name)["status"].get("updatedNumberScheduled", 0)
-                          == cluster.get("DaemonSet", namespace, name)["status"].get("desiredNumberScheduled")),
-                 timeout, f"DaemonSet {namespace}/{name} crashlooping")
+            cluster.patch(
+                "DaemonSet",
+                namespace,
+                name,
+                {"spec": {"template": {"metadata": {"labels": {cluster.FAULT_LABEL: "crashloop"}}}}},
+            )
+        wait_for(
+            lambda: (
+                cluster.get("DaemonSet", namespace, name)["status"].get("numberReady", 0) == 0
+                and cluster.get("DaemonSet", namespace, name)["status"].get("updatedNumberScheduled", 0)
+                == cluster.get("DaemonSet", namespace, name)["status"].get("desiredNumberScheduled")
+            ),
+            timeout,
+            f"DaemonSet {namespace}/{name} crashlooping",
+        )
     else:
         if cluster.FAULT_LABEL in labels:
-            cluster.patch("DaemonSet", namespace, name, [{"op": "remove", "path": "/spec/template/metadata/labels/"
-                                                          + cluster.FAULT_LABEL.replace("/", "~1")}],
-                          kind_of_patch="json")
-        wait_for(lambda: _daemonset_done(cluster.get("DaemonSet", namespace, name)) and not any(
-            p["metadata"].get("deletionTimestamp") or cluster.FAULT_LABEL in p["metadata"].get("labels", {})
-            for p in cluster.list_("Pod", namespace, ",".join(f"{k}={v}" for k, v in
-                                                               ds["spec"]["selector"]["matchLabels"].items()))),
-                 timeout, f"DaemonSet {namespace}/{name} ready")
+            cluster.patch(
+                "DaemonSet",
+                namespace,
+                name,
+                [{"op": "remove", "path": "/spec/template/metadata/labels/" + cluster.FAULT_LABEL.replace("/", "~1")}],
+                kind_of_patch="json",
+            )
+        wait_for(
+            lambda: (
+                _daemonset_done(cluster.get("DaemonSet", namespace, name))
+                and not any(
+                    p["metadata"].get("deletionTimestamp") or cluster.FAULT_LABEL in p["metadata"].get("labels", {})
+                    for p in cluster.list_(
+                        "Pod", namespace, ",".join(f"{k}={v}" for k, v in ds["spec"]["selector"]["matchLabels"].items())
+                    )
+                )
+            ),
+            timeout,
+            f"DaemonSet {namespace}/{name} ready",
+        )
         cluster.delete_events(namespace, lambda o: o.get("kind") == "Pod" and o.get("name", "").startswith(name + "-"))
     return cluster.get("DaemonSet", namespace, name)
 
 
 # ------------------------------------------------------------------- volumes, config
 
+
 def create_released_pv(name: str, claim: str = "deleted-claim", namespace: str = cluster.NAMESPACE) -> dict:
     """A Retain PersistentVolume whose claim is gone: the PV controller finds its bound
     claim (claimRef with a uid) missing and moves it to Released, as after `kubectl delete
     pvc` of a claim whose volume has persistentVolumeReclaimPolicy Retain."""
-    pv = {"apiVersion": "v1", "kind": "PersistentVolume",
-          "metadata": {"name": name, "labels": {INJECTED: "true"}},
-          "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                   "persistentVolumeReclaimPolicy": "Retain", "storageClassName": "manual",
-                   "hostPath": {"path": f"/tmp/opscheck-testenv-{name}", "type": "DirectoryOrCreate"},
-                   "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace,
-                                "name": claim, "uid": "0f5c4c2e-6d5e-4c1b-9a57-3f3f0e1d2c4b"}}}
+    pv = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name, "labels": {INJECTED: "true"}},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": "manual",
+            "hostPath": {"path": f"/tmp/opscheck-testenv-{name}", "type": "DirectoryOrCreate"},
+            "claimRef": {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "namespace": namespace,
+                "name": claim,
+                "uid": "0f5c4c2e-6d5e-4c1b-9a57-3f3f0e1d2c4b",
+            },
+        },
+    }
     cluster.create_if_missing(pv)
-    wait_for(lambda: (cluster.get("PersistentVolume", None, name) or {}).get("status", {}).get("phase") == "Released",
-             30, f"PV {name} Released")
+    wait_for(
+        lambda: (cluster.get("PersistentVolume", None, name) or {}).get("status", {}).get("phase") == "Released",
+        30,
+        f"PV {name} Released",
+    )
     return cluster.get("PersistentVolume", None, name)
 
 
@@ -430,20 +602,39 @@ def create_unused_pvc(namespace: str, name: str) -> dict:
     """A claim Bound to a volume of its own that no pod mounts (a leftover, say, of a
     StatefulSet scaled down with whenScaled: Retain)."""
     pv_name = f"{namespace}-{name}"
-    cluster.create_if_missing({
-        "apiVersion": "v1", "kind": "PersistentVolume",
-        "metadata": {"name": pv_name, "labels": {INJECTED: "true"}},
-        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-                 "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "manual",
-                 "hostPath": {"path": f"/tmp/opscheck-testenv-{pv_name}", "type": "DirectoryOrCreate"},
-                 "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace, "name": name}}})
-    cluster.create_if_missing({
-        "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-        "metadata": {"name": name, "namespace": namespace, "labels": {INJECTED: "true"}},
-        "spec": {"accessModes": ["ReadWriteOnce"], "storageClassName": "manual", "volumeName": pv_name,
-                 "resources": {"requests": {"storage": "1Gi"}}}})
-    wait_for(lambda: (cluster.get("PersistentVolumeClaim", namespace, name) or {}).get("status", {}).get("phase")
-             == "Bound", 30, f"PVC {namespace}/{name} Bound")
+    cluster.create_if_missing(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": pv_name, "labels": {INJECTED: "true"}},
+            "spec": {
+                "capacity": {"storage": "1Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": "Delete",
+                "storageClassName": "manual",
+                "hostPath": {"path": f"/tmp/opscheck-testenv-{pv_name}", "type": "DirectoryOrCreate"},
+                "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace, "name": name},
+            },
+        }
+    )
+    cluster.create_if_missing(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name, "namespace": namespace, "labels": {INJECTED: "true"}},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": "manual",
+                "volumeName": pv_name,
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+    )
+    wait_for(
+        lambda: (cluster.get("PersistentVolumeClaim", namespace, name) or {}).get("status", {}).get("phase") == "Bound",
+        30,
+        f"PVC {namespace}/{name} Bound",
+    )
     return cluster.get("PersistentVolumeClaim", namespace, name)
 
 
@@ -454,21 +645,31 @@ def delete_unused_pvc(namespace: str, name: str) -> None:
 
 
 def create_unused_configmap(namespace: str, name: str) -> dict:
-    cluster.create_if_missing({"apiVersion": "v1", "kind": "ConfigMap",
-                               "metadata": {"name": name, "namespace": namespace, "labels": {INJECTED: "true"}},
-                               "data": {"LOG_LEVEL": "debug"}})
+    cluster.create_if_missing(
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": namespace, "labels": {INJECTED: "true"}},
+            "data": {"LOG_LEVEL": "debug"},
+        }
+    )
     return cluster.get("ConfigMap", namespace, name)
 
 
 def delete_injected() -> None:
     """Objects the helpers above created (label opscheck.testenv/injected=true) go."""
-    for kind, namespaced in (("PersistentVolumeClaim", True), ("ConfigMap", True), ("Secret", True),
-                             ("PersistentVolume", False)):
+    for kind, namespaced in (
+        ("PersistentVolumeClaim", True),
+        ("ConfigMap", True),
+        ("Secret", True),
+        ("PersistentVolume", False),
+    ):
         for obj in cluster.list_(kind, None, f"{INJECTED}=true"):
             cluster.delete(kind, obj["metadata"].get("namespace") if namespaced else None, obj["metadata"]["name"])
 
 
 # --------------------------------------------------------------- usage, autoscaling
+
 
 def _pod_cpu(metrics: dict) -> float:
     return sum(faults.parse_cpu(c["usage"]["cpu"]) for c in metrics["containers"])
@@ -494,6 +695,7 @@ def set_pod_cpu_usage(namespace: str, selector: str, cpu: str | None, timeout: f
     def reflected() -> bool:
         got = {m["metadata"]["name"]: _pod_cpu(m) for m in cluster.metrics_pods(namespace)}
         return all(n in got and abs(got[n] - w) <= max(0.1 * w, 0.002) for n, w in want.items())
+
     wait_for(reflected, timeout, f"metrics of {namespace} pods {selector} at cpu={cpu or 'template'}", interval=1)
 
 
@@ -506,8 +708,9 @@ def hpa_settled(namespace: str = HPA[0], name: str = HPA[1]) -> bool:
     replicas it asked for."""
     hpa = cluster.get("HorizontalPodAutoscaler", namespace, name)
     st = (hpa or {}).get("status") or {}
-    return (_hpa_condition(hpa, "ScalingActive").get("status") == "True"
-            and st.get("currentReplicas") == st.get("desiredReplicas"))
+    return _hpa_condition(hpa, "ScalingActive").get("status") == "True" and st.get("currentReplicas") == st.get(
+        "desiredReplicas"
+    )
 
 
 def patch_hpa(namespace: str, name: str, spec: dict, until=None, timeout: float = 60) -> dict:
@@ -515,8 +718,11 @@ def patch_hpa(namespace: str, name: str, spec: dict, until=None, timeout: float 
     until the HPA controller has acted on it (it syncs every 15 s)."""
     cluster.patch("HorizontalPodAutoscaler", namespace, name, {"spec": spec})
     if until is not None:
-        wait_for(lambda: until(cluster.get("HorizontalPodAutoscaler", namespace, name)), timeout,
-                 f"HPA {namespace}/{name} after {spec}")
+        wait_for(
+            lambda: until(cluster.get("HorizontalPodAutoscaler", namespace, name)),
+            timeout,
+            f"HPA {namespace}/{name} after {spec}",
+        )
     return cluster.get("HorizontalPodAutoscaler", namespace, name)
 
 
@@ -529,14 +735,16 @@ def restore_hpa(timeout: float = 90) -> dict:
 
 # ------------------------------------------------------------------------ lifecycle
 
+
 def _apply_manifests() -> None:
     docs = _docs("platform.yaml")
     for d in docs:
         if d["kind"] == "Namespace":
             _apply(d)
     for ns in [d["metadata"]["name"] for d in docs if d["kind"] == "Namespace"]:
-        wait_for(lambda ns=ns: cluster.get("ServiceAccount", ns, "default") is not None, 60,
-                 f"ServiceAccount {ns}/default")
+        wait_for(
+            lambda ns=ns: cluster.get("ServiceAccount", ns, "default") is not None, 60, f"ServiceAccount {ns}/default"
+        )
     for d in docs:
         if d["kind"] not in ("Namespace", "Schedule", "ExternalSecret", "Application"):
             _apply(d)
@@ -549,10 +757,16 @@ def _apply_manifests() -> None:
 def _wait_healthy(timeout: float = 180) -> None:
     wait_for(lambda: _daemonset_done(cluster.get("DaemonSet", *CILIUM)), timeout, "cilium DaemonSet ready")
     for ns, name in (CILIUM_OPERATOR, (AUTOSCALING_NS, "scaled-api")):
-        wait_for(lambda ns=ns, name=name: readiness.deployment_done(cluster.get("Deployment", ns, name)), timeout,
-                 f"Deployment {ns}/{name} available")
-    wait_for(lambda: all(cluster.pod_ready(p) for p in cluster.list_("Pod", AUTOSCALING_NS)), timeout,
-             f"pods in {AUTOSCALING_NS} ready")
+        wait_for(
+            lambda ns=ns, name=name: readiness.deployment_done(cluster.get("Deployment", ns, name)),
+            timeout,
+            f"Deployment {ns}/{name} available",
+        )
+    wait_for(
+        lambda: all(cluster.pod_ready(p) for p in cluster.list_("Pod", AUTOSCALING_NS)),
+        timeout,
+        f"pods in {AUTOSCALING_NS} ready",
+    )
     # metrics-server needs two scrapes of a new pod before the HPA controller gets numbers
     wait_for(lambda: hpa_settled(*HPA), timeout, f"HPA {HPA[0]}/{HPA[1]} computing metrics", interval=1)
 
@@ -591,8 +805,10 @@ def status() -> dict:
         crds = [d["metadata"]["name"] for d in _docs("crds-platform.yaml")]
         info["crds"] = {n: _crd_established(n) for n in crds}
         info["velero_backups"] = len(cluster.list_("Backup", VELERO_NS))
-        info["applications"] = {a["metadata"]["name"]: (a.get("status") or {}).get("health", {}).get("status")
-                                for a in cluster.list_("Application", ARGOCD_NS)}
+        info["applications"] = {
+            a["metadata"]["name"]: (a.get("status") or {}).get("health", {}).get("status")
+            for a in cluster.list_("Application", ARGOCD_NS)
+        }
         info["cilium_ready"] = _daemonset_done(cluster.get("DaemonSet", *CILIUM))
         info["hpa_active"] = hpa_settled(*HPA)
         info["running"] = all(info["crds"].values()) and info["cilium_ready"]

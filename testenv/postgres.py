@@ -20,6 +20,7 @@ The restore drill logs in as `opscheck_restore`: no superuser, no CREATEDB, owne
 scratch database `opscheck_restore_drill` only, and pg_hba.conf lets that role connect to
 that database and nothing else, so its writes cannot reach `qsign`.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,10 +30,11 @@ import secrets
 import shutil
 import stat
 import subprocess
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -68,6 +70,7 @@ UNTRACKED = "-c pg_stat_statements.track=none"
 
 
 # ----------------------------------------------------------------------------- locations
+
 
 def volume_dir() -> Path:
     """Mount point of the tmpfs that plays the PostgreSQL PVC."""
@@ -110,6 +113,7 @@ def ballast_file() -> Path:
 
 
 # ------------------------------------------------------------------------------- helpers
+
 
 def _pg_uid_gid() -> tuple[int, int]:
     pw = pwd.getpwnam(OS_USER)
@@ -158,7 +162,8 @@ def _mount_volume() -> dict[str, Any]:
     if _mount_info(vol) is None:
         result = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={VOLUME_SIZE},mode=0755", "tmpfs", str(vol)],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             reason = (result.stderr or result.stdout).strip() or f"mount exited {result.returncode}"
@@ -215,7 +220,9 @@ def _write_pgpass(passwords: dict[str, str]) -> None:
 def _run_as_pg(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["runuser", "-u", OS_USER, "--", *argv],
-        capture_output=True, text=True, cwd="/",
+        capture_output=True,
+        text=True,
+        cwd="/",
     )
 
 
@@ -225,10 +232,21 @@ def _initdb() -> None:
     data = pgdata()
     data.mkdir(mode=0o700, exist_ok=True)
     _chown_pg(data)
-    result = _run_as_pg([
-        str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-E", "UTF8",
-        "--locale=C.UTF-8", "--auth-local=peer", "--auth-host=scram-sha-256", "--no-instructions",
-    ])
+    result = _run_as_pg(
+        [
+            str(PG_BIN / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--auth-local=peer",
+            "--auth-host=scram-sha-256",
+            "--no-instructions",
+        ]
+    )
     if result.returncode != 0:
         raise RuntimeError(f"initdb failed: {result.stderr.strip() or result.stdout.strip()}")
     (data / "pg_hba.conf").write_text(_hba_text())
@@ -274,17 +292,27 @@ def _ensure_hba(conn: psycopg.Connection[Any]) -> None:
 
 def _server_argv() -> list[str]:
     return [
-        str(PG_BIN / "postgres"), "-D", str(pgdata()),
-        "-c", f"listen_addresses={HOST}",
-        "-c", f"port={PORTS['postgres']}",
-        "-c", f"unix_socket_directories={socket_dir()}",
+        str(PG_BIN / "postgres"),
+        "-D",
+        str(pgdata()),
+        "-c",
+        f"listen_addresses={HOST}",
+        "-c",
+        f"port={PORTS['postgres']}",
+        "-c",
+        f"unix_socket_directories={socket_dir()}",
     ]
 
 
 def _superuser_conn(dbname: str = "postgres", options: str = "") -> psycopg.Connection[Any]:
     return psycopg.connect(
-        host=str(socket_dir()), port=PORTS["postgres"], user="postgres", dbname=dbname,
-        autocommit=True, connect_timeout=3, options=options,
+        host=str(socket_dir()),
+        port=PORTS["postgres"],
+        user="postgres",
+        dbname=dbname,
+        autocommit=True,
+        connect_timeout=3,
+        options=options,
     )
 
 
@@ -303,8 +331,11 @@ def _start() -> None:
     procs.start(PROC_NAME, _server_argv(), user=OS_USER, cwd=Path("/"))
 
     # Stop waiting as soon as the process dies, instead of polling a dead socket.
-    procs.wait_for(lambda: not procs.is_running(PROC_NAME) or _accepting(), START_TIMEOUT,
-                   f"PostgreSQL on {HOST}:{PORTS['postgres']}")
+    procs.wait_for(
+        lambda: not procs.is_running(PROC_NAME) or _accepting(),
+        START_TIMEOUT,
+        f"PostgreSQL on {HOST}:{PORTS['postgres']}",
+    )
     if not procs.is_running(PROC_NAME):
         raise RuntimeError(f"postgres exited; see {procs.log_file(PROC_NAME)}")
 
@@ -317,8 +348,11 @@ def _bootstrap(passwords: dict[str, str]) -> None:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
             if not exists:
                 conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
-            conn.execute(sql.SQL("ALTER ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
-                sql.Identifier(role), sql.Literal(passwords[role])))
+            conn.execute(
+                sql.SQL("ALTER ROLE {} WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}").format(
+                    sql.Identifier(role), sql.Literal(passwords[role])
+                )
+            )
         conn.execute("GRANT pg_monitor TO opscheck")
         conn.execute("ALTER ROLE opscheck SET default_transaction_read_only = on")
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,)).fetchone():
@@ -326,8 +360,11 @@ def _bootstrap(passwords: dict[str, str]) -> None:
         # The restore drill's scratch database: only its owner may connect (pg_hba.conf
         # keeps the drill role out of every other database).
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DRILL_DATABASE,)).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-                sql.Identifier(DRILL_DATABASE), sql.Identifier(DRILL_ROLE)))
+            conn.execute(
+                sql.SQL("CREATE DATABASE {} OWNER {}").format(
+                    sql.Identifier(DRILL_DATABASE), sql.Identifier(DRILL_ROLE)
+                )
+            )
         conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(sql.Identifier(DRILL_DATABASE)))
     with _superuser_conn(DATABASE, options=UNTRACKED) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -372,7 +409,9 @@ def _sample_schema(conn: psycopg.Connection[Any], signatures_seeded: bool = Fals
         " sensor_id integer NOT NULL REFERENCES sensors.devices,"
         ' "timestamp" timestamptz NOT NULL, value double precision)'
     )
-    conn.execute('CREATE INDEX IF NOT EXISTS sensor_data_sensor_time_idx ON sensors.sensor_data (sensor_id, "timestamp")')
+    conn.execute(
+        'CREATE INDEX IF NOT EXISTS sensor_data_sensor_time_idx ON sensors.sensor_data (sensor_id, "timestamp")'
+    )
     conn.execute('CREATE INDEX IF NOT EXISTS sensor_data_timestamp_idx ON sensors.sensor_data ("timestamp")')
     conn.execute(
         "CREATE TABLE IF NOT EXISTS auth.app_users ("
@@ -402,8 +441,12 @@ def _sample_schema(conn: psycopg.Connection[Any], signatures_seeded: bool = Fals
     # Flush this session's pending row counts first: an ANALYZE before the flush would
     # see them added on top of its own count later (n_live_tup doubled, stats "stale").
     conn.execute("SELECT pg_stat_force_next_flush()")
-    for table, changed in (("public.signatures", signatures_seeded), ("sensors.devices", new_devices),
-                           ("auth.app_users", new_users), ("sensors.sensor_data", readings)):
+    for table, changed in (
+        ("public.signatures", signatures_seeded),
+        ("sensors.devices", new_devices),
+        ("auth.app_users", new_users),
+        ("sensors.sensor_data", readings),
+    ):
         if changed:
             conn.execute(f"ANALYZE {table}")
     for schema in ("sensors", "auth"):
@@ -419,7 +462,7 @@ def top_up_readings(conn: psycopg.Connection[Any]) -> int:
     return conn.execute(
         "WITH last AS (SELECT coalesce(max(\"timestamp\"), date_trunc('hour', now()) - make_interval(days => %(days)s)) AS t"
         "              FROM sensors.sensor_data)"
-        " INSERT INTO sensors.sensor_data (sensor_id, \"timestamp\", value)"
+        ' INSERT INTO sensors.sensor_data (sensor_id, "timestamp", value)'
         " SELECT s, ts, CASE WHEN (extract(epoch FROM ts)::bigint / 60 + s * 7) %% 1000 < 1 THEN NULL"
         "                   ELSE round((20 + 5 * sin(extract(epoch FROM ts) / 3600.0 + s))::numeric, 2) END"
         " FROM last, generate_series(last.t + make_interval(mins => %(step)s), now(), make_interval(mins => %(step)s)) AS ts,"
@@ -438,25 +481,26 @@ def _exercise_indexes(conn: psycopg.Connection[Any]) -> None:
     if row is not None and row[0] is not None and row[0] >= INDEX_SCANS:
         return
     conn.execute(
-        "DO $$ BEGIN FOR i IN 1..%s LOOP"
+        f"DO $$ BEGIN FOR i IN 1..{INDEX_SCANS} LOOP"
         "  PERFORM count(*) FROM sensors.sensor_data"
-        "   WHERE sensor_id = i %% %s + 1 AND \"timestamp\" >= now() - interval '1 hour';"
+        f"   WHERE sensor_id = i % {SENSORS} + 1 AND \"timestamp\" >= now() - interval '1 hour';"
         "  PERFORM count(*) FROM sensors.sensor_data WHERE \"timestamp\" >= now() - interval '10 minutes';"
-        " END LOOP; END $$" % (INDEX_SCANS, SENSORS)
+        " END LOOP; END $$"
     )
 
 
 # ------------------------------------------------------------------------------ backups
 
+
 def _dump_name(at: datetime) -> str:
-    return f"{DATABASE}-{at.astimezone(timezone.utc):%Y%m%dT%H%M%SZ}.dump"
+    return f"{DATABASE}-{at.astimezone(UTC):%Y%m%dT%H%M%SZ}.dump"
 
 
 def dumps() -> list[tuple[datetime, Path]]:
     """The dump files in the backup directory, oldest first, with their mtime (UTC)."""
     if not backup_dir().is_dir():
         return []
-    found = [(datetime.fromtimestamp(p.stat().st_mtime, timezone.utc), p) for p in backup_dir().glob(f"{DATABASE}-*.dump")]
+    found = [(datetime.fromtimestamp(p.stat().st_mtime, UTC), p) for p in backup_dir().glob(f"{DATABASE}-*.dump")]
     return sorted(found)
 
 
@@ -464,12 +508,27 @@ def write_dump() -> Path:
     """A real `pg_dump -Fc` of database qsign into the backup directory."""
     backup_dir().mkdir(parents=True, exist_ok=True)
     os.chmod(backup_dir(), 0o700)
-    final = backup_dir() / _dump_name(datetime.now(timezone.utc))
+    final = backup_dir() / _dump_name(datetime.now(UTC))
     partial = final.with_suffix(".partial")
     result = subprocess.run(
-        [str(PG_BIN / "pg_dump"), "-Fc", "-h", str(socket_dir()), "-p", str(PORTS["postgres"]),
-         "-U", "postgres", "-d", DATABASE, "-f", str(partial)],
-        capture_output=True, text=True, env={**os.environ, "PGOPTIONS": UNTRACKED}, timeout=120,
+        [
+            str(PG_BIN / "pg_dump"),
+            "-Fc",
+            "-h",
+            str(socket_dir()),
+            "-p",
+            str(PORTS["postgres"]),
+            "-U",
+            "postgres",
+            "-d",
+            DATABASE,
+            "-f",
+            str(partial),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PGOPTIONS": UNTRACKED},
+        timeout=120,
     )
     if result.returncode != 0:
         partial.unlink(missing_ok=True)
@@ -483,7 +542,7 @@ def ensure_backups(now: datetime | None = None) -> list[Path]:
     """The backup host as a nightly job would leave it: a dump younger than DUMP_EVERY, one
     per day back to DUMP_HISTORY, none past DUMP_RETENTION. Earlier days, which this
     environment did not live through, are copies of a real dump dated back (name and mtime)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     found = dumps()
     if not found or now - found[-1][0] > DUMP_EVERY:
         write_dump()
@@ -508,6 +567,7 @@ def ensure_backups(now: datetime | None = None) -> list[Path]:
 
 
 # ------------------------------------------------------------------------------- public
+
 
 def up() -> dict[str, Any]:
     """Mount the volume, initialise the cluster on first use, start, create roles/data."""
@@ -626,6 +686,13 @@ def admin_connection(dbname: str = DATABASE) -> Iterator[psycopg.Connection[Any]
 
 def app_connection(user: str = "qsign", dbname: str = DATABASE) -> psycopg.Connection[Any]:
     """A client session over TCP with the role's password, as an application opens it."""
-    return psycopg.connect(host=HOST, port=PORTS["postgres"], user=user, dbname=dbname,
-                           password=_passwords()[user], autocommit=True, connect_timeout=5,
-                           application_name="opscheck-selftest")
+    return psycopg.connect(
+        host=HOST,
+        port=PORTS["postgres"],
+        user=user,
+        dbname=dbname,
+        password=_passwords()[user],
+        autocommit=True,
+        connect_timeout=5,
+        application_name="opscheck-selftest",
+    )

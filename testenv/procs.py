@@ -3,14 +3,15 @@
 Each process gets a pid file and a log file under the state directory, so `down` can
 stop exactly what `up` started and leave nothing behind.
 """
+
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from testenv.paths import state_dir
 

@@ -9,6 +9,7 @@ The weekly and monthly checks read 35 days of history backfilled once (testenv/h
 
 Debian packages: prometheus (/usr/bin/prometheus, promtool) and prometheus-node-exporter.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -80,10 +81,12 @@ def _config() -> dict[str, Any]:
     scrape = [
         {
             "job_name": app,
-            "static_configs": [{
-                "targets": [f"{HOST}:{PORTS[app]}"],
-                "labels": {"app": app, "namespace": "qsign"},
-            }],
+            "static_configs": [
+                {
+                    "targets": [f"{HOST}:{PORTS[app]}"],
+                    "labels": {"app": app, "namespace": "qsign"},
+                }
+            ],
         }
         for app in apps.APPS
     ]
@@ -117,8 +120,7 @@ def _ok(path: str, base: str | None = None) -> bool:
 
 def _require(binary: str, package: str) -> None:
     if not Path(binary).exists() and not shutil.which(Path(binary).name):
-        raise RuntimeError(
-            f"{binary} not found: DEBIAN_FRONTEND=noninteractive apt-get install -y {package}")
+        raise RuntimeError(f"{binary} not found: DEBIAN_FRONTEND=noninteractive apt-get install -y {package}")
 
 
 def _start_and_wait(name: str, argv: list[str], base: str, path: str) -> None:
@@ -169,13 +171,18 @@ def up() -> dict[str, Any]:
     config_changed = _write_if_changed(config_file(), yaml.safe_dump(_config(), sort_keys=False))
 
     _stop_if_started_without(NODE_EXPORTER, "--collector.textfile.directory")  # started by an older testenv
-    _start_and_wait(NODE_EXPORTER, [
-        NODE_EXPORTER_BIN,
-        f"--web.listen-address={HOST}:{PORTS['node-exporter']}",
-        "--collector.disable-defaults",
-        *(f"--collector.{c}" for c in NODE_COLLECTORS),
-        f"--collector.textfile.directory={textfile_dir()}",
-    ], node_exporter_url(), "/metrics")
+    _start_and_wait(
+        NODE_EXPORTER,
+        [
+            NODE_EXPORTER_BIN,
+            f"--web.listen-address={HOST}:{PORTS['node-exporter']}",
+            "--collector.disable-defaults",
+            *(f"--collector.{c}" for c in NODE_COLLECTORS),
+            f"--collector.textfile.directory={textfile_dir()}",
+        ],
+        node_exporter_url(),
+        "/metrics",
+    )
 
     # Started by an older testenv (15-day retention, 1-minute alert resend): restart once.
     _stop_if_started_without(PROC_NAME, f"--rules.alert.resend-delay={RESEND_DELAY}")
@@ -197,16 +204,21 @@ def up() -> dict[str, Any]:
 
 
 def _start_prometheus() -> None:
-    _start_and_wait(PROC_NAME, [
-        PROMETHEUS_BIN,
-        f"--config.file={config_file()}",
-        f"--storage.tsdb.path={data_dir()}",
-        f"--storage.tsdb.retention.time={RETENTION}",
-        f"--rules.alert.resend-delay={RESEND_DELAY}",
-        f"--web.listen-address={HOST}:{PORTS['prometheus']}",
-        f"--web.external-url={url()}",
-        "--web.enable-lifecycle",
-    ], url(), "/-/ready")
+    _start_and_wait(
+        PROC_NAME,
+        [
+            PROMETHEUS_BIN,
+            f"--config.file={config_file()}",
+            f"--storage.tsdb.path={data_dir()}",
+            f"--storage.tsdb.retention.time={RETENTION}",
+            f"--rules.alert.resend-delay={RESEND_DELAY}",
+            f"--web.listen-address={HOST}:{PORTS['prometheus']}",
+            f"--web.external-url={url()}",
+            "--web.enable-lifecycle",
+        ],
+        url(),
+        "/-/ready",
+    )
 
 
 def _first_sample(metric: str) -> float | None:

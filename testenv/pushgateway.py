@@ -3,6 +3,7 @@
 opscheck pushes its results here (the profile's `export.pushgateway`), as a CronJob
 in a cluster would; the self-tests read them back from its /metrics.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -47,8 +48,13 @@ def down() -> None:
 
 
 def status() -> dict[str, Any]:
-    return {"running": procs.is_running(PROC_NAME), "ready": _ready(), "pid": procs.read_pid(PROC_NAME),
-            "url": url(), "log_file": str(procs.log_file(PROC_NAME))}
+    return {
+        "running": procs.is_running(PROC_NAME),
+        "ready": _ready(),
+        "pid": procs.read_pid(PROC_NAME),
+        "url": url(),
+        "log_file": str(procs.log_file(PROC_NAME)),
+    }
 
 
 def metrics_text() -> str:

@@ -15,6 +15,7 @@ Usage:
   qsign_app.py --name api-server --port 18081 --state-dir DIR [--db-port ...]
   qsign_app.py --role volume-exporter --port 19101 --volume-path PATH
 """
+
 from __future__ import annotations
 
 import argparse
@@ -71,6 +72,7 @@ PROBE_TIMEOUT_SECONDS = 1.0
 
 # ---------------------------------------------------------------------------- log format
 
+
 def cri_timestamp(ns: int | None = None) -> str:
     """RFC 3339 UTC with nanoseconds, as containerd writes it in front of each log line."""
     ns = time.time_ns() if ns is None else ns
@@ -106,6 +108,7 @@ def append_lines(path: Path, lines: list[str], max_bytes: int = 10 * 1024 * 1024
 
 
 # ------------------------------------------------------------------------------- metrics
+
 
 def _fmt_labels(names: tuple[str, ...], values: tuple[str, ...], extra: str = "") -> str:
     parts = [f'{n}="{_escape(v)}"' for n, v in zip(names, values, strict=True)]
@@ -182,6 +185,7 @@ class Counter:
 
 # ------------------------------------------------------------------------------- control
 
+
 class Control:
     """The fault-injection knobs, re-read whenever the control file's mtime changes."""
 
@@ -224,6 +228,7 @@ class Control:
 
 # ------------------------------------------------------------------------------- service
 
+
 class Service:
     """State shared by the HTTP handler and the simulation thread of one service."""
 
@@ -245,16 +250,21 @@ class Service:
         self._checks_at = 0.0
         self._checks_lock = threading.Lock()
         self.requests = Histogram(
-            "http_server_requests_seconds", "Duration of HTTP server requests.",
-            ("method", "uri", "status"), LATENCY_BUCKETS)
+            "http_server_requests_seconds",
+            "Duration of HTTP server requests.",
+            ("method", "uri", "status"),
+            LATENCY_BUCKETS,
+        )
         self.requests_total = Counter("http_server_requests_total", "HTTP server requests by status.", ("status",))
         self.signature_duration: Histogram | None = None
         self.signature_total: Counter | None = None
         if self.name == "signature-service":
             self.signature_duration = Histogram(
-                "signature_duration_seconds", "Time to produce a signature.", (), LATENCY_BUCKETS)
+                "signature_duration_seconds", "Time to produce a signature.", (), LATENCY_BUCKETS
+            )
             self.signature_total = Counter(
-                "signature_requests_total", "Finished signature requests by result.", ("result",))
+                "signature_requests_total", "Finished signature requests by result.", ("result",)
+            )
             self.signature_total.touch("completed")
             self.signature_total.touch("failed")
         self.requests_total.touch("200")
@@ -331,9 +341,7 @@ class Service:
             sig_reason = self.rng.choice(SIGNATURE_FAILURE_REASONS)
         entries: list[tuple[str, str]] = []
         status = 500 if fails else 200
-        is_signature = (
-            self.name == "signature-service" and method == "POST" and uri == "/api/v1/signatures"
-        )
+        is_signature = self.name == "signature-service" and method == "POST" and uri == "/api/v1/signatures"
         if is_signature and not fails:
             sid = self.new_id()
             entries.append(("INFO", f"Signature request received id={sid}"))
@@ -420,6 +428,7 @@ def _now_iso() -> str:
 
 
 # --------------------------------------------------------------------------------- HTTP
+
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "qsign-app/1.0"

@@ -3,6 +3,7 @@
 Pure predicates over API objects (dicts), plus the few that need to look at several
 objects, which take the KubeApi to read them with.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from testenv.kubeapi import KubeApi
 
-FAULT_LABEL = "opscheck.testenv/fault"            # on a pod template: kwok plays that fault
+FAULT_LABEL = "opscheck.testenv/fault"  # on a pod template: kwok plays that fault
 NODE_FAULT_LABEL = "opscheck.testenv/node-fault"  # on a node: kwok reports it NotReady
 UNHEALTHY_NODE_TAINTS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
 
@@ -36,28 +37,34 @@ def node_ready(n: dict | None) -> bool:
 
 
 def node_unhealthy_taints(n: dict | None) -> list[str]:
-    return [t["key"] for t in ((n or {}).get("spec") or {}).get("taints") or []
-            if t["key"] in UNHEALTHY_NODE_TAINTS]
+    return [t["key"] for t in ((n or {}).get("spec") or {}).get("taints") or [] if t["key"] in UNHEALTHY_NODE_TAINTS]
 
 
 def deployment_done(d: dict | None) -> bool:
     if not d:
         return False
     s, want = d.get("status") or {}, d["spec"].get("replicas", 1)
-    return (s.get("observedGeneration", 0) >= d["metadata"]["generation"]
-            and s.get("replicas", 0) == want and s.get("updatedReplicas", 0) == want
-            and s.get("readyReplicas", 0) == want and s.get("availableReplicas", 0) == want
-            and not s.get("unavailableReplicas"))
+    return (
+        s.get("observedGeneration", 0) >= d["metadata"]["generation"]
+        and s.get("replicas", 0) == want
+        and s.get("updatedReplicas", 0) == want
+        and s.get("readyReplicas", 0) == want
+        and s.get("availableReplicas", 0) == want
+        and not s.get("unavailableReplicas")
+    )
 
 
 def statefulset_done(s: dict | None) -> bool:
     if not s:
         return False
     st, want = s.get("status") or {}, s["spec"].get("replicas", 1)
-    return (st.get("observedGeneration", 0) >= s["metadata"]["generation"]
-            and st.get("replicas", 0) == want and st.get("readyReplicas", 0) == want
-            and st.get("availableReplicas", want) == want
-            and st.get("currentRevision") == st.get("updateRevision"))
+    return (
+        st.get("observedGeneration", 0) >= s["metadata"]["generation"]
+        and st.get("replicas", 0) == want
+        and st.get("readyReplicas", 0) == want
+        and st.get("availableReplicas", want) == want
+        and st.get("currentRevision") == st.get("updateRevision")
+    )
 
 
 def job_finished(j: dict | None) -> str | None:
@@ -73,13 +80,19 @@ def pod_in_fault(pod: dict, fault: str) -> bool:
     st = pod.get("status") or {}
     cs = (st.get("containerStatuses") or [{}])[0]
     if fault == "crashloop":
-        return (st.get("phase") == "Running" and not cs.get("ready")
-                and (cs.get("state") or {}).get("waiting", {}).get("reason") == "CrashLoopBackOff"
-                and cs.get("restartCount", 0) >= 5
-                and (cs.get("lastState") or {}).get("terminated", {}).get("reason") == "Error")
+        return (
+            st.get("phase") == "Running"
+            and not cs.get("ready")
+            and (cs.get("state") or {}).get("waiting", {}).get("reason") == "CrashLoopBackOff"
+            and cs.get("restartCount", 0) >= 5
+            and (cs.get("lastState") or {}).get("terminated", {}).get("reason") == "Error"
+        )
     if fault == "oomkilled":
-        return (pod_ready(pod) and cs.get("restartCount") == 1
-                and (cs.get("lastState") or {}).get("terminated", {}).get("reason") == "OOMKilled")
+        return (
+            pod_ready(pod)
+            and cs.get("restartCount") == 1
+            and (cs.get("lastState") or {}).get("terminated", {}).get("reason") == "OOMKilled"
+        )
     if fault == "fail":
         return st.get("phase") == "Failed"
     raise ValueError(fault)

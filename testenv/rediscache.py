@@ -17,6 +17,7 @@ Public API:
         lookups(hits, misses) / reset_stats()        keyspace hits and misses (hit rate)
         stop_server() / start_server()
 """
+
 from __future__ import annotations
 
 import secrets
@@ -60,27 +61,35 @@ def _password(user: str) -> str:
 
 def _config() -> str:
     admin, reader = _password("default"), _password("opscheck")
-    return "\n".join([
-        f"bind {HOST}",
-        f"port {PORTS['redis']}",
-        "protected-mode yes",
-        "daemonize no",
-        'logfile ""',
-        f"dir {redis_dir() / 'data'}",
-        'save ""',
-        "appendonly no",
-        f"maxmemory {MAXMEMORY_BYTES}",
-        "maxmemory-policy allkeys-lru",
-        f"user default on >{admin} ~* &* +@all",
-        f"user opscheck on >{reader} resetkeys -@all +ping +info",
-        "",
-    ])
+    return "\n".join(
+        [
+            f"bind {HOST}",
+            f"port {PORTS['redis']}",
+            "protected-mode yes",
+            "daemonize no",
+            'logfile ""',
+            f"dir {redis_dir() / 'data'}",
+            'save ""',
+            "appendonly no",
+            f"maxmemory {MAXMEMORY_BYTES}",
+            "maxmemory-policy allkeys-lru",
+            f"user default on >{admin} ~* &* +@all",
+            f"user opscheck on >{reader} resetkeys -@all +ping +info",
+            "",
+        ]
+    )
 
 
 def admin() -> redis_client.Redis:
     host, port = address()
-    return redis_client.Redis(host=host, port=port, username="default", password=_password("default"),
-                              socket_timeout=5, socket_connect_timeout=2)
+    return redis_client.Redis(
+        host=host,
+        port=port,
+        username="default",
+        password=_password("default"),
+        socket_timeout=5,
+        socket_connect_timeout=2,
+    )
 
 
 def _pong() -> bool:
@@ -133,18 +142,28 @@ def down() -> None:
 
 def status() -> dict[str, Any]:
     running = procs.is_running(PROC)
-    info: dict[str, Any] = {"running": running and _pong(), "pid": procs.read_pid(PROC),
-                            "address": "%s:%d" % address(), "users": list(USERS),
-                            "log_file": str(procs.log_file(PROC))}
+    info: dict[str, Any] = {
+        "running": running and _pong(),
+        "pid": procs.read_pid(PROC),
+        "address": "{}:{}".format(*address()),
+        "users": list(USERS),
+        "log_file": str(procs.log_file(PROC)),
+    }
     if info["running"]:
         r = admin()
         mem, stats = r.info("memory"), r.info("stats")
-        info.update(keys=r.dbsize(), used_memory=mem["used_memory"], maxmemory=mem["maxmemory"],
-                    keyspace_hits=stats["keyspace_hits"], keyspace_misses=stats["keyspace_misses"])
+        info.update(
+            keys=r.dbsize(),
+            used_memory=mem["used_memory"],
+            maxmemory=mem["maxmemory"],
+            keyspace_hits=stats["keyspace_hits"],
+            keyspace_misses=stats["keyspace_misses"],
+        )
     return info
 
 
 # --------------------------------------------------------------------------- fault helpers
+
 
 def fill_memory(percent: float) -> int:
     """Add ballast values (1 MiB each: one big SET would itself pass maxmemory in the query

@@ -5,6 +5,7 @@ JUnit XML files of the unit, integration and E2E stages, and a k6 load-test summ
 (`k6 run --summary-export`), under <state>/release/. `up()` writes a passing release when
 none is there; the self-tests write failing ones with the functions below and restore.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,11 +38,15 @@ def write_junit(stage: str, failing: tuple[str, ...] = ()) -> Path:
     """A JUnit file for `stage`, with the named test cases failing."""
     cases = []
     for name in STAGES[stage]:
-        body = ('<failure message="AssertionError">assert 500 == 200</failure>' if name in failing else "")
-        cases.append(f'<testcase classname={quoteattr("qsign." + stage)} name={quoteattr(name)} time="0.12">{body}</testcase>')
-    xml = (f'<?xml version="1.0" encoding="utf-8"?>\n<testsuites><testsuite name={quoteattr(stage)} '
-           f'tests="{len(cases)}" failures="{len(failing)}" errors="0" skipped="0">{"".join(cases)}'
-           "</testsuite></testsuites>\n")
+        body = '<failure message="AssertionError">assert 500 == 200</failure>' if name in failing else ""
+        cases.append(
+            f'<testcase classname={quoteattr("qsign." + stage)} name={quoteattr(name)} time="0.12">{body}</testcase>'
+        )
+    xml = (
+        f'<?xml version="1.0" encoding="utf-8"?>\n<testsuites><testsuite name={quoteattr(stage)} '
+        f'tests="{len(cases)}" failures="{len(failing)}" errors="0" skipped="0">{"".join(cases)}'
+        "</testsuite></testsuites>\n"
+    )
     path = junit_dir() / f"{stage}.xml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(xml)
@@ -50,13 +55,26 @@ def write_junit(stage: str, failing: tuple[str, ...] = ()) -> Path:
 
 def write_k6_summary(p95_ms: float = 182.4, p99_ms: float = 341.0, error_rate: float = 0.0004) -> Path:
     """A k6 --summary-export document with the given figures."""
-    data: dict[str, Any] = {"metrics": {
-        "http_reqs": {"count": 120000, "rate": 400.0},
-        "http_req_duration": {"avg": 96.1, "min": 3.2, "med": 80.5, "max": 1203.9,
-                              "p(90)": 150.2, "p(95)": p95_ms, "p(99)": p99_ms},
-        "http_req_failed": {"passes": int(120000 * error_rate), "fails": 120000 - int(120000 * error_rate),
-                            "value": error_rate},
-    }, "root_group": {"name": "", "path": "", "checks": {}}}
+    data: dict[str, Any] = {
+        "metrics": {
+            "http_reqs": {"count": 120000, "rate": 400.0},
+            "http_req_duration": {
+                "avg": 96.1,
+                "min": 3.2,
+                "med": 80.5,
+                "max": 1203.9,
+                "p(90)": 150.2,
+                "p(95)": p95_ms,
+                "p(99)": p99_ms,
+            },
+            "http_req_failed": {
+                "passes": int(120000 * error_rate),
+                "fails": 120000 - int(120000 * error_rate),
+                "value": error_rate,
+            },
+        },
+        "root_group": {"name": "", "path": "", "checks": {}},
+    }
     k6_summary().parent.mkdir(parents=True, exist_ok=True)
     k6_summary().write_text(json.dumps(data, indent=2))
     return k6_summary()
@@ -77,8 +95,11 @@ def _owned_revisions(kind: str, obj: dict) -> int:
 
     child = "ReplicaSet" if kind == "Deployment" else "ControllerRevision"
     uid = obj["metadata"]["uid"]
-    return sum(1 for c in cluster.list_(child, obj["metadata"]["namespace"])
-               if any(o.get("uid") == uid for o in c["metadata"].get("ownerReferences") or []))
+    return sum(
+        1
+        for c in cluster.list_(child, obj["metadata"]["namespace"])
+        if any(o.get("uid") == uid for o in c["metadata"].get("ownerReferences") or [])
+    )
 
 
 def roll_out(kind: str, name: str, release: str = RELEASE, timeout: float = 120) -> None:
@@ -86,8 +107,12 @@ def roll_out(kind: str, name: str, release: str = RELEASE, timeout: float = 120)
     from testenv import cluster, readiness
     from testenv.procs import wait_for
 
-    cluster.patch(kind, cluster.NAMESPACE, name,
-                  {"spec": {"template": {"metadata": {"annotations": {RELEASE_ANNOTATION: release}}}}})
+    cluster.patch(
+        kind,
+        cluster.NAMESPACE,
+        name,
+        {"spec": {"template": {"metadata": {"annotations": {RELEASE_ANNOTATION: release}}}}},
+    )
     done = readiness.deployment_done if kind == "Deployment" else readiness.statefulset_done
     wait_for(lambda: done(cluster.get(kind, cluster.NAMESPACE, name)), timeout, f"{kind} {name} rolled out")
 
@@ -125,5 +150,8 @@ def down() -> None:
 
 
 def status() -> dict[str, Any]:
-    return {"running": k6_summary().exists(), "junit": sorted(p.name for p in junit_dir().glob("*.xml")),
-            "k6_summary": str(k6_summary())}
+    return {
+        "running": k6_summary().exists(),
+        "junit": sorted(p.name for p in junit_dir().glob("*.xml")),
+        "k6_summary": str(k6_summary()),
+    }

@@ -28,6 +28,7 @@ Public API:
         restore_archive() -> name                      the 45-days-old index, restored
         delete_index(name)
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,9 +40,10 @@ import shutil
 import signal
 import subprocess
 import time
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import requests
 
@@ -70,6 +72,7 @@ JSON = {"Content-Type": "application/json"}
 
 # ------------------------------------------------------------------------------ paths
 
+
 def home() -> Path:
     """The assembled distribution (read-only, shared by both nodes)."""
     return cache_dir() / f"opensearch-{VERSION}"
@@ -89,12 +92,17 @@ def url(port: int | None = None) -> str:
 
 # ------------------------------------------------------------------------- assembly
 
+
 def _pom(artifact: str, deps: list[tuple[str, str, str]]) -> str:
-    body = "".join(f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
-                   for g, a, v in deps)
-    return ('<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
-            f"<groupId>opscheck.testenv</groupId><artifactId>{artifact}</artifactId><version>1</version>"
-            f"<packaging>pom</packaging><dependencies>{body}</dependencies></project>\n")
+    body = "".join(
+        f"<dependency><groupId>{g}</groupId><artifactId>{a}</artifactId><version>{v}</version></dependency>"
+        for g, a, v in deps
+    )
+    return (
+        '<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion>'
+        f"<groupId>opscheck.testenv</groupId><artifactId>{artifact}</artifactId><version>1</version>"
+        f"<packaging>pom</packaging><dependencies>{body}</dependencies></project>\n"
+    )
 
 
 def _copy_dependencies(work: Path, artifact: str, deps: list[tuple[str, str, str]], out: Path) -> None:
@@ -102,9 +110,20 @@ def _copy_dependencies(work: Path, artifact: str, deps: list[tuple[str, str, str
     d.mkdir(parents=True, exist_ok=True)
     (d / "pom.xml").write_text(_pom(artifact, deps))
     result = subprocess.run(
-        ["mvn", "-q", "-B", f"-Dmaven.repo.local={work / 'm2'}", "dependency:copy-dependencies",
-         f"-DoutputDirectory={out}", "-DincludeScope=runtime"],
-        cwd=d, capture_output=True, text=True, timeout=900)
+        [
+            "mvn",
+            "-q",
+            "-B",
+            f"-Dmaven.repo.local={work / 'm2'}",
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={out}",
+            "-DincludeScope=runtime",
+        ],
+        cwd=d,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if result.returncode != 0:
         tail = (result.stdout + result.stderr).strip().splitlines()[-5:]
         raise RuntimeError(f"mvn could not fetch {artifact}: {' | '.join(tail)}")
@@ -144,11 +163,16 @@ def assemble() -> Path:
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     lib, module = partial / "lib", partial / "modules" / "transport-netty4"
-    _copy_dependencies(work, "server", [
-        ("org.opensearch", "opensearch", VERSION),
-        ("org.opensearch", "opensearch-plugin-classloader", VERSION),
-        ("org.apache.logging.log4j", "log4j-core", LOG4J_VERSION),
-    ], lib)
+    _copy_dependencies(
+        work,
+        "server",
+        [
+            ("org.opensearch", "opensearch", VERSION),
+            ("org.opensearch", "opensearch-plugin-classloader", VERSION),
+            ("org.apache.logging.log4j", "log4j-core", LOG4J_VERSION),
+        ],
+        lib,
+    )
     netty_all = work / "netty-lib"
     shutil.rmtree(netty_all, ignore_errors=True)
     _copy_dependencies(work, "netty", [("org.opensearch.plugin", "transport-netty4-client", VERSION)], netty_all)
@@ -174,12 +198,25 @@ def assemble() -> Path:
 
 # --------------------------------------------------------------------------- nodes
 
+
 def _ensure_user() -> tuple[int, int]:
     try:
         pw = pwd.getpwnam(OS_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", OS_USER], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                OS_USER,
+            ],
+            check=True,
+            capture_output=True,
+        )
         pw = pwd.getpwnam(OS_USER)
     return pw.pw_uid, pw.pw_gid
 
@@ -213,17 +250,23 @@ def _node_dirs(root: Path, name: str, http: int, transport: int) -> bool:
     for sub in ("config", "data", "logs", "tmp"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     snapshots_dir().mkdir(parents=True, exist_ok=True)
-    yml = "\n".join([
-        f"cluster.name: opscheck-{name}", f"node.name: {name}-0",
-        f"path.data: {root / 'data'}", f"path.logs: {root / 'logs'}",
-        f'path.repo: ["{snapshots_dir()}"]',
-        f"network.host: {HOST}", f"http.port: {http}", f"transport.port: {transport}",
-        "discovery.type: single-node",
-        # The node's disk is the machine's, shared with everything else: do not turn
-        # indices read-only when it fills past the default watermarks.
-        "cluster.routing.allocation.disk.threshold_enabled: false",
-        "",
-    ])
+    yml = "\n".join(
+        [
+            f"cluster.name: opscheck-{name}",
+            f"node.name: {name}-0",
+            f"path.data: {root / 'data'}",
+            f"path.logs: {root / 'logs'}",
+            f'path.repo: ["{snapshots_dir()}"]',
+            f"network.host: {HOST}",
+            f"http.port: {http}",
+            f"transport.port: {transport}",
+            "discovery.type: single-node",
+            # The node's disk is the machine's, shared with everything else: do not turn
+            # indices read-only when it fills past the default watermarks.
+            "cluster.routing.allocation.disk.threshold_enabled: false",
+            "",
+        ]
+    )
     changed = False
     for fname, text in (("opensearch.yml", yml), ("log4j2.properties", _LOG4J), ("jvm.options", "")):
         path = root / "config" / fname
@@ -240,15 +283,25 @@ def _node_dirs(root: Path, name: str, http: int, transport: int) -> bool:
 def _argv(root: Path) -> list[str]:
     java = shutil.which("java") or "java"
     return [
-        java, f"-Xms{HEAP}", f"-Xmx{HEAP}", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+        java,
+        f"-Xms{HEAP}",
+        f"-Xmx{HEAP}",
+        "-XX:+UseG1GC",
+        "-XX:+ExitOnOutOfMemoryError",
         f"-Djava.io.tmpdir={root / 'tmp'}",
-        "-Dlog4j2.disable.jmx=true", "-Dlog4j2.formatMsgNoLookups=true",
+        "-Dlog4j2.disable.jmx=true",
+        "-Dlog4j2.formatMsgNoLookups=true",
         "-Djava.locale.providers=SPI,COMPAT",
-        "-Dio.netty.noUnsafe=true", "-Dio.netty.noKeySetOptimization=true",
+        "-Dio.netty.noUnsafe=true",
+        "-Dio.netty.noKeySetOptimization=true",
         "-Dio.netty.recycler.maxCapacityPerThread=0",
-        f"-Dopensearch.path.home={home()}", f"-Dopensearch.path.conf={root / 'config'}",
-        "-Dopensearch.distribution.type=tar", "-Dopensearch.bundled_jdk=false",
-        "-cp", f"{home() / 'lib'}/*", "org.opensearch.bootstrap.OpenSearch",
+        f"-Dopensearch.path.home={home()}",
+        f"-Dopensearch.path.conf={root / 'config'}",
+        "-Dopensearch.distribution.type=tar",
+        "-Dopensearch.bundled_jdk=false",
+        "-cp",
+        f"{home() / 'lib'}/*",
+        "org.opensearch.bootstrap.OpenSearch",
     ]
 
 
@@ -264,17 +317,21 @@ def _start_node(proc: str, root: Path, port: int, *, argv_prefix: list[str] = ()
     """Start a node unless it runs; wait for yellow/green health. Returns seconds waited."""
     start = time.monotonic()
     procs.start(proc, [*argv_prefix, *_argv(root)], user=OS_USER, cwd=home())
-    procs.wait_for(lambda: not procs.is_running(proc) or _health(url(port)) in ("green", "yellow"),
-                   START_TIMEOUT, f"OpenSearch ({proc}) on {HOST}:{port}", interval=0.5)
+    procs.wait_for(
+        lambda: not procs.is_running(proc) or _health(url(port)) in ("green", "yellow"),
+        START_TIMEOUT,
+        f"OpenSearch ({proc}) on {HOST}:{port}",
+        interval=0.5,
+    )
     if not procs.is_running(proc):
         raise RuntimeError(f"{proc} exited; see {procs.log_file(proc)}")
     return time.monotonic() - start
 
 
-def _request(method: str, path: str, body: Any = None, *, base: str | None = None,
-             ok: tuple[int, ...] = (200,)) -> Any:
-    r = requests.request(method, f"{base or url()}{path}", headers=JSON,
-                         data=json.dumps(body) if body is not None else None, timeout=60)
+def _request(method: str, path: str, body: Any = None, *, base: str | None = None, ok: tuple[int, ...] = (200,)) -> Any:
+    r = requests.request(
+        method, f"{base or url()}{path}", headers=JSON, data=json.dumps(body) if body is not None else None, timeout=60
+    )
     if r.status_code not in ok:
         raise RuntimeError(f"OpenSearch {method} {path}: HTTP {r.status_code} {r.text[:300]}")
     return r.json() if r.content else None
@@ -294,32 +351,46 @@ def _locked() -> Iterator[None]:
 
 # -------------------------------------------------------------------------- the data
 
+
 def _day(days_ago: int) -> datetime:
-    today = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0)
+    today = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     return today - timedelta(days=days_ago)
 
 
-def _create_index(name: str, docs: list[dict[str, Any]], *, base: str | None = None,
-                  aliases: dict[str, Any] | None = None) -> None:
+def _create_index(
+    name: str, docs: list[dict[str, Any]], *, base: str | None = None, aliases: dict[str, Any] | None = None
+) -> None:
     body: dict[str, Any] = {"settings": {"number_of_shards": 1, "number_of_replicas": 0}}
     if aliases:
         body["aliases"] = aliases
     _request("PUT", f"/{name}", body, base=base)
     lines = "".join(json.dumps({"index": {}}) + "\n" + json.dumps(d) + "\n" for d in docs)
-    r = requests.post(f"{base or url()}/{name}/_bulk?refresh=true", data=lines,
-                      headers={"Content-Type": "application/x-ndjson"}, timeout=60)
+    r = requests.post(
+        f"{base or url()}/{name}/_bulk?refresh=true",
+        data=lines,
+        headers={"Content-Type": "application/x-ndjson"},
+        timeout=60,
+    )
     if not r.ok or r.json().get("errors"):
         raise RuntimeError(f"OpenSearch bulk into {name}: HTTP {r.status_code} {r.text[:300]}")
 
 
 def _log_docs(day: datetime, n: int, app: str) -> list[dict[str, Any]]:
-    return [{"@timestamp": (day + timedelta(minutes=7 * i)).isoformat(), "kubernetes": {"labels": {"app": app}},
-             "level": "INFO" if i % 10 else "WARN", "message": f"{app} request {i} served"} for i in range(n)]
+    return [
+        {
+            "@timestamp": (day + timedelta(minutes=7 * i)).isoformat(),
+            "kubernetes": {"labels": {"app": app}},
+            "level": "INFO" if i % 10 else "WARN",
+            "message": f"{app} request {i} served",
+        }
+        for i in range(n)
+    ]
 
 
 def _existing(pattern: str) -> dict[str, dict[str, Any]]:
-    rows = _request("GET", f"/_cat/indices/{pattern}?format=json&h=index,creation.date&expand_wildcards=open,closed",
-                    ok=(200, 404))  # 404: a concrete name that does not exist
+    rows = _request(
+        "GET", f"/_cat/indices/{pattern}?format=json&h=index,creation.date&expand_wildcards=open,closed", ok=(200, 404)
+    )  # 404: a concrete name that does not exist
     return {r["index"]: r for r in rows} if isinstance(rows, list) else {}
 
 
@@ -346,8 +417,12 @@ def _seed_current() -> list[str]:
 
 
 def _register_repo(base: str, readonly: bool) -> None:
-    _request("PUT", f"/_snapshot/{REPO}", {"type": "fs", "settings": {
-        "location": str(snapshots_dir()), "readonly": readonly}}, base=base)
+    _request(
+        "PUT",
+        f"/_snapshot/{REPO}",
+        {"type": "fs", "settings": {"location": str(snapshots_dir()), "readonly": readonly}},
+        base=base,
+    )
 
 
 def _have_snapshot() -> bool:
@@ -367,14 +442,26 @@ def _make_archive_snapshot() -> float:
     _node_dirs(root, "past", PORTS["opensearch-past"], PORTS["opensearch-past-transport"])
     base = url(PORTS["opensearch-past"])
     try:
-        _start_node(PAST_PROC, root, PORTS["opensearch-past"], argv_prefix=[
-            "env", f"LD_PRELOAD={LIBFAKETIME}", f"FAKETIME=-{PAST_DAYS}d",
-            # timers and timeouts keep the real monotonic clock
-            "FAKETIME_DONT_FAKE_MONOTONIC=1"])
+        _start_node(
+            PAST_PROC,
+            root,
+            PORTS["opensearch-past"],
+            argv_prefix=[
+                "env",
+                f"LD_PRELOAD={LIBFAKETIME}",
+                f"FAKETIME=-{PAST_DAYS}d",
+                # timers and timeouts keep the real monotonic clock
+                "FAKETIME_DONT_FAKE_MONOTONIC=1",
+            ],
+        )
         _create_index(ARCHIVE_INDEX, _log_docs(_day(PAST_DAYS), 50, "api-server"), base=base)
         _register_repo(base, readonly=False)
-        _request("PUT", f"/_snapshot/{REPO}/{SNAPSHOT}?wait_for_completion=true",
-                 {"indices": ARCHIVE_INDEX, "include_global_state": False}, base=base)
+        _request(
+            "PUT",
+            f"/_snapshot/{REPO}/{SNAPSHOT}?wait_for_completion=true",
+            {"indices": ARCHIVE_INDEX, "include_global_state": False},
+            base=base,
+        )
     finally:
         _stop(PAST_PROC)
         shutil.rmtree(root, ignore_errors=True)
@@ -382,6 +469,7 @@ def _make_archive_snapshot() -> float:
 
 
 # --------------------------------------------------------------------------- up/down
+
 
 def up() -> dict[str, Any]:
     with _locked():
@@ -398,8 +486,13 @@ def up() -> dict[str, Any]:
             past = _make_archive_snapshot()
             _register_repo(url(), readonly=True)  # re-read the repository's new contents
         created = _seed_current()
-        return {"url": url(), "assemble_s": round(assembled, 1), "start_s": round(started, 1),
-                "archive_snapshot_s": round(past, 1), "seeded": created}
+        return {
+            "url": url(),
+            "assemble_s": round(assembled, 1),
+            "start_s": round(started, 1),
+            "archive_snapshot_s": round(past, 1),
+            "seeded": created,
+        }
 
 
 def _stop(proc: str) -> None:
@@ -425,8 +518,11 @@ def status() -> dict[str, Any]:
     if pid is not None:
         info["health"] = _health(url())
         with contextlib.suppress(OSError):
-            rss = next(line for line in Path(f"/proc/{_java_pid(pid)}/status").read_text().splitlines()
-                       if line.startswith("VmRSS"))
+            rss = next(
+                line
+                for line in Path(f"/proc/{_java_pid(pid)}/status").read_text().splitlines()
+                if line.startswith("VmRSS")
+            )
             info["rss"] = rss.split(":", 1)[1].strip()
     return info
 
@@ -442,6 +538,7 @@ def _java_pid(pid: int) -> int:
 
 # ------------------------------------------------------------------------ fault helpers
 
+
 def plant_dated_index(days_ago: int, prefix: str = "logstash-") -> str:
     """Fault: a daily index for the UTC day `days_ago` days back, with that day's logs
     (its creation date is now: only its name says how old its data is)."""
@@ -456,8 +553,11 @@ def restore_archive() -> str:
     """Fault: restore ARCHIVE_INDEX from the snapshot; it keeps its creation date, PAST_DAYS
     (and counting) before now."""
     if ARCHIVE_INDEX not in _existing(ARCHIVE_INDEX):
-        _request("POST", f"/_snapshot/{REPO}/{SNAPSHOT}/_restore?wait_for_completion=true",
-                 {"indices": ARCHIVE_INDEX, "include_global_state": False})
+        _request(
+            "POST",
+            f"/_snapshot/{REPO}/{SNAPSHOT}/_restore?wait_for_completion=true",
+            {"indices": ARCHIVE_INDEX, "include_global_state": False},
+        )
     return ARCHIVE_INDEX
 
 

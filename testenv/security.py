@@ -21,6 +21,7 @@ Public API (fault helpers each have their repair):
     put_vulnerability_report(name, extra=[...]) / apply_vulnerability_reports()
     write_kube_bench(extra=[...])
 """
+
 from __future__ import annotations
 
 import base64
@@ -35,8 +36,11 @@ from testenv.procs import wait_for
 
 FIELD_MANAGER = "opscheck-testenv-security"
 INJECTED = "opscheck.testenv/injected"
-CRDS = ("certificates.cert-manager.io", "vulnerabilityreports.aquasecurity.github.io",
-        "peerauthentications.security.istio.io")
+CRDS = (
+    "certificates.cert-manager.io",
+    "vulnerabilityreports.aquasecurity.github.io",
+    "peerauthentications.security.istio.io",
+)
 CERTIFICATES = ("api-server-tls", "signature-service-tls")
 HSM_CN = "qsign-hsm-client"
 
@@ -58,7 +62,7 @@ def hsm_certificate_file() -> Path:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
 
 
 def _rfc3339(t: dt.datetime) -> str:
@@ -66,6 +70,7 @@ def _rfc3339(t: dt.datetime) -> str:
 
 
 # ------------------------------------------------------------------ API helpers
+
 
 def apply(obj: dict[str, Any]) -> dict:
     """Server-side apply under this module's own field manager, so it never takes away
@@ -76,8 +81,10 @@ def apply(obj: dict[str, Any]) -> dict:
 def _crds_established() -> bool:
     for name in CRDS:
         crd = cluster.get("CustomResourceDefinition", None, name)
-        if not crd or not any(c.get("type") == "Established" and c.get("status") == "True"
-                              for c in (crd.get("status") or {}).get("conditions") or []):
+        if not crd or not any(
+            c.get("type") == "Established" and c.get("status") == "True"
+            for c in (crd.get("status") or {}).get("conditions") or []
+        ):
             return False
     return True
 
@@ -87,9 +94,15 @@ def _ensure_crds() -> None:
         apply(crd)
     wait_for(_crds_established, 60, "security CRDs Established")
     # discovery serves the new resources a moment after Established
-    wait_for(lambda: cluster.list_("Certificate", "qsign") is not None
-             and cluster.list_("VulnerabilityReport", "qsign") is not None
-             and cluster.list_("PeerAuthentication", "istio-system") is not None, 60, "security CRDs served")
+    wait_for(
+        lambda: (
+            cluster.list_("Certificate", "qsign") is not None
+            and cluster.list_("VulnerabilityReport", "qsign") is not None
+            and cluster.list_("PeerAuthentication", "istio-system") is not None
+        ),
+        60,
+        "security CRDs served",
+    )
 
 
 # Shared with the Titanium system (testenv/systems.py applies the same definitions when it
@@ -107,8 +120,9 @@ def _apply_manifests() -> None:
         if d["kind"] == "Namespace":
             cluster.create_if_missing(d) if _shared(d) else apply(d)
     for ns in {d["metadata"]["namespace"] for d in docs if d["metadata"].get("namespace")}:
-        wait_for(lambda ns=ns: cluster.get("ServiceAccount", ns, "default") is not None, 60,
-                 f"ServiceAccount {ns}/default")
+        wait_for(
+            lambda ns=ns: cluster.get("ServiceAccount", ns, "default") is not None, 60, f"ServiceAccount {ns}/default"
+        )
     for d in docs:
         if d["kind"] != "Namespace":
             cluster.create_if_missing(d) if _shared(d) else apply(d)
@@ -128,11 +142,15 @@ def _remove_injected() -> None:
 
 def _wait_workloads(timeout: float = 120) -> None:
     for ns, name in (("istio-system", "istiod"), ("qsign-gateway", "gateway")):
-        wait_for(lambda ns=ns, name=name: readiness.deployment_done(cluster.get("Deployment", ns, name)),
-                 timeout, f"Deployment {ns}/{name} available")
+        wait_for(
+            lambda ns=ns, name=name: readiness.deployment_done(cluster.get("Deployment", ns, name)),
+            timeout,
+            f"Deployment {ns}/{name} available",
+        )
 
 
 # ------------------------------------------------------------------ certificates
+
 
 def _secret_certificate(namespace: str, secret: str):
     from cryptography import x509
@@ -143,15 +161,33 @@ def _secret_certificate(namespace: str, secret: str):
     return x509.load_pem_x509_certificate(base64.b64decode(s["data"]["tls.crt"]))
 
 
-def _certificate_status(not_before: dt.datetime, not_after: dt.datetime, ready: bool = True,
-                        reason: str = "Ready", message: str = "Certificate is up to date and has not expired") -> dict:
+def _certificate_status(
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    ready: bool = True,
+    reason: str = "Ready",
+    message: str = "Certificate is up to date and has not expired",
+) -> dict:
     # cert-manager renews at notAfter - renewBefore (720h in the manifests)
     renewal = not_after - dt.timedelta(days=30)
-    return {"status": {
-        "conditions": [{"type": "Ready", "status": "True" if ready else "False", "reason": reason,
-                        "message": message, "lastTransitionTime": _rfc3339(_now()), "observedGeneration": 1}],
-        "notBefore": _rfc3339(not_before), "notAfter": _rfc3339(not_after),
-        "renewalTime": _rfc3339(renewal), "revision": 1}}
+    return {
+        "status": {
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True" if ready else "False",
+                    "reason": reason,
+                    "message": message,
+                    "lastTransitionTime": _rfc3339(_now()),
+                    "observedGeneration": 1,
+                }
+            ],
+            "notBefore": _rfc3339(not_before),
+            "notAfter": _rfc3339(not_after),
+            "renewalTime": _rfc3339(renewal),
+            "revision": 1,
+        }
+    }
 
 
 def sync_certificate_status(namespace: str = "qsign") -> None:
@@ -161,8 +197,13 @@ def sync_certificate_status(namespace: str = "qsign") -> None:
         if cert is None:
             continue
         body = _certificate_status(cert.not_valid_before_utc, cert.not_valid_after_utc)
-        cluster.request("PATCH", f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates/{name}/status",
-                        body, content_type="application/merge-patch+json", query={"fieldManager": FIELD_MANAGER})
+        cluster.request(
+            "PATCH",
+            f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates/{name}/status",
+            body,
+            content_type="application/merge-patch+json",
+            query={"fieldManager": FIELD_MANAGER},
+        )
 
 
 def set_certificate_status(namespace: str, name: str, *, ready: bool = True, days_left: float | None = None) -> dict:
@@ -170,13 +211,22 @@ def set_certificate_status(namespace: str, name: str, *, ready: bool = True, day
     `days_left` days ahead. Repair: sync_certificate_status()."""
     now = _now()
     not_after = now + dt.timedelta(days=days_left if days_left is not None else 300)
-    body = _certificate_status(now - dt.timedelta(days=60), not_after, ready=ready,
-                               reason="Ready" if ready else "Failed",
-                               message="Certificate is up to date and has not expired" if ready else
-                               "The certificate request has failed to complete and will be retried: "
-                               "issuer qsign-ca is not ready")
-    return cluster.request("PATCH", f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates/{name}/status",
-                           body, content_type="application/merge-patch+json", query={"fieldManager": FIELD_MANAGER + "-fault"})
+    body = _certificate_status(
+        now - dt.timedelta(days=60),
+        not_after,
+        ready=ready,
+        reason="Ready" if ready else "Failed",
+        message="Certificate is up to date and has not expired"
+        if ready
+        else "The certificate request has failed to complete and will be retried: issuer qsign-ca is not ready",
+    )
+    return cluster.request(
+        "PATCH",
+        f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates/{name}/status",
+        body,
+        content_type="application/merge-patch+json",
+        query={"fieldManager": FIELD_MANAGER + "-fault"},
+    )
 
 
 def write_hsm_certificate(days_valid: int = 365) -> dict:
@@ -206,54 +256,130 @@ def _hsm_days_left() -> float | None:
 # Demo findings (real CVE ids, as trivy reports them for such images); none HIGH/CRITICAL
 # except CVE-2024-45337 in Vault, which environments/demo.yaml accepts with a justification.
 TRIVY_IMAGES: dict[str, dict[str, Any]] = {
-    "qsign/api-server:1.4.2": {"os": ("alpine", "3.20.3"), "vulns": [
-        ("CVE-2024-9143", "libcrypto3", "3.3.2-r0", "3.3.2-r1", "LOW",
-         "openssl: Low-level invalid GF(2^m) parameters lead to OOB memory access")]},
-    "qsign/signature-service:1.4.2": {"os": ("alpine", "3.20.3"), "vulns": [
-        ("CVE-2024-9143", "libcrypto3", "3.3.2-r0", "3.3.2-r1", "LOW",
-         "openssl: Low-level invalid GF(2^m) parameters lead to OOB memory access")]},
+    "qsign/api-server:1.4.2": {
+        "os": ("alpine", "3.20.3"),
+        "vulns": [
+            (
+                "CVE-2024-9143",
+                "libcrypto3",
+                "3.3.2-r0",
+                "3.3.2-r1",
+                "LOW",
+                "openssl: Low-level invalid GF(2^m) parameters lead to OOB memory access",
+            )
+        ],
+    },
+    "qsign/signature-service:1.4.2": {
+        "os": ("alpine", "3.20.3"),
+        "vulns": [
+            (
+                "CVE-2024-9143",
+                "libcrypto3",
+                "3.3.2-r0",
+                "3.3.2-r1",
+                "LOW",
+                "openssl: Low-level invalid GF(2^m) parameters lead to OOB memory access",
+            )
+        ],
+    },
     "qsign/hsm-adapter:1.4.2": {"os": ("alpine", "3.20.3"), "vulns": []},
     "qsign/backup:1.4.2": {"os": ("alpine", "3.20.3"), "vulns": []},
     "qsign/gateway:1.4.2": {"os": ("alpine", "3.20.3"), "vulns": []},
 }
 OPERATOR_REPORTS: dict[str, dict[str, Any]] = {
     "statefulset-postgresql-postgresql": {
-        "workload": ("StatefulSet", "postgresql", "postgresql"), "repository": "library/postgres", "tag": "16.4",
-        "os": ("debian", "12.7"), "vulns": [
-            ("CVE-2011-3374", "apt", "2.6.1", "", "LOW", "It was found that apt-key in apt, all versions, do not correctly validate gpg keys"),
-            ("CVE-2022-0563", "util-linux", "2.38.1-5+deb12u1", "", "LOW", "util-linux: partial disclosure of arbitrary files in chfn and chsh"),
-            ("CVE-2017-18018", "coreutils", "9.1-1", "", "LOW", "coreutils: race condition vulnerability in chown and chgrp")]},
+        "workload": ("StatefulSet", "postgresql", "postgresql"),
+        "repository": "library/postgres",
+        "tag": "16.4",
+        "os": ("debian", "12.7"),
+        "vulns": [
+            (
+                "CVE-2011-3374",
+                "apt",
+                "2.6.1",
+                "",
+                "LOW",
+                "It was found that apt-key in apt, all versions, do not correctly validate gpg keys",
+            ),
+            (
+                "CVE-2022-0563",
+                "util-linux",
+                "2.38.1-5+deb12u1",
+                "",
+                "LOW",
+                "util-linux: partial disclosure of arbitrary files in chfn and chsh",
+            ),
+            (
+                "CVE-2017-18018",
+                "coreutils",
+                "9.1-1",
+                "",
+                "LOW",
+                "coreutils: race condition vulnerability in chown and chgrp",
+            ),
+        ],
+    },
     "statefulset-vault-vault": {
-        "workload": ("StatefulSet", "vault", "vault"), "repository": "hashicorp/vault", "tag": "1.17.6",
-        "os": ("alpine", "3.20.3"), "vulns": [
-            ("CVE-2024-45337", "golang.org/x/crypto", "v0.26.0", "0.31.0", "CRITICAL",
-             "golang.org/x/crypto/ssh: Misuse of ServerConfig.PublicKeyCallback may cause authorization bypass")]},
+        "workload": ("StatefulSet", "vault", "vault"),
+        "repository": "hashicorp/vault",
+        "tag": "1.17.6",
+        "os": ("alpine", "3.20.3"),
+        "vulns": [
+            (
+                "CVE-2024-45337",
+                "golang.org/x/crypto",
+                "v0.26.0",
+                "0.31.0",
+                "CRITICAL",
+                "golang.org/x/crypto/ssh: Misuse of ServerConfig.PublicKeyCallback may cause authorization bypass",
+            )
+        ],
+    },
 }
 SCANNER_VERSION = "0.57.1"
 
 
 def _trivy_document(image: str, os_family: str, os_name: str, vulns: list[tuple], created: dt.datetime) -> dict:
-    entries = [{"VulnerabilityID": vid, "PkgID": f"{pkg}@{installed}", "PkgName": pkg,
-                "InstalledVersion": installed, "FixedVersion": fixed, "Status": "fixed" if fixed else "affected",
-                "SeveritySource": "nvd", "PrimaryURL": f"https://avd.aquasec.com/nvd/{vid.lower()}",
-                "Title": title, "Severity": severity} for vid, pkg, installed, fixed, severity, title in vulns]
+    entries = [
+        {
+            "VulnerabilityID": vid,
+            "PkgID": f"{pkg}@{installed}",
+            "PkgName": pkg,
+            "InstalledVersion": installed,
+            "FixedVersion": fixed,
+            "Status": "fixed" if fixed else "affected",
+            "SeveritySource": "nvd",
+            "PrimaryURL": f"https://avd.aquasec.com/nvd/{vid.lower()}",
+            "Title": title,
+            "Severity": severity,
+        }
+        for vid, pkg, installed, fixed, severity, title in vulns
+    ]
     result: dict[str, Any] = {"Target": f"{image} ({os_family} {os_name})", "Class": "os-pkgs", "Type": os_family}
     if entries:
         result["Vulnerabilities"] = entries
     repo = image.rsplit(":", 1)[0]
-    return {"SchemaVersion": 2, "CreatedAt": created.isoformat().replace("+00:00", "Z"),
-            "ArtifactName": image, "ArtifactType": "container_image",
-            "Metadata": {"OS": {"Family": os_family, "Name": os_name}, "RepoTags": [image],
-                         "RepoDigests": [f"{repo}@sha256:{'0' * 64}"]},
-            "Results": [result]}
+    return {
+        "SchemaVersion": 2,
+        "CreatedAt": created.isoformat().replace("+00:00", "Z"),
+        "ArtifactName": image,
+        "ArtifactType": "container_image",
+        "Metadata": {
+            "OS": {"Family": os_family, "Name": os_name},
+            "RepoTags": [image],
+            "RepoDigests": [f"{repo}@sha256:{'0' * 64}"],
+        },
+        "Results": [result],
+    }
 
 
 def _report_file(image: str) -> Path:
     return trivy_dir() / ("scan_results_" + image.replace("/", "_").replace(":", "_") + ".json")
 
 
-def write_trivy_report(image: str, vulnerabilities: list[tuple], name: str | None = None,
-                       created: dt.datetime | None = None) -> Path:
+def write_trivy_report(
+    image: str, vulnerabilities: list[tuple], name: str | None = None, created: dt.datetime | None = None
+) -> Path:
     """A `trivy image --format json` report of `image` with the given findings
     (id, package, installed, fixed, severity, title), written under trivy_dir()."""
     path = trivy_dir() / name if name else _report_file(image)
@@ -289,23 +415,48 @@ def _vulnerability_report(name: str, extra: list[tuple] = (), updated: dt.dateti
     vulns = list(spec["vulns"]) + list(extra)
     counts = {s: sum(1 for v in vulns if v[4] == s) for s in ("CRITICAL", "HIGH", "MEDIUM", "LOW", "UNKNOWN")}
     return {
-        "apiVersion": "aquasecurity.github.io/v1alpha1", "kind": "VulnerabilityReport",
-        "metadata": {"name": name, "namespace": "qsign", "labels": {
-            "trivy-operator.resource.kind": kind, "trivy-operator.resource.name": workload,
-            "trivy-operator.resource.namespace": "qsign", "trivy-operator.container.name": container}},
+        "apiVersion": "aquasecurity.github.io/v1alpha1",
+        "kind": "VulnerabilityReport",
+        "metadata": {
+            "name": name,
+            "namespace": "qsign",
+            "labels": {
+                "trivy-operator.resource.kind": kind,
+                "trivy-operator.resource.name": workload,
+                "trivy-operator.resource.namespace": "qsign",
+                "trivy-operator.container.name": container,
+            },
+        },
         "report": {
             "updateTimestamp": _rfc3339(updated or _now()),
             "scanner": {"name": "Trivy", "vendor": "Aqua Security", "version": SCANNER_VERSION},
             "registry": {"server": "index.docker.io"},
             "artifact": {"repository": spec["repository"], "tag": spec["tag"]},
             "os": {"family": spec["os"][0], "name": spec["os"][1]},
-            "summary": {"criticalCount": counts["CRITICAL"], "highCount": counts["HIGH"],
-                        "mediumCount": counts["MEDIUM"], "lowCount": counts["LOW"],
-                        "unknownCount": counts["UNKNOWN"], "noneCount": 0},
-            "vulnerabilities": [{"vulnerabilityID": vid, "resource": pkg, "installedVersion": installed,
-                                 "fixedVersion": fixed, "severity": severity, "title": title, "score": None,
-                                 "primaryLink": f"https://avd.aquasec.com/nvd/{vid.lower()}", "target": ""}
-                                for vid, pkg, installed, fixed, severity, title in vulns]}}
+            "summary": {
+                "criticalCount": counts["CRITICAL"],
+                "highCount": counts["HIGH"],
+                "mediumCount": counts["MEDIUM"],
+                "lowCount": counts["LOW"],
+                "unknownCount": counts["UNKNOWN"],
+                "noneCount": 0,
+            },
+            "vulnerabilities": [
+                {
+                    "vulnerabilityID": vid,
+                    "resource": pkg,
+                    "installedVersion": installed,
+                    "fixedVersion": fixed,
+                    "severity": severity,
+                    "title": title,
+                    "score": None,
+                    "primaryLink": f"https://avd.aquasec.com/nvd/{vid.lower()}",
+                    "target": "",
+                }
+                for vid, pkg, installed, fixed, severity, title in vulns
+            ],
+        },
+    }
 
 
 def put_vulnerability_report(name: str, extra: list[tuple] = ()) -> dict:
@@ -336,12 +487,32 @@ def apply_vulnerability_reports(force: bool = False) -> None:
 # (test number, description, status, node type); a subset of CIS Kubernetes Benchmark v1.9
 # as kube-bench reports it for this control plane.
 BENCH_TESTS: list[tuple[str, str, str, str]] = [
-    ("1.1.1", "Ensure that the API server pod specification file permissions are set to 600 or more restrictive (Automated)", "PASS", "master"),
-    ("1.1.11", "Ensure that the etcd data directory permissions are set to 700 or more restrictive (Automated)", "PASS", "master"),
+    (
+        "1.1.1",
+        "Ensure that the API server pod specification file permissions are set to 600 or more restrictive (Automated)",
+        "PASS",
+        "master",
+    ),
+    (
+        "1.1.11",
+        "Ensure that the etcd data directory permissions are set to 700 or more restrictive (Automated)",
+        "PASS",
+        "master",
+    ),
     ("1.1.12", "Ensure that the etcd data directory ownership is set to etcd:etcd (Automated)", "FAIL", "master"),
-    ("1.1.19", "Ensure that the Kubernetes PKI directory and file ownership is set to root:root (Automated)", "PASS", "master"),
+    (
+        "1.1.19",
+        "Ensure that the Kubernetes PKI directory and file ownership is set to root:root (Automated)",
+        "PASS",
+        "master",
+    ),
     ("1.2.1", "Ensure that the --anonymous-auth argument is set to false (Manual)", "WARN", "master"),
-    ("1.2.5", "Ensure that the --kubelet-certificate-authority argument is set as appropriate (Automated)", "PASS", "master"),
+    (
+        "1.2.5",
+        "Ensure that the --kubelet-certificate-authority argument is set as appropriate (Automated)",
+        "PASS",
+        "master",
+    ),
     ("1.2.6", "Ensure that the --authorization-mode argument is not set to AlwaysAllow (Automated)", "PASS", "master"),
     ("1.2.7", "Ensure that the --authorization-mode argument includes Node (Automated)", "PASS", "master"),
     ("1.2.8", "Ensure that the --authorization-mode argument includes RBAC (Automated)", "PASS", "master"),
@@ -361,10 +532,19 @@ BENCH_TESTS: list[tuple[str, str, str, str]] = [
     ("5.1.3", "Minimize wildcard use in Roles and ClusterRoles (Manual)", "WARN", "policies"),
     ("5.2.2", "Minimize the admission of privileged containers (Manual)", "WARN", "policies"),
     ("5.3.2", "Ensure that all Namespaces have Network Policies defined (Manual)", "WARN", "policies"),
-    ("5.7.2", "Ensure that the seccomp profile is set to docker/default in your pod definitions (Manual)", "WARN", "policies"),
+    (
+        "5.7.2",
+        "Ensure that the seccomp profile is set to docker/default in your pod definitions (Manual)",
+        "WARN",
+        "policies",
+    ),
 ]
-BENCH_CONTROLS = {"master": ("1", "Control Plane Security Configuration"), "etcd": ("2", "Etcd Node Configuration"),
-                  "node": ("4", "Worker Node Security Configuration"), "policies": ("5", "Kubernetes Policies")}
+BENCH_CONTROLS = {
+    "master": ("1", "Control Plane Security Configuration"),
+    "etcd": ("2", "Etcd Node Configuration"),
+    "node": ("4", "Worker Node Security Configuration"),
+    "policies": ("5", "Kubernetes Policies"),
+}
 
 
 def write_kube_bench(extra: list[tuple[str, str, str, str]] = ()) -> Path:
@@ -380,18 +560,54 @@ def write_kube_bench(extra: list[tuple[str, str, str, str]] = ()) -> Path:
             if nt != node_type:
                 continue
             section = number.rsplit(".", 1)[0] if number.count(".") > 1 else number.split(".")[0]
-            sections.setdefault(section, []).append({
-                "test_number": number, "test_desc": desc, "audit": "", "AuditEnv": "", "AuditConfig": "",
-                "type": "manual" if "(Manual)" in desc else "", "remediation": "See the CIS benchmark for " + number,
-                "test_info": ["See the CIS benchmark for " + number], "status": status, "actual_value": "",
-                "scored": "(Automated)" in desc, "IsMultiple": False, "expected_result": "", "reason": ""})
-        counts = {s: sum(1 for rs in sections.values() for r in rs if r["status"] == s) for s in ("PASS", "FAIL", "WARN", "INFO")}
-        controls.append({
-            "id": cid, "version": "cis-1.9", "detected_version": "1.33", "text": text, "node_type": node_type,
-            "tests": [{"section": s, "type": "", "pass": sum(r["status"] == "PASS" for r in rs),
-                       "fail": sum(r["status"] == "FAIL" for r in rs), "warn": sum(r["status"] == "WARN" for r in rs),
-                       "info": 0, "desc": f"Section {s}", "results": rs} for s, rs in sorted(sections.items())],
-            "total_pass": counts["PASS"], "total_fail": counts["FAIL"], "total_warn": counts["WARN"], "total_info": 0})
+            sections.setdefault(section, []).append(
+                {
+                    "test_number": number,
+                    "test_desc": desc,
+                    "audit": "",
+                    "AuditEnv": "",
+                    "AuditConfig": "",
+                    "type": "manual" if "(Manual)" in desc else "",
+                    "remediation": "See the CIS benchmark for " + number,
+                    "test_info": ["See the CIS benchmark for " + number],
+                    "status": status,
+                    "actual_value": "",
+                    "scored": "(Automated)" in desc,
+                    "IsMultiple": False,
+                    "expected_result": "",
+                    "reason": "",
+                }
+            )
+        counts = {
+            s: sum(1 for rs in sections.values() for r in rs if r["status"] == s)
+            for s in ("PASS", "FAIL", "WARN", "INFO")
+        }
+        controls.append(
+            {
+                "id": cid,
+                "version": "cis-1.9",
+                "detected_version": "1.33",
+                "text": text,
+                "node_type": node_type,
+                "tests": [
+                    {
+                        "section": s,
+                        "type": "",
+                        "pass": sum(r["status"] == "PASS" for r in rs),
+                        "fail": sum(r["status"] == "FAIL" for r in rs),
+                        "warn": sum(r["status"] == "WARN" for r in rs),
+                        "info": 0,
+                        "desc": f"Section {s}",
+                        "results": rs,
+                    }
+                    for s, rs in sorted(sections.items())
+                ],
+                "total_pass": counts["PASS"],
+                "total_fail": counts["FAIL"],
+                "total_warn": counts["WARN"],
+                "total_info": 0,
+            }
+        )
         for s in ("PASS", "FAIL", "WARN"):
             totals[f"total_{s.lower()}"] += counts[s]
     path = kube_bench_file()
@@ -414,6 +630,7 @@ def _kube_bench_current() -> bool:
 
 
 # ------------------------------------------------------------------ lifecycle
+
 
 def up() -> dict[str, Any]:
     """Idempotent: converges the CRDs, the objects, their status and the report files, and
@@ -438,8 +655,11 @@ def down() -> None:
 
 
 def status() -> dict[str, Any]:
-    files = {"trivy_reports": str(trivy_dir()), "kube_bench": str(kube_bench_file()),
-             "hsm_certificate": str(hsm_certificate_file())}
+    files = {
+        "trivy_reports": str(trivy_dir()),
+        "kube_bench": str(kube_bench_file()),
+        "hsm_certificate": str(hsm_certificate_file()),
+    }
     try:
         running = _crds_established() and kube_bench_file().exists() and hsm_certificate_file().exists()
     except Exception as exc:  # the cluster is down: not running, say why

@@ -20,6 +20,7 @@ Public API:
         set_daemonset_fault(namespace, name, fault|None)           e.g. Promtail crashlooping
         set_pod_memory(namespace, app, memory|None)                 a running pod's memory grows
 """
+
 from __future__ import annotations
 
 import json
@@ -33,7 +34,7 @@ import requests
 from testenv import cluster, cronjobs, demo, faults, procs, readiness
 from testenv.paths import HOST, PORTS, state_dir
 from testenv.qsign_app import append_lines, cri_line
-from testenv.systems_app import LOGS, message
+from testenv.systems_app import LOGS
 
 REPO = Path(__file__).resolve().parents[1]
 PROC = "systems-app"
@@ -66,6 +67,7 @@ def url(name: str) -> str:
 
 # ------------------------------------------------------------------------------ up/down
 
+
 def up() -> dict[str, Any]:
     t0 = time.monotonic()
     _start_process()
@@ -89,9 +91,11 @@ def down() -> None:
 
 def status() -> dict[str, Any]:
     running = procs.is_running(PROC)
-    info: dict[str, Any] = {"process": {"running": running, "pid": procs.read_pid(PROC),
-                                        "endpoints": {n: url(n) for n in ENDPOINTS}},
-                            "namespaces": list(NAMESPACES), "running": False}
+    info: dict[str, Any] = {
+        "process": {"running": running, "pid": procs.read_pid(PROC), "endpoints": {n: url(n) for n in ENDPOINTS}},
+        "namespaces": list(NAMESPACES),
+        "running": False,
+    }
     if not running:
         return info
     try:
@@ -100,8 +104,11 @@ def status() -> dict[str, Any]:
         info["error"] = str(exc)
         return info
     # a Job's pods finish (Succeeded, or Failed when a backup fault made them fail)
-    not_ready = [f"{p['metadata']['namespace']}/{p['metadata']['name']}" for p in pods
-                 if p.get("status", {}).get("phase") not in ("Succeeded", "Failed") and not readiness.pod_ready(p)]
+    not_ready = [
+        f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+        for p in pods
+        if p.get("status", {}).get("phase") not in ("Succeeded", "Failed") and not readiness.pod_ready(p)
+    ]
     info["pods"] = len(pods)
     info["pods_not_ready"] = not_ready
     info["endpoints_live"] = {n: _live(url(n) + "/health") for n in ENDPOINTS}
@@ -121,11 +128,27 @@ def _start_process() -> None:
     logs_dir().mkdir(parents=True, exist_ok=True)
     for file in LOGS:  # kwok answers `logs` from these files: they must exist first
         (logs_dir() / file).touch(exist_ok=True)
-    procs.start(PROC, [sys.executable, "-m", "testenv.systems_app", "--state-dir", str(app_dir()),
-                       "--logs-dir", str(logs_dir()), "--host", HOST,
-                       *[f"--serve={n}={PORTS[n]}" for n in ENDPOINTS]], cwd=REPO)
-    procs.wait_for(lambda: not procs.is_running(PROC) or all(_live(url(n) + "/health/live") for n in ENDPOINTS),
-                   30, "the SmartSensor/Titanium endpoints")
+    procs.start(
+        PROC,
+        [
+            sys.executable,
+            "-m",
+            "testenv.systems_app",
+            "--state-dir",
+            str(app_dir()),
+            "--logs-dir",
+            str(logs_dir()),
+            "--host",
+            HOST,
+            *[f"--serve={n}={PORTS[n]}" for n in ENDPOINTS],
+        ],
+        cwd=REPO,
+    )
+    procs.wait_for(
+        lambda: not procs.is_running(PROC) or all(_live(url(n) + "/health/live") for n in ENDPOINTS),
+        30,
+        "the SmartSensor/Titanium endpoints",
+    )
     if not procs.is_running(PROC):
         raise RuntimeError(f"{PROC} exited; see {procs.log_file(PROC)}")
 
@@ -144,8 +167,11 @@ def _apply() -> None:
     for d in docs:
         if d["kind"] == "Namespace":
             ns = d["metadata"]["name"]
-            procs.wait_for(lambda: cluster.get("ServiceAccount", ns, "default") is not None, 60,
-                           f"ServiceAccount {ns}/default")
+            procs.wait_for(
+                lambda ns=ns: cluster.get("ServiceAccount", ns, "default") is not None,
+                60,
+                f"ServiceAccount {ns}/default",
+            )
     for d in docs:
         if d["kind"] == "PersistentVolume":
             Path(d["spec"]["hostPath"]["path"]).mkdir(parents=True, exist_ok=True)
@@ -154,15 +180,30 @@ def _apply() -> None:
             cluster.create_if_missing(d)
     # a StatefulSet's claims exist and are Bound before its pods: a pod created first would
     # be unschedulable for a moment (a FailedScheduling Warning event)
-    claims = [(d["metadata"]["namespace"], f"{t['metadata']['name']}-{d['metadata']['name']}-{i}", t)
-              for d in docs if d["kind"] == "StatefulSet" for t in d["spec"].get("volumeClaimTemplates") or []
-              for i in range(d["spec"].get("replicas", 1))]
+    claims = [
+        (d["metadata"]["namespace"], f"{t['metadata']['name']}-{d['metadata']['name']}-{i}", t)
+        for d in docs
+        if d["kind"] == "StatefulSet"
+        for t in d["spec"].get("volumeClaimTemplates") or []
+        for i in range(d["spec"].get("replicas", 1))
+    ]
     for ns, name, template in claims:
-        cluster.create_if_missing({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                                   "metadata": {"name": name, "namespace": ns, "labels": template["metadata"].get("labels", {})},
-                                   "spec": template["spec"]})
-    procs.wait_for(lambda: all((cluster.get("PersistentVolumeClaim", ns, name) or {}).get("status", {}).get("phase")
-                               == "Bound" for ns, name, _ in claims), 90, "the StatefulSets' PVCs Bound")
+        cluster.create_if_missing(
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": name, "namespace": ns, "labels": template["metadata"].get("labels", {})},
+                "spec": template["spec"],
+            }
+        )
+    procs.wait_for(
+        lambda: all(
+            (cluster.get("PersistentVolumeClaim", ns, name) or {}).get("status", {}).get("phase") == "Bound"
+            for ns, name, _ in claims
+        ),
+        90,
+        "the StatefulSets' PVCs Bound",
+    )
     for d in docs:
         if d["kind"] not in ("Namespace", "PersistentVolume", "PersistentVolumeClaim"):
             cluster.apply(d)
@@ -197,9 +238,13 @@ def _daemonset_done(ds: dict | None) -> bool:
         return False
     st = ds.get("status") or {}
     want = st.get("desiredNumberScheduled", -1)
-    return (st.get("observedGeneration", 0) >= ds["metadata"]["generation"] and want > 0
-            and st.get("numberReady") == want and st.get("numberAvailable") == want
-            and st.get("updatedNumberScheduled") == want)
+    return (
+        st.get("observedGeneration", 0) >= ds["metadata"]["generation"]
+        and want > 0
+        and st.get("numberReady") == want
+        and st.get("numberAvailable") == want
+        and st.get("updatedNumberScheduled") == want
+    )
 
 
 def _healthy() -> bool:
@@ -222,11 +267,13 @@ def _wait_healthy() -> None:
 def _wait_metrics() -> None:
     def ok() -> bool:
         for ns in NAMESPACES:
-            running = {p["metadata"]["name"] for p in cluster.list_("Pod", ns)
-                       if p.get("status", {}).get("phase") == "Running"}
+            running = {
+                p["metadata"]["name"] for p in cluster.list_("Pod", ns) if p.get("status", {}).get("phase") == "Running"
+            }
             if not running <= {m["metadata"]["name"] for m in cluster.metrics_pods(ns)}:
                 return False
         return True
+
     procs.wait_for(ok, 120, "metrics API serving the SmartSensor and Titanium pods", interval=1)
 
 
@@ -238,6 +285,7 @@ def _ensure_backup_job(namespace: str, name: str) -> None:
 
 
 # --------------------------------------------------------------------------- fault helpers
+
 
 def set_endpoint(name: str, status: str | None = None, latency_ms: float | None = None) -> None:
     """status="DOWN": the endpoint answers 503 {"status": "DOWN"}; latency_ms: it answers
@@ -256,6 +304,7 @@ def set_endpoint(name: str, status: str | None = None, latency_ms: float | None 
         except requests.RequestException:
             return False
         return (code == 200) == (status in (None, "UP"))
+
     procs.wait_for(shows, 30, f"{name} /health {'healthy' if status in (None, 'UP') else status}")
 
 
@@ -292,11 +341,17 @@ def set_daemonset_fault(namespace: str, name: str, fault: str | None, timeout: f
     ds = cluster.get("DaemonSet", namespace, name)
     labels = ds["spec"]["template"]["metadata"].get("labels") or {}
     if fault is None and cluster.FAULT_LABEL in labels:
-        cluster.patch("DaemonSet", namespace, name, [{"op": "remove", "path": "/spec/template/metadata/labels/"
-                                                      + cluster.FAULT_LABEL.replace("/", "~1")}], kind_of_patch="json")
+        cluster.patch(
+            "DaemonSet",
+            namespace,
+            name,
+            [{"op": "remove", "path": "/spec/template/metadata/labels/" + cluster.FAULT_LABEL.replace("/", "~1")}],
+            kind_of_patch="json",
+        )
     elif fault is not None and labels.get(cluster.FAULT_LABEL) != fault:
-        cluster.patch("DaemonSet", namespace, name,
-                      {"spec": {"template": {"metadata": {"labels": {cluster.FAULT_LABEL: fault}}}}})
+        cluster.patch(
+            "DaemonSet", namespace, name, {"spec": {"template": {"metadata": {"labels": {cluster.FAULT_LABEL: fault}}}}}
+        )
     selector = ",".join(f"{k}={v}" for k, v in ds["spec"]["selector"]["matchLabels"].items())
 
     def pods() -> list[dict]:
@@ -308,14 +363,21 @@ def set_daemonset_fault(namespace: str, name: str, fault: str | None, timeout: f
         if any(p["metadata"].get("deletionTimestamp") for p in ps):
             return False
         if fault is None:
-            return _daemonset_done(current) and all(cluster.FAULT_LABEL not in p["metadata"].get("labels", {})
-                                                    for p in ps)
+            return _daemonset_done(current) and all(
+                cluster.FAULT_LABEL not in p["metadata"].get("labels", {}) for p in ps
+            )
         st = current.get("status") or {}
-        return (st.get("numberReady", 0) < st.get("desiredNumberScheduled", 0)
-                and any(p["metadata"].get("labels", {}).get(cluster.FAULT_LABEL) == fault
-                        and readiness.pod_in_fault(p, fault) for p in ps))
-    procs.wait_for(done, timeout, f"DaemonSet {namespace}/{name} pods " + (f"in fault {fault}" if fault else "healthy"),
-                   interval=0.5)
+        return st.get("numberReady", 0) < st.get("desiredNumberScheduled", 0) and any(
+            p["metadata"].get("labels", {}).get(cluster.FAULT_LABEL) == fault and readiness.pod_in_fault(p, fault)
+            for p in ps
+        )
+
+    procs.wait_for(
+        done,
+        timeout,
+        f"DaemonSet {namespace}/{name} pods " + (f"in fault {fault}" if fault else "healthy"),
+        interval=0.5,
+    )
     if fault is None:
         cluster.delete_events(namespace, lambda o: o.get("kind") == "Pod" and o.get("name", "").startswith(name + "-"))
     return pods()
@@ -348,8 +410,12 @@ def set_pod_memory(namespace: str, app: str, memory: str | None, timeout: float 
     def reflected() -> bool:
         ms = [m for m in cluster.metrics_pods(namespace) if m["metadata"]["name"] in names]
         # the annotation is each container's usage (kwok's ClusterResourceUsage)
-        return len(ms) == len(names) and all(abs(faults.parse_mem(c["usage"]["memory"]) - want_bytes) <= 0.01 * want_bytes
-                                             for m in ms for c in m["containers"])
+        return len(ms) == len(names) and all(
+            abs(faults.parse_mem(c["usage"]["memory"]) - want_bytes) <= 0.01 * want_bytes
+            for m in ms
+            for c in m["containers"]
+        )
+
     if changed:
         procs.wait_for(reflected, timeout, f"metrics of {namespace}/{app} at memory {want}", interval=1)
     return pods

@@ -17,6 +17,7 @@ One process instead of one per service keeps the test environment small (2 cores
 Usage:
   python -m testenv.systems_app --state-dir DIR --logs-dir DIR --serve smartsensor-api=18091 ...
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,10 +26,11 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from testenv.qsign_app import append_lines, cri_line
 
@@ -37,22 +39,31 @@ LOG_EVERY_SECONDS = 30.0
 # Log file (under --logs-dir) -> the app name in its lines (None: the line is written as
 # is, e.g. an Envoy access line), and what it says when healthy.
 LOGS: dict[str, tuple[str | None, Callable[[random.Random], str]]] = {
-    "smartsensor-api-server.log": ("api-server", lambda r: (
-        f"[http-nio-8000-exec-{r.randint(1, 20)}] c.h.s.api.SensorController: "
-        f"GET /api/v1/vehicles/{r.randint(1000, 9999)}/sensors 200 response_time={r.randint(20, 180)}ms")),
-    "smartsensor-oauth2-server.log": ("oauth2-server", lambda r: (
-        f"login_success user=driver{r.randint(1, 500)} client=smartsensor-web")),
-    "titanium-api-gateway.log": ("api-gateway", lambda r: (
-        f"GET /api/users/{r.randint(1, 900)} -> prod-user-service 200 {r.randint(5, 60)}ms")),
-    "titanium-auth-service.log": ("auth-service", lambda r: (
-        f"token issued user_id={r.randint(1, 900)}")),
-    "titanium-user-service.log": ("user-service", lambda r: (
-        f"GET /users/{r.randint(1, 900)} 200")),
-    "titanium-blog-service.log": ("blog-service", lambda r: (
-        f"GET /blog/posts?page={r.randint(1, 20)} 200")),
-    "titanium-istio-proxy.log": (None, lambda r: (
-        f'[{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}Z] "GET /health HTTP/1.1" 200 - via_upstream - "-" 0 15 '
-        f'{r.randint(1, 9)} {r.randint(1, 9)} "-" "kube-probe/1.29" - "-" inbound|8000||')),
+    "smartsensor-api-server.log": (
+        "api-server",
+        lambda r: (
+            f"[http-nio-8000-exec-{r.randint(1, 20)}] c.h.s.api.SensorController: "
+            f"GET /api/v1/vehicles/{r.randint(1000, 9999)}/sensors 200 response_time={r.randint(20, 180)}ms"
+        ),
+    ),
+    "smartsensor-oauth2-server.log": (
+        "oauth2-server",
+        lambda r: f"login_success user=driver{r.randint(1, 500)} client=smartsensor-web",
+    ),
+    "titanium-api-gateway.log": (
+        "api-gateway",
+        lambda r: f"GET /api/users/{r.randint(1, 900)} -> prod-user-service 200 {r.randint(5, 60)}ms",
+    ),
+    "titanium-auth-service.log": ("auth-service", lambda r: f"token issued user_id={r.randint(1, 900)}"),
+    "titanium-user-service.log": ("user-service", lambda r: f"GET /users/{r.randint(1, 900)} 200"),
+    "titanium-blog-service.log": ("blog-service", lambda r: f"GET /blog/posts?page={r.randint(1, 20)} 200"),
+    "titanium-istio-proxy.log": (
+        None,
+        lambda r: (
+            f'[{datetime.now(UTC):%Y-%m-%dT%H:%M:%S.%f}Z] "GET /health HTTP/1.1" 200 - via_upstream - "-" 0 15 '
+            f'{r.randint(1, 9)} {r.randint(1, 9)} "-" "kube-probe/1.29" - "-" inbound|8000||'
+        ),
+    ),
     "systems-other.log": ("platform", lambda r: "heartbeat ok"),
 }
 
@@ -83,8 +94,10 @@ def make_handler(name: str, state_dir: Path) -> type[BaseHTTPRequestHandler]:
             if control.get("latency_ms"):
                 time.sleep(float(control["latency_ms"]) / 1000)
             status = str(control.get("status", "UP"))
-            self._answer(200 if status == "UP" else 503,
-                         {"status": status, "service": name, "timestamp": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"})
+            self._answer(
+                200 if status == "UP" else 503,
+                {"status": status, "service": name, "timestamp": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"},
+            )
 
         def _answer(self, code: int, body: dict[str, Any]) -> None:
             data = json.dumps(body).encode()

@@ -7,6 +7,7 @@ kept, the file is trimmed past --max-lines), so a self-test can see an alert del
 
 Usage: webhook_sink.py --port 19094 --file notifications.jsonl
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,7 @@ def main() -> None:
             record = {"received": time.time(), "path": self.path, "payload": payload}
             with lock:
                 lines = out.read_text().splitlines() if out.exists() else []
-                lines = (lines + [json.dumps(record, sort_keys=True)])[-args.max_lines:]
+                lines = (lines + [json.dumps(record, sort_keys=True)])[-args.max_lines :]
                 tmp = out.with_name(out.name + ".tmp")
                 tmp.write_text("\n".join(lines) + "\n")
                 tmp.replace(out)

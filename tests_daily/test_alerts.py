@@ -1,4 +1,5 @@
 """Daily: alerts firing now, and the alerts of the last 24 hours (seeds 002 and 003)."""
+
 from __future__ import annotations
 
 from opscheck.check import check
@@ -24,7 +25,9 @@ def test_no_alert_firing(prometheus, profile, evidence):
     cfg = profile.prometheus.alerting
     rows, offenders = firing_alerts(prometheus.alerts(), cfg)
     evidence.table(rows)
-    evidence.note(f"severities that fail: {', '.join(cfg.firing_severities) or 'any'}; allow-listed: {', '.join(cfg.ignore) or 'none'}")
+    evidence.note(
+        f"severities that fail: {', '.join(cfg.firing_severities) or 'any'}; allow-listed: {', '.join(cfg.ignore) or 'none'}"
+    )
     evidence.expect_none(offenders, "alerts firing", table=False)
 
 
@@ -40,5 +43,7 @@ def test_alerts_of_the_last_day(prometheus, profile, evidence):
     window = profile.prometheus.windows.daily
     rows, offenders, counted = fired_alerts(prometheus.fired_alerts(window), cfg)
     evidence.table(rows)
-    evidence.note(f"{counted} alert(s) fired in the last {window} (allow-listed {', '.join(cfg.ignore) or 'none'} left out)")
+    evidence.note(
+        f"{counted} alert(s) fired in the last {window} (allow-listed {', '.join(cfg.ignore) or 'none'} left out)"
+    )
     evidence.expect_none(offenders, f"alerts of the last {window} still firing", table=False)

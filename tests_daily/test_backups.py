@@ -1,9 +1,10 @@
 """Daily: backups ran and succeeded (QSIGN 000 §4 and 정기 점검 §2)."""
+
 from datetime import timedelta
 
+from opscheck.check import check, configured
 from opscheck.rules.backups import backup_problems, describe_hours, run_rows, schedule_problems, schedule_row
 from opscheck.rules.objects import find
-from opscheck.check import check, configured
 
 
 @check(
@@ -20,8 +21,12 @@ Titanium: kubectl get cronjob -n titanium-prod postgres-backup; kubectl logs -n 
 (backup-pvc full or unbound? pg_dump cannot reach postgres.titanium-prod.svc.cluster.local?).""",
 )
 def test_postgres_backup(cluster, profile, evidence):
-    ref = configured(profile.backups.postgres_cronjob, profile.required, "backups",
-                     "backups.postgres_cronjob is not set in this profile")
+    ref = configured(
+        profile.backups.postgres_cronjob,
+        profile.required,
+        "backups",
+        "backups.postgres_cronjob is not set in this profile",
+    )
     cronjob = find(cluster.list("cronjobs"), ref.namespace, ref.name)
     if cronjob is None:
         evidence.fail(f"CronJob {ref.namespace}/{ref.name} not found")
@@ -46,8 +51,9 @@ A missed schedule: the CronJob is suspended, the controller was down past
 startingDeadlineSeconds, or concurrencyPolicy blocked it. A failed job: read its pod's log.""",
 )
 def test_vault_backup(cluster, profile, evidence):
-    ref = configured(profile.backups.vault_cronjob, profile.required, "backups",
-                     "backups.vault_cronjob is not set in this profile")
+    ref = configured(
+        profile.backups.vault_cronjob, profile.required, "backups", "backups.vault_cronjob is not set in this profile"
+    )
     cronjob = find(cluster.list("cronjobs"), ref.namespace, ref.name)
     if cronjob is None:
         evidence.fail(f"CronJob {ref.namespace}/{ref.name} not found")
@@ -55,7 +61,9 @@ def test_vault_backup(cluster, profile, evidence):
     max_age = timedelta(hours=ref.max_age_hours or profile.thresholds.backup_max_age_hours)
     evidence.table([schedule_row(ref.namespace, cronjob)])
     problems = schedule_problems(cronjob) + backup_problems(cronjob, jobs, max_age)
-    evidence.record(measured="; ".join(problems) or "ok",
-                    threshold=f"on schedule, last job succeeded, success within {describe_hours(max_age)}")
+    evidence.record(
+        measured="; ".join(problems) or "ok",
+        threshold=f"on schedule, last job succeeded, success within {describe_hours(max_age)}",
+    )
     if problems:
         evidence.fail(f"backup {ref.namespace}/{ref.name}: {'; '.join(problems)}")

@@ -1,7 +1,8 @@
 """Daily (and monthly): cert-manager Certificates Ready and not expiring (SmartSensor 002
 monthly security audit, multi-cluster 004 §1.3)."""
-from opscheck.rules.cert_manager import certificate_findings, now
+
 from opscheck.check import check, component_absent
+from opscheck.rules.cert_manager import certificate_findings, now
 
 
 @check(
@@ -20,13 +21,16 @@ Roll the pods that mount the Secret once the new certificate is in it.""",
 )
 def test_cert_manager_certificates(cluster, profile, evidence):
     if not cluster.served("certificates"):
-        component_absent(profile.required, "cert-manager",
-                         f"cluster {cluster.name} does not serve cert-manager.io/v1 Certificates")
+        component_absent(
+            profile.required, "cert-manager", f"cluster {cluster.name} does not serve cert-manager.io/v1 Certificates"
+        )
     scope = profile.certificate_namespaces
     certs = cluster.list("certificates") if scope is None else cluster.in_namespaces("certificates", scope)
     limit = profile.thresholds.cert_days
     rows, offenders = certificate_findings(certs, now(), limit)
     evidence.table(rows)
-    evidence.note(f"{len(certs)} Certificates in {'all namespaces' if scope is None else ', '.join(scope)}; "
-                  f"threshold: {limit} days")
+    evidence.note(
+        f"{len(certs)} Certificates in {'all namespaces' if scope is None else ', '.join(scope)}; "
+        f"threshold: {limit} days"
+    )
     evidence.expect_none(offenders, f"Certificates not Ready or expiring within {limit} days", table=False)

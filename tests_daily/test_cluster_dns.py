@@ -1,4 +1,5 @@
 """Daily: Service names resolve (Titanium 003 네트워크 문제: 서비스 엔드포인트 확인 / DNS 해석)."""
+
 from opscheck.check import check
 from opscheck.rules.network import dns_findings, dns_names, dns_service_offenders
 
@@ -17,8 +18,11 @@ a wrong or missing answer: CoreDNS cannot watch the API (RBAC system:coredns, it
 Service was deleted/recreated with a new ClusterIP that clients still cache.""",
 )
 def test_cluster_dns(cluster, profile, cluster_dns, dns_resolver, evidence):
-    dns_services = [s for s in cluster.in_namespaces("services", [cluster_dns.namespace])
-                    if s["metadata"]["name"] == cluster_dns.service]
+    dns_services = [
+        s
+        for s in cluster.in_namespaces("services", [cluster_dns.namespace])
+        if s["metadata"]["name"] == cluster_dns.service
+    ]
     if not dns_services:
         evidence.fail(f"the cluster DNS Service {cluster_dns.namespace}/{cluster_dns.service} does not exist")
     slices = cluster.list("endpointslices")

@@ -1,4 +1,5 @@
 """Daily: sensor data quality from a configured SQL query (SmartSensor 002 daily log review §4)."""
+
 from opscheck.check import check, configured
 from opscheck.rules.database import quality_bounds, quality_bounds_text
 

@@ -1,4 +1,5 @@
 """Daily: the database answers (SmartSensor 002 daily checks)."""
+
 from opscheck.check import check
 
 
@@ -16,8 +17,16 @@ Then check the application's connection pool settings (datasource.hikari).""",
 )
 def test_postgres_select1(postgres, evidence):
     answer = postgres.select1()
-    evidence.table([{"object": postgres.address, "server_version": answer.server_version, "answer": answer.value,
-                     "ms": round(answer.elapsed_ms)}])
+    evidence.table(
+        [
+            {
+                "object": postgres.address,
+                "server_version": answer.server_version,
+                "answer": answer.value,
+                "ms": round(answer.elapsed_ms),
+            }
+        ]
+    )
     evidence.record(measured=answer.value, threshold=1)
     if answer.value != 1:
         evidence.fail(f"SELECT 1 answered {answer.value!r}")

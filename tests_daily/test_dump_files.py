@@ -1,4 +1,5 @@
 """Daily: database dump files on the backup host (SmartSensor 002 PostgreSQL backup script)."""
+
 from datetime import timedelta
 
 from opscheck.check import check
@@ -20,12 +21,19 @@ pg_dump failed half-way. Old dumps kept: the cleanup step did not run:
 )
 def test_backup_dump_files(profile, dump_files, dump_listings, evidence):
     max_age = timedelta(hours=dump_files.max_age_hours or profile.thresholds.backup_max_age_hours)
-    rows, problems = dump_file_report(dump_listings, dump_files.path, utc_now(), max_age=max_age,
-                                      retention=timedelta(days=dump_files.retention_days),
-                                      min_size=dump_files.min_size_bytes)
+    rows, problems = dump_file_report(
+        dump_listings,
+        dump_files.path,
+        utc_now(),
+        max_age=max_age,
+        retention=timedelta(days=dump_files.retention_days),
+        min_size=dump_files.min_size_bytes,
+    )
     evidence.table(rows)
-    evidence.record(measured="; ".join(problems) or "ok",
-                    threshold=f"newest within {hours(max_age)}, at least {dump_files.min_size_bytes} bytes, "
-                              f"none older than {dump_files.retention_days:g} days")
+    evidence.record(
+        measured="; ".join(problems) or "ok",
+        threshold=f"newest within {hours(max_age)}, at least {dump_files.min_size_bytes} bytes, "
+        f"none older than {dump_files.retention_days:g} days",
+    )
     if problems:
         evidence.fail("; ".join(problems))

@@ -1,5 +1,6 @@
 """Daily: etcd snapshot backups on the control-plane hosts (multi-cluster 004 etcd 스냅샷
 백업: etcd-snapshot.sh saves, verifies and keeps 7 days)."""
+
 from datetime import timedelta
 
 from opscheck.check import check
@@ -24,9 +25,17 @@ An invalid snapshot cannot restore the cluster: delete it and take a new one."""
 def test_etcd_snapshot(etcd_backups, etcd_snapshots, evidence):
     max_age = timedelta(hours=etcd_backups.max_age_hours)
     retention = timedelta(days=etcd_backups.retention_days)
-    rows, offenders = snapshot_report(etcd_snapshots, etcd_backups.path, utc_now(), max_age=max_age,
-                                      retention=retention, min_size=etcd_backups.min_size_bytes)
+    rows, offenders = snapshot_report(
+        etcd_snapshots,
+        etcd_backups.path,
+        utc_now(),
+        max_age=max_age,
+        retention=retention,
+        min_size=etcd_backups.min_size_bytes,
+    )
     evidence.table(rows)
-    evidence.note(f"newest snapshot within {hours(max_age)}, valid (etcdutl snapshot status); "
-                  f"retention {etcd_backups.retention_days:g} days")
+    evidence.note(
+        f"newest snapshot within {hours(max_age)}, valid (etcdutl snapshot status); "
+        f"retention {etcd_backups.retention_days:g} days"
+    )
     evidence.expect_none(offenders, "etcd snapshot problems", table=False)

@@ -1,4 +1,5 @@
 """Daily: health endpoints and the HSM connection (QSIGN 000 §1, §3 and Health Check)."""
+
 from opscheck.check import check, configured
 from opscheck.rules.health import down_subchecks, endpoint_row
 
@@ -16,12 +17,17 @@ Common causes: the database connection failed, Vault is sealed, the HSM connecti
 kubectl get pods -n qsign -l app=postgresql; kubectl exec -n qsign vault-0 -- vault status""",
 )
 def test_health_endpoints(profile, http, evidence):
-    services = configured(profile.services, profile.required, "services",
-                          "no services with health endpoints in this profile")
+    services = configured(
+        profile.services, profile.required, "services", "no services with health endpoints in this profile"
+    )
     timeout = profile.thresholds.http_timeout_seconds
-    rows = [endpoint_row(svc.name, path, http.probe(svc.url + path, timeout),
-                         svc.ready_checks if path == svc.ready_path else None)
-            for svc in services for path in svc.health_paths]
+    rows = [
+        endpoint_row(
+            svc.name, path, http.probe(svc.url + path, timeout), svc.ready_checks if path == svc.ready_path else None
+        )
+        for svc in services
+        for path in svc.health_paths
+    ]
     evidence.table(rows)
     evidence.expect_none([r for r in rows if r["detail"] != "UP"], "health endpoints not UP", table=False)
 

@@ -1,4 +1,5 @@
 """Daily: response and signature times (QSIGN 000 §2, from Prometheus histograms)."""
+
 from opscheck.check import check, configured
 
 
@@ -14,12 +15,17 @@ Fixes: add database indexes, enable caching, size the connection pool, scale out
 )
 def test_api_latency(prometheus, profile, evidence):
     cfg = profile.prometheus
-    template = configured(cfg.api_latency_query, profile.required, "prometheus",
-                          "prometheus.api_latency_query is not set in this profile")
+    template = configured(
+        cfg.api_latency_query, profile.required, "prometheus", "prometheus.api_latency_query is not set in this profile"
+    )
     seconds, query = prometheus.scraped_value(template, numbers_only=False, window=cfg.latency_window)
     evidence.note(f"PromQL: {query}")
-    evidence.expect_at_most(seconds * 1000, profile.thresholds.api_latency_ms,
-                            what=f"average API response time over {cfg.latency_window}", unit=" ms")
+    evidence.expect_at_most(
+        seconds * 1000,
+        profile.thresholds.api_latency_ms,
+        what=f"average API response time over {cfg.latency_window}",
+        unit=" ms",
+    )
 
 
 @check(
@@ -34,9 +40,17 @@ scale the signature-service if the queue grows.""",
 )
 def test_signature_latency(prometheus, profile, evidence):
     cfg = profile.prometheus
-    template = configured(cfg.signature_latency_query, profile.required, "prometheus",
-                          "prometheus.signature_latency_query is not set in this profile")
+    template = configured(
+        cfg.signature_latency_query,
+        profile.required,
+        "prometheus",
+        "prometheus.signature_latency_query is not set in this profile",
+    )
     seconds, query = prometheus.scraped_value(template, numbers_only=False, window=cfg.latency_window)
     evidence.note(f"PromQL: {query}")
-    evidence.expect_at_most(seconds * 1000, profile.thresholds.signature_latency_ms,
-                            what=f"average signature time over {cfg.latency_window}", unit=" ms")
+    evidence.expect_at_most(
+        seconds * 1000,
+        profile.thresholds.signature_latency_ms,
+        what=f"average signature time over {cfg.latency_window}",
+        unit=" ms",
+    )

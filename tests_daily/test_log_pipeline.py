@@ -26,8 +26,10 @@ def test_log_pipeline(cluster, log_pipeline, http, evidence):
     counts, offenders, ready_nodes = daemonset_findings(ds, cluster.in_namespaces("pods", [ns]))
     evidence.table([counts])
     down_nodes = {r["object"] for r in node_problems(cluster.list("nodes"))}
-    evidence.note(f"nodes with a ready {name} pod: {', '.join(sorted(n for n in ready_nodes if n)) or 'none'}"
-                  + (f"; nodes not Ready (not judged): {', '.join(sorted(down_nodes))}" if down_nodes else ""))
+    evidence.note(
+        f"nodes with a ready {name} pod: {', '.join(sorted(n for n in ready_nodes if n)) or 'none'}"
+        + (f"; nodes not Ready (not judged): {', '.join(sorted(down_nodes))}" if down_nodes else "")
+    )
     if log_pipeline.loki_url is None:
         evidence.note("log_pipeline.loki_url not set: Loki's readiness was not checked")
     else:

@@ -1,5 +1,6 @@
 """Daily: error logs, signature statistics and warning events (QSIGN 000 로그 확인, log-analysis.sh)."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 from opscheck.check import check, configured
 from opscheck.rules.events import recent_warnings
@@ -23,8 +24,9 @@ def test_error_logs(pod_logs, profile, evidence):
     window = timedelta(minutes=rules.error_window_minutes)
     limit = profile.thresholds.error_lines
     pods = {app: pod_logs.app_pods(profile.namespaces, rules.app_label, app) for app in rules.apps}
-    rows, offenders, examples = error_lines_per_app({app: (len(p), pod_logs.lines(p, window)) for app, p in pods.items()},
-                                                    rules.error_pattern, limit)
+    rows, offenders, examples = error_lines_per_app(
+        {app: (len(p), pod_logs.lines(p, window)) for app, p in pods.items()}, rules.error_pattern, limit
+    )
     for line in examples:
         evidence.note(line)
     evidence.table(rows)
@@ -48,16 +50,34 @@ def test_signature_stats(pod_logs, profile, evidence):
     configured(rules.signature_app, profile.required, "logs", "logs.signature_app is not set in this profile")
     window = timedelta(minutes=rules.signature_window_minutes)
     pods = pod_logs.app_pods(profile.namespaces, rules.app_label, rules.signature_app)
-    counts = count_containing(pod_logs.lines(pods, window), {"requested": rules.signature_requested,
-                              "completed": rules.signature_completed, "failed": rules.signature_failed})
+    counts = count_containing(
+        pod_logs.lines(pods, window),
+        {
+            "requested": rules.signature_requested,
+            "completed": rules.signature_completed,
+            "failed": rules.signature_failed,
+        },
+    )
     requested, completed, failed = counts["requested"], counts["completed"], counts["failed"]
-    evidence.table([{"object": rules.signature_app, "requested": requested, "completed": completed,
-                     "failed": failed, "window": str(window)}])
+    evidence.table(
+        [
+            {
+                "object": rules.signature_app,
+                "requested": requested,
+                "completed": completed,
+                "failed": failed,
+                "window": str(window),
+            }
+        ]
+    )
     if requested == 0:
         evidence.fail(f"no signature requests logged by {rules.signature_app} in the last {window}")
     ratio = failed / requested
-    evidence.expect_at_most(ratio, profile.thresholds.signature_failure_ratio,
-                            what=f"signature failure ratio ({failed} failed of {requested})")
+    evidence.expect_at_most(
+        ratio,
+        profile.thresholds.signature_failure_ratio,
+        what=f"signature failure ratio ({failed} failed of {requested})",
+    )
 
 
 @check(
@@ -71,7 +91,11 @@ kubectl describe <kind> -n qsign <name>   # the object the event is about""",
 )
 def test_warning_events(cluster, profile, evidence):
     window = timedelta(minutes=profile.thresholds.warning_events_window_minutes)
-    offenders = recent_warnings(cluster.in_namespaces("events", profile.namespaces), datetime.now(timezone.utc) - window)
+    offenders = recent_warnings(cluster.in_namespaces("events", profile.namespaces), datetime.now(UTC) - window)
     evidence.table(offenders)
-    evidence.expect_at_most(len(offenders), profile.thresholds.warning_events,
-                            what=f"Warning events in the last {window}", offenders=offenders)
+    evidence.expect_at_most(
+        len(offenders),
+        profile.thresholds.warning_events,
+        what=f"Warning events in the last {window}",
+        offenders=offenders,
+    )

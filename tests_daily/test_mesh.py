@@ -1,4 +1,5 @@
 """Daily: every pod in the service mesh runs the Istio sidecar (Titanium 003 Sidecar 주입 확인)."""
+
 from opscheck.check import check, component_absent
 from opscheck.rules.mesh import mesh_namespaces, sidecar_findings
 
@@ -18,13 +19,16 @@ workload so its pods are created again with the sidecar: kubectl rollout restart
 def test_sidecar_injected(cluster, profile, evidence):
     mesh = profile.security.mesh
     if not cluster.served("peerauthentications"):
-        component_absent(profile.required, "istio", f"cluster {cluster.name} does not serve Istio's security.istio.io API")
+        component_absent(
+            profile.required, "istio", f"cluster {cluster.name} does not serve Istio's security.istio.io API"
+        )
     all_namespaces = cluster.list("namespaces")
     namespaces = mesh_namespaces(mesh.namespaces, all_namespaces)
     if not namespaces:
         component_absent(profile.required, "istio", "no namespace is labelled for sidecar injection")
-    rows, offenders = sidecar_findings(namespaces, all_namespaces, cluster.in_namespaces("pods", namespaces),
-                                       mesh.sidecar_container)
+    rows, offenders = sidecar_findings(
+        namespaces, all_namespaces, cluster.in_namespaces("pods", namespaces), mesh.sidecar_container
+    )
     evidence.table(rows)
     evidence.note(f"mesh namespaces: {', '.join(namespaces)}")
     evidence.expect_none(offenders, "pods or namespaces outside the mesh", table=False)

@@ -1,4 +1,5 @@
 """Daily: traffic can reach the services (QSIGN 000 §1 and network monitoring)."""
+
 from opscheck.check import check
 from opscheck.rules.network import lb_and_ingress_problems, services_without_ready_endpoints
 
@@ -18,8 +19,12 @@ def test_ingress_lb(cluster, profile, evidence):
     services = cluster.in_namespaces("services", profile.namespaces)
     ingresses = cluster.in_namespaces("ingresses", profile.namespaces)
     slices = cluster.in_namespaces("endpointslices", profile.namespaces)
-    evidence.note(f"{sum(s['spec'].get('type') == 'LoadBalancer' for s in services)} LoadBalancer services, {len(ingresses)} ingresses")
-    evidence.expect_none(lb_and_ingress_problems(services, ingresses, slices), "load balancers or ingresses not serving")
+    evidence.note(
+        f"{sum(s['spec'].get('type') == 'LoadBalancer' for s in services)} LoadBalancer services, {len(ingresses)} ingresses"
+    )
+    evidence.expect_none(
+        lb_and_ingress_problems(services, ingresses, slices), "load balancers or ingresses not serving"
+    )
 
 
 @check(

@@ -1,5 +1,6 @@
 """Daily: node filesystems, read with df on the nodes (multi-cluster 004 디스크 용량 부족,
 SmartSensor 002 저장소 사용량 확인)."""
+
 from opscheck.check import check
 from opscheck.rules.hosts import filesystems_over, hosts_without_filesystems
 

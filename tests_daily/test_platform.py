@@ -1,6 +1,7 @@
 """Daily: platform services (SmartSensor 002 `velero backup get`, multi-cluster 004 backups,
 External Secrets, `cilium status`; Titanium 003's CI/CD through Argo CD)."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 from opscheck.check import check, component_absent, configured
 from opscheck.rules.objects import find, in_namespace
@@ -32,8 +33,10 @@ def test_velero_backups(cluster, profile, evidence):
     max_age = timedelta(hours=cfg.max_age_hours or profile.thresholds.backup_max_age_hours)
     newest, offenders = velero_backup_findings(schedules, backups, max_age)
     evidence.table(newest)
-    evidence.note(f"{len(schedules)} Schedules, {len(backups)} Backups in {cfg.namespace}; the newest of each "
-                  f"Schedule must be Completed without errors and within {max_age.total_seconds() / 3600:g} h")
+    evidence.note(
+        f"{len(schedules)} Schedules, {len(backups)} Backups in {cfg.namespace}; the newest of each "
+        f"Schedule must be Completed without errors and within {max_age.total_seconds() / 3600:g} h"
+    )
     evidence.expect_none(offenders, "Velero backups not in order", table=False)
 
 
@@ -53,10 +56,12 @@ def test_externalsecrets(cluster, profile, evidence):
     cfg = profile.platform.external_secrets
     items = cluster.list_served("externalsecrets", "externalsecrets-v1beta1")
     if items is None:
-        component_absent(profile.required, "external-secrets",
-                         f"no External Secrets ExternalSecret CRD in cluster {cluster.name}")
-    rows, offenders = external_secret_findings(items, cluster.list("secrets"), datetime.now(timezone.utc),
-                                               cfg.stale_after_intervals, cfg.ignore)
+        component_absent(
+            profile.required, "external-secrets", f"no External Secrets ExternalSecret CRD in cluster {cluster.name}"
+        )
+    rows, offenders = external_secret_findings(
+        items, cluster.list("secrets"), datetime.now(UTC), cfg.stale_after_intervals, cfg.ignore
+    )
     evidence.table(rows)
     if not rows:
         component_absent(profile.required, "external-secrets", f"no ExternalSecret in cluster {cluster.name}")
@@ -80,8 +85,10 @@ def test_argocd_apps(cluster, profile, evidence):
     apps = cluster.list_served("argocd-applications")
     if apps is None:
         component_absent(profile.required, "argocd", f"no Argo CD Application CRD in cluster {cluster.name}")
-    evidence.note("CI/CD pipeline success: the CI runs (GitHub Actions) are outside the cluster; what reaches it "
-                  "is Argo CD's sync of each Application, checked here")
+    evidence.note(
+        "CI/CD pipeline success: the CI runs (GitHub Actions) are outside the cluster; what reaches it "
+        "is Argo CD's sync of each Application, checked here"
+    )
     rows, offenders = application_findings(apps, profile.platform.argocd.ignore)
     evidence.table(rows)
     if not rows:
@@ -109,10 +116,13 @@ def test_cni_status(cluster, profile, evidence):
     problems, facts = cni_problems(ds, operator, cfg.operator, cfg.min_version)
     evidence.table([{"object": f"{cfg.namespace}/{cfg.daemonset}", **facts}])
     evidence.note(f"{len(cluster.list('nodes'))} nodes in the cluster")
-    evidence.note("cluster mesh: `cilium clustermesh status` asks the agents themselves; the Kubernetes API does "
-                  "not show it, so it is not checked here")
-    evidence.record(measured="; ".join(problems) or "ok",
-                    threshold="all agents ready and updated" + (f", version >= {cfg.min_version}" if cfg.min_version else ""))
+    evidence.note(
+        "cluster mesh: `cilium clustermesh status` asks the agents themselves; the Kubernetes API does "
+        "not show it, so it is not checked here"
+    )
+    evidence.record(
+        measured="; ".join(problems) or "ok",
+        threshold="all agents ready and updated" + (f", version >= {cfg.min_version}" if cfg.min_version else ""),
+    )
     if problems:
         evidence.fail(f"CNI {cfg.namespace}/{cfg.daemonset}: {'; '.join(problems)}")
-

@@ -1,5 +1,6 @@
 """Daily: Prometheus scrapes every target, and the dashboards' key metrics have data
 (seed 003: Prometheus 타겟 확인, Grafana 대시보드에서 주요 메트릭 확인)."""
+
 from __future__ import annotations
 
 from opscheck.check import check, component_absent
@@ -45,8 +46,11 @@ def test_dashboard_metrics(prometheus, grafana, profile, evidence):
     # environment: Grafana is not packaged in Debian) that part is not applicable and the
     # check covers the dashboards' key queries alone.
     if not cfg.dashboard_queries and grafana is None:
-        component_absent(profile.required, "prometheus",
-                         "no prometheus.dashboard_queries and no prometheus.grafana_url in this profile")
+        component_absent(
+            profile.required,
+            "prometheus",
+            "no prometheus.dashboard_queries and no prometheus.grafana_url in this profile",
+        )
     offenders = []
     if grafana is None:
         evidence.note("Grafana: not applicable (no prometheus.grafana_url); dashboards' queries checked in Prometheus")

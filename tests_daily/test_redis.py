@@ -1,4 +1,5 @@
 """Daily: the cache answers (SmartSensor 002 일일 점검: redis-cli ping)."""
+
 from opscheck.check import check
 
 

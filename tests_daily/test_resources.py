@@ -2,8 +2,14 @@
 
 from opscheck.check import check
 from opscheck.rules.resources import (
-    container_usage_vs_limits, containers_over_limits, disk_usage_rows, node_usage_percent, over_percent, over_threshold,
-    rounded, unbound_claims,
+    container_usage_vs_limits,
+    containers_over_limits,
+    disk_usage_rows,
+    node_usage_percent,
+    over_percent,
+    over_threshold,
+    rounded,
+    unbound_claims,
 )
 
 
@@ -23,8 +29,10 @@ def test_node_cpu(cluster, profile, evidence):
         evidence.fail("metrics.k8s.io returned no node usage")
     evidence.table(rows)
     limit = profile.thresholds.cpu_percent
-    evidence.expect_at_most(rows[0]["percent"], limit, what="highest node CPU usage", unit="%",
-                            offenders=over_threshold(rows, limit))
+    evidence.expect_at_most(
+        rows[0]["percent"], limit, what="highest node CPU usage", unit="%", offenders=over_threshold(rows, limit)
+    )
+
 
 @check(
     id="daily.node-memory",
@@ -42,8 +50,9 @@ def test_node_memory(cluster, profile, evidence):
         evidence.fail("metrics.k8s.io returned no node usage")
     evidence.table(rows)
     limit = profile.thresholds.memory_percent
-    evidence.expect_at_most(rows[0]["percent"], limit, what="highest node memory usage", unit="%",
-                            offenders=over_threshold(rows, limit))
+    evidence.expect_at_most(
+        rows[0]["percent"], limit, what="highest node memory usage", unit="%", offenders=over_threshold(rows, limit)
+    )
 
 
 @check(
@@ -82,9 +91,12 @@ Free space (old WAL, logs, dumps) or expand the PVC (allowVolumeExpansion) befor
 )
 def test_disk_usage(prometheus, profile, evidence):
     cfg = profile.prometheus
-    rows = disk_usage_rows((label, sample) for label, query in (("volume", cfg.volume_usage_query),
-                                                                ("filesystem", cfg.filesystem_usage_query))
-                           if query for sample in prometheus.query(query))
+    rows = disk_usage_rows(
+        (label, sample)
+        for label, query in (("volume", cfg.volume_usage_query), ("filesystem", cfg.filesystem_usage_query))
+        if query
+        for sample in prometheus.query(query)
+    )
     if not rows:
         evidence.fail("Prometheus returned no volume or filesystem usage: are kubelet and node-exporter scraped?")
     limit = profile.thresholds.disk_percent

@@ -1,4 +1,5 @@
 """The checklist process itself: every cadence run as often as the profile requires."""
+
 from opscheck.check import check
 
 

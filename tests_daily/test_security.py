@@ -1,8 +1,9 @@
 """Daily: Vault, certificates, access attempts, audit logging (QSIGN 000 §3, §4)."""
-from datetime import datetime, timedelta, timezone
 
-from opscheck.rules.certs import tls_secret_expiry, tls_secrets
+from datetime import UTC, datetime, timedelta
+
 from opscheck.check import check, component_absent, configured
+from opscheck.rules.certs import tls_secret_expiry, tls_secrets
 from opscheck.rules.log_patterns import matching, per_pod
 
 
@@ -77,9 +78,12 @@ def test_abnormal_access(pod_logs, profile, evidence):
     evidence.table({"object": pod, "attempts": n} for pod, n in by_pod.items())
     for h in hits[:5]:
         evidence.note(f"example: {h.pod}: {h.text[:200]}")
-    evidence.expect_at_most(len(hits), profile.thresholds.abnormal_access,
-                            what=f"access attempts matching /{rules.access_pattern}/ in the last {window}",
-                            offenders=[{"object": p, "detail": f"{n} attempts"} for p, n in by_pod.items()])
+    evidence.expect_at_most(
+        len(hits),
+        profile.thresholds.abnormal_access,
+        what=f"access attempts matching /{rules.access_pattern}/ in the last {window}",
+        offenders=[{"object": p, "detail": f"{n} attempts"} for p, n in by_pod.items()],
+    )
 
 
 @check(
@@ -94,8 +98,10 @@ Check the audit volume is writable and not full: a blocked audit device makes Va
 )
 def test_audit_log(vault, profile, evidence):
     devices = vault.audit_devices()
-    rows = [{"object": path, "type": d.get("type"), "file_path": (d.get("options") or {}).get("file_path", "")}
-            for path, d in devices.items()]
+    rows = [
+        {"object": path, "type": d.get("type"), "file_path": (d.get("options") or {}).get("file_path", "")}
+        for path, d in devices.items()
+    ]
     evidence.table(rows)
     if not rows:
         evidence.fail(f"Vault at {vault.config.address} has no audit device enabled")
@@ -106,7 +112,11 @@ def test_audit_log(vault, profile, evidence):
     newest = vault.newest_audit_entry(log_file)
     if newest is None:
         evidence.fail(f"audit log {log_file} has no entries")
-    age = datetime.now(timezone.utc) - newest
+    age = datetime.now(UTC) - newest
     evidence.note(f"newest audit entry: {newest:%Y-%m-%dT%H:%M:%SZ}")
-    evidence.expect_at_most(age.total_seconds() / 60, profile.thresholds.audit_log_max_age_minutes,
-                            what=f"age of the newest entry in {log_file}", unit=" min")
+    evidence.expect_at_most(
+        age.total_seconds() / 60,
+        profile.thresholds.audit_log_max_age_minutes,
+        what=f"age of the newest entry in {log_file}",
+        unit=" min",
+    )

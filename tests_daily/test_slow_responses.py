@@ -1,5 +1,6 @@
 """Daily: requests slower than 1000 ms over the day, from the latency histograms
 (seed 002 로그 검토: 느린 응답 감지, response_time > 1000ms)."""
+
 from __future__ import annotations
 
 from opscheck.check import check, configured, fmt
@@ -20,8 +21,12 @@ size connection pools, or scale out (HPA).""",
 def test_slow_responses(service_meter, profile, evidence):
     cfg = profile.prometheus
     slow = cfg.slow_responses
-    services = configured(slow.services or (cfg.sla.services if cfg.sla else []), profile.required, "prometheus",
-                          "no prometheus.slow_responses.services (nor sla.services) in this profile")
+    services = configured(
+        slow.services or (cfg.sla.services if cfg.sla else []),
+        profile.required,
+        "prometheus",
+        "no prometheus.slow_responses.services (nor sla.services) in this profile",
+    )
     window = cfg.windows.daily
     meter = service_meter(window)
     counts = [(service, *meter.slow_requests(service, slow.threshold_ms)) for service in services]
@@ -29,6 +34,8 @@ def test_slow_responses(service_meter, profile, evidence):
     evidence.table(rows)
     evidence.record(measured=round(worst, 2), threshold=slow.max_percent, unit="%")
     if offenders:
-        evidence.fail(f"{len(offenders)} services answer more than {fmt(float(slow.max_percent))}% of requests slower than "
-                      f"{fmt(float(slow.threshold_ms))} ms over {window}: "
-                      + ", ".join(f"{o['object']} ({o['detail']})" for o in offenders))
+        evidence.fail(
+            f"{len(offenders)} services answer more than {fmt(float(slow.max_percent))}% of requests slower than "
+            f"{fmt(float(slow.threshold_ms))} ms over {window}: "
+            + ", ".join(f"{o['object']} ({o['detail']})" for o in offenders)
+        )

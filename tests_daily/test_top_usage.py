@@ -1,5 +1,6 @@
 """Daily: what `kubectl top` shows, per cluster (SmartSensor 002 리소스 사용량 확인,
 multi-cluster 004 리소스 사용량 확인)."""
+
 from opscheck.check import check
 from opscheck.rules.resources import top_usage_findings, unbound_claims
 from opscheck.rules.workloads import node_problems
@@ -21,11 +22,19 @@ def test_top_usage(cluster, profile, evidence):
     nodes = cluster.list("nodes")
     limit = profile.thresholds.memory_percent
     table, top, offenders, reporting = top_usage_findings(
-        nodes, cluster.list("node-metrics"), cluster.list("pod-metrics"), cluster.list("pods"), profile.thresholds.top_pods,
-        limit, {r["object"] for r in node_problems(nodes)})
+        nodes,
+        cluster.list("node-metrics"),
+        cluster.list("pod-metrics"),
+        cluster.list("pods"),
+        profile.thresholds.top_pods,
+        limit,
+        {r["object"] for r in node_problems(nodes)},
+    )
     evidence.table(table)
     pvcs = cluster.list("persistentvolumeclaims")
-    evidence.note(f"{len(reporting)} of {len(nodes)} nodes report usage; top {len(top)} pods by memory; "
-                  f"{len(pvcs) - len(unbound_claims(pvcs))} of {len(pvcs)} PVCs Bound; "
-                  f"a pod over {limit:g}% of its memory limit fails")
+    evidence.note(
+        f"{len(reporting)} of {len(nodes)} nodes report usage; top {len(top)} pods by memory; "
+        f"{len(pvcs) - len(unbound_claims(pvcs))} of {len(pvcs)} PVCs Bound; "
+        f"a pod over {limit:g}% of its memory limit fails"
+    )
     evidence.expect_none(offenders, "nodes without usage or heavy pods near their memory limit", table=False)

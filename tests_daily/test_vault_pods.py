@@ -1,5 +1,6 @@
 """Daily: Vault in each cluster that runs it (multi-cluster 004 Vault 문제: kubectl exec -it
 vault-0 -n vault -- vault status)."""
+
 from opscheck.check import check, component_absent, configured
 from opscheck.errors import DependencyError
 from opscheck.rules.objects import find
@@ -20,12 +21,19 @@ holders), then check the External Secrets that depend on it: kubectl get externa
 A pod not Running/Ready: kubectl describe pod -n vault vault-0; kubectl logs -n vault vault-0.""",
 )
 def test_vault_pods(cluster, profile, vault, evidence):
-    where = configured(profile.vault.kubernetes, profile.required, "vault",
-                       "vault.kubernetes is not set (Vault does not run in the clusters)")
+    where = configured(
+        profile.vault.kubernetes,
+        profile.required,
+        "vault",
+        "vault.kubernetes is not set (Vault does not run in the clusters)",
+    )
     sts = find(cluster.list("statefulsets"), where.namespace, where.statefulset)
     if sts is None:
-        component_absent(profile.required, "vault", f"cluster {cluster.name} does not run Vault "
-                         f"(no StatefulSet {where.namespace}/{where.statefulset})")
+        component_absent(
+            profile.required,
+            "vault",
+            f"cluster {cluster.name} does not run Vault (no StatefulSet {where.namespace}/{where.statefulset})",
+        )
     rows, offenders = statefulset_pod_findings(sts, cluster.in_namespaces("pods", [where.namespace]))
     # the service in front of the pods: vault status through the API; unreachable is one of
     # the problems listed (with the pods'), so this check catches it rather than declaring availability

@@ -1,6 +1,6 @@
 """Daily: pods, workloads and nodes (QSIGN 000 §1, SmartSensor 002, Titanium 003, multi-cluster 004)."""
-from datetime import datetime, timedelta, timezone
 
+from datetime import UTC, datetime, timedelta
 
 from opscheck.check import check
 from opscheck.rules.workloads import node_problems, oom_killed, replica_shortfalls, restart_counts, unhealthy_pods
@@ -70,7 +70,7 @@ Raise the container's memory limit (kubectl set resources ... --limits=memory=1G
 scale out with an HPA; profile the application's memory use.""",
 )
 def test_oomkilled(cluster, evidence):
-    since = datetime.now(timezone.utc) - timedelta(hours=24)
+    since = datetime.now(UTC) - timedelta(hours=24)
     evidence.expect_none(oom_killed(cluster.list("pods"), since), "containers OOMKilled in the last 24 h")
 
 
@@ -107,8 +107,9 @@ def test_replicas(cluster, profile, evidence):
     workloads = cluster.workloads(profile.namespaces)
     minimums = {f"{w.kind}/{w.namespace}/{w.name}": w.min_replicas for w in profile.workloads}
     evidence.note(f"{len(workloads)} workloads in {', '.join(profile.namespaces)}")
-    evidence.expect_none(replica_shortfalls(workloads, minimums, profile.default_min_replicas),
-                         "workloads short of replicas")
+    evidence.expect_none(
+        replica_shortfalls(workloads, minimums, profile.default_min_replicas), "workloads short of replicas"
+    )
 
 
 @check(

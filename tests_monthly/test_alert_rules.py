@@ -1,5 +1,6 @@
 """Monthly: the alert rules are loaded, healthy, labelled and routed (seed 001 알림 규칙
 검토; seed 002 prometheus-rules.yaml)."""
+
 from __future__ import annotations
 
 from opscheck.check import check
@@ -23,7 +24,13 @@ def test_alert_rules(prometheus, alertmanagers, profile, evidence):
     config = alertmanagers[0].status().config if alertmanagers else {}
     rows, offenders = rule_problems(rules, cfg, config)
     evidence.table(rows)
-    evidence.note(f"{len([r for r in rules if r.kind == 'alerting'])} alerting rules loaded; "
-                  f"expected: {', '.join(cfg.expected_rules) or 'none listed'}; "
-                  + ("routing read from Alertmanager " + alertmanagers[0].url if config else "routing not checked (no Alertmanager)"))
+    evidence.note(
+        f"{len([r for r in rules if r.kind == 'alerting'])} alerting rules loaded; "
+        f"expected: {', '.join(cfg.expected_rules) or 'none listed'}; "
+        + (
+            "routing read from Alertmanager " + alertmanagers[0].url
+            if config
+            else "routing not checked (no Alertmanager)"
+        )
+    )
     evidence.expect_none(offenders, "alert rules need attention", table=False)

@@ -1,4 +1,5 @@
 """Monthly document reviews (seed 001 and seed 003 monthly checklists): people attest them."""
+
 from opscheck.check import check
 
 
@@ -8,8 +9,8 @@ from opscheck.check import check
     severity="low",
     covers=["001.monthly.docs-update"],
     remediation="Review the operations guide, runbooks and contact lists against what changed this month "
-                "(deployments, incidents, post-mortems) and update them; then record the review in an "
-                "attestation file (item, who, role, when, evidence link, valid_days or expires).",
+    "(deployments, incidents, post-mortems) and update them; then record the review in an "
+    "attestation file (item, who, role, when, evidence link, valid_days or expires).",
 )
 def test_docs_update(sign_off):
     sign_off()
@@ -21,8 +22,8 @@ def test_docs_update(sign_off):
     severity="low",
     covers=["003.monthly.docs-update"],
     remediation="Update the architecture decision records and the operations guide for this month's "
-                "changes (Kubernetes/Istio upgrades, cleaned-up resources, DR test results); then record "
-                "the review in an attestation file (item, who, role, when, evidence link, valid_days or expires).",
+    "changes (Kubernetes/Istio upgrades, cleaned-up resources, DR test results); then record "
+    "the review in an attestation file (item, who, role, when, evidence link, valid_days or expires).",
 )
 def test_adr_docs_update(sign_off):
     sign_off()

@@ -1,5 +1,6 @@
 """Monthly: capacity forecasts (seed 002 용량 계획: 6-month forecast, CPU < 70 %, memory < 80 %;
 seed 001 용량 사용 추세 분석; seed 000 스토리지 확장 필요성 평가)."""
+
 from __future__ import annotations
 
 from opscheck.check import check, configured
@@ -18,8 +19,12 @@ Storage over 80 %: expand the volume (postgresql: next resize at 80 %, e.g. 500 
 old data. Cluster scaling triggers: scale out at CPU 70 % / memory 80 % for 15 minutes.""",
 )
 def test_capacity_forecast(capacity_trends, profile, evidence):
-    resources = configured(resource_queries(profile.prometheus, profile.thresholds, storage=True), profile.required,
-                           "prometheus", "no capacity queries (prometheus.capacity.cpu_query, memory_query, volume_usage_query)")
+    resources = configured(
+        resource_queries(profile.prometheus, profile.thresholds, storage=True),
+        profile.required,
+        "prometheus",
+        "no capacity queries (prometheus.capacity.cpu_query, memory_query, volume_usage_query)",
+    )
     fc = profile.prometheus.capacity.forecast
     rows, offenders = forecast_rows([(n, capacity_trends(q, fc), limit) for n, q, limit in resources], fc)
     evidence.table(rows)
@@ -39,12 +44,14 @@ allowVolumeExpansion), or archive/delete old data; review the growth rate every 
 )
 def test_storage_expansion(capacity_trends, profile, evidence):
     cfg = profile.prometheus
-    query = configured(cfg.volume_usage_query, profile.required, "prometheus",
-                       "no prometheus.volume_usage_query in this profile")
+    query = configured(
+        cfg.volume_usage_query, profile.required, "prometheus", "no prometheus.volume_usage_query in this profile"
+    )
     fc = cfg.capacity.storage_expansion
     level = profile.thresholds.disk_percent / 100
     rows, offenders = volume_rows(capacity_trends(query, fc), fc, level)
     evidence.table(rows)
     evidence.note(f"linear trend over {fc.window} (step {fc.step}); planning horizon {fc.horizon_days:g} days")
-    evidence.expect_none(offenders, f"volumes pass {profile.thresholds.disk_percent:g}% within "
-                                    f"{fc.horizon_days:g} days", table=False)
+    evidence.expect_none(
+        offenders, f"volumes pass {profile.thresholds.disk_percent:g}% within {fc.horizon_days:g} days", table=False
+    )

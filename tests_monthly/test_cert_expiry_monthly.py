@@ -1,7 +1,8 @@
 """Monthly: every certificate's expiry listed, TLS Secrets and the HSM client certificate
 (QSIGN 000 monthly check-certificates.sh, 001 monthly checklist)."""
-from opscheck.rules.certs import pem_file_expiry, tls_secret_expiry
+
 from opscheck.check import check, component_absent
+from opscheck.rules.certs import pem_file_expiry, tls_secret_expiry
 
 
 @check(
@@ -26,13 +27,17 @@ def test_cert_expiry_monthly(cluster, profile, hosts, evidence):
             offenders.append({"object": spec.name, "detail": f"no host with role {spec.host_role!r} in the profile"})
         for h in chosen:
             f = hosts[h.name].file(spec.file)
-            row, offender = pem_file_expiry(f"{h.name}:{spec.file}", f.content if f.exists else None, limit,
-                                            kind=f"{spec.name} certificate")
+            row, offender = pem_file_expiry(
+                f"{h.name}:{spec.file}", f.content if f.exists else None, limit, kind=f"{spec.name} certificate"
+            )
             rows += [row] if row else []
             offenders += [offender] if offender else []
     if not rows and not offenders:
-        component_absent(profile.required, "certificates",
-                         f"no TLS Secrets in {', '.join(namespaces)} and no security.hsm_certificates")
+        component_absent(
+            profile.required,
+            "certificates",
+            f"no TLS Secrets in {', '.join(namespaces)} and no security.hsm_certificates",
+        )
     evidence.table(rows)
     evidence.note(f"threshold: {limit} days")
     evidence.expect_none(offenders, f"certificates unreadable or expiring within {limit} days", table=False)

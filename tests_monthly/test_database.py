@@ -1,8 +1,18 @@
 """Monthly: index use, table sizes, database roles and inactive accounts
 (SmartSensor 002: performance tuning, capacity planning, monthly security audit)."""
+
 from opscheck.check import check, configured
-from opscheck.rules.database import (MB, growth, index_rows, inactive_accounts, oversized_tables, role_policy,
-                                     storage_over_trigger, storage_percent, unused_indexes)
+from opscheck.rules.database import (
+    MB,
+    growth,
+    inactive_accounts,
+    index_rows,
+    oversized_tables,
+    role_policy,
+    storage_over_trigger,
+    storage_percent,
+    unused_indexes,
+)
 from opscheck.timeutil import utc_now
 
 
@@ -22,10 +32,13 @@ def test_unused_indexes(postgres_config, database, evidence):
     t = postgres_config.thresholds
     all_indexes = database.indexes()
     evidence.table(index_rows(all_indexes, t))
-    evidence.note(f"judged: indexes not backing a constraint, on tables of at least {t.index_min_table_rows} rows; "
-                  f"unused: fewer than {t.unused_index_max_scans} scans since the statistics were reset")
-    evidence.expect_none(unused_indexes(all_indexes, t), f"indexes scanned fewer than {t.unused_index_max_scans} times",
-                         table=False)
+    evidence.note(
+        f"judged: indexes not backing a constraint, on tables of at least {t.index_min_table_rows} rows; "
+        f"unused: fewer than {t.unused_index_max_scans} scans since the statistics were reset"
+    )
+    evidence.expect_none(
+        unused_indexes(all_indexes, t), f"indexes scanned fewer than {t.unused_index_max_scans} times", table=False
+    )
 
 
 @check(
@@ -49,16 +62,22 @@ def test_table_sizes(profile, postgres_config, database, evidence):
     for rule in profile.data_retention:
         if rule.table in by_name:
             g = growth(rule, *database.recent_rows(rule, 7), by_name[rule.table], 7)
-            evidence.note(f"growth of {g['object']}: {g['rows_per_day']:g} rows/day, {g['mb_per_day']:g} MB/day (last 7 days)")
+            evidence.note(
+                f"growth of {g['object']}: {g['rows_per_day']:g} rows/day, {g['mb_per_day']:g} MB/day (last 7 days)"
+            )
     data = database.cluster_data_bytes()
     evidence.note(f"all databases: {data / MB:.1f} MB")
     used = storage_percent(data, t)
     if used is not None:
-        evidence.note(f"storage: {used:.1f}% of {t.storage_capacity_gb:g} GB, resize trigger {t.storage_resize_trigger_percent:g}%")
+        evidence.note(
+            f"storage: {used:.1f}% of {t.storage_capacity_gb:g} GB, resize trigger {t.storage_resize_trigger_percent:g}%"
+        )
         offenders += storage_over_trigger(data, t)
     limit_text = f"{t.table_max_mb:g} MB" if t.table_max_mb is not None else "none"
-    evidence.note(f"table size limit: {limit_text}"
-                  + (f", overrides {dict(t.table_max_mb_overrides)}" if t.table_max_mb_overrides else ""))
+    evidence.note(
+        f"table size limit: {limit_text}"
+        + (f", overrides {dict(t.table_max_mb_overrides)}" if t.table_max_mb_overrides else "")
+    )
     evidence.expect_none(offenders, "tables or storage over their size limit", table=False)
 
 
@@ -79,10 +98,12 @@ def test_db_user_security(postgres_config, database, evidence):
     policy = postgres_config.accounts
     table, offenders = role_policy(database.roles(), database.password_encryption(), policy, utc_now())
     evidence.table(table)
-    evidence.note(f"approved superusers: {', '.join(policy.approved_superusers) or 'none'}; "
-                  f"approved privileged roles: {', '.join(policy.approved_privileged_roles) or 'none'}; "
-                  f"password_encryption: {', '.join(policy.password_encryption)}"
-                  + (f"; password expiry within {policy.password_max_age_days} days" if policy.password_max_age_days else ""))
+    evidence.note(
+        f"approved superusers: {', '.join(policy.approved_superusers) or 'none'}; "
+        f"approved privileged roles: {', '.join(policy.approved_privileged_roles) or 'none'}; "
+        f"password_encryption: {', '.join(policy.password_encryption)}"
+        + (f"; password expiry within {policy.password_max_age_days} days" if policy.password_max_age_days else "")
+    )
     evidence.expect_none(offenders, "database roles or settings break the account policy", table=False)
 
 
@@ -100,8 +121,9 @@ def test_inactive_accounts(profile, database, evidence):
     # PostgreSQL does not record when a role last logged in, so database roles cannot show
     # inactivity; the runbook means the application's users (the auth server's accounts),
     # read from its users table with a query from the profile.
-    cfg = configured(profile.inactive_accounts, profile.required, "inactive_accounts",
-                     "no inactive_accounts query in this profile")
+    cfg = configured(
+        profile.inactive_accounts, profile.required, "inactive_accounts", "no inactive_accounts query in this profile"
+    )
     accounts = database.account_activity(cfg)
     seen, inactive = len(accounts), inactive_accounts(accounts, cfg, utc_now())
     evidence.note(f"{seen} enabled accounts; inactive: no activity for over {cfg.max_inactive_days:g} days")

@@ -1,12 +1,18 @@
 """Monthly hardening: NetworkPolicies with default deny, Pod Security Standards labels,
 no credentials in ConfigMaps or env literals, CIS benchmark (SmartSensor 002 보안 관리 and
 정기 보안 스캔, Titanium 003 Secrets 관리)."""
+
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from opscheck.check import check, component_absent
 from opscheck.rules.hardening import (
-    WORKLOAD_KINDS, namespace_policies, network_policy_findings, plaintext_credentials, pss_findings, split_allowed,
+    WORKLOAD_KINDS,
+    namespace_policies,
+    network_policy_findings,
+    plaintext_credentials,
+    pss_findings,
+    split_allowed,
 )
 from opscheck.rules.kube_bench import bench_findings, stale_results, status_counts
 
@@ -68,10 +74,14 @@ def test_plaintext_credentials(cluster, profile, evidence):
     namespaces = set(profile.namespaces if rules.namespaces is None else rules.namespaces)
     configmaps = cluster.in_namespaces("configmaps", sorted(namespaces))
     found, workloads = plaintext_credentials(
-        configmaps, [(kind, obj) for kind in WORKLOAD_KINDS for obj in cluster.in_namespaces(kind, sorted(namespaces))],
-        re.compile(rules.key_pattern))
-    evidence.note(f"{len(configmaps)} ConfigMaps and {workloads} workloads/bare pods in {', '.join(sorted(namespaces))}; "
-                  f"credential key names: /{rules.key_pattern}/")
+        configmaps,
+        [(kind, obj) for kind in WORKLOAD_KINDS for obj in cluster.in_namespaces(kind, sorted(namespaces))],
+        re.compile(rules.key_pattern),
+    )
+    evidence.note(
+        f"{len(configmaps)} ConfigMaps and {workloads} workloads/bare pods in {', '.join(sorted(namespaces))}; "
+        f"credential key names: /{rules.key_pattern}/"
+    )
     offenders, allowed = split_allowed(found, rules.allowed)
     for c in allowed:
         evidence.note(f"allowed: {c.object} {c.location}")
@@ -94,8 +104,10 @@ def test_cis_benchmark(profile, kube_bench, evidence):
     bench = profile.security.cis_benchmark
     if bench is None:
         component_absent(profile.required, "kube-bench", "no security.cis_benchmark results in this profile")
-    now = datetime.now(timezone.utc)
-    evidence.note(f"{kube_bench.path.name}, written {kube_bench.written:%Y-%m-%d %H:%M}Z: {status_counts(kube_bench.results)}")
+    now = datetime.now(UTC)
+    evidence.note(
+        f"{kube_bench.path.name}, written {kube_bench.written:%Y-%m-%d %H:%M}Z: {status_counts(kube_bench.results)}"
+    )
     rows, offenders = bench_findings(kube_bench.results, bench.fail_statuses, bench.accepted, now.date())
     age_days = (now - kube_bench.written).total_seconds() / 86400
     offenders = stale_results(kube_bench.path.name, age_days, bench.max_age_days) + offenders

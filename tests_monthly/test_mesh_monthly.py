@@ -1,5 +1,6 @@
 """Monthly: mTLS STRICT in the mesh, istiod version within support (Titanium 003 보안 관리,
 월간 점검: Istio 버전 업데이트 검토)."""
+
 from opscheck.check import check, component_absent
 from opscheck.rules.mesh import istiod_images, istiod_version_findings, mesh_namespaces, mtls_findings
 from opscheck.rules.objects import find
@@ -20,7 +21,9 @@ of those workloads has a sidecar, or they lose access).""",
 def test_mtls_strict(cluster, profile, evidence):
     mesh = profile.security.mesh
     if not cluster.served("peerauthentications"):
-        component_absent(profile.required, "istio", f"cluster {cluster.name} does not serve Istio's security.istio.io API")
+        component_absent(
+            profile.required, "istio", f"cluster {cluster.name} does not serve Istio's security.istio.io API"
+        )
     namespaces = mesh_namespaces(mesh.namespaces, cluster.list("namespaces"))
     if not namespaces:
         component_absent(profile.required, "istio", "no namespace is labelled for sidecar injection")
@@ -44,12 +47,16 @@ https://istio.io/latest/docs/releases/supported-releases/""",
 def test_istio_version(cluster, profile, evidence):
     mesh = profile.security.mesh
     if not cluster.served("peerauthentications"):
-        component_absent(profile.required, "istio", f"cluster {cluster.name} does not serve Istio's security.istio.io API")
+        component_absent(
+            profile.required, "istio", f"cluster {cluster.name} does not serve Istio's security.istio.io API"
+        )
     deployment = find(cluster.list("deployments"), mesh.istiod_namespace, mesh.istiod_deployment)
     if deployment is None:
         evidence.fail(f"istiod Deployment {mesh.istiod_namespace}/{mesh.istiod_deployment} not found")
     images = istiod_images(deployment, cluster.in_namespaces("pods", [mesh.istiod_namespace]))
     rows, offenders = istiod_version_findings(images, mesh.min_version, mesh.supported_versions)
     evidence.table(rows)
-    evidence.note(f"minimum: {mesh.min_version or 'not set'}; supported: {', '.join(mesh.supported_versions) or 'not set'}")
+    evidence.note(
+        f"minimum: {mesh.min_version or 'not set'}; supported: {', '.join(mesh.supported_versions) or 'not set'}"
+    )
     evidence.expect_none(offenders, "istiod versions out of support", table=False)

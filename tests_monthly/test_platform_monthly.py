@@ -1,14 +1,22 @@
 """Monthly: the Kubernetes platform (QSIGN 000/001 versions, patches and cost, SmartSensor 002
 HPA and Velero schedule, Titanium 003 versions and unused resources, multi-cluster 004
 Velero schedule and Released volumes)."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 
 from opscheck.check import check, component_absent, configured
 from opscheck.rules.availability import describe_bounds, hpa_configured_findings
 from opscheck.rules.housekeeping import USER_KINDS, over_provisioned, released_volumes, request_usage, unused
 from opscheck.rules.objects import in_namespace
 from opscheck.rules.platform import velero_schedule_findings
-from opscheck.rules.versions import below_minimum, kubelet_skew_problems, kubelets, minors_between, node_patch_problems, parse_version
+from opscheck.rules.versions import (
+    below_minimum,
+    kubelet_skew_problems,
+    kubelets,
+    minors_between,
+    node_patch_problems,
+    parse_version,
+)
 
 
 @check(
@@ -32,8 +40,13 @@ def test_velero_schedules(cluster, profile, evidence):
     schedules = in_namespace(schedules, cfg.namespace)
     if not schedules and not cfg.schedules:
         evidence.fail(f"no Velero Schedule in namespace {cfg.namespace}: backups are not scheduled")
-    rows, offenders = velero_schedule_findings(schedules, {s.name: s for s in cfg.schedules}, cfg.namespace,
-                                               datetime.now(timezone.utc), timedelta(minutes=cfg.schedule_grace_minutes))
+    rows, offenders = velero_schedule_findings(
+        schedules,
+        {s.name: s for s in cfg.schedules},
+        cfg.namespace,
+        datetime.now(UTC),
+        timedelta(minutes=cfg.schedule_grace_minutes),
+    )
     evidence.table(rows)
     evidence.expect_none(offenders, "Velero Schedules not as agreed", table=False)
 
@@ -60,8 +73,14 @@ def test_k8s_version(cluster, profile, evidence):
     evidence.table(nodes)
     offenders = below_minimum(nodes, server_text, cfg.min_version) if cfg.min_version else []
     offenders += kubelet_skew_problems(server, nodes, cfg.max_kubelet_skew)
-    evidence.note(f"API server {server_text}" + (f"; supported minimum {cfg.min_version}" if cfg.min_version else
-                                                  "; no platform.kubernetes.min_version in the profile"))
+    evidence.note(
+        f"API server {server_text}"
+        + (
+            f"; supported minimum {cfg.min_version}"
+            if cfg.min_version
+            else "; no platform.kubernetes.min_version in the profile"
+        )
+    )
     if cfg.latest_version:
         behind = minors_between(parse_version(cfg.latest_version), server)
         evidence.note(f"{max(behind, 0)} minor version(s) behind the latest release {cfg.latest_version}")
@@ -143,10 +162,18 @@ def test_unused_resources(cluster, profile, evidence):
     cfg = profile.platform.unused_resources
     ns = profile.namespaces
     users = [o for kind in USER_KINDS for o in cluster.in_namespaces(kind, ns)]
-    rows = unused(cluster.in_namespaces("persistentvolumeclaims", ns), cluster.in_namespaces("configmaps", ns),
-                  cluster.in_namespaces("secrets", ns), users, cluster.in_namespaces("ingresses", ns),
-                  cfg.kinds, cfg.ignore)
-    evidence.note(f"{', '.join(cfg.kinds)} in {', '.join(ns)}; references from pods, workload templates and Ingress TLS")
+    rows = unused(
+        cluster.in_namespaces("persistentvolumeclaims", ns),
+        cluster.in_namespaces("configmaps", ns),
+        cluster.in_namespaces("secrets", ns),
+        users,
+        cluster.in_namespaces("ingresses", ns),
+        cfg.kinds,
+        cfg.ignore,
+    )
+    evidence.note(
+        f"{', '.join(cfg.kinds)} in {', '.join(ns)}; references from pods, workload templates and Ingress TLS"
+    )
     evidence.expect_none(rows, "unused resources")
 
 
@@ -164,10 +191,17 @@ def test_cost_review(cluster, profile, evidence):
     cfg = profile.platform.cost
     pods = cluster.in_namespaces("pods", profile.namespaces)
     metrics = cluster.in_namespaces("pod-metrics", profile.namespaces)
-    table, offenders = over_provisioned(request_usage(pods, metrics), cfg.min_usage_percent,
-                                        cfg.min_request_cpu_millicores, cfg.min_request_memory_mib, cfg.ignore)
+    table, offenders = over_provisioned(
+        request_usage(pods, metrics),
+        cfg.min_usage_percent,
+        cfg.min_request_cpu_millicores,
+        cfg.min_request_memory_mib,
+        cfg.ignore,
+    )
     evidence.table(table)
-    evidence.note(f"usage now (metrics-server) must be at least {cfg.min_usage_percent:g}% of the requests; requests under {cfg.min_request_cpu_millicores:g}m CPU or "
-                  f"{cfg.min_request_memory_mib:g}Mi memory per pod are left out")
+    evidence.note(
+        f"usage now (metrics-server) must be at least {cfg.min_usage_percent:g}% of the requests; requests under {cfg.min_request_cpu_millicores:g}m CPU or "
+        f"{cfg.min_request_memory_mib:g}Mi memory per pod are left out"
+    )
     configured(table, profile.required, "cost", f"no running pod with metrics in {', '.join(profile.namespaces)}")
     evidence.expect_none(offenders, "workloads over-provisioned", table=False)

@@ -5,6 +5,7 @@ SmartSensor 002 RBAC review and user access review, Titanium 003 RBAC check).
 Permissions are computed from the Roles and Bindings (opscheck/rules/rbac.py), as
 `kubectl auth can-i --list` shows them for RBAC, without any request beyond get/list.
 """
+
 from opscheck.check import check, component_absent
 from opscheck.rules.rbac import access_review, default_sa_permissions, unapproved_bindings
 
@@ -67,6 +68,8 @@ def test_default_sa_permissions(rbac, profile, evidence):
     namespaces = policy.default_sa_namespaces if policy.default_sa_namespaces is not None else profile.namespaces
     rows, offenders = default_sa_permissions(rbac, namespaces, policy.discovery_roles)
     evidence.table(rows)
-    evidence.note(f"default ServiceAccounts of {', '.join(namespaces)}; discovery roles not counted: "
-                  f"{', '.join(policy.discovery_roles)}")
+    evidence.note(
+        f"default ServiceAccounts of {', '.join(namespaces)}; discovery roles not counted: "
+        f"{', '.join(policy.discovery_roles)}"
+    )
     evidence.expect_none(offenders, "permissions of default ServiceAccounts", table=False)

@@ -1,5 +1,6 @@
 """Monthly: the SLA over the month, availability included (seed 001 운영 정책 SLA, 월간
 점검: 성능 지표 리뷰)."""
+
 from __future__ import annotations
 
 from opscheck.check import check, configured

@@ -1,5 +1,6 @@
 """Postdeploy: metrics are collected, alerting works, and performance is normal after the
 rollout (seed 001 배포 후 체크리스트: 메트릭 수집 정상, Alert 정상 동작, 성능 지표 정상 범위)."""
+
 from __future__ import annotations
 
 from opscheck.check import check, configured
@@ -20,8 +21,9 @@ selector does not match the new Service/pod labels (kubectl get servicemonitor -
 Down: the pod's /metrics port (kubectl port-forward, curl /metrics). Stale: scrape timeouts.""",
 )
 def test_metrics_collected(prometheus, profile, evidence):
-    jobs = configured(profile.prometheus.expected_jobs, profile.required, "prometheus",
-                      "no prometheus.expected_jobs in this profile")
+    jobs = configured(
+        profile.prometheus.expected_jobs, profile.required, "prometheus", "no prometheus.expected_jobs in this profile"
+    )
     rows, offenders = stale_jobs(jobs, prometheus.targets(), prometheus.samples_per_job(), utc_now())
     evidence.table(rows)
     evidence.expect_none(offenders, "expected jobs without fresh samples", table=False)
@@ -39,8 +41,9 @@ its log, and http://localhost:9090/status (Alertmanagers). The Watchdog alert mu
 Alertmanager: if it is missing, the path Prometheus -> Alertmanager is broken.""",
 )
 def test_alerts_working(prometheus, alertmanagers, profile, evidence):
-    rows, offenders = alerting_path(prometheus.rules(), [am.state() for am in alertmanagers],
-                                    profile.prometheus.alerting.watchdog)
+    rows, offenders = alerting_path(
+        prometheus.rules(), [am.state() for am in alertmanagers], profile.prometheus.alerting.watchdog
+    )
     evidence.table(rows)
     evidence.expect_none(offenders, "alerting problems", table=False)
 

@@ -1,4 +1,5 @@
 """Postdeploy: the rollout finished, the API answers, logs flow, security settings hold (QSIGN 001)."""
+
 from datetime import timedelta
 
 from opscheck.check import check, component_absent
@@ -20,8 +21,11 @@ kubectl describe pod -n <namespace> <pod>; kubectl logs -n <namespace> <pod> --p
 If the new revision does not become ready: kubectl rollout undo deployment/<name> -n <namespace>""",
 )
 def test_rollout_complete(cluster, profile, evidence):
-    rows = rollout_rows(cluster.workloads(profile.namespaces, ALL_WORKLOADS), cluster.in_namespaces("pods", profile.namespaces),
-                        cluster.in_namespaces("replicasets", profile.namespaces))
+    rows = rollout_rows(
+        cluster.workloads(profile.namespaces, ALL_WORKLOADS),
+        cluster.in_namespaces("pods", profile.namespaces),
+        cluster.in_namespaces("replicasets", profile.namespaces),
+    )
     if not rows:
         evidence.fail(f"no workloads in {', '.join(profile.namespaces)}")
     evidence.table(rows)
@@ -46,7 +50,9 @@ def test_api_smoke(profile, http, evidence):
         url = profile.service(req.service).url + req.path
         p = http.probe(url, profile.thresholds.http_timeout_seconds)
         detail = smoke_detail(p.status, p.elapsed_ms, p.error, req.expect_status, req.max_latency_ms)
-        rows.append({"object": f"GET {req.service} {req.path}", "detail": detail, "status": p.status, "ms": round(p.elapsed_ms)})
+        rows.append(
+            {"object": f"GET {req.service} {req.path}", "detail": detail, "status": p.status, "ms": round(p.elapsed_ms)}
+        )
     evidence.table(rows)
     evidence.expect_none(not_ok(rows), "smoke request(s) failed", table=False)
 
@@ -65,9 +71,13 @@ def test_logs_recorded(pod_logs, profile, evidence):
     if not profile.logs.apps:
         component_absent(profile.required, "logs", "no logs.apps in this profile")
     window = timedelta(minutes=profile.logs.recent_minutes)
-    lines = {app: {ref(pod): len(pod_logs.lines([pod], window))
-                   for pod in pod_logs.app_pods(profile.namespaces, profile.logs.app_label, app)}
-             for app in profile.logs.apps}
+    lines = {
+        app: {
+            ref(pod): len(pod_logs.lines([pod], window))
+            for pod in pod_logs.app_pods(profile.namespaces, profile.logs.app_label, app)
+        }
+        for app in profile.logs.apps
+    }
     rows = logging_rows(lines, profile.logs.recent_minutes)
     evidence.table(rows)
     evidence.expect_none(not_ok(rows), "pod(s) not logging", table=False)

@@ -3,10 +3,13 @@
 Each check passes as "attested" only with a current attestation by an allowed role
 (profile `attestations`, see opscheck/record/attestations.py).
 """
+
 from opscheck.check import check
 
-RECORD = ("Record it in an attestation file under the profile's attestations directory: "
-          "item, who, role, when, evidence (link to the record), change, valid_days or expires.")
+RECORD = (
+    "Record it in an attestation file under the profile's attestations directory: "
+    "item, who, role, when, evidence (link to the record), change, valid_days or expires."
+)
 
 
 @check(
@@ -15,7 +18,7 @@ RECORD = ("Record it in an attestation file under the profile's attestations dir
     severity="high",
     covers=["001.predeploy.change-documented"],
     remediation="Write the change record (what changes, why, rollback plan, maintenance window) before "
-                "the deployment. " + RECORD,
+    "the deployment. " + RECORD,
 )
 def test_change_documented(sign_off):
     sign_off()
@@ -27,8 +30,8 @@ def test_change_documented(sign_off):
     severity="critical",
     covers=["001.predeploy.approvals"],
     remediation="Change management: a planned change needs approval from tech_lead and security_officer; "
-                "an emergency change from on_call_engineer and tech_lead. Do not deploy until each "
-                "required role has approved. " + RECORD,
+    "an emergency change from on_call_engineer and tech_lead. Do not deploy until each "
+    "required role has approved. " + RECORD,
 )
 def test_approvals(sign_off):
     sign_off()
@@ -40,8 +43,8 @@ def test_approvals(sign_off):
     severity="high",
     covers=["001.predeploy.maintenance-notice"],
     remediation="Send the maintenance notice 7 days ahead for a planned change (email, Slack, status "
-                "page; preferred window Sunday 02:00-06:00 KST), immediately for an emergency change. "
-                "Reschedule the deployment if the notice period was not met. " + RECORD,
+    "page; preferred window Sunday 02:00-06:00 KST), immediately for an emergency change. "
+    "Reschedule the deployment if the notice period was not met. " + RECORD,
 )
 def test_maintenance_notice(sign_off):
     sign_off()

@@ -1,4 +1,5 @@
 """Predeploy: a verified backup exists before the change (QSIGN 001 pre-deployment checklist)."""
+
 from datetime import timedelta
 
 from opscheck.check import check
@@ -20,8 +21,9 @@ backup job's log before relying on older dumps.""",
 )
 def test_backup_verified(profile, dump_files, backup_hosts, evidence):
     now = utc_now()
-    max_age = timedelta(hours=dump_files.verified_max_age_hours or dump_files.max_age_hours
-                        or profile.thresholds.backup_max_age_hours)
+    max_age = timedelta(
+        hours=dump_files.verified_max_age_hours or dump_files.max_age_hours or profile.thresholds.backup_max_age_hours
+    )
     tables = [t.name for t in profile.restore_drill.tables]
     problems = []
     for backup_host in backup_hosts:
@@ -35,10 +37,15 @@ def test_backup_verified(profile, dump_files, backup_hosts, evidence):
         if newest.age(now) > max_age:
             problems.append(f"{name}: newest dump {newest.name} is {hours(newest.age(now))} old, over {hours(max_age)}")
             continue
-        problems += [f"{name}: {p}" for p in backup_host.verify(newest, dump_files.pg_restore, tables,
-                                                               int(dump_files.verify_timeout_minutes * 60))]
-    evidence.record(measured="; ".join(problems) or "verified",
-                    threshold=f"newer than {hours(max_age)}, reads through"
-                              + (f", data for {', '.join(tables)}" if tables else ""))
+        problems += [
+            f"{name}: {p}"
+            for p in backup_host.verify(
+                newest, dump_files.pg_restore, tables, int(dump_files.verify_timeout_minutes * 60)
+            )
+        ]
+    evidence.record(
+        measured="; ".join(problems) or "verified",
+        threshold=f"newer than {hours(max_age)}, reads through" + (f", data for {', '.join(tables)}" if tables else ""),
+    )
     if problems:
         evidence.fail("; ".join(problems))

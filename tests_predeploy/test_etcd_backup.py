@@ -1,5 +1,6 @@
 """Predeploy: an etcd backup exists before a cluster upgrade (multi-cluster 004 업그레이드
 사전 체크리스트: etcd 백업 완료)."""
+
 from datetime import timedelta
 
 from opscheck.check import check
@@ -19,8 +20,14 @@ do not start the upgrade (kubeadm upgrade apply) without it.""",
 )
 def test_etcd_backup(etcd_backups, etcd_snapshots, evidence):
     max_age = timedelta(hours=etcd_backups.predeploy_max_age_hours)
-    rows, offenders = snapshot_report(etcd_snapshots, etcd_backups.path, utc_now(), max_age=max_age,
-                                      retention=None, min_size=etcd_backups.min_size_bytes)
+    rows, offenders = snapshot_report(
+        etcd_snapshots,
+        etcd_backups.path,
+        utc_now(),
+        max_age=max_age,
+        retention=None,
+        min_size=etcd_backups.min_size_bytes,
+    )
     evidence.table(rows)
     evidence.note(f"a valid snapshot newer than {hours(max_age)} before the upgrade")
     evidence.expect_none(offenders, "control-plane hosts without a fresh etcd backup", table=False)

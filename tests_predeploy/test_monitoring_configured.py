@@ -1,5 +1,6 @@
 """Predeploy: monitoring and alerting are set up for what is being deployed (seed 001 배포 전
 체크리스트: 모니터링/알림 설정 확인)."""
+
 from __future__ import annotations
 
 from opscheck.check import check, component_absent
@@ -20,8 +21,9 @@ app.kubernetes.io/name=alertmanager).""",
 def test_monitoring_configured(prometheus, alertmanagers, profile, evidence):
     cfg = profile.prometheus
     if not cfg.expected_jobs and not cfg.alerting.expected_rules:
-        component_absent(profile.required, "prometheus",
-                         "no prometheus.expected_jobs or alerting.expected_rules in this profile")
+        component_absent(
+            profile.required, "prometheus", "no prometheus.expected_jobs or alerting.expected_rules in this profile"
+        )
     jobs = {t.job for t in prometheus.targets()}
     rules = {r.name for r in prometheus.rules() if r.kind == "alerting"}
     rows, offenders = monitoring_gaps(cfg, jobs, rules, [am.state(alerts=False) for am in alertmanagers])

@@ -1,4 +1,5 @@
 """Predeploy gate: the release's tests, its load test, and the maintenance window (QSIGN 001)."""
+
 from opscheck.check import check, component_absent
 from opscheck.rules.maintenance import describe, window_contains
 from opscheck.rules.release import load_test_rows
@@ -24,11 +25,15 @@ def test_tests_passed(profile, release, evidence):
     if not files:
         evidence.fail(f"no JUnit test results match {pattern}: the release's tests did not run or were not published")
     totals = release.read_junit(files)
-    evidence.note(f"{totals.tests} test cases in {len(files)} file(s): {totals.failures} failed, "
-                  f"{totals.errors} errors, {totals.skipped} skipped")
+    evidence.note(
+        f"{totals.tests} test cases in {len(files)} file(s): {totals.failures} failed, "
+        f"{totals.errors} errors, {totals.skipped} skipped"
+    )
     if totals.tests < profile.release.min_tests:
-        evidence.fail(f"only {totals.tests} test case(s) in {len(files)} JUnit file(s), "
-                      f"at least {profile.release.min_tests} required")
+        evidence.fail(
+            f"only {totals.tests} test case(s) in {len(files)} JUnit file(s), "
+            f"at least {profile.release.min_tests} required"
+        )
     evidence.expect_none(totals.failed_cases, "test case(s) failed")
 
 
@@ -88,8 +93,10 @@ A workload deployed once has nothing to roll back to: keep the previous release'
 (or Helm revision: helm history <release>) at hand as the rollback plan.""",
 )
 def test_rollback_plan(cluster, profile, evidence):
-    rows = rollback_rows(cluster.workloads(profile.namespaces, ("Deployment", "StatefulSet", "DaemonSet")),
-                         cluster.in_namespaces("replicasets", profile.namespaces),
-                         cluster.in_namespaces("controllerrevisions", profile.namespaces))
+    rows = rollback_rows(
+        cluster.workloads(profile.namespaces, ("Deployment", "StatefulSet", "DaemonSet")),
+        cluster.in_namespaces("replicasets", profile.namespaces),
+        cluster.in_namespaces("controllerrevisions", profile.namespaces),
+    )
     evidence.table(rows)
     evidence.expect_none(not_ok(rows), "workload(s) without a rollback target", table=False)

@@ -1,10 +1,10 @@
 """Predeploy gate: the images about to be deployed were scanned, with no HIGH/CRITICAL
 finding outside the accepted list (QSIGN 001 배포 전: 보안 취약점 스캔 완료)."""
+
 from opscheck.check import check, component_absent
 from opscheck.profile import expand_vars
 from opscheck.rules.image_scans import judge_images, normalize_image, release_images, template_images
 from opscheck.timeutil import utc_now
-
 
 TEMPLATE_KINDS = ("deployments", "statefulsets", "daemonsets", "cronjobs")
 
@@ -24,14 +24,20 @@ def test_release_images(cluster, profile, image_scans, evidence):
     config = profile.security.vulnerability_scans
     results, sources, notes = image_scans
     if not sources:
-        component_absent(profile.required, "trivy", "no security.vulnerability_scans.trivy_reports and no "
-                         f"trivy-operator VulnerabilityReports on cluster {cluster.name}")
+        component_absent(
+            profile.required,
+            "trivy",
+            "no security.vulnerability_scans.trivy_reports and no "
+            f"trivy-operator VulnerabilityReports on cluster {cluster.name}",
+        )
     written = release_images([expand_vars(entry) for entry in config.release_images])
     origin = "security.vulnerability_scans.release_images"
     if not written:
         # no list from the pipeline: the monitored workloads' images, as they would be redeployed
         origin = f"the workloads in {', '.join(profile.namespaces)}"
-        written = template_images((kind, obj) for kind in TEMPLATE_KINDS for obj in cluster.in_namespaces(kind, profile.namespaces))
+        written = template_images(
+            (kind, obj) for kind in TEMPLATE_KINDS for obj in cluster.in_namespaces(kind, profile.namespaces)
+        )
     if not written:
         evidence.fail(f"no image to check: {origin} is empty")
     images = {normalize_image(i): i for i in written}
@@ -39,5 +45,6 @@ def test_release_images(cluster, profile, image_scans, evidence):
     evidence.table(rows)
     for line in [f"images from {origin}"] + sources + notes + [f"accepted: {a}" for a in accepted]:
         evidence.note(line)
-    evidence.expect_none(offenders, f"release images with {'/'.join(config.severities)} findings or no recent scan",
-                         table=False)
+    evidence.expect_none(
+        offenders, f"release images with {'/'.join(config.severities)} findings or no recent scan", table=False
+    )

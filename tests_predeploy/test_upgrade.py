@@ -1,9 +1,10 @@
 """Predeploy: before an upgrade (multi-cluster 004 §4 업그레이드 절차: the upgrade path, Helm
 releases, PodDisruptionBudgets)."""
-from opscheck.rules.availability import pdb_findings
+
 from opscheck.check import check, component_absent
-from opscheck.rules.platform import helm_offenders, helm_records, helm_releases
 from opscheck.profile import expand_vars
+from opscheck.rules.availability import pdb_findings
+from opscheck.rules.platform import helm_offenders, helm_records, helm_releases
 from opscheck.rules.versions import fmt, kubelet_skew_problems, kubelets, parse_version, upgrade_target_problems
 
 
@@ -33,11 +34,14 @@ def test_version_skew(cluster, profile, evidence):
         target = parse_version(target_text)
         if target is None:
             evidence.fail(f"platform.kubernetes.target_version {target_text!r} is not a version")
-        offenders += upgrade_target_problems(server, target, nodes, cfg.max_kubelet_skew, [o["object"] for o in offenders])
+        offenders += upgrade_target_problems(
+            server, target, nodes, cfg.max_kubelet_skew, [o["object"] for o in offenders]
+        )
         evidence.note(f"API server {server_text}, upgrade target {fmt(target)}")
     else:
-        evidence.note(f"API server {server_text}; no upgrade target (platform.kubernetes.target_version): "
-                      "kubelet skew only")
+        evidence.note(
+            f"API server {server_text}; no upgrade target (platform.kubernetes.target_version): kubelet skew only"
+        )
     evidence.expect_none(offenders, "version skew problems", table=False)
 
 
@@ -74,8 +78,10 @@ minAvailable or use maxUnavailable: 1, and make the pods ready first. Allows all
 workload during a drain; use minAvailable >= 1.""",
 )
 def test_pdb(cluster, profile, evidence):
-    rows, offenders = pdb_findings(cluster.workloads(profile.namespaces),
-                                   cluster.in_namespaces("poddisruptionbudgets", profile.namespaces),
-                                   profile.platform.availability.ignore)
+    rows, offenders = pdb_findings(
+        cluster.workloads(profile.namespaces),
+        cluster.in_namespaces("poddisruptionbudgets", profile.namespaces),
+        profile.platform.availability.ignore,
+    )
     evidence.table(rows)
     evidence.expect_none(offenders, "workloads without a working PodDisruptionBudget", table=False)

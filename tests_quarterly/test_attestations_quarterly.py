@@ -1,4 +1,5 @@
 """Quarterly architecture review (seed 000, quarterly checks): people attest it."""
+
 from opscheck.check import check
 
 
@@ -8,8 +9,8 @@ from opscheck.check import check
     severity="medium",
     covers=["000.quarterly.architecture-review"],
     remediation="Hold the architecture review: scaling strategy, single points of failure, cost "
-                "optimisation opportunities; file the minutes, then record the review in an attestation "
-                "file (item, who, role, when, evidence link to the minutes, valid_days or expires).",
+    "optimisation opportunities; file the minutes, then record the review in an attestation "
+    "file (item, who, role, when, evidence link to the minutes, valid_days or expires).",
 )
 def test_architecture_review(sign_off):
     sign_off()

@@ -1,4 +1,5 @@
 """Quarterly: database index optimisation (QSIGN 000 quarterly performance optimisation)."""
+
 from opscheck.check import check
 from opscheck.rules.database import redundant_indexes, unused_indexes
 
@@ -21,7 +22,9 @@ def test_db_index(postgres_config, database, evidence):
     offenders = redundant_indexes(all_indexes)
     offenders += [{**r, "detail": f"unused: {r['detail']}"} for r in unused_indexes(all_indexes, t)]
     offenders += [{**r, "detail": f"mostly sequential: {r['detail']}"} for r in database.heavy_seq_scans(t)]
-    evidence.note(f"unused: fewer than {t.unused_index_max_scans} scans on tables of at least "
-                  f"{t.index_min_table_rows} rows; sequential: over {t.seq_scan_max_ratio:.0%} of at least "
-                  f"{t.seq_scan_min_count} scans")
+    evidence.note(
+        f"unused: fewer than {t.unused_index_max_scans} scans on tables of at least "
+        f"{t.index_min_table_rows} rows; sequential: over {t.seq_scan_max_ratio:.0%} of at least "
+        f"{t.seq_scan_min_count} scans"
+    )
     evidence.expect_none(offenders, "index problems")

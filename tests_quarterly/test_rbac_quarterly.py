@@ -1,5 +1,6 @@
 """Quarterly security audit: privileged access against the approved list, RBAC policy
 (QSIGN 000 quarterly: 접근 권한 리뷰, RBAC 정책 점검)."""
+
 from opscheck.check import check, component_absent
 from opscheck.rules.rbac import policy_exceptions, privileged_access
 
@@ -21,7 +22,9 @@ def test_privileged_access(rbac, profile, evidence):
         component_absent(profile.required, "rbac-review", "no security.rbac.privileged_subjects in this profile")
     rows, offenders = privileged_access(rbac.grants(), policy.privileged_subjects)
     evidence.table(rows)
-    evidence.note("system bindings (bootstrap-labelled or named " + ", ".join(policy.system_prefixes) + "*) not counted")
+    evidence.note(
+        "system bindings (bootstrap-labelled or named " + ", ".join(policy.system_prefixes) + "*) not counted"
+    )
     evidence.expect_none(offenders, "privileged subjects not approved", table=False)
 
 
@@ -40,5 +43,6 @@ def test_rbac_policy(rbac, profile, evidence):
     policy = profile.security.rbac
     allowed, offenders = policy_exceptions(rbac, policy.allowed_wildcard_roles, policy.allowed_default_sa_bindings)
     evidence.table([{**r, "allowed": "yes"} for r in allowed] + [{**r, "allowed": "NO"} for r in offenders])
-    evidence.expect_none(offenders, "wildcard roles or default ServiceAccount bindings outside the allowed lists",
-                         table=False)
+    evidence.expect_none(
+        offenders, "wildcard roles or default ServiceAccount bindings outside the allowed lists", table=False
+    )

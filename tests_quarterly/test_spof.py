@@ -1,4 +1,5 @@
 """Quarterly: single points of failure (QSIGN 000 아키텍처 리뷰: 단일 장애점 분석)."""
+
 from opscheck.check import check
 from opscheck.rules.availability import spof_findings
 
@@ -16,12 +17,20 @@ podAntiAffinity), then kubectl rollout restart. No PDB: kubectl create pdb ... -
 One control-plane node: add control-plane nodes (kubeadm join --control-plane) behind a load balancer.""",
 )
 def test_spof(cluster, profile, evidence):
-    rows, offenders, control = spof_findings(cluster.workloads(profile.namespaces),
-                                             cluster.in_namespaces("pods", profile.namespaces),
-                                             cluster.in_namespaces("poddisruptionbudgets", profile.namespaces),
-                                             cluster.list("nodes"), profile.platform.availability.ignore)
+    rows, offenders, control = spof_findings(
+        cluster.workloads(profile.namespaces),
+        cluster.in_namespaces("pods", profile.namespaces),
+        cluster.in_namespaces("poddisruptionbudgets", profile.namespaces),
+        cluster.list("nodes"),
+        profile.platform.availability.ignore,
+    )
     evidence.table(rows)
-    evidence.note(f"{len(rows)} workloads in {', '.join(profile.namespaces)}; "
-                  + (f"{len(control)} control-plane nodes" if control else
-                     "no control-plane node visible (a managed or external control plane)"))
+    evidence.note(
+        f"{len(rows)} workloads in {', '.join(profile.namespaces)}; "
+        + (
+            f"{len(control)} control-plane nodes"
+            if control
+            else "no control-plane node visible (a managed or external control plane)"
+        )
+    )
     evidence.expect_none(offenders, "single points of failure", table=False)

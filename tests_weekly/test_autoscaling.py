@@ -1,6 +1,7 @@
 """Weekly: HPAs work (Titanium 003 HPA 동작 확인; monthly for QSIGN 000's HPA metric review)."""
-from opscheck.rules.availability import hpa_offenders, hpa_row
+
 from opscheck.check import check, component_absent
+from opscheck.rules.availability import hpa_offenders, hpa_row
 from opscheck.rules.objects import without
 
 

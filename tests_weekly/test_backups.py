@@ -1,5 +1,6 @@
 """Weekly: a backup every day of the week, and the restore drill (SmartSensor 002 backup
 verification script, QSIGN 000/001 DR tests, Titanium 003)."""
+
 from datetime import timedelta
 
 from opscheck.check import check
@@ -24,8 +25,9 @@ def test_db_backup_history(profile, dump_files, dump_listings, evidence):
     missing = [listing.host for listing in dump_listings if listing.dumps is None]
     if missing:
         evidence.fail(f"{missing[0]}:{dump_files.path}: directory does not exist")
-    rows, offenders = history_report(dump_listings, utc_now(), days=dump_files.history_days, max_gap=max_gap,
-                                     min_size=dump_files.min_size_bytes)
+    rows, offenders = history_report(
+        dump_listings, utc_now(), days=dump_files.history_days, max_gap=max_gap, min_size=dump_files.min_size_bytes
+    )
     evidence.table(rows)
     evidence.note(f"a non-empty dump at least every {hours(max_gap)} over the last {dump_files.history_days} days")
     evidence.expect_none(offenders, "gaps in the daily backups", table=False)
@@ -35,8 +37,13 @@ def test_db_backup_history(profile, dump_files, dump_listings, evidence):
     id="weekly.restore-drill",
     title="Restore drill: the newest dump restores into a scratch database, with rows, within RTO and RPO",
     severity="critical",
-    covers=["002.weekly.backup-restore-verify", "000.monthly.dr-restore-test", "001.monthly.backup-restore-test",
-            "003.monthly.dr-test", "000.quarterly.dr-drill"],
+    covers=[
+        "002.weekly.backup-restore-verify",
+        "000.monthly.dr-restore-test",
+        "001.monthly.backup-restore-test",
+        "003.monthly.dr-test",
+        "000.quarterly.dr-drill",
+    ],
     also=["monthly", "quarterly"],
     remediation="""\
 Restore by hand to see the whole error:
@@ -56,13 +63,17 @@ def test_restore_drill(restore_drill, drill, dump_files, backup_hosts, evidence)
     result = drill(backup_host, dumps[-1])
     cfg = restore_drill.connection
     evidence.table(result.counts)
-    evidence.note(f"restored {name}:{result.dump.path} ({result.dump.size} bytes, modified "
-                  f"{result.dump.mtime:%Y-%m-%d %H:%M:%S}Z) into {cfg.user}@{cfg.host}:{cfg.port}/{cfg.dbname}, "
-                  "emptied again afterwards")
+    evidence.note(
+        f"restored {name}:{result.dump.path} ({result.dump.size} bytes, modified "
+        f"{result.dump.mtime:%Y-%m-%d %H:%M:%S}Z) into {cfg.user}@{cfg.host}:{cfg.port}/{cfg.dbname}, "
+        "emptied again afterwards"
+    )
     if result.skipped_entries:
         evidence.note(f"not restored (superuser only): {', '.join(result.skipped_entries)}")
-    evidence.note(f"RTO {restore_drill.rto_minutes:g} min, RPO {restore_drill.rpo_hours:g} h, "
-                  f"dump age {hours(result.dump.age(utc_now()))}")
+    evidence.note(
+        f"RTO {restore_drill.rto_minutes:g} min, RPO {restore_drill.rpo_hours:g} h, "
+        f"dump age {hours(result.dump.age(utc_now()))}"
+    )
     evidence.record(measured=round(result.seconds, 2), threshold=restore_drill.rto_minutes * 60, unit="s")
     if result.problems:
         evidence.fail(f"restore drill of {result.dump.name}: {'; '.join(result.problems)}")

@@ -1,5 +1,6 @@
 """Weekly: database connections, slow queries, statistics and data retention
 (SmartSensor 002: alert rules, performance tuning, weekly optimisation script)."""
+
 from opscheck.check import check, component_absent, configured
 from opscheck.rules.database import bloated_indexes, past_retention, stale_statistics
 from opscheck.timeutil import utc_now
@@ -23,8 +24,13 @@ def test_db_connections(postgres_config, database, evidence):
     limit = postgres_config.thresholds.connections_ratio * 100
     evidence.table(usage.per_database)
     evidence.note(f"{usage.backends} backends of max_connections {usage.max_connections}")
-    evidence.expect_at_most(usage.percent, limit, unit="%", offenders=usage.per_database,
-                            what=f"database connections ({usage.backends} of max_connections {usage.max_connections})")
+    evidence.expect_at_most(
+        usage.percent,
+        limit,
+        unit="%",
+        offenders=usage.per_database,
+        what=f"database connections ({usage.backends} of max_connections {usage.max_connections})",
+    )
 
 
 @check(
@@ -45,8 +51,10 @@ def test_slow_queries(profile, postgres_config, database, evidence):
         component_absent(profile.required, "pg_stat_statements", reason)
     t = postgres_config.thresholds
     slow = database.slow_queries(t)
-    evidence.note(f"statements of database {postgres_config.dbname} with mean time over "
-                  f"{t.slow_query_mean_ms:g} ms and at least {t.slow_query_min_calls} calls; literals masked")
+    evidence.note(
+        f"statements of database {postgres_config.dbname} with mean time over "
+        f"{t.slow_query_mean_ms:g} ms and at least {t.slow_query_min_calls} calls; literals masked"
+    )
     evidence.expect_none(slow, f"statements with mean time over {t.slow_query_mean_ms:g} ms")
 
 
@@ -69,10 +77,12 @@ def test_db_stats(postgres_config, database, evidence):
         offenders += bloated_indexes(database.btree_leaf_density(t.index_bloat_min_mb), t)
     else:
         evidence.note("index bloat not measured: the pgstattuple extension is not installed in this database")
-    evidence.note(f"stale: at least {t.stats_min_modified_rows} rows modified since the last analyze, and over "
-                  f"{t.stats_max_modified_ratio:.0%} of the table or analyzed over {t.stats_max_age_days:g} days ago; "
-                  f"bloated: B-tree of at least {t.index_bloat_min_mb:g} MB with leaf density under "
-                  f"{t.index_min_leaf_density_percent:g}%")
+    evidence.note(
+        f"stale: at least {t.stats_min_modified_rows} rows modified since the last analyze, and over "
+        f"{t.stats_max_modified_ratio:.0%} of the table or analyzed over {t.stats_max_age_days:g} days ago; "
+        f"bloated: B-tree of at least {t.index_bloat_min_mb:g} MB with leaf density under "
+        f"{t.index_min_leaf_density_percent:g}%"
+    )
     evidence.expect_none(offenders, "tables with stale statistics or bloated indexes")
 
 
@@ -89,7 +99,9 @@ then find why the job did not run (its CronJob / cron log). For large backlogs d
 batches, or partition the table by time and drop old partitions.""",
 )
 def test_data_retention(profile, database, evidence):
-    rules = configured(profile.data_retention, profile.required, "data_retention", "no data_retention rules in this profile")
+    rules = configured(
+        profile.data_retention, profile.required, "data_retention", "no data_retention rules in this profile"
+    )
     offenders = []
     for rule in rules:
         evidence.note(f"{rule.table}.{rule.column}: retention {rule.days:g} days")

@@ -1,4 +1,5 @@
 """Weekly: the week's error patterns (Titanium 003 주간 점검: 로그 검토 (에러 패턴 분석))."""
+
 from datetime import timedelta
 
 from opscheck.check import check, configured
@@ -27,8 +28,13 @@ def test_error_patterns(pod_logs, profile, evidence):
     top = counts.most_common(rules.pattern_top)
     evidence.table({"object": pattern, "app": app, "count": n} for (app, pattern), n in top)
     total = sum(counts.values())
-    evidence.note(f"{total} lines matching /{rules.error_pattern}/ in {len(counts)} patterns over the last "
-                  f"{rules.pattern_window_days:g} days, in {', '.join(rules.apps)}")
+    evidence.note(
+        f"{total} lines matching /{rules.error_pattern}/ in {len(counts)} patterns over the last "
+        f"{rules.pattern_window_days:g} days, in {', '.join(rules.apps)}"
+    )
     limit = rules.pattern_max_count
-    evidence.expect_none(recurring_patterns(counts, limit),
-                         f"error patterns seen more than {limit} times in {rules.pattern_window_days:g} days", table=False)
+    evidence.expect_none(
+        recurring_patterns(counts, limit),
+        f"error patterns seen more than {limit} times in {rules.pattern_window_days:g} days",
+        table=False,
+    )

@@ -1,6 +1,7 @@
 """Weekly (and monthly): the running images' scan results have no HIGH/CRITICAL finding
 (QSIGN 000 monthly 이미지 취약점 스캔, SmartSensor 002 trivy --severity HIGH,CRITICAL,
 Titanium 003 weekly Trivy 보안 스캔 결과 검토)."""
+
 from opscheck.check import check, component_absent
 from opscheck.rules.image_scans import judge_images, running_images
 from opscheck.timeutil import utc_now
@@ -23,13 +24,19 @@ def test_image_vulnerabilities(cluster, profile, image_scans, evidence):
     config = profile.security.vulnerability_scans
     results, sources, notes = image_scans
     if not sources:
-        component_absent(profile.required, "trivy", "no security.vulnerability_scans.trivy_reports and no "
-                         f"trivy-operator VulnerabilityReports on cluster {cluster.name}")
+        component_absent(
+            profile.required,
+            "trivy",
+            "no security.vulnerability_scans.trivy_reports and no "
+            f"trivy-operator VulnerabilityReports on cluster {cluster.name}",
+        )
     namespaces = profile.namespaces if config.namespaces is None else config.namespaces
-    rows, offenders, accepted = judge_images(running_images(cluster.in_namespaces("pods", namespaces)), results,
-                                             config, utc_now())
+    rows, offenders, accepted = judge_images(
+        running_images(cluster.in_namespaces("pods", namespaces)), results, config, utc_now()
+    )
     evidence.table(rows)
     for line in sources + notes + [f"accepted: {a}" for a in accepted]:
         evidence.note(line)
-    evidence.expect_none(offenders, f"running images with {'/'.join(config.severities)} findings or no recent scan",
-                         table=False)
+    evidence.expect_none(
+        offenders, f"running images with {'/'.join(config.severities)} findings or no recent scan", table=False
+    )

@@ -1,5 +1,6 @@
 """Weekly: no log index older than the retention remains (SmartSensor 002 주간 최적화:
 "Elasticsearch 오래된 인덱스 삭제 (30일 이상)"). Read-only: the check lists, never deletes."""
+
 from opscheck.check import check
 from opscheck.rules.log_indices import index_ages, index_rows, past_retention
 from opscheck.timeutil import utc_now
@@ -26,8 +27,10 @@ investigation that needed it is over.""",
 def test_log_index_retention(log_index_reader, profile, evidence):
     cfg = profile.log_indices
     ages = index_ages(log_index_reader.cat_indices(), cfg, utc_now())
-    evidence.note(f"{len(ages)} indices matching {', '.join(cfg.patterns)} at {cfg.url}; age from the date in "
-                  f"the name ({cfg.name_date_format or 'not used'}), else from the creation date")
+    evidence.note(
+        f"{len(ages)} indices matching {', '.join(cfg.patterns)} at {cfg.url}; age from the date in "
+        f"the name ({cfg.name_date_format or 'not used'}), else from the creation date"
+    )
     evidence.table(index_rows(ages))
     old = past_retention(ages, cfg.retention_days)
     evidence.record(unit="indices")

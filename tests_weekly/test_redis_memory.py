@@ -1,5 +1,6 @@
 """Weekly: the cache's memory and hit rate (SmartSensor 002 캐시 최적화: redis-cli INFO
 memory, INFO stats)."""
+
 from opscheck.check import check
 from opscheck.rules.cache import cache_problems, cache_row, hit_rate, memory_percent
 
@@ -27,7 +28,8 @@ def test_redis_memory(redis_reader, profile, evidence):
     if note:
         evidence.note(note)
     percent = memory_percent(mem)
-    evidence.record(measured=round(percent, 1) if percent is not None else "unbounded",
-                    threshold=cfg.max_memory_percent, unit="%")
+    evidence.record(
+        measured=round(percent, 1) if percent is not None else "unbounded", threshold=cfg.max_memory_percent, unit="%"
+    )
     if problems:
         evidence.fail(f"Redis {redis_reader.address}: {'; '.join(problems)}")

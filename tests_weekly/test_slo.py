@@ -1,5 +1,6 @@
 """Weekly: the SLA's response-time and error-rate objectives (seed 001 운영 정책), and the
 service-level objectives of each service tier (seed 002 서비스 레벨 목표), over the week."""
+
 from __future__ import annotations
 
 from opscheck.check import check, component_absent, configured
@@ -70,7 +71,8 @@ def test_slo_important(measure, profile, evidence):
     title="Supporting services meet their SLO: 99.0 % available",
     severity="medium",
     covers=["002.slo.supporting"],
-    remediation=SLO_REMEDIATION + """
+    remediation=SLO_REMEDIATION
+    + """
 Supporting services (monitoring, logging) also promise < 0.01 % data loss and < 15 minutes recovery:
 those are not measured here.""",
 )

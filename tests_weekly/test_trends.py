@@ -1,5 +1,6 @@
 """Weekly: the week's disk growth (seed 000 용량 계획: 디스크 사용 추세) and the CPU/memory
 trend (seed 003 리소스 사용률 트렌드 분석), as linear forecasts in Prometheus."""
+
 from __future__ import annotations
 
 from opscheck.check import check, configured
@@ -19,13 +20,16 @@ StorageClass that allows volume expansion).""",
 )
 def test_disk_trend(capacity_trends, profile, evidence):
     cfg = profile.prometheus
-    query = configured(cfg.volume_usage_query, profile.required, "prometheus",
-                       "no prometheus.volume_usage_query in this profile")
+    query = configured(
+        cfg.volume_usage_query, profile.required, "prometheus", "no prometheus.volume_usage_query in this profile"
+    )
     fc = cfg.capacity.disk_trend
     rows, offenders = volume_rows(capacity_trends(query, fc), fc, 1.0)
     evidence.table(rows)
     evidence.note(f"linear trend over {fc.window} (step {fc.step}); horizon {fc.horizon_days:g} days")
-    evidence.expect_none(offenders, f"volumes fill up within {fc.horizon_days:g} days at the {fc.window} growth", table=False)
+    evidence.expect_none(
+        offenders, f"volumes fill up within {fc.horizon_days:g} days at the {fc.window} growth", table=False
+    )
 
 
 @check(
@@ -40,8 +44,12 @@ Check the HPAs (kubectl get hpa -A) and the workloads that grow; right-size requ
 memory 80 %).""",
 )
 def test_resource_trend(capacity_trends, profile, evidence):
-    resources = configured(resource_queries(profile.prometheus, profile.thresholds, storage=False), profile.required,
-                           "prometheus", "no prometheus.capacity.cpu_query or memory_query in this profile")
+    resources = configured(
+        resource_queries(profile.prometheus, profile.thresholds, storage=False),
+        profile.required,
+        "prometheus",
+        "no prometheus.capacity.cpu_query or memory_query in this profile",
+    )
     fc = profile.prometheus.capacity.weekly_trend
     rows, offenders = forecast_rows([(n, capacity_trends(q, fc), limit) for n, q, limit in resources], fc)
     evidence.table(rows)

@@ -1,5 +1,6 @@
 """Weekly: the Vault audit log over the week (QSIGN 000 주간 점검 3. 보안 점검: 실패한 인증
 시도 확인, Vault Audit 로그 리뷰)."""
+
 from opscheck.check import check
 from opscheck.rules.vault_audit import counts_over, grouped
 
@@ -46,9 +47,14 @@ def test_vault_audit_review(vault_audit, profile, evidence):
     denied, root = vault_audit.permission_denied, vault_audit.root_token
     evidence.table(grouped(denied + root))
     evidence.record(measured=len(denied) + len(root))
-    note, failure = counts_over({"permission denied": (len(denied), limits.max_permission_denied),
-                                 "root-token requests": (len(root), limits.max_root_token_uses)},
-                                vault_audit.window, "Vault audit log")
+    note, failure = counts_over(
+        {
+            "permission denied": (len(denied), limits.max_permission_denied),
+            "root-token requests": (len(root), limits.max_root_token_uses),
+        },
+        vault_audit.window,
+        "Vault audit log",
+    )
     evidence.note(note)
     if failure:
         evidence.fail(failure)

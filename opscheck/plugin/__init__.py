@@ -5,14 +5,15 @@ Runs in every process (the controller and each xdist worker). Where a check runs
 report and shipped once, on the teardown report. The controller's side, which gathers the
 records into the audit record, is opscheck/plugin/recorder.py.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import pytest
 
@@ -45,19 +46,34 @@ CADENCE_HELP = {
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("opscheck")
-    group.addoption("--env", dest="opscheck_env", metavar="PATH",
-                    help=f"environment profile (YAML); default: ${ENV_VAR}")
-    group.addoption("--report-dir", dest="opscheck_report_dir", metavar="DIR", default="reports",
-                    help="where run folders are written (default: reports)")
-    group.addoption("--no-report", dest="opscheck_no_report", action="store_true",
-                    help="do not write a run folder")
-    group.addoption("--fail-on", dest="opscheck_fail_on", choices=SEVERITIES, default="low",
-                    help="lowest severity whose failures fail the run (default: low, i.e. any failure); "
-                         "failures below it are reported but do not change the exit code")
-    group.addoption("--allow-errors", dest="opscheck_allow_errors", action="store_true",
-                    help="checks that could not be evaluated (error) do not fail the run")
-    group.addoption("--opscheck-catalog", dest="opscheck_catalog", action="store_true",
-                    help=argparse.SUPPRESS)  # internal: used by `python -m opscheck catalog`
+    group.addoption(
+        "--env", dest="opscheck_env", metavar="PATH", help=f"environment profile (YAML); default: ${ENV_VAR}"
+    )
+    group.addoption(
+        "--report-dir",
+        dest="opscheck_report_dir",
+        metavar="DIR",
+        default="reports",
+        help="where run folders are written (default: reports)",
+    )
+    group.addoption("--no-report", dest="opscheck_no_report", action="store_true", help="do not write a run folder")
+    group.addoption(
+        "--fail-on",
+        dest="opscheck_fail_on",
+        choices=SEVERITIES,
+        default="low",
+        help="lowest severity whose failures fail the run (default: low, i.e. any failure); "
+        "failures below it are reported but do not change the exit code",
+    )
+    group.addoption(
+        "--allow-errors",
+        dest="opscheck_allow_errors",
+        action="store_true",
+        help="checks that could not be evaluated (error) do not fail the run",
+    )
+    group.addoption(
+        "--opscheck-catalog", dest="opscheck_catalog", action="store_true", help=argparse.SUPPRESS
+    )  # internal: used by `python -m opscheck catalog`
 
 
 def is_worker(config: pytest.Config) -> bool:

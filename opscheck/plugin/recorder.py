@@ -6,6 +6,7 @@ judged lives in opscheck/record/ (no pytest there); this module only feeds it fr
 hooks: records from the teardown reports, the checks collected from the workers, the verdict
 into the exit status, and the audit record's parts into pytest-html's page.
 """
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,7 @@ COMPLETED = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
 
 def start_recording(config: pytest.Config, profile: Profile, waivers: list[Waiver], cache_dir: str) -> None:
     """Name the run, open its report folder, and register the recorder (controller only)."""
-    run = RunInfo(profile=profile, cadences=cadences_of(config.option.markexpr),
-                  markexpr=config.option.markexpr or "")
+    run = RunInfo(profile=profile, cadences=cadences_of(config.option.markexpr), markexpr=config.option.markexpr or "")
     run.commit = git_commit(Path(config.rootpath))
     folder = None
     if not (config.getoption("opscheck_no_report") or config.option.collectonly):
@@ -78,7 +78,9 @@ class RunRecorder:
         self.unclaimed_failures: set[str] = set()
 
     def gate(self) -> Gate:
-        return self.audit.gate(self.config.getoption("opscheck_fail_on"), self.config.getoption("opscheck_allow_errors"))
+        return self.audit.gate(
+            self.config.getoption("opscheck_fail_on"), self.config.getoption("opscheck_allow_errors")
+        )
 
     # -- xdist ---------------------------------------------------------------------------
     @pytest.hookimpl(optionalhook=True)
@@ -114,7 +116,9 @@ class RunRecorder:
         self.unclaimed_failures.discard(report.nodeid)
         self.audit.add(record)
         # junit.xml (written from this report's user properties) shows the check's declaration.
-        report.user_properties = [p for p in report.user_properties if p[0] != CHECK_PROPERTY] + record.junit_properties()
+        report.user_properties = [
+            p for p in report.user_properties if p[0] != CHECK_PROPERTY
+        ] + record.junit_properties()
         try:
             from pytest_html import extras
         except ImportError:
@@ -183,7 +187,9 @@ class RunRecorder:
         report.title = f"opscheck — {', '.join(run.cadences) or 'all'} — {run.profile.name}"
 
     @pytest.hookimpl(optionalhook=True)
-    def pytest_html_results_summary(self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session) -> None:
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+    ) -> None:
         audit = self.audit
         prefix.extend(html.summary_blocks(audit.summary(), audit.waivers, audit.run.started.date()))
         postfix.append(self.trace_html())

@@ -11,6 +11,7 @@ The sections live in the modules of this package (common, clusters, services, da
 backups, monitoring, security, systems, deploy, reporting, platform; the whole in model,
 reading it in loader); every public name is re-exported here: `from opscheck.profile import X`.
 """
+
 from __future__ import annotations
 
 from opscheck.profile.backups import Backups, CronJobBackup, DumpFiles, EtcdBackups

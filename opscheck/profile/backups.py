@@ -1,4 +1,5 @@
 """Backups the checks judge: CronJob runs, database dump files and etcd snapshots."""
+
 from __future__ import annotations
 
 from typing import Annotated

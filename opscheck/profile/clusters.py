@@ -1,4 +1,5 @@
 """The clusters and hosts a profile monitors, its workloads, thresholds and log rules."""
+
 from __future__ import annotations
 
 import re

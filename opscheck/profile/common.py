@@ -1,4 +1,5 @@
 """Types every profile section shares: the strict base model, `${VAR}` expansion, secret references."""
+
 from __future__ import annotations
 
 import os
@@ -45,7 +46,7 @@ class SecretRef(Strict):
         return data
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "SecretRef":
+    def _exactly_one(self) -> SecretRef:
         if (self.env is None) == (self.file is None):
             raise ValueError("give exactly one of 'env' or 'file'")
         return self

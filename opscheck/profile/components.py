@@ -6,6 +6,7 @@ checks pass to `component_absent`/`configured` (opscheck/check.py); a profile se
 component is named like the section (`log_indices`, `redis`), a component without a
 section of its own is named like the tool (`velero`, `cert-manager`).
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, get_args
@@ -14,14 +15,47 @@ from pydantic import BeforeValidator
 
 Component = Literal[
     # Profile sections.
-    "attestations", "cluster_dns", "data_quality", "data_retention", "database_backups",
-    "backups", "etcd_backups", "hosts", "inactive_accounts", "log_indices", "log_pipeline",
-    "node_disk", "postgres", "prometheus", "redis", "restore_drill", "services", "vault",
+    "attestations",
+    "cluster_dns",
+    "data_quality",
+    "data_retention",
+    "database_backups",
+    "backups",
+    "etcd_backups",
+    "hosts",
+    "inactive_accounts",
+    "log_indices",
+    "log_pipeline",
+    "node_disk",
+    "postgres",
+    "prometheus",
+    "redis",
+    "restore_drill",
+    "services",
+    "vault",
     # Settings inside a section: logs.apps, platform.*, release.*, security.*, smoke_requests.
-    "certificates", "cni", "cost", "hpa", "hsm", "kube-bench", "load-test", "logs", "maintenance-window", "node-patches",
-    "rbac-review", "release-tests", "smoke-requests", "trivy",
+    "certificates",
+    "cni",
+    "cost",
+    "hpa",
+    "hsm",
+    "kube-bench",
+    "load-test",
+    "logs",
+    "maintenance-window",
+    "node-patches",
+    "rbac-review",
+    "release-tests",
+    "smoke-requests",
+    "trivy",
     # Found in the environment (a CRD, an API, an extension), not configured.
-    "argocd", "cert-manager", "external-secrets", "helm", "istio", "pg_stat_statements", "velero",
+    "argocd",
+    "cert-manager",
+    "external-secrets",
+    "helm",
+    "istio",
+    "pg_stat_statements",
+    "velero",
 ]
 COMPONENTS: tuple[str, ...] = get_args(Component)
 

@@ -1,4 +1,5 @@
 """PostgreSQL: the connection, health thresholds, role policy, data rules and the restore drill."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -18,8 +19,8 @@ class PostgresConfig(Strict):
     sslmode: str = "prefer"
     connect_timeout_seconds: Annotated[int, Field(gt=0)] = 5
     statement_timeout_ms: Annotated[int, Field(gt=0)] = 10000
-    thresholds: "PostgresThresholds" = Field(default_factory=lambda: PostgresThresholds())
-    accounts: "PostgresAccountPolicy" = Field(default_factory=lambda: PostgresAccountPolicy())
+    thresholds: PostgresThresholds = Field(default_factory=lambda: PostgresThresholds())
+    accounts: PostgresAccountPolicy = Field(default_factory=lambda: PostgresAccountPolicy())
 
 
 # schema.table, as the database checks name tables (quoted as identifiers, never pasted).
@@ -84,7 +85,7 @@ class DataQualityRule(Strict):
     min: dict[str, float] = {}
 
     @model_validator(mode="after")
-    def _has_bounds(self) -> "DataQualityRule":
+    def _has_bounds(self) -> DataQualityRule:
         if not self.max and not self.min:
             raise ValueError("give max and/or min bounds for the query's columns")
         return self
@@ -126,7 +127,7 @@ class RestoreDrill(Strict):
     timeout_minutes: Annotated[float, Field(gt=0)] = 60
 
     @model_validator(mode="after")
-    def _complete_when_enabled(self) -> "RestoreDrill":
+    def _complete_when_enabled(self) -> RestoreDrill:
         if self.enabled and self.connection is None:
             raise ValueError("enabled: give the scratch database's connection")
         if self.enabled and not self.tables:

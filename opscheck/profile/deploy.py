@@ -1,4 +1,5 @@
 """Deployments: the release the predeploy gate reads, maintenance windows, postdeploy smoke requests."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal

@@ -1,4 +1,5 @@
 """Reading a profile: the YAML file validated into a Profile, then the files it names checked."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The profile: every section together, and the checks across sections."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -96,7 +97,7 @@ class Profile(Strict):
     source: str = Field(default="", exclude=True)
 
     @model_validator(mode="after")
-    def _unique_cluster_names(self) -> "Profile":
+    def _unique_cluster_names(self) -> Profile:
         names = [c.name for c in self.clusters]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
@@ -109,14 +110,16 @@ class Profile(Strict):
         return self
 
     @model_validator(mode="after")
-    def _restore_drill_target(self) -> "Profile":
+    def _restore_drill_target(self) -> Profile:
         drill = self.restore_drill
         if drill.enabled and drill.connection is not None:
             if self.database_backups is None:
                 raise ValueError("restore_drill: enabled without database_backups (where the dumps are)")
             if self.postgres is not None and drill.connection.dbname == self.postgres.dbname:
-                raise ValueError(f"restore_drill.connection.dbname: {drill.connection.dbname!r} is the "
-                                 "monitored database; the drill needs a scratch database of its own")
+                raise ValueError(
+                    f"restore_drill.connection.dbname: {drill.connection.dbname!r} is the "
+                    "monitored database; the drill needs a scratch database of its own"
+                )
         return self
 
     @property

@@ -1,4 +1,5 @@
 """Prometheus, Alertmanager and Grafana: windows, SLA/SLO, alerting, dashboards, capacity forecasts."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
@@ -154,9 +155,7 @@ class PrometheusConfig(Strict):
     signature_latency_query: str | None = None
     latency_window: str = "1h"
     # Disk usage ratios (0..1) with a label naming the volume or filesystem.
-    volume_usage_query: str | None = (
-        "kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes"
-    )
+    volume_usage_query: str | None = "kubelet_volume_stats_used_bytes / kubelet_volume_stats_capacity_bytes"
     filesystem_usage_query: str | None = (
         '1 - node_filesystem_avail_bytes{fstype!~"tmpfs|overlay|squashfs"}'
         ' / node_filesystem_size_bytes{fstype!~"tmpfs|overlay|squashfs"}'
@@ -178,7 +177,7 @@ class PrometheusConfig(Strict):
     capacity: CapacityConfig = CapacityConfig()
 
     @model_validator(mode="after")
-    def _tiers(self) -> "PrometheusConfig":
+    def _tiers(self) -> PrometheusConfig:
         names = [t.name for t in self.slo_tiers]
         if len(set(names)) != len(names):
             raise ValueError("slo_tiers: each tier (critical, important, supporting) at most once")

@@ -5,6 +5,7 @@ and node software versions, Helm releases, autoscaling bounds, unused resources,
 single points of failure. Defaults come from the runbooks (seeds 000-004). Embedded
 as `Profile.platform` (opscheck/profile/model.py).
 """
+
 from __future__ import annotations
 
 import re
@@ -88,8 +89,7 @@ class NodePatches(Strict):
     """Node software patch levels (001: 보안 패치 적용), from each node's status.nodeInfo."""
 
     # minor -> the lowest acceptable kubelet patch release: {"1.33": "1.33.10"}
-    min_kubelet_patch: dict[Annotated[str, Field(pattern=r"^\d+\.\d+$")],
-                            Annotated[str, Field(pattern=VERSION)]] = {}
+    min_kubelet_patch: dict[Annotated[str, Field(pattern=r"^\d+\.\d+$")], Annotated[str, Field(pattern=VERSION)]] = {}
     # The lowest acceptable kernel, compared by its numbers: 6.1.0-28 (Debian 12's 6.1.0-28-amd64).
     min_kernel: Annotated[str, Field(pattern=r"^\d+(\.\d+)*(-\d+)?")] | None = None
     # Regular expressions one of which every osImage must match (supported OS releases).
@@ -143,7 +143,10 @@ class UnusedResources(Strict):
     Helm release records are never counted."""
 
     kinds: list[Literal["persistentvolumeclaims", "configmaps", "secrets"]] = [
-        "persistentvolumeclaims", "configmaps", "secrets"]
+        "persistentvolumeclaims",
+        "configmaps",
+        "secrets",
+    ]
     ignore: list[str] = []  # name or namespace/name kept on purpose
 
 

@@ -1,4 +1,5 @@
 """The audit record's settings: the run schedule, metric export and attested manual items."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -16,7 +17,11 @@ class Schedule(Strict):
     # The longest a cadence may go without a recorded run ('26h', '8d'); cadences left out
     # are not scheduled for this profile.
     max_age: dict[Literal["daily", "weekly", "monthly", "quarterly"], str] = {
-        "daily": "26h", "weekly": "8d", "monthly": "35d", "quarterly": "100d"}
+        "daily": "26h",
+        "weekly": "8d",
+        "monthly": "35d",
+        "quarterly": "100d",
+    }
     # The reports directory whose ledger is read; default: this run's --report-dir.
     ledger: str | None = None
 

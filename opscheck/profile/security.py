@@ -1,4 +1,5 @@
 """Kubernetes security: certificates, image scans, CIS, RBAC, pod security, credentials, mesh."""
+
 from __future__ import annotations
 
 import re
@@ -85,8 +86,12 @@ class RbacPolicy(Strict):
     allowed_default_sa_bindings: list[str] = []
     system_prefixes: list[str] = ["system:"]
     # What every identity may do ("discovery"): not counted as a permission.
-    discovery_roles: list[str] = ["system:discovery", "system:basic-user", "system:public-info-viewer",
-                                  "system:service-account-issuer-discovery"]
+    discovery_roles: list[str] = [
+        "system:discovery",
+        "system:basic-user",
+        "system:public-info-viewer",
+        "system:service-account-issuer-discovery",
+    ]
     access_review: list[ReviewedSubject] = []
     # Namespaces whose default ServiceAccount must have no permission; default: namespaces.
     default_sa_namespaces: list[str] | None = None
@@ -113,7 +118,9 @@ class PlaintextCredentials(Strict):
 
     namespaces: list[str] | None = None  # default: namespaces
     # A key whose name ends in one of these words holds a credential.
-    key_pattern: Regex = r"(?i)(^|[_.\-])(pass(word|wd)?|pwd|secret|token|api[_\-]?key|apikey|private[_\-]?key|credentials?)$"
+    key_pattern: Regex = (
+        r"(?i)(^|[_.\-])(pass(word|wd)?|pwd|secret|token|api[_\-]?key|apikey|private[_\-]?key|credentials?)$"
+    )
     # Exempt keys: namespace/object/key (e.g. qsign/app-config/PUBLIC_TOKEN).
     allowed: list[str] = []
 

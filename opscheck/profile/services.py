@@ -1,4 +1,5 @@
 """Services the checks talk to: HTTP health endpoints and Vault/OpenBao."""
+
 from __future__ import annotations
 
 import re

@@ -1,4 +1,5 @@
 """Supporting systems: Redis, the cluster DNS, the log pipeline, node disks, log indices."""
+
 from __future__ import annotations
 
 import re

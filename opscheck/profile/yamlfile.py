@@ -4,6 +4,7 @@ Shared by the profile, the waivers file and the attestation files: `<file>: <key
 <problem>` (or `<file>: line L, column C: malformed YAML: ...`), raised as ProfileError
 so the run stops before anything runs.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -60,8 +61,14 @@ def read_yaml(path: Path, what: str) -> Any:
         raise ProfileError(f"{path}: {where}malformed YAML: {problem}") from None
 
 
-def load_model(path: Path, model: type[M], what: str, *, list_key: str | None = None,
-               explain: Callable[[ErrorDetails], str | None] | None = None) -> M:
+def load_model(
+    path: Path,
+    model: type[M],
+    what: str,
+    *,
+    list_key: str | None = None,
+    explain: Callable[[ErrorDetails], str | None] | None = None,
+) -> M:
     """`path` read as YAML and validated as `model`; ProfileError with one line on any problem.
 
     `what` names the file in messages ("profile", "waivers file"). With `list_key`, a file

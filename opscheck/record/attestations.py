@@ -46,11 +46,12 @@ item is not in `attestations.items`. Failed: the directory is missing or holds n
 attestation that counts; the message names what is missing and what there is. A malformed
 file, or one naming an unknown item, stops the run before anything runs (exit 4, one line).
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -98,12 +99,13 @@ class Attestation(BaseModel):
     def _with_time(cls, value: Any) -> Any:
         # A bare date would be read as midnight: say so rather than guess the hour.
         if (isinstance(value, date) and not isinstance(value, datetime)) or (
-                isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value)):
+            isinstance(value, str) and re.fullmatch(r"\s*\d{4}-\d{2}-\d{2}\s*", value)
+        ):
             raise ValueError(f"give a time with a time zone, e.g. {TIME_EXAMPLE}")
         return value
 
     @model_validator(mode="after")
-    def _one_validity(self) -> "Attestation":
+    def _one_validity(self) -> Attestation:
         if (self.valid_days is None) == (self.expires is None):
             raise ValueError("give exactly one of 'valid_days' or 'expires'")
         return self
@@ -113,7 +115,7 @@ class Attestation(BaseModel):
         if self.valid_days is not None:
             return self.when + timedelta(days=self.valid_days)
         assert self.expires is not None
-        return datetime.combine(self.expires + timedelta(days=1), time(), tzinfo=timezone.utc)
+        return datetime.combine(self.expires + timedelta(days=1), time(), tzinfo=UTC)
 
     def describe(self) -> str:
         """`tech_lead by kim at 2026-11-20 09:12 UTC`"""
@@ -134,12 +136,17 @@ class Signed:
 
 
 def utc(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def attestation_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
-                  and not any(part.startswith(".") for part in p.relative_to(directory).parts))
+    return sorted(
+        p
+        for p in directory.rglob("*")
+        if p.suffix in (".yaml", ".yml")
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(directory).parts)
+    )
 
 
 def _explain(err: ErrorDetails) -> str | None:
@@ -175,7 +182,7 @@ class Rule:
     change: str | None
 
     @classmethod
-    def of(cls, key: str, item: AttestedItem, profile: Profile) -> "Rule":
+    def of(cls, key: str, item: AttestedItem, profile: Profile) -> Rule:
         assert profile.attestations is not None
         cadence = runbook_items()[key].cadence
         deploy = cadence in DEPLOY_CADENCES
@@ -196,12 +203,16 @@ class Rule:
         if a.when > now + CLOCK_SKEW:
             return "dated in the future"
         if self.change is not None and a.change != self.change:
-            return f"for change {a.change}, not {self.change}" if a.change else f"names no change (this is {self.change})"
+            return (
+                f"for change {a.change}, not {self.change}" if a.change else f"names no change (this is {self.change})"
+            )
         age, advance = now - a.when, timedelta(days=self.item.advance_days)
         if age < advance:
             return f"only {age.total_seconds() / 86400:.1f} days ahead, {self.item.advance_days:g} required"
         if age > advance + self.window:
-            return f"outside the {self.window_text}" + (f" after {self.item.advance_days:g} days ahead" if advance else "")
+            return f"outside the {self.window_text}" + (
+                f" after {self.item.advance_days:g} days ahead" if advance else ""
+            )
         if a.expires_at <= now:
             return f"expired {utc(a.expires_at)}"
         return None
@@ -220,12 +231,20 @@ class Verdict:
 def judge(rule: Rule, signed: list[Signed], now: datetime, directory: Path) -> Verdict:
     mine = sorted((s for s in signed if s.attestation.item == rule.key), key=lambda s: s.attestation.when, reverse=True)
     judged = [(s, rule.problem(s.attestation, now)) for s in mine]
-    rows = [{
-        "role": s.attestation.role, "who": s.attestation.who, "when": utc(s.attestation.when),
-        "change": s.attestation.change or "", "expires": utc(s.attestation.expires_at),
-        "evidence": s.attestation.evidence, "note": s.attestation.note, "file": s.file.name,
-        "counts": problem or "yes",
-    } for s, problem in judged]
+    rows = [
+        {
+            "role": s.attestation.role,
+            "who": s.attestation.who,
+            "when": utc(s.attestation.when),
+            "change": s.attestation.change or "",
+            "expires": utc(s.attestation.expires_at),
+            "evidence": s.attestation.evidence,
+            "note": s.attestation.note,
+            "file": s.file.name,
+            "counts": problem or "yes",
+        }
+        for s, problem in judged
+    ]
     counting = [s.attestation for s, problem in judged if problem is None]
     have = sorted({a.role for a in counting})
     roles = rule.item.roles
@@ -236,7 +255,9 @@ def judge(rule: Rule, signed: list[Signed], now: datetime, directory: Path) -> V
     if not missing:
         # One attestation per required role, the newest, is what signs the item off.
         shown = [next(a for a in counting if a.role == r) for r in (roles if rule.item.require_all_roles else have[:1])]
-        return Verdict(rule.key, True, "; ".join(f"{a.describe()} ({a.evidence})" for a in shown), rows, have, list(roles))
+        return Verdict(
+            rule.key, True, "; ".join(f"{a.describe()} ({a.evidence})" for a in shown), rows, have, list(roles)
+        )
     joiner = "', '" if rule.item.require_all_roles else "' or '"
     wanted = f"role{'s' if len(missing) > 1 and rule.item.require_all_roles else ''} '{joiner.join(missing)}'"
     if not directory.is_dir():
@@ -265,18 +286,27 @@ class AttestationBook:
         cfg = self.profile.attestations
         assert cfg is not None
         if key not in cfg.items:
-            component_absent(self.profile.required, "attestations",
-                             f"{key} is not attested in this environment (not in attestations.items)")
+            component_absent(
+                self.profile.required,
+                "attestations",
+                f"{key} is not attested in this environment (not in attestations.items)",
+            )
         rule = Rule.of(key, cfg.items[key], self.profile)
-        verdict = judge(rule, self.signed, now or datetime.now(timezone.utc), self.directory)
+        verdict = judge(rule, self.signed, now or datetime.now(UTC), self.directory)
         evidence.table(verdict.rows)
-        evidence.record(measured=len([r for r in verdict.needed if r in verdict.have_roles]) if rule.item.require_all_roles
-                        else len(verdict.have_roles),
-                        threshold=len(verdict.needed) if rule.item.require_all_roles else 1)
-        evidence.note(f"counts: role in {', '.join(rule.item.roles)}"
-                      f"{' (all of them)' if rule.item.require_all_roles else ''}, within the {rule.window_text}"
-                      + (f", at least {rule.item.advance_days:g} days ahead" if rule.item.advance_days else "")
-                      + (f", for change {rule.change}" if rule.change else "") + f"; read from {self.directory}")
+        evidence.record(
+            measured=len([r for r in verdict.needed if r in verdict.have_roles])
+            if rule.item.require_all_roles
+            else len(verdict.have_roles),
+            threshold=len(verdict.needed) if rule.item.require_all_roles else 1,
+        )
+        evidence.note(
+            f"counts: role in {', '.join(rule.item.roles)}"
+            f"{' (all of them)' if rule.item.require_all_roles else ''}, within the {rule.window_text}"
+            + (f", at least {rule.item.advance_days:g} days ahead" if rule.item.advance_days else "")
+            + (f", for change {rule.change}" if rule.change else "")
+            + f"; read from {self.directory}"
+        )
         if not verdict.ok:
             evidence.fail(verdict.message)
         evidence.attest(verdict.message)

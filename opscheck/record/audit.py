@@ -4,10 +4,12 @@ Check records arrive one by one (opscheck/plugin/recorder.py hands them over); e
 matched against the waivers and the previous run. At the end the run is judged (the gate)
 and written: results.json, the HTML report's parts, the metrics.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from opscheck.record.ledger import History
 from opscheck.record.results import CatalogEntry, CheckRecord, Gate, gate, summary
@@ -82,14 +84,17 @@ class AuditRecord:
 
     def write_results(self, path: Path, gate: Gate) -> None:
         run = self.run
-        write_json(path, {
-            "schema_version": RESULTS_SCHEMA_VERSION,
-            "run": run.as_dict(),
-            "summary": self.summary(),
-            "gate": gate.as_dict(),
-            "waivers": [w.as_dict(run.started.date()) for w in self.waivers],
-            "checks": self.checks(),
-        })
+        write_json(
+            path,
+            {
+                "schema_version": RESULTS_SCHEMA_VERSION,
+                "run": run.as_dict(),
+                "summary": self.summary(),
+                "gate": gate.as_dict(),
+                "waivers": [w.as_dict(run.started.date()) for w in self.waivers],
+                "checks": self.checks(),
+            },
+        )
 
     def export(self) -> list[str]:
         """Metrics where the profile says; a line per outcome for the terminal."""
@@ -111,8 +116,10 @@ class AuditRecord:
         today = self.run.started.date()
         for r in self.records.values():
             if r.waiver:
-                lines.append(f"waived: {r.id} ({r.waiver['ticket']}, "
-                             f"approved by {r.waiver['approver']}, until {r.waiver['expires']})")
+                lines.append(
+                    f"waived: {r.id} ({r.waiver['ticket']}, "
+                    f"approved by {r.waiver['approver']}, until {r.waiver['expires']})"
+                )
             if r.outcome == "attested":
                 lines.append(f"attested: {r.id}: {r.message}")
         for w in self.waivers:
@@ -120,6 +127,8 @@ class AuditRecord:
                 state = "EXPIRED, no longer applies" if w.expired(today) else "expires soon"
                 lines.append(f"waiver for {w.check} ({w.ticket}) {state}: {w.expires}")
         if gate.not_gating:
-            lines.append(f"not failing the run (--fail-on={gate.fail_on}"
-                         f"{', --allow-errors' if gate.allow_errors else ''}): {', '.join(gate.not_gating)}")
+            lines.append(
+                f"not failing the run (--fail-on={gate.fail_on}"
+                f"{', --allow-errors' if gate.allow_errors else ''}): {', '.join(gate.not_gating)}"
+            )
         return lines

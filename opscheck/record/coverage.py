@@ -4,12 +4,14 @@ Measured against the runbooks' items only (opscheck/data/runbook-items.yaml), no
 opscheck's own items. An `attest` item is covered by the check that reads its
 attestations (opscheck/record/attestations.py), like any other item.
 """
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from opscheck.runbook import SEEDS
 from opscheck.record.trace import TraceRow, matrix
+from opscheck.runbook import SEEDS
 
 
 def coverage(catalog: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -17,19 +19,31 @@ def coverage(catalog: Iterable[dict[str, Any]]) -> dict[str, Any]:
     rows: list[TraceRow] = matrix(catalog, {})
     groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for r in rows:
-        groups.setdefault(r.item.seed, {}).setdefault(r.item.cadence, []).append({
-            "key": r.item.key, "cadence": r.item.cadence, "kind": r.item.kind, "text": r.item.text,
-            "what": r.item.what, "covered": not r.gap, "checks": list(r.checks),
-        })
+        groups.setdefault(r.item.seed, {}).setdefault(r.item.cadence, []).append(
+            {
+                "key": r.item.key,
+                "cadence": r.item.cadence,
+                "kind": r.item.kind,
+                "text": r.item.text,
+                "what": r.item.what,
+                "covered": not r.gap,
+                "checks": list(r.checks),
+            }
+        )
     covered = sum(not r.gap for r in rows)
     return {
         "summary": {"items": len(rows), "covered": covered, "uncovered": len(rows) - covered},
         "runbooks": [
-            {"seed": seed, "runbook": SEEDS.get(seed, seed),
-             "covered": sum(i["covered"] for c in cadences.values() for i in c),
-             "items": sum(len(c) for c in cadences.values()),
-             "cadences": [{"cadence": name, "covered": sum(i["covered"] for i in items), "items": items}
-                          for name, items in cadences.items()]}
+            {
+                "seed": seed,
+                "runbook": SEEDS.get(seed, seed),
+                "covered": sum(i["covered"] for c in cadences.values() for i in c),
+                "items": sum(len(c) for c in cadences.values()),
+                "cadences": [
+                    {"cadence": name, "covered": sum(i["covered"] for i in items), "items": items}
+                    for name, items in cadences.items()
+                ],
+            }
             for seed, cadences in groups.items()
         ],
     }

@@ -15,11 +15,13 @@ Per run:
 Checks without a cluster carry cluster="none". Only results go out: ids, outcomes, times;
 never messages or evidence (they name objects, and could carry more than a metric should).
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_to_textfile
 from prometheus_client.exposition import basic_auth_handler, default_handler
@@ -31,20 +33,32 @@ from opscheck.record.run import RunInfo, utc_now
 NO_CLUSTER = "none"
 
 
-def registry_for(run: Mapping[str, Any], checks: Iterable[Mapping[str, Any]], started: float, finished: float) -> CollectorRegistry:
+def registry_for(
+    run: Mapping[str, Any], checks: Iterable[Mapping[str, Any]], started: float, finished: float
+) -> CollectorRegistry:
     """A registry holding this run's metrics (run = results.json's `run`, checks = its `checks`)."""
     registry = CollectorRegistry()
     base = {"profile": run["profile"]["name"], "cadences": ",".join(run.get("cadences") or []) or "all"}
     labels = [*base, "check", "cluster"]
-    status = Gauge("opscheck_check_status", "1 for the check's outcome in its latest run, 0 for the others",
-                   [*labels, "severity", "outcome"], registry=registry)
-    last = Gauge("opscheck_check_last_run_timestamp_seconds", "When the check last ran (run end, Unix time)",
-                 labels, registry=registry)
+    status = Gauge(
+        "opscheck_check_status",
+        "1 for the check's outcome in its latest run, 0 for the others",
+        [*labels, "severity", "outcome"],
+        registry=registry,
+    )
+    last = Gauge(
+        "opscheck_check_last_run_timestamp_seconds",
+        "When the check last ran (run end, Unix time)",
+        labels,
+        registry=registry,
+    )
     duration = Gauge("opscheck_check_duration_seconds", "How long the check took", labels, registry=registry)
-    run_last = Gauge("opscheck_run_last_timestamp_seconds", "When the checklist run ended (Unix time)",
-                     list(base), registry=registry)
-    run_duration = Gauge("opscheck_run_duration_seconds", "How long the checklist run took",
-                         list(base), registry=registry)
+    run_last = Gauge(
+        "opscheck_run_last_timestamp_seconds", "When the checklist run ended (Unix time)", list(base), registry=registry
+    )
+    run_duration = Gauge(
+        "opscheck_run_duration_seconds", "How long the checklist run took", list(base), registry=registry
+    )
     run_checks = Gauge("opscheck_run_checks", "Checks of the run by outcome", [*base, "outcome"], registry=registry)
     counts = {o: 0 for o in OUTCOMES}
     for c in checks:
@@ -76,8 +90,15 @@ def write_textfile(directory: Path, run: Mapping[str, Any], registry: CollectorR
     return path
 
 
-def push(url: str, run: Mapping[str, Any], registry: CollectorRegistry, *, timeout: float,
-         username: str | None = None, password: str | None = None) -> None:
+def push(
+    url: str,
+    run: Mapping[str, Any],
+    registry: CollectorRegistry,
+    *,
+    timeout: float,
+    username: str | None = None,
+    password: str | None = None,
+) -> None:
     """Replace this profile's and cadences' group on the Pushgateway (HTTP PUT)."""
     grouping = {"profile": run["profile"]["name"], "cadences": ",".join(run.get("cadences") or []) or "all"}
 

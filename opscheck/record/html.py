@@ -3,11 +3,13 @@
 Rendered from the Jinja2 templates in opscheck/record/templates/ with autoescaping on:
 everything a check, a profile or a waiver supplies is text, never markup.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from functools import cache
-from typing import Any, Iterable
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, Template
 from markupsafe import Markup
@@ -20,8 +22,12 @@ from opscheck.runbook import known_items
 
 @cache
 def _template(name: str) -> Template:
-    env = Environment(loader=PackageLoader("opscheck.record", "templates"), autoescape=True,
-                      trim_blocks=True, keep_trailing_newline=False)
+    env = Environment(
+        loader=PackageLoader("opscheck.record", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        keep_trailing_newline=False,
+    )
     return env.get_template(name)
 
 
@@ -44,7 +50,9 @@ def evidence_block(record: CheckRecord) -> str:
         measure=ev is not None and (ev.measured is not None or ev.threshold is not None),
         unit=(ev.unit or "") if ev is not None else "",
         notes=(ev.notes or []) if ev is not None else [],
-        runbook=[(key, f"{items[key].text} — {items[key].runbook}" if key in items else "") for key in record.spec.covers],
+        runbook=[
+            (key, f"{items[key].text} — {items[key].runbook}" if key in items else "") for key in record.spec.covers
+        ],
     )
 
 

@@ -10,14 +10,16 @@ This is tamper-evident, not tamper-proof: someone who can rewrite every manifest
 head can forge a consistent chain. Ship the head's hash elsewhere (a ticket, a log) to
 anchor it.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from filelock import FileLock
 
@@ -74,8 +76,10 @@ def commit_run(reports_dir: Path, partial: Path, name: str) -> Path:
             _write_json_atomic(partial / MANIFEST, manifest)
         os.chmod(partial, 0o755)
         os.rename(partial, target)
-        _write_json_atomic(reports_dir / HEAD, {"run": target.name, "seq": manifest["seq"],
-                                                "manifest_sha256": sha256_file(target / MANIFEST)})
+        _write_json_atomic(
+            reports_dir / HEAD,
+            {"run": target.name, "seq": manifest["seq"], "manifest_sha256": sha256_file(target / MANIFEST)},
+        )
         return target
 
 
@@ -122,8 +126,13 @@ def verify(reports_dir: Path) -> tuple[list[str], list[Problem]]:
             if link is None:
                 problems.append(Problem(name, f"does not link to the previous run {previous[0]}: inserted"))
             elif link.get("run") != previous[0] or link.get("manifest_sha256") != previous[1]:
-                problems.append(Problem(name, f"link to the previous run does not match {previous[0]}: "
-                                              "a run was inserted, reordered or its manifest changed"))
+                problems.append(
+                    Problem(
+                        name,
+                        f"link to the previous run does not match {previous[0]}: "
+                        "a run was inserted, reordered or its manifest changed",
+                    )
+                )
         problems += _check_files(folder, m)
         previous = (name, sha256_file(folder / MANIFEST))
         expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
@@ -179,8 +188,14 @@ def run_profile(data: dict[str, Any]) -> str | None:
 
 def previous_results(reports_dir: Path, profile: str, cadences: list[str]) -> dict[str, Any] | None:
     """results.json of the newest sealed run of the same profile and cadences, if any."""
-    return next((d for d in sealed_runs(reports_dir)
-                 if run_profile(d) == profile and (d.get("run") or {}).get("cadences") == cadences), None)
+    return next(
+        (
+            d
+            for d in sealed_runs(reports_dir)
+            if run_profile(d) == profile and (d.get("run") or {}).get("cadences") == cadences
+        ),
+        None,
+    )
 
 
 class History:
@@ -209,5 +224,9 @@ class History:
         since = None
         if bad:
             since = ((old.get("change") or {}).get("failing_since") or self.run.get("started")) if was_bad else started
-        return {"status": status, "previous_outcome": old["outcome"] if old else None,
-                "previous_run": self.run.get("started"), "failing_since": since}
+        return {
+            "status": status,
+            "previous_outcome": old["outcome"] if old else None,
+            "previous_run": self.run.get("started"),
+            "failing_since": since,
+        }

@@ -10,12 +10,14 @@ phase (setup, call, teardown) and ships it once, as JSON in one user property of
 teardown report (xdist carries user properties from worker to controller). The controller
 reads it back as a `CheckRecord`; results.json, the HTML report and the metrics come from it.
 """
+
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from opscheck.check import SEVERITIES, CheckSpec, Evidence
 from opscheck.runbook import known_items
@@ -51,8 +53,14 @@ class CatalogEntry:
 
 
 def spec_from_dict(data: dict[str, Any]) -> CheckSpec:
-    return CheckSpec(data["id"], data["title"], data["severity"], tuple(data["covers"]),
-                     data["remediation"], tuple(data.get("also", ())))
+    return CheckSpec(
+        data["id"],
+        data["title"],
+        data["severity"],
+        tuple(data["covers"]),
+        data["remediation"],
+        tuple(data.get("also", ())),
+    )
 
 
 @dataclass
@@ -73,8 +81,15 @@ class CheckRecord:
     waiver: dict[str, Any] | None = None  # the waiver that covers this failure
 
     # -- filled where the check runs -----------------------------------------------------
-    def add_phase(self, when: Phase, outcome: PhaseOutcome, message: str, duration: float,
-                  failure: Failure | None = None, evidence: Evidence | None = None) -> None:
+    def add_phase(
+        self,
+        when: Phase,
+        outcome: PhaseOutcome,
+        message: str,
+        duration: float,
+        failure: Failure | None = None,
+        evidence: Evidence | None = None,
+    ) -> None:
         """Account for one phase's report (`message`: its short failure or skip text)."""
         self.duration += duration or 0.0
         if evidence is not None:
@@ -99,9 +114,13 @@ class CheckRecord:
     # -- transport -------------------------------------------------------------------------
     def to_json(self) -> str:
         data = {
-            "nodeid": self.nodeid, "spec": self.spec.as_dict(), "cadences": self.cadences,
-            "cluster": self.cluster, "server_version": self.server_version,
-            "outcome": self.outcome, "message": self.message,
+            "nodeid": self.nodeid,
+            "spec": self.spec.as_dict(),
+            "cadences": self.cadences,
+            "cluster": self.cluster,
+            "server_version": self.server_version,
+            "outcome": self.outcome,
+            "message": self.message,
             "evidence": self.evidence.as_dict() if self.evidence is not None else None,
             "duration": self.duration,
         }
@@ -113,9 +132,13 @@ class CheckRecord:
         data = json.loads(text)
         evidence = data["evidence"]
         return cls(
-            nodeid=data["nodeid"], spec=spec_from_dict(data["spec"]), cadences=data["cadences"],
-            cluster=data["cluster"], server_version=data["server_version"],
-            outcome=data["outcome"], message=data["message"],
+            nodeid=data["nodeid"],
+            spec=spec_from_dict(data["spec"]),
+            cadences=data["cadences"],
+            cluster=data["cluster"],
+            server_version=data["server_version"],
+            outcome=data["outcome"],
+            message=data["message"],
             evidence=Evidence(**evidence) if evidence is not None else None,
             duration=data["duration"],
         )
@@ -215,8 +238,12 @@ class Gate:
     not_gating: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"fail_on": self.fail_on, "allow_errors": self.allow_errors,
-                "failing": self.failing, "not_gating": self.not_gating}
+        return {
+            "fail_on": self.fail_on,
+            "allow_errors": self.allow_errors,
+            "failing": self.failing,
+            "not_gating": self.not_gating,
+        }
 
 
 def gate(records: Iterable[CheckRecord], fail_on: str, allow_errors: bool) -> Gate:

@@ -4,6 +4,7 @@ The controller process (the only process without xdist) owns the run: it names t
 report folder, creates the shared cache, gathers every check's result from the test
 reports (which xdist ships back from the workers), and writes the audit record.
 """
+
 from __future__ import annotations
 
 import getpass
@@ -15,20 +16,20 @@ import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from opscheck import __version__
 from opscheck.check import CADENCES
-from opscheck.record.ledger import commit_run
 from opscheck.profile import Profile
+from opscheck.record.ledger import commit_run
 
 RESULTS_SCHEMA_VERSION = 1
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso(ts: datetime | None) -> str | None:
@@ -47,7 +48,10 @@ def git_commit(path: Path) -> str:
     try:
         out = subprocess.run(
             ["git", "-C", str(path), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True, text=True, timeout=5, check=False,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
         )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
@@ -55,7 +59,10 @@ def git_commit(path: Path) -> str:
         return "unknown"
     dirty = subprocess.run(
         ["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True, text=True, timeout=5, check=False,
+        capture_output=True,
+        text=True,
+        timeout=5,
+        check=False,
     ).stdout.strip()
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
@@ -91,8 +98,11 @@ class RunInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "profile": {"name": self.profile.name, "source": self.profile.source,
-                        "description": self.profile.description},
+            "profile": {
+                "name": self.profile.name,
+                "source": self.profile.source,
+                "description": self.profile.description,
+            },
             "cadences": self.cadences,
             "selection": self.markexpr,
             "started": iso(self.started),

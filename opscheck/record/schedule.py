@@ -7,12 +7,14 @@ notices that yesterday's was missed); for the others, the age of their newest ru
 cadence that never ran is measured from the first recorded run of the profile, so a new
 installation is not in breach on its first day.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from opscheck.record.ledger import run_profile, sealed_runs
 from opscheck.timeutil import describe_age, parse_time
@@ -36,11 +38,15 @@ class CadenceStatus:
         if self.last_run is None and self.in_this_run:
             return f"{self.cadence}: first recorded run of this cadence (limit {limit})"
         if self.last_run is None:
-            return (f"{self.cadence}: never run since the first recorded run of this profile "
-                    f"{self.since:%Y-%m-%d %H:%M}Z ({describe_age(self.age)} ago, limit {limit})")
+            return (
+                f"{self.cadence}: never run since the first recorded run of this profile "
+                f"{self.since:%Y-%m-%d %H:%M}Z ({describe_age(self.age)} ago, limit {limit})"
+            )
         what = "previous run" if self.in_this_run else "last run"
-        return (f"{self.cadence}: {what} {self.last_run:%Y-%m-%d %H:%M}Z "
-                f"({describe_age(self.age)} before this run, limit {limit})")
+        return (
+            f"{self.cadence}: {what} {self.last_run:%Y-%m-%d %H:%M}Z "
+            f"({describe_age(self.age)} before this run, limit {limit})"
+        )
 
     def as_row(self) -> dict[str, Any]:
         return {

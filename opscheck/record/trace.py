@@ -3,11 +3,13 @@
 Items no check covers are gaps. Outcomes come from the sealed runs of a reports
 directory (newest first), and from the current run when the matrix is part of its report.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from opscheck.record.ledger import run_profile, sealed_runs
 from opscheck.runbook import RunbookItem, runbook_items
@@ -35,10 +37,19 @@ class TraceRow:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "key": self.item.key, "text": self.item.text, "runbook": self.item.runbook,
-            "cadence": self.item.cadence, "kind": self.item.kind, "gap": self.gap,
-            "checks": [{"id": c, **(vars(self.latest[c]) if c in self.latest else {"outcome": None, "run": None, "profile": None})}
-                       for c in self.checks],
+            "key": self.item.key,
+            "text": self.item.text,
+            "runbook": self.item.runbook,
+            "cadence": self.item.cadence,
+            "kind": self.item.kind,
+            "gap": self.gap,
+            "checks": [
+                {
+                    "id": c,
+                    **(vars(self.latest[c]) if c in self.latest else {"outcome": None, "run": None, "profile": None}),
+                }
+                for c in self.checks
+            ],
         }
 
 
@@ -53,7 +64,9 @@ def latest_outcomes(results: Iterable[dict[str, Any]]) -> dict[str, Latest]:
             if prev is None or SEVERITY_OF_OUTCOME.get(c["outcome"], 0) > SEVERITY_OF_OUTCOME.get(prev, 0):
                 worst[c["id"]] = c["outcome"]
         for check_id, outcome in worst.items():
-            latest.setdefault(check_id, Latest(outcome, run.get("started", ""), (run.get("profile") or {}).get("name", "")))
+            latest.setdefault(
+                check_id, Latest(outcome, run.get("started", ""), (run.get("profile") or {}).get("name", ""))
+            )
     return latest
 
 
@@ -76,8 +89,13 @@ def matrix(catalog: Iterable[dict[str, Any]], latest: dict[str, Latest]) -> list
 def render_text(rows: list[TraceRow]) -> str:
     lines = []
     for r in rows:
-        cov = "; ".join(f"{c}: {r.latest[c].outcome} ({r.latest[c].run})" if c in r.latest else f"{c}: never run"
-                        for c in r.checks) or "GAP: no check"
+        cov = (
+            "; ".join(
+                f"{c}: {r.latest[c].outcome} ({r.latest[c].run})" if c in r.latest else f"{c}: never run"
+                for c in r.checks
+            )
+            or "GAP: no check"
+        )
         lines.append(f"{r.item.key:<40} {r.item.cadence:<10} {r.item.text}  ->  {cov}")
     gaps = [r for r in rows if r.gap]
     lines.append(f"{len(rows)} runbook items, {len(rows) - len(gaps)} covered, {len(gaps)} gaps")

@@ -5,6 +5,7 @@ waiver may name the objects it covers; it then applies only when every offending
 of the failure is one of them, so a new fault is never hidden by an old waiver. An expired
 waiver no longer applies and is flagged, as is one expiring within `EXPIRY_WARNING_DAYS`.
 """
+
 from __future__ import annotations
 
 import ast
@@ -83,7 +84,9 @@ def check_known(waivers: list[Waiver], known: set[str], path: Path) -> None:
             raise ProfileError(f"{path}: waiver for unknown check id {w.check!r}")
 
 
-def applicable(waivers: list[Waiver], check_id: str, cluster: str | None, offenders: list[str], today: date) -> Waiver | None:
+def applicable(
+    waivers: list[Waiver], check_id: str, cluster: str | None, offenders: list[str], today: date
+) -> Waiver | None:
     """The waiver in force that covers this failure, if any."""
     for w in waivers:
         if not w.expired(today) and w.covers(check_id, cluster, offenders):

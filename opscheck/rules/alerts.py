@@ -2,11 +2,13 @@
 
 Objects in (from opscheck/sources/prometheus.py and alertmanager.py), rows and offenders out.
 """
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from opscheck.profile import AlertingConfig
 
@@ -23,7 +25,7 @@ def counts(severity: str, alerting: AlertingConfig) -> bool:
 
 
 def utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def firing_alerts(alerts: Sequence[Alert], alerting: AlertingConfig) -> tuple[list[Row], list[Row]]:
@@ -33,8 +35,16 @@ def firing_alerts(alerts: Sequence[Alert], alerting: AlertingConfig) -> tuple[li
     for a in sorted(firing, key=lambda a: (a.name, a.subject)):
         since = a.active_at.strftime("%Y-%m-%d %H:%M:%S UTC") if a.active_at else "?"
         ignored = a.name in alerting.ignore
-        rows.append({"object": a.subject, "severity": a.severity or "(none)", "firing since": since,
-                     "counted": "no (allow-listed)" if ignored else ("yes" if counts(a.severity, alerting) else "no (severity)")})
+        rows.append(
+            {
+                "object": a.subject,
+                "severity": a.severity or "(none)",
+                "firing since": since,
+                "counted": "no (allow-listed)"
+                if ignored
+                else ("yes" if counts(a.severity, alerting) else "no (severity)"),
+            }
+        )
         if not ignored and counts(a.severity, alerting):
             offenders.append({"object": a.subject, "detail": f"{a.severity or 'no severity'}, since {since}"})
     return rows, offenders
@@ -45,16 +55,24 @@ def fired_alerts(fired: Sequence[FiredAlert], alerting: AlertingConfig) -> tuple
     (not allow-listed, at a counted severity); `counted` leaves the allow-listed out."""
     rows, offenders = [], []
     for a in sorted(fired, key=lambda a: (a.labels.get("alertname", ""), a.subject)):
-        rows.append({"object": a.subject, "severity": a.severity or "(none)", "first fired": utc(a.first),
-                     "last firing": utc(a.last), "firing now": "yes" if a.firing_now else "no"})
+        rows.append(
+            {
+                "object": a.subject,
+                "severity": a.severity or "(none)",
+                "first fired": utc(a.first),
+                "last firing": utc(a.last),
+                "firing now": "yes" if a.firing_now else "no",
+            }
+        )
         if a.firing_now and a.name not in alerting.ignore and counts(a.severity, alerting):
             offenders.append({"object": a.subject, "detail": f"{a.severity or 'no severity'}, since {utc(a.first)}"})
     counted = len([r for r in rows if r["object"].split(" ")[0] not in alerting.ignore])
     return rows, offenders, counted
 
 
-def rule_problems(rules: Sequence[Rule], alerting: AlertingConfig,
-                  routing: dict[str, Any]) -> tuple[list[Row], list[Row]]:
+def rule_problems(
+    rules: Sequence[Rule], alerting: AlertingConfig, routing: dict[str, Any]
+) -> tuple[list[Row], list[Row]]:
     """(rows, offenders): expected rules not loaded; rules with an evaluation error, never
     evaluated, without the required labels/annotations, at an unknown severity, or routed
     (when `routing`, Alertmanager's config, is known) only to receivers that notify nobody."""
@@ -78,8 +96,16 @@ def rule_problems(rules: Sequence[Rule], alerting: AlertingConfig,
                 receivers = receivers_for(routing, {"alertname": r.name, **r.labels})
                 if all(rc in silent for rc in receivers):
                     found.append(f"routed only to receivers without integrations: {', '.join(receivers)}")
-        rows.append({"object": r.name, "kind": r.kind, "group": r.group, "health": r.health,
-                     "severity": r.labels.get("severity", ""), "problems": "; ".join(found)})
+        rows.append(
+            {
+                "object": r.name,
+                "kind": r.kind,
+                "group": r.group,
+                "health": r.health,
+                "severity": r.labels.get("severity", ""),
+                "problems": "; ".join(found),
+            }
+        )
         if found:
             problems.setdefault(r.name, []).extend(found)
     return rows, [{"object": name, "detail": ", ".join(p)} for name, p in sorted(problems.items())]
@@ -92,16 +118,20 @@ def unanswered(am: AlertmanagerState, column: str) -> tuple[Row, Row] | None:
     """(row, offender) for an Alertmanager that did not answer; None when it did."""
     if am.status is not None:
         return None
-    return ({"object": f"Alertmanager {am.url}", column: am.unreachable},
-            {"object": f"Alertmanager {am.url}", "detail": am.unreachable.removeprefix(f"Alertmanager at {am.url} ")})
+    return (
+        {"object": f"Alertmanager {am.url}", column: am.unreachable},
+        {"object": f"Alertmanager {am.url}", "detail": am.unreachable.removeprefix(f"Alertmanager at {am.url} ")},
+    )
 
 
-def alerting_path(rules: Sequence[Rule], alertmanagers: Sequence[AlertmanagerState],
-                  watchdog: str | None) -> tuple[list[Row], list[Row]]:
+def alerting_path(
+    rules: Sequence[Rule], alertmanagers: Sequence[AlertmanagerState], watchdog: str | None
+) -> tuple[list[Row], list[Row]]:
     """(rows, offenders): rules failing to evaluate, no Alertmanager, an Alertmanager that
     does not answer or whose cluster has not settled, and the Watchdog alert not arriving."""
-    offenders = [{"object": f"rule {r.name}", "detail": f"evaluation error: {r.last_error}"}
-                 for r in rules if r.health == "err"]
+    offenders = [
+        {"object": f"rule {r.name}", "detail": f"evaluation error: {r.last_error}"} for r in rules if r.health == "err"
+    ]
     rows = [{"object": "rules", "state": f"{len(offenders)} with evaluation errors"}]
     if not alertmanagers:
         offenders.append(dict(NO_ALERTMANAGER))
@@ -117,7 +147,9 @@ def alerting_path(rules: Sequence[Rule], alertmanagers: Sequence[AlertmanagerSta
         if watchdog:
             state += f", {watchdog} {'received' if watchdog in am.alert_names else 'MISSING'}"
             if watchdog not in am.alert_names:
-                offenders.append({"object": f"Alertmanager {am.url}", "detail": f"has no {watchdog} alert: alerts do not arrive"})
+                offenders.append(
+                    {"object": f"Alertmanager {am.url}", "detail": f"has no {watchdog} alert: alerts do not arrive"}
+                )
         rows.append({"object": f"Alertmanager {am.url}", "state": state})
     return rows, offenders
 

@@ -1,9 +1,11 @@
 """Availability of workloads: PodDisruptionBudgets, single points of failure, and
 HorizontalPodAutoscalers (`kubectl get pdb,hpa`)."""
+
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from opscheck.rules.objects import Obj, Row, ref
 from opscheck.rules.workloads import workload_of
@@ -38,8 +40,11 @@ def template_labels(workload: Obj) -> dict[str, str]:
 
 def pdbs_for(workload: Obj, pdbs: Iterable[Obj]) -> list[Obj]:
     ns, labels = workload["metadata"]["namespace"], template_labels(workload)
-    return [p for p in pdbs if p["metadata"]["namespace"] == ns
-            and selector_matches((p.get("spec") or {}).get("selector"), labels)]
+    return [
+        p
+        for p in pdbs
+        if p["metadata"]["namespace"] == ns and selector_matches((p.get("spec") or {}).get("selector"), labels)
+    ]
 
 
 def _scaled(value: int | str, replicas: int) -> int:
@@ -68,8 +73,10 @@ def pdb_problems(workload: Obj, pdbs: list[Obj]) -> list[str]:
     if not mine:
         return ["no PodDisruptionBudget"]
     if len(mine) > 1:
-        return [f"{len(mine)} PodDisruptionBudgets select its pods ({', '.join(p['metadata']['name'] for p in mine)}): "
-                "the eviction API refuses such pods, a drain blocks"]
+        return [
+            f"{len(mine)} PodDisruptionBudgets select its pods ({', '.join(p['metadata']['name'] for p in mine)}): "
+            "the eviction API refuses such pods, a drain blocks"
+        ]
     pdb = mine[0]
     name = pdb["metadata"]["name"]
     allowed, how = pdb_allowed(pdb, replicas)
@@ -80,15 +87,22 @@ def pdb_problems(workload: Obj, pdbs: list[Obj]) -> list[str]:
         problems.append(f"PDB {name} lets all {replicas} replicas go at once ({how})")
     status = pdb.get("status") or {}
     if allowed >= 1 and status.get("disruptionsAllowed", 0) < 1:
-        problems.append(f"PDB {name} allows no disruption now (currentHealthy {status.get('currentHealthy', 0)}, "
-                        f"desiredHealthy {status.get('desiredHealthy', 0)})")
+        problems.append(
+            f"PDB {name} allows no disruption now (currentHealthy {status.get('currentHealthy', 0)}, "
+            f"desiredHealthy {status.get('desiredHealthy', 0)})"
+        )
     return problems
 
 
 def workload_pods(workload: Obj, pods: Iterable[Obj]) -> list[Obj]:
     name = ref(workload)
-    return [p for p in pods if workload_of(p) == name and (p.get("status") or {}).get("phase") == "Running"
-            and not p["metadata"].get("deletionTimestamp")]
+    return [
+        p
+        for p in pods
+        if workload_of(p) == name
+        and (p.get("status") or {}).get("phase") == "Running"
+        and not p["metadata"].get("deletionTimestamp")
+    ]
 
 
 def spof_problems(workload: Obj, pods: list[Obj], pdbs: list[Obj]) -> list[str]:
@@ -111,11 +125,15 @@ def spof_problems(workload: Obj, pods: list[Obj], pdbs: list[Obj]) -> list[str]:
 
 
 def control_plane_nodes(nodes: Iterable[Obj]) -> list[str]:
-    return sorted(n["metadata"]["name"] for n in nodes
-                  if any(label in (n["metadata"].get("labels") or {}) for label in CONTROL_PLANE_LABELS))
+    return sorted(
+        n["metadata"]["name"]
+        for n in nodes
+        if any(label in (n["metadata"].get("labels") or {}) for label in CONTROL_PLANE_LABELS)
+    )
 
 
 # ---------------------------------------------------------------------------- HPA
+
 
 def _condition(hpa: Obj, ctype: str) -> Obj:
     return next((c for c in (hpa.get("status") or {}).get("conditions") or [] if c.get("type") == ctype), {})
@@ -129,12 +147,17 @@ def hpa_row(hpa: Obj) -> Row:
         if m.get("type") == "Resource":
             cur = (m.get("resource") or {}).get("current") or {}
             metrics.append(f"{m['resource']['name']} {cur.get('averageUtilization', '?')}%")
-    return {"object": ref(hpa), "target": f"{target.get('kind', '?')}/{target.get('name', '?')}",
-            "min": spec.get("minReplicas", 1), "max": spec.get("maxReplicas"),
-            "current": status.get("currentReplicas"), "desired": status.get("desiredReplicas"),
-            "metrics": ", ".join(metrics),
-            "ScalingActive": _condition(hpa, "ScalingActive").get("status", ""),
-            "ScalingLimited": _condition(hpa, "ScalingLimited").get("reason", "")}
+    return {
+        "object": ref(hpa),
+        "target": f"{target.get('kind', '?')}/{target.get('name', '?')}",
+        "min": spec.get("minReplicas", 1),
+        "max": spec.get("maxReplicas"),
+        "current": status.get("currentReplicas"),
+        "desired": status.get("desiredReplicas"),
+        "metrics": ", ".join(metrics),
+        "ScalingActive": _condition(hpa, "ScalingActive").get("status", ""),
+        "ScalingLimited": _condition(hpa, "ScalingLimited").get("reason", ""),
+    }
 
 
 def hpa_problems(hpa: Obj) -> list[str]:
@@ -147,16 +170,21 @@ def hpa_problems(hpa: Obj) -> list[str]:
     if not active:
         problems.append("no status yet (the HPA controller has not processed it)")
     elif active.get("status") != "True":
-        problems.append(f"metrics unavailable (ScalingActive {active['status']}: "
-                        f"{active.get('reason', '')}: {active.get('message', '')})")
+        problems.append(
+            f"metrics unavailable (ScalingActive {active['status']}: "
+            f"{active.get('reason', '')}: {active.get('message', '')})"
+        )
     able = _condition(hpa, "AbleToScale")
     if able and able.get("status") != "True":
         problems.append(f"cannot scale (AbleToScale False: {able.get('reason', '')}: {able.get('message', '')})")
     current, lo, hi = status.get("currentReplicas"), spec.get("minReplicas", 1), spec.get("maxReplicas")
     limited = _condition(hpa, "ScalingLimited")
     if current is not None and hi is not None and current >= hi:
-        problems.append(f"pinned at maxReplicas {hi} ({current} running"
-                        + (f", {limited.get('reason')}" if limited.get("status") == "True" else "") + ")")
+        problems.append(
+            f"pinned at maxReplicas {hi} ({current} running"
+            + (f", {limited.get('reason')}" if limited.get("status") == "True" else "")
+            + ")"
+        )
     elif current is not None and current < lo:
         problems.append(f"{current} replicas, under minReplicas {lo}")
     return problems
@@ -183,8 +211,10 @@ def hpa_bounds_problems(hpa: Obj, bounds: Any) -> list[str]:
     """The HPA's min/max replicas and CPU/memory utilization targets against the agreed ones."""
     spec = hpa.get("spec") or {}
     problems = []
-    for field, agreed, have in (("minReplicas", bounds.min_replicas, spec.get("minReplicas", 1)),
-                                ("maxReplicas", bounds.max_replicas, spec.get("maxReplicas"))):
+    for field, agreed, have in (
+        ("minReplicas", bounds.min_replicas, spec.get("minReplicas", 1)),
+        ("maxReplicas", bounds.max_replicas, spec.get("maxReplicas")),
+    ):
         if agreed is not None and have != agreed:
             problems.append(f"{field} {have}, agreed {agreed}")
     for resource, agreed in (("cpu", bounds.cpu_percent), ("memory", bounds.memory_percent)):
@@ -203,7 +233,9 @@ def hpa_offenders(hpas: Iterable[Obj]) -> list[Row]:
     return [{"object": ref(h), "detail": "; ".join(problems)} for h in hpas if (problems := hpa_problems(h))]
 
 
-def hpa_configured_findings(workloads: Iterable[Any], hpas: list[Obj], default_bounds: Any) -> tuple[list[Row], list[Row]]:
+def hpa_configured_findings(
+    workloads: Iterable[Any], hpas: list[Obj], default_bounds: Any
+) -> tuple[list[Row], list[Row]]:
     """(a row per HPA found, offenders): each agreed workload has an HPA with the agreed
     bounds (its own, else `default_bounds`)."""
     rows, offenders = [], []
@@ -222,12 +254,21 @@ def hpa_configured_findings(workloads: Iterable[Any], hpas: list[Obj], default_b
 
 def describe_bounds(bounds: Any) -> str:
     """`min 3, max 20, cpu 70%, memory 80%`: the agreed HPA settings that are set."""
-    return ", ".join(f"{what} {value:g}{unit}" for what, value, unit in (
-        ("min", bounds.min_replicas, ""), ("max", bounds.max_replicas, ""),
-        ("cpu", bounds.cpu_percent, "%"), ("memory", bounds.memory_percent, "%")) if value is not None)
+    return ", ".join(
+        f"{what} {value:g}{unit}"
+        for what, value, unit in (
+            ("min", bounds.min_replicas, ""),
+            ("max", bounds.max_replicas, ""),
+            ("cpu", bounds.cpu_percent, "%"),
+            ("memory", bounds.memory_percent, "%"),
+        )
+        if value is not None
+    )
 
 
-def pdb_findings(workloads: Iterable[tuple[str, Obj]], pdbs: list[Obj], ignore: Iterable[str]) -> tuple[list[Row], list[Row]]:
+def pdb_findings(
+    workloads: Iterable[tuple[str, Obj]], pdbs: list[Obj], ignore: Iterable[str]
+) -> tuple[list[Row], list[Row]]:
     """(a row per multi-replica workload not ignored, offenders): `pdb_problems` of each
     (kind, workload)."""
     ignored = set(ignore)
@@ -244,8 +285,9 @@ def pdb_findings(workloads: Iterable[tuple[str, Obj]], pdbs: list[Obj], ignore: 
     return rows, offenders
 
 
-def spof_findings(workloads: Iterable[tuple[str, Obj]], pods: list[Obj], pdbs: list[Obj], nodes: Iterable[Obj],
-                  ignore: Iterable[str]) -> tuple[list[Row], list[Row], list[str]]:
+def spof_findings(
+    workloads: Iterable[tuple[str, Obj]], pods: list[Obj], pdbs: list[Obj], nodes: Iterable[Obj], ignore: Iterable[str]
+) -> tuple[list[Row], list[Row], list[str]]:
     """(a row per workload not ignored, offenders, the control-plane nodes): `spof_problems`
     of each (kind, workload), and a control plane of one node."""
     ignored = set(ignore)
@@ -256,10 +298,15 @@ def spof_findings(workloads: Iterable[tuple[str, Obj]], pods: list[Obj], pdbs: l
             continue
         running = workload_pods(w, pods)
         problems = spof_problems(w, pods, pdbs)
-        rows.append({"object": f"{kind.lower()}/{name}", "replicas": (w.get("spec") or {}).get("replicas", 1),
-                     "nodes": ", ".join(sorted({(p.get("spec") or {}).get("nodeName", "?") for p in running})),
-                     "pdb": ", ".join(p["metadata"]["name"] for p in pdbs_for(w, pdbs)) or "none",
-                     "problems": "; ".join(problems) or "ok"})
+        rows.append(
+            {
+                "object": f"{kind.lower()}/{name}",
+                "replicas": (w.get("spec") or {}).get("replicas", 1),
+                "nodes": ", ".join(sorted({(p.get("spec") or {}).get("nodeName", "?") for p in running})),
+                "pdb": ", ".join(p["metadata"]["name"] for p in pdbs_for(w, pdbs)) or "none",
+                "problems": "; ".join(problems) or "ok",
+            }
+        )
         if problems:
             offenders.append({"object": f"{kind.lower()}/{name}", "detail": "; ".join(problems)})
     control = control_plane_nodes(nodes)

@@ -1,8 +1,9 @@
 """Backup CronJobs: did the last run succeed, recently enough, on schedule?"""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,12 +28,17 @@ def job_run(job: Obj) -> JobRun:
     conds = {c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"}
     created = parse_time(job["metadata"]["creationTimestamp"])
     if "Complete" in conds:
-        return JobRun(job["metadata"]["name"], created, "succeeded",
-                      parse_time(status.get("completionTime")) or parse_time(conds["Complete"].get("lastTransitionTime")))
+        return JobRun(
+            job["metadata"]["name"],
+            created,
+            "succeeded",
+            parse_time(status.get("completionTime")) or parse_time(conds["Complete"].get("lastTransitionTime")),
+        )
     if "Failed" in conds:
         c = conds["Failed"]
-        return JobRun(job["metadata"]["name"], created, "failed", parse_time(c.get("lastTransitionTime")),
-                      c.get("reason") or "")
+        return JobRun(
+            job["metadata"]["name"], created, "failed", parse_time(c.get("lastTransitionTime")), c.get("reason") or ""
+        )
     return JobRun(job["metadata"]["name"], created, "running", None)
 
 
@@ -45,7 +51,7 @@ def runs_of(cronjob: Obj, jobs: list[Obj]) -> list[JobRun]:
 
 def backup_problems(cronjob: Obj, jobs: list[Obj], max_age: timedelta, now: datetime | None = None) -> list[str]:
     """Why this backup is not in order: suspended, last run failed, no recent success."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     problems = []
     if (cronjob.get("spec") or {}).get("suspend"):
         problems.append("CronJob is suspended")
@@ -66,16 +72,18 @@ def backup_problems(cronjob: Obj, jobs: list[Obj], max_age: timedelta, now: date
 
 def schedule_problems(cronjob: Obj, now: datetime | None = None, grace: timedelta = timedelta(minutes=10)) -> list[str]:
     """lastScheduleTime must not be older than the schedule's previous fire time (plus grace)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     spec, status = cronjob.get("spec") or {}, cronjob.get("status") or {}
-    tz = ZoneInfo(spec["timeZone"]) if spec.get("timeZone") else timezone.utc
+    tz = ZoneInfo(spec["timeZone"]) if spec.get("timeZone") else UTC
     previous_fire = croniter(spec["schedule"], now.astimezone(tz)).get_prev(datetime)
     last = parse_time(status.get("lastScheduleTime"))
     if last is None:
         return ["never scheduled (no lastScheduleTime)"]
     if last + grace < previous_fire:
-        return [f"lastScheduleTime {status['lastScheduleTime']} missed the run due at "
-                f"{previous_fire.astimezone(timezone.utc):%Y-%m-%dT%H:%M:%SZ} (schedule {spec['schedule']!r})"]
+        return [
+            f"lastScheduleTime {status['lastScheduleTime']} missed the run due at "
+            f"{previous_fire.astimezone(UTC):%Y-%m-%dT%H:%M:%SZ} (schedule {spec['schedule']!r})"
+        ]
     return []
 
 
@@ -91,13 +99,23 @@ def describe_hours(delta: timedelta) -> str:
 
 def run_rows(namespace: str, cronjob: Obj, jobs: list[Obj], limit: int = 10) -> list[dict[str, Any]]:
     """The CronJob's newest runs as evidence rows."""
-    return [{"object": f"{namespace}/{r.name}", "outcome": r.outcome, "reason": r.reason,
-             "finished": f"{r.finished:%Y-%m-%d %H:%M:%S}Z" if r.finished else ""}
-            for r in runs_of(cronjob, jobs)[:limit]]
+    return [
+        {
+            "object": f"{namespace}/{r.name}",
+            "outcome": r.outcome,
+            "reason": r.reason,
+            "finished": f"{r.finished:%Y-%m-%d %H:%M:%S}Z" if r.finished else "",
+        }
+        for r in runs_of(cronjob, jobs)[:limit]
+    ]
 
 
 def schedule_row(namespace: str, cronjob: Obj) -> dict[str, Any]:
     """The CronJob's schedule and when it last ran and succeeded."""
     status = cronjob.get("status") or {}
-    return {"object": f"{namespace}/{cronjob['metadata']['name']}", "schedule": cronjob["spec"]["schedule"],
-            "lastScheduleTime": status.get("lastScheduleTime", ""), "lastSuccessfulTime": status.get("lastSuccessfulTime", "")}
+    return {
+        "object": f"{namespace}/{cronjob['metadata']['name']}",
+        "schedule": cronjob["spec"]["schedule"],
+        "lastScheduleTime": status.get("lastScheduleTime", ""),
+        "lastSuccessfulTime": status.get("lastSuccessfulTime", ""),
+    }

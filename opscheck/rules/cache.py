@@ -1,5 +1,6 @@
 """Judging the cache (Redis): memory against maxmemory, and the hit rate (SmartSensor 002
 캐시 최적화: redis-cli INFO memory, INFO stats)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -27,26 +28,33 @@ def hit_rate(hits: int, misses: int) -> tuple[float | None, int]:
 
 def cache_row(address: str, mem: MemoryUse, rate: float | None, lookups: int) -> dict[str, Any]:
     percent = memory_percent(mem)
-    return {"object": address, "used_memory": mib(mem.used),
-            "maxmemory": mib(mem.maxmemory) if mem.maxmemory else "0 (unbounded)",
-            "memory %": round(percent, 1) if percent is not None else "",
-            "maxmemory_policy": mem.policy, "lookups": lookups,
-            "hit_rate %": round(rate * 100, 1) if rate is not None else ""}
+    return {
+        "object": address,
+        "used_memory": mib(mem.used),
+        "maxmemory": mib(mem.maxmemory) if mem.maxmemory else "0 (unbounded)",
+        "memory %": round(percent, 1) if percent is not None else "",
+        "maxmemory_policy": mem.policy,
+        "lookups": lookups,
+        "hit_rate %": round(rate * 100, 1) if rate is not None else "",
+    }
 
 
-def cache_problems(mem: MemoryUse, rate: float | None, lookups: int,
-                   cfg: RedisConfig) -> tuple[list[str], str | None]:
+def cache_problems(mem: MemoryUse, rate: float | None, lookups: int, cfg: RedisConfig) -> tuple[list[str], str | None]:
     """(problems, a note when too few lookups to judge the hit rate)."""
     problems, note = [], None
     percent = memory_percent(mem)
     if percent is None:
         problems.append(f"maxmemory is not set: the cache is unbounded ({mib(mem.used)} used)")
     elif percent > cfg.max_memory_percent:
-        problems.append(f"used_memory {mib(mem.used)} is {percent:.1f}% of maxmemory {mib(mem.maxmemory)}, "
-                        f"over {cfg.max_memory_percent:g}%")
+        problems.append(
+            f"used_memory {mib(mem.used)} is {percent:.1f}% of maxmemory {mib(mem.maxmemory)}, "
+            f"over {cfg.max_memory_percent:g}%"
+        )
     if rate is None or lookups < cfg.min_lookups:
-        note = (f"{lookups} lookups since the last restart or CONFIG RESETSTAT: under {cfg.min_lookups}, "
-                "the hit rate is not judged")
+        note = (
+            f"{lookups} lookups since the last restart or CONFIG RESETSTAT: under {cfg.min_lookups}, "
+            "the hit rate is not judged"
+        )
     elif rate < cfg.min_hit_rate:
         problems.append(f"cache hit rate {rate * 100:.1f}% ({lookups} lookups) is under {cfg.min_hit_rate * 100:g}%")
     return problems, note

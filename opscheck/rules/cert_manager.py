@@ -3,11 +3,13 @@
 `kubectl get certificates -A` reads status.conditions[type=Ready]; status.notAfter is the
 issued certificate's expiry and status.renewalTime when cert-manager will renew it.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from opscheck.timeutil import parse_time
 
@@ -19,7 +21,7 @@ RENEWAL_GRACE = timedelta(hours=1)
 class CertificateState:
     object: str
     secret: str
-    ready: str          # "True", "False", "Unknown" or "missing"
+    ready: str  # "True", "False", "Unknown" or "missing"
     reason: str
     not_after: datetime | None
     renewal_time: datetime | None
@@ -60,20 +62,27 @@ def certificate_state(obj: dict[str, Any]) -> CertificateState:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-def certificate_findings(certs: Iterable[dict[str, Any]], at: datetime, min_days: float
-                         ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def certificate_findings(
+    certs: Iterable[dict[str, Any]], at: datetime, min_days: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(a row per Certificate, offenders: not Ready, expiring within `min_days`, renewal overdue)."""
     rows, offenders = [], []
     for obj in certs:
         state = certificate_state(obj)
         days = state.days_left(at)
-        rows.append({"object": state.object, "secret": state.secret, "ready": state.ready,
-                     "not_after": f"{state.not_after:%Y-%m-%d %H:%M}Z" if state.not_after else "",
-                     "renewal_time": f"{state.renewal_time:%Y-%m-%d %H:%M}Z" if state.renewal_time else "",
-                     "days_left": round(days, 1) if days is not None else ""})
+        rows.append(
+            {
+                "object": state.object,
+                "secret": state.secret,
+                "ready": state.ready,
+                "not_after": f"{state.not_after:%Y-%m-%d %H:%M}Z" if state.not_after else "",
+                "renewal_time": f"{state.renewal_time:%Y-%m-%d %H:%M}Z" if state.renewal_time else "",
+                "days_left": round(days, 1) if days is not None else "",
+            }
+        )
         problems = state.problems(at, min_days)
         if problems:
             offenders.append({"object": state.object, "detail": "; ".join(problems)})

@@ -1,10 +1,11 @@
 """Certificate metadata from PEM data (parsed with `cryptography`; keys are never read)."""
+
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Iterable
+from datetime import UTC, datetime
 
 from cryptography import x509
 from cryptography.x509.oid import NameOID
@@ -18,7 +19,7 @@ class CertInfo:
     not_after: datetime
 
     def days_left(self, now: datetime | None = None) -> float:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         return (self.not_after - now).total_seconds() / 86400
 
 
@@ -53,8 +54,14 @@ def expiry_rows(obj: str, cert: CertInfo, limit_days: float, **extra: str) -> tu
     """The evidence row of a certificate, and an offender row when it expires within
     `limit_days` (`expires in 9 days (2026-12-01)`, `expired (2026-11-01)`)."""
     days = cert.days_left()
-    row = {"object": obj, **extra, "subject": cert.subject, "issuer": cert.issuer,
-           "not_after": f"{cert.not_after:%Y-%m-%d %H:%M}Z", "days_left": round(days, 1)}
+    row = {
+        "object": obj,
+        **extra,
+        "subject": cert.subject,
+        "issuer": cert.issuer,
+        "not_after": f"{cert.not_after:%Y-%m-%d %H:%M}Z",
+        "days_left": round(days, 1),
+    }
     if days >= limit_days:
         return row, None
     what = "expired" if days < 0 else f"expires in {days:.0f} days"
@@ -80,7 +87,9 @@ def tls_secret_expiry(secrets: Iterable[dict], limit_days: float, **extra: str) 
     return rows, offenders
 
 
-def pem_file_expiry(obj: str, content: bytes | None, limit_days: float, **extra: str) -> tuple[dict | None, dict | None]:
+def pem_file_expiry(
+    obj: str, content: bytes | None, limit_days: float, **extra: str
+) -> tuple[dict | None, dict | None]:
     """(row, offender) of a PEM file's first certificate; `content` None: the file does not exist.
     Only the CERTIFICATE blocks are parsed; a key block is skipped, never kept."""
     if content is None:

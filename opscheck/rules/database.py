@@ -4,14 +4,15 @@ accounts. Rows in (dicts from the catalog views), offender rows out: each with a
 `object` (`schema.table`, `schema.index`, a role) and a `detail`, ready for
 `Evidence.expect_none`.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Sequence
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from opscheck.errors import ProfileError
-from opscheck.profile import (DataQualityRule, InactiveAccounts, PostgresAccountPolicy, PostgresThresholds,
-                              RetentionRule)
+from opscheck.profile import DataQualityRule, InactiveAccounts, PostgresAccountPolicy, PostgresThresholds, RetentionRule
 
 Row = dict[str, Any]
 MB = 1024 * 1024
@@ -23,24 +24,43 @@ def mb(n_bytes: float | None) -> float:
 
 # ------------------------------------------------------------------------------ indexes
 
+
 def unused_indexes(all_indexes: Sequence[Row], t: PostgresThresholds) -> list[Row]:
     """Indexes scanned fewer than unused_index_max_scans times, largest first, on tables
     large enough to matter. Indexes backing a primary key, unique or exclusion constraint
     are left out: they enforce the data model and cannot simply be dropped."""
-    found = [r for r in all_indexes
-             if not (r["indisprimary"] or r["indisunique"] or r["backs_constraint"])
-             and r["table_rows"] >= t.index_min_table_rows and r["idx_scan"] < t.unused_index_max_scans]
+    found = [
+        r
+        for r in all_indexes
+        if not (r["indisprimary"] or r["indisunique"] or r["backs_constraint"])
+        and r["table_rows"] >= t.index_min_table_rows
+        and r["idx_scan"] < t.unused_index_max_scans
+    ]
     found.sort(key=lambda r: r["bytes"], reverse=True)
-    return [{"object": f"{r['schema']}.{r['index_name']}",
-             "detail": f"{r['idx_scan']} scans, {mb(r['bytes'])} MB, table {r['schema']}.{r['table_name']} {r['table_rows']} rows",
-             "table": f"{r['schema']}.{r['table_name']}", "idx_scan": r["idx_scan"], "size_mb": mb(r["bytes"]),
-             "table_rows": r["table_rows"]} for r in found]
+    return [
+        {
+            "object": f"{r['schema']}.{r['index_name']}",
+            "detail": f"{r['idx_scan']} scans, {mb(r['bytes'])} MB, table {r['schema']}.{r['table_name']} {r['table_rows']} rows",
+            "table": f"{r['schema']}.{r['table_name']}",
+            "idx_scan": r["idx_scan"],
+            "size_mb": mb(r["bytes"]),
+            "table_rows": r["table_rows"],
+        }
+        for r in found
+    ]
 
 
 def _signature(r: Row) -> tuple[Any, ...]:
     """Everything that makes two indexes interchangeable for lookups."""
-    return (r["indrelid"], r["method"], tuple(r["keys"]), tuple(r["opclasses"]), tuple(r["collations"]),
-            r["exprs"], r["pred"])
+    return (
+        r["indrelid"],
+        r["method"],
+        tuple(r["keys"]),
+        tuple(r["opclasses"]),
+        tuple(r["collations"]),
+        r["exprs"],
+        r["pred"],
+    )
 
 
 def redundant_indexes(all_indexes: Sequence[Row]) -> list[Row]:
@@ -68,40 +88,66 @@ def redundant_indexes(all_indexes: Sequence[Row]) -> list[Row]:
                     if (ka and not kb) or (ka == kb and a["indexrelid"] < b["indexrelid"]):
                         continue
                     reason = "duplicate of"
-                elif (a["method"] == b["method"] == "btree" and not keeps_constraint(a)
-                      and a["exprs"] is None and b["exprs"] is None and a["pred"] is None and b["pred"] is None
-                      and len(a["keys"]) == a["nkeys"]  # no INCLUDE columns: not a covering index
-                      and a["nkeys"] < b["nkeys"]
-                      and list(a["keys"][: a["nkeys"]]) == list(b["keys"][: a["nkeys"]])
-                      and list(a["opclasses"][: a["nkeys"]]) == list(b["opclasses"][: a["nkeys"]])
-                      and list(a["collations"][: a["nkeys"]]) == list(b["collations"][: a["nkeys"]])):
+                elif (
+                    a["method"] == b["method"] == "btree"
+                    and not keeps_constraint(a)
+                    and a["exprs"] is None
+                    and b["exprs"] is None
+                    and a["pred"] is None
+                    and b["pred"] is None
+                    and len(a["keys"]) == a["nkeys"]  # no INCLUDE columns: not a covering index
+                    and a["nkeys"] < b["nkeys"]
+                    and list(a["keys"][: a["nkeys"]]) == list(b["keys"][: a["nkeys"]])
+                    and list(a["opclasses"][: a["nkeys"]]) == list(b["opclasses"][: a["nkeys"]])
+                    and list(a["collations"][: a["nkeys"]]) == list(b["collations"][: a["nkeys"]])
+                ):
                     reason = "prefix of"
                 if reason:
                     reported.add(a["indexrelid"])
-                    found.append({"object": f"{a['schema']}.{a['index_name']}",
-                                  "detail": f"{reason} {b['schema']}.{b['index_name']}",
-                                  "table": f"{a['schema']}.{a['table_name']}", "size_mb": mb(a["bytes"]),
-                                  "idx_scan": a["idx_scan"]})
+                    found.append(
+                        {
+                            "object": f"{a['schema']}.{a['index_name']}",
+                            "detail": f"{reason} {b['schema']}.{b['index_name']}",
+                            "table": f"{a['schema']}.{a['table_name']}",
+                            "size_mb": mb(a["bytes"]),
+                            "idx_scan": a["idx_scan"],
+                        }
+                    )
     return found
 
 
 def index_rows(all_indexes: Sequence[Row], t: PostgresThresholds) -> list[Row]:
     """The indexes the unused-index check judges, for the evidence table."""
-    return [{"object": f"{r['schema']}.{r['index_name']}", "table": f"{r['schema']}.{r['table_name']}",
-             "idx_scan": r["idx_scan"], "size_mb": round(r["bytes"] / MB, 2), "table_rows": r["table_rows"],
-             "constraint": r["backs_constraint"] or r["indisunique"]}
-            for r in all_indexes if r["table_rows"] >= t.index_min_table_rows]
+    return [
+        {
+            "object": f"{r['schema']}.{r['index_name']}",
+            "table": f"{r['schema']}.{r['table_name']}",
+            "idx_scan": r["idx_scan"],
+            "size_mb": round(r["bytes"] / MB, 2),
+            "table_rows": r["table_rows"],
+            "constraint": r["backs_constraint"] or r["indisunique"],
+        }
+        for r in all_indexes
+        if r["table_rows"] >= t.index_min_table_rows
+    ]
 
 
 def bloated_indexes(found: Sequence[Row], t: PostgresThresholds) -> list[Row]:
     """B-tree indexes (read with their leaf density) whose leaf pages are mostly empty."""
-    return [{"object": f"{r['schema']}.{r['index_name']}",
-             "detail": f"leaf density {float(r['density']):.0f}%, under {t.index_min_leaf_density_percent:g}%, {mb(r['bytes'])} MB",
-             "leaf_density_percent": float(r["density"]), "size_mb": mb(r["bytes"])}
-            for r in found if float(r["density"]) < t.index_min_leaf_density_percent]
+    return [
+        {
+            "object": f"{r['schema']}.{r['index_name']}",
+            "detail": f"leaf density {float(r['density']):.0f}%, under {t.index_min_leaf_density_percent:g}%, {mb(r['bytes'])} MB",
+            "leaf_density_percent": float(r["density"]),
+            "size_mb": mb(r["bytes"]),
+        }
+        for r in found
+        if float(r["density"]) < t.index_min_leaf_density_percent
+    ]
 
 
 # ------------------------------------------------------------------------------ statistics
+
 
 def stale_statistics(found: Sequence[Row], t: PostgresThresholds) -> list[Row]:
     """Tables whose planner statistics lag behind their data (see PostgresThresholds), from
@@ -117,14 +163,20 @@ def stale_statistics(found: Sequence[Row], t: PostgresThresholds) -> list[Row]:
         if ratio > t.stats_max_modified_ratio:
             reasons.append(f"{ratio:.0%} of rows modified since, over {t.stats_max_modified_ratio:.0%}")
         if reasons:
-            stale.append({"object": f"{r['schemaname']}.{r['relname']}",
-                          "detail": f"{r['n_mod_since_analyze']} rows modified since last analyze ({'; '.join(reasons)})",
-                          "n_mod_since_analyze": r["n_mod_since_analyze"], "n_live_tup": r["n_live_tup"],
-                          "last_analyzed": r["analyzed"].isoformat() if r["analyzed"] else "never"})
+            stale.append(
+                {
+                    "object": f"{r['schemaname']}.{r['relname']}",
+                    "detail": f"{r['n_mod_since_analyze']} rows modified since last analyze ({'; '.join(reasons)})",
+                    "n_mod_since_analyze": r["n_mod_since_analyze"],
+                    "n_live_tup": r["n_live_tup"],
+                    "last_analyzed": r["analyzed"].isoformat() if r["analyzed"] else "never",
+                }
+            )
     return stale
 
 
 # ------------------------------------------------------------------------------ sizes
+
 
 def oversized_tables(tables: Sequence[Row], t: PostgresThresholds) -> list[Row]:
     """Tables over their size limit (table_max_mb, or its per-table override)."""
@@ -147,19 +199,28 @@ def storage_over_trigger(data_bytes: int, t: PostgresThresholds) -> list[Row]:
     used = storage_percent(data_bytes, t)
     if used is None or used <= t.storage_resize_trigger_percent:
         return []
-    return [{"object": "all databases", "detail": f"{data_bytes / MB:.0f} MB, {used:.0f}% of "
-             f"{t.storage_capacity_gb:g} GB, over the resize trigger {t.storage_resize_trigger_percent:g}%"}]
+    return [
+        {
+            "object": "all databases",
+            "detail": f"{data_bytes / MB:.0f} MB, {used:.0f}% of "
+            f"{t.storage_capacity_gb:g} GB, over the resize trigger {t.storage_resize_trigger_percent:g}%",
+        }
+    ]
 
 
 def growth(rule: RetentionRule, recent_rows: int, total_rows: int, table_bytes: int, days: int) -> Row:
     """Rows per day over the last `days`, and the bytes that makes at the table's bytes per row."""
     per_day = recent_rows / days
     bytes_per_row = table_bytes / total_rows if total_rows else 0
-    return {"object": rule.table, "rows_per_day": round(per_day, 1),
-            "mb_per_day": round(per_day * bytes_per_row / MB, 3)}
+    return {
+        "object": rule.table,
+        "rows_per_day": round(per_day, 1),
+        "mb_per_day": round(per_day * bytes_per_row / MB, 3),
+    }
 
 
 # ------------------------------------------------------------------------------ data rules
+
 
 def past_retention(rule: RetentionRule, count: int, oldest: Any, now: datetime) -> Row | None:
     """The table's rows older than its retention, or None when there is none."""
@@ -167,10 +228,14 @@ def past_retention(rule: RetentionRule, count: int, oldest: Any, now: datetime) 
         return None
     age = (now - oldest).total_seconds() / 86400 if isinstance(oldest, datetime) else None
     oldest_text = f"{oldest:%Y-%m-%d}" if isinstance(oldest, datetime) else str(oldest)
-    return {"object": rule.table,
-            "detail": f"{count} rows older than {rule.days:g} days, oldest {oldest_text}"
-                      + (f" ({age:.0f} days)" if age is not None else ""),
-            "rows": count, "oldest": oldest_text, "retention_days": rule.days}
+    return {
+        "object": rule.table,
+        "detail": f"{count} rows older than {rule.days:g} days, oldest {oldest_text}"
+        + (f" ({age:.0f} days)" if age is not None else ""),
+        "rows": count,
+        "oldest": oldest_text,
+        "retention_days": rule.days,
+    }
 
 
 def quality_bounds(rule: DataQualityRule, result: Sequence[Row]) -> tuple[list[Row], list[Row]]:
@@ -182,8 +247,11 @@ def quality_bounds(rule: DataQualityRule, result: Sequence[Row]) -> tuple[list[R
         raise ProfileError(f"data_quality {rule.name}: the query returns no column {', '.join(missing)}")
     offenders = []
     for i, r in enumerate(result):
-        name = f"{rule.name} {r['object']}" if r.get("object") is not None else (
-            rule.name if len(result) == 1 else f"{rule.name} row {i + 1}")
+        name = (
+            f"{rule.name} {r['object']}"
+            if r.get("object") is not None
+            else (rule.name if len(result) == 1 else f"{rule.name} row {i + 1}")
+        )
         problems, failing = [], set()
         for col, limit in rule.max.items():
             v = r[col]
@@ -229,8 +297,10 @@ def _plain(v: Any) -> Any:
 
 # ------------------------------------------------------------------------------ accounts
 
-def role_policy(roles: Sequence[Row], encryption: str, policy: PostgresAccountPolicy,
-                now: datetime) -> tuple[list[Row], list[Row]]:
+
+def role_policy(
+    roles: Sequence[Row], encryption: str, policy: PostgresAccountPolicy, now: datetime
+) -> tuple[list[Row], list[Row]]:
     """(every role with its attributes, roles breaking the policy), from pg_roles and the
     server's password_encryption.
 
@@ -244,27 +314,47 @@ def role_policy(roles: Sequence[Row], encryption: str, policy: PostgresAccountPo
         if r["rolsuper"] and name not in policy.approved_superusers:
             problems.append("superuser, not in the approved list")
         elif not r["rolsuper"] and name not in policy.approved_privileged_roles:
-            extra = [a for a, on in (("CREATEROLE", r["rolcreaterole"]), ("REPLICATION", r["rolreplication"]),
-                                     ("BYPASSRLS", r["rolbypassrls"])) if on]
+            extra = [
+                a
+                for a, on in (
+                    ("CREATEROLE", r["rolcreaterole"]),
+                    ("REPLICATION", r["rolreplication"]),
+                    ("BYPASSRLS", r["rolbypassrls"]),
+                )
+                if on
+            ]
             if extra:
                 problems.append(f"{'/'.join(extra)}, not in the approved list")
-        if (policy.password_max_age_days and r["rolcanlogin"] and name not in policy.password_expiry_exempt):
+        if policy.password_max_age_days and r["rolcanlogin"] and name not in policy.password_expiry_exempt:
             until = r["rolvaliduntil"]
             if until is None:
                 problems.append("password never expires (no VALID UNTIL)")
             elif (until - now).days > policy.password_max_age_days:
-                problems.append(f"password valid until {until:%Y-%m-%d}, over {policy.password_max_age_days} days ahead")
+                problems.append(
+                    f"password valid until {until:%Y-%m-%d}, over {policy.password_max_age_days} days ahead"
+                )
         if problems:
             offenders.append({"object": name, "detail": "; ".join(problems)})
-    table = [{"object": r["rolname"], "superuser": r["rolsuper"], "login": r["rolcanlogin"],
-              "createrole": r["rolcreaterole"], "replication": r["rolreplication"], "bypassrls": r["rolbypassrls"],
-              "valid_until": r["rolvaliduntil"].isoformat() if isinstance(r["rolvaliduntil"], datetime) else ""}
-             for r in roles]
+    table = [
+        {
+            "object": r["rolname"],
+            "superuser": r["rolsuper"],
+            "login": r["rolcanlogin"],
+            "createrole": r["rolcreaterole"],
+            "replication": r["rolreplication"],
+            "bypassrls": r["rolbypassrls"],
+            "valid_until": r["rolvaliduntil"].isoformat() if isinstance(r["rolvaliduntil"], datetime) else "",
+        }
+        for r in roles
+    ]
     if encryption not in policy.password_encryption:
-        offenders.append({"object": "password_encryption",
-                          "detail": f"{encryption}, not one of {', '.join(policy.password_encryption)}"})
+        offenders.append(
+            {
+                "object": "password_encryption",
+                "detail": f"{encryption}, not one of {', '.join(policy.password_encryption)}",
+            }
+        )
     return table, offenders
-
 
 
 def inactive_accounts(result: Sequence[Row], cfg: InactiveAccounts, now: datetime) -> list[Row]:
@@ -281,9 +371,14 @@ def inactive_accounts(result: Sequence[Row], cfg: InactiveAccounts, now: datetim
         if not isinstance(last, datetime):
             raise ProfileError("inactive_accounts.query: last_activity must be a timestamp")
         if last.tzinfo is None:
-            last = last.replace(tzinfo=timezone.utc)
+            last = last.replace(tzinfo=UTC)
         days = (now - last).total_seconds() / 86400
         if days > cfg.max_inactive_days:
-            found.append({"object": str(r["account"]), "detail": f"last activity {last:%Y-%m-%d}, {days:.0f} days ago",
-                          "last_activity": last.isoformat()})
+            found.append(
+                {
+                    "object": str(r["account"]),
+                    "detail": f"last activity {last:%Y-%m-%d}, {days:.0f} days ago",
+                    "last_activity": last.isoformat(),
+                }
+            )
     return found

@@ -1,9 +1,11 @@
 """Judging backup files: database dumps and etcd snapshots (read by
 opscheck/sources/dumps.py and etcd_snapshots.py) against their age, size and retention."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opscheck.sources.dumps import DumpFile, DumpListing
@@ -17,8 +19,9 @@ def hours(delta: timedelta | float) -> str:
     return f"{h:.1f} h"
 
 
-def dump_problems(dumps: list[DumpFile], now: datetime, *, max_age: timedelta, retention: timedelta,
-                  min_size: int) -> list[str]:
+def dump_problems(
+    dumps: list[DumpFile], now: datetime, *, max_age: timedelta, retention: timedelta, min_size: int
+) -> list[str]:
     """The daily rule: the newest dump is recent and not empty; nothing past retention kept."""
     problems = []
     if not dumps:
@@ -32,8 +35,10 @@ def dump_problems(dumps: list[DumpFile], now: datetime, *, max_age: timedelta, r
     if expired:
         names = ", ".join(f"{d.name} ({d.age(now).total_seconds() / 86400:.0f} days)" for d in expired[:5])
         more = f" and {len(expired) - 5} more" if len(expired) > 5 else ""
-        problems.append(f"{len(expired)} dumps older than the {retention.total_seconds() / 86400:g}-day "
-                        f"retention kept: {names}{more}")
+        problems.append(
+            f"{len(expired)} dumps older than the {retention.total_seconds() / 86400:g}-day "
+            f"retention kept: {names}{more}"
+        )
     return problems
 
 
@@ -47,15 +52,26 @@ def history_gaps(dumps: list[DumpFile], now: datetime, *, days: int, max_gap: ti
     points += [d.mtime for d in good if start < d.mtime <= now]
     points.append(now)
     gaps = []
-    for a, b in zip(points, points[1:]):
+    for a, b in zip(points, points[1:], strict=False):
         if b - a > max_gap:
-            gaps.append({"object": f"{a:%Y-%m-%d %H:%M}Z .. {b:%Y-%m-%d %H:%M}Z",
-                         "detail": f"{hours(b - a)} without a dump, over {hours(max_gap)}"})
+            gaps.append(
+                {
+                    "object": f"{a:%Y-%m-%d %H:%M}Z .. {b:%Y-%m-%d %H:%M}Z",
+                    "detail": f"{hours(b - a)} without a dump, over {hours(max_gap)}",
+                }
+            )
     return gaps
 
 
-def snapshot_problems(snapshots: list[DumpFile], newest_status: SnapshotStatus | None, now: datetime, *,
-                      max_age: timedelta, retention: timedelta | None, min_size: int) -> list[str]:
+def snapshot_problems(
+    snapshots: list[DumpFile],
+    newest_status: SnapshotStatus | None,
+    now: datetime,
+    *,
+    max_age: timedelta,
+    retention: timedelta | None,
+    min_size: int,
+) -> list[str]:
     """The runbook's rule: a fresh, valid newest snapshot; nothing kept past retention."""
     if not snapshots:
         return ["no etcd snapshot found"]
@@ -77,8 +93,15 @@ def snapshot_problems(snapshots: list[DumpFile], newest_status: SnapshotStatus |
     return problems
 
 
-def snapshot_report(hosts: Sequence[HostSnapshots], directory: str, now: datetime, *, max_age: timedelta,
-                    retention: timedelta | None, min_size: int) -> tuple[list[Row], list[Row]]:
+def snapshot_report(
+    hosts: Sequence[HostSnapshots],
+    directory: str,
+    now: datetime,
+    *,
+    max_age: timedelta,
+    retention: timedelta | None,
+    min_size: int,
+) -> tuple[list[Row], list[Row]]:
     """Per host: its snapshot files (the newest with its status) as rows, and the offending rows."""
     rows: list[Row] = []
     offenders: list[Row] = []
@@ -88,14 +111,23 @@ def snapshot_report(hosts: Sequence[HostSnapshots], directory: str, now: datetim
             offenders.append({"object": h.host, "detail": f"snapshot directory {directory} does not exist"})
             continue
         for s in snaps[-10:]:
-            rows.append({"host": h.host, **s.row(now)} | ({"status": status.detail} if s is snaps[-1] and status else {}))
+            rows.append(
+                {"host": h.host, **s.row(now)} | ({"status": status.detail} if s is snaps[-1] and status else {})
+            )
         for problem in snapshot_problems(snaps, status, now, max_age=max_age, retention=retention, min_size=min_size):
             offenders.append({"object": h.host, "detail": problem})
     return rows, offenders
 
 
-def dump_file_report(listings: Sequence[DumpListing], directory: str, now: datetime, *, max_age: timedelta,
-                     retention: timedelta, min_size: int) -> tuple[list[Row], list[str]]:
+def dump_file_report(
+    listings: Sequence[DumpListing],
+    directory: str,
+    now: datetime,
+    *,
+    max_age: timedelta,
+    retention: timedelta,
+    min_size: int,
+) -> tuple[list[Row], list[str]]:
     """(the newest ten dumps of each host as rows, problems: a missing directory, and
     dump_problems per host)."""
     rows: list[Row] = []
@@ -106,21 +138,27 @@ def dump_file_report(listings: Sequence[DumpListing], directory: str, now: datet
             problems.append(f"{where}: directory does not exist")
             continue
         rows += [{**d.row(now), "host": listing.host} for d in reversed(listing.dumps[-10:])]
-        problems += [f"{where}: {p}" for p in dump_problems(listing.dumps, now, max_age=max_age, retention=retention,
-                                                            min_size=min_size)]
+        problems += [
+            f"{where}: {p}"
+            for p in dump_problems(listing.dumps, now, max_age=max_age, retention=retention, min_size=min_size)
+        ]
     return rows, problems
 
 
-def history_report(listings: Sequence[DumpListing], now: datetime, *, days: int, max_gap: timedelta,
-                   min_size: int) -> tuple[list[Row], list[Row]]:
+def history_report(
+    listings: Sequence[DumpListing], now: datetime, *, days: int, max_gap: timedelta, min_size: int
+) -> tuple[list[Row], list[Row]]:
     """(the dumps of the last `days` (+1) of each host as rows, the gaps of each host);
     hosts without the directory are left to the caller (`listing.dumps is None`)."""
     rows: list[Row] = []
     offenders: list[Row] = []
     for listing in listings:
         dumps = listing.dumps or []
-        rows += [{**d.row(now), "host": listing.host} for d in reversed(dumps)
-                 if d.age(now) <= timedelta(days=days + 1)]
-        offenders += [{**g, "object": f"{listing.host} {g['object']}"}
-                      for g in history_gaps(dumps, now, days=days, max_gap=max_gap, min_size=min_size)]
+        rows += [
+            {**d.row(now), "host": listing.host} for d in reversed(dumps) if d.age(now) <= timedelta(days=days + 1)
+        ]
+        offenders += [
+            {**g, "object": f"{listing.host} {g['object']}"}
+            for g in history_gaps(dumps, now, days=days, max_gap=max_gap, min_size=min_size)
+        ]
     return rows, offenders

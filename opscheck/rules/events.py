@@ -1,8 +1,10 @@
 """Kubernetes events judged: Warning events in a window (`kubectl get events | grep Warning`)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, Iterable
+from typing import Any
 
 from opscheck.timeutil import parse_time
 
@@ -20,7 +22,12 @@ def recent_warnings(events: Iterable[Obj], since: datetime) -> list[Row]:
         if seen is not None and seen < since:
             continue
         obj = ev.get("involvedObject") or {}
-        rows.append({"object": f"{obj.get('kind', '?')}/{ev['metadata']['namespace']}/{obj.get('name', '?')}",
-                     "detail": f"{ev.get('reason')}: {(ev.get('message') or '')[:160]}",
-                     "count": ev.get("count", 1), "last_seen": seen.strftime("%Y-%m-%d %H:%M:%S") if seen else ""})
+        rows.append(
+            {
+                "object": f"{obj.get('kind', '?')}/{ev['metadata']['namespace']}/{obj.get('name', '?')}",
+                "detail": f"{ev.get('reason')}: {(ev.get('message') or '')[:160]}",
+                "count": ev.get("count", 1),
+                "last_seen": seen.strftime("%Y-%m-%d %H:%M:%S") if seen else "",
+            }
+        )
     return rows

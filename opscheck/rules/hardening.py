@@ -4,17 +4,20 @@ credentials written in plain text into ConfigMaps or container env literals.
 Only key names ever leave this module: a credential's value is looked at to tell a
 literal from an empty value or a reference (`${VAR}`, `$(VAR)`), and dropped.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 PSS_LEVELS = ("privileged", "baseline", "restricted")
 PSS_LABEL = "pod-security.kubernetes.io/"
 
 
 # ------------------------------------------------------------------ network policies
+
 
 def _selects_all_pods(policy: dict[str, Any]) -> bool:
     sel = (policy.get("spec") or {}).get("podSelector") or {}
@@ -65,6 +68,7 @@ def namespace_policies(namespaces: Iterable[str], policies: list[dict[str, Any]]
 
 # ------------------------------------------------------------- pod security standards
 
+
 def pss_problems(namespace: dict[str, Any] | None, level: str, modes: Iterable[str]) -> list[str]:
     """What keeps a namespace from carrying `level` (or stricter) in every mode."""
     if namespace is None:
@@ -96,7 +100,7 @@ def _literal(value: Any) -> bool:
 
 @dataclass(frozen=True)
 class Credential:
-    object: str    # configmap/<ns>/<name>, deployment/<ns>/<name>, pod/<ns>/<name>
+    object: str  # configmap/<ns>/<name>, deployment/<ns>/<name>, pod/<ns>/<name>
     location: str  # the key name (or container and env var), never the value
     allow_key: str  # namespace/object-name/key, as the profile's allow list writes it
 
@@ -112,12 +116,22 @@ def configmap_credentials(cm: dict[str, Any], pattern: re.Pattern[str]) -> Itera
                 if line.lstrip().startswith(("#", ";", "//")):
                     continue
                 m = _ASSIGNMENT.match(line)
-                if m and pattern.search(m.group(1)) and _literal(m.group(2)) and not m.group(2).endswith(("{", "[", "|", ">")):
+                if (
+                    m
+                    and pattern.search(m.group(1))
+                    and _literal(m.group(2))
+                    and not m.group(2).endswith(("{", "[", "|", ">"))
+                ):
                     yield Credential(obj, f"key {key}: {m.group(1)}", f"{ns}/{name}/{key}:{m.group(1)}")
 
 
-WORKLOAD_KINDS = {"deployments": "deployment", "statefulsets": "statefulset", "daemonsets": "daemonset",
-                  "cronjobs": "cronjob", "pods": "pod"}
+WORKLOAD_KINDS = {
+    "deployments": "deployment",
+    "statefulsets": "statefulset",
+    "daemonsets": "daemonset",
+    "cronjobs": "cronjob",
+    "pods": "pod",
+}
 
 
 def pod_spec(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
@@ -136,8 +150,11 @@ def env_credentials(kind: str, obj: dict[str, Any], pattern: re.Pattern[str]) ->
         for e in c.get("env") or []:
             if "valueFrom" in e or not pattern.search(e.get("name", "")) or not _literal(e.get("value")):
                 continue
-            yield Credential(f"{WORKLOAD_KINDS[kind]}/{ns}/{name}", f"container {c['name']} env {e['name']}",
-                             f"{ns}/{name}/{e['name']}")
+            yield Credential(
+                f"{WORKLOAD_KINDS[kind]}/{ns}/{name}",
+                f"container {c['name']} env {e['name']}",
+                f"{ns}/{name}/{e['name']}",
+            )
 
 
 # ----------------------------------------------------------------- the checks' judgments
@@ -148,13 +165,21 @@ Row = dict[str, Any]
 def network_policy_findings(states: Iterable[NamespacePolicies]) -> tuple[list[Row], list[Row]]:
     """(a row per namespace with its policies and default denies, offenders)."""
     states = list(states)
-    rows = [{"object": s.namespace, "policies": ", ".join(s.policies),
-             "deny_ingress": ", ".join(s.deny["Ingress"]), "deny_egress": ", ".join(s.deny["Egress"])} for s in states]
+    rows = [
+        {
+            "object": s.namespace,
+            "policies": ", ".join(s.policies),
+            "deny_ingress": ", ".join(s.deny["Ingress"]),
+            "deny_egress": ", ".join(s.deny["Egress"]),
+        }
+        for s in states
+    ]
     return rows, [{"object": s.namespace, "detail": "; ".join(s.problems())} for s in states if s.problems()]
 
 
-def pss_findings(names: Iterable[str], namespaces: Iterable[dict[str, Any]], level: str,
-                 modes: list[str]) -> tuple[list[Row], list[Row]]:
+def pss_findings(
+    names: Iterable[str], namespaces: Iterable[dict[str, Any]], level: str, modes: list[str]
+) -> tuple[list[Row], list[Row]]:
     """(a row per namespace with its pod-security labels, offenders: not at `level` in every mode)."""
     by_name = {n["metadata"]["name"]: n for n in namespaces}
     rows, offenders = [], []
@@ -167,8 +192,9 @@ def pss_findings(names: Iterable[str], namespaces: Iterable[dict[str, Any]], lev
     return rows, offenders
 
 
-def plaintext_credentials(configmaps: Iterable[dict[str, Any]], workloads: Iterable[tuple[str, dict[str, Any]]],
-                          pattern: re.Pattern[str]) -> tuple[list[Credential], int]:
+def plaintext_credentials(
+    configmaps: Iterable[dict[str, Any]], workloads: Iterable[tuple[str, dict[str, Any]]], pattern: re.Pattern[str]
+) -> tuple[list[Credential], int]:
     """(credentials written in ConfigMaps and in env literals of (KINDS key, object) workloads,
     how many workloads and bare pods were read). A pod with an owner is left to its
     controller's template."""
@@ -186,5 +212,7 @@ def split_allowed(found: Iterable[Credential], allowed: Iterable[str]) -> tuple[
     """(offenders: credentials not on the allow list, the allowed ones)."""
     allowed = set(allowed)
     found = list(found)
-    return ([{"object": c.object, "detail": c.location} for c in found if c.allow_key not in allowed],
-            [c for c in found if c.allow_key in allowed])
+    return (
+        [{"object": c.object, "detail": c.location} for c in found if c.allow_key not in allowed],
+        [c for c in found if c.allow_key in allowed],
+    )

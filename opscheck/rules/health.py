@@ -1,5 +1,6 @@
 """Judging health endpoints (the runbooks' `curl http://<svc>:8080/health`): a 200 with
 status UP, and the readiness sub-checks (`{"checks": {"hsm": "DOWN"}}`) UP."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -13,7 +14,9 @@ def probe_problem(p: Probe) -> str | None:
     if p.status is None:
         return p.error
     if p.status != 200:
-        return f"HTTP {p.status}" + (f", status {p.body.get('status')}" if isinstance(p.body, dict) and p.body.get("status") else "")
+        return f"HTTP {p.status}" + (
+            f", status {p.body.get('status')}" if isinstance(p.body, dict) and p.body.get("status") else ""
+        )
     if isinstance(p.body, dict) and "status" in p.body and p.body["status"] != "UP":
         return f"status {p.body['status']}"
     return None
@@ -38,7 +41,12 @@ def endpoint_row(service: str, path: str, p: Probe, ready_checks: list[str] | No
     problem = probe_problem(p)
     if ready_checks is not None and p.status is not None:
         problem = "; ".join(x for x in [problem, *down_subchecks(p, ready_checks)] if x) or None
-    return {"object": f"{service} {path}", "detail": problem or "UP", "http_status": p.status, "ms": round(p.elapsed_ms)}
+    return {
+        "object": f"{service} {path}",
+        "detail": problem or "UP",
+        "http_status": p.status,
+        "ms": round(p.elapsed_ms),
+    }
 
 
 def loki_ready(status: int | None, text: str, error: str) -> tuple[bool, str]:

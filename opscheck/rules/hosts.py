@@ -1,8 +1,10 @@
 """Judging what the checks read on hosts with testinfra: node filesystems (df) against the
 disk threshold."""
+
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opscheck.sources.node_disks import HostFilesystems

@@ -1,13 +1,14 @@
 """Housekeeping: resources nothing uses (PVCs no pod mounts, ConfigMaps and Secrets
 nothing references, Released PersistentVolumes) and workloads that request far more than
 they use (`kubectl get pv | grep Released`, `kubectl top pods` against the requests)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
-from typing import Iterable, Iterator
 
-from opscheck.rules.resources import quantity
 from opscheck.rules.objects import Obj, Row, ref
+from opscheck.rules.resources import quantity
 from opscheck.rules.workloads import workload_of
 
 # The kinds whose pods or pod templates reference PVCs, ConfigMaps and Secrets.
@@ -15,8 +16,11 @@ USER_KINDS = ("pods", "deployments", "statefulsets", "daemonsets", "jobs", "cron
 NEVER_UNUSED_CONFIGMAPS = {"kube-root-ca.crt"}
 # ServiceAccount tokens, bootstrap tokens and Helm's release records are read by the API
 # server, kubeadm and Helm, not by pods.
-NEVER_UNUSED_SECRET_TYPES = {"kubernetes.io/service-account-token", "bootstrap.kubernetes.io/token",
-                             "helm.sh/release.v1"}
+NEVER_UNUSED_SECRET_TYPES = {
+    "kubernetes.io/service-account-token",
+    "bootstrap.kubernetes.io/token",
+    "helm.sh/release.v1",
+}
 
 
 def _pod_specs(objs: Iterable[Obj]) -> Iterator[tuple[str, Obj]]:
@@ -27,7 +31,7 @@ def _pod_specs(objs: Iterable[Obj]) -> Iterator[tuple[str, Obj]]:
         ns = o["metadata"]["namespace"]
         spec = o.get("spec") or {}
         if "jobTemplate" in spec:
-            spec = (spec["jobTemplate"].get("spec") or {})
+            spec = spec["jobTemplate"].get("spec") or {}
         if "template" in spec:
             spec = (spec["template"] or {}).get("spec") or {}
         yield ns, spec
@@ -38,7 +42,9 @@ def _containers(spec: Obj) -> Iterator[Obj]:
         yield from spec.get(key) or []
 
 
-def references(objs: Iterable[Obj], ingresses: Iterable[Obj] = ()) -> tuple[set[tuple[str, str]], set[tuple[str, str]], set[tuple[str, str]]]:
+def references(
+    objs: Iterable[Obj], ingresses: Iterable[Obj] = ()
+) -> tuple[set[tuple[str, str]], set[tuple[str, str]], set[tuple[str, str]]]:
     """(ConfigMaps, Secrets, PVCs) referenced, as (namespace, name)."""
     cms: set[tuple[str, str]] = set()
     secrets: set[tuple[str, str]] = set()
@@ -81,8 +87,15 @@ def _ignored(obj: Obj, ignore: set[str]) -> bool:
     return obj["metadata"]["name"] in ignore or ref(obj) in ignore
 
 
-def unused(pvcs: list[Obj], configmaps: list[Obj], secrets: list[Obj], users: list[Obj], ingresses: list[Obj],
-           kinds: Iterable[str], ignore: Iterable[str]) -> list[Row]:
+def unused(
+    pvcs: list[Obj],
+    configmaps: list[Obj],
+    secrets: list[Obj],
+    users: list[Obj],
+    ingresses: list[Obj],
+    kinds: Iterable[str],
+    ignore: Iterable[str],
+) -> list[Row]:
     """PVCs no pod (or workload template) mounts, ConfigMaps and Secrets nothing
     references. Objects with an owner (made and cleaned up by a controller) do not count."""
     ignore = set(ignore)
@@ -94,22 +107,45 @@ def unused(pvcs: list[Obj], configmaps: list[Obj], secrets: list[Obj], users: li
             key = (pvc["metadata"]["namespace"], pvc["metadata"]["name"])
             if key not in used_pvcs and not pvc["metadata"].get("ownerReferences") and not _ignored(pvc, ignore):
                 phase = (pvc.get("status") or {}).get("phase", "")
-                rows.append({"object": f"pvc/{ref(pvc)}", "detail": f"{phase}, mounted by no pod",
-                             "kind": "PersistentVolumeClaim"})
+                rows.append(
+                    {
+                        "object": f"pvc/{ref(pvc)}",
+                        "detail": f"{phase}, mounted by no pod",
+                        "kind": "PersistentVolumeClaim",
+                    }
+                )
     if "configmaps" in kinds:
         for cm in configmaps:
             key = (cm["metadata"]["namespace"], cm["metadata"]["name"])
-            if (key not in used_cms and key[1] not in NEVER_UNUSED_CONFIGMAPS
-                    and not cm["metadata"].get("ownerReferences") and not _ignored(cm, ignore)):
-                rows.append({"object": f"configmap/{ref(cm)}", "detail": "referenced by no pod or workload",
-                             "kind": "ConfigMap"})
+            if (
+                key not in used_cms
+                and key[1] not in NEVER_UNUSED_CONFIGMAPS
+                and not cm["metadata"].get("ownerReferences")
+                and not _ignored(cm, ignore)
+            ):
+                rows.append(
+                    {
+                        "object": f"configmap/{ref(cm)}",
+                        "detail": "referenced by no pod or workload",
+                        "kind": "ConfigMap",
+                    }
+                )
     if "secrets" in kinds:
         for s in secrets:
             key = (s["metadata"]["namespace"], s["metadata"]["name"])
-            if (key not in used_secrets and s.get("type") not in NEVER_UNUSED_SECRET_TYPES
-                    and not s["metadata"].get("ownerReferences") and not _ignored(s, ignore)):
-                rows.append({"object": f"secret/{ref(s)}", "detail": "referenced by no pod, workload or Ingress",
-                             "kind": "Secret"})
+            if (
+                key not in used_secrets
+                and s.get("type") not in NEVER_UNUSED_SECRET_TYPES
+                and not s["metadata"].get("ownerReferences")
+                and not _ignored(s, ignore)
+            ):
+                rows.append(
+                    {
+                        "object": f"secret/{ref(s)}",
+                        "detail": "referenced by no pod, workload or Ingress",
+                        "kind": "Secret",
+                    }
+                )
     return rows
 
 
@@ -121,12 +157,18 @@ def released_volumes(pvs: Iterable[Obj]) -> list[Row]:
             claim = (pv.get("spec") or {}).get("claimRef") or {}
             policy = (pv.get("spec") or {}).get("persistentVolumeReclaimPolicy", "")
             was = f", was {claim.get('namespace')}/{claim.get('name')}" if claim else ""
-            rows.append({"object": pv["metadata"]["name"], "detail": f"{phase}{was}, reclaim policy {policy}",
-                         "capacity": ((pv.get("spec") or {}).get("capacity") or {}).get("storage", "")})
+            rows.append(
+                {
+                    "object": pv["metadata"]["name"],
+                    "detail": f"{phase}{was}, reclaim policy {policy}",
+                    "capacity": ((pv.get("spec") or {}).get("capacity") or {}).get("storage", ""),
+                }
+            )
     return rows
 
 
 # ----------------------------------------------------------------------------- cost
+
 
 def _requests(pod: Obj) -> dict[str, Decimal]:
     total = {"cpu": Decimal(0), "memory": Decimal(0)}
@@ -164,9 +206,18 @@ def request_usage(pods: list[Obj], pod_metrics: list[Obj]) -> list[Row]:
             continue
         m = metrics.get((p["metadata"]["namespace"], p["metadata"]["name"]))
         workload = workload_of(p) or ref(p)
-        row = acc.setdefault(workload, {"object": workload, "pods": 0, "cpu_request": Decimal(0),
-                                        "cpu_used": Decimal(0), "memory_request": Decimal(0),
-                                        "memory_used": Decimal(0), "without_metrics": 0})
+        row = acc.setdefault(
+            workload,
+            {
+                "object": workload,
+                "pods": 0,
+                "cpu_request": Decimal(0),
+                "cpu_used": Decimal(0),
+                "memory_request": Decimal(0),
+                "memory_used": Decimal(0),
+                "without_metrics": 0,
+            },
+        )
         if m is None:
             row["without_metrics"] += 1
             continue
@@ -178,8 +229,9 @@ def request_usage(pods: list[Obj], pod_metrics: list[Obj]) -> list[Row]:
     return [acc[k] for k in sorted(acc)]
 
 
-def over_provisioned(rows: list[Row], min_usage_percent: float, min_cpu_millicores: float,
-                     min_memory_mib: float, ignore: Iterable[str]) -> tuple[list[Row], list[Row]]:
+def over_provisioned(
+    rows: list[Row], min_usage_percent: float, min_cpu_millicores: float, min_memory_mib: float, ignore: Iterable[str]
+) -> tuple[list[Row], list[Row]]:
     """(table rows, offenders): workloads using under `min_usage_percent` of their CPU or
     memory requests. Requests under the per-pod floors are too small to matter."""
     ignore = set(ignore)
@@ -197,8 +249,10 @@ def over_provisioned(rows: list[Row], min_usage_percent: float, min_cpu_millicor
             out[f"{r}_used"] = _human(r, used)
             out[f"{r}_percent"] = round(pct, 1) if pct is not None else None
             if pct is not None and req / row["pods"] >= floors[r] and pct < min_usage_percent:
-                problems.append(f"{'CPU' if r == 'cpu' else 'memory'} requests {_human(r, req)}, uses "
-                                f"{_human(r, used)} ({pct:.1f}% < {min_usage_percent:g}%)")
+                problems.append(
+                    f"{'CPU' if r == 'cpu' else 'memory'} requests {_human(r, req)}, uses "
+                    f"{_human(r, used)} ({pct:.1f}% < {min_usage_percent:g}%)"
+                )
         table.append(out)
         if problems and row["object"] not in ignore:
             offenders.append({"object": row["object"], "detail": "; ".join(problems)})

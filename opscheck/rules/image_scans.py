@@ -1,11 +1,13 @@
 """Image vulnerability scan results judged: findings at a gating severity not on the
 accepted list, and scans too old, for each image that runs or is about to."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from opscheck.images import SEVERITIES, normalize_image
 from opscheck.profile import AcceptedFinding
@@ -54,9 +56,9 @@ def acceptance(finding: Finding, image: str, accepted: list[AcceptedFinding], to
 
 @dataclass
 class Verdict:
-    blocking: int = 0                     # findings at a gating severity, not accepted
+    blocking: int = 0  # findings at a gating severity, not accepted
     by_severity: dict[str, int] = field(default_factory=dict)
-    ids: list[str] = field(default_factory=list)       # the blocking ones (first few)
+    ids: list[str] = field(default_factory=list)  # the blocking ones (first few)
     accepted: list[str] = field(default_factory=list)  # "CVE-x (justification)"
 
     def detail(self) -> str:
@@ -86,8 +88,9 @@ def judge(result: ScanResult, severities: Iterable[str], accepted: list[Accepted
     return v
 
 
-def judge_images(images: dict[str, str], results: dict[str, ScanResult], config: Any,
-                 now: datetime) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
+def judge_images(
+    images: dict[str, str], results: dict[str, ScanResult], config: Any, now: datetime
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
     """Rows for every image ({normalized: as written}), offenders, and accepted findings."""
     rows, offenders, accepted = [], [], []
     for image, written in sorted(images.items(), key=lambda kv: kv[1]):
@@ -98,12 +101,21 @@ def judge_images(images: dict[str, str], results: dict[str, ScanResult], config:
             continue
         age = (now - r.scanned_at).total_seconds() / 86400
         v = judge(r, config.severities, config.accepted, now.date())
-        rows.append({"object": written, "scanned": f"{r.scanned_at:%Y-%m-%d %H:%M}Z", "source": r.source,
-                     **{s: r.counts.get(s, 0) for s in config.severities},
-                     "accepted": len(v.accepted), "blocking": v.blocking})
+        rows.append(
+            {
+                "object": written,
+                "scanned": f"{r.scanned_at:%Y-%m-%d %H:%M}Z",
+                "source": r.source,
+                **{s: r.counts.get(s, 0) for s in config.severities},
+                "accepted": len(v.accepted),
+                "blocking": v.blocking,
+            }
+        )
         accepted += [f"{written}: {a}" for a in v.accepted]
         if age > config.max_age_days:
-            offenders.append({"object": written, "detail": f"newest scan is {age:.0f} days old (at most {config.max_age_days:g})"})
+            offenders.append(
+                {"object": written, "detail": f"newest scan is {age:.0f} days old (at most {config.max_age_days:g})"}
+            )
         elif v.blocking:
             offenders.append({"object": written, "detail": v.detail()})
     return rows, offenders, accepted

@@ -1,8 +1,10 @@
 """kube-bench results judged: failures not on the accepted list, results too old."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
 
 from opscheck.profile import AcceptedFinding
 
@@ -26,8 +28,9 @@ def status_counts(results: Iterable[BenchResult]) -> str:
     return ", ".join(f"{sum(1 for r in results if r.status == s)} {s}" for s in STATUSES)
 
 
-def bench_findings(results: Iterable[BenchResult], fail_statuses: Iterable[str], accepted: list[AcceptedFinding],
-                   today: date) -> tuple[list[Row], list[Row]]:
+def bench_findings(
+    results: Iterable[BenchResult], fail_statuses: Iterable[str], accepted: list[AcceptedFinding], today: date
+) -> tuple[list[Row], list[Row]]:
     """(a row per result at a failing status, offenders: those not accepted)."""
     failing = set(fail_statuses)
     rows, offenders = [], []
@@ -35,8 +38,15 @@ def bench_findings(results: Iterable[BenchResult], fail_statuses: Iterable[str],
         if r.status not in failing:
             continue
         a = accepted_for(r, accepted, today)
-        rows.append({"object": r.number, "status": r.status, "node_type": r.node_type, "test": r.description,
-                     "accepted": a.justification if a else ""})
+        rows.append(
+            {
+                "object": r.number,
+                "status": r.status,
+                "node_type": r.node_type,
+                "test": r.description,
+                "accepted": a.justification if a else "",
+            }
+        )
         if a is None:
             offenders.append({"object": r.number, "detail": f"{r.status}: {r.description}"})
     return rows, offenders

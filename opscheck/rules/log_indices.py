@@ -13,12 +13,13 @@ An index's age:
 - otherwise from `creation.date` (rollover names like `logs-000042`, data streams without
   a date): how long ago the index started receiving logs.
 """
+
 from __future__ import annotations
 
 import fnmatch
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from opscheck.profile import LogIndices
@@ -74,17 +75,27 @@ def index_ages(rows: list[dict[str, Any]], config: LogIndices, now: datetime) ->
         if not any(fnmatch.fnmatchcase(name, p) for p in config.patterns):
             continue
         millis = _int(row.get("creation.date"))
-        created = datetime.fromtimestamp(millis / 1000, timezone.utc) if millis is not None else None
+        created = datetime.fromtimestamp(millis / 1000, UTC) if millis is not None else None
         day = name_date(name, config.name_date_format)
         if day is not None:
-            newest = datetime.combine(day + timedelta(days=1), time(0), timezone.utc)
+            newest = datetime.combine(day + timedelta(days=1), time(0), UTC)
             age, basis = (now - newest).total_seconds() / 86400, "name"
         elif created is not None:
             age, basis = (now - created).total_seconds() / 86400, "creation date"
         else:
             age, basis = None, "unknown"
-        out.append(IndexAge(name, str(row.get("status") or ""), created, day, _int(row.get("docs.count")),
-                            _int(row.get("store.size")), age, basis))
+        out.append(
+            IndexAge(
+                name,
+                str(row.get("status") or ""),
+                created,
+                day,
+                _int(row.get("docs.count")),
+                _int(row.get("store.size")),
+                age,
+                basis,
+            )
+        )
     return sorted(out, key=lambda a: -(a.age_days if a.age_days is not None else float("inf")))
 
 
@@ -100,13 +111,24 @@ def human_bytes(n: int | None) -> str:
 
 
 def index_rows(ages: list[IndexAge]) -> list[dict[str, Any]]:
-    return [{"object": a.name, "status": a.status,
-             "age_days": round(a.age_days, 1) if a.age_days is not None else "?", "age_from": a.basis,
-             "created": a.created.isoformat(timespec="seconds") if a.created else "",
-             "docs": a.docs if a.docs is not None else "", "size": human_bytes(a.size_bytes)} for a in ages]
+    return [
+        {
+            "object": a.name,
+            "status": a.status,
+            "age_days": round(a.age_days, 1) if a.age_days is not None else "?",
+            "age_from": a.basis,
+            "created": a.created.isoformat(timespec="seconds") if a.created else "",
+            "docs": a.docs if a.docs is not None else "",
+            "size": human_bytes(a.size_bytes),
+        }
+        for a in ages
+    ]
 
 
 def past_retention(ages: list[IndexAge], retention_days: float) -> list[dict[str, Any]]:
     """The indices older than the retention."""
-    return [{"object": a.name, "detail": f"{a.age_days:.0f} days old by its {a.basis}, {human_bytes(a.size_bytes)}"}
-            for a in ages if a.age_days is not None and a.age_days > retention_days]
+    return [
+        {"object": a.name, "detail": f"{a.age_days:.0f} days old by its {a.basis}, {human_bytes(a.size_bytes)}"}
+        for a in ages
+        if a.age_days is not None and a.age_days > retention_days
+    ]

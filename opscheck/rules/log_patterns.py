@@ -1,11 +1,13 @@
 """Error patterns: the week's error lines grouped by message, numbers and ids taken out
 (runbook 003 주간 점검: 로그 검토 (에러 패턴 분석)), as `... | grep -i error | sed ... |
 sort | uniq -c | sort -rn` would group them."""
+
 from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from opscheck.sources.pod_logs import LogLine
@@ -59,8 +61,9 @@ def own_containers(pod: Obj, app: str) -> Obj:
     return pod | {"spec": pod["spec"] | {"containers": own or pod["spec"]["containers"]}}
 
 
-def error_lines_per_app(lines_by_app: dict[str, tuple[int, list[LogLine]]], error_pattern: str,
-                        limit: int) -> tuple[list[Row], list[Row], list[str]]:
+def error_lines_per_app(
+    lines_by_app: dict[str, tuple[int, list[LogLine]]], error_pattern: str, limit: int
+) -> tuple[list[Row], list[Row], list[str]]:
     """({app: (pods, lines)} -> (a row per app, offenders: apps over `limit` error lines,
     the last three error lines of each offender as examples)."""
     rows, offenders, examples = [], [], []
@@ -87,4 +90,8 @@ def per_pod(lines: Iterable[LogLine]) -> dict[str, int]:
 
 def recurring_patterns(counts: Counter[tuple[str, str]], limit: int) -> list[Row]:
     """The (app, pattern)s seen more than `limit` times, most frequent first."""
-    return [{"object": f"{app}: {pattern}", "detail": f"{n} times"} for (app, pattern), n in counts.most_common() if n > limit]
+    return [
+        {"object": f"{app}: {pattern}", "detail": f"{n} times"}
+        for (app, pattern), n in counts.most_common()
+        if n > limit
+    ]

@@ -4,6 +4,7 @@ QSIGN's runbook: `maintenance_window: Sunday 02:00-06:00 KST`. A window is a set
 a start and an end time in a named time zone; an end at or before the start runs past
 midnight into the next day.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta

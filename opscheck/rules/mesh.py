@@ -5,10 +5,12 @@ namespace policy (no selector) over the mesh-wide policy (no selector, in the ro
 namespace); a mode of UNSET (or none) inherits from the level above; with no policy at
 all Istio runs PERMISSIVE.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 INJECTION_LABEL = "istio-injection"
 REVISION_LABEL = "istio.io/rev"
@@ -23,14 +25,18 @@ def mesh_namespaces(configured: list[str], namespaces: list[dict[str, Any]]) -> 
     out = []
     for ns in namespaces:
         labels = ns["metadata"].get("labels") or {}
-        if labels.get(INJECTION_LABEL) == "enabled" or (REVISION_LABEL in labels and labels.get(INJECTION_LABEL) != "disabled"):
+        if labels.get(INJECTION_LABEL) == "enabled" or (
+            REVISION_LABEL in labels and labels.get(INJECTION_LABEL) != "disabled"
+        ):
             out.append(ns["metadata"]["name"])
     return sorted(out)
 
 
 def injection_enabled(ns: dict[str, Any] | None) -> bool:
     labels = (ns or {}).get("metadata", {}).get("labels") or {}
-    return labels.get(INJECTION_LABEL) == "enabled" or (REVISION_LABEL in labels and labels.get(INJECTION_LABEL) != "disabled")
+    return labels.get(INJECTION_LABEL) == "enabled" or (
+        REVISION_LABEL in labels and labels.get(INJECTION_LABEL) != "disabled"
+    )
 
 
 def _mode(policy: dict[str, Any]) -> str | None:
@@ -48,7 +54,9 @@ def _ref(policy: dict[str, Any]) -> str:
 
 def _oldest(policies: list[dict[str, Any]]) -> dict[str, Any] | None:
     # Istio takes the oldest when several namespace-wide policies exist.
-    return min(policies, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]), default=None)
+    return min(
+        policies, key=lambda p: (p["metadata"].get("creationTimestamp", ""), p["metadata"]["name"]), default=None
+    )
 
 
 def mesh_wide(policies: list[dict[str, Any]], root_namespace: str) -> dict[str, Any] | None:
@@ -89,8 +97,9 @@ def has_sidecar(pod: dict[str, Any], container: str) -> bool:
     if any(c.get("name") == container for c in spec.get("containers") or []):
         return True
     # native sidecar (Istio with ENABLE_NATIVE_SIDECARS): an init container that keeps running
-    return any(c.get("name") == container and c.get("restartPolicy") == "Always"
-               for c in spec.get("initContainers") or [])
+    return any(
+        c.get("name") == container and c.get("restartPolicy") == "Always" for c in spec.get("initContainers") or []
+    )
 
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?")
@@ -126,30 +135,47 @@ def version_problems(version: str, min_version: str | None, supported: Iterable[
 Row = dict[str, Any]
 
 
-def sidecar_findings(mesh_ns: list[str], namespaces: list[dict[str, Any]], pods: Iterable[dict[str, Any]],
-                     sidecar: str) -> tuple[list[Row], list[Row]]:
+def sidecar_findings(
+    mesh_ns: list[str], namespaces: list[dict[str, Any]], pods: Iterable[dict[str, Any]], sidecar: str
+) -> tuple[list[Row], list[Row]]:
     """(a row per running pod of the mesh namespaces, offenders: namespaces not labelled for
     injection and pods without the sidecar container)."""
     by_name = {n["metadata"]["name"]: n for n in namespaces}
-    offenders: list[Row] = [{"object": ns, "detail": "namespace not labelled istio-injection=enabled"
-                             if ns in by_name else "namespace not found"}
-                            for ns in mesh_ns if not injection_enabled(by_name.get(ns))]
+    offenders: list[Row] = [
+        {
+            "object": ns,
+            "detail": "namespace not labelled istio-injection=enabled" if ns in by_name else "namespace not found",
+        }
+        for ns in mesh_ns
+        if not injection_enabled(by_name.get(ns))
+    ]
     rows = []
     for p in pods:
         if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
         name = f"{p['metadata']['namespace']}/{p['metadata']['name']}"
         ok = has_sidecar(p, sidecar)
-        rows.append({"object": name, "containers": ", ".join(c["name"] for c in p["spec"].get("containers") or []),
-                     "sidecar": "yes" if ok else "NO"})
+        rows.append(
+            {
+                "object": name,
+                "containers": ", ".join(c["name"] for c in p["spec"].get("containers") or []),
+                "sidecar": "yes" if ok else "NO",
+            }
+        )
         if not ok:
             opt_out = (p["metadata"].get("annotations") or {}).get(INJECT_ANNOTATION) == "false"
-            offenders.append({"object": name, "detail": f"no {sidecar} container"
-                              + (f" ({INJECT_ANNOTATION}: false)" if opt_out else "")})
+            offenders.append(
+                {
+                    "object": name,
+                    "detail": f"no {sidecar} container" + (f" ({INJECT_ANNOTATION}: false)" if opt_out else ""),
+                }
+            )
     return rows, offenders
 
 
-def mtls_findings(mesh_ns: Iterable[str], policies: list[dict[str, Any]], root_namespace: str) -> tuple[list[Row], list[Row]]:
+def mtls_findings(
+    mesh_ns: Iterable[str], policies: list[dict[str, Any]], root_namespace: str
+) -> tuple[list[Row], list[Row]]:
     """(a row per namespace and workload override, offenders: any mode other than STRICT)."""
     rows, offenders = [], []
     for ns in mesh_ns:
@@ -176,14 +202,18 @@ def istiod_images(deployment: dict[str, Any], pods: Iterable[dict[str, Any]]) ->
     selector = (deployment["spec"].get("selector") or {}).get("matchLabels") or {}
     for p in pods:
         labels = p["metadata"].get("labels") or {}
-        if selector and all(labels.get(k) == v for k, v in selector.items()) \
-                and (p.get("status") or {}).get("phase") == "Running":
+        if (
+            selector
+            and all(labels.get(k) == v for k, v in selector.items())
+            and (p.get("status") or {}).get("phase") == "Running"
+        ):
             images[f"pod/{p['metadata']['namespace']}/{p['metadata']['name']}"] = discovery_image(p["spec"])
     return images
 
 
-def istiod_version_findings(images: dict[str, str], min_version: str | None,
-                            supported: Iterable[str]) -> tuple[list[Row], list[Row]]:
+def istiod_version_findings(
+    images: dict[str, str], min_version: str | None, supported: Iterable[str]
+) -> tuple[list[Row], list[Row]]:
     """(a row per image with its version, offenders: versions out of support)."""
     rows, offenders = [], []
     for where, image in images.items():

@@ -3,10 +3,12 @@ Grafana, and latency figures against their thresholds.
 
 Objects in (from opscheck/sources/prometheus.py and grafana.py), rows and offenders out.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from opscheck.profile import PrometheusConfig
 from opscheck.rules.alerts import NO_ALERTMANAGER, unanswered
@@ -26,44 +28,65 @@ def targets_down(targets: Sequence[Target], ignore_jobs: Sequence[str]) -> tuple
     rows, offenders = [], []
     for t in sorted(targets, key=lambda t: (t.job, t.instance)):
         ignored = t.job in ignore_jobs
-        rows.append({"object": f"{t.job}/{t.instance}", "health": t.health, "last error": t.last_error,
-                     "counted": "no (ignore_jobs)" if ignored else "yes"})
+        rows.append(
+            {
+                "object": f"{t.job}/{t.instance}",
+                "health": t.health,
+                "last error": t.last_error,
+                "counted": "no (ignore_jobs)" if ignored else "yes",
+            }
+        )
         if t.health != "up" and not ignored:
-            offenders.append({"object": f"{t.job}/{t.instance}",
-                              "detail": f"{t.health}: {t.last_error}" if t.last_error else t.health})
+            offenders.append(
+                {
+                    "object": f"{t.job}/{t.instance}",
+                    "detail": f"{t.health}: {t.last_error}" if t.last_error else t.health,
+                }
+            )
     return rows, offenders
 
 
-def stale_jobs(expected_jobs: Sequence[str], targets: Sequence[Target], samples: dict[str, float],
-               now: datetime) -> tuple[list[Row], list[Row]]:
+def stale_jobs(
+    expected_jobs: Sequence[str], targets: Sequence[Target], samples: dict[str, float], now: datetime
+) -> tuple[list[Row], list[Row]]:
     """(rows, offenders): each expected job without a target, with targets down, scraped
     too long ago, or with no sample in its last scrape (`samples`: per job)."""
     rows, offenders = [], []
     for job in expected_jobs:
         mine = [t for t in targets if t.job == job]
         down = [t for t in mine if t.health != "up"]
-        ages = [(now - t.last_scrape).total_seconds() for t in mine if t.last_scrape]
-        stale = [t for t, age in zip(mine, ages) if age > FRESH_INTERVALS * t.scrape_interval_seconds + 5]
+        scraped = [(t, (now - t.last_scrape).total_seconds()) for t in mine if t.last_scrape]
+        ages = [age for _, age in scraped]
+        stale = [t for t, age in scraped if age > FRESH_INTERVALS * t.scrape_interval_seconds + 5]
         problem = ""
         if not mine:
             problem = "no scrape target"
         elif down:
             problem = f"{len(down)} of {len(mine)} targets down: " + "; ".join(
-                f"{t.instance} {t.last_error or t.health}" for t in down)
+                f"{t.instance} {t.last_error or t.health}" for t in down
+            )
         elif stale or len(ages) < len(mine):
             problem = f"last scrape {max(ages, default=0):.0f} s ago"
         elif not samples.get(job):
             problem = "0 samples in the last scrape"
-        rows.append({"object": f"job {job}", "targets": len(mine), "up": len(mine) - len(down),
-                     "last scrape": f"{min(ages):.0f} s ago" if ages else "never",
-                     "samples": int(samples.get(job) or 0), "problem": problem})
+        rows.append(
+            {
+                "object": f"job {job}",
+                "targets": len(mine),
+                "up": len(mine) - len(down),
+                "last scrape": f"{min(ages):.0f} s ago" if ages else "never",
+                "samples": int(samples.get(job) or 0),
+                "problem": problem,
+            }
+        )
         if problem:
             offenders.append({"object": f"job {job}", "detail": problem})
     return rows, offenders
 
 
-def monitoring_gaps(config: PrometheusConfig, jobs: set[str], alert_rules: set[str],
-                    alertmanagers: Sequence[AlertmanagerState]) -> tuple[list[Row], list[Row]]:
+def monitoring_gaps(
+    config: PrometheusConfig, jobs: set[str], alert_rules: set[str], alertmanagers: Sequence[AlertmanagerState]
+) -> tuple[list[Row], list[Row]]:
     """(rows, offenders): expected scrape jobs and alert rules that are not configured, and
     no Alertmanager, or one that does not answer."""
     rows, offenders = [], []
@@ -86,15 +109,26 @@ def monitoring_gaps(config: PrometheusConfig, jobs: set[str], alert_rules: set[s
     return rows, offenders
 
 
-def grafana_problems(url: str, health: dict[str, Any],
-                     datasources: Sequence[DatasourceHealth]) -> tuple[list[Row], list[Row]]:
+def grafana_problems(
+    url: str, health: dict[str, Any], datasources: Sequence[DatasourceHealth]
+) -> tuple[list[Row], list[Row]]:
     """(rows, offenders): Grafana not healthy (HTTP 200, database ok), datasources failing their check."""
-    rows: list[Row] = [{"object": "grafana", "HTTP": health["http_status"], "database": health.get("database", "?"),
-                        "version": health.get("version", "")}]
+    rows: list[Row] = [
+        {
+            "object": "grafana",
+            "HTTP": health["http_status"],
+            "database": health.get("database", "?"),
+            "version": health.get("version", ""),
+        }
+    ]
     offenders: list[Row] = []
     if health["http_status"] != 200 or health.get("database") != "ok":
-        offenders.append({"object": f"Grafana {url}",
-                          "detail": f"HTTP {health['http_status']}, database {health.get('database', '?')}"})
+        offenders.append(
+            {
+                "object": f"Grafana {url}",
+                "detail": f"HTTP {health['http_status']}, database {health.get('database', '?')}",
+            }
+        )
     for ds in datasources:
         rows.append({"object": f"datasource {ds.name}", "type": ds.type, "health": "OK" if ds.ok else ds.message})
         if not ds.ok:
@@ -105,23 +139,27 @@ def grafana_problems(url: str, health: dict[str, Any],
 def query_short_of_series(name: str, promql: str, found: int, min_series: int) -> tuple[Row, list[Row]]:
     """(row, offenders): a dashboard query returning fewer series than it should."""
     row = {"object": name, "series": found, "expected": f">= {min_series}", "query": promql}
-    return row, ([{"object": name, "detail": f"{found} series, expected at least {min_series}"}]
-                 if found < min_series else [])
+    return row, (
+        [{"object": name, "detail": f"{found} series, expected at least {min_series}"}] if found < min_series else []
+    )
 
 
-def slow_shares(counts: Sequence[tuple[str, float | None, float | None]],
-                max_percent: float) -> tuple[list[Row], list[Row], float]:
+def slow_shares(
+    counts: Sequence[tuple[str, float | None, float | None]], max_percent: float
+) -> tuple[list[Row], list[Row], float]:
     """(rows, offenders, worst share %) from (service, requests, slower requests) over a window."""
     rows, offenders, worst = [], [], 0.0
     for service, total, late in counts:
         if not total or late is None:
-            rows.append({"object": service, "requests": 0 if not total else round(total), "slower": "",
-                         "share": "no requests"})
+            rows.append(
+                {"object": service, "requests": 0 if not total else round(total), "slower": "", "share": "no requests"}
+            )
             continue
         share = max(late, 0.0) / total * 100
         worst = max(worst, share)
-        rows.append({"object": service, "requests": round(total), "slower": round(max(late, 0.0)),
-                     "share": f"{share:.2f}%"})
+        rows.append(
+            {"object": service, "requests": round(total), "slower": round(max(late, 0.0)), "share": f"{share:.2f}%"}
+        )
         if share > max_percent:
             offenders.append({"object": service, "detail": f"{round(late)} of {round(total)} requests, {share:.1f}%"})
     return rows, offenders, worst

@@ -1,7 +1,9 @@
 """Services, endpoints, load balancers and ingresses."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from opscheck.rules.objects import ref
 
@@ -17,8 +19,7 @@ def ready_endpoint_counts(slices: Iterable[Obj]) -> dict[tuple[str, str], int]:
         if not svc:
             continue
         key = (s["metadata"]["namespace"], svc)
-        ready = sum(1 for e in s.get("endpoints") or []
-                    if (e.get("conditions") or {}).get("ready", True))
+        ready = sum(1 for e in s.get("endpoints") or [] if (e.get("conditions") or {}).get("ready", True))
         counts[key] = counts.get(key, 0) + ready
     return counts
 
@@ -35,7 +36,9 @@ def services_without_ready_endpoints(services: Iterable[Obj], slices: Iterable[O
     return rows
 
 
-def lb_and_ingress_problems(services: Iterable[Obj], ingresses: Iterable[Obj], slices: Iterable[Obj]) -> list[dict[str, Any]]:
+def lb_and_ingress_problems(
+    services: Iterable[Obj], ingresses: Iterable[Obj], slices: Iterable[Obj]
+) -> list[dict[str, Any]]:
     counts = ready_endpoint_counts(slices)
     rows = []
     for svc in services:
@@ -49,7 +52,9 @@ def lb_and_ingress_problems(services: Iterable[Obj], ingresses: Iterable[Obj], s
             rows.append({"object": f"ingress/{ref(ing)}", "detail": "no address assigned"})
         for backend in _ingress_backends(ing):
             if counts.get((ns, backend), 0) == 0:
-                rows.append({"object": f"ingress/{ref(ing)}", "detail": f"backend service {backend} has no ready endpoint"})
+                rows.append(
+                    {"object": f"ingress/{ref(ing)}", "detail": f"backend service {backend} has no ready endpoint"}
+                )
     return rows
 
 
@@ -68,6 +73,7 @@ def _ingress_backends(ing: Obj) -> list[str]:
 
 
 # ------------------------------------------------------------------------- cluster DNS
+
 
 def service_fqdn(svc: Obj, domain: str) -> str:
     return f"{svc['metadata']['name']}.{svc['metadata']['namespace']}.svc.{domain}"
@@ -124,5 +130,7 @@ def dns_findings(names: Iterable[tuple[str, list[str]]], answers: dict[str, list
 
 def dns_service_offenders(dns_services: Iterable[Obj], slices: Iterable[Obj]) -> list[Row]:
     """The cluster DNS Service when it has no ready endpoint."""
-    return [r | {"object": f"service/{r['object']}", "detail": "cluster DNS Service has no ready endpoint"}
-            for r in services_without_ready_endpoints(dns_services, slices)]
+    return [
+        r | {"object": f"service/{r['object']}", "detail": "cluster DNS Service has no ready endpoint"}
+        for r in services_without_ready_endpoints(dns_services, slices)
+    ]

@@ -1,7 +1,9 @@
 """Kubernetes API objects (dicts as the API returns them): naming and finding them."""
+
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 Obj = dict[str, Any]
 Row = dict[str, Any]

@@ -6,11 +6,13 @@ argocd`, `cilium status` and `helm list -A` show, from the objects those tools r
 release records are read from their Secrets' labels (owner=helm, name, status, version)
 only: the release payload never reaches opscheck (opscheck/sources/kube.py drops it).
 """
+
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -18,6 +20,7 @@ from croniter import croniter
 from opscheck.rules.objects import Obj, Row, ref
 from opscheck.rules.versions import parse_version
 from opscheck.timeutil import describe_age, parse_duration, parse_time
+
 
 def go_duration(text: str | None) -> timedelta | None:
     """A Go duration (720h0m0s, 168h, 1h30m, 0) as Velero and External Secrets write them;
@@ -51,10 +54,16 @@ def backup_started(backup: Obj) -> datetime | None:
 def backup_row(backup: Obj, now: datetime) -> Row:
     status = backup.get("status") or {}
     done = parse_time(status.get("completionTimestamp"))
-    return {"object": ref(backup), "schedule": (backup["metadata"].get("labels") or {}).get(SCHEDULE_LABEL, "(manual)"),
-            "phase": status.get("phase", "New"), "errors": status.get("errors", 0), "warnings": status.get("warnings", 0),
-            "completed": status.get("completionTimestamp", ""),
-            "age": describe_age(now - done) if done else "", "expires": status.get("expiration", "")}
+    return {
+        "object": ref(backup),
+        "schedule": (backup["metadata"].get("labels") or {}).get(SCHEDULE_LABEL, "(manual)"),
+        "phase": status.get("phase", "New"),
+        "errors": status.get("errors", 0),
+        "warnings": status.get("warnings", 0),
+        "completed": status.get("completionTimestamp", ""),
+        "age": describe_age(now - done) if done else "",
+        "expires": status.get("expiration", ""),
+    }
 
 
 def _backup_problems(backup: Obj) -> list[str]:
@@ -72,14 +81,15 @@ def _backup_problems(backup: Obj) -> list[str]:
     return problems
 
 
-def velero_backup_findings(schedules: list[Obj], backups: list[Obj], max_age: timedelta,
-                           now: datetime | None = None) -> tuple[list[Row], list[Row]]:
+def velero_backup_findings(
+    schedules: list[Obj], backups: list[Obj], max_age: timedelta, now: datetime | None = None
+) -> tuple[list[Row], list[Row]]:
     """(the newest backup of each schedule and the newest manual one, offenders).
 
     Per Schedule: its newest finished backup must be Completed without errors, and its
     newest Completed one must have finished within `max_age`. The newest manual backup
     (no schedule label) must not have failed."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     seen, offenders = [], []
     by_schedule: dict[tuple[str, str], list[Obj]] = {}
     manual = []
@@ -107,8 +117,12 @@ def velero_backup_findings(schedules: list[Obj], backups: list[Obj], max_age: ti
         if done is None:
             offenders.append({"object": f"schedule {ref(s)}", "detail": "no Completed backup"})
         elif now - done > max_age:
-            offenders.append({"object": ref(completed[0]),
-                              "detail": f"last Completed {describe_age(now - done)} ago, over {fmt_duration(max_age)}"})
+            offenders.append(
+                {
+                    "object": ref(completed[0]),
+                    "detail": f"last Completed {describe_age(now - done)} ago, over {fmt_duration(max_age)}",
+                }
+            )
     finished_manual = [b for b in newest_first(manual) if (b.get("status") or {}).get("phase") in FINISHED]
     if finished_manual:
         newest = finished_manual[0]
@@ -121,14 +135,14 @@ def velero_backup_findings(schedules: list[Obj], backups: list[Obj], max_age: ti
 
 def _cron_and_zone(expr: str) -> tuple[str, Any]:
     m = re.match(r"^CRON_TZ=(\S+)\s+(.*)$", expr.strip())
-    return (m.group(2), ZoneInfo(m.group(1))) if m else (expr.strip(), timezone.utc)
+    return (m.group(2), ZoneInfo(m.group(1))) if m else (expr.strip(), UTC)
 
 
 def last_due(expr: str, now: datetime, grace: timedelta) -> datetime:
     """The newest fire time of the cron expression that is at least `grace` old (Velero
     runs schedules in UTC unless the expression starts with CRON_TZ=)."""
     cron, zone = _cron_and_zone(expr)
-    return croniter(cron, (now - grace).astimezone(zone)).get_prev(datetime).astimezone(timezone.utc)
+    return croniter(cron, (now - grace).astimezone(zone)).get_prev(datetime).astimezone(UTC)
 
 
 def _namespaces_missing(template: Obj, wanted: list[str]) -> list[str]:
@@ -149,8 +163,9 @@ def schedule_problems(schedule: Obj, expected: Any | None, now: datetime, grace:
         problems.append("paused")
     phase = status.get("phase", "New")
     if phase != "Enabled":
-        problems.append(f"phase {phase}" + (f" ({'; '.join(status['validationErrors'])})"
-                                            if status.get("validationErrors") else ""))
+        problems.append(
+            f"phase {phase}" + (f" ({'; '.join(status['validationErrors'])})" if status.get("validationErrors") else "")
+        )
     if expected is not None:
         if spec.get("schedule", "").strip() != expected.schedule.strip():
             problems.append(f"schedule {spec.get('schedule')!r}, agreed {expected.schedule!r}")
@@ -170,8 +185,9 @@ def schedule_problems(schedule: Obj, expected: Any | None, now: datetime, grace:
     return problems
 
 
-def velero_schedule_findings(schedules: list[Obj], expected: dict[str, Any], namespace: str, now: datetime,
-                             grace: timedelta) -> tuple[list[Row], list[Row]]:
+def velero_schedule_findings(
+    schedules: list[Obj], expected: dict[str, Any], namespace: str, now: datetime, grace: timedelta
+) -> tuple[list[Row], list[Row]]:
     """(a row per Schedule, offenders): every agreed Schedule (`expected`, by name) exists in
     `namespace`, and every Schedule there is as agreed (`schedule_problems`)."""
     by_name = {s["metadata"]["name"]: s for s in schedules}
@@ -182,10 +198,19 @@ def velero_schedule_findings(schedules: list[Obj], expected: dict[str, Any], nam
             offenders.append({"object": f"{namespace}/{name}", "detail": "not found"})
             continue
         spec, status = s.get("spec") or {}, s.get("status") or {}
-        rows.append({"object": ref(s), "schedule": spec.get("schedule", ""), "ttl": (spec.get("template") or {}).get("ttl", ""),
-                     "paused": bool(spec.get("paused")), "phase": status.get("phase", "New"),
-                     "lastBackup": status.get("lastBackup", ""),
-                     "agreed": f"{expected[name].schedule}, ttl {expected[name].ttl}" if name in expected else "(not in the profile)"})
+        rows.append(
+            {
+                "object": ref(s),
+                "schedule": spec.get("schedule", ""),
+                "ttl": (spec.get("template") or {}).get("ttl", ""),
+                "paused": bool(spec.get("paused")),
+                "phase": status.get("phase", "New"),
+                "lastBackup": status.get("lastBackup", ""),
+                "agreed": f"{expected[name].schedule}, ttl {expected[name].ttl}"
+                if name in expected
+                else "(not in the profile)",
+            }
+        )
         problems = schedule_problems(s, expected.get(name), now, grace)
         if problems:
             offenders.append({"object": ref(s), "detail": "; ".join(problems)})
@@ -194,8 +219,10 @@ def velero_schedule_findings(schedules: list[Obj], expected: dict[str, Any], nam
 
 # -------------------------------------------------------------------- External Secrets
 
-def external_secret_problems(es: Obj, secret_names: set[tuple[str, str]], now: datetime,
-                             stale_after_intervals: float) -> list[str]:
+
+def external_secret_problems(
+    es: Obj, secret_names: set[tuple[str, str]], now: datetime, stale_after_intervals: float
+) -> list[str]:
     spec, status = es.get("spec") or {}, es.get("status") or {}
     problems = []
     ready = condition(es, "Ready")
@@ -210,8 +237,10 @@ def external_secret_problems(es: Obj, secret_names: set[tuple[str, str]], now: d
         if refreshed is None:
             problems.append("never refreshed (no refreshTime)")
         elif now - refreshed > limit:
-            problems.append(f"last refreshed {describe_age(now - refreshed)} ago, refreshInterval "
-                            f"{spec.get('refreshInterval', '1h')}")
+            problems.append(
+                f"last refreshed {describe_age(now - refreshed)} ago, refreshInterval "
+                f"{spec.get('refreshInterval', '1h')}"
+            )
     target = spec.get("target") or {}
     if ready.get("status") == "True" and target.get("creationPolicy", "Owner") != "None":
         name = target.get("name") or es["metadata"]["name"]
@@ -220,8 +249,9 @@ def external_secret_problems(es: Obj, secret_names: set[tuple[str, str]], now: d
     return problems
 
 
-def external_secret_findings(items: Iterable[Obj], secrets: Iterable[Obj], now: datetime, stale_after_intervals: float,
-                             ignore: Iterable[str]) -> tuple[list[Row], list[Row]]:
+def external_secret_findings(
+    items: Iterable[Obj], secrets: Iterable[Obj], now: datetime, stale_after_intervals: float, ignore: Iterable[str]
+) -> tuple[list[Row], list[Row]]:
     """(a row per ExternalSecret not ignored, offenders)."""
     secret_names = {(s["metadata"]["namespace"], s["metadata"]["name"]) for s in secrets}
     ignored = set(ignore)
@@ -231,14 +261,21 @@ def external_secret_findings(items: Iterable[Obj], secrets: Iterable[Obj], now: 
             continue
         problems = external_secret_problems(es, secret_names, now, stale_after_intervals)
         status = es.get("status") or {}
-        rows.append({"object": ref(es), "refreshInterval": (es.get("spec") or {}).get("refreshInterval", "1h"),
-                     "refreshTime": status.get("refreshTime", ""), "problems": "; ".join(problems) or "ok"})
+        rows.append(
+            {
+                "object": ref(es),
+                "refreshInterval": (es.get("spec") or {}).get("refreshInterval", "1h"),
+                "refreshTime": status.get("refreshTime", ""),
+                "problems": "; ".join(problems) or "ok",
+            }
+        )
         if problems:
             offenders.append({"object": ref(es), "detail": "; ".join(problems)})
     return rows, offenders
 
 
 # ------------------------------------------------------------------------------ Argo CD
+
 
 def application_problems(app: Obj) -> list[str]:
     status = app.get("status") or {}
@@ -264,10 +301,15 @@ def application_findings(apps: Iterable[Obj], ignore: Iterable[str]) -> tuple[li
             continue
         status = app.get("status") or {}
         op = status.get("operationState") or {}
-        rows.append({"object": ref(app), "sync": (status.get("sync") or {}).get("status", "Unknown"),
-                     "health": (status.get("health") or {}).get("status", "Unknown"),
-                     "revision": ((status.get("sync") or {}).get("revision") or "")[:12],
-                     "last_sync": f"{op.get('phase', '')} {op.get('finishedAt', '')}".strip()})
+        rows.append(
+            {
+                "object": ref(app),
+                "sync": (status.get("sync") or {}).get("status", "Unknown"),
+                "health": (status.get("health") or {}).get("status", "Unknown"),
+                "revision": ((status.get("sync") or {}).get("revision") or "")[:12],
+                "last_sync": f"{op.get('phase', '')} {op.get('finishedAt', '')}".strip(),
+            }
+        )
         problems = application_problems(app)
         if problems:
             offenders.append({"object": ref(app), "detail": ", ".join(problems)})
@@ -275,6 +317,7 @@ def application_findings(apps: Iterable[Obj], ignore: Iterable[str]) -> tuple[li
 
 
 # ---------------------------------------------------------------------------------- CNI
+
 
 def image_version(image: str) -> str | None:
     """The tag of `repo/name:v1.16.0@sha256:...`, if it looks like a version."""
@@ -288,15 +331,21 @@ def _first_image(obj: Obj) -> str:
     return containers[0].get("image", "")
 
 
-def cni_problems(daemonset: Obj | None, operator: Obj | None, operator_name: str | None,
-                 min_version: str | None) -> tuple[list[str], Row]:
+def cni_problems(
+    daemonset: Obj | None, operator: Obj | None, operator_name: str | None, min_version: str | None
+) -> tuple[list[str], Row]:
     """Why the CNI is not fully up: agents not ready/updated/available on every node they
     should run on, the operator unavailable, an agent older than `min_version`, or the
     operator on another version than the agents. Also returns the numbers (`cilium status`)."""
     st = (daemonset or {}).get("status") or {}
     desired = st.get("desiredNumberScheduled", 0)
-    facts: Row = {"desired": desired, "ready": st.get("numberReady", 0), "updated": st.get("updatedNumberScheduled", 0),
-                  "available": st.get("numberAvailable", 0), "misscheduled": st.get("numberMisscheduled", 0)}
+    facts: Row = {
+        "desired": desired,
+        "ready": st.get("numberReady", 0),
+        "updated": st.get("updatedNumberScheduled", 0),
+        "available": st.get("numberAvailable", 0),
+        "misscheduled": st.get("numberMisscheduled", 0),
+    }
     problems = []
     if desired == 0:
         problems.append("agent DaemonSet is scheduled on no node")
@@ -346,14 +395,20 @@ def helm_releases(records: Iterable[Obj]) -> list[Row]:
             continue
         key = (obj["metadata"]["namespace"], labels["name"])
         if key not in latest or revision > latest[key]["revision"]:
-            latest[key] = {"object": f"{key[0]}/{key[1]}", "revision": revision,
-                           "status": labels.get("status", "unknown"), "record": obj["metadata"]["name"]}
+            latest[key] = {
+                "object": f"{key[0]}/{key[1]}",
+                "revision": revision,
+                "status": labels.get("status", "unknown"),
+                "record": obj["metadata"]["name"],
+            }
     return [latest[k] for k in sorted(latest)]
 
 
 def helm_records(secrets: Iterable[Obj], configmaps: Iterable[Obj]) -> list[Obj]:
     """The Secrets and ConfigMaps labelled owner=helm: the release records of both drivers."""
-    return [o for objs in (secrets, configmaps) for o in objs if (o["metadata"].get("labels") or {}).get("owner") == "helm"]
+    return [
+        o for objs in (secrets, configmaps) for o in objs if (o["metadata"].get("labels") or {}).get("owner") == "helm"
+    ]
 
 
 def helm_offenders(releases: list[Row]) -> list[Row]:

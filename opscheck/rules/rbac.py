@@ -11,10 +11,12 @@ may chain (webhook, Node, ABAC) are not seen here.
 Subjects are written `User:alice`, `Group:ops`, `ServiceAccount:namespace/name`; a User
 named `system:serviceaccount:<ns>:<name>` is that ServiceAccount.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 Obj = dict[str, Any]
 Row = dict[str, Any]
@@ -35,8 +37,12 @@ def subject_key(subject: dict[str, Any], binding_namespace: str | None) -> str:
 
 def service_account_identities(namespace: str, name: str) -> set[str]:
     """Everything a ServiceAccount's token authenticates as."""
-    return {f"ServiceAccount:{namespace}/{name}", "Group:system:serviceaccounts",
-            f"Group:system:serviceaccounts:{namespace}", "Group:system:authenticated"}
+    return {
+        f"ServiceAccount:{namespace}/{name}",
+        "Group:system:serviceaccounts",
+        f"Group:system:serviceaccounts:{namespace}",
+        "Group:system:authenticated",
+    }
 
 
 def is_system(obj: dict[str, Any], prefixes: Iterable[str]) -> bool:
@@ -54,8 +60,10 @@ def wildcards(rule: dict[str, Any]) -> list[str]:
 
 def is_cluster_admin(rules: list[dict[str, Any]]) -> bool:
     """Some rule grants every verb on every resource of every API group."""
-    return any({"*"} <= set(r.get("verbs") or []) and "*" in (r.get("apiGroups") or [])
-               and "*" in (r.get("resources") or []) for r in rules)
+    return any(
+        {"*"} <= set(r.get("verbs") or []) and "*" in (r.get("apiGroups") or []) and "*" in (r.get("resources") or [])
+        for r in rules
+    )
 
 
 def reads_secrets(rules: list[dict[str, Any]]) -> bool:
@@ -91,13 +99,13 @@ def describe_rules(rules: list[dict[str, Any]], limit: int = 6) -> str:
 class Grant:
     """One subject of one binding, with the rules of the role it binds."""
 
-    binding: str      # clusterrolebinding/<name> or rolebinding/<ns>/<name>
+    binding: str  # clusterrolebinding/<name> or rolebinding/<ns>/<name>
     binding_name: str  # <name> or <ns>/<name> (as the profile's allow lists write it)
-    system: bool      # the binding is one of the cluster's own
+    system: bool  # the binding is one of the cluster's own
     subject: str
     role_kind: str
     role_name: str
-    scope: str        # "cluster" or the RoleBinding's namespace
+    scope: str  # "cluster" or the RoleBinding's namespace
     rules: tuple[dict[str, Any], ...]
 
     @property
@@ -112,8 +120,14 @@ class Grant:
 class Rbac:
     """The cluster's Roles, ClusterRoles and their bindings (one LIST of each)."""
 
-    def __init__(self, cluster_roles: Iterable[Obj], roles: Iterable[Obj], cluster_bindings: Iterable[Obj],
-                 bindings: Iterable[Obj], system_prefixes: Iterable[str]) -> None:
+    def __init__(
+        self,
+        cluster_roles: Iterable[Obj],
+        roles: Iterable[Obj],
+        cluster_bindings: Iterable[Obj],
+        bindings: Iterable[Obj],
+        system_prefixes: Iterable[str],
+    ) -> None:
         self.prefixes = list(system_prefixes)
         self.cluster_roles = {r["metadata"]["name"]: r for r in cluster_roles}
         self.roles = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in roles}
@@ -131,15 +145,29 @@ class Rbac:
         for b in self.cluster_bindings:
             name = b["metadata"]["name"]
             for s in b.get("subjects") or []:
-                yield Grant(f"clusterrolebinding/{name}", name, is_system(b, self.prefixes),
-                            subject_key(s, None), b["roleRef"]["kind"], b["roleRef"]["name"], "cluster",
-                            self._rules(b["roleRef"], None))
+                yield Grant(
+                    f"clusterrolebinding/{name}",
+                    name,
+                    is_system(b, self.prefixes),
+                    subject_key(s, None),
+                    b["roleRef"]["kind"],
+                    b["roleRef"]["name"],
+                    "cluster",
+                    self._rules(b["roleRef"], None),
+                )
         for b in self.bindings:
             ns, name = b["metadata"]["namespace"], b["metadata"]["name"]
             for s in b.get("subjects") or []:
-                yield Grant(f"rolebinding/{ns}/{name}", f"{ns}/{name}", is_system(b, self.prefixes),
-                            subject_key(s, ns), b["roleRef"]["kind"], b["roleRef"]["name"], ns,
-                            self._rules(b["roleRef"], ns))
+                yield Grant(
+                    f"rolebinding/{ns}/{name}",
+                    f"{ns}/{name}",
+                    is_system(b, self.prefixes),
+                    subject_key(s, ns),
+                    b["roleRef"]["kind"],
+                    b["roleRef"]["name"],
+                    ns,
+                    self._rules(b["roleRef"], ns),
+                )
 
     def grants_to(self, identities: set[str]) -> list[Grant]:
         return [g for g in self.grants() if g.subject in identities]
@@ -166,18 +194,31 @@ def privileges(grant: Grant) -> list[str]:
 
 # ----------------------------------------------------------------- the checks' judgments
 
+
 def unapproved_bindings(grants: Iterable[Grant], approved: Iterable[str]) -> tuple[list[Row], list[Row]]:
     """(a row per non-system grant, offenders: subjects not on the approved list)."""
     approved = set(approved)
     mine = [g for g in grants if not g.system]
-    rows = [{"object": g.binding, "role": g.role_ref, "subject": g.subject,
-             "approved": "yes" if g.subject in approved else "NO"} for g in mine]
-    offenders = [{"object": g.binding, "detail": f"{g.subject} not approved, {g.role_ref}"}
-                 for g in mine if g.subject not in approved]
+    rows = [
+        {
+            "object": g.binding,
+            "role": g.role_ref,
+            "subject": g.subject,
+            "approved": "yes" if g.subject in approved else "NO",
+        }
+        for g in mine
+    ]
+    offenders = [
+        {"object": g.binding, "detail": f"{g.subject} not approved, {g.role_ref}"}
+        for g in mine
+        if g.subject not in approved
+    ]
     return rows, offenders
 
 
-def access_review(rbac: Rbac, reviewed_users: Iterable[Any], discovery_roles: Iterable[str]) -> tuple[list[Row], list[Row]]:
+def access_review(
+    rbac: Rbac, reviewed_users: Iterable[Any], discovery_roles: Iterable[str]
+) -> tuple[list[Row], list[Row]]:
     """(each reviewed user's grants beyond discovery, offenders: roles not among its reviewed ones)."""
     discovery = set(discovery_roles)
     rows, offenders = [], []
@@ -185,18 +226,33 @@ def access_review(rbac: Rbac, reviewed_users: Iterable[Any], discovery_roles: It
         identities = {reviewed.subject, "Group:system:authenticated", *(f"Group:{g}" for g in reviewed.groups)}
         grants = [g for g in rbac.grants_to(identities) if g.role_name not in discovery]
         if not grants:
-            rows.append({"object": reviewed.subject, "role": "", "scope": "", "via": "", "can": "nothing beyond discovery"})
+            rows.append(
+                {"object": reviewed.subject, "role": "", "scope": "", "via": "", "can": "nothing beyond discovery"}
+            )
         for g in grants:
-            rows.append({"object": reviewed.subject, "role": g.role_ref, "scope": g.scope, "via": g.binding,
-                         "can": describe_rules(list(g.rules))})
+            rows.append(
+                {
+                    "object": reviewed.subject,
+                    "role": g.role_ref,
+                    "scope": g.scope,
+                    "via": g.binding,
+                    "can": describe_rules(list(g.rules)),
+                }
+            )
             if g.role_name not in reviewed.roles:
-                offenders.append({"object": reviewed.subject,
-                                  "detail": f"{g.role_ref} in {g.scope} via {g.binding}, not among its reviewed roles: "
-                                            f"{', '.join(reviewed.roles) or 'none'}"})
+                offenders.append(
+                    {
+                        "object": reviewed.subject,
+                        "detail": f"{g.role_ref} in {g.scope} via {g.binding}, not among its reviewed roles: "
+                        f"{', '.join(reviewed.roles) or 'none'}",
+                    }
+                )
     return rows, offenders
 
 
-def default_sa_permissions(rbac: Rbac, namespaces: Iterable[str], discovery_roles: Iterable[str]) -> tuple[list[Row], list[Row]]:
+def default_sa_permissions(
+    rbac: Rbac, namespaces: Iterable[str], discovery_roles: Iterable[str]
+) -> tuple[list[Row], list[Row]]:
     """(rows, offenders): what each namespace's default ServiceAccount may do beyond discovery."""
     discovery = set(discovery_roles)
     rows, offenders = [], []
@@ -206,10 +262,22 @@ def default_sa_permissions(rbac: Rbac, namespaces: Iterable[str], discovery_role
                 continue
             # a ClusterRoleBinding grants everywhere; a RoleBinding only in its own namespace
             can = describe_rules(list(g.rules))
-            rows.append({"object": f"serviceaccount/{ns}/default", "as": g.subject, "role": g.role_ref,
-                         "scope": g.scope, "via": g.binding, "can": can})
-            offenders.append({"object": f"{ns}/default",
-                              "detail": f"{can} in {g.scope} via {g.binding} ({g.role_ref}, bound to {g.subject})"})
+            rows.append(
+                {
+                    "object": f"serviceaccount/{ns}/default",
+                    "as": g.subject,
+                    "role": g.role_ref,
+                    "scope": g.scope,
+                    "via": g.binding,
+                    "can": can,
+                }
+            )
+            offenders.append(
+                {
+                    "object": f"{ns}/default",
+                    "detail": f"{can} in {g.scope} via {g.binding} ({g.role_ref}, bound to {g.subject})",
+                }
+            )
     return rows, offenders
 
 
@@ -222,15 +290,23 @@ def privileged_access(grants: Iterable[Grant], approved: Iterable[str]) -> tuple
         if g.system or not access:
             continue
         ok = g.subject in approved
-        rows.append({"object": g.subject, "access": ", ".join(access), "role": g.role_ref, "via": g.binding,
-                     "approved": "yes" if ok else "NO"})
+        rows.append(
+            {
+                "object": g.subject,
+                "access": ", ".join(access),
+                "role": g.role_ref,
+                "via": g.binding,
+                "approved": "yes" if ok else "NO",
+            }
+        )
         if not ok:
             offenders.append({"object": g.subject, "detail": f"{', '.join(access)} via {g.binding} ({g.role_ref})"})
     return rows, offenders
 
 
-def policy_exceptions(rbac: Rbac, allowed_wildcard_roles: Iterable[str],
-                      allowed_default_sa_bindings: Iterable[str]) -> tuple[list[Row], list[Row]]:
+def policy_exceptions(
+    rbac: Rbac, allowed_wildcard_roles: Iterable[str], allowed_default_sa_bindings: Iterable[str]
+) -> tuple[list[Row], list[Row]]:
     """(allowed, offenders): roles with wildcards and bindings to default ServiceAccounts,
     split by the allow lists."""
     wildcard_ok, default_ok = set(allowed_wildcard_roles), set(allowed_default_sa_bindings)
@@ -242,9 +318,16 @@ def policy_exceptions(rbac: Rbac, allowed_wildcard_roles: Iterable[str],
             continue
         detail = "* in " + ", ".join(fields)
         (allowed if name in wildcard_ok else offenders).append({"object": obj, "detail": detail})
-    for b, scope in [(b, None) for b in rbac.cluster_bindings] + [(b, b["metadata"]["namespace"]) for b in rbac.bindings]:
-        defaults = sorted({subject_key(s, scope) for s in b.get("subjects") or []
-                           if subject_key(s, scope).startswith("ServiceAccount:") and subject_key(s, scope).endswith("/default")})
+    for b, scope in [(b, None) for b in rbac.cluster_bindings] + [
+        (b, b["metadata"]["namespace"]) for b in rbac.bindings
+    ]:
+        defaults = sorted(
+            {
+                subject_key(s, scope)
+                for s in b.get("subjects") or []
+                if subject_key(s, scope).startswith("ServiceAccount:") and subject_key(s, scope).endswith("/default")
+            }
+        )
         if not defaults:
             continue
         name = b["metadata"]["name"] if scope is None else f"{scope}/{b['metadata']['name']}"

@@ -1,4 +1,5 @@
 """A release's load test judged against its thresholds (k6 summary)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -13,9 +14,11 @@ def load_test_rows(summary: LoadTestSummary, limits: Any) -> tuple[list[Row], st
     """(a row per threshold set, `detail` "ok" or by how much it is missed; the first
     measure the summary lacks for a threshold, or None)."""
     rows = []
-    for what, measured, limit, unit in (("P95 latency", summary.p95_ms, limits.p95_ms, "ms"),
-                                        ("P99 latency", summary.p99_ms, limits.p99_ms, "ms"),
-                                        ("error rate", summary.error_rate, limits.error_rate, "")):
+    for what, measured, limit, unit in (
+        ("P95 latency", summary.p95_ms, limits.p95_ms, "ms"),
+        ("P99 latency", summary.p99_ms, limits.p99_ms, "ms"),
+        ("error rate", summary.error_rate, limits.error_rate, ""),
+    ):
         if limit is None:
             continue
         if measured is None:

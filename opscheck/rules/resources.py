@@ -1,8 +1,10 @@
 """CPU and memory usage against capacity and limits (what `kubectl top` shows)."""
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Iterable
+from typing import Any
 
 from kubernetes.utils import parse_quantity
 
@@ -15,8 +17,9 @@ def quantity(value: str | int | float | None) -> Decimal:
 
 def node_usage_percent(node_metrics: Iterable[Obj], nodes: Iterable[Obj], resource: str) -> list[dict[str, Any]]:
     """Per node: usage / allocatable for `resource` ("cpu" or "memory"), in percent."""
-    allocatable = {n["metadata"]["name"]: quantity((n.get("status") or {}).get("allocatable", {}).get(resource))
-                   for n in nodes}
+    allocatable = {
+        n["metadata"]["name"]: quantity((n.get("status") or {}).get("allocatable", {}).get(resource)) for n in nodes
+    }
     rows = []
     for m in node_metrics:
         name = m["metadata"]["name"]
@@ -24,8 +27,14 @@ def node_usage_percent(node_metrics: Iterable[Obj], nodes: Iterable[Obj], resour
         if not alloc:
             continue
         used = quantity(m["usage"].get(resource))
-        rows.append({"object": name, "percent": round(float(used / alloc * 100), 1),
-                     "used": _human(resource, used), "allocatable": _human(resource, alloc)})
+        rows.append(
+            {
+                "object": name,
+                "percent": round(float(used / alloc * 100), 1),
+                "used": _human(resource, used),
+                "allocatable": _human(resource, alloc),
+            }
+        )
     return sorted(rows, key=lambda r: -r["percent"])
 
 
@@ -78,8 +87,10 @@ def top_pods(pod_metrics: Iterable[Obj], pods: Iterable[Obj], n: int, resource: 
     rows = []
     for m in pod_metrics:
         key = (m["metadata"]["namespace"], m["metadata"]["name"])
-        used = {r: sum((quantity(c["usage"].get(r)) for c in m.get("containers") or []), Decimal(0))
-                for r in ("cpu", "memory")}
+        used = {
+            r: sum((quantity(c["usage"].get(r)) for c in m.get("containers") or []), Decimal(0))
+            for r in ("cpu", "memory")
+        }
         lim = limits.get(key, {"cpu": None, "memory": None})
         row: dict[str, Any] = {"object": f"{key[0]}/{key[1]}"}
         for r in ("cpu", "memory"):
@@ -94,7 +105,9 @@ def top_pods(pod_metrics: Iterable[Obj], pods: Iterable[Obj], n: int, resource: 
     return rows[:n]
 
 
-def containers_over_limits(rows: Iterable[dict[str, Any]], cpu_percent: float, memory_percent: float) -> list[dict[str, Any]]:
+def containers_over_limits(
+    rows: Iterable[dict[str, Any]], cpu_percent: float, memory_percent: float
+) -> list[dict[str, Any]]:
     """The containers (rows of `container_usage_vs_limits`) using more than the given share of a limit."""
     offenders = []
     for r in rows:
@@ -115,18 +128,25 @@ def rounded(row: dict[str, Any]) -> dict[str, Any]:
 
 def unbound_claims(pvcs: Iterable[Obj]) -> list[dict[str, Any]]:
     """PersistentVolumeClaims not Bound, with their phase."""
-    return [{"object": f"{p['metadata']['namespace']}/{p['metadata']['name']}",
-             "detail": (p.get("status") or {}).get("phase", "Unknown")}
-            for p in pvcs if (p.get("status") or {}).get("phase") != "Bound"]
+    return [
+        {
+            "object": f"{p['metadata']['namespace']}/{p['metadata']['name']}",
+            "detail": (p.get("status") or {}).get("phase", "Unknown"),
+        }
+        for p in pvcs
+        if (p.get("status") or {}).get("phase") != "Bound"
+    ]
 
 
 def disk_usage_rows(samples: Iterable[tuple[str, Any]]) -> list[dict[str, Any]]:
     """A row per (label, Prometheus sample) of volume or filesystem usage (a 0..1 ratio)."""
     rows = []
     for label, s in samples:
-        name = (f"{s.labels.get('namespace', '')}/{s.labels['persistentvolumeclaim']}"
-                if "persistentvolumeclaim" in s.labels
-                else f"{s.labels.get('instance', '')}:{s.labels.get('mountpoint', s.labels.get('device', ''))}")
+        name = (
+            f"{s.labels.get('namespace', '')}/{s.labels['persistentvolumeclaim']}"
+            if "persistentvolumeclaim" in s.labels
+            else f"{s.labels.get('instance', '')}:{s.labels.get('mountpoint', s.labels.get('device', ''))}"
+        )
         rows.append({"object": f"{label} {name}", "percent": round(s.value * 100, 1)})
     return rows
 
@@ -136,26 +156,56 @@ def over_percent(rows: Iterable[dict[str, Any]], limit: float, what: str = "used
     return [r | {"detail": f"{r['percent']}% {what}"} for r in rows if r["percent"] > limit]
 
 
-def top_usage_findings(nodes: list[Obj], node_metrics: list[Obj], pod_metrics: list[Obj], pods: list[Obj], top: int,
-                       memory_limit_percent: float, unhealthy_nodes: set[str]
-                       ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+def top_usage_findings(
+    nodes: list[Obj],
+    node_metrics: list[Obj],
+    pod_metrics: list[Obj],
+    pods: list[Obj],
+    top: int,
+    memory_limit_percent: float,
+    unhealthy_nodes: set[str],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """What `kubectl top nodes` and `kubectl top pods` show: (one table of nodes and the
     heaviest pods, the heaviest pods by memory, offenders: nodes not known unhealthy
     without usage and pods over `memory_limit_percent` of their limit, the nodes reporting usage)."""
     node_rows = node_usage_percent(node_metrics, nodes, "cpu")
     memory = {r["object"]: r for r in node_usage_percent(node_metrics, nodes, "memory")}
     reported = {r["object"] for r in node_rows}
-    offenders = [{"object": f"node/{n['metadata']['name']}", "detail": "no usage reported (metrics-server has none)"}
-                 for n in nodes if n["metadata"]["name"] not in reported | unhealthy_nodes]
+    offenders = [
+        {"object": f"node/{n['metadata']['name']}", "detail": "no usage reported (metrics-server has none)"}
+        for n in nodes
+        if n["metadata"]["name"] not in reported | unhealthy_nodes
+    ]
     # one table, as the two commands print it: nodes against allocatable, pods against limits
-    table = [{"object": f"node/{r['object']}", "cpu": r["used"], "memory": memory.get(r["object"], {}).get("used", ""),
-              "cpu %": r["percent"], "memory %": memory.get(r["object"], {}).get("percent", ""),
-              "of": f"allocatable {r['allocatable']} / {memory.get(r['object'], {}).get('allocatable', '')}"}
-             for r in node_rows]
+    table = [
+        {
+            "object": f"node/{r['object']}",
+            "cpu": r["used"],
+            "memory": memory.get(r["object"], {}).get("used", ""),
+            "cpu %": r["percent"],
+            "memory %": memory.get(r["object"], {}).get("percent", ""),
+            "of": f"allocatable {r['allocatable']} / {memory.get(r['object'], {}).get('allocatable', '')}",
+        }
+        for r in node_rows
+    ]
     heaviest = top_pods(pod_metrics, pods, top)
-    table += [{"object": r["object"], "cpu": r["cpu"], "memory": r["memory"], "cpu %": r["cpu_percent"],
-               "memory %": r["memory_percent"], "of": f"limit {r['cpu_limit']} / {r['memory_limit']}"} for r in heaviest]
-    offenders += [{"object": r["object"], "detail": f"memory {r['memory']} is {r['memory_percent']:g}% of its "
-                                                    f"{r['memory_limit']} limit"}
-                  for r in heaviest if r["memory_percent"] is not None and r["memory_percent"] > memory_limit_percent]
+    table += [
+        {
+            "object": r["object"],
+            "cpu": r["cpu"],
+            "memory": r["memory"],
+            "cpu %": r["cpu_percent"],
+            "memory %": r["memory_percent"],
+            "of": f"limit {r['cpu_limit']} / {r['memory_limit']}",
+        }
+        for r in heaviest
+    ]
+    offenders += [
+        {
+            "object": r["object"],
+            "detail": f"memory {r['memory']} is {r['memory_percent']:g}% of its {r['memory_limit']} limit",
+        }
+        for r in heaviest
+        if r["memory_percent"] is not None and r["memory_percent"] > memory_limit_percent
+    ]
     return table, heaviest, offenders, node_rows

@@ -5,10 +5,12 @@ The SLA (seed 001), the SLO tiers (seed 002), the post-deploy performance check 
 monthly review all measure the same figures per service over a window (read by
 opscheck/sources/slo.py's ServiceMeter) and compare each with its objective here.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from opscheck.profile import SlaConfig, SloTier
 
@@ -18,6 +20,7 @@ Row = dict[str, Any]
 @dataclass(frozen=True)
 class Objective:
     """One figure to measure and its limit: `figure` is what ServiceMeter.figure reads."""
+
     subject: str  # a service, or a named figure ("signature")
     objective: str  # "availability", "P95", "P99", "error rate"
     figure: str  # "availability", "latency", "error_rate", "query_latency"
@@ -48,8 +51,17 @@ def sla_objectives(sla: SlaConfig, *, availability: bool, performance: bool = Tr
     if performance:
         out += [_latency(s, 0.95, sla.api_p95_ms) for s in sla.api_services]
         if sla.signature_p95_query:
-            out.append(Objective("signature", "P95", "query_latency", sla.signature_p95_ms, " ms", False,
-                                 template=sla.signature_p95_query))
+            out.append(
+                Objective(
+                    "signature",
+                    "P95",
+                    "query_latency",
+                    sla.signature_p95_ms,
+                    " ms",
+                    False,
+                    template=sla.signature_p95_query,
+                )
+            )
         out += [_error_rate(s, sla.error_rate_percent) for s in sla.services]
     return out
 
@@ -67,8 +79,6 @@ def tier_objectives(tier: SloTier) -> list[Objective]:
         if tier.error_rate_percent is not None:
             out.append(_error_rate(service, tier.error_rate_percent))
     return out
-
-
 
 
 @dataclass(frozen=True)
@@ -97,12 +107,18 @@ class Measurement:
         return "no data" if self.value is None else f"{_fmt(self.value)}{self.unit}"
 
     def row(self) -> dict[str, object]:
-        return {"object": f"{self.subject} {self.objective}", "measured": self.value_text,
-                "objective": self.objective_text, "met": "yes" if self.met else "NO"}
+        return {
+            "object": f"{self.subject} {self.objective}",
+            "measured": self.value_text,
+            "objective": self.objective_text,
+            "met": "yes" if self.met else "NO",
+        }
 
     def offender(self) -> dict[str, object]:
-        return {"object": f"{self.subject} {self.objective}",
-                "detail": f"{self.value_text}, objective {self.objective_text}"}
+        return {
+            "object": f"{self.subject} {self.objective}",
+            "detail": f"{self.value_text}, objective {self.objective_text}",
+        }
 
 
 def _fmt(value: float) -> str:
@@ -124,11 +140,11 @@ def _number(value: float) -> str:
 
 
 def measured(objective: Objective, value: float | None, query: str) -> Measurement:
-    return Measurement(objective.subject, objective.objective, value, objective.limit, objective.unit,
-                       objective.minimum, query)
+    return Measurement(
+        objective.subject, objective.objective, value, objective.limit, objective.unit, objective.minimum, query
+    )
 
 
 def measurement_rows(measurements: Sequence[Measurement]) -> tuple[list[Row], list[Row]]:
     """(rows: every figure against its objective, offenders: each one missed)."""
-    return ([{**m.row(), "query": m.query} for m in measurements],
-            [m.offender() for m in measurements if not m.met])
+    return ([{**m.row(), "query": m.query} for m in measurements], [m.offender() for m in measurements if not m.met])

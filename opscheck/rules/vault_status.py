@@ -1,4 +1,5 @@
 """Vault's seal status (`vault status`, GET /v1/sys/health) judged."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,10 +1,12 @@
 """Kubernetes versions: the API server, the kubelets and their skew, an upgrade's path,
 and the nodes' software patch levels (status.nodeInfo), as `kubectl version` and
 `kubectl get nodes -o wide` show them."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 Obj = dict[str, Any]
 Row = dict[str, Any]
@@ -31,14 +33,21 @@ def kubelets(nodes: Iterable[Obj]) -> list[Row]:
     rows = []
     for n in nodes:
         info = (n.get("status") or {}).get("nodeInfo") or {}
-        rows.append({"object": n["metadata"]["name"], "kubelet": info.get("kubeletVersion", ""),
-                     "kernel": info.get("kernelVersion", ""), "os": info.get("osImage", ""),
-                     "runtime": info.get("containerRuntimeVersion", "")})
+        rows.append(
+            {
+                "object": n["metadata"]["name"],
+                "kubelet": info.get("kubeletVersion", ""),
+                "kernel": info.get("kernelVersion", ""),
+                "os": info.get("osImage", ""),
+                "runtime": info.get("containerRuntimeVersion", ""),
+            }
+        )
     return rows
 
 
-def kubelet_skew_problems(server: tuple[int, int, int], nodes: list[Row], max_skew: int,
-                          against: str = "the API server") -> list[Row]:
+def kubelet_skew_problems(
+    server: tuple[int, int, int], nodes: list[Row], max_skew: int, against: str = "the API server"
+) -> list[Row]:
     """Kubelets newer than the API server, or more than `max_skew` minors behind it."""
     offenders = []
     for n in nodes:
@@ -48,11 +57,20 @@ def kubelet_skew_problems(server: tuple[int, int, int], nodes: list[Row], max_sk
             continue
         behind = minors_between(server, v)
         if behind < 0:
-            offenders.append({"object": n["object"], "detail": f"kubelet {n['kubelet']} is newer than {against} "
-                                                               f"{fmt(server)} (not supported)"})
+            offenders.append(
+                {
+                    "object": n["object"],
+                    "detail": f"kubelet {n['kubelet']} is newer than {against} {fmt(server)} (not supported)",
+                }
+            )
         elif behind > max_skew:
-            offenders.append({"object": n["object"], "detail": f"kubelet {n['kubelet']} is {behind} minor versions "
-                                                               f"behind {against} {fmt(server)} (at most {max_skew})"})
+            offenders.append(
+                {
+                    "object": n["object"],
+                    "detail": f"kubelet {n['kubelet']} is {behind} minor versions "
+                    f"behind {against} {fmt(server)} (at most {max_skew})",
+                }
+            )
     return offenders
 
 
@@ -63,12 +81,18 @@ def below_minimum(nodes: list[Row], server_text: str, minimum: str) -> list[Row]
     offenders = []
     server = parse_version(server_text)
     if server is not None and server < floor:
-        offenders.append({"object": "API server", "detail": f"{server_text} is older than the supported minimum {minimum}"})
+        offenders.append(
+            {"object": "API server", "detail": f"{server_text} is older than the supported minimum {minimum}"}
+        )
     for n in nodes:
         v = parse_version(n["kubelet"])
         if v is not None and v < floor:
-            offenders.append({"object": n["object"], "detail": f"kubelet {n['kubelet']} is older than the supported "
-                                                               f"minimum {minimum}"})
+            offenders.append(
+                {
+                    "object": n["object"],
+                    "detail": f"kubelet {n['kubelet']} is older than the supported minimum {minimum}",
+                }
+            )
     return offenders
 
 
@@ -79,8 +103,10 @@ def upgrade_path_problems(server: tuple[int, int, int], target: tuple[int, int, 
         return [f"target {fmt(target)} is older than the running {fmt(server)} (a downgrade)"]
     if ahead > 1:
         steps = ", ".join(f"v{server[0]}.{server[1] + i}" for i in range(1, ahead + 1))
-        return [f"target {fmt(target)} is {ahead} minor versions ahead of {fmt(server)}: upgrade one minor "
-                f"at a time ({steps})"]
+        return [
+            f"target {fmt(target)} is {ahead} minor versions ahead of {fmt(server)}: upgrade one minor "
+            f"at a time ({steps})"
+        ]
     return []
 
 
@@ -125,14 +151,21 @@ def node_patch_problems(nodes: list[Row], patches: Any) -> list[Row]:
     return offenders
 
 
-def upgrade_target_problems(server: tuple[int, int, int], target: tuple[int, int, int], nodes: list[Row],
-                            max_skew: int, flagged: Iterable[str] = ()) -> list[Row]:
+def upgrade_target_problems(
+    server: tuple[int, int, int],
+    target: tuple[int, int, int],
+    nodes: list[Row],
+    max_skew: int,
+    flagged: Iterable[str] = (),
+) -> list[Row]:
     """The upgrade path to `target`, and, when it is newer, the kubelets (not already in
     `flagged`) that would fall out of the skew of it."""
     offenders = [{"object": "upgrade path", "detail": p} for p in upgrade_path_problems(server, target)]
     if target > server:  # the kubelets must also be within the skew of the new version
         seen = set(flagged) | {o["object"] for o in offenders}
-        offenders += [{**o, "detail": o["detail"] + ": upgrade this node first"}
-                      for o in kubelet_skew_problems(target, nodes, max_skew, against="the target")
-                      if o["object"] not in seen]
+        offenders += [
+            {**o, "detail": o["detail"] + ": upgrade this node first"}
+            for o in kubelet_skew_problems(target, nodes, max_skew, against="the target")
+            if o["object"] not in seen
+        ]
     return offenders

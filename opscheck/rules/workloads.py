@@ -3,18 +3,24 @@
 Plain functions over raw API objects (dicts), each returning offending rows
 `{"object": "ns/name", "detail": "why", ...}` for `Evidence.expect_none`.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 from opscheck.rules.objects import Obj, Row, owned_by, ref
 from opscheck.timeutil import parse_time
 
 # Container waiting reasons that mean the pod is broken, not just starting.
 BAD_WAITING = {
-    "CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "CreateContainerConfigError",
-    "CreateContainerError", "InvalidImageName", "RunContainerError",
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "InvalidImageName",
+    "RunContainerError",
 }
 NODE_PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 
@@ -45,8 +51,13 @@ def pod_problem(pod: Obj) -> str | None:
     if phase != "Running":
         reason = status.get("reason") or ""
         unschedulable = next(
-            (c.get("reason") for c in status.get("conditions") or []
-             if c.get("type") == "PodScheduled" and c.get("status") == "False"), None)
+            (
+                c.get("reason")
+                for c in status.get("conditions") or []
+                if c.get("type") == "PodScheduled" and c.get("status") == "False"
+            ),
+            None,
+        )
         return f"{phase}" + (f", {reason or unschedulable}" if (reason or unschedulable) else "")
     not_ready = [cs["name"] for cs in status.get("containerStatuses") or [] if not cs.get("ready")]
     if not_ready:
@@ -59,9 +70,14 @@ def unhealthy_pods(pods: Iterable[Obj]) -> list[Row]:
     for pod in pods:
         problem = pod_problem(pod)
         if problem:
-            rows.append({"object": ref(pod), "detail": problem,
-                         "phase": (pod.get("status") or {}).get("phase", "Unknown"),
-                         "node": pod.get("spec", {}).get("nodeName", "")})
+            rows.append(
+                {
+                    "object": ref(pod),
+                    "detail": problem,
+                    "phase": (pod.get("status") or {}).get("phase", "Unknown"),
+                    "node": pod.get("spec", {}).get("nodeName", ""),
+                }
+            )
     return sorted(rows, key=lambda r: r["object"])
 
 
@@ -71,8 +87,7 @@ def restart_counts(pods: Iterable[Obj], max_restarts: int) -> list[Row]:
         for cs in (pod.get("status") or {}).get("containerStatuses") or []:
             n = cs.get("restartCount", 0)
             if n > max_restarts:
-                rows.append({"object": ref(pod), "detail": f"{cs['name']} restarted {n} times",
-                             "restarts": n})
+                rows.append({"object": ref(pod), "detail": f"{cs['name']} restarted {n} times", "restarts": n})
     return rows
 
 
@@ -87,12 +102,20 @@ def oom_killed(pods: Iterable[Obj], since: datetime) -> list[Row]:
                     continue
                 finished = parse_time(term.get("finishedAt"))
                 if finished is None or finished >= since:
-                    rows.append({"object": ref(pod), "detail": f"{cs['name']} OOMKilled at {term.get('finishedAt')}",
-                                 "container": cs["name"], "restarts": cs.get("restartCount", 0)})
+                    rows.append(
+                        {
+                            "object": ref(pod),
+                            "detail": f"{cs['name']} OOMKilled at {term.get('finishedAt')}",
+                            "container": cs["name"],
+                            "restarts": cs.get("restartCount", 0),
+                        }
+                    )
     return rows
 
 
-def replica_shortfalls(workloads: Iterable[tuple[str, Obj]], min_replicas: dict[str, int], default_min: int) -> list[Row]:
+def replica_shortfalls(
+    workloads: Iterable[tuple[str, Obj]], min_replicas: dict[str, int], default_min: int
+) -> list[Row]:
     """Workloads with fewer available replicas than desired, or desired under the minimum.
 
     `min_replicas` maps "Kind/ns/name" to the profile's minimum for that workload.
@@ -110,8 +133,15 @@ def replica_shortfalls(workloads: Iterable[tuple[str, Obj]], min_replicas: dict[
         if desired < minimum:
             problems.append(f"{desired} desired, minimum is {minimum}")
         if problems:
-            rows.append({"object": f"{kind.lower()}/{name}", "detail": "; ".join(problems),
-                         "desired": desired, "available": available, "minimum": minimum})
+            rows.append(
+                {
+                    "object": f"{kind.lower()}/{name}",
+                    "detail": "; ".join(problems),
+                    "desired": desired,
+                    "available": available,
+                    "minimum": minimum,
+                }
+            )
     return rows
 
 
@@ -132,7 +162,7 @@ def node_problems(nodes: Iterable[Obj]) -> list[Row]:
 
 
 def recent(ts: datetime | None, window: timedelta, now: datetime | None = None) -> bool:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return ts is not None and now - ts <= window
 
 
@@ -164,7 +194,11 @@ def current_revision_pods(kind: str, workload: Obj, pods: list[Obj], replicasets
         newest = max(mine, key=lambda rs: int((rs["metadata"].get("annotations") or {}).get(REVISION, "0")))
         return [p for p in pods if owned_by(p, newest)]
     revision = (workload.get("status") or {}).get("updateRevision")
-    return [p for p in pods if owned_by(p, workload) and (kind != "StatefulSet" or labels(p).get("controller-revision-hash") == revision)]
+    return [
+        p
+        for p in pods
+        if owned_by(p, workload) and (kind != "StatefulSet" or labels(p).get("controller-revision-hash") == revision)
+    ]
 
 
 def rollout_problems(kind: str, workload: Obj, revision_pods: list[Obj]) -> list[str]:
@@ -257,8 +291,13 @@ def rollback_rows(workloads: Iterable[tuple[str, Obj]], replicasets: list[Obj], 
     rows = []
     for kind, w in workloads:
         problems = rollback_problems(kind, w, replicasets if kind == "Deployment" else revisions)
-        rows.append({"object": f"{kind.lower()}/{ref(w)}", "detail": "; ".join(problems) or "ok",
-                     "revision_history_limit": (w.get("spec") or {}).get("revisionHistoryLimit", 10)})
+        rows.append(
+            {
+                "object": f"{kind.lower()}/{ref(w)}",
+                "detail": "; ".join(problems) or "ok",
+                "revision_history_limit": (w.get("spec") or {}).get("revisionHistoryLimit", 10),
+            }
+        )
     return rows
 
 
@@ -308,8 +347,15 @@ def statefulset_pod_findings(sts: Obj, pods: Iterable[Obj]) -> tuple[list[Row], 
         # Vault's Kubernetes service registration (the Helm chart's default) keeps these up to date
         sealed = labels.get("vault-sealed")
         problem = pod_problem(p) or ("labelled vault-sealed=true" if sealed == "true" else None)
-        rows.append({"object": ref(p), "phase": (p.get("status") or {}).get("phase"),
-                     "vault-sealed": sealed or "", "vault-active": labels.get("vault-active", ""), "detail": problem or "ok"})
+        rows.append(
+            {
+                "object": ref(p),
+                "phase": (p.get("status") or {}).get("phase"),
+                "vault-sealed": sealed or "",
+                "vault-active": labels.get("vault-active", ""),
+                "detail": problem or "ok",
+            }
+        )
         if problem:
             offenders.append({"object": ref(p), "detail": problem})
     return rows, offenders
@@ -320,21 +366,35 @@ def daemonset_findings(ds: Obj, pods: Iterable[Obj]) -> tuple[Row, list[Row], se
     desired, failing pods on nodes with no ready pod of it; the nodes with a ready pod)."""
     ns, name = ds["metadata"]["namespace"], ds["metadata"]["name"]
     st = ds.get("status") or {}
-    counts = {k: st.get(k, 0) for k in ("desiredNumberScheduled", "currentNumberScheduled", "numberReady",
-                                        "numberAvailable", "updatedNumberScheduled", "numberMisscheduled")}
+    counts = {
+        k: st.get(k, 0)
+        for k in (
+            "desiredNumberScheduled",
+            "currentNumberScheduled",
+            "numberReady",
+            "numberAvailable",
+            "updatedNumberScheduled",
+            "numberMisscheduled",
+        )
+    }
     offenders = []
     desired = counts["desiredNumberScheduled"]
     if desired == 0:
         offenders.append({"object": f"daemonset/{ns}/{name}", "detail": "schedules no pod on any node"})
     short = [k for k in ("currentNumberScheduled", "numberReady", "numberAvailable") if counts[k] < desired]
     if short:
-        offenders.append({"object": f"daemonset/{ns}/{name}",
-                          "detail": ", ".join(f"{k} {counts[k]}" for k in short) + f" of {desired} desired"})
+        offenders.append(
+            {
+                "object": f"daemonset/{ns}/{name}",
+                "detail": ", ".join(f"{k} {counts[k]}" for k in short) + f" of {desired} desired",
+            }
+        )
     mine = [p for p in pods if owned_by(p, ds)]
     ready_nodes = {p["spec"].get("nodeName") for p in mine if pod_problem(p) is None}
     for p in mine:
         problem = pod_problem(p)
         if problem and p["spec"].get("nodeName") not in ready_nodes:
-            offenders.append({"object": f"{ns}/{p['metadata']['name']}",
-                              "detail": f"on {p['spec'].get('nodeName', '?')}: {problem}"})
+            offenders.append(
+                {"object": f"{ns}/{p['metadata']['name']}", "detail": f"on {p['spec'].get('nodeName', '?')}: {problem}"}
+            )
     return {"object": f"daemonset/{ns}/{name}", **counts}, offenders, ready_nodes

@@ -4,6 +4,7 @@ Used by the alerting checks: is Alertmanager up, did the always-firing Watchdog 
 and (opscheck/rules/alerts.py) does each alert rule's label set route to a receiver that
 notifies someone.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ class AlertmanagerStatus:
 @dataclass(frozen=True)
 class AlertmanagerState:
     """What one Alertmanager answered; `unreachable` says why it did not (then the rest is empty)."""
+
     url: str
     status: AlertmanagerStatus | None
     alert_names: frozenset[str]

@@ -5,6 +5,7 @@ Seed 002's capacity plan fits a line through 30 days of hourly CPU and memory fi
 `predict_linear((q)[30d:1h], 180d)` and `deriv((q)[30d:1h])` (least squares on the
 same hourly points). Each series of the query (a node, a volume) gets its own line.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -4,10 +4,11 @@
 cluster DNS; here a DNS query goes to the profile's resolver with dnspython (the answers
 are compared with the Services in opscheck/rules/network.py).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import dns.exception
 import dns.resolver
@@ -24,7 +25,7 @@ class Resolver:
     timeout: float
 
     @classmethod
-    def parse(cls, address: str, timeout: float) -> "Resolver":
+    def parse(cls, address: str, timeout: float) -> Resolver:
         host, port = address.rsplit(":", 1)
         return cls(host, int(port), timeout)
 
@@ -42,7 +43,9 @@ class Resolver:
         except dns.exception.Timeout:
             raise ResolverUnavailable(f"no answer from {self} within {self.timeout:g}s") from None
         except dns.resolver.NoNameservers as exc:
-            raise ResolverUnavailable(f"{self} failed to answer ({exc.__class__.__name__}: SERVFAIL or refused)") from None
+            raise ResolverUnavailable(
+                f"{self} failed to answer ({exc.__class__.__name__}: SERVFAIL or refused)"
+            ) from None
 
     def answers(self, names: Iterable[str]) -> tuple[dict[str, list[str]], tuple[str, str] | None]:
         """The A records of each name, in order, up to the first the resolver gives no usable

@@ -11,6 +11,7 @@ The SQL follows the SmartSensor runbook (002): pg_stat_database for connections,
 pg_stat_statements for slow queries, pg_stat_user_indexes / pg_stat_user_tables for index
 use and statistics, pg_total_relation_size for table sizes.
 """
+
 from __future__ import annotations
 
 import re
@@ -111,12 +112,21 @@ class DatabaseReader:
 
     def connection_usage(self) -> ConnectionUsage:
         """The runbook's DatabaseConnectionsHigh: sum(numbackends) over max_connections."""
-        per_db = self._rows("SELECT datname, numbackends FROM pg_stat_database"
-                            " WHERE datname IS NOT NULL ORDER BY numbackends DESC, datname")
+        per_db = self._rows(
+            "SELECT datname, numbackends FROM pg_stat_database"
+            " WHERE datname IS NOT NULL ORDER BY numbackends DESC, datname"
+        )
         max_conn = int(self._rows("SELECT setting FROM pg_settings WHERE name = 'max_connections'")[0]["setting"])
         total = sum(r["numbackends"] for r in per_db)
-        return ConnectionUsage(total, max_conn, [{"object": r["datname"], "detail": r["numbackends"],
-                                                  "connections": r["numbackends"]} for r in per_db if r["numbackends"]])
+        return ConnectionUsage(
+            total,
+            max_conn,
+            [
+                {"object": r["datname"], "detail": r["numbackends"], "connections": r["numbackends"]}
+                for r in per_db
+                if r["numbackends"]
+            ],
+        )
 
     # -------------------------------------------------------------------------- slow queries
 
@@ -134,7 +144,8 @@ class DatabaseReader:
     def slow_queries(self, t: PostgresThresholds, limit: int = 20) -> list[Row]:
         """Statements of this database whose mean execution time is over the threshold,
         heaviest total time first (the runbook's query; mean_exec_time since PostgreSQL 13)."""
-        found = self._rows("""
+        found = self._rows(
+            """
             SELECT s.queryid, r.rolname, s.query, s.calls,
                    round(s.mean_exec_time::numeric, 1) AS mean_ms,
                    round(s.total_exec_time::numeric, 1) AS total_ms
@@ -143,10 +154,21 @@ class DatabaseReader:
             WHERE s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
               AND s.mean_exec_time > %(mean)s AND s.calls >= %(calls)s
             ORDER BY s.total_exec_time DESC
-            LIMIT %(limit)s""", {"mean": t.slow_query_mean_ms, "calls": t.slow_query_min_calls, "limit": limit})
-        return [{"object": redact_sql(r["query"]), "detail": f"{float(r['mean_ms']):g} ms mean, {r['calls']} calls",
-                 "role": r["rolname"], "calls": r["calls"], "mean_ms": float(r["mean_ms"]),
-                 "total_ms": float(r["total_ms"]), "queryid": r["queryid"]} for r in found]
+            LIMIT %(limit)s""",
+            {"mean": t.slow_query_mean_ms, "calls": t.slow_query_min_calls, "limit": limit},
+        )
+        return [
+            {
+                "object": redact_sql(r["query"]),
+                "detail": f"{float(r['mean_ms']):g} ms mean, {r['calls']} calls",
+                "role": r["rolname"],
+                "calls": r["calls"],
+                "mean_ms": float(r["mean_ms"]),
+                "total_ms": float(r["total_ms"]),
+                "queryid": r["queryid"],
+            }
+            for r in found
+        ]
 
     # -------------------------------------------------------------------------- indexes
 
@@ -155,16 +177,25 @@ class DatabaseReader:
 
     def heavy_seq_scans(self, t: PostgresThresholds) -> list[Row]:
         """Large tables read mostly by sequential scans: a missing index."""
-        found = self._rows("""
+        found = self._rows(
+            """
             SELECT schemaname, relname, seq_scan, coalesce(idx_scan, 0) AS idx_scan, seq_tup_read, n_live_tup
             FROM pg_stat_user_tables
             WHERE n_live_tup >= %(rows)s AND seq_scan >= %(count)s
               AND seq_scan > %(ratio)s * (seq_scan + coalesce(idx_scan, 0))
             ORDER BY seq_tup_read DESC""",
-            {"rows": t.index_min_table_rows, "count": t.seq_scan_min_count, "ratio": t.seq_scan_max_ratio})
-        return [{"object": f"{r['schemaname']}.{r['relname']}",
-                 "detail": f"{r['seq_scan']} sequential vs {r['idx_scan']} index scans, {r['n_live_tup']} rows",
-                 "seq_scan": r["seq_scan"], "idx_scan": r["idx_scan"], "seq_tup_read": r["seq_tup_read"]} for r in found]
+            {"rows": t.index_min_table_rows, "count": t.seq_scan_min_count, "ratio": t.seq_scan_max_ratio},
+        )
+        return [
+            {
+                "object": f"{r['schemaname']}.{r['relname']}",
+                "detail": f"{r['seq_scan']} sequential vs {r['idx_scan']} index scans, {r['n_live_tup']} rows",
+                "seq_scan": r["seq_scan"],
+                "idx_scan": r["idx_scan"],
+                "seq_tup_read": r["seq_tup_read"],
+            }
+            for r in found
+        ]
 
     def pgstattuple_available(self) -> bool:
         return bool(self._rows("SELECT 1 FROM pg_extension WHERE extname = 'pgstattuple'"))
@@ -172,7 +203,8 @@ class DatabaseReader:
     def btree_leaf_density(self, min_mb: float) -> list[Row]:
         """B-tree indexes of at least `min_mb` with their average leaf density (pgstatindex
         reads the index: bounded by the session's statement_timeout)."""
-        return self._rows("""
+        return self._rows(
+            """
             SELECT n.nspname AS schema, c.relname AS index_name, pg_relation_size(c.oid) AS bytes,
                    (pgstatindex(c.oid::regclass)).avg_leaf_density AS density
             FROM pg_class c
@@ -181,19 +213,24 @@ class DatabaseReader:
             WHERE c.relkind = 'i' AND am.amname = 'btree' AND c.relpersistence <> 't'
               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_toast'
               AND pg_relation_size(c.oid) >= %(min_bytes)s
-            ORDER BY bytes DESC""", {"min_bytes": int(min_mb * MB)})
+            ORDER BY bytes DESC""",
+            {"min_bytes": int(min_mb * MB)},
+        )
 
     # -------------------------------------------------------------------------- statistics
 
     def tables_modified_since_analyze(self, min_rows: int) -> list[Row]:
         """Tables with at least `min_rows` modified since their last analyze, and its age."""
-        return self._rows("""
+        return self._rows(
+            """
             SELECT schemaname, relname, n_live_tup, n_mod_since_analyze,
                    greatest(last_analyze, last_autoanalyze) AS analyzed,
                    extract(epoch FROM now() - greatest(last_analyze, last_autoanalyze)) / 86400 AS age_days
             FROM pg_stat_user_tables
             WHERE n_mod_since_analyze >= %(min_rows)s
-            ORDER BY n_mod_since_analyze DESC""", {"min_rows": min_rows})
+            ORDER BY n_mod_since_analyze DESC""",
+            {"min_rows": min_rows},
+        )
 
     # -------------------------------------------------------------------------- sizes
 
@@ -202,8 +239,15 @@ class DatabaseReader:
         found = self._rows("""
             SELECT schemaname, relname, pg_total_relation_size(relid) AS bytes, n_live_tup
             FROM pg_stat_user_tables ORDER BY bytes DESC, schemaname, relname""")
-        return [{"object": f"{r['schemaname']}.{r['relname']}", "size_mb": mb(r["bytes"]), "bytes": r["bytes"],
-                 "rows": r["n_live_tup"]} for r in found]
+        return [
+            {
+                "object": f"{r['schemaname']}.{r['relname']}",
+                "size_mb": mb(r["bytes"]),
+                "bytes": r["bytes"],
+                "rows": r["n_live_tup"],
+            }
+            for r in found
+        ]
 
     def cluster_data_bytes(self) -> int:
         """All databases together: what fills the server's storage."""
@@ -212,9 +256,10 @@ class DatabaseReader:
     def recent_rows(self, rule: RetentionRule, days: int) -> tuple[int, int]:
         """(rows of the last `days` by the table's time column, the planner's row estimate
         of the whole table: not count(*), a full count of a large table is a scan)."""
-        query = sql.SQL("SELECT count(*) AS n, (SELECT greatest(reltuples, 0)::bigint FROM pg_class"
-                        " WHERE oid = %s::regclass) AS total FROM {t} WHERE {c} >= now() - make_interval(days => %s)").format(
-            t=table_identifier(rule.table), c=sql.Identifier(rule.column))
+        query = sql.SQL(
+            "SELECT count(*) AS n, (SELECT greatest(reltuples, 0)::bigint FROM pg_class"
+            " WHERE oid = %s::regclass) AS total FROM {t} WHERE {c} >= now() - make_interval(days => %s)"
+        ).format(t=table_identifier(rule.table), c=sql.Identifier(rule.column))
         r = self._rows(query, (table_identifier(rule.table).as_string(self.conn), days))[0]
         return r["n"], r["total"]
 
@@ -222,9 +267,9 @@ class DatabaseReader:
 
     def rows_older_than(self, rule: RetentionRule) -> tuple[int, Any]:
         """(how many rows are older than the rule's retention, the oldest time)."""
-        query = sql.SQL("SELECT count(*) AS n, min({c}) AS oldest FROM {t}"
-                        " WHERE {c} < now() - make_interval(secs => %s)").format(
-            t=table_identifier(rule.table), c=sql.Identifier(rule.column))
+        query = sql.SQL(
+            "SELECT count(*) AS n, min({c}) AS oldest FROM {t} WHERE {c} < now() - make_interval(secs => %s)"
+        ).format(t=table_identifier(rule.table), c=sql.Identifier(rule.column))
         r = self._rows(query, (rule.days * 86400,))[0]
         return r["n"], r["oldest"]
 
@@ -233,9 +278,13 @@ class DatabaseReader:
         try:
             return self._rows(rule.query)
         except psycopg.errors.ReadOnlySqlTransaction:
-            raise ProfileError(f"data_quality {rule.name}: the query tries to write; quality queries are read-only") from None
+            raise ProfileError(
+                f"data_quality {rule.name}: the query tries to write; quality queries are read-only"
+            ) from None
         except psycopg.Error as exc:
-            raise DependencyError(f"data_quality {rule.name}: query failed: {str(exc).strip().splitlines()[0]}") from None
+            raise DependencyError(
+                f"data_quality {rule.name}: query failed: {str(exc).strip().splitlines()[0]}"
+            ) from None
 
     # -------------------------------------------------------------------------- accounts
 

@@ -6,11 +6,12 @@ checks read that directory with one `find` per host (GNU find on the host, any n
 files), and read archives with `pg_restore` on the backup host itself, so nothing is
 copied and nothing is written.
 """
+
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opscheck.errors import DependencyError
@@ -32,8 +33,12 @@ class DumpFile:
         return now - self.mtime
 
     def row(self, now: datetime) -> Row:
-        return {"object": self.name, "modified": f"{self.mtime:%Y-%m-%d %H:%M:%S}Z",
-                "age_hours": round(self.age(now).total_seconds() / 3600, 1), "bytes": self.size}
+        return {
+            "object": self.name,
+            "modified": f"{self.mtime:%Y-%m-%d %H:%M:%S}Z",
+            "age_hours": round(self.age(now).total_seconds() / 3600, 1),
+            "bytes": self.size,
+        }
 
 
 def run_on(host: Any, host_name: str, command: str, *args: str) -> Any:
@@ -48,6 +53,7 @@ def run_on(host: Any, host_name: str, command: str, *args: str) -> Any:
 @dataclass(frozen=True)
 class BackupHost:
     """A host holding dump files, read with testinfra."""
+
     name: str
     host: Any
 
@@ -76,7 +82,7 @@ def list_dumps(host: Any, host_name: str, directory: str, pattern: str) -> list[
     found = []
     for line in out.stdout.splitlines():
         stamp, size, path = line.split(" ", 2)
-        found.append(DumpFile(path, datetime.fromtimestamp(float(stamp), timezone.utc), int(size)))
+        found.append(DumpFile(path, datetime.fromtimestamp(float(stamp), UTC), int(size)))
     return sorted(found, key=lambda d: d.mtime)
 
 
@@ -94,8 +100,9 @@ def first_error(stderr: str) -> str:
     return (errors or lines or ["no output"])[0]
 
 
-def verify_archive(host: Any, host_name: str, dump: DumpFile, pg_restore: str, tables: list[str],
-                   timeout_seconds: int) -> list[str]:
+def verify_archive(
+    host: Any, host_name: str, dump: DumpFile, pg_restore: str, tables: list[str], timeout_seconds: int
+) -> list[str]:
     """Read the archive through on the backup host: its table of contents lists data for
     `tables`, and every data block decompresses (pg_restore to /dev/null: no database).
     coreutils `timeout` bounds each read on the host."""

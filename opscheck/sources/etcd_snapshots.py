@@ -6,14 +6,15 @@ directory through testinfra (one `find` per host) and run `etcdutl snapshot stat
 json` on the newest file there (it opens the file read-only), so nothing is copied and
 nothing is written.
 """
+
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from opscheck.sources.dumps import DumpFile, list_dumps
 from opscheck.errors import DependencyError
+from opscheck.sources.dumps import DumpFile, list_dumps
 
 
 @dataclass(frozen=True)
@@ -48,21 +49,28 @@ def snapshot_status(host: Any, host_name: str, etcdutl: str, path: str) -> Snaps
         return SnapshotStatus(False, f"etcdutl snapshot status did not finish within {STATUS_TIMEOUT_SECONDS} s")
     if out.rc != 0:
         lines = [ln.strip() for ln in (out.stderr or out.stdout).splitlines() if ln.strip()]
-        reason = next((ln for ln in lines if ln.startswith(("panic:", "Error:", "fatal error:"))),
-                      lines[0] if lines else f"exit {out.rc}")
+        reason = next(
+            (ln for ln in lines if ln.startswith(("panic:", "Error:", "fatal error:"))),
+            lines[0] if lines else f"exit {out.rc}",
+        )
         return SnapshotStatus(False, f"etcdutl snapshot status failed (exit {out.rc}): {reason[:200]}")
     try:
         data = json.loads(out.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return SnapshotStatus(False, f"etcdutl snapshot status printed no status: {out.stdout.strip()[:200]!r}")
-    return SnapshotStatus(True, f"revision {data.get('revision')}, {data.get('totalKey')} keys, hash {data.get('hash')}",
-                          data.get("revision"), data.get("totalKey"))
+    return SnapshotStatus(
+        True,
+        f"revision {data.get('revision')}, {data.get('totalKey')} keys, hash {data.get('hash')}",
+        data.get("revision"),
+        data.get("totalKey"),
+    )
 
 
 @dataclass(frozen=True)
 class HostSnapshots:
     """One control-plane host's snapshot files (None: no such directory), oldest first,
     and the newest one's `etcdutl snapshot status` (None when there is none)."""
+
     host: str
     snapshots: list[DumpFile] | None
     newest_status: SnapshotStatus | None

@@ -4,6 +4,7 @@ Grafana is not packaged in Debian, so the test environment has none: the check r
 only when the profile gives prometheus.grafana_url. /api/health needs no credentials;
 the datasource list needs a service-account token with datasources:read (a Viewer).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ class DatasourceHealth:
 
 
 class GrafanaReader:
-    def __init__(self, url: str, token: SecretRef | None, timeout: float, session: requests.Session | None = None) -> None:
+    def __init__(
+        self, url: str, token: SecretRef | None, timeout: float, session: requests.Session | None = None
+    ) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
@@ -62,6 +65,9 @@ class GrafanaReader:
             except ValueError:
                 body = {}
             ok = check.status_code == 200 and str(body.get("status", "")).upper() == "OK"
-            out.append(DatasourceHealth(ds.get("name", "?"), ds.get("type", "?"), ok,
-                                        str(body.get("message", f"HTTP {check.status_code}"))))
+            out.append(
+                DatasourceHealth(
+                    ds.get("name", "?"), ds.get("type", "?"), ok, str(body.get("message", f"HTTP {check.status_code}"))
+                )
+            )
         return out

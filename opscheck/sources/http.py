@@ -5,6 +5,7 @@ One session factory (a User-Agent that names opscheck, a default timeout so no r
 hang a run) and one wording for a request that got no usable answer: the checks' messages
 read the same whether Prometheus, Alertmanager, Grafana, Vault or Elasticsearch is down.
 """
+
 from __future__ import annotations
 
 import time
@@ -32,7 +33,7 @@ class _Session(requests.Session):
             kwargs["timeout"] = self.default_timeout
         return super().request(method, url, *args, **kwargs)
 
-    def probe(self, url: str, timeout: float) -> "Probe":
+    def probe(self, url: str, timeout: float) -> Probe:
         """GET `url` once (no redirects): its status, JSON body and time, or why no answer."""
         return probe(self, url, timeout)
 
@@ -72,6 +73,7 @@ def not_json(where: str, request: str, status: int) -> DependencyError:
 @dataclass
 class Probe:
     """One GET of a health endpoint (opscheck/rules/health.py judges it)."""
+
     url: str
     status: int | None  # None: no HTTP answer at all
     body: Any  # parsed JSON, or None

@@ -7,13 +7,15 @@ trivy-operator (aquasecurity.github.io/v1alpha1 VulnerabilityReport): report.reg
 report.artifact.repository/tag, report.updateTimestamp, report.summary.<severity>Count and
 report.vulnerabilities[] (vulnerabilityID, resource, installedVersion, fixedVersion, severity).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from opscheck.errors import DependencyError
 from opscheck.images import DOCKER_HUB, SEVERITIES, normalize_image
@@ -31,9 +33,9 @@ class Finding:
 
 @dataclass
 class ScanResult:
-    image: str            # normalized
-    artifact: str         # as the scanner named it
-    source: str           # the report file or object
+    image: str  # normalized
+    artifact: str  # as the scanner named it
+    source: str  # the report file or object
     scanned_at: datetime
     counts: dict[str, int]
     # None when only the summary counts are known (no per-finding list to accept from)
@@ -48,13 +50,25 @@ def trivy_report(path: Path) -> ScanResult:
     findings = []
     for result in doc.get("Results") or []:
         for v in result.get("Vulnerabilities") or []:
-            findings.append(Finding(v.get("VulnerabilityID", "?"), v.get("PkgName", "?"),
-                                    v.get("InstalledVersion", ""), v.get("FixedVersion", ""),
-                                    (v.get("Severity") or "UNKNOWN").upper()))
+            findings.append(
+                Finding(
+                    v.get("VulnerabilityID", "?"),
+                    v.get("PkgName", "?"),
+                    v.get("InstalledVersion", ""),
+                    v.get("FixedVersion", ""),
+                    (v.get("Severity") or "UNKNOWN").upper(),
+                )
+            )
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
-    scanned = parse_time(doc.get("CreatedAt")) or datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
-    return ScanResult(normalize_image(doc["ArtifactName"]), doc["ArtifactName"], f"trivy report {path.name}",
-                      scanned, counts, findings)
+    scanned = parse_time(doc.get("CreatedAt")) or datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    return ScanResult(
+        normalize_image(doc["ArtifactName"]),
+        doc["ArtifactName"],
+        f"trivy report {path.name}",
+        scanned,
+        counts,
+        findings,
+    )
 
 
 def trivy_reports(directory: Path) -> tuple[list[ScanResult], list[str]]:
@@ -75,19 +89,36 @@ def operator_report(obj: dict[str, Any]) -> ScanResult | None:
         return None
     server = (report.get("registry") or {}).get("server") or DOCKER_HUB
     ref = f"{server}/{artifact['repository']}"
-    ref += f":{artifact['tag']}" if artifact.get("tag") else (f"@{artifact['digest']}" if artifact.get("digest") else "")
+    ref += (
+        f":{artifact['tag']}" if artifact.get("tag") else (f"@{artifact['digest']}" if artifact.get("digest") else "")
+    )
     summary = report.get("summary") or {}
     counts = {s: int(summary.get(f"{s.lower()}Count") or 0) for s in SEVERITIES}
     vulns = report.get("vulnerabilities")
     findings = None
     if vulns is not None:
-        findings = [Finding(v.get("vulnerabilityID", "?"), v.get("resource", "?"), v.get("installedVersion", ""),
-                            v.get("fixedVersion", ""), (v.get("severity") or "UNKNOWN").upper()) for v in vulns]
+        findings = [
+            Finding(
+                v.get("vulnerabilityID", "?"),
+                v.get("resource", "?"),
+                v.get("installedVersion", ""),
+                v.get("fixedVersion", ""),
+                (v.get("severity") or "UNKNOWN").upper(),
+            )
+            for v in vulns
+        ]
     meta = obj["metadata"]
-    scanned = (parse_time(report.get("updateTimestamp")) or parse_time(meta.get("creationTimestamp"))
-               or datetime.now(timezone.utc))
-    return ScanResult(normalize_image(ref), ref, f"vulnerabilityreport/{meta.get('namespace')}/{meta['name']}",
-                      scanned, counts, findings)
+    scanned = (
+        parse_time(report.get("updateTimestamp")) or parse_time(meta.get("creationTimestamp")) or datetime.now(UTC)
+    )
+    return ScanResult(
+        normalize_image(ref),
+        ref,
+        f"vulnerabilityreport/{meta.get('namespace')}/{meta['name']}",
+        scanned,
+        counts,
+        findings,
+    )
 
 
 def newest_by_image(results: Iterable[ScanResult]) -> dict[str, ScanResult]:
@@ -118,5 +149,15 @@ def collect(cluster: Any, config: Any, profile: Any) -> tuple[dict[str, ScanResu
     return newest_by_image(results), sources, notes
 
 
-__all__ = ["DOCKER_HUB", "SEVERITIES", "normalize_image", "Finding", "ScanResult", "trivy_report",
-           "trivy_reports", "operator_report", "newest_by_image", "collect"]
+__all__ = [
+    "DOCKER_HUB",
+    "SEVERITIES",
+    "normalize_image",
+    "Finding",
+    "ScanResult",
+    "trivy_report",
+    "trivy_reports",
+    "operator_report",
+    "newest_by_image",
+    "collect",
+]

@@ -5,11 +5,13 @@ typed models is several times slower on large lists and buys nothing here. Every
 has a timeout and goes through the run cache, so checks and xdist workers share it.
 Only GET requests are ever sent: opscheck never changes what it checks.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import urllib3
 from kubernetes import client as k8s_client
@@ -70,9 +72,19 @@ KINDS: dict[str, str] = {
     "argocd-applications": "/apis/argoproj.io/v1alpha1/applications",
 }
 # The kinds above that are not namespaced (their objects have no metadata.namespace).
-CLUSTER_SCOPED: frozenset[str] = frozenset({
-    "nodes", "persistentvolumes", "namespaces", "clusterroles", "clusterrolebindings",
-    "node-metrics", "ingressclasses", "storageclasses", "customresourcedefinitions"})
+CLUSTER_SCOPED: frozenset[str] = frozenset(
+    {
+        "nodes",
+        "persistentvolumes",
+        "namespaces",
+        "clusterroles",
+        "clusterrolebindings",
+        "node-metrics",
+        "ingressclasses",
+        "storageclasses",
+        "customresourcedefinitions",
+    }
+)
 
 # The controllers whose pods are an application's workloads: kind -> KINDS key.
 WORKLOAD_KINDS: dict[str, str] = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
@@ -130,8 +142,9 @@ class KubeCluster:
         except DependencyError:
             return "?"
 
-    def _get(self, path: str, query: list[tuple[str, Any]] | None = None, *, raw: bool = False,
-             missing_ok: bool = False) -> Any:
+    def _get(
+        self, path: str, query: list[tuple[str, Any]] | None = None, *, raw: bool = False, missing_ok: bool = False
+    ) -> Any:
         """GET `path`; with missing_ok, a 404 answers None instead of raising."""
         api = self._api()
         timeout = self.config.timeout_seconds
@@ -151,7 +164,9 @@ class KubeCluster:
                 return None
             raise DependencyError(self._describe_status(path, exc.status, exc.reason)) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise DependencyError(f"cluster {self.name} ({api.configuration.host}) unreachable: {_root_cause(exc)}") from None
+            raise DependencyError(
+                f"cluster {self.name} ({api.configuration.host}) unreachable: {_root_cause(exc)}"
+            ) from None
         body = resp.data
         return body.decode("utf-8", "replace") if raw else json.loads(body)
 
@@ -181,8 +196,7 @@ class KubeCluster:
         discovery GET of its group version per run. Discovery is open to every
         authenticated identity (system:discovery)."""
         group_version, plural = KINDS[kind].rsplit("/", 1)
-        doc = self.cache.get(f"{self.name}/discovery{group_version}",
-                             lambda: self._get(group_version, missing_ok=True))
+        doc = self.cache.get(f"{self.name}/discovery{group_version}", lambda: self._get(group_version, missing_ok=True))
         return any(r.get("name") == plural for r in (doc or {}).get("resources") or [])
 
     def list_served(self, *kinds: str) -> list[dict[str, Any]] | None:
@@ -210,8 +224,9 @@ class KubeCluster:
         wanted = set(namespaces)
         return [o for o in self.list(kind) if o["metadata"].get("namespace") in wanted]
 
-    def workloads(self, namespaces: list[str], kinds: tuple[str, ...] = ("Deployment", "StatefulSet")
-                  ) -> list[tuple[str, dict[str, Any]]]:
+    def workloads(
+        self, namespaces: list[str], kinds: tuple[str, ...] = ("Deployment", "StatefulSet")
+    ) -> list[tuple[str, dict[str, Any]]]:
         """(kind, object) of every workload of `kinds` (WORKLOAD_KINDS keys) in the namespaces, kind by kind."""
         return [(kind, o) for kind in kinds for o in self.in_namespaces(WORKLOAD_KINDS[kind], namespaces)]
 

@@ -6,12 +6,13 @@ controls, or one control object per target. A control has `id`, `text`, `node_ty
 `tests[].results[]`, each result with `test_number`, `test_desc`, `status`
 (PASS/FAIL/WARN/INFO), `scored` and `remediation`.
 """
+
 from __future__ import annotations
 
 import glob
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,15 +54,21 @@ def parse(text: str) -> list[BenchResult]:
         for control in _controls(doc):
             for test in control.get("tests") or []:
                 for r in test.get("results") or []:
-                    out.append(BenchResult(str(r.get("test_number", "?")), str(r.get("test_desc", "")),
-                                           str(r.get("status", "")).upper(), str(control.get("node_type", "")),
-                                           bool(r.get("scored", True))))
+                    out.append(
+                        BenchResult(
+                            str(r.get("test_number", "?")),
+                            str(r.get("test_desc", "")),
+                            str(r.get("status", "")).upper(),
+                            str(control.get("node_type", "")),
+                            bool(r.get("scored", True)),
+                        )
+                    )
     return out
 
 
 def read(path: Path) -> tuple[list[BenchResult], datetime]:
     """The results of one file and when it was written (its modification time)."""
-    return parse(path.read_text()), datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
+    return parse(path.read_text()), datetime.fromtimestamp(path.stat().st_mtime, UTC)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Reading log indices from Elasticsearch/OpenSearch (002 weekly: "오래된 인덱스 삭제 (30일
 이상)"): one `GET _cat/indices/<patterns>?format=json` per run; nothing is deleted.
 Their ages and the retention judgment: opscheck/rules/log_indices.py."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,13 +31,22 @@ class IndexReader:
         params = {"format": "json", "h": CAT_COLUMNS, "bytes": "b", "expand_wildcards": "open,closed"}
         auth = (c.username, c.password.read() if c.password else "") if c.username else None
         try:
-            r = self.session.get(f"{c.url}/_cat/indices/{targets}", params=params, auth=auth,
-                             verify=c.ca_file or True, timeout=c.timeout_seconds)
+            r = self.session.get(
+                f"{c.url}/_cat/indices/{targets}",
+                params=params,
+                auth=auth,
+                verify=c.ca_file or True,
+                timeout=c.timeout_seconds,
+            )
         except requests.RequestException as exc:
             raise unanswered(self.where, exc, c.timeout_seconds) from None
         if r.status_code in (401, 403):
-            raise bad_status(self.where, r.status_code, "GET _cat/indices",
-                             "the credentials were rejected or lack the monitor privilege")
+            raise bad_status(
+                self.where,
+                r.status_code,
+                "GET _cat/indices",
+                "the credentials were rejected or lack the monitor privilege",
+            )
         if r.status_code == 404:  # a concrete name (no wildcard) that does not exist
             return []
         if r.status_code != 200:

@@ -1,5 +1,6 @@
 """Node filesystems as `df` shows them (runbook 004 디스크 용량 부족: df -h; 002: df -h |
 grep -E '(8[0-9]|9[0-9])%'), read on each node through testinfra."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,9 +21,15 @@ class Filesystem:
     paths: tuple[str, ...]  # the configured paths this filesystem holds
 
     def row(self) -> dict[str, Any]:
-        return {"object": f"{self.host}:{self.mount}", "device": self.device, "paths": ", ".join(self.paths),
-                "size": _human(self.size_kib), "used": _human(self.used_kib), "available": _human(self.avail_kib),
-                "percent": self.percent}
+        return {
+            "object": f"{self.host}:{self.mount}",
+            "device": self.device,
+            "paths": ", ".join(self.paths),
+            "size": _human(self.size_kib),
+            "used": _human(self.used_kib),
+            "available": _human(self.avail_kib),
+            "percent": self.percent,
+        }
 
 
 def filesystems(host: Any, host_name: str, paths: list[str]) -> tuple[list[Filesystem], list[str]]:
@@ -46,11 +53,13 @@ def filesystems(host: Any, host_name: str, paths: list[str]) -> tuple[list[Files
         device, size, used, avail, capacity, mount = parts
         fs = found.get(mount)
         if fs is None:
-            found[mount] = Filesystem(host_name, device, mount, int(size), int(used), int(avail),
-                                      int(capacity.rstrip("%")), (path,))
+            found[mount] = Filesystem(
+                host_name, device, mount, int(size), int(used), int(avail), int(capacity.rstrip("%")), (path,)
+            )
         else:
-            found[mount] = Filesystem(fs.host, fs.device, fs.mount, fs.size_kib, fs.used_kib, fs.avail_kib,
-                                      fs.percent, fs.paths + (path,))
+            found[mount] = Filesystem(
+                fs.host, fs.device, fs.mount, fs.size_kib, fs.used_kib, fs.avail_kib, fs.percent, fs.paths + (path,)
+            )
     return list(found.values()), missing
 
 

@@ -3,11 +3,12 @@
 Logs are read through the Kubernetes API (`kubectl logs --since`) with timestamps, so
 the window is exact whatever the container's own log format.
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Iterable
+from datetime import UTC, datetime, timedelta
 
 from opscheck.sources.kube import KubeCluster
 from opscheck.timeutil import parse_time
@@ -22,14 +23,17 @@ class LogLine:
 
 
 def app_pods(cluster: KubeCluster, namespaces: list[str], label: str, app: str) -> list[dict]:
-    return [p for p in cluster.in_namespaces("pods", namespaces)
-            if (p["metadata"].get("labels") or {}).get(label) == app
-            and (p.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed")]
+    return [
+        p
+        for p in cluster.in_namespaces("pods", namespaces)
+        if (p["metadata"].get("labels") or {}).get(label) == app
+        and (p.get("status") or {}).get("phase") in ("Running", "Succeeded", "Failed")
+    ]
 
 
 def read_lines(cluster: KubeCluster, pods: Iterable[dict], window: timedelta) -> list[LogLine]:
     """All log lines of every container of `pods` in the last `window`."""
-    since = datetime.now(timezone.utc) - window
+    since = datetime.now(UTC) - window
     seconds = max(1, int(window.total_seconds()))
     lines: list[LogLine] = []
     for pod in pods:

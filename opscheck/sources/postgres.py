@@ -1,10 +1,12 @@
 """Read-only PostgreSQL sessions: the cadence runs never write to a database."""
+
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg
 
@@ -14,8 +16,12 @@ from opscheck.profile import PostgresConfig, expand_path
 
 def connect_kwargs(cfg: PostgresConfig) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
-        "host": cfg.host, "port": cfg.port, "dbname": cfg.dbname, "user": cfg.user,
-        "sslmode": cfg.sslmode, "connect_timeout": cfg.connect_timeout_seconds,
+        "host": cfg.host,
+        "port": cfg.port,
+        "dbname": cfg.dbname,
+        "user": cfg.user,
+        "sslmode": cfg.sslmode,
+        "connect_timeout": cfg.connect_timeout_seconds,
         "application_name": "opscheck",
         # Enforced by the server for the whole session, whatever a check sends.
         "options": f"-c default_transaction_read_only=on -c statement_timeout={cfg.statement_timeout_ms}",

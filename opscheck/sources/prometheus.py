@@ -3,20 +3,21 @@
 Every call is a GET with the profile's timeout. A Prometheus that cannot be reached or
 rejects a query raises DependencyError (the check becomes an error, not a failure).
 """
+
 from __future__ import annotations
 
 import math
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
 from opscheck.errors import DependencyError
 from opscheck.profile import PrometheusConfig
-from opscheck.timeutil import parse_duration, parse_time
 from opscheck.sources.http import new_session, not_json, unanswered
+from opscheck.timeutil import parse_duration, parse_time
 
 NEVER = "0001-01-01T00:00:00Z"  # Prometheus' zero time: never evaluated / never scraped
 
@@ -72,6 +73,7 @@ class Alert(_AlertLabels):
 @dataclass(frozen=True)
 class FiredAlert(_AlertLabels):
     """An alert series that fired within a window: when it first and last fired (UNIX seconds)."""
+
     labels: dict[str, str]
     first: float
     last: float
@@ -155,7 +157,9 @@ class PrometheusReader:
         except ValueError:
             raise not_json(self.where, f"GET {path}", resp.status_code) from None
         if body.get("status") != "success":
-            raise DependencyError(f"Prometheus query failed ({body.get('errorType')}): {body.get('error')}: {what or path}")
+            raise DependencyError(
+                f"Prometheus query failed ({body.get('errorType')}): {body.get('error')}: {what or path}"
+            )
         return body["data"]
 
     def query(self, promql: str) -> list[Sample]:
@@ -164,7 +168,9 @@ class PrometheusReader:
         if data["resultType"] == "scalar":
             return [Sample({}, float(data["result"][1]))]
         if data["resultType"] != "vector":
-            raise DependencyError(f"Prometheus query returned a {data['resultType']}, expected an instant vector: {promql}")
+            raise DependencyError(
+                f"Prometheus query returned a {data['resultType']}, expected an instant vector: {promql}"
+            )
         return [Sample(r["metric"], float(r["value"][1])) for r in data["result"]]
 
     def value(self, promql: str) -> float | None:
@@ -198,32 +204,51 @@ class PrometheusReader:
         out = []
         for group in self._get("/api/v1/rules")["groups"]:
             for r in group["rules"]:
-                out.append(Rule(
-                    group=group["name"], file=group.get("file", ""), name=r["name"],
-                    kind="alerting" if r["type"] == "alerting" else "recording",
-                    health=r.get("health", "unknown"), last_error=r.get("lastError", ""),
-                    last_evaluation=parse_time(r.get("lastEvaluation")), query=r.get("query", ""),
-                    labels=r.get("labels") or {}, annotations=r.get("annotations") or {},
-                    state=r.get("state", ""),
-                ))
+                out.append(
+                    Rule(
+                        group=group["name"],
+                        file=group.get("file", ""),
+                        name=r["name"],
+                        kind="alerting" if r["type"] == "alerting" else "recording",
+                        health=r.get("health", "unknown"),
+                        last_error=r.get("lastError", ""),
+                        last_evaluation=parse_time(r.get("lastEvaluation")),
+                        query=r.get("query", ""),
+                        labels=r.get("labels") or {},
+                        annotations=r.get("annotations") or {},
+                        state=r.get("state", ""),
+                    )
+                )
         return out
 
     def alerts(self) -> list[Alert]:
-        return [Alert(a.get("labels") or {}, a.get("annotations") or {}, a.get("state", ""),
-                      parse_time(a.get("activeAt")), str(a.get("value", "")))
-                for a in self._get("/api/v1/alerts")["alerts"]]
+        return [
+            Alert(
+                a.get("labels") or {},
+                a.get("annotations") or {},
+                a.get("state", ""),
+                parse_time(a.get("activeAt")),
+                str(a.get("value", "")),
+            )
+            for a in self._get("/api/v1/alerts")["alerts"]
+        ]
 
     def targets(self) -> list[Target]:
         out = []
         for t in self._get("/api/v1/targets", {"state": "active"})["activeTargets"]:
             labels = t.get("labels") or {}
             interval = t.get("scrapeInterval") or "1m"
-            out.append(Target(
-                job=labels.get("job", t.get("scrapePool", "")), instance=labels.get("instance", ""),
-                scrape_url=t.get("scrapeUrl", ""), health=t.get("health", "unknown"),
-                last_error=t.get("lastError", ""), last_scrape=parse_time(t.get("lastScrape")),
-                scrape_interval_seconds=parse_duration(interval, "promql").total_seconds(),
-            ))
+            out.append(
+                Target(
+                    job=labels.get("job", t.get("scrapePool", "")),
+                    instance=labels.get("instance", ""),
+                    scrape_url=t.get("scrapeUrl", ""),
+                    health=t.get("health", "unknown"),
+                    last_error=t.get("lastError", ""),
+                    last_scrape=parse_time(t.get("lastScrape")),
+                    scrape_interval_seconds=parse_duration(interval, "promql").total_seconds(),
+                )
+            )
         return out
 
     def fired_alerts(self, window: str) -> list[FiredAlert]:
@@ -232,10 +257,14 @@ class PrometheusReader:
         step = f"{max(1, int(parse_duration(window, 'promql').total_seconds() / 720))}s"
         selector = 'ALERTS{alertstate="firing"}'
         first = self.query(f"min_over_time(timestamp({selector})[{window}:{step}])")
-        last = {alert_key(s.labels): s.value for s in self.query(f"max_over_time(timestamp({selector})[{window}:{step}])")}
+        last = {
+            alert_key(s.labels): s.value for s in self.query(f"max_over_time(timestamp({selector})[{window}:{step}])")
+        }
         now = {alert_key(s.labels) for s in self.query(selector)}
-        return [FiredAlert(s.labels, s.value, last.get(alert_key(s.labels), s.value), alert_key(s.labels) in now)
-                for s in first]
+        return [
+            FiredAlert(s.labels, s.value, last.get(alert_key(s.labels), s.value), alert_key(s.labels) in now)
+            for s in first
+        ]
 
     def alertmanagers(self) -> list[str]:
         """Base URLs of the Alertmanagers Prometheus sends alerts to."""
@@ -244,4 +273,4 @@ class PrometheusReader:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -3,6 +3,7 @@
 Only PING and INFO are sent (an ACL user limited to `+ping +info` is enough): opscheck
 never reads cached values nor changes anything.
 """
+
 from __future__ import annotations
 
 import time
@@ -28,11 +29,16 @@ class RedisReader:
         if self._client is None:
             c = self.config
             self._client = redis.Redis(
-                host=c.host, port=c.port, username=c.username,
-                password=c.password.read() if c.password else None, ssl=c.tls,
-                socket_timeout=c.timeout_seconds, socket_connect_timeout=c.timeout_seconds,
+                host=c.host,
+                port=c.port,
+                username=c.username,
+                password=c.password.read() if c.password else None,
+                ssl=c.tls,
+                socket_timeout=c.timeout_seconds,
+                socket_connect_timeout=c.timeout_seconds,
                 # one bounded attempt: redis-py retries with backoff by default
-                retry=Retry(NoBackoff(), 0))
+                retry=Retry(NoBackoff(), 0),
+            )
         return self._client
 
     def _call(self, what: str, fn: Any, *args: Any) -> Any:
@@ -41,8 +47,9 @@ class RedisReader:
         except rexc.AuthenticationError:
             raise DependencyError(f"{self.where}: {what}: the credentials were rejected") from None
         except rexc.NoPermissionError:
-            raise DependencyError(f"{self.where}: {what}: the user lacks permission "
-                                  "(it needs +ping and +info)") from None
+            raise DependencyError(
+                f"{self.where}: {what}: the user lacks permission (it needs +ping and +info)"
+            ) from None
         except rexc.TimeoutError:
             raise DependencyError(f"{self.where}: {what}: no answer within {self.config.timeout_seconds:g}s") from None
         except rexc.ConnectionError as exc:
@@ -87,7 +94,9 @@ class MemoryUse:
     policy: str
 
 
-
 def memory_use(info_memory: dict[str, Any]) -> MemoryUse:
-    return MemoryUse(int(info_memory.get("used_memory", 0)), int(info_memory.get("maxmemory", 0)),
-                     str(info_memory.get("maxmemory_policy", "")))
+    return MemoryUse(
+        int(info_memory.get("used_memory", 0)),
+        int(info_memory.get("maxmemory", 0)),
+        str(info_memory.get("maxmemory_policy", "")),
+    )

@@ -6,14 +6,16 @@
 - Load test: the summary k6 writes with `--summary-export` (JSON with `metrics`), whose
   http_req_duration p(95)/p(99) and http_req_failed rate are compared with the profile.
 """
+
 from __future__ import annotations
 
 import glob
 import json
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from opscheck.errors import OpscheckError
 
@@ -87,8 +89,13 @@ def read_k6_summary(path: Path) -> LoadTestSummary:
         return None
 
     count = number(reqs, "count")
-    return LoadTestSummary(str(path), number(duration, "p(95)"), number(duration, "p(99)"),
-                           number(failed, "rate", "value"), int(count) if count is not None else None)
+    return LoadTestSummary(
+        str(path),
+        number(duration, "p(95)"),
+        number(duration, "p(99)"),
+        number(failed, "rate", "value"),
+        int(count) if count is not None else None,
+    )
 
 
 class ReleaseArtifacts:

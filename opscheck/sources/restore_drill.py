@@ -9,6 +9,7 @@ BY the drill role) before the restore and always after it, pass or fail.
 The measured time runs from the start (fetching the dump, when the backup host is remote)
 to the end of the row counts, and is compared with the RTO; the dump's age is the RPO.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,7 +18,7 @@ import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from opscheck.sources.dumps import DumpFile, first_error
 from opscheck.errors import DependencyError, ProfileError
-from opscheck.sources.postgres import describe_error
 from opscheck.profile import PostgresConfig, RestoreDrill, expand_path
+from opscheck.sources.dumps import DumpFile, first_error
+from opscheck.sources.postgres import describe_error
 
 # TOC entries a non-superuser cannot restore (untrusted extensions such as
 # pg_stat_statements, and their comments); the data does not depend on them.
@@ -65,8 +66,13 @@ def _libpq_env(cfg: PostgresConfig) -> dict[str, str]:
 
 def _connect(cfg: PostgresConfig) -> psycopg.Connection[Any]:
     kwargs: dict[str, Any] = {
-        "host": cfg.host, "port": cfg.port, "dbname": cfg.dbname, "user": cfg.user, "sslmode": cfg.sslmode,
-        "connect_timeout": cfg.connect_timeout_seconds, "application_name": "opscheck-restore-drill",
+        "host": cfg.host,
+        "port": cfg.port,
+        "dbname": cfg.dbname,
+        "user": cfg.user,
+        "sslmode": cfg.sslmode,
+        "connect_timeout": cfg.connect_timeout_seconds,
+        "application_name": "opscheck-restore-drill",
         "options": f"-c statement_timeout={cfg.statement_timeout_ms}",
     }
     if cfg.password is not None:
@@ -80,11 +86,15 @@ def _connect(cfg: PostgresConfig) -> psycopg.Connection[Any]:
 
 
 def _confined(conn: psycopg.Connection[Any], cfg: PostgresConfig) -> None:
-    row = conn.execute("SELECT current_database(), r.rolsuper FROM pg_roles r WHERE r.rolname = current_user").fetchone()
+    row = conn.execute(
+        "SELECT current_database(), r.rolsuper FROM pg_roles r WHERE r.rolname = current_user"
+    ).fetchone()
     assert row is not None
     if row[1]:
-        raise ProfileError(f"restore_drill.connection: role {cfg.user} is a superuser; the drill needs a role "
-                           f"that can write to the scratch database {cfg.dbname} only")
+        raise ProfileError(
+            f"restore_drill.connection: role {cfg.user} is a superuser; the drill needs a role "
+            f"that can write to the scratch database {cfg.dbname} only"
+        )
 
 
 def _empty(conn: psycopg.Connection[Any]) -> None:
@@ -107,7 +117,7 @@ def run_drill(drill: RestoreDrill, host: Any, dump: DumpFile, now: datetime | No
     """Restore `dump` into the scratch database, count rows, always empty it afterwards."""
     assert drill.connection is not None
     cfg = drill.connection
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     result = DrillResult(dump)
     age_hours = dump.age(now).total_seconds() / 3600
     if age_hours > drill.rpo_hours:
@@ -127,8 +137,9 @@ def run_drill(drill: RestoreDrill, host: Any, dump: DumpFile, now: datetime | No
             result.seconds = time.monotonic() - start
         rto = drill.rto_minutes * 60
         if result.seconds > rto:
-            result.problems.append(f"restore and verification took {fmt_seconds(result.seconds)}, "
-                                   f"over the RTO {drill.rto_minutes:g} min")
+            result.problems.append(
+                f"restore and verification took {fmt_seconds(result.seconds)}, over the RTO {drill.rto_minutes:g} min"
+            )
     finally:
         try:
             _empty(conn)
@@ -141,8 +152,9 @@ def _restore(drill: RestoreDrill, archive: Path, workdir: Path, result: DrillRes
     assert drill.connection is not None
     cfg = drill.connection
     env = _libpq_env(cfg)
-    listing = subprocess.run([drill.pg_restore, "--list", str(archive)], capture_output=True, text=True,
-                             env=env, timeout=300)
+    listing = subprocess.run(
+        [drill.pg_restore, "--list", str(archive)], capture_output=True, text=True, env=env, timeout=300
+    )
     if listing.returncode != 0:
         result.problems.append(f"{result.dump.name} is not a readable pg_dump archive: {first_error(listing.stderr)}")
         return False
@@ -154,13 +166,30 @@ def _restore(drill: RestoreDrill, archive: Path, workdir: Path, result: DrillRes
             kept.append(line)
     use_list = workdir / "restore.list"
     use_list.write_text("\n".join(kept) + "\n")
-    conninfo = make_conninfo(host=cfg.host, port=cfg.port, dbname=cfg.dbname, user=cfg.user, sslmode=cfg.sslmode,
-                             application_name="opscheck-restore-drill")
+    conninfo = make_conninfo(
+        host=cfg.host,
+        port=cfg.port,
+        dbname=cfg.dbname,
+        user=cfg.user,
+        sslmode=cfg.sslmode,
+        application_name="opscheck-restore-drill",
+    )
     try:
         proc = subprocess.run(
-            [drill.pg_restore, f"--dbname={conninfo}", "--no-owner", "--no-privileges", "--exit-on-error",
-             "--single-transaction", f"--use-list={use_list}", str(archive)],
-            capture_output=True, text=True, env=env, timeout=drill.timeout_minutes * 60,
+            [
+                drill.pg_restore,
+                f"--dbname={conninfo}",
+                "--no-owner",
+                "--no-privileges",
+                "--exit-on-error",
+                "--single-transaction",
+                f"--use-list={use_list}",
+                str(archive),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=drill.timeout_minutes * 60,
         )
     except subprocess.TimeoutExpired:
         result.problems.append(f"pg_restore of {result.dump.name} did not finish within {drill.timeout_minutes:g} min")

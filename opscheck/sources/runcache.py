@@ -11,14 +11,16 @@ and every later one gets the same error at once, keeping the run's time bounded.
 The directory is created 0700 and deleted when the run ends. Secret payloads never get
 here: callers project objects before caching (see kube.project_secret).
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from filelock import FileLock
 

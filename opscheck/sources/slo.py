@@ -3,6 +3,7 @@ slow requests, per service over a window, with the profile's PromQL templates
 (prometheus.service_queries). Which figures to measure and their objectives:
 opscheck/rules/slo.py.
 """
+
 from __future__ import annotations
 
 from opscheck.profile import ServiceQueries
@@ -19,8 +20,9 @@ class ServiceMeter:
         promql = render(template, service=service, window=self.window, **extra)
         return self.reader.value(promql), promql
 
-    def figure(self, figure: str, subject: str, *, quantile: float | None = None,
-               template: str | None = None) -> tuple[float | None, str]:
+    def figure(
+        self, figure: str, subject: str, *, quantile: float | None = None, template: str | None = None
+    ) -> tuple[float | None, str]:
         """(value, PromQL): `availability` and `error_rate` in %, `latency` (at `quantile`)
         and `query_latency` (a query of its own, `template`) in ms; None: no data."""
         if figure == "availability":

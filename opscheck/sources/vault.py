@@ -1,8 +1,8 @@
 """Reading Vault/OpenBao state through hvac: seal status, health, audit devices."""
+
 from __future__ import annotations
 
 from datetime import datetime
-
 from typing import Any
 
 import hvac
@@ -34,16 +34,26 @@ class VaultReader:
         except requests.RequestException as exc:
             raise unanswered(self.where, exc, self.config.timeout_seconds) from None
         except (Unauthorized, Forbidden):
-            raise DependencyError(f"Vault at {self.config.address}: the token from {self.config.token.describe() if self.config.token else 'nowhere'} is not allowed to {what}") from None
+            raise DependencyError(
+                f"Vault at {self.config.address}: the token from {self.config.token.describe() if self.config.token else 'nowhere'} is not allowed to {what}"
+            ) from None
         except (InvalidRequest, VaultError) as exc:
             first = str(exc).splitlines()[0][:200]
             raise DependencyError(f"Vault at {self.config.address}: {what} failed: {first}") from None
 
     def health(self) -> dict[str, Any]:
         """sys/health as JSON whatever the state (initialized, sealed, standby)."""
-        return self._call("read health", self.client.sys.read_health_status, method="GET",
-                          standby_ok=False, standby_code=200, sealed_code=200, uninit_code=200,
-                          performance_standby_code=200, dr_secondary_code=200)
+        return self._call(
+            "read health",
+            self.client.sys.read_health_status,
+            method="GET",
+            standby_ok=False,
+            standby_code=200,
+            sealed_code=200,
+            uninit_code=200,
+            performance_standby_code=200,
+            dr_secondary_code=200,
+        )
 
     def seal_status(self) -> dict[str, Any]:
         return self._call("read seal status", self.client.sys.read_seal_status)

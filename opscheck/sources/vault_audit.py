@@ -1,4 +1,5 @@
 """Reading a Vault file audit log: timestamps only, never the (HMAC'd) request bodies."""
+
 from __future__ import annotations
 
 import json
@@ -53,8 +54,13 @@ class AuditEvent:
     error: str
 
     def row(self) -> dict[str, str]:
-        return {"object": f"{self.time:%Y-%m-%d %H:%M:%S}Z {self.path}", "kind": self.kind, "remote_address": self.remote,
-                "identity": self.who, "detail": self.error}
+        return {
+            "object": f"{self.time:%Y-%m-%d %H:%M:%S}Z {self.path}",
+            "kind": self.kind,
+            "remote_address": self.remote,
+            "identity": self.who,
+            "detail": self.error,
+        }
 
 
 def classify(entry: dict) -> list[str]:
@@ -101,8 +107,16 @@ def review_events(path: str, since: datetime) -> list[AuditEvent]:
                 auth, request = entry.get("auth") or {}, entry.get("request") or {}
                 error = " ".join((entry.get("error") or "").replace("1 error occurred:", "").split()).lstrip("* ")
                 for kind in kinds:
-                    events.append(AuditEvent(kind, ts, request.get("path") or "", request.get("remote_address") or "",
-                                             auth.get("display_name") or "(no valid token)", error))
+                    events.append(
+                        AuditEvent(
+                            kind,
+                            ts,
+                            request.get("path") or "",
+                            request.get("remote_address") or "",
+                            auth.get("display_name") or "(no valid token)",
+                            error,
+                        )
+                    )
     except OSError as exc:
         raise DependencyError(f"cannot read Vault audit log {p}: {exc.strerror}") from None
     return events
@@ -111,6 +125,7 @@ def review_events(path: str, since: datetime) -> list[AuditEvent]:
 @dataclass(frozen=True)
 class AuditReview:
     """The audit log's events of the review window (the last `window`)."""
+
     events: list[AuditEvent]
     window: timedelta
 

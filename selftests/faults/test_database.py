@@ -1,0 +1,392 @@
+"""Fault injection on PostgreSQL and the database backups.
+
+Each test breaks the real thing in the test environment's PostgreSQL (a connection flood,
+a slow statement, a duplicate index, stale statistics, old or NULL rows, a superuser, an
+aged or broken dump), sees the check fail naming the fault, repairs it at once, and sees
+the check pass again. The database is shared with the other daily checks: every fault is
+narrow (its own rows, index, role or file) and repaired in a `finally`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from selftests.harness import broken
+from testenv import postgres
+
+pytestmark = pytest.mark.usefixtures("testenv_up")
+
+
+def admin(sql: str, params: tuple | None = None, dbname: str = postgres.DATABASE) -> list[tuple]:
+    """Run one statement as the superuser; return its rows (if any)."""
+    with postgres.admin_connection(dbname) as conn:
+        cur = conn.execute(sql, params)
+        return cur.fetchall() if cur.description else []
+
+
+def demo_variant(checks, tmp_path: Path, old: str, new: str) -> Path:
+    """The demo profile with one setting changed (the text must occur exactly once)."""
+    text = checks.profile.read_text()
+    assert text.count(old) == 1, old
+    path = tmp_path / "variant.yaml"
+    path.write_text(text.replace(old, new))
+    return path
+
+
+# ---------------------------------------------------------------------------- connections
+
+
+def test_db_connections_fail_when_sessions_pile_up(checks):
+    pool: list[psycopg.Connection] = []
+
+    def flood() -> None:
+        # Real client sessions up to just over 80% of max_connections, for a few seconds.
+        max_conn = int(admin("SHOW max_connections")[0][0])
+        in_use = int(admin("SELECT sum(numbackends) FROM pg_stat_database")[0][0])
+        for _ in range(int(max_conn * 0.8) + 2 - in_use):
+            pool.append(postgres.app_connection())
+
+    def drain() -> None:
+        for conn in pool:
+            conn.close()
+
+    with broken(flood, drain):
+        r = checks.until("weekly.db-connections", "failed", timeout=30)
+        assert re.match(
+            r"database connections \(\d+ of max_connections 50\) 8\d(\.\d)?% is over the threshold 80%: "
+            r"qsign \(\d+\)",
+            r.message,
+        ), r.message
+    checks.until("weekly.db-connections", "passed", timeout=30)
+
+
+# ---------------------------------------------------------------------------- slow queries
+
+SLOW_MARK = "opscheck_fault_slow_query"
+
+
+def test_slow_queries_fail_on_a_slow_statement(checks):
+    def run_slow() -> None:
+        with postgres.app_connection() as conn:  # as the application, so pg_stat_statements records it
+            conn.execute(f"SELECT pg_sleep(0.3) AS {SLOW_MARK}")
+
+    def reset() -> None:
+        admin(
+            "SELECT pg_stat_statements_reset(userid, dbid, queryid) FROM pg_stat_statements WHERE query LIKE %s",
+            (f"%{SLOW_MARK}%",),
+        )
+
+    with broken(run_slow, reset):
+        r = checks.until("weekly.slow-queries", "failed", timeout=30)
+        assert re.search(
+            rf"statements with mean time over 100 ms: SELECT pg_sleep\(\$1\) AS {SLOW_MARK} "
+            r"\(3\d\d(\.\d)? ms mean, 1 calls\)",
+            r.message,
+        ), r.message
+    checks.until("weekly.slow-queries", "passed", timeout=30)
+
+
+def test_slow_queries_not_applicable_without_pg_stat_statements(checks, tmp_path):
+    # Database `postgres` has no pg_stat_statements extension: nothing to read.
+    profile = demo_variant(checks, tmp_path, "  dbname: qsign\n", "  dbname: postgres\n")
+    r = checks.one("weekly.slow-queries", profile=profile)
+    assert r.outcome == "not applicable"
+    assert r.message == (
+        "not applicable: pg_stat_statements is not installed in database postgres (CREATE EXTENSION pg_stat_statements)"
+    )
+    required = tmp_path / "required.yaml"
+    required.write_text(profile.read_text() + "\nrequired: [pg_stat_statements]\n")
+    r = checks.one("weekly.slow-queries", profile=required)
+    assert r.outcome == "failed"
+    assert r.message.startswith("pg_stat_statements is required by the profile but absent")
+
+
+# ---------------------------------------------------------------------------- statistics
+
+
+def test_db_stats_fail_when_a_bulk_change_is_not_analyzed(checks):
+    def modify() -> None:
+        # Autovacuum off for this table, so nothing analyzes it behind the test's back.
+        admin("ALTER TABLE sensors.devices SET (autovacuum_enabled = off)")
+        admin("UPDATE sensors.devices SET location = location || '-moved' WHERE sensor_id <= 3000")
+
+    def repair() -> None:
+        admin("UPDATE sensors.devices SET location = left(location, -6) WHERE location LIKE '%-moved'")
+        admin("ALTER TABLE sensors.devices RESET (autovacuum_enabled)")
+        admin("VACUUM ANALYZE sensors.devices")
+
+    with broken(modify, repair):
+        r = checks.until("weekly.db-stats", "failed", timeout=30)
+        assert r.message.startswith(
+            "1 tables with stale statistics or bloated indexes: sensors.devices (3000 rows "
+            "modified since last analyze (60% of rows modified since, over 20%))"
+        ), r.message
+    checks.until("weekly.db-stats", "passed", timeout=30)
+
+
+# ---------------------------------------------------------------------------- data rules
+
+
+def test_data_retention_fails_on_rows_past_retention(checks):
+    ids: list[int] = []
+
+    def insert_old() -> None:
+        ids.extend(
+            r[0]
+            for r in admin(
+                'INSERT INTO sensors.sensor_data (sensor_id, "timestamp", value)'
+                " SELECT 1, now() - interval '120 days' - make_interval(mins => g), 20 FROM generate_series(1, 5) g"
+                " RETURNING id"
+            )
+        )
+
+    with broken(insert_old, lambda: admin("DELETE FROM sensors.sensor_data WHERE id = ANY(%s)", (ids,))):
+        r = checks.until("weekly.data-retention", "failed", timeout=30)
+        assert re.fullmatch(
+            r"1 tables keep rows past their retention: sensors\.sensor_data \(5 rows older than "
+            r"90 days, oldest \d{4}-\d\d-\d\d \(120 days\)\)",
+            r.message,
+        ), r.message
+    checks.until("weekly.data-retention", "passed", timeout=30)
+
+
+def test_sensor_data_quality_fails_on_null_readings(checks):
+    with postgres.admin_connection() as conn:
+        postgres.top_up_readings(conn)  # a live last day to measure against
+    ids: list[int] = []
+
+    def insert_nulls() -> None:
+        ids.extend(
+            r[0]
+            for r in admin(
+                'INSERT INTO sensors.sensor_data (sensor_id, "timestamp", value)'
+                " SELECT 1 + g % 10, now() - make_interval(secs => g), NULL FROM generate_series(1, 200) g RETURNING id"
+            )
+        )
+
+    with broken(insert_nulls, lambda: admin("DELETE FROM sensors.sensor_data WHERE id = ANY(%s)", (ids,))):
+        r = checks.until("daily.sensor-data-quality", "failed", timeout=30)
+        assert re.fullmatch(
+            r"1 data quality rules out of bounds: sensor-null-readings \(null_ratio 0\.1\d* over the "
+            r"maximum 0\.05 \(readings \d+, null_readings 2\d\d\)\)",
+            r.message,
+        ), r.message
+    checks.until("daily.sensor-data-quality", "passed", timeout=30)
+
+
+def test_inactive_accounts_fail_on_a_dormant_enabled_account(checks):
+    with broken(
+        lambda: admin(
+            "INSERT INTO auth.app_users (username, role, enabled, last_login_at)"
+            " VALUES ('fault-dormant', 'operator', true, now() - interval '120 days')"
+        ),
+        lambda: admin("DELETE FROM auth.app_users WHERE username = 'fault-dormant'"),
+    ):
+        r = checks.until("monthly.inactive-accounts", "failed", timeout=30)
+        assert re.fullmatch(
+            r"1 enabled accounts inactive for over 90 days: fault-dormant \(last activity "
+            r"\d{4}-\d\d-\d\d, 120 days ago\)",
+            r.message,
+        ), r.message
+    checks.until("monthly.inactive-accounts", "passed", timeout=30)
+
+
+# ---------------------------------------------------------------------------- indexes, sizes, roles
+
+
+def test_unused_indexes_fail_on_a_never_scanned_index(checks):
+    with broken(
+        lambda: admin("CREATE INDEX sensor_data_value_idx ON sensors.sensor_data (value)"),
+        lambda: admin("DROP INDEX IF EXISTS sensors.sensor_data_value_idx"),
+    ):
+        r = checks.until("monthly.unused-indexes", "failed", timeout=30)
+        assert re.fullmatch(
+            r"1 indexes scanned fewer than 100 times: sensors\.sensor_data_value_idx \(0 scans, "
+            r"[\d.]+ MB, table sensors\.sensor_data \d+ rows\)",
+            r.message,
+        ), r.message
+    checks.until("monthly.unused-indexes", "passed", timeout=30)
+
+
+def test_db_index_fails_on_a_duplicate_index(checks):
+    with broken(
+        lambda: admin('CREATE INDEX sensor_data_timestamp_dup_idx ON sensors.sensor_data ("timestamp")'),
+        lambda: admin("DROP INDEX IF EXISTS sensors.sensor_data_timestamp_dup_idx"),
+    ):
+        r = checks.until("quarterly.db-index", "failed", timeout=30)
+        assert r.message.startswith(
+            "2 index problems: sensors.sensor_data_timestamp_dup_idx (duplicate of "
+            "sensors.sensor_data_timestamp_idx), sensors.sensor_data_timestamp_dup_idx "
+            "(unused: 0 scans"
+        ), r.message
+    checks.until("quarterly.db-index", "passed", timeout=30)
+
+
+def test_table_sizes_fail_when_a_table_outgrows_its_limit(checks):
+    def grow() -> None:
+        # ~22 MB over the demo's 16 MB limit; unlogged: no WAL on the small volume.
+        admin(
+            "CREATE UNLOGGED TABLE sensors.fault_backfill AS"
+            " SELECT g AS id, repeat('x', 1000) AS payload FROM generate_series(1, 20000) g"
+        )
+        admin("ANALYZE sensors.fault_backfill")  # a fresh session: the stats check stays quiet
+
+    with broken(grow, lambda: admin("DROP TABLE IF EXISTS sensors.fault_backfill")):
+        r = checks.until("monthly.table-sizes", "failed", timeout=30)
+        assert re.fullmatch(
+            r"1 tables or storage over their size limit: sensors\.fault_backfill \(2\d(\.\d+)? MB, "
+            r"over 16 MB\)",
+            r.message,
+        ), r.message
+    checks.until("monthly.table-sizes", "passed", timeout=30)
+
+
+def test_db_user_security_fails_on_an_unapproved_superuser(checks):
+    with broken(
+        lambda: admin("CREATE ROLE opscheck_fault_admin SUPERUSER NOLOGIN"),
+        lambda: admin("DROP ROLE IF EXISTS opscheck_fault_admin"),
+    ):
+        r = checks.until("monthly.db-user-security", "failed", timeout=30)
+        assert r.message == (
+            "1 database roles or settings break the account policy: "
+            "opscheck_fault_admin (superuser, not in the approved list)"
+        )
+    checks.until("monthly.db-user-security", "passed", timeout=30)
+
+
+# ---------------------------------------------------------------------------- dump files
+
+
+def dumps_younger_than(hours: float) -> list[Path]:
+    now = datetime.now(UTC)
+    return [p for mtime, p in postgres.dumps() if now - mtime < timedelta(hours=hours)]
+
+
+class MovedAside:
+    """Dump files moved out of the backup directory, and back (name and mtime kept)."""
+
+    def __init__(self, aside: Path) -> None:
+        self.aside = aside
+        self.moved: list[Path] = []
+
+    def move(self, paths: list[Path]) -> None:
+        self.aside.mkdir(exist_ok=True)
+        for p in paths:
+            shutil.move(p, self.aside / p.name)
+            self.moved.append(p)
+
+    def back(self) -> None:
+        for p in self.moved:
+            shutil.move(self.aside / p.name, p)
+
+
+def test_dump_files_fail_when_no_recent_dump(checks, tmp_path):
+    aside = MovedAside(tmp_path / "aside")
+    with broken(lambda: aside.move(dumps_younger_than(50)), aside.back):
+        r = checks.until("daily.backup-dump-files", "failed", timeout=30)
+        assert re.fullmatch(
+            rf"backup:{re.escape(str(postgres.backup_dir()))}: newest dump qsign-\d{{8}}T\d{{6}}Z\.dump "
+            r"is (4[89]|[5-7]\d)\.\d h old, over 26\.0 h",
+            r.message,
+        ), r.message
+    checks.until("daily.backup-dump-files", "passed", timeout=30)
+
+
+def test_dump_files_fail_when_retention_is_not_applied(checks):
+    stale = datetime.now(UTC) - timedelta(days=31)
+    expired = postgres.backup_dir() / f"qsign-{stale:%Y%m%dT%H%M%SZ}.dump"
+
+    def keep_an_old_dump() -> None:
+        shutil.copyfile(postgres.dumps()[-1][1], expired)
+        os.utime(expired, (stale.timestamp(), stale.timestamp()))
+
+    with broken(keep_an_old_dump, lambda: expired.unlink(missing_ok=True)):
+        r = checks.until("daily.backup-dump-files", "failed", timeout=30)
+        assert r.message.endswith(f": 1 dumps older than the 30-day retention kept: {expired.name} (31 days)"), (
+            r.message
+        )
+    checks.until("daily.backup-dump-files", "passed", timeout=30)
+
+
+def test_db_backup_history_fails_on_a_missed_day(checks, tmp_path):
+    aside = MovedAside(tmp_path / "aside")
+    now = datetime.now(UTC)
+    # Every dump from 50 to 94 hours ago (a night's backup, and any second copy of it):
+    # the remaining neighbours are at least 44 h apart.
+    missed = [p for mtime, p in postgres.dumps() if timedelta(hours=50) <= now - mtime <= timedelta(hours=94)]
+    assert missed
+    with broken(lambda: aside.move(missed), aside.back):
+        r = checks.until("weekly.db-backup-history", "failed", timeout=30)
+        assert re.fullmatch(
+            r"1 gaps in the daily backups: backup \d{4}-\d\d-\d\d \d\d:\d\dZ \.\. \d{4}-\d\d-\d\d "
+            r"\d\d:\d\dZ \((4[4-9]|[5-9]\d)\.\d h without a dump, over 26\.0 h\)",
+            r.message,
+        ), r.message
+    checks.until("weekly.db-backup-history", "passed", timeout=30)
+
+
+# ---------------------------------------------------------------------------- restore drill
+
+
+def scratch_tables() -> int:
+    return int(
+        admin(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+            dbname=postgres.DRILL_DATABASE,
+        )[0][0]
+    )
+
+
+def test_restore_drill_and_backup_verification_fail_on_a_broken_dump(checks):
+    newest = postgres.dumps()[-1][1]
+    original = newest.read_bytes()
+    mtime = newest.stat().st_mtime
+
+    def truncate() -> None:
+        newest.write_bytes(original[: len(original) // 2])  # pg_dump killed half-way
+        os.utime(newest, (mtime, mtime))
+
+    def restore() -> None:
+        newest.write_bytes(original)
+        os.utime(newest, (mtime, mtime))
+
+    with broken(truncate, restore):
+        r = checks.until("weekly.restore-drill", "failed", timeout=60)
+        assert r.message.startswith(
+            f"restore drill of {newest.name}: pg_restore of {newest.name} failed: pg_restore: error: "
+        ), r.message
+        assert scratch_tables() == 0  # the scratch database was emptied after the failed restore
+        r = checks.until("predeploy.backup-verified", "failed", timeout=30)
+        assert r.message.startswith(f"backup: {newest.name} cannot be read through: pg_restore: error: "), r.message
+    r = checks.until("weekly.restore-drill", "passed", timeout=60)
+    assert [row[:2] for row in r.evidence["rows"]][0] == ["public.signatures", 1000]
+    assert scratch_tables() == 0
+    checks.until("predeploy.backup-verified", "passed", timeout=30)
+
+
+def test_restore_drill_fails_over_rto_and_rpo(checks, tmp_path):
+    profile = demo_variant(checks, tmp_path, "  rto_minutes: 15", "  rto_minutes: 0.0001")
+    profile.write_text(profile.read_text().replace("  rpo_hours: 26", "  rpo_hours: 0.0001"))
+    r = checks.until("weekly.restore-drill", "failed", timeout=60, profile=profile)
+    assert re.search(
+        r": newest dump qsign-\S+\.dump is \d+\.\d h old, over the RPO 0\.0001 h; "
+        r"restore and verification took \d+\.\d s, over the RTO 0\.0001 min$",
+        r.message,
+    ), r.message
+    assert r.evidence["measured"] > 0.006 and r.evidence["threshold"] == pytest.approx(0.006)
+    checks.until("weekly.restore-drill", "passed", timeout=60)
+
+
+def test_restore_drill_is_opt_in(checks, tmp_path):
+    profile = demo_variant(checks, tmp_path, "restore_drill:\n  enabled: true", "restore_drill:\n  enabled: false")
+    r = checks.one("weekly.restore-drill", profile=profile)
+    assert r.outcome == "not applicable"
+    assert r.message == "not applicable: restore_drill is not enabled in this profile"

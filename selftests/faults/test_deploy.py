@@ -1,0 +1,195 @@
+"""Fault injection on the deployment gates: the release's artifacts, the maintenance
+window, and the rollout itself. Each test breaks the real input, sees the check fail
+naming the fault, repairs it, and sees the check pass again."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from opscheck.rules.maintenance import DAYS
+from opscheck.timeutil import utc_now
+from selftests.harness import DEMO_PROFILE, broken
+from testenv import release
+
+pytestmark = pytest.mark.usefixtures("testenv_up")
+
+
+def test_tests_passed_fails_on_a_failed_e2e_test_and_on_missing_results(checks):
+    with broken(
+        lambda: release.write_junit("e2e", failing=("test_sign_document_end_to_end",)),
+        lambda: release.write_junit("e2e"),
+    ):
+        r = checks.until("predeploy.tests-passed", "failed")
+        assert r.message == "1 test case(s) failed: qsign.e2e.test_sign_document_end_to_end (failure)"
+    checks.until("predeploy.tests-passed", "passed")
+    saved = release.junit_dir().with_name("junit.saved")
+    with broken(lambda: release.junit_dir().rename(saved), lambda: saved.rename(release.junit_dir())):
+        r = checks.until("predeploy.tests-passed", "failed")
+        assert r.message.startswith("no JUnit test results match ") and "release/junit/*.xml" in r.message
+    checks.until("predeploy.tests-passed", "passed")
+
+
+def test_perf_test_fails_when_the_load_test_is_too_slow(checks):
+    with broken(lambda: release.write_k6_summary(p95_ms=812.5, error_rate=0.004), release.write_k6_summary):
+        r = checks.until("predeploy.perf-test", "failed")
+        assert (
+            r.message
+            == "2 load-test threshold(s) missed: P95 latency (812.5ms over 500ms), error rate (0.004 over 0.001)"
+        )
+    checks.until("predeploy.perf-test", "passed")
+
+
+def test_perf_test_errors_on_a_file_that_is_not_a_k6_summary(checks):
+    with broken(lambda: release.k6_summary().write_text("<html>not json</html>"), release.write_k6_summary):
+        r = checks.one("predeploy.perf-test")
+        assert r.outcome == "error" and "not a k6 summary export" in r.message
+    checks.until("predeploy.perf-test", "passed")
+
+
+def test_maintenance_window_fails_outside_the_window(checks, tmp_path: Path):
+    # The fault is the clock being outside the window: a window that opens tomorrow.
+    tomorrow = DAYS[(utc_now() + timedelta(days=1)).weekday()]
+    profile = yaml.safe_load(DEMO_PROFILE.read_text())
+    profile["maintenance_windows"] = [{"days": [tomorrow], "start": "02:00", "end": "06:00", "timezone": "UTC"}]
+    closed = tmp_path / "closed.yaml"
+    closed.write_text(yaml.safe_dump(profile, sort_keys=False, allow_unicode=True))
+    r = checks.until("predeploy.maintenance-window", "failed", profile=closed)
+    assert r.message.endswith(f"UTC) is outside the maintenance window ({tomorrow.capitalize()} 02:00-06:00 UTC)")
+    checks.until("predeploy.maintenance-window", "passed")
+
+
+def _profile_with(tmp_path: Path, name: str, **changes) -> Path:
+    profile = yaml.safe_load(DEMO_PROFILE.read_text())
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split("__")
+        node = profile
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(profile, sort_keys=False, allow_unicode=True))
+    return path
+
+
+def test_rollout_complete_fails_while_the_new_revision_crashloops(checks):
+    from testenv import faults
+
+    with faults.template_fault("qsign", "hsm-adapter", "crashloop"):
+        r = checks.until(
+            "postdeploy.rollout-complete",
+            "failed",
+            message=lambda m: "deployment/qsign/hsm-adapter (" in m and "restarted" in m,
+        )
+        assert r.message.startswith("1 rollout(s) not complete: deployment/qsign/hsm-adapter (")
+    checks.until("postdeploy.rollout-complete", "passed", timeout=120)
+
+
+def test_api_smoke_fails_when_the_api_is_not_ready(checks):
+    from testenv import apps
+
+    with broken(
+        lambda: apps.set_control("hsm-adapter", hsm_connected=False),
+        lambda: apps.set_control("hsm-adapter", hsm_connected=None),
+    ):
+        r = checks.until("postdeploy.api-smoke", "failed")
+        assert r.message == (
+            "2 smoke request(s) failed: GET api-server /health/ready (HTTP 503, expected 200), "
+            "GET signature-service /health/ready (HTTP 503, expected 200)"
+        )
+    checks.until("postdeploy.api-smoke", "passed")
+
+
+def test_logs_recorded_fails_when_an_application_goes_silent(checks, tmp_path):
+    from testenv import apps
+
+    profile = _profile_with(tmp_path, "quick-logs", logs__recent_minutes=0.25)
+    with broken(
+        lambda: apps.set_control("hsm-adapter", requests_per_second=0),
+        lambda: apps.set_control("hsm-adapter", requests_per_second=None),
+    ):
+        r = checks.until("postdeploy.logs-recorded", "failed", profile=profile, timeout=60)
+        assert re.fullmatch(
+            r"2 pod\(s\) not logging: qsign/hsm-adapter-\S+ \(no log line in 0.25 min\), "
+            r"qsign/hsm-adapter-\S+ \(no log line in 0.25 min\)",
+            r.message,
+        ), r.message
+    checks.until("postdeploy.logs-recorded", "passed", profile=profile)
+
+
+def test_security_settings_fail_on_a_privileged_root_container(checks):
+    from testenv import cluster
+
+    def escalate():
+        cluster.patch(
+            "Deployment",
+            "qsign",
+            "hsm-adapter",
+            [
+                {"op": "replace", "path": "/spec/template/spec/securityContext", "value": {"runAsUser": 0}},
+                {
+                    "op": "replace",
+                    "path": "/spec/template/spec/containers/0/securityContext",
+                    "value": {"privileged": True},
+                },
+            ],
+            kind_of_patch="json",
+        )
+
+    def restore():
+        cluster.patch(
+            "Deployment",
+            "qsign",
+            "hsm-adapter",
+            [
+                {
+                    "op": "replace",
+                    "path": "/spec/template/spec/securityContext",
+                    "value": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+                },
+                {
+                    "op": "replace",
+                    "path": "/spec/template/spec/containers/0/securityContext",
+                    "value": {
+                        "privileged": False,
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                },
+            ],
+            kind_of_patch="json",
+        )
+
+    with broken(escalate, restore):
+        r = checks.until("postdeploy.security-settings", "failed")
+        assert re.search(
+            r"qsign/hsm-adapter-\S+ \(hsm-adapter: runs as root \(runAsUser 0\); hsm-adapter: privileged; "
+            r"hsm-adapter: root filesystem writable \(read-only required\)\)",
+            r.message,
+        ), r.message
+    checks.until("postdeploy.security-settings", "passed", timeout=120)
+
+
+def test_rollback_plan_fails_when_old_revisions_are_not_kept(checks):
+    from testenv import cluster
+
+    def keep_none():
+        cluster.patch("Deployment", "qsign", "hsm-adapter", {"spec": {"revisionHistoryLimit": 0}})
+
+    def keep_five_and_release_again():
+        cluster.patch("Deployment", "qsign", "hsm-adapter", {"spec": {"revisionHistoryLimit": 5}})
+        # The controller deleted the old ReplicaSets: only a new release leaves one behind.
+        release.roll_out("Deployment", "hsm-adapter", release=f"1.4.2-r{int(utc_now().timestamp())}")
+
+    with broken(keep_none, keep_five_and_release_again):
+        r = checks.until("predeploy.rollback-plan", "failed", message=lambda m: "no previous revision" in m)
+        assert r.message == (
+            "1 workload(s) without a rollback target: deployment/qsign/hsm-adapter "
+            "(revisionHistoryLimit is 0; no previous revision to roll back to)"
+        )
+    checks.until("predeploy.rollback-plan", "passed")

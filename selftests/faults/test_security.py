@@ -1,0 +1,427 @@
+"""Fault injection for the Kubernetes security checks: each test breaks the real thing in
+the demo cluster (through the API server, as a person or a controller would) or in the
+report files the scanners write, asserts the check fails naming it, repairs, and asserts
+the check passes again. Objects made here carry opscheck.testenv/injected=true, so
+testenv/security.py's up() removes any a crashed test left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from selftests.harness import broken
+from testenv import cluster, demo, security
+from testenv.procs import wait_for
+from testenv.readiness import deployment_done
+
+pytestmark = pytest.mark.usefixtures("testenv_up")
+
+INJECTED = {"opscheck.testenv/injected": "true"}
+RBAC = "rbac.authorization.k8s.io/v1"
+
+
+def _create(obj: dict) -> None:
+    obj["metadata"].setdefault("labels", {}).update(INJECTED)
+    cluster.DEMO.api.create(obj)
+
+
+def _made(obj: dict):
+    """broken() arguments that create `obj` and delete it again."""
+    md = obj["metadata"]
+    return (lambda: _create(obj), lambda: cluster.delete(obj["kind"], md.get("namespace"), md["name"]))
+
+
+def _manifest(kind: str, namespace: str | None, name: str) -> dict:
+    return next(
+        d
+        for d in demo.load_manifest("security.yaml")
+        if d["kind"] == kind and d["metadata"].get("namespace") == namespace and d["metadata"]["name"] == name
+    )
+
+
+# ------------------------------------------------------------------ certificates
+
+
+def test_cert_manager_certificates_fail_on_a_certificate_not_ready(checks):
+    with broken(
+        lambda: security.set_certificate_status("qsign", "api-server-tls", ready=False),
+        security.sync_certificate_status,
+    ):
+        r = checks.until("daily.cert-manager-certificates", "failed")
+        assert r.message.startswith(
+            "1 Certificates not Ready or expiring within 30 days: "
+            "qsign/api-server-tls (Ready=False: Failed (The certificate request has failed"
+        ), r.message
+    checks.until("daily.cert-manager-certificates", "passed")
+
+
+def test_cert_manager_certificates_fail_on_a_certificate_expiring_in_ten_days(checks):
+    with broken(
+        lambda: security.set_certificate_status("qsign", "signature-service-tls", days_left=10),
+        security.sync_certificate_status,
+    ):
+        r = checks.until("daily.cert-manager-certificates", "failed")
+        # renewBefore is 30 days: a certificate 10 days from expiry also missed its renewal
+        assert re.fullmatch(
+            r"1 Certificates not Ready or expiring within 30 days: qsign/signature-service-tls "
+            r"\(expires in (9|10) days \(\d{4}-\d\d-\d\d\); "
+            r"renewal overdue since \d{4}-\d\d-\d\d \d\d:\d\dZ\)",
+            r.message,
+        ), r.message
+    checks.until("daily.cert-manager-certificates", "passed")
+
+
+def test_monthly_cert_expiry_fails_on_an_hsm_certificate_expiring_in_ten_days(checks):
+    with broken(
+        lambda: security.write_hsm_certificate(days_valid=10), lambda: security.write_hsm_certificate(days_valid=365)
+    ):
+        r = checks.until("monthly.cert-expiry", "failed")
+        path = re.escape(str(security.hsm_certificate_file()))
+        assert re.fullmatch(
+            rf"1 certificates unreadable or expiring within 30 days: hsm-adapter:{path} "
+            r"\(expires in (9|10) days \(\d{4}-\d\d-\d\d\)\)",
+            r.message,
+        ), r.message
+        # the TLS Secrets are still listed with their dates
+        assert any(row[0] == "qsign/api-server-tls" for row in r.evidence["rows"])
+    checks.until("monthly.cert-expiry", "passed")
+
+
+# ------------------------------------------------------------------ RBAC
+
+INTRUDER = {
+    "apiVersion": RBAC,
+    "kind": "ClusterRoleBinding",
+    "metadata": {"name": "opscheck-selftest-intruder"},
+    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "mallory"}],
+}
+
+
+def test_rbac_subject_checks_fail_on_a_cluster_admin_binding_to_an_unapproved_user(checks):
+    with broken(*_made(INTRUDER)):
+        r = checks.until("monthly.rbac-approved-subjects", "failed")
+        assert r.message == (
+            "1 bindings to subjects not on the approved list: clusterrolebinding/opscheck-selftest-intruder "
+            "(User:mallory not approved, ClusterRole cluster-admin)"
+        ), r.message
+        r = checks.until("quarterly.privileged-access", "failed")
+        assert r.message == (
+            "1 privileged subjects not approved: User:mallory (cluster-admin, reads Secrets via "
+            "clusterrolebinding/opscheck-selftest-intruder (ClusterRole cluster-admin))"
+        ), r.message
+    checks.until("monthly.rbac-approved-subjects", "passed")
+    checks.until("quarterly.privileged-access", "passed")
+
+
+def test_access_review_fails_when_a_reviewed_user_gets_a_role_beyond_review(checks):
+    escalation = {
+        "apiVersion": RBAC,
+        "kind": "RoleBinding",
+        "metadata": {"name": "opscheck-selftest-escalation", "namespace": "qsign"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "viewer"}],
+    }
+    with broken(*_made(escalation)):
+        r = checks.until("monthly.access-review", "failed")
+        assert r.message == (
+            "1 unexpected role grants: User:viewer (ClusterRole edit in qsign via "
+            "rolebinding/qsign/opscheck-selftest-escalation, not among its reviewed roles: view)"
+        ), r.message
+    checks.until("monthly.access-review", "passed")
+
+
+def test_rbac_policy_fails_on_a_wildcard_role(checks):
+    wildcard = {
+        "apiVersion": RBAC,
+        "kind": "Role",
+        "metadata": {"name": "opscheck-selftest-wildcard", "namespace": "qsign"},
+        "rules": [{"apiGroups": [""], "resources": ["*"], "verbs": ["*"]}],
+    }
+    with broken(*_made(wildcard)):
+        r = checks.until("quarterly.rbac-policy", "failed")
+        assert r.message == (
+            "1 wildcard roles or default ServiceAccount bindings outside the allowed lists: "
+            "role/qsign/opscheck-selftest-wildcard (* in resources, verbs)"
+        ), r.message
+    checks.until("quarterly.rbac-policy", "passed")
+
+
+def test_default_sa_checks_fail_when_the_default_service_account_may_read_secrets(checks):
+    role = {
+        "apiVersion": RBAC,
+        "kind": "Role",
+        "metadata": {"name": "opscheck-selftest-secret-reader", "namespace": "qsign"},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list"]}],
+    }
+    binding = {
+        "apiVersion": RBAC,
+        "kind": "RoleBinding",
+        "metadata": {"name": "opscheck-selftest-default-sa", "namespace": "qsign"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "opscheck-selftest-secret-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "qsign"}],
+    }
+    make_role, drop_role = _made(role)
+    make_binding, drop_binding = _made(binding)
+
+    def grant() -> None:
+        make_role()
+        make_binding()
+
+    def revoke() -> None:
+        drop_binding()
+        drop_role()
+
+    with broken(grant, revoke):
+        r = checks.until("monthly.default-sa-permissions", "failed")
+        assert r.message == (
+            "1 permissions of default ServiceAccounts: qsign/default (get,list secrets in qsign via "
+            "rolebinding/qsign/opscheck-selftest-default-sa (Role opscheck-selftest-secret-reader, "
+            "bound to ServiceAccount:qsign/default))"
+        ), r.message
+        r = checks.until("quarterly.rbac-policy", "failed")
+        assert r.message == (
+            "1 wildcard roles or default ServiceAccount bindings outside the allowed lists: "
+            "rolebinding/qsign/opscheck-selftest-default-sa (binds ServiceAccount:qsign/default "
+            "to Role opscheck-selftest-secret-reader)"
+        ), r.message
+    checks.until("monthly.default-sa-permissions", "passed")
+    checks.until("quarterly.rbac-policy", "passed")
+
+
+# ------------------------------------------------------------------ network and pod security
+
+
+def test_network_policies_fail_without_the_default_deny(checks):
+    with broken(
+        lambda: cluster.delete("NetworkPolicy", "qsign-gateway", "default-deny-all"),
+        lambda: security.apply(_manifest("NetworkPolicy", "qsign-gateway", "default-deny-all")),
+    ):
+        r = checks.until("monthly.network-policies", "failed")
+        assert r.message == (
+            "1 namespaces without NetworkPolicies or a default deny: "
+            "qsign-gateway (no default-deny for Ingress and Egress)"
+        ), r.message
+    checks.until("monthly.network-policies", "passed")
+
+
+def test_pod_security_labels_fail_without_the_enforce_label(checks):
+    label = "pod-security.kubernetes.io/enforce"
+    with broken(
+        lambda: cluster.patch("Namespace", None, "qsign-gateway", {"metadata": {"labels": {label: None}}}),
+        lambda: security.apply(_manifest("Namespace", None, "qsign-gateway")),
+    ):
+        r = checks.until("monthly.pod-security-labels", "failed")
+        assert r.message == (
+            "1 namespaces without Pod Security Standard restricted: qsign-gateway (enforce not set)"
+        ), r.message
+    checks.until("monthly.pod-security-labels", "passed")
+
+
+def test_pod_security_labels_fail_on_a_weaker_level(checks):
+    label = "pod-security.kubernetes.io/warn"
+    with broken(
+        lambda: cluster.patch("Namespace", None, "qsign-gateway", {"metadata": {"labels": {label: "baseline"}}}),
+        lambda: security.apply(_manifest("Namespace", None, "qsign-gateway")),
+    ):
+        r = checks.until("monthly.pod-security-labels", "failed")
+        assert r.message == (
+            "1 namespaces without Pod Security Standard restricted: qsign-gateway (warn=baseline, restricted required)"
+        ), r.message
+    checks.until("monthly.pod-security-labels", "passed")
+
+
+def test_plaintext_credentials_fail_on_a_password_in_a_configmap_and_an_env_literal(checks):
+    password, token = "S3cr3t-selftest-pw-4711", "tok-selftest-0815"
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "opscheck-selftest-app-config", "namespace": "qsign"},
+        "data": {
+            "DATABASE_PASSWORD": password,
+            "SECRET_NAME": "qsign-db-credentials",
+            "application.properties": f"spring.datasource.url=jdbc:postgresql://db/qsign\n"
+            f"spring.datasource.password={password}\n",
+        },
+    }
+    make_cm, drop_cm = _made(cm)
+    env_path = "/spec/template/spec/containers/0/env"
+
+    def leak() -> None:
+        make_cm()
+        cluster.patch(
+            "Deployment",
+            "qsign-gateway",
+            "gateway",
+            [{"op": "add", "path": env_path, "value": [{"name": "API_TOKEN", "value": token}]}],
+            kind_of_patch="json",
+        )
+
+    def clean() -> None:
+        drop_cm()
+        if (cluster.get("Deployment", "qsign-gateway", "gateway")["spec"]["template"]["spec"]["containers"][0]).get(
+            "env"
+        ):
+            cluster.patch(
+                "Deployment", "qsign-gateway", "gateway", [{"op": "remove", "path": env_path}], kind_of_patch="json"
+            )
+
+    with broken(leak, clean):
+        r = checks.until("monthly.plaintext-credentials", "failed")
+        assert r.message == (
+            "3 credentials in plain text (key names shown, values withheld): "
+            "configmap/qsign/opscheck-selftest-app-config (key DATABASE_PASSWORD), "
+            "configmap/qsign/opscheck-selftest-app-config (key application.properties: spring.datasource.password), "
+            "deployment/qsign-gateway/gateway (container gateway env API_TOKEN)"
+        ), r.message
+        # key names only: neither value is anywhere in what the run recorded
+        recorded = json.dumps(r.raw)
+        assert password not in recorded and token not in recorded
+    checks.until("monthly.plaintext-credentials", "passed")
+
+
+# ------------------------------------------------------------------ scans and benchmark
+
+CRITICAL_OPENSSL = (
+    "CVE-2024-5535",
+    "libssl3",
+    "3.3.0-r2",
+    "3.3.1-r1",
+    "CRITICAL",
+    "openssl: SSL_select_next_proto buffer overread",
+)
+
+
+def test_image_checks_fail_on_a_critical_finding_in_a_trivy_report(checks):
+    name = "opscheck-selftest-api-server.json"
+    with broken(
+        lambda: security.write_trivy_report("qsign/api-server:1.4.2", [CRITICAL_OPENSSL], name=name),
+        lambda: security.remove_trivy_report(name),
+    ):
+        expected = (
+            "1 {what} with CRITICAL/HIGH findings or no recent scan: qsign/api-server:1.4.2 "
+            "(1 CRITICAL: CVE-2024-5535 in libssl3 3.3.0-r2 (fixed in 3.3.1-r1))"
+        )
+        r = checks.until("weekly.image-vulnerabilities", "failed")
+        assert r.message == expected.format(what="running images"), r.message
+        r = checks.until("predeploy.image-vulnerabilities", "failed")
+        assert r.message == expected.format(what="release images"), r.message
+    checks.until("weekly.image-vulnerabilities", "passed")
+    checks.until("predeploy.image-vulnerabilities", "passed")
+
+
+def test_image_vulnerabilities_fail_on_a_high_finding_in_a_vulnerability_report(checks):
+    finding = (
+        "CVE-2024-10979",
+        "postgresql-16",
+        "16.4-1.pgdg120+2",
+        "16.5-1.pgdg120+1",
+        "HIGH",
+        "postgresql: PostgreSQL PL/Perl environment variable changes execute arbitrary code",
+    )
+    with broken(
+        lambda: security.put_vulnerability_report("statefulset-postgresql-postgresql", extra=[finding]),
+        lambda: security.apply_vulnerability_reports(force=True),
+    ):
+        r = checks.until("weekly.image-vulnerabilities", "failed")
+        assert r.message == (
+            "1 running images with CRITICAL/HIGH findings or no recent scan: postgres:16.4 "
+            "(1 HIGH: CVE-2024-10979 in postgresql-16 16.4-1.pgdg120+2 (fixed in 16.5-1.pgdg120+1))"
+        ), r.message
+    checks.until("weekly.image-vulnerabilities", "passed")
+
+
+def test_release_images_fail_on_an_image_never_scanned(checks):
+    env = {"OPSCHECK_RELEASE_IMAGES": "qsign/api-server:1.5.0 qsign/signature-service:1.4.2"}
+    r = checks.until("predeploy.image-vulnerabilities", "failed", env=env)
+    assert r.message == (
+        "1 release images with CRITICAL/HIGH findings or no recent scan: qsign/api-server:1.5.0 (no scan result)"
+    ), r.message
+    checks.until("predeploy.image-vulnerabilities", "passed")
+
+
+def test_cis_benchmark_fails_on_a_new_failure(checks):
+    failure = ("1.2.15", "Ensure that the --profiling argument is set to false (Automated)", "FAIL", "master")
+    with broken(lambda: security.write_kube_bench(extra=[failure]), security.write_kube_bench):
+        r = checks.until("monthly.cis-benchmark", "failed")
+        assert r.message == (
+            "1 CIS benchmark findings not accepted: "
+            "1.2.15 (FAIL: Ensure that the --profiling argument is set to false (Automated))"
+        ), r.message
+    checks.until("monthly.cis-benchmark", "passed")
+
+
+# ------------------------------------------------------------------ Istio
+
+
+def test_sidecar_injected_fails_on_a_pod_without_the_sidecar(checks):
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "opscheck-selftest-no-sidecar",
+            "namespace": "qsign-gateway",
+            "annotations": {"sidecar.istio.io/inject": "false"},
+        },
+        "spec": {
+            "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [
+                {
+                    "name": "debug",
+                    "image": "qsign/gateway:1.4.2",
+                    "securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+                }
+            ],
+        },
+    }
+    with broken(*_made(pod)):
+        r = checks.until("daily.sidecar-injected", "failed")
+        assert r.message == (
+            "1 pods or namespaces outside the mesh: qsign-gateway/opscheck-selftest-no-sidecar "
+            "(no istio-proxy container (sidecar.istio.io/inject: false))"
+        ), r.message
+    checks.until("daily.sidecar-injected", "passed")
+
+
+def test_mtls_strict_fails_on_a_permissive_namespace_policy(checks):
+    permissive = {
+        "apiVersion": "security.istio.io/v1beta1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": "opscheck-selftest-permissive", "namespace": "qsign-gateway"},
+        "spec": {"mtls": {"mode": "PERMISSIVE"}},
+    }
+    with broken(*_made(permissive)):
+        r = checks.until("monthly.mtls-strict", "failed")
+        assert r.message == (
+            "1 mesh namespaces or workloads without STRICT mTLS: "
+            "qsign-gateway (PERMISSIVE from peerauthentication/qsign-gateway/opscheck-selftest-permissive)"
+        ), r.message
+    checks.until("monthly.mtls-strict", "passed")
+
+
+def test_istio_version_fails_on_an_istiod_below_the_minimum(checks):
+    path = "/spec/template/spec/containers/0/image"
+    before = cluster.get("Deployment", "istio-system", "istiod")["spec"]["template"]["spec"]["containers"][0]["image"]
+
+    def set_image(image: str) -> None:
+        cluster.patch(
+            "Deployment",
+            "istio-system",
+            "istiod",
+            [{"op": "replace", "path": path, "value": image}],
+            kind_of_patch="json",
+        )
+
+    with broken(lambda: set_image("docker.io/istio/pilot:1.19.3"), lambda: set_image(before)):
+        r = checks.until("monthly.istio-version", "failed")
+        # the Deployment at once, then its new pods as they roll out
+        assert re.match(
+            r"\d+ istiod versions out of support: deployment/istio-system/istiod "
+            r"\(1\.19\.3 is below the minimum 1\.20\.1\)",
+            r.message,
+        ), r.message
+    wait_for(lambda: deployment_done(cluster.get("Deployment", "istio-system", "istiod")), 60, "istiod rolled back")
+    checks.until("monthly.istio-version", "passed")

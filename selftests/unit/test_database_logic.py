@@ -1,0 +1,168 @@
+"""Unit tests of the database and backup checks' rules (no database, no host)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import yaml
+
+from opscheck.errors import ProfileError
+from opscheck.profile import PostgresThresholds, load_profile
+from opscheck.rules.database import redundant_indexes, unused_indexes
+from opscheck.rules.dumps import dump_problems, history_gaps
+from opscheck.sources.database import redact_sql
+from opscheck.sources.dumps import DumpFile, archive_tables
+
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+
+def index(
+    name,
+    keys,
+    *,
+    table=1,
+    oid=None,
+    unique=False,
+    primary=False,
+    method="btree",
+    exprs=None,
+    pred=None,
+    nkeys=None,
+    scans=500,
+    rows=50000,
+    constraint=False,
+):
+    return {
+        "schema": "s",
+        "table_name": f"t{table}",
+        "index_name": name,
+        "indexrelid": oid or hash(name) % 10000,
+        "indrelid": table,
+        "indisunique": unique,
+        "indisprimary": primary,
+        "indisexclusion": False,
+        "keys": keys,
+        "nkeys": nkeys if nkeys is not None else len(keys),
+        "opclasses": [1] * len(keys),
+        "collations": [0] * len(keys),
+        "method": method,
+        "exprs": exprs,
+        "pred": pred,
+        "idx_scan": scans,
+        "bytes": 1 << 20,
+        "table_rows": rows,
+        "backs_constraint": constraint or primary,
+    }
+
+
+def test_duplicate_index_reports_the_newer_one_and_never_the_constraint():
+    found = redundant_indexes([index("a_ts", [2], oid=10), index("a_ts_copy", [2], oid=20)])
+    assert [(r["object"], r["detail"]) for r in found] == [("s.a_ts_copy", "duplicate of s.a_ts")]
+    found = redundant_indexes([index("pk", [1], oid=30, primary=True, unique=True), index("plain", [1], oid=10)])
+    assert [(r["object"], r["detail"]) for r in found] == [("s.plain", "duplicate of s.pk")]
+
+
+def test_prefix_index_is_redundant_unless_unique_partial_or_covering():
+    wide = index("a_b", [1, 2], oid=10)
+    assert [r["object"] for r in redundant_indexes([index("a", [1], oid=20), wide])] == ["s.a"]
+    assert redundant_indexes([index("a", [1], oid=20, unique=True, constraint=True), wide]) == []
+    assert redundant_indexes([index("a", [1], oid=20, pred="(x > 0)"), wide]) == []
+    assert redundant_indexes([index("a", [1, 3], nkeys=1, oid=20), wide]) == []  # INCLUDE (3)
+    assert redundant_indexes([index("b", [2], oid=20), wide]) == []  # not a leading prefix
+    assert redundant_indexes([index("a", [1], oid=20, table=2), wide]) == []  # another table
+    assert redundant_indexes([index("a", [1], oid=20, method="hash"), wide]) == []
+
+
+def test_unused_indexes_skip_constraints_and_small_tables():
+    t = PostgresThresholds()
+    rows = [
+        index("used", [1], scans=100),
+        index("unused", [2], scans=3),
+        index("pk", [3], primary=True, scans=0),
+        index("small", [4], scans=0, rows=500),
+    ]
+    assert [r["object"] for r in unused_indexes(rows, t)] == ["s.unused"]
+
+
+def dump(hours_ago: float, size: int = 1000) -> DumpFile:
+    return DumpFile(f"/b/d-{hours_ago}.dump", NOW - timedelta(hours=hours_ago), size)
+
+
+def test_dump_problems():
+    rules = {"max_age": timedelta(hours=26), "retention": timedelta(days=30), "min_size": 1}
+    assert dump_problems([dump(24 * 2), dump(1)], NOW, **rules) == []
+    assert dump_problems([], NOW, **rules) == ["no dump file found"]
+    assert dump_problems([dump(30)], NOW, **rules) == ["newest dump d-30.dump is 30.0 h old, over 26.0 h"]
+    assert dump_problems([dump(1, size=0)], NOW, **rules) == ["newest dump d-1.dump is 0 bytes, under 1 bytes"]
+    assert dump_problems([dump(24 * 31), dump(1)], NOW, **rules) == [
+        "1 dumps older than the 30-day retention kept: d-744.dump (31 days)"
+    ]
+
+
+def test_history_gaps_find_the_missed_day_and_ignore_empty_dumps():
+    daily = [dump(h) for h in (7, 31, 55, 79, 103, 127, 151, 175)]
+    assert history_gaps(daily, NOW, days=7, max_gap=timedelta(hours=26), min_size=1) == []
+    missed = [d for d in daily if d.mtime != NOW - timedelta(hours=79)]
+    gaps = history_gaps(missed, NOW, days=7, max_gap=timedelta(hours=26), min_size=1)
+    assert gaps == [
+        {"object": "2026-11-18 02:00Z .. 2026-11-20 02:00Z", "detail": "48.0 h without a dump, over 26.0 h"}
+    ]
+    empty = [dump(79, size=0) if d.mtime == NOW - timedelta(hours=79) else d for d in daily]
+    assert len(history_gaps(empty, NOW, days=7, max_gap=timedelta(hours=26), min_size=1)) == 1
+    # No history before the window: the days without a dump are a gap too.
+    assert history_gaps([dump(7)], NOW, days=7, max_gap=timedelta(hours=26), min_size=1)[0]["detail"].startswith(
+        "161.0 h"
+    )
+
+
+def test_archive_tables_reads_table_data_entries():
+    toc = (
+        "; Archive created at ...\n"
+        "218; 1259 16419 TABLE public signatures qsign\n"
+        "3359; 0 16419 TABLE DATA public signatures qsign\n"
+        "3360; 0 16500 TABLE DATA sensors sensor_data qsign\n"
+    )
+    assert archive_tables(toc) == {"public.signatures", "sensors.sensor_data"}
+
+
+def test_redact_sql_masks_literals_such_as_passwords():
+    assert redact_sql("ALTER ROLE app PASSWORD 'hunter2'") == "ALTER ROLE app PASSWORD '***'"
+    assert redact_sql("SELECT $tag$secret$tag$, E'it''s', $1") == "SELECT $$***$$, '***', $1"
+    assert redact_sql("SELECT  1\n  FROM t") == "SELECT 1 FROM t"
+    assert len(redact_sql("SELECT " + "x, " * 200, limit=40)) == 40
+
+
+@pytest.fixture
+def demo(tmp_path):
+    from selftests.harness import DEMO_PROFILE
+
+    def write(change):
+        data = yaml.safe_load(DEMO_PROFILE.read_text())
+        change(data)
+        path = tmp_path / "p.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return path
+
+    return write
+
+
+def test_restore_drill_profile_rules(demo, monkeypatch):
+    monkeypatch.setenv("OPSCHECK_TESTENV_HOME", str(__import__("testenv.paths", fromlist=["x"]).state_dir()))
+
+    def same_db(d):
+        d["restore_drill"]["connection"]["dbname"] = d["postgres"]["dbname"]
+
+    with pytest.raises(ProfileError, match="restore_drill.connection.dbname: 'qsign' is the monitored database"):
+        load_profile(demo(same_db))
+    with pytest.raises(ProfileError, match="restore_drill: enabled: list the tables to verify"):
+        load_profile(demo(lambda d: d["restore_drill"].update(tables=[])))
+    with pytest.raises(ProfileError, match="restore_drill: enabled without database_backups"):
+        load_profile(demo(lambda d: d.pop("database_backups")))
+    with pytest.raises(ProfileError, match=r"data_retention\[0\].table: String should match pattern"):
+        load_profile(demo(lambda d: d["data_retention"][0].update(table="sensor_data; DROP TABLE x")))
+    with pytest.raises(ProfileError, match=r"data_quality\[0\]: give max and/or min bounds"):
+        load_profile(demo(lambda d: d["data_quality"][0].update(max={}, min={})))
+    assert (
+        load_profile(demo(lambda d: d["restore_drill"].update(enabled=False, tables=[]))).restore_drill.enabled is False
+    )

@@ -1,0 +1,244 @@
+"""Unit tests of the library's pure logic (the checks' behaviour on live systems is in
+selftests/faults/)."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from opscheck.check import CheckFailure, Evidence, check, describe_rows
+from opscheck.errors import DependencyError
+from opscheck.profile import expand_path
+from opscheck.rules.backups import backup_problems, schedule_problems
+from opscheck.rules.certs import secret_leaf_certificate
+from opscheck.rules.workloads import pod_problem
+from opscheck.sources.kube import project
+from opscheck.sources.runcache import RunCache
+
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+
+
+def test_failure_message_names_objects_and_counts_the_rest():
+    rows = [{"object": f"qsign/p{i}", "detail": "Pending"} for i in range(12)]
+    assert describe_rows(rows).endswith("qsign/p9 (Pending) and 2 more")
+    ev = Evidence()
+    with pytest.raises(CheckFailure, match=r"^12 pods not Running: qsign/p0 \(Pending\), "):
+        ev.expect_none(rows, "pods not Running")
+    assert ev.measured == 12 and ev.threshold == 0 and len(ev.rows) == 12
+
+
+def test_threshold_message_has_value_unit_and_threshold():
+    ev = Evidence()
+    with pytest.raises(CheckFailure) as exc:
+        ev.expect_at_most(
+            87.25, 70, what="highest node CPU usage", unit="%", offenders=[{"object": "node-1", "detail": "87.2% used"}]
+        )
+    assert str(exc.value) == "highest node CPU usage 87.2% is over the threshold 70%: node-1 (87.2% used)"
+
+
+def test_check_declaration_mistakes_fail_at_import():
+    with pytest.raises(ValueError, match="severity 'urgent'"):
+        check(id="daily.x", title="x", severity="urgent", covers=["k"], remediation="r")
+    with pytest.raises(ValueError, match="unknown cadence"):
+        check(id="daily.x", title="x", severity="low", covers=["k"], remediation="r", also=["hourly"])
+    with pytest.raises(ValueError, match="remediation text is empty"):
+        check(id="daily.x", title="x", severity="low", covers=["k"], remediation=" ")
+
+
+def test_secrets_keep_only_public_certificates():
+    secret = {
+        "metadata": {
+            "name": "s",
+            "namespace": "n",
+            "managedFields": [{}],
+            "annotations": {"kubectl.kubernetes.io/last-applied-configuration": '{"data":{"password":"x"}}'},
+        },
+        "type": "Opaque",
+        "data": {"password": "c2VjcmV0", "tls.crt": "Y2VydA=="},
+        "stringData": {"k": "v"},
+    }
+    out = project("secrets", secret)
+    assert out["data"] == {"tls.crt": "Y2VydA=="}
+    assert "stringData" not in out and "managedFields" not in out["metadata"]
+    assert out["metadata"]["annotations"] == {}
+
+
+def test_expand_path_defaults(monkeypatch):
+    monkeypatch.delenv("OPSCHECK_X", raising=False)
+    assert str(expand_path("${OPSCHECK_X:-/opt/a}/b")) == "/opt/a/b"
+    monkeypatch.setenv("OPSCHECK_X", "/srv")
+    assert str(expand_path("${OPSCHECK_X:-/opt/a}/b")) == "/srv/b"
+
+
+def test_run_cache_caches_errors(tmp_path):
+    cache = RunCache(tmp_path)
+    calls = []
+
+    def down():
+        calls.append(1)
+        raise DependencyError("cluster x unreachable: connection refused")
+
+    for _ in range(3):
+        with pytest.raises(DependencyError, match="connection refused"):
+            cache.get("x/version", down)
+    assert calls == [1]
+
+
+def _job(name, uid, created, outcome, finished=None):
+    cond = {"Complete": "Complete", "Failed": "Failed"}.get(outcome)
+    return {
+        "metadata": {
+            "name": name,
+            "creationTimestamp": created.isoformat(),
+            "ownerReferences": [{"kind": "CronJob", "uid": uid}],
+        },
+        "status": {
+            "conditions": [
+                {
+                    "type": cond,
+                    "status": "True",
+                    "reason": "BackoffLimitExceeded" if cond == "Failed" else "",
+                    "lastTransitionTime": (finished or created).isoformat(),
+                }
+            ]
+            if cond
+            else [],
+            "completionTime": (finished or created).isoformat() if cond == "Complete" else None,
+        },
+    }
+
+
+def test_backup_problems():
+    cj = {"metadata": {"uid": "u1"}, "spec": {"schedule": "0 2 * * *"}, "status": {}}
+    ok = _job("b-1", "u1", NOW - timedelta(hours=7), "Complete")
+    failed = _job("b-2", "u1", NOW - timedelta(hours=1), "Failed")
+    other = _job("x-1", "u2", NOW, "Complete")
+    assert backup_problems(cj, [ok, other], timedelta(hours=26), NOW) == []
+    assert backup_problems(cj, [ok, failed], timedelta(hours=26), NOW) == ["last job b-2 failed (BackoffLimitExceeded)"]
+    assert backup_problems(cj, [ok], timedelta(hours=6), NOW) == ["last success 7.0 h ago, over 6.0 h"]
+    assert backup_problems(cj | {"spec": {"suspend": True}}, [], timedelta(hours=26), NOW) == [
+        "CronJob is suspended",
+        "no successful job found",
+    ]
+
+
+def test_schedule_problems():
+    cj = {"spec": {"schedule": "0 2 * * *"}, "status": {"lastScheduleTime": "2026-11-22T02:00:00Z"}}
+    assert schedule_problems(cj, NOW) == []
+    late = {"spec": {"schedule": "0 2 * * *"}, "status": {"lastScheduleTime": "2026-11-21T02:00:00Z"}}
+    assert schedule_problems(late, NOW) == [
+        "lastScheduleTime 2026-11-21T02:00:00Z missed the run due at 2026-11-22T02:00:00Z (schedule '0 2 * * *')"
+    ]
+    assert schedule_problems({"spec": {"schedule": "*/5 * * * *"}, "status": {}}, NOW) == [
+        "never scheduled (no lastScheduleTime)"
+    ]
+
+
+def test_pod_problem_reasons():
+    running = {
+        "metadata": {"name": "p"},
+        "status": {"phase": "Running", "containerStatuses": [{"name": "c", "ready": True}]},
+    }
+    assert pod_problem(running) is None
+    crash = {
+        "metadata": {"name": "p"},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [{"name": "c", "ready": False, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}],
+        },
+    }
+    assert pod_problem(crash) == "CrashLoopBackOff"
+    pending = {
+        "metadata": {"name": "p"},
+        "status": {
+            "phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}],
+        },
+    }
+    assert pod_problem(pending) == "Pending, Unschedulable"
+    job_pod_failed = {"metadata": {"name": "p", "ownerReferences": [{"kind": "Job"}]}, "status": {"phase": "Failed"}}
+    assert pod_problem(job_pod_failed) is None
+
+
+def test_certificate_metadata_from_a_tls_secret():
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "api-server.qsign.svc")])
+    not_after = datetime.now(UTC).replace(microsecond=0) + timedelta(days=10)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(42)
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(not_after)
+        .sign(key, hashes.SHA256())
+    )
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    secret = {"data": {"tls.crt": base64.b64encode(cert.public_bytes(Encoding.PEM)).decode()}}
+    info = secret_leaf_certificate(secret)
+    assert info.subject == "api-server.qsign.svc" and info.serial == "2a"
+    assert 9.9 < info.days_left() <= 10
+
+
+def test_cadence_status_measures_gaps_and_never_run_cadences():
+    from datetime import timedelta
+
+    from opscheck.record.schedule import cadence_status
+    from opscheck.timeutil import parse_duration, utc_now
+
+    now = utc_now()
+    limits = {c: parse_duration(v) for c, v in {"daily": "26h", "weekly": "8d", "monthly": "35d"}.items()}
+    runs = [(now - timedelta(days=40), ["daily"]), (now - timedelta(hours=30), ["daily"])]
+    status = {s.cadence: s for s in cadence_status(runs, limits, now, current=["daily"])}
+    assert status["daily"].missed and status["daily"].describe().startswith("daily: previous run ")
+    assert status["weekly"].missed and "never run since the first recorded run" in status["weekly"].describe()
+    assert status["monthly"].missed  # 40 days since the ledger began, limit 35
+    fresh = {s.cadence: s for s in cadence_status([], limits, now, current=["weekly"])}
+    assert not any(s.missed for s in fresh.values())
+    assert fresh["weekly"].describe() == "weekly: first recorded run of this cadence (limit 8.0 days)"
+
+
+@pytest.mark.parametrize("text", ["26", "h", "-1d", "1y", "zero"])
+def test_durations_must_say_their_unit(text):
+    from opscheck.timeutil import parse_duration
+
+    with pytest.raises(ValueError, match="is not a duration like 90m, 26h, 8d or 2w"):
+        parse_duration(text)
+
+
+def test_maintenance_window_in_its_time_zone_and_past_midnight():
+    from datetime import datetime
+
+    from opscheck.rules.maintenance import window_contains
+
+    sunday_3am_kst = datetime(2026, 11, 21, 18, 0, tzinfo=UTC)  # Sat 18:00 UTC = Sun 03:00 KST
+    assert window_contains(["sun"], "02:00", "06:00", "Asia/Seoul", sunday_3am_kst)
+    assert not window_contains(["sun"], "02:00", "06:00", "UTC", sunday_3am_kst)
+    late = datetime(2026, 11, 22, 1, 30, tzinfo=UTC)  # Sunday 01:30 UTC
+    assert window_contains(["sat"], "22:00", "04:00", "UTC", late)  # opened Saturday, closes Sunday 04:00
+    assert not window_contains(["sun"], "22:00", "04:00", "UTC", late)
+
+
+def test_junit_totals_come_from_the_test_cases(tmp_path):
+    from opscheck.errors import OpscheckError
+    from opscheck.sources.release import read_junit
+
+    (tmp_path / "a.xml").write_text(
+        '<testsuite tests="99"><testcase classname="c" name="ok"/>'
+        '<testcase classname="c" name="bad"><failure/></testcase>'
+        '<testcase classname="c" name="skip"><skipped/></testcase></testsuite>'
+    )
+    totals = read_junit([tmp_path / "a.xml"])
+    assert (totals.tests, totals.failures, totals.skipped) == (3, 1, 1)
+    assert totals.failed_cases == [{"object": "c.bad", "detail": "failure", "file": "a.xml"}]
+    (tmp_path / "b.xml").write_text("<html/>")
+    with pytest.raises(OpscheckError, match="not a JUnit XML file"):
+        read_junit([tmp_path / "b.xml"])

@@ -1,0 +1,265 @@
+"""Unit tests of the security library's parsing and judging (no test environment needed)."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from opscheck.profile import AcceptedFinding, PlaintextCredentials
+from opscheck.rules import hardening, mesh, rbac
+from opscheck.rules import image_scans as scan_rules
+from opscheck.sources import image_scans as vulnscan
+from opscheck.sources import kube_bench as kubebench
+
+
+@pytest.mark.parametrize(
+    "ref, expected",
+    [
+        ("postgres:16.4", "docker.io/library/postgres:16.4"),
+        ("docker.io/library/postgres:16.4", "docker.io/library/postgres:16.4"),
+        ("index.docker.io/library/postgres:16.4", "docker.io/library/postgres:16.4"),
+        ("hashicorp/vault:1.17.6", "docker.io/hashicorp/vault:1.17.6"),
+        ("qsign/api-server", "docker.io/qsign/api-server:latest"),
+        ("localhost:5000/app:1", "localhost:5000/app:1"),
+        ("registry.k8s.io/coredns/coredns:v1.12.0@sha256:abc", "registry.k8s.io/coredns/coredns:v1.12.0"),
+        ("quay.io/x/y@sha256:abc", "quay.io/x/y@sha256:abc"),
+    ],
+)
+def test_normalize_image(ref, expected):
+    assert vulnscan.normalize_image(ref) == expected
+
+
+def test_trivy_report_and_acceptance(tmp_path):
+    doc = {
+        "SchemaVersion": 2,
+        "CreatedAt": "2026-11-20T03:00:00Z",
+        "ArtifactName": "hashicorp/vault:1.17.6",
+        "Results": [
+            {
+                "Target": "x",
+                "Vulnerabilities": [
+                    {
+                        "VulnerabilityID": "CVE-1",
+                        "PkgName": "a",
+                        "InstalledVersion": "1",
+                        "FixedVersion": "2",
+                        "Severity": "CRITICAL",
+                    },
+                    {"VulnerabilityID": "CVE-2", "PkgName": "b", "InstalledVersion": "1", "Severity": "HIGH"},
+                    {"VulnerabilityID": "CVE-3", "PkgName": "c", "InstalledVersion": "1", "Severity": "LOW"},
+                ],
+            },
+            {"Target": "y"},
+        ],
+    }
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(doc))
+    r = vulnscan.trivy_report(path)
+    assert r.image == "docker.io/hashicorp/vault:1.17.6" and r.counts["CRITICAL"] == 1 and r.counts["LOW"] == 1
+    today = date(2026, 11, 22)
+    accepted = [AcceptedFinding(id="CVE-1", justification="not reachable", images=["hashicorp/vault:1.17.6"])]
+    v = scan_rules.judge(r, ["CRITICAL", "HIGH"], accepted, today)
+    assert v.blocking == 1 and v.ids == ["CVE-2 in b 1"] and v.accepted == ["CVE-1 in a (not reachable)"]
+    # an expired acceptance, or one for another image, no longer applies
+    expired = [AcceptedFinding(id="CVE-1", justification="x", expires=date(2026, 11, 1))]
+    other = [AcceptedFinding(id="CVE-1", justification="x", images=["hashicorp/vault:1.18.0"])]
+    assert scan_rules.judge(r, ["CRITICAL", "HIGH"], expired, today).blocking == 2
+    assert scan_rules.judge(r, ["CRITICAL", "HIGH"], other, today).blocking == 2
+
+
+def test_operator_report_counts_only():
+    obj = {
+        "metadata": {"name": "r", "namespace": "ns"},
+        "report": {
+            "registry": {"server": "index.docker.io"},
+            "artifact": {"repository": "library/postgres", "tag": "16.4"},
+            "updateTimestamp": "2026-11-21T00:00:00Z",
+            "summary": {"criticalCount": 2, "highCount": 1},
+        },
+    }
+    r = vulnscan.operator_report(obj)
+    assert r.image == "docker.io/library/postgres:16.4" and r.findings is None
+    v = scan_rules.judge(r, ["CRITICAL", "HIGH"], [AcceptedFinding(id="CVE-1", justification="x")], date(2026, 11, 22))
+    assert v.blocking == 3 and v.detail() == "2 CRITICAL, 1 HIGH"
+
+
+def test_kube_bench_formats():
+    control = {
+        "id": "1",
+        "node_type": "master",
+        "tests": [
+            {
+                "results": [
+                    {"test_number": "1.1.1", "test_desc": "d", "status": "PASS"},
+                    {"test_number": "1.2.1", "test_desc": "e", "status": "FAIL", "scored": True},
+                ]
+            }
+        ],
+    }
+    for text in (
+        json.dumps({"Controls": [control], "Totals": {}}),
+        json.dumps([control]),
+        json.dumps(control) + "\n" + json.dumps(control),
+    ):
+        results = kubebench.parse(text)
+        assert {r.number for r in results} == {"1.1.1", "1.2.1"}
+        assert [r.status for r in results if r.number == "1.2.1"][0] == "FAIL"
+    with pytest.raises(ValueError):
+        kubebench.parse(json.dumps({"foo": 1}))
+
+
+def _np(name, selector=None, types=None, ingress=None, egress=None):
+    spec = {"podSelector": selector or {}}
+    if types is not None:
+        spec["policyTypes"] = types
+    if ingress is not None:
+        spec["ingress"] = ingress
+    if egress is not None:
+        spec["egress"] = egress
+    return {"metadata": {"name": name, "namespace": "ns"}, "spec": spec}
+
+
+def test_default_deny_detection():
+    assert hardening.default_deny(_np("a", types=["Ingress", "Egress"])) == {"Ingress", "Egress"}
+    assert hardening.default_deny(_np("b")) == {"Ingress"}  # policyTypes defaults to Ingress
+    assert hardening.default_deny(_np("c", types=["Ingress", "Egress"], ingress=[{}])) == {"Egress"}
+    assert hardening.default_deny(_np("d", selector={"matchLabels": {"app": "x"}}, types=["Ingress"])) == set()
+    split = hardening.namespace_policies(
+        ["ns", "empty"], [_np("deny-in", types=["Ingress"]), _np("deny-out", types=["Egress"])]
+    )
+    assert split[0].problems() == [] and split[1].problems() == ["no NetworkPolicy"]
+    only_in = hardening.namespace_policies(["ns"], [_np("deny-in", types=["Ingress"])])
+    assert only_in[0].problems() == ["no default-deny for Egress"]
+
+
+def test_pss_levels():
+    ns = {
+        "metadata": {
+            "labels": {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/audit": "baseline",
+            }
+        }
+    }
+    assert hardening.pss_problems(ns, "restricted", ["enforce", "audit", "warn"]) == [
+        "audit=baseline, restricted required",
+        "warn not set",
+    ]
+    assert hardening.pss_problems(ns, "baseline", ["enforce", "audit"]) == []
+    assert hardening.pss_problems(None, "restricted", ["enforce"]) == ["namespace not found"]
+
+
+def test_credentials_report_key_names_never_values():
+    pattern = re.compile(PlaintextCredentials().key_pattern)
+    cm = {
+        "metadata": {"name": "c", "namespace": "ns"},
+        "data": {
+            "DB_PASSWORD": "hunter2",
+            "SECRET_NAME": "db-creds",
+            "API_TOKEN": "${TOKEN}",
+            "client-secret": "",
+            "app.yaml": "db:\n  password: hunter3\n  user: app\n# token: old\napi_key: $(KEY)\n",
+        },
+    }
+    found = list(hardening.configmap_credentials(cm, pattern))
+    assert [c.location for c in found] == ["key DB_PASSWORD", "key app.yaml: password"]
+    assert not any("hunter" in str(vars(c)) for c in found)
+    deploy = {
+        "metadata": {"name": "d", "namespace": "ns"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "app",
+                            "env": [
+                                {"name": "ADMIN_PASSWORD", "value": "x"},
+                                {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "s", "key": "p"}}},
+                                {"name": "TOKEN_TTL", "value": "3600"},
+                            ],
+                        }
+                    ]
+                }
+            }
+        },
+    }
+    assert [c.location for c in hardening.env_credentials("deployments", deploy, pattern)] == [
+        "container app env ADMIN_PASSWORD"
+    ]
+
+
+def _pa(ns, name, mode, selector=None, created="2026-01-01T00:00:00Z", ports=None):
+    spec = {"mtls": {"mode": mode}} if mode else {}
+    if selector:
+        spec["selector"] = {"matchLabels": selector}
+    if ports:
+        spec["portLevelMtls"] = ports
+    return {"metadata": {"namespace": ns, "name": name, "creationTimestamp": created}, "spec": spec}
+
+
+def test_mtls_precedence():
+    mesh_strict = _pa("istio-system", "default", "STRICT")
+    assert mesh.namespace_mtls("app", [mesh_strict], "istio-system") == (
+        "STRICT",
+        "peerauthentication/istio-system/default (mesh-wide)",
+    )
+    assert mesh.namespace_mtls("app", [], "istio-system")[0] == "PERMISSIVE"
+    ns_permissive = _pa("app", "p", "PERMISSIVE")
+    assert mesh.namespace_mtls("app", [mesh_strict, ns_permissive], "istio-system") == (
+        "PERMISSIVE",
+        "peerauthentication/app/p",
+    )
+    # UNSET inherits the mesh-wide mode
+    assert mesh.namespace_mtls("app", [mesh_strict, _pa("app", "u", "UNSET")], "istio-system")[0] == "STRICT"
+    workload = _pa("app", "w", "DISABLE", selector={"app": "legacy"}, ports={"8080": {"mode": "PERMISSIVE"}})
+    assert mesh.workload_overrides("app", [workload]) == [
+        ("peerauthentication/app/w", "DISABLE for pods app=legacy"),
+        ("peerauthentication/app/w", "PERMISSIVE on port 8080"),
+    ]
+
+
+def test_istio_versions():
+    assert mesh.image_tag("docker.io/istio/pilot:1.23.2-distroless") == "1.23.2-distroless"
+    assert mesh.version_problems("1.23.2-distroless", "1.22.0", ["1.22", "1.23"]) == []
+    assert mesh.version_problems("1.19.3", "1.20.1", []) == ["1.19.3 is below the minimum 1.20.1"]
+    assert mesh.version_problems("1.21.0", None, ["1.22", "1.23"]) == ["1.21 is not a supported release (1.22, 1.23)"]
+    assert mesh.version_problems("latest", "1.20", []) == ["version 'latest' cannot be read"]
+
+
+def test_rbac_helpers():
+    assert rbac.subject_key({"kind": "User", "name": "system:serviceaccount:ns:sa"}, None) == "ServiceAccount:ns/sa"
+    assert rbac.subject_key({"kind": "ServiceAccount", "name": "sa"}, "ns") == "ServiceAccount:ns/sa"
+    assert rbac.is_cluster_admin([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}])
+    assert not rbac.is_cluster_admin([{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}])
+    assert rbac.reads_secrets([{"apiGroups": [""], "resources": ["*"], "verbs": ["list"]}])
+    assert not rbac.reads_secrets([{"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]}])
+    assert rbac.wildcards({"verbs": ["get"], "resources": ["*"], "apiGroups": ["*"]}) == ["apiGroups", "resources"]
+    assert rbac.is_system({"metadata": {"name": "x", "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}}, [])
+    assert rbac.is_system({"metadata": {"name": "system:x"}}, ["system:"])
+
+
+def test_certificate_state():
+    from opscheck.rules.cert_manager import certificate_state
+
+    now = datetime(2026, 11, 22, tzinfo=UTC)
+    obj = {
+        "metadata": {"name": "c", "namespace": "ns"},
+        "spec": {"secretName": "s"},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "False", "reason": "Failed", "message": "issuer down"}],
+            "notAfter": (now + timedelta(days=10)).isoformat(),
+            "renewalTime": (now - timedelta(days=2)).isoformat(),
+        },
+    }
+    assert certificate_state(obj).problems(now, 30) == [
+        "Ready=False: Failed (issuer down)",
+        "expires in 10 days (2026-12-02)",
+        "renewal overdue since 2026-11-20 00:00Z",
+    ]
+    assert certificate_state({"metadata": {"name": "n", "namespace": "ns"}}).problems(now, 30) == [
+        "Ready=missing",
+        "no status.notAfter (never issued)",
+    ]
