@@ -1,18 +1,18 @@
-"""How the self-tests share the one test environment when run in parallel (pytest-xdist).
+"""How the self-tests share the one test environment when run in parallel.
 
-`make test` runs two phases, each with `--dist loadgroup`:
-1. `-m "not fault_stream"`: the unit and pytester tests, spread over the workers, beside
-   the "whole" group on one worker: the whole-checklist runs (selftests/runs/) and the few
-   fault tests that break something every other test observes. They run one at a time.
-2. `-m fault_stream`: the other fault tests in two streams side by side. A stream never
-   breaks what the other observes:
+`make test` (selftests/phases.py) runs two phases, each of pytest processes side by side:
+1. the unit and pytester tests, beside the "whole environment" tests one at a time: the
+   whole-checklist runs (selftests/runs/) and the few fault tests that break something
+   every other test observes;
+2. the other fault tests in two streams side by side. A stream never breaks what the
+   other observes:
    - "services": breaks or reads the processes behind the cluster: the QSIGN apps and the
      log files their pods show, Vault, PostgreSQL, Prometheus and Alertmanager, Redis,
      CoreDNS, OpenSearch, the control-plane host's files, the release's artifacts,
      attestations and the ledger;
-   - "kubernetes" (everything else): breaks and reads only Kubernetes objects in the demo
-     cluster (workloads, kwok pods and their usage, CRD objects, RBAC, namespaces) and the
-     multi-cluster system's own clusters.
+   - "kubernetes" (every other fault test): breaks and reads only Kubernetes objects in
+     the demo cluster (workloads, kwok pods and their usage, CRD objects, RBAC, namespaces)
+     and the multi-cluster system's own clusters.
 A fault test put in the wrong stream shows as a flaky failure of the other stream: when a
 new test breaks something shared, list it here.
 """
@@ -70,10 +70,10 @@ SERVICES_TESTS = {
 
 
 def group_of(item: pytest.Item) -> str | None:
-    """The xdist group of a self-test; None: it needs no test environment."""
+    """ "whole_environment", "services", "kubernetes", or None: needs no test environment."""
     kind = item.path.parent.name
     if kind == "runs" or item.originalname in WHOLE_ENVIRONMENT_TESTS:
-        return "whole"
+        return "whole_environment"
     if kind != "faults":
         return None
     if item.path.name in SERVICES_FILES or item.originalname in SERVICES_TESTS:
@@ -82,13 +82,22 @@ def group_of(item: pytest.Item) -> str | None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "fault_stream: a fault self-test run beside the other stream (phase 2)")
+    for marker, what in (
+        ("whole_environment", "needs the whole test environment to itself (phase 1, one at a time)"),
+        ("fault_stream", "a fault test run beside the other stream (phase 2)"),
+        ("stream_services", "fault test of the services stream"),
+        ("stream_kubernetes", "fault test of the kubernetes stream"),
+    ):
+        config.addinivalue_line("markers", f"{marker}: {what}")
 
 
+# First: pytest's -m deselection runs in this same hook.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         group = group_of(item)
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
-        if group in ("services", "kubernetes"):
+        if group == "whole_environment":
+            item.add_marker(pytest.mark.whole_environment)
+        elif group is not None:
             item.add_marker(pytest.mark.fault_stream)
+            item.add_marker(getattr(pytest.mark, f"stream_{group}"))
