@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
@@ -41,6 +41,7 @@ MESSAGE_OBJECTS = 10
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
+S = TypeVar("S", bound=Sized)
 # The marker `@check(availability=True)` sets: fixtures that probe a dependency (the
 # cluster fixture) read it to fail, not error, when the dependency does not answer.
 AVAILABILITY_MARKER = "availability"
@@ -154,6 +155,16 @@ class Evidence:
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def examined(self, items: S, note: str, *, empty: str) -> S:
+        """Note what was examined (`note`, e.g. "12 pods in qsign"); fail with `empty` when there is nothing.
+
+        Returns `items`, so a check can write `pods = evidence.examined(cluster.list("pods"), ...)`.
+        """
+        self.note(note)
+        if not items:
+            self.fail(empty)
+        return items
 
     # -- verdicts --------------------------------------------------------------------
     def expect_none(self, offenders: Sequence[Row], problem: str, *, table: bool = True) -> None:

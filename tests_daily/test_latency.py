@@ -3,6 +3,17 @@
 from opscheck.check import check, configured
 
 
+def _average_ms(prometheus, profile, evidence, setting: str, limit_ms: float, what: str) -> None:
+    """The average time the query `prometheus.<setting>` measures over the latency window is at most `limit_ms`."""
+    cfg = profile.prometheus
+    template = configured(
+        getattr(cfg, setting), profile.required, "prometheus", f"prometheus.{setting} is not set in this profile"
+    )
+    seconds, query = prometheus.scraped_value(template, numbers_only=False, window=cfg.latency_window)
+    evidence.note(f"PromQL: {query}")
+    evidence.expect_at_most(seconds * 1000, limit_ms, what=f"{what} over {cfg.latency_window}", unit=" ms")
+
+
 @check(
     id="daily.api-latency",
     title="Average API response time under the threshold",
@@ -14,17 +25,13 @@ Bottlenecks: database query time, HSM signing time, Vault key lookups.
 Fixes: add database indexes, enable caching, size the connection pool, scale out replicas.""",
 )
 def test_api_latency(prometheus, profile, evidence):
-    cfg = profile.prometheus
-    template = configured(
-        cfg.api_latency_query, profile.required, "prometheus", "prometheus.api_latency_query is not set in this profile"
-    )
-    seconds, query = prometheus.scraped_value(template, numbers_only=False, window=cfg.latency_window)
-    evidence.note(f"PromQL: {query}")
-    evidence.expect_at_most(
-        seconds * 1000,
+    _average_ms(
+        prometheus,
+        profile,
+        evidence,
+        "api_latency_query",
         profile.thresholds.api_latency_ms,
-        what=f"average API response time over {cfg.latency_window}",
-        unit=" ms",
+        "average API response time",
     )
 
 
@@ -39,18 +46,11 @@ Check the HSM's response time (hsm-adapter metrics and logs) and Vault key looku
 scale the signature-service if the queue grows.""",
 )
 def test_signature_latency(prometheus, profile, evidence):
-    cfg = profile.prometheus
-    template = configured(
-        cfg.signature_latency_query,
-        profile.required,
-        "prometheus",
-        "prometheus.signature_latency_query is not set in this profile",
-    )
-    seconds, query = prometheus.scraped_value(template, numbers_only=False, window=cfg.latency_window)
-    evidence.note(f"PromQL: {query}")
-    evidence.expect_at_most(
-        seconds * 1000,
+    _average_ms(
+        prometheus,
+        profile,
+        evidence,
+        "signature_latency_query",
         profile.thresholds.signature_latency_ms,
-        what=f"average signature time over {cfg.latency_window}",
-        unit=" ms",
+        "average signature time",
     )

@@ -13,6 +13,15 @@ from opscheck.rules.resources import (
 )
 
 
+def _node_usage(cluster, evidence, resource: str, limit: float, *, what: str) -> None:
+    """The busiest node's `resource` usage (metrics.k8s.io, percent of allocatable) is at most `limit`."""
+    rows = node_usage_percent(cluster.list("node-metrics"), cluster.list("nodes"), resource)
+    if not rows:
+        evidence.fail("metrics.k8s.io returned no node usage")
+    evidence.table(rows)
+    evidence.expect_at_most(rows[0]["percent"], limit, what=what, unit="%", offenders=over_threshold(rows, limit))
+
+
 @check(
     id="daily.node-cpu",
     title="Node CPU usage under the threshold (metrics.k8s.io, as kubectl top nodes)",
@@ -24,14 +33,7 @@ Find the heavy pods, then scale out (kubectl autoscale deployment ... --cpu-perc
 or add nodes; check for a runaway process in the top pod.""",
 )
 def test_node_cpu(cluster, profile, evidence):
-    rows = node_usage_percent(cluster.list("node-metrics"), cluster.list("nodes"), "cpu")
-    if not rows:
-        evidence.fail("metrics.k8s.io returned no node usage")
-    evidence.table(rows)
-    limit = profile.thresholds.cpu_percent
-    evidence.expect_at_most(
-        rows[0]["percent"], limit, what="highest node CPU usage", unit="%", offenders=over_threshold(rows, limit)
-    )
+    _node_usage(cluster, evidence, "cpu", profile.thresholds.cpu_percent, what="highest node CPU usage")
 
 
 @check(
@@ -45,14 +47,7 @@ Raise limits where pods are OOMKilled, scale out with an HPA, or add nodes:
 kubectl set resources deployment -n <namespace> <name> --limits=memory=1Gi""",
 )
 def test_node_memory(cluster, profile, evidence):
-    rows = node_usage_percent(cluster.list("node-metrics"), cluster.list("nodes"), "memory")
-    if not rows:
-        evidence.fail("metrics.k8s.io returned no node usage")
-    evidence.table(rows)
-    limit = profile.thresholds.memory_percent
-    evidence.expect_at_most(
-        rows[0]["percent"], limit, what="highest node memory usage", unit="%", offenders=over_threshold(rows, limit)
-    )
+    _node_usage(cluster, evidence, "memory", profile.thresholds.memory_percent, what="highest node memory usage")
 
 
 @check(

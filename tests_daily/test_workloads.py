@@ -6,6 +6,14 @@ from opscheck.check import check
 from opscheck.rules.workloads import node_problems, oom_killed, replica_shortfalls, restart_counts, unhealthy_pods
 
 
+def _pods_healthy(cluster, namespaces, evidence, if_none: str, *, problem: str) -> None:
+    """The pods in `namespaces` are all healthy; none at all fails, `if_none` saying what that suggests."""
+    where = ", ".join(namespaces)
+    pods = cluster.in_namespaces("pods", namespaces)
+    evidence.examined(pods, f"{len(pods)} pods in {where}", empty=f"no pods at all in {where}: {if_none}")
+    evidence.expect_none(unhealthy_pods(pods), problem)
+
+
 @check(
     id="daily.pods-running",
     title="Every pod in the monitored namespaces is Running (or Completed)",
@@ -19,11 +27,9 @@ Common causes: image path wrong (ImagePullBackOff), node resources short
 (kubectl describe nodes | grep -A 5 "Allocated resources"), a missing ConfigMap/Secret.""",
 )
 def test_pods_running(cluster, profile, evidence):
-    pods = cluster.in_namespaces("pods", profile.namespaces)
-    evidence.note(f"{len(pods)} pods in {', '.join(profile.namespaces)}")
-    if not pods:
-        evidence.fail(f"no pods at all in {', '.join(profile.namespaces)}: namespace missing or workloads deleted")
-    evidence.expect_none(unhealthy_pods(pods), "pods not Running")
+    _pods_healthy(
+        cluster, profile.namespaces, evidence, "namespace missing or workloads deleted", problem="pods not Running"
+    )
 
 
 @check(
@@ -84,11 +90,9 @@ kubectl get pods -n kube-system
 kubectl describe pod -n kube-system <pod>; kubectl logs -n kube-system <pod> --previous""",
 )
 def test_kube_system(cluster, profile, evidence):
-    pods = cluster.in_namespaces("pods", profile.system_namespaces)
-    evidence.note(f"{len(pods)} pods in {', '.join(profile.system_namespaces)}")
-    if not pods:
-        evidence.fail(f"no pods at all in {', '.join(profile.system_namespaces)}: is the namespace list right?")
-    evidence.expect_none(unhealthy_pods(pods), "system pods not healthy")
+    _pods_healthy(
+        cluster, profile.system_namespaces, evidence, "is the namespace list right?", problem="system pods not healthy"
+    )
 
 
 @check(
@@ -131,7 +135,5 @@ then the kubelet and the API server on it:
 )
 def test_nodes_ready(cluster, evidence):
     nodes = cluster.list("nodes")
-    evidence.note(f"{len(nodes)} nodes")
-    if not nodes:
-        evidence.fail("the cluster has no nodes")
+    evidence.examined(nodes, f"{len(nodes)} nodes", empty="the cluster has no nodes")
     evidence.expect_none(node_problems(nodes), "nodes not Ready")

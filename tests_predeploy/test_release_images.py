@@ -3,7 +3,13 @@ finding outside the accepted list (QSIGN 001 배포 전: 보안 취약점 스캔
 
 from opscheck.check import check, component_absent
 from opscheck.profile import expand_vars
-from opscheck.rules.image_scans import judge_images, normalize_image, release_images, template_images
+from opscheck.rules.image_scans import (
+    judge_images,
+    no_scan_source,
+    normalize_image,
+    release_images,
+    template_images,
+)
 from opscheck.timeutil import utc_now
 
 TEMPLATE_KINDS = ("deployments", "statefulsets", "daemonsets", "cronjobs")
@@ -24,12 +30,7 @@ def test_release_images(cluster, profile, image_scans, evidence):
     config = profile.security.vulnerability_scans
     results, sources, notes = image_scans
     if not sources:
-        component_absent(
-            profile.required,
-            "trivy",
-            "no security.vulnerability_scans.trivy_reports and no "
-            f"trivy-operator VulnerabilityReports on cluster {cluster.name}",
-        )
+        component_absent(profile.required, "trivy", no_scan_source(cluster.name))
     written = release_images([expand_vars(entry) for entry in config.release_images])
     origin = "security.vulnerability_scans.release_images"
     if not written:

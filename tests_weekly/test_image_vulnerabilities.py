@@ -3,7 +3,7 @@
 Titanium 003 weekly Trivy 보안 스캔 결과 검토)."""
 
 from opscheck.check import check, component_absent
-from opscheck.rules.image_scans import judge_images, running_images
+from opscheck.rules.image_scans import judge_images, no_scan_source, running_images
 from opscheck.timeutil import utc_now
 
 
@@ -24,12 +24,7 @@ def test_image_vulnerabilities(cluster, profile, image_scans, evidence):
     config = profile.security.vulnerability_scans
     results, sources, notes = image_scans
     if not sources:
-        component_absent(
-            profile.required,
-            "trivy",
-            "no security.vulnerability_scans.trivy_reports and no "
-            f"trivy-operator VulnerabilityReports on cluster {cluster.name}",
-        )
+        component_absent(profile.required, "trivy", no_scan_source(cluster.name))
     namespaces = profile.namespaces if config.namespaces is None else config.namespaces
     rows, offenders, accepted = judge_images(
         running_images(cluster.in_namespaces("pods", namespaces)), results, config, utc_now()

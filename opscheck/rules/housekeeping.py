@@ -87,6 +87,17 @@ def _ignored(obj: Obj, ignore: set[str]) -> bool:
     return obj["metadata"]["name"] in ignore or ref(obj) in ignore
 
 
+def _unreferenced(objs: list[Obj], used: set[tuple[str, str]], ignore: set[str]) -> list[Obj]:
+    """The objects whose (namespace, name) is not in `used`, that no controller owns and that are not ignored."""
+    return [
+        o
+        for o in objs
+        if (o["metadata"]["namespace"], o["metadata"]["name"]) not in used
+        and not o["metadata"].get("ownerReferences")
+        and not _ignored(o, ignore)
+    ]
+
+
 def unused(
     pvcs: list[Obj],
     configmaps: list[Obj],
@@ -103,49 +114,23 @@ def unused(
     used_cms, used_secrets, used_pvcs = references(users, ingresses)
     rows = []
     if "persistentvolumeclaims" in kinds:
-        for pvc in pvcs:
-            key = (pvc["metadata"]["namespace"], pvc["metadata"]["name"])
-            if key not in used_pvcs and not pvc["metadata"].get("ownerReferences") and not _ignored(pvc, ignore):
-                phase = (pvc.get("status") or {}).get("phase", "")
-                rows.append(
-                    {
-                        "object": f"pvc/{ref(pvc)}",
-                        "detail": f"{phase}, mounted by no pod",
-                        "kind": "PersistentVolumeClaim",
-                    }
-                )
+        for pvc in _unreferenced(pvcs, used_pvcs, ignore):
+            phase = (pvc.get("status") or {}).get("phase", "")
+            rows.append(
+                {"object": f"pvc/{ref(pvc)}", "detail": f"{phase}, mounted by no pod", "kind": "PersistentVolumeClaim"}
+            )
     if "configmaps" in kinds:
-        for cm in configmaps:
-            key = (cm["metadata"]["namespace"], cm["metadata"]["name"])
-            if (
-                key not in used_cms
-                and key[1] not in NEVER_UNUSED_CONFIGMAPS
-                and not cm["metadata"].get("ownerReferences")
-                and not _ignored(cm, ignore)
-            ):
-                rows.append(
-                    {
-                        "object": f"configmap/{ref(cm)}",
-                        "detail": "referenced by no pod or workload",
-                        "kind": "ConfigMap",
-                    }
-                )
+        rows += [
+            {"object": f"configmap/{ref(cm)}", "detail": "referenced by no pod or workload", "kind": "ConfigMap"}
+            for cm in _unreferenced(configmaps, used_cms, ignore)
+            if cm["metadata"]["name"] not in NEVER_UNUSED_CONFIGMAPS
+        ]
     if "secrets" in kinds:
-        for s in secrets:
-            key = (s["metadata"]["namespace"], s["metadata"]["name"])
-            if (
-                key not in used_secrets
-                and s.get("type") not in NEVER_UNUSED_SECRET_TYPES
-                and not s["metadata"].get("ownerReferences")
-                and not _ignored(s, ignore)
-            ):
-                rows.append(
-                    {
-                        "object": f"secret/{ref(s)}",
-                        "detail": "referenced by no pod, workload or Ingress",
-                        "kind": "Secret",
-                    }
-                )
+        rows += [
+            {"object": f"secret/{ref(s)}", "detail": "referenced by no pod, workload or Ingress", "kind": "Secret"}
+            for s in _unreferenced(secrets, used_secrets, ignore)
+            if s.get("type") not in NEVER_UNUSED_SECRET_TYPES
+        ]
     return rows
 
 

@@ -19,6 +19,14 @@ if TYPE_CHECKING:
 Obj = dict[str, Any]
 
 
+def no_scan_source(cluster_name: str) -> str:
+    """Why image scans cannot be judged when neither a trivy report nor trivy-operator is there."""
+    return (
+        "no security.vulnerability_scans.trivy_reports and no "
+        f"trivy-operator VulnerabilityReports on cluster {cluster_name}"
+    )
+
+
 def running_images(pods: Iterable[Obj]) -> dict[str, str]:
     """{normalized: as written} of every container image of the pods still running."""
     images: dict[str, str] = {}

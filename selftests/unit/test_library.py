@@ -42,6 +42,15 @@ def test_threshold_message_has_value_unit_and_threshold():
     assert str(exc.value) == "highest node CPU usage 87.2% is over the threshold 70%: node-1 (87.2% used)"
 
 
+def test_examined_notes_the_subject_and_fails_when_it_is_empty():
+    ev = Evidence()
+    pods = [{"name": "p0"}]
+    assert ev.examined(pods, "1 pods in qsign", empty="no pods") is pods
+    with pytest.raises(CheckFailure, match="^no pods at all in qsign$"):
+        ev.examined([], "0 pods in qsign", empty="no pods at all in qsign")
+    assert ev.notes == ["1 pods in qsign", "0 pods in qsign"]
+
+
 def test_check_declaration_mistakes_fail_at_import():
     with pytest.raises(ValueError, match="severity 'urgent'"):
         check(id="daily.x", title="x", severity="urgent", covers=["k"], remediation="r")
