@@ -152,16 +152,18 @@ class CheckRunner:
         check_id: str,
         fault: AbstractContextManager[Any],
         message: Callable[[str], bool] | None = None,
+        recovers_to: str = "passed",
         **kw: Any,
     ) -> Iterator[Outcome]:
         """The shape of most fault tests: under `fault`, wait until `check_id` fails (and
         `message` accepts its text) and hand the failed Outcome to the with-block, which
         asserts on it while the fault holds; after the block the fault is repaired and
-        the check must pass again. `kw` (timeout, profile, cluster, ...) go to both waits.
-        A failed assertion in the block repairs the fault and skips the wait for the pass."""
+        the check must pass again (reach `recovers_to`: an attestation check's pass is
+        "attested"). `kw` (timeout, profile, cluster, ...) go to both waits. A failed
+        assertion in the block repairs the fault and skips the wait for the pass."""
         with fault:
             yield self.until(check_id, "failed", message=message, **kw)
-        self.until(check_id, "passed", **kw)
+        self.until(check_id, recovers_to, **kw)
 
 
 @contextmanager
