@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,25 @@ class CheckRunner:
                     f"{check_id}: still {result.outcome} after {timeout:.0f}s (wanted {outcome}): {result.message}"
                 )
             time.sleep(interval)
+
+    @contextmanager
+    def fails_then_recovers(
+        self,
+        check_id: str,
+        fault: AbstractContextManager[Any],
+        message: Callable[[str], bool] | None = None,
+        recovers_to: str = "passed",
+        **kw: Any,
+    ) -> Iterator[Outcome]:
+        """The shape of most fault tests: under `fault`, wait until `check_id` fails (and
+        `message` accepts its text) and hand the failed Outcome to the with-block, which
+        asserts on it while the fault holds; after the block the fault is repaired and
+        the check must pass again (reach `recovers_to`: an attestation check's pass is
+        "attested"). `kw` (timeout, profile, cluster, ...) go to both waits. A failed
+        assertion in the block repairs the fault and skips the wait for the pass."""
+        with fault:
+            yield self.until(check_id, "failed", message=message, **kw)
+        self.until(check_id, recovers_to, **kw)
 
 
 @contextmanager

@@ -23,142 +23,119 @@ def crashloop(deployment: str, namespace: str = NS):
 
 
 def test_pods_running_fails_on_a_crashlooping_pod(checks):
-    with crashloop("api-server"):
-        r = checks.until("daily.pods-running", "failed")
+    with checks.fails_then_recovers("daily.pods-running", crashloop("api-server")) as r:
         assert re.search(r"pods not Running: qsign/api-server-[a-z0-9]+-[a-z0-9]+ \(CrashLoopBackOff\)", r.message), (
             r.message
         )
-    checks.until("daily.pods-running", "passed")
 
 
 def test_pods_all_namespaces_fails_on_a_broken_pod_anywhere(checks):
-    with crashloop("coredns", "kube-system"):
-        r = checks.until("daily.pods-all-namespaces", "failed")
+    with checks.fails_then_recovers("daily.pods-all-namespaces", crashloop("coredns", "kube-system")) as r:
         assert re.search(r"pods not Running or Completed: kube-system/coredns-\S+ \(CrashLoopBackOff\)", r.message), (
             r.message
         )
-    checks.until("daily.pods-all-namespaces", "passed")
 
 
 def test_kube_system_fails_on_a_broken_system_pod(checks):
-    with crashloop("coredns", "kube-system"):
-        r = checks.until("daily.kube-system", "failed")
+    with checks.fails_then_recovers("daily.kube-system", crashloop("coredns", "kube-system")) as r:
         assert "system pods not healthy: kube-system/coredns-" in r.message and "(CrashLoopBackOff)" in r.message
-    checks.until("daily.kube-system", "passed")
 
 
 def test_pod_states_fails_on_crashloop(checks):
-    with crashloop("signature-service"):
-        r = checks.until("daily.pod-states", "failed")
+    with checks.fails_then_recovers("daily.pod-states", crashloop("signature-service")) as r:
         assert re.search(r"qsign/signature-service-\S+ \(CrashLoopBackOff\)", r.message), r.message
-    checks.until("daily.pod-states", "passed")
 
 
 def test_oomkilled_fails_on_an_oom_killed_container(checks):
-    with faults.template_fault(NS, "hsm-adapter", "oomkilled"):
-        r = checks.until("daily.oomkilled", "failed")
+    with checks.fails_then_recovers("daily.oomkilled", faults.template_fault(NS, "hsm-adapter", "oomkilled")) as r:
         assert re.search(
             r"containers OOMKilled in the last 24 h: qsign/hsm-adapter-\S+ \(hsm-adapter OOMKilled at ", r.message
         ), r.message
-    checks.until("daily.oomkilled", "passed")
 
 
 def test_replicas_fails_when_scaled_to_one(checks):
-    with faults.scaled(NS, "api-server", 1):
-        r = checks.until("daily.replicas", "failed")
+    with checks.fails_then_recovers("daily.replicas", faults.scaled(NS, "api-server", 1)) as r:
         assert r.message == "1 workloads short of replicas: deployment/qsign/api-server (1 desired, minimum is 2)"
-    checks.until("daily.replicas", "passed")
 
 
 def test_endpoints_ready_fails_when_a_service_has_no_ready_pod(checks):
-    with faults.scaled_down(NS, "hsm-adapter"):
-        r = checks.until("daily.endpoints-ready", "failed")
+    with checks.fails_then_recovers("daily.endpoints-ready", faults.scaled_down(NS, "hsm-adapter")) as r:
         assert r.message == "1 services without ready endpoints: qsign/hsm-adapter (no ready endpoint)"
-    checks.until("daily.endpoints-ready", "passed")
 
 
 def test_ingress_lb_fails_when_the_ingress_loses_its_address(checks):
-    with faults.load_balancer_address("Ingress", NS, "api-server", None):
-        r = checks.until("daily.ingress-lb", "failed")
+    with checks.fails_then_recovers(
+        "daily.ingress-lb", faults.load_balancer_address("Ingress", NS, "api-server", None)
+    ) as r:
         assert r.message == "1 load balancers or ingresses not serving: ingress/qsign/api-server (no address assigned)"
-    checks.until("daily.ingress-lb", "passed")
 
 
 def test_ingress_lb_fails_when_the_backend_has_no_endpoints(checks):
-    with faults.scaled_down(NS, "api-server"):
-        r = checks.until("daily.ingress-lb", "failed")
+    with checks.fails_then_recovers("daily.ingress-lb", faults.scaled_down(NS, "api-server")) as r:
         assert "ingress/qsign/api-server (backend service api-server has no ready endpoint)" in r.message
-    checks.until("daily.ingress-lb", "passed")
 
 
 def test_pvc_bound_fails_on_a_pending_claim(checks):
-    with faults.pending_pvc(NS, "opscheck-selftest-pending"):
-        r = checks.until("daily.pvc-bound", "failed")
+    with checks.fails_then_recovers("daily.pvc-bound", faults.pending_pvc(NS, "opscheck-selftest-pending")) as r:
         assert r.message == "1 PVCs not Bound: qsign/opscheck-selftest-pending (Pending)"
-    checks.until("daily.pvc-bound", "passed")
 
 
 def test_cert_expiry_fails_on_a_certificate_expiring_in_ten_days(checks):
-    with faults.tls_secret(NS, "api-server-tls", days_valid=10):
-        r = checks.until("daily.cert-expiry", "failed")
+    with checks.fails_then_recovers("daily.cert-expiry", faults.tls_secret(NS, "api-server-tls", days_valid=10)) as r:
         assert re.fullmatch(
             r"1 certificates expiring within 30 days: qsign/api-server-tls \(expires in (9|10) days \(\d{4}-\d\d-\d\d\)\)",
             r.message,
         ), r.message
-    checks.until("daily.cert-expiry", "passed")
 
 
 def test_node_cpu_fails_when_pods_burn_cpu(checks):
-    with faults.pod_usage(NS, "api-server", cpu="3500m", memory="100Mi"):
-        r = checks.until("daily.node-cpu", "failed", timeout=120)
+    with checks.fails_then_recovers(
+        "daily.node-cpu", faults.pod_usage(NS, "api-server", cpu="3500m", memory="100Mi"), timeout=120
+    ) as r:
         assert re.match(
             r"highest node CPU usage \d+(\.\d)?% is over the threshold 70%: kwok-node-\d \(\d+(\.\d)?% used\)",
             r.message,
         ), r.message
-    checks.until("daily.node-cpu", "passed", timeout=120)
 
 
 def test_node_memory_fails_when_pods_use_memory(checks):
-    with faults.pod_usage(NS, "signature-service", cpu="50m", memory="7Gi"):
-        r = checks.until("daily.node-memory", "failed", timeout=120)
+    with checks.fails_then_recovers(
+        "daily.node-memory", faults.pod_usage(NS, "signature-service", cpu="50m", memory="7Gi"), timeout=120
+    ) as r:
         assert re.match(r"highest node memory usage \d+(\.\d)?% is over the threshold 80%: kwok-node-\d", r.message), (
             r.message
         )
-    checks.until("daily.node-memory", "passed", timeout=120)
 
 
 def test_pod_resources_fails_near_the_limit(checks):
-    with faults.pod_usage(NS, "hsm-adapter", cpu="450m", memory="100Mi"):
-        r = checks.until("daily.pod-resources", "failed", timeout=120)
+    with checks.fails_then_recovers(
+        "daily.pod-resources", faults.pod_usage(NS, "hsm-adapter", cpu="450m", memory="100Mi"), timeout=120
+    ) as r:
         assert re.search(
             r"containers over their usage threshold: qsign/hsm-adapter-\S+/hsm-adapter \(CPU 90% of limit 500m\)",
             r.message,
         ), r.message
-    checks.until("daily.pod-resources", "passed", timeout=120)
 
 
 def test_postgres_backup_fails_when_the_last_job_fails(checks):
-    with faults.failing_backup(NS, "postgresql-backup"):
-        r = checks.until("daily.postgres-backup", "failed")
+    with checks.fails_then_recovers("daily.postgres-backup", faults.failing_backup(NS, "postgresql-backup")) as r:
         assert re.match(r"backup qsign/postgresql-backup: last job postgresql-backup-\S+ failed", r.message), r.message
-    checks.until("daily.postgres-backup", "passed")
 
 
 def test_vault_backup_fails_when_the_last_job_fails(checks):
-    with faults.failing_backup(NS, "vault-backup"):
-        r = checks.until("daily.vault-backup", "failed")
+    with checks.fails_then_recovers("daily.vault-backup", faults.failing_backup(NS, "vault-backup")) as r:
         assert re.match(r"backup qsign/vault-backup: last job vault-backup-\S+ failed", r.message), r.message
-    checks.until("daily.vault-backup", "passed")
 
 
 def test_warning_events_fail_on_a_new_warning(checks):
-    with faults.event(NS, "Deployment", "api-server", "Warning", "FailedCreate", "opscheck self-test: quota exceeded"):
-        r = checks.until("daily.warning-events", "failed")
+    with checks.fails_then_recovers(
+        "daily.warning-events",
+        faults.event(NS, "Deployment", "api-server", "Warning", "FailedCreate", "opscheck self-test: quota exceeded"),
+    ) as r:
         assert r.message == (
             "Warning events in the last 1:00:00 1 is over the threshold 0: "
             "Deployment/qsign/api-server (FailedCreate: opscheck self-test: quota exceeded)"
         )
-    checks.until("daily.warning-events", "passed")
 
 
 def test_error_logs_fail_when_an_app_logs_errors(checks):
@@ -166,12 +143,12 @@ def test_error_logs_fail_when_an_app_logs_errors(checks):
         apps.format_message("api-server", "ERROR", f"Database connection timeout after 30000ms (self-test {i})")
         for i in range(12)
     ]
-    with broken(lambda: apps.write_log_lines("api-server", lines), lambda: rotate_log("api-server")):
-        r = checks.until("daily.error-logs", "failed")
+    with checks.fails_then_recovers(
+        "daily.error-logs", broken(lambda: apps.write_log_lines("api-server", lines), lambda: rotate_log("api-server"))
+    ) as r:
         assert re.fullmatch(
             r"1 apps over 10 ERROR lines in the last 1:00:00: api-server \(\d+ ERROR lines\)", r.message
         ), r.message
-    checks.until("daily.error-logs", "passed")
 
 
 def test_abnormal_access_fails_on_a_burst_of_unauthorized_requests(checks):
@@ -181,11 +158,12 @@ def test_abnormal_access_fails_on_a_burst_of_unauthorized_requests(checks):
         )
         for i in range(25)
     ]
-    with broken(lambda: apps.write_log_lines("api-server", lines), lambda: rotate_log("api-server")):
-        r = checks.until("daily.abnormal-access", "failed")
+    with checks.fails_then_recovers(
+        "daily.abnormal-access",
+        broken(lambda: apps.write_log_lines("api-server", lines), lambda: rotate_log("api-server")),
+    ) as r:
         assert "access attempts matching" in r.message and "is over the threshold 20" in r.message
         assert "qsign/api-server-" in r.message
-    checks.until("daily.abnormal-access", "passed")
 
 
 def test_signature_stats_fail_when_signatures_fail(checks):
@@ -193,12 +171,13 @@ def test_signature_stats_fail_when_signatures_fail(checks):
     for i in range(300):
         lines.append(apps.format_message("signature-service", "INFO", f"Signature request received id=st{i}"))
         lines.append(apps.format_message("signature-service", "ERROR", f"Signature failed id=st{i} reason=HSM timeout"))
-    with broken(lambda: apps.write_log_lines("signature-service", lines), lambda: rotate_log("signature-service")):
-        r = checks.until("daily.signature-stats", "failed")
+    with checks.fails_then_recovers(
+        "daily.signature-stats",
+        broken(lambda: apps.write_log_lines("signature-service", lines), lambda: rotate_log("signature-service")),
+    ) as r:
         assert re.match(r"signature failure ratio \(\d+ failed of \d+\) \S+ is over the threshold 0.01", r.message), (
             r.message
         )
-    checks.until("daily.signature-stats", "passed")
 
 
 def rotate_log(app: str) -> None:
@@ -213,7 +192,5 @@ def rotate_log(app: str) -> None:
 
 
 def test_nodes_ready_fails_when_a_node_goes_not_ready(checks):
-    with faults.node_not_ready("kwok-node-2"):
-        r = checks.until("daily.nodes-ready", "failed")
+    with checks.fails_then_recovers("daily.nodes-ready", faults.node_not_ready("kwok-node-2")) as r:
         assert r.message.startswith("1 nodes not Ready: kwok-node-2 (NotReady"), r.message
-    checks.until("daily.nodes-ready", "passed")

@@ -57,14 +57,12 @@ def test_db_connections_fail_when_sessions_pile_up(checks):
         for conn in pool:
             conn.close()
 
-    with broken(flood, drain):
-        r = checks.until("weekly.db-connections", "failed", timeout=30)
+    with checks.fails_then_recovers("weekly.db-connections", broken(flood, drain), timeout=30) as r:
         assert re.match(
             r"database connections \(\d+ of max_connections 50\) 8\d(\.\d)?% is over the threshold 80%: "
             r"qsign \(\d+\)",
             r.message,
         ), r.message
-    checks.until("weekly.db-connections", "passed", timeout=30)
 
 
 # ---------------------------------------------------------------------------- slow queries
@@ -83,14 +81,12 @@ def test_slow_queries_fail_on_a_slow_statement(checks):
             (f"%{SLOW_MARK}%",),
         )
 
-    with broken(run_slow, reset):
-        r = checks.until("weekly.slow-queries", "failed", timeout=30)
+    with checks.fails_then_recovers("weekly.slow-queries", broken(run_slow, reset), timeout=30) as r:
         assert re.search(
             rf"statements with mean time over 100 ms: SELECT pg_sleep\(\$1\) AS {SLOW_MARK} "
             r"\(3\d\d(\.\d)? ms mean, 1 calls\)",
             r.message,
         ), r.message
-    checks.until("weekly.slow-queries", "passed", timeout=30)
 
 
 def test_slow_queries_not_applicable_without_pg_stat_statements(checks, tmp_path):
@@ -122,13 +118,11 @@ def test_db_stats_fail_when_a_bulk_change_is_not_analyzed(checks):
         admin("ALTER TABLE sensors.devices RESET (autovacuum_enabled)")
         admin("VACUUM ANALYZE sensors.devices")
 
-    with broken(modify, repair):
-        r = checks.until("weekly.db-stats", "failed", timeout=30)
+    with checks.fails_then_recovers("weekly.db-stats", broken(modify, repair), timeout=30) as r:
         assert r.message.startswith(
             "1 tables with stale statistics or bloated indexes: sensors.devices (3000 rows "
             "modified since last analyze (60% of rows modified since, over 20%))"
         ), r.message
-    checks.until("weekly.db-stats", "passed", timeout=30)
 
 
 # ---------------------------------------------------------------------------- data rules
@@ -147,14 +141,16 @@ def test_data_retention_fails_on_rows_past_retention(checks):
             )
         )
 
-    with broken(insert_old, lambda: admin("DELETE FROM sensors.sensor_data WHERE id = ANY(%s)", (ids,))):
-        r = checks.until("weekly.data-retention", "failed", timeout=30)
+    with checks.fails_then_recovers(
+        "weekly.data-retention",
+        broken(insert_old, lambda: admin("DELETE FROM sensors.sensor_data WHERE id = ANY(%s)", (ids,))),
+        timeout=30,
+    ) as r:
         assert re.fullmatch(
             r"1 tables keep rows past their retention: sensors\.sensor_data \(5 rows older than "
             r"90 days, oldest \d{4}-\d\d-\d\d \(120 days\)\)",
             r.message,
         ), r.message
-    checks.until("weekly.data-retention", "passed", timeout=30)
 
 
 def test_sensor_data_quality_fails_on_null_readings(checks):
@@ -171,62 +167,70 @@ def test_sensor_data_quality_fails_on_null_readings(checks):
             )
         )
 
-    with broken(insert_nulls, lambda: admin("DELETE FROM sensors.sensor_data WHERE id = ANY(%s)", (ids,))):
-        r = checks.until("daily.sensor-data-quality", "failed", timeout=30)
+    with checks.fails_then_recovers(
+        "daily.sensor-data-quality",
+        broken(insert_nulls, lambda: admin("DELETE FROM sensors.sensor_data WHERE id = ANY(%s)", (ids,))),
+        timeout=30,
+    ) as r:
         assert re.fullmatch(
             r"1 data quality rules out of bounds: sensor-null-readings \(null_ratio 0\.1\d* over the "
             r"maximum 0\.05 \(readings \d+, null_readings 2\d\d\)\)",
             r.message,
         ), r.message
-    checks.until("daily.sensor-data-quality", "passed", timeout=30)
 
 
 def test_inactive_accounts_fail_on_a_dormant_enabled_account(checks):
-    with broken(
-        lambda: admin(
-            "INSERT INTO auth.app_users (username, role, enabled, last_login_at)"
-            " VALUES ('fault-dormant', 'operator', true, now() - interval '120 days')"
+    with checks.fails_then_recovers(
+        "monthly.inactive-accounts",
+        broken(
+            lambda: admin(
+                "INSERT INTO auth.app_users (username, role, enabled, last_login_at)"
+                " VALUES ('fault-dormant', 'operator', true, now() - interval '120 days')"
+            ),
+            lambda: admin("DELETE FROM auth.app_users WHERE username = 'fault-dormant'"),
         ),
-        lambda: admin("DELETE FROM auth.app_users WHERE username = 'fault-dormant'"),
-    ):
-        r = checks.until("monthly.inactive-accounts", "failed", timeout=30)
+        timeout=30,
+    ) as r:
         assert re.fullmatch(
             r"1 enabled accounts inactive for over 90 days: fault-dormant \(last activity "
             r"\d{4}-\d\d-\d\d, 120 days ago\)",
             r.message,
         ), r.message
-    checks.until("monthly.inactive-accounts", "passed", timeout=30)
 
 
 # ---------------------------------------------------------------------------- indexes, sizes, roles
 
 
 def test_unused_indexes_fail_on_a_never_scanned_index(checks):
-    with broken(
-        lambda: admin("CREATE INDEX sensor_data_value_idx ON sensors.sensor_data (value)"),
-        lambda: admin("DROP INDEX IF EXISTS sensors.sensor_data_value_idx"),
-    ):
-        r = checks.until("monthly.unused-indexes", "failed", timeout=30)
+    with checks.fails_then_recovers(
+        "monthly.unused-indexes",
+        broken(
+            lambda: admin("CREATE INDEX sensor_data_value_idx ON sensors.sensor_data (value)"),
+            lambda: admin("DROP INDEX IF EXISTS sensors.sensor_data_value_idx"),
+        ),
+        timeout=30,
+    ) as r:
         assert re.fullmatch(
             r"1 indexes scanned fewer than 100 times: sensors\.sensor_data_value_idx \(0 scans, "
             r"[\d.]+ MB, table sensors\.sensor_data \d+ rows\)",
             r.message,
         ), r.message
-    checks.until("monthly.unused-indexes", "passed", timeout=30)
 
 
 def test_db_index_fails_on_a_duplicate_index(checks):
-    with broken(
-        lambda: admin('CREATE INDEX sensor_data_timestamp_dup_idx ON sensors.sensor_data ("timestamp")'),
-        lambda: admin("DROP INDEX IF EXISTS sensors.sensor_data_timestamp_dup_idx"),
-    ):
-        r = checks.until("quarterly.db-index", "failed", timeout=30)
+    with checks.fails_then_recovers(
+        "quarterly.db-index",
+        broken(
+            lambda: admin('CREATE INDEX sensor_data_timestamp_dup_idx ON sensors.sensor_data ("timestamp")'),
+            lambda: admin("DROP INDEX IF EXISTS sensors.sensor_data_timestamp_dup_idx"),
+        ),
+        timeout=30,
+    ) as r:
         assert r.message.startswith(
             "2 index problems: sensors.sensor_data_timestamp_dup_idx (duplicate of "
             "sensors.sensor_data_timestamp_idx), sensors.sensor_data_timestamp_dup_idx "
             "(unused: 0 scans"
         ), r.message
-    checks.until("quarterly.db-index", "passed", timeout=30)
 
 
 def test_table_sizes_fail_when_a_table_outgrows_its_limit(checks):
@@ -238,27 +242,29 @@ def test_table_sizes_fail_when_a_table_outgrows_its_limit(checks):
         )
         admin("ANALYZE sensors.fault_backfill")  # a fresh session: the stats check stays quiet
 
-    with broken(grow, lambda: admin("DROP TABLE IF EXISTS sensors.fault_backfill")):
-        r = checks.until("monthly.table-sizes", "failed", timeout=30)
+    with checks.fails_then_recovers(
+        "monthly.table-sizes", broken(grow, lambda: admin("DROP TABLE IF EXISTS sensors.fault_backfill")), timeout=30
+    ) as r:
         assert re.fullmatch(
             r"1 tables or storage over their size limit: sensors\.fault_backfill \(2\d(\.\d+)? MB, "
             r"over 16 MB\)",
             r.message,
         ), r.message
-    checks.until("monthly.table-sizes", "passed", timeout=30)
 
 
 def test_db_user_security_fails_on_an_unapproved_superuser(checks):
-    with broken(
-        lambda: admin("CREATE ROLE opscheck_fault_admin SUPERUSER NOLOGIN"),
-        lambda: admin("DROP ROLE IF EXISTS opscheck_fault_admin"),
-    ):
-        r = checks.until("monthly.db-user-security", "failed", timeout=30)
+    with checks.fails_then_recovers(
+        "monthly.db-user-security",
+        broken(
+            lambda: admin("CREATE ROLE opscheck_fault_admin SUPERUSER NOLOGIN"),
+            lambda: admin("DROP ROLE IF EXISTS opscheck_fault_admin"),
+        ),
+        timeout=30,
+    ) as r:
         assert r.message == (
             "1 database roles or settings break the account policy: "
             "opscheck_fault_admin (superuser, not in the approved list)"
         )
-    checks.until("monthly.db-user-security", "passed", timeout=30)
 
 
 # ---------------------------------------------------------------------------- dump files
@@ -289,14 +295,14 @@ class MovedAside:
 
 def test_dump_files_fail_when_no_recent_dump(checks, tmp_path):
     aside = MovedAside(tmp_path / "aside")
-    with broken(lambda: aside.move(dumps_younger_than(50)), aside.back):
-        r = checks.until("daily.backup-dump-files", "failed", timeout=30)
+    with checks.fails_then_recovers(
+        "daily.backup-dump-files", broken(lambda: aside.move(dumps_younger_than(50)), aside.back), timeout=30
+    ) as r:
         assert re.fullmatch(
             rf"backup:{re.escape(str(postgres.backup_dir()))}: newest dump qsign-\d{{8}}T\d{{6}}Z\.dump "
             r"is (4[89]|[5-7]\d)\.\d h old, over 26\.0 h",
             r.message,
         ), r.message
-    checks.until("daily.backup-dump-files", "passed", timeout=30)
 
 
 def test_dump_files_fail_when_retention_is_not_applied(checks):
@@ -307,12 +313,12 @@ def test_dump_files_fail_when_retention_is_not_applied(checks):
         shutil.copyfile(postgres.dumps()[-1][1], expired)
         os.utime(expired, (stale.timestamp(), stale.timestamp()))
 
-    with broken(keep_an_old_dump, lambda: expired.unlink(missing_ok=True)):
-        r = checks.until("daily.backup-dump-files", "failed", timeout=30)
+    with checks.fails_then_recovers(
+        "daily.backup-dump-files", broken(keep_an_old_dump, lambda: expired.unlink(missing_ok=True)), timeout=30
+    ) as r:
         assert r.message.endswith(f": 1 dumps older than the 30-day retention kept: {expired.name} (31 days)"), (
             r.message
         )
-    checks.until("daily.backup-dump-files", "passed", timeout=30)
 
 
 def test_db_backup_history_fails_on_a_missed_day(checks, tmp_path):
@@ -322,14 +328,14 @@ def test_db_backup_history_fails_on_a_missed_day(checks, tmp_path):
     # the remaining neighbours are at least 44 h apart.
     missed = [p for mtime, p in postgres.dumps() if timedelta(hours=50) <= now - mtime <= timedelta(hours=94)]
     assert missed
-    with broken(lambda: aside.move(missed), aside.back):
-        r = checks.until("weekly.db-backup-history", "failed", timeout=30)
+    with checks.fails_then_recovers(
+        "weekly.db-backup-history", broken(lambda: aside.move(missed), aside.back), timeout=30
+    ) as r:
         assert re.fullmatch(
             r"1 gaps in the daily backups: backup \d{4}-\d\d-\d\d \d\d:\d\dZ \.\. \d{4}-\d\d-\d\d "
             r"\d\d:\d\dZ \((4[4-9]|[5-9]\d)\.\d h without a dump, over 26\.0 h\)",
             r.message,
         ), r.message
-    checks.until("weekly.db-backup-history", "passed", timeout=30)
 
 
 # ---------------------------------------------------------------------------- restore drill

@@ -20,28 +20,31 @@ pytestmark = pytest.mark.usefixtures("testenv_up")
 
 
 def test_tests_passed_fails_on_a_failed_e2e_test_and_on_missing_results(checks):
-    with broken(
-        lambda: release.write_junit("e2e", failing=("test_sign_document_end_to_end",)),
-        lambda: release.write_junit("e2e"),
-    ):
-        r = checks.until("predeploy.tests-passed", "failed")
+    with checks.fails_then_recovers(
+        "predeploy.tests-passed",
+        broken(
+            lambda: release.write_junit("e2e", failing=("test_sign_document_end_to_end",)),
+            lambda: release.write_junit("e2e"),
+        ),
+    ) as r:
         assert r.message == "1 test case(s) failed: qsign.e2e.test_sign_document_end_to_end (failure)"
-    checks.until("predeploy.tests-passed", "passed")
     saved = release.junit_dir().with_name("junit.saved")
-    with broken(lambda: release.junit_dir().rename(saved), lambda: saved.rename(release.junit_dir())):
-        r = checks.until("predeploy.tests-passed", "failed")
+    with checks.fails_then_recovers(
+        "predeploy.tests-passed",
+        broken(lambda: release.junit_dir().rename(saved), lambda: saved.rename(release.junit_dir())),
+    ) as r:
         assert r.message.startswith("no JUnit test results match ") and "release/junit/*.xml" in r.message
-    checks.until("predeploy.tests-passed", "passed")
 
 
 def test_perf_test_fails_when_the_load_test_is_too_slow(checks):
-    with broken(lambda: release.write_k6_summary(p95_ms=812.5, error_rate=0.004), release.write_k6_summary):
-        r = checks.until("predeploy.perf-test", "failed")
+    with checks.fails_then_recovers(
+        "predeploy.perf-test",
+        broken(lambda: release.write_k6_summary(p95_ms=812.5, error_rate=0.004), release.write_k6_summary),
+    ) as r:
         assert (
             r.message
             == "2 load-test threshold(s) missed: P95 latency (812.5ms over 500ms), error rate (0.004 over 0.001)"
         )
-    checks.until("predeploy.perf-test", "passed")
 
 
 def test_perf_test_errors_on_a_file_that_is_not_a_k6_summary(checks):
@@ -92,16 +95,17 @@ def test_rollout_complete_fails_while_the_new_revision_crashloops(checks):
 def test_api_smoke_fails_when_the_api_is_not_ready(checks):
     from testenv import apps
 
-    with broken(
-        lambda: apps.set_control("hsm-adapter", hsm_connected=False),
-        lambda: apps.set_control("hsm-adapter", hsm_connected=None),
-    ):
-        r = checks.until("postdeploy.api-smoke", "failed")
+    with checks.fails_then_recovers(
+        "postdeploy.api-smoke",
+        broken(
+            lambda: apps.set_control("hsm-adapter", hsm_connected=False),
+            lambda: apps.set_control("hsm-adapter", hsm_connected=None),
+        ),
+    ) as r:
         assert r.message == (
             "2 smoke request(s) failed: GET api-server /health/ready (HTTP 503, expected 200), "
             "GET signature-service /health/ready (HTTP 503, expected 200)"
         )
-    checks.until("postdeploy.api-smoke", "passed")
 
 
 def test_logs_recorded_fails_when_an_application_goes_silent(checks, tmp_path):
@@ -186,10 +190,12 @@ def test_rollback_plan_fails_when_old_revisions_are_not_kept(checks):
         # The controller deleted the old ReplicaSets: only a new release leaves one behind.
         release.roll_out("Deployment", "hsm-adapter", release=f"1.4.2-r{int(utc_now().timestamp())}")
 
-    with broken(keep_none, keep_five_and_release_again):
-        r = checks.until("predeploy.rollback-plan", "failed", message=lambda m: "no previous revision" in m)
+    with checks.fails_then_recovers(
+        "predeploy.rollback-plan",
+        broken(keep_none, keep_five_and_release_again),
+        message=lambda m: "no previous revision" in m,
+    ) as r:
         assert r.message == (
             "1 workload(s) without a rollback target: deployment/qsign/hsm-adapter "
             "(revisionHistoryLimit is 0; no previous revision to roll back to)"
         )
-    checks.until("predeploy.rollback-plan", "passed")

@@ -18,22 +18,26 @@ from testenv import search
 @pytest.mark.usefixtures("testenv_up")
 def test_log_index_retention_fails_on_an_old_daily_index(checks):
     name = f"logstash-{search._day(40):%Y.%m.%d}"
-    with broken(lambda: search.plant_dated_index(40), lambda: search.delete_index(name)):
-        r = checks.until("weekly.log-index-retention", "failed", message=lambda m: name in m)
+    with checks.fails_then_recovers(
+        "weekly.log-index-retention",
+        broken(lambda: search.plant_dated_index(40), lambda: search.delete_index(name)),
+        message=lambda m: name in m,
+    ) as r:
         # 40 days back by its name: its newest logs are 39 days old (the end of that UTC day).
         assert re.search(rf"log indices older than 30 days: .*{re.escape(name)} \(39 days old by its name, ", r.message)
         assert "hankook-smartsensor-" not in r.message  # the current indices are not named
-    checks.until("weekly.log-index-retention", "passed")
 
 
 @pytest.mark.usefixtures("testenv_up")
 def test_log_index_retention_fails_on_an_index_restored_with_its_old_creation_date(checks):
     # A restore keeps the creation date of the snapshot's index, written 45 days in the past.
-    with broken(search.restore_archive, lambda: search.delete_index(search.ARCHIVE_INDEX)):
-        r = checks.until("weekly.log-index-retention", "failed", message=lambda m: search.ARCHIVE_INDEX in m)
+    with checks.fails_then_recovers(
+        "weekly.log-index-retention",
+        broken(search.restore_archive, lambda: search.delete_index(search.ARCHIVE_INDEX)),
+        message=lambda m: search.ARCHIVE_INDEX in m,
+    ) as r:
         m = re.search(rf"{re.escape(search.ARCHIVE_INDEX)} \((\d+) days old by its creation date, ", r.message)
         assert m and int(m[1]) >= search.PAST_DAYS, r.message
-    checks.until("weekly.log-index-retention", "passed")
 
 
 # ---------------------------------------------------------------- the age rules, no server

@@ -35,13 +35,14 @@ def platform_up():
 
 def test_velero_backups_fails_on_a_partially_failed_backup(checks):
     newest = platform.newest_backup("daily-backup")["metadata"]["name"]
-    with broken(lambda: platform.set_backup_phase(newest, "PartiallyFailed", errors=2), platform.restore_velero):
-        r = checks.until("daily.velero-backups", "failed")
+    with checks.fails_then_recovers(
+        "daily.velero-backups",
+        broken(lambda: platform.set_backup_phase(newest, "PartiallyFailed", errors=2), platform.restore_velero),
+    ) as r:
         # (when the run before it is over 26 h old, that one is named too: the newest Completed backup)
         assert re.match(
             rf"[12] Velero backups not in order: velero/{newest} \(PartiallyFailed, 2 errors\)", r.message
         ), r.message
-    checks.until("daily.velero-backups", "passed")
 
 
 def test_velero_backups_fails_when_the_last_backups_are_missing(checks):
@@ -52,16 +53,17 @@ def test_velero_backups_fails_when_the_last_backups_are_missing(checks):
         reverse=True,
     )
     gone, left = backups[:2], backups[2]["metadata"]["name"]
-    with broken(
-        lambda: [cluster.delete("Backup", platform.VELERO_NS, b["metadata"]["name"]) for b in gone],
-        platform.restore_velero,
-    ):
-        r = checks.until("daily.velero-backups", "failed")
+    with checks.fails_then_recovers(
+        "daily.velero-backups",
+        broken(
+            lambda: [cluster.delete("Backup", platform.VELERO_NS, b["metadata"]["name"]) for b in gone],
+            platform.restore_velero,
+        ),
+    ) as r:
         assert re.fullmatch(
             rf"1 Velero backups not in order: velero/{left} \(last Completed \d+\.\d (days|h) ago, over 26h\)",
             r.message,
         ), r.message
-    checks.until("daily.velero-backups", "passed")
 
 
 def test_velero_schedules_fails_on_a_paused_schedule_and_a_wrong_ttl(checks):
@@ -69,43 +71,43 @@ def test_velero_schedules_fails_on_a_paused_schedule_and_a_wrong_ttl(checks):
         platform.set_schedule_spec("daily-backup", paused=True)
         platform.set_schedule_spec("hankook-smartsensor-backup", template={"ttl": "72h0m0s"})
 
-    with broken(break_it, platform.restore_velero):
-        r = checks.until("monthly.velero-schedules", "failed")
+    with checks.fails_then_recovers("monthly.velero-schedules", broken(break_it, platform.restore_velero)) as r:
         assert r.message == (
             "2 Velero Schedules not as agreed: velero/daily-backup (paused), "
             "velero/hankook-smartsensor-backup (TTL 72h0m0s, agreed 720h)"
         ), r.message
-    checks.until("monthly.velero-schedules", "passed")
 
 
 # -- External Secrets, Argo CD ------------------------------------------------------
 
 
 def test_externalsecrets_fails_when_the_sync_fails(checks):
-    with broken(
-        lambda: platform.set_external_secret_synced(NS, "qsign-db-credentials", False),
-        lambda: platform.set_external_secret_synced(NS, "qsign-db-credentials", True),
-    ):
-        r = checks.until("daily.externalsecrets", "failed")
+    with checks.fails_then_recovers(
+        "daily.externalsecrets",
+        broken(
+            lambda: platform.set_external_secret_synced(NS, "qsign-db-credentials", False),
+            lambda: platform.set_external_secret_synced(NS, "qsign-db-credentials", True),
+        ),
+    ) as r:
         assert r.message == (
             "1 ExternalSecrets not synced: qsign/qsign-db-credentials (Ready=False "
             "(SecretSyncedError: could not get secret data from provider))"
         ), r.message
-    checks.until("daily.externalsecrets", "passed")
 
 
 def test_argocd_apps_fails_on_an_out_of_sync_degraded_application(checks):
-    with broken(
-        lambda: platform.set_application_state(platform.ARGOCD_NS, "qsign", "OutOfSync", "Degraded"),
-        lambda: platform.set_application_state(platform.ARGOCD_NS, "qsign", "Synced", "Healthy"),
-    ):
-        r = checks.until("daily.argocd-apps", "failed")
+    with checks.fails_then_recovers(
+        "daily.argocd-apps",
+        broken(
+            lambda: platform.set_application_state(platform.ARGOCD_NS, "qsign", "OutOfSync", "Degraded"),
+            lambda: platform.set_application_state(platform.ARGOCD_NS, "qsign", "Synced", "Healthy"),
+        ),
+    ) as r:
         assert r.message == (
             "1 Argo CD Applications not Synced and Healthy: argocd/qsign (OutOfSync, Degraded: "
             "Deployment api-server exceeded its progress deadline, last sync Failed: one or more "
             "objects failed to apply)"
         ), r.message
-    checks.until("daily.argocd-apps", "passed")
 
 
 # -- CNI ----------------------------------------------------------------------------
@@ -113,14 +115,15 @@ def test_argocd_apps_fails_on_an_out_of_sync_degraded_application(checks):
 
 def test_cni_status_fails_when_the_agents_crashloop(checks):
     nodes = len(cluster.list_("Node"))  # one agent per node
-    with broken(
-        lambda: platform.set_daemonset_crashloop(*platform.CILIUM, crashloop=True),
-        lambda: platform.set_daemonset_crashloop(*platform.CILIUM, crashloop=False),
-    ):
-        r = checks.until("daily.cni-status", "failed")
+    with checks.fails_then_recovers(
+        "daily.cni-status",
+        broken(
+            lambda: platform.set_daemonset_crashloop(*platform.CILIUM, crashloop=True),
+            lambda: platform.set_daemonset_crashloop(*platform.CILIUM, crashloop=False),
+        ),
+    ) as r:
         assert r.message.startswith(f"CNI kube-system/cilium: 0/{nodes} agents ready; "), r.message
         assert f"/{nodes} agents available" in r.message
-    checks.until("daily.cni-status", "passed")
 
 
 # -- versions, node patches ---------------------------------------------------------
@@ -134,23 +137,19 @@ def node_info(node: str, **fields: str):
 
 
 def test_k8s_version_fails_on_a_kubelet_below_the_supported_minimum(checks):
-    with node_info("kwok-node-2", kubeletVersion="v1.31.4"):
-        r = checks.until("monthly.k8s-version", "failed")
+    with checks.fails_then_recovers("monthly.k8s-version", node_info("kwok-node-2", kubeletVersion="v1.31.4")) as r:
         assert r.message == (
             "1 Kubernetes versions out of the supported window: kwok-node-2 (kubelet v1.31.4 is "
             "older than the supported minimum 1.32)"
         ), r.message
-    checks.until("monthly.k8s-version", "passed")
 
 
 def test_version_skew_fails_on_a_kubelet_too_far_behind(checks):
-    with node_info("kwok-node-1", kubeletVersion="v1.29.15"):
-        r = checks.until("predeploy.version-skew", "failed")
+    with checks.fails_then_recovers("predeploy.version-skew", node_info("kwok-node-1", kubeletVersion="v1.29.15")) as r:
         assert r.message == (
             "1 version skew problems: kwok-node-1 (kubelet v1.29.15 is 4 minor versions behind "
             f"the API server {K8S} (at most 3))"
         ), r.message
-    checks.until("predeploy.version-skew", "passed")
 
 
 def test_version_skew_fails_on_an_upgrade_that_skips_a_minor(checks):
@@ -163,25 +162,26 @@ def test_version_skew_fails_on_an_upgrade_that_skips_a_minor(checks):
 
 
 def test_security_patches_fails_on_an_unpatched_kernel(checks):
-    with node_info("kwok-node-0", kernelVersion="6.1.0-18-amd64"):
-        r = checks.until("monthly.security-patches", "failed")
+    with checks.fails_then_recovers(
+        "monthly.security-patches", node_info("kwok-node-0", kernelVersion="6.1.0-18-amd64")
+    ) as r:
         assert r.message == (
             "1 nodes below the agreed patch levels: kwok-node-0 (kernel 6.1.0-18-amd64 below 6.1.0-25)"
         ), r.message
-    checks.until("monthly.security-patches", "passed")
 
 
 # -- Helm, PDBs ---------------------------------------------------------------------
 
 
 def test_helm_releases_fails_on_a_failed_upgrade(checks):
-    with broken(
-        lambda: platform.put_helm_release(NS, "qsign", 3, "failed"),
-        lambda: platform.delete_helm_release(NS, "qsign", 3),
-    ):
-        r = checks.until("predeploy.helm-releases", "failed")
+    with checks.fails_then_recovers(
+        "predeploy.helm-releases",
+        broken(
+            lambda: platform.put_helm_release(NS, "qsign", 3, "failed"),
+            lambda: platform.delete_helm_release(NS, "qsign", 3),
+        ),
+    ) as r:
         assert r.message == "1 Helm releases failed or pending: qsign/qsign (revision 3 failed)", r.message
-    checks.until("predeploy.helm-releases", "passed")
 
 
 def restore_pdb(name: str) -> None:
@@ -196,25 +196,27 @@ def restore_pdb(name: str) -> None:
 
 
 def test_pdb_fails_when_a_workload_loses_its_pdb(checks):
-    with broken(lambda: cluster.delete("PodDisruptionBudget", NS, "postgresql"), lambda: restore_pdb("postgresql")):
-        r = checks.until("predeploy.pdb", "failed")
+    with checks.fails_then_recovers(
+        "predeploy.pdb",
+        broken(lambda: cluster.delete("PodDisruptionBudget", NS, "postgresql"), lambda: restore_pdb("postgresql")),
+    ) as r:
         assert r.message == (
             "1 workloads without a working PodDisruptionBudget: statefulset/qsign/postgresql (no PodDisruptionBudget)"
         ), r.message
-    checks.until("predeploy.pdb", "passed")
 
 
 def test_pdb_fails_on_a_pdb_that_allows_no_disruption(checks):
-    with broken(
-        lambda: cluster.patch("PodDisruptionBudget", NS, "vault", {"spec": {"maxUnavailable": 0}}),
-        lambda: restore_pdb("vault"),
-    ):
-        r = checks.until("predeploy.pdb", "failed")
+    with checks.fails_then_recovers(
+        "predeploy.pdb",
+        broken(
+            lambda: cluster.patch("PodDisruptionBudget", NS, "vault", {"spec": {"maxUnavailable": 0}}),
+            lambda: restore_pdb("vault"),
+        ),
+    ) as r:
         assert r.message.startswith(
             "1 workloads without a working PodDisruptionBudget: statefulset/qsign/vault "
             "(PDB vault allows no disruption (maxUnavailable 0 of 2 replicas)"
         ), r.message
-    checks.until("predeploy.pdb", "passed")
 
 
 # -- HPAs ---------------------------------------------------------------------------
@@ -238,21 +240,24 @@ def test_hpa_behaviour_fails_when_the_metrics_are_unavailable(checks):
             },
         }
     ]
-    with broken(
-        lambda: platform.patch_hpa(*platform.HPA, {"metrics": rps}, until=scaling_active("False")), platform.restore_hpa
-    ):
-        r = checks.until("weekly.hpa-behaviour", "failed")
+    with checks.fails_then_recovers(
+        "weekly.hpa-behaviour",
+        broken(
+            lambda: platform.patch_hpa(*platform.HPA, {"metrics": rps}, until=scaling_active("False")),
+            platform.restore_hpa,
+        ),
+    ) as r:
         assert r.message.startswith(
             f"1 HPAs not working: {HPA_NAME} (metrics unavailable (ScalingActive False: FailedGetPodsMetric: "
         ), r.message
-    checks.until("weekly.hpa-behaviour", "passed")
 
 
 def test_hpa_behaviour_fails_when_pinned_at_max(checks):
-    with broken(lambda: platform.patch_hpa(*platform.HPA, {"maxReplicas": 3}), platform.restore_hpa):
-        r = checks.until("weekly.hpa-behaviour", "failed")
+    with checks.fails_then_recovers(
+        "weekly.hpa-behaviour",
+        broken(lambda: platform.patch_hpa(*platform.HPA, {"maxReplicas": 3}), platform.restore_hpa),
+    ) as r:
         assert r.message == f"1 HPAs not working: {HPA_NAME} (pinned at maxReplicas 3 (3 running))", r.message
-    checks.until("weekly.hpa-behaviour", "passed")
 
 
 def test_hpa_configured_fails_when_the_bounds_change(checks):
@@ -262,31 +267,33 @@ def test_hpa_configured_fails_when_the_bounds_change(checks):
         "type": "Resource",
         "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 90}},
     }
-    with broken(
-        lambda: platform.patch_hpa(*platform.HPA, {"maxReplicas": 10, "metrics": metrics}), platform.restore_hpa
-    ):
-        r = checks.until("monthly.hpa-configured", "failed")
+    with checks.fails_then_recovers(
+        "monthly.hpa-configured",
+        broken(
+            lambda: platform.patch_hpa(*platform.HPA, {"maxReplicas": 10, "metrics": metrics}), platform.restore_hpa
+        ),
+    ) as r:
         assert r.message == (
             f"1 workloads without the agreed HPA: hpa/{HPA_NAME} (maxReplicas 10, agreed 20; "
             "cpu target 90%, agreed 70%)"
         ), r.message
-    checks.until("monthly.hpa-configured", "passed")
 
 
 # -- volumes, unused resources, cost, SPOF ------------------------------------------
 
 
 def test_pv_released_fails_on_a_released_volume(checks):
-    with broken(
-        lambda: platform.create_released_pv("opscheck-selftest-released"),
-        lambda: cluster.delete("PersistentVolume", None, "opscheck-selftest-released"),
-    ):
-        r = checks.until("monthly.pv-released", "failed")
+    with checks.fails_then_recovers(
+        "monthly.pv-released",
+        broken(
+            lambda: platform.create_released_pv("opscheck-selftest-released"),
+            lambda: cluster.delete("PersistentVolume", None, "opscheck-selftest-released"),
+        ),
+    ) as r:
         assert r.message == (
             "1 PersistentVolumes Released or Failed: opscheck-selftest-released (Released, was "
             "qsign/deleted-claim, reclaim policy Retain)"
         ), r.message
-    checks.until("monthly.pv-released", "passed")
 
 
 def test_unused_resources_fails_on_an_unmounted_pvc_and_an_unreferenced_configmap(checks):
@@ -298,31 +305,28 @@ def test_unused_resources_fails_on_an_unmounted_pvc_and_an_unreferenced_configma
         platform.delete_unused_pvc(NS, "opscheck-selftest-unused")
         cluster.delete("ConfigMap", NS, "opscheck-selftest-unused")
 
-    with broken(break_it, repair):
-        r = checks.until("monthly.unused-resources", "failed")
+    with checks.fails_then_recovers("monthly.unused-resources", broken(break_it, repair)) as r:
         assert r.message == (
             "2 unused resources: pvc/qsign/opscheck-selftest-unused (Bound, mounted by no pod), "
             "configmap/qsign/opscheck-selftest-unused (referenced by no pod or workload)"
         ), r.message
-    checks.until("monthly.unused-resources", "passed")
 
 
 def test_cost_review_fails_on_an_over_provisioned_workload(checks):
-    with broken(
-        lambda: platform.set_pod_cpu_usage(NS, "app=vault", "1m"),
-        lambda: platform.set_pod_cpu_usage(NS, "app=vault", None),
-    ):
-        r = checks.until("monthly.cost-review", "failed")
+    with checks.fails_then_recovers(
+        "monthly.cost-review",
+        broken(
+            lambda: platform.set_pod_cpu_usage(NS, "app=vault", "1m"),
+            lambda: platform.set_pod_cpu_usage(NS, "app=vault", None),
+        ),
+    ) as r:
         assert re.fullmatch(
             r"1 workloads over-provisioned: qsign/vault \(CPU requests 500m, uses [12]m "
             r"\(0\.[2-4]% < 10%\)\)",
             r.message,
         ), r.message
-    checks.until("monthly.cost-review", "passed")
 
 
 def test_spof_fails_on_a_workload_with_one_replica(checks):
-    with faults.scaled(NS, "vault", 1, "StatefulSet"):
-        r = checks.until("quarterly.spof", "failed")
+    with checks.fails_then_recovers("quarterly.spof", faults.scaled(NS, "vault", 1, "StatefulSet")) as r:
         assert r.message == "1 single points of failure: statefulset/qsign/vault (1 replica)", r.message
-    checks.until("quarterly.spof", "passed")

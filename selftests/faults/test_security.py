@@ -46,24 +46,27 @@ def _manifest(kind: str, namespace: str | None, name: str) -> dict:
 
 
 def test_cert_manager_certificates_fail_on_a_certificate_not_ready(checks):
-    with broken(
-        lambda: security.set_certificate_status("qsign", "api-server-tls", ready=False),
-        security.sync_certificate_status,
-    ):
-        r = checks.until("daily.cert-manager-certificates", "failed")
+    with checks.fails_then_recovers(
+        "daily.cert-manager-certificates",
+        broken(
+            lambda: security.set_certificate_status("qsign", "api-server-tls", ready=False),
+            security.sync_certificate_status,
+        ),
+    ) as r:
         assert r.message.startswith(
             "1 Certificates not Ready or expiring within 30 days: "
             "qsign/api-server-tls (Ready=False: Failed (The certificate request has failed"
         ), r.message
-    checks.until("daily.cert-manager-certificates", "passed")
 
 
 def test_cert_manager_certificates_fail_on_a_certificate_expiring_in_ten_days(checks):
-    with broken(
-        lambda: security.set_certificate_status("qsign", "signature-service-tls", days_left=10),
-        security.sync_certificate_status,
-    ):
-        r = checks.until("daily.cert-manager-certificates", "failed")
+    with checks.fails_then_recovers(
+        "daily.cert-manager-certificates",
+        broken(
+            lambda: security.set_certificate_status("qsign", "signature-service-tls", days_left=10),
+            security.sync_certificate_status,
+        ),
+    ) as r:
         # renewBefore is 30 days: a certificate 10 days from expiry also missed its renewal
         assert re.fullmatch(
             r"1 Certificates not Ready or expiring within 30 days: qsign/signature-service-tls "
@@ -71,14 +74,16 @@ def test_cert_manager_certificates_fail_on_a_certificate_expiring_in_ten_days(ch
             r"renewal overdue since \d{4}-\d\d-\d\d \d\d:\d\dZ\)",
             r.message,
         ), r.message
-    checks.until("daily.cert-manager-certificates", "passed")
 
 
 def test_monthly_cert_expiry_fails_on_an_hsm_certificate_expiring_in_ten_days(checks):
-    with broken(
-        lambda: security.write_hsm_certificate(days_valid=10), lambda: security.write_hsm_certificate(days_valid=365)
-    ):
-        r = checks.until("monthly.cert-expiry", "failed")
+    with checks.fails_then_recovers(
+        "monthly.cert-expiry",
+        broken(
+            lambda: security.write_hsm_certificate(days_valid=10),
+            lambda: security.write_hsm_certificate(days_valid=365),
+        ),
+    ) as r:
         path = re.escape(str(security.hsm_certificate_file()))
         assert re.fullmatch(
             rf"1 certificates unreadable or expiring within 30 days: hsm-adapter:{path} "
@@ -87,7 +92,6 @@ def test_monthly_cert_expiry_fails_on_an_hsm_certificate_expiring_in_ten_days(ch
         ), r.message
         # the TLS Secrets are still listed with their dates
         assert any(row[0] == "qsign/api-server-tls" for row in r.evidence["rows"])
-    checks.until("monthly.cert-expiry", "passed")
 
 
 # ------------------------------------------------------------------ RBAC
@@ -125,13 +129,11 @@ def test_access_review_fails_when_a_reviewed_user_gets_a_role_beyond_review(chec
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "viewer"}],
     }
-    with broken(*_made(escalation)):
-        r = checks.until("monthly.access-review", "failed")
+    with checks.fails_then_recovers("monthly.access-review", broken(*_made(escalation))) as r:
         assert r.message == (
             "1 unexpected role grants: User:viewer (ClusterRole edit in qsign via "
             "rolebinding/qsign/opscheck-selftest-escalation, not among its reviewed roles: view)"
         ), r.message
-    checks.until("monthly.access-review", "passed")
 
 
 def test_rbac_policy_fails_on_a_wildcard_role(checks):
@@ -141,13 +143,11 @@ def test_rbac_policy_fails_on_a_wildcard_role(checks):
         "metadata": {"name": "opscheck-selftest-wildcard", "namespace": "qsign"},
         "rules": [{"apiGroups": [""], "resources": ["*"], "verbs": ["*"]}],
     }
-    with broken(*_made(wildcard)):
-        r = checks.until("quarterly.rbac-policy", "failed")
+    with checks.fails_then_recovers("quarterly.rbac-policy", broken(*_made(wildcard))) as r:
         assert r.message == (
             "1 wildcard roles or default ServiceAccount bindings outside the allowed lists: "
             "role/qsign/opscheck-selftest-wildcard (* in resources, verbs)"
         ), r.message
-    checks.until("quarterly.rbac-policy", "passed")
 
 
 def test_default_sa_checks_fail_when_the_default_service_account_may_read_secrets(checks):
@@ -196,42 +196,45 @@ def test_default_sa_checks_fail_when_the_default_service_account_may_read_secret
 
 
 def test_network_policies_fail_without_the_default_deny(checks):
-    with broken(
-        lambda: cluster.delete("NetworkPolicy", "qsign-gateway", "default-deny-all"),
-        lambda: security.apply(_manifest("NetworkPolicy", "qsign-gateway", "default-deny-all")),
-    ):
-        r = checks.until("monthly.network-policies", "failed")
+    with checks.fails_then_recovers(
+        "monthly.network-policies",
+        broken(
+            lambda: cluster.delete("NetworkPolicy", "qsign-gateway", "default-deny-all"),
+            lambda: security.apply(_manifest("NetworkPolicy", "qsign-gateway", "default-deny-all")),
+        ),
+    ) as r:
         assert r.message == (
             "1 namespaces without NetworkPolicies or a default deny: "
             "qsign-gateway (no default-deny for Ingress and Egress)"
         ), r.message
-    checks.until("monthly.network-policies", "passed")
 
 
 def test_pod_security_labels_fail_without_the_enforce_label(checks):
     label = "pod-security.kubernetes.io/enforce"
-    with broken(
-        lambda: cluster.patch("Namespace", None, "qsign-gateway", {"metadata": {"labels": {label: None}}}),
-        lambda: security.apply(_manifest("Namespace", None, "qsign-gateway")),
-    ):
-        r = checks.until("monthly.pod-security-labels", "failed")
+    with checks.fails_then_recovers(
+        "monthly.pod-security-labels",
+        broken(
+            lambda: cluster.patch("Namespace", None, "qsign-gateway", {"metadata": {"labels": {label: None}}}),
+            lambda: security.apply(_manifest("Namespace", None, "qsign-gateway")),
+        ),
+    ) as r:
         assert r.message == (
             "1 namespaces without Pod Security Standard restricted: qsign-gateway (enforce not set)"
         ), r.message
-    checks.until("monthly.pod-security-labels", "passed")
 
 
 def test_pod_security_labels_fail_on_a_weaker_level(checks):
     label = "pod-security.kubernetes.io/warn"
-    with broken(
-        lambda: cluster.patch("Namespace", None, "qsign-gateway", {"metadata": {"labels": {label: "baseline"}}}),
-        lambda: security.apply(_manifest("Namespace", None, "qsign-gateway")),
-    ):
-        r = checks.until("monthly.pod-security-labels", "failed")
+    with checks.fails_then_recovers(
+        "monthly.pod-security-labels",
+        broken(
+            lambda: cluster.patch("Namespace", None, "qsign-gateway", {"metadata": {"labels": {label: "baseline"}}}),
+            lambda: security.apply(_manifest("Namespace", None, "qsign-gateway")),
+        ),
+    ) as r:
         assert r.message == (
             "1 namespaces without Pod Security Standard restricted: qsign-gateway (warn=baseline, restricted required)"
         ), r.message
-    checks.until("monthly.pod-security-labels", "passed")
 
 
 def test_plaintext_credentials_fail_on_a_password_in_a_configmap_and_an_env_literal(checks):
@@ -269,8 +272,7 @@ def test_plaintext_credentials_fail_on_a_password_in_a_configmap_and_an_env_lite
                 "Deployment", "qsign-gateway", "gateway", [{"op": "remove", "path": env_path}], kind_of_patch="json"
             )
 
-    with broken(leak, clean):
-        r = checks.until("monthly.plaintext-credentials", "failed")
+    with checks.fails_then_recovers("monthly.plaintext-credentials", broken(leak, clean)) as r:
         assert r.message == (
             "3 credentials in plain text (key names shown, values withheld): "
             "configmap/qsign/opscheck-selftest-app-config (key DATABASE_PASSWORD), "
@@ -280,7 +282,6 @@ def test_plaintext_credentials_fail_on_a_password_in_a_configmap_and_an_env_lite
         # key names only: neither value is anywhere in what the run recorded
         recorded = json.dumps(r.raw)
         assert password not in recorded and token not in recorded
-    checks.until("monthly.plaintext-credentials", "passed")
 
 
 # ------------------------------------------------------------------ scans and benchmark
@@ -322,16 +323,17 @@ def test_image_vulnerabilities_fail_on_a_high_finding_in_a_vulnerability_report(
         "HIGH",
         "postgresql: PostgreSQL PL/Perl environment variable changes execute arbitrary code",
     )
-    with broken(
-        lambda: security.put_vulnerability_report("statefulset-postgresql-postgresql", extra=[finding]),
-        lambda: security.apply_vulnerability_reports(force=True),
-    ):
-        r = checks.until("weekly.image-vulnerabilities", "failed")
+    with checks.fails_then_recovers(
+        "weekly.image-vulnerabilities",
+        broken(
+            lambda: security.put_vulnerability_report("statefulset-postgresql-postgresql", extra=[finding]),
+            lambda: security.apply_vulnerability_reports(force=True),
+        ),
+    ) as r:
         assert r.message == (
             "1 running images with CRITICAL/HIGH findings or no recent scan: postgres:16.4 "
             "(1 HIGH: CVE-2024-10979 in postgresql-16 16.4-1.pgdg120+2 (fixed in 16.5-1.pgdg120+1))"
         ), r.message
-    checks.until("weekly.image-vulnerabilities", "passed")
 
 
 def test_release_images_fail_on_an_image_never_scanned(checks):
@@ -345,13 +347,13 @@ def test_release_images_fail_on_an_image_never_scanned(checks):
 
 def test_cis_benchmark_fails_on_a_new_failure(checks):
     failure = ("1.2.15", "Ensure that the --profiling argument is set to false (Automated)", "FAIL", "master")
-    with broken(lambda: security.write_kube_bench(extra=[failure]), security.write_kube_bench):
-        r = checks.until("monthly.cis-benchmark", "failed")
+    with checks.fails_then_recovers(
+        "monthly.cis-benchmark", broken(lambda: security.write_kube_bench(extra=[failure]), security.write_kube_bench)
+    ) as r:
         assert r.message == (
             "1 CIS benchmark findings not accepted: "
             "1.2.15 (FAIL: Ensure that the --profiling argument is set to false (Automated))"
         ), r.message
-    checks.until("monthly.cis-benchmark", "passed")
 
 
 # ------------------------------------------------------------------ Istio
@@ -377,13 +379,11 @@ def test_sidecar_injected_fails_on_a_pod_without_the_sidecar(checks):
             ],
         },
     }
-    with broken(*_made(pod)):
-        r = checks.until("daily.sidecar-injected", "failed")
+    with checks.fails_then_recovers("daily.sidecar-injected", broken(*_made(pod))) as r:
         assert r.message == (
             "1 pods or namespaces outside the mesh: qsign-gateway/opscheck-selftest-no-sidecar "
             "(no istio-proxy container (sidecar.istio.io/inject: false))"
         ), r.message
-    checks.until("daily.sidecar-injected", "passed")
 
 
 def test_mtls_strict_fails_on_a_permissive_namespace_policy(checks):
@@ -393,13 +393,11 @@ def test_mtls_strict_fails_on_a_permissive_namespace_policy(checks):
         "metadata": {"name": "opscheck-selftest-permissive", "namespace": "qsign-gateway"},
         "spec": {"mtls": {"mode": "PERMISSIVE"}},
     }
-    with broken(*_made(permissive)):
-        r = checks.until("monthly.mtls-strict", "failed")
+    with checks.fails_then_recovers("monthly.mtls-strict", broken(*_made(permissive))) as r:
         assert r.message == (
             "1 mesh namespaces or workloads without STRICT mTLS: "
             "qsign-gateway (PERMISSIVE from peerauthentication/qsign-gateway/opscheck-selftest-permissive)"
         ), r.message
-    checks.until("monthly.mtls-strict", "passed")
 
 
 def test_istio_version_fails_on_an_istiod_below_the_minimum(checks):

@@ -17,18 +17,16 @@ pytestmark = pytest.mark.usefixtures("testenv_up")
 
 
 def test_health_endpoints_fail_when_vault_is_sealed(checks):
-    with broken(vault.seal, vault.unseal):
-        r = checks.until("daily.health-endpoints", "failed", message=lambda m: "vault: DOWN" in m)
+    with checks.fails_then_recovers(
+        "daily.health-endpoints", broken(vault.seal, vault.unseal), message=lambda m: "vault: DOWN" in m
+    ) as r:
         assert "api-server /health/ready (HTTP 503" in r.message
         assert "signature-service /health/ready" in r.message
-    checks.until("daily.health-endpoints", "passed")
 
 
 def test_health_endpoints_fail_when_a_service_is_down(checks):
-    with broken(lambda: _stop_app("api-server"), apps.up):
-        r = checks.until("daily.health-endpoints", "failed")
+    with checks.fails_then_recovers("daily.health-endpoints", broken(lambda: _stop_app("api-server"), apps.up)) as r:
         assert "api-server /health (connection refused)" in r.message
-    checks.until("daily.health-endpoints", "passed")
 
 
 def _stop_app(app: str) -> None:
@@ -38,21 +36,20 @@ def _stop_app(app: str) -> None:
 
 
 def test_hsm_connected_fails_when_the_hsm_link_drops(checks):
-    with broken(
-        lambda: apps.set_control("hsm-adapter", hsm_connected=False),
-        lambda: apps.set_control("hsm-adapter", hsm_connected=None),
-    ):
-        r = checks.until("daily.hsm-connected", "failed")
+    with checks.fails_then_recovers(
+        "daily.hsm-connected",
+        broken(
+            lambda: apps.set_control("hsm-adapter", hsm_connected=False),
+            lambda: apps.set_control("hsm-adapter", hsm_connected=None),
+        ),
+    ) as r:
         assert r.message == "hsm-adapter reports HSM connection DOWN (HTTP 503)"
         assert r.evidence["measured"] == "DOWN"
-    checks.until("daily.hsm-connected", "passed")
 
 
 def test_vault_unsealed_fails_when_sealed(checks):
-    with broken(vault.seal, vault.unseal):
-        r = checks.until("daily.vault-unsealed", "failed")
+    with checks.fails_then_recovers("daily.vault-unsealed", broken(vault.seal, vault.unseal)) as r:
         assert r.message == "Vault at http://127.0.0.1:18200 is sealed"
-    checks.until("daily.vault-unsealed", "passed")
 
 
 def test_vault_unsealed_fails_when_vault_is_down(checks):
@@ -64,10 +61,8 @@ def test_vault_unsealed_fails_when_vault_is_down(checks):
 
 
 def test_audit_log_fails_without_an_audit_device(checks):
-    with broken(vault.restart_without_audit, vault.start_server):
-        r = checks.until("daily.audit-log", "failed")
+    with checks.fails_then_recovers("daily.audit-log", broken(vault.restart_without_audit, vault.start_server)) as r:
         assert r.message == "Vault at http://127.0.0.1:18200 has no audit device enabled"
-    checks.until("daily.audit-log", "passed")
 
 
 def test_audit_log_is_an_error_when_vault_is_down(checks):
@@ -89,38 +84,43 @@ def test_postgres_select1_fails_when_the_server_stops(checks):
 
 
 def test_disk_usage_fails_when_the_database_volume_fills(checks):
-    with broken(lambda: postgres.fill_volume(90), postgres.clear_fill):
-        # Both the PVC (kubelet volume stats) and the node filesystem see the same tmpfs;
-        # wait until both scrapes have caught up.
-        r = checks.until(
-            "daily.disk-usage",
-            "failed",
-            timeout=60,
-            message=lambda m: "volume qsign/data-postgresql-0" in m and "filesystem " in m,
-        )
+    # Both the PVC (kubelet volume stats) and the node filesystem see the same tmpfs;
+    # wait until both scrapes have caught up.
+    with checks.fails_then_recovers(
+        "daily.disk-usage",
+        broken(lambda: postgres.fill_volume(90), postgres.clear_fill),
+        timeout=60,
+        message=lambda m: "volume qsign/data-postgresql-0" in m and "filesystem " in m,
+    ) as r:
         assert re.search(r"volume qsign/data-postgresql-0 \(9\d(\.\d)?% used\)", r.message), r.message
-    checks.until("daily.disk-usage", "passed", timeout=60)
 
 
 def test_api_latency_fails_when_responses_slow_down(checks, short_window_profile):
-    with broken(
-        lambda: apps.set_control("api-server", latency_ms=900), lambda: apps.set_control("api-server", latency_ms=None)
-    ):
-        r = checks.until("daily.api-latency", "failed", timeout=120, profile=short_window_profile)
+    with checks.fails_then_recovers(
+        "daily.api-latency",
+        broken(
+            lambda: apps.set_control("api-server", latency_ms=900),
+            lambda: apps.set_control("api-server", latency_ms=None),
+        ),
+        timeout=120,
+        profile=short_window_profile,
+    ) as r:
         assert re.match(r"average API response time over 20s \d+(\.\d)? ms is over the threshold 200 ms", r.message), (
             r.message
         )
-    checks.until("daily.api-latency", "passed", timeout=120, profile=short_window_profile)
 
 
 def test_signature_latency_fails_when_signing_slows_down(checks, short_window_profile):
-    with broken(
-        lambda: apps.set_control("signature-service", latency_ms=1500),
-        lambda: apps.set_control("signature-service", latency_ms=None),
-    ):
-        r = checks.until("daily.signature-latency", "failed", timeout=120, profile=short_window_profile)
+    with checks.fails_then_recovers(
+        "daily.signature-latency",
+        broken(
+            lambda: apps.set_control("signature-service", latency_ms=1500),
+            lambda: apps.set_control("signature-service", latency_ms=None),
+        ),
+        timeout=120,
+        profile=short_window_profile,
+    ) as r:
         assert "average signature time over 20s" in r.message and "over the threshold 500 ms" in r.message
-    checks.until("daily.signature-latency", "passed", timeout=120, profile=short_window_profile)
 
 
 def test_latency_is_an_error_when_prometheus_has_no_data(checks, tmp_path):

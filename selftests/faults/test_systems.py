@@ -34,14 +34,17 @@ def crashloop(namespace: str, deployment: str):
 
 def test_top_usage_fails_when_a_pod_nears_its_memory_limit(checks):
     ns, app = "hankook-smartsensor", "sensor-gateway"
-    with broken(lambda: systems.set_pod_memory(ns, app, "480Mi"), lambda: systems.set_pod_memory(ns, app, None)):
-        r = checks.until("daily.top-usage", "failed", timeout=30, profile=SMARTSENSOR)
+    with checks.fails_then_recovers(
+        "daily.top-usage",
+        broken(lambda: systems.set_pod_memory(ns, app, "480Mi"), lambda: systems.set_pod_memory(ns, app, None)),
+        timeout=30,
+        profile=SMARTSENSOR,
+    ) as r:
         assert re.search(
             r"heavy pods near their memory limit: hankook-smartsensor/sensor-gateway-\S+ "
             r"\(memory 480Mi is 93\.8% of its 512Mi limit\)",
             r.message,
         ), r.message
-    checks.until("daily.top-usage", "passed", timeout=30, profile=SMARTSENSOR)
 
 
 def test_redis_ping_fails_when_redis_is_down(checks):
@@ -52,32 +55,41 @@ def test_redis_ping_fails_when_redis_is_down(checks):
 
 
 def test_redis_memory_fails_when_the_cache_fills(checks):
-    with broken(lambda: rediscache.fill_memory(95), rediscache.clear_fill):
-        r = checks.until("weekly.redis-memory", "failed", timeout=30, profile=SMARTSENSOR)
+    with checks.fails_then_recovers(
+        "weekly.redis-memory",
+        broken(lambda: rediscache.fill_memory(95), rediscache.clear_fill),
+        timeout=30,
+        profile=SMARTSENSOR,
+    ) as r:
         assert re.fullmatch(
             r"Redis 127\.0\.0\.1:16379: used_memory \d+\.\d MiB is 9\d\.\d% of maxmemory 64\.0 MiB, "
             r"over 80%",
             r.message,
         ), r.message
-    checks.until("weekly.redis-memory", "passed", timeout=30, profile=SMARTSENSOR)
 
 
 def test_redis_memory_fails_when_the_hit_rate_drops(checks):
-    with broken(lambda: rediscache.lookups(hits=0, misses=1500), rediscache.reset_stats):
-        r = checks.until("weekly.redis-memory", "failed", timeout=30, profile=SMARTSENSOR)
+    with checks.fails_then_recovers(
+        "weekly.redis-memory",
+        broken(lambda: rediscache.lookups(hits=0, misses=1500), rediscache.reset_stats),
+        timeout=30,
+        profile=SMARTSENSOR,
+    ) as r:
         assert re.fullmatch(
             r"Redis 127\.0\.0\.1:16379: cache hit rate \d+\.\d% \(\d+ lookups\) is under 80%", r.message
         ), r.message
-    checks.until("weekly.redis-memory", "passed", timeout=30, profile=SMARTSENSOR)
 
 
 def test_health_endpoints_fail_when_the_smartsensor_api_is_down(checks):
-    with broken(
-        lambda: systems.set_endpoint("smartsensor-api", "DOWN"), lambda: systems.set_endpoint("smartsensor-api")
-    ):
-        r = checks.until("daily.health-endpoints", "failed", timeout=30, profile=SMARTSENSOR)
+    with checks.fails_then_recovers(
+        "daily.health-endpoints",
+        broken(
+            lambda: systems.set_endpoint("smartsensor-api", "DOWN"), lambda: systems.set_endpoint("smartsensor-api")
+        ),
+        timeout=30,
+        profile=SMARTSENSOR,
+    ) as r:
         assert r.message == "1 health endpoints not UP: api /health (HTTP 503, status DOWN)"
-    checks.until("daily.health-endpoints", "passed", timeout=30, profile=SMARTSENSOR)
 
 
 def test_error_logs_fail_on_a_day_of_api_server_errors(checks):
@@ -90,15 +102,18 @@ def test_error_logs_fail_on_a_day_of_api_server_errors(checks):
         )
         for i in range(25)
     ]
-    with broken(
-        lambda: systems.write_log_lines("smartsensor-api-server.log", lines),
-        lambda: systems.rotate_log("smartsensor-api-server.log"),
-    ):
-        r = checks.until("daily.error-logs", "failed", timeout=30, profile=SMARTSENSOR)
+    with checks.fails_then_recovers(
+        "daily.error-logs",
+        broken(
+            lambda: systems.write_log_lines("smartsensor-api-server.log", lines),
+            lambda: systems.rotate_log("smartsensor-api-server.log"),
+        ),
+        timeout=30,
+        profile=SMARTSENSOR,
+    ) as r:
         assert re.fullmatch(
             r"1 apps over 20 ERROR lines in the last 1 day, 0:00:00: api-server \(\d+ ERROR lines\)", r.message
         ), r.message
-    checks.until("daily.error-logs", "passed", timeout=30, profile=SMARTSENSOR)
 
 
 def test_security_events_fail_on_blocked_logins(checks):
@@ -110,102 +125,111 @@ def test_security_events_fail_on_blocked_logins(checks):
         )
         for i in range(25)
     ]
-    with broken(
-        lambda: systems.write_log_lines("smartsensor-oauth2-server.log", lines),
-        lambda: systems.rotate_log("smartsensor-oauth2-server.log"),
-    ):
-        r = checks.until("daily.abnormal-access", "failed", timeout=30, profile=SMARTSENSOR)
+    with checks.fails_then_recovers(
+        "daily.abnormal-access",
+        broken(
+            lambda: systems.write_log_lines("smartsensor-oauth2-server.log", lines),
+            lambda: systems.rotate_log("smartsensor-oauth2-server.log"),
+        ),
+        timeout=30,
+        profile=SMARTSENSOR,
+    ) as r:
         assert r.message.startswith(
             "access attempts matching /(failed|unauthorized|blocked)/ in the last 1 day, 0:00:00 "
         ), r.message
         assert "is over the threshold 20: hankook-security/oauth2-server-0 (25 attempts)" in r.message
-    checks.until("daily.abnormal-access", "passed", timeout=30, profile=SMARTSENSOR)
 
 
 def test_pvc_bound_fails_on_a_pending_smartsensor_claim(checks):
     ns = "hankook-smartsensor"
-    with faults.pending_pvc(ns, "opscheck-selftest-pending"):
-        r = checks.until("daily.pvc-bound", "failed", timeout=30, profile=SMARTSENSOR)
+    with checks.fails_then_recovers(
+        "daily.pvc-bound", faults.pending_pvc(ns, "opscheck-selftest-pending"), timeout=30, profile=SMARTSENSOR
+    ) as r:
         assert r.message == "1 PVCs not Bound: hankook-smartsensor/opscheck-selftest-pending (Pending)"
-    checks.until("daily.pvc-bound", "passed", timeout=30, profile=SMARTSENSOR)
 
 
 def test_node_disk_fails_when_the_image_filesystem_fills(checks):
-    with broken(lambda: controlplane.fill_node_fs(90), controlplane.clear_node_fs):
-        r = checks.until("daily.node-disk", "failed", timeout=30, profile=SMARTSENSOR)
+    with checks.fails_then_recovers(
+        "daily.node-disk",
+        broken(lambda: controlplane.fill_node_fs(90), controlplane.clear_node_fs),
+        timeout=30,
+        profile=SMARTSENSOR,
+    ) as r:
         assert re.fullmatch(
             r"1 node filesystems over 80% used: demo-node:\S+/control-plane/var-lib-containerd "
             r"\(9\d% used\)",
             r.message,
         ), r.message
-    checks.until("daily.node-disk", "passed", timeout=30, profile=SMARTSENSOR)
 
 
 # ---------------------------------------------------------------------------- Titanium (003)
 
 
 def test_pods_running_fails_on_a_crashlooping_titanium_pod(checks):
-    with crashloop("titanium-prod", "prod-user-service-deployment"):
-        r = checks.until("daily.pods-running", "failed", profile=TITANIUM)
+    with checks.fails_then_recovers(
+        "daily.pods-running", crashloop("titanium-prod", "prod-user-service-deployment"), profile=TITANIUM
+    ) as r:
         assert re.search(
             r"pods not Running: titanium-prod/prod-user-service-deployment-\S+ \(CrashLoopBackOff\)", r.message
         ), r.message
-    checks.until("daily.pods-running", "passed", profile=TITANIUM)
 
 
 def test_endpoints_ready_fails_when_a_titanium_service_has_no_pod(checks):
     ns, name = "titanium-prod", "prod-blog-service-deployment"
-    with faults.scaled_down(ns, name):
-        r = checks.until("daily.endpoints-ready", "failed", timeout=30, profile=TITANIUM)
+    with checks.fails_then_recovers(
+        "daily.endpoints-ready", faults.scaled_down(ns, name), timeout=30, profile=TITANIUM
+    ) as r:
         assert r.message == "1 services without ready endpoints: titanium-prod/prod-blog-service (no ready endpoint)"
-    checks.until("daily.endpoints-ready", "passed", timeout=30, profile=TITANIUM)
 
 
 def test_cluster_dns_fails_when_dns_stops_answering(checks):
-    with broken(coredns.stop_server, coredns.start_server):
-        r = checks.until("daily.cluster-dns", "failed", timeout=30, profile=TITANIUM)
+    with checks.fails_then_recovers(
+        "daily.cluster-dns", broken(coredns.stop_server, coredns.start_server), timeout=30, profile=TITANIUM
+    ) as r:
         assert re.fullmatch(
             r"cluster DNS resolver 127\.0\.0\.1:15353: no answer from 127\.0\.0\.1:15353 within 2s "
             r"\(query \S+\.svc\.cluster\.local\)",
             r.message,
         ), r.message
-    checks.until("daily.cluster-dns", "passed", timeout=30, profile=TITANIUM)
 
 
 def test_cluster_dns_fails_when_the_dns_service_has_no_endpoints(checks):
-    with faults.scaled_down("kube-system", "coredns"):
-        r = checks.until("daily.cluster-dns", "failed", timeout=30, profile=TITANIUM)
+    with checks.fails_then_recovers(
+        "daily.cluster-dns", faults.scaled_down("kube-system", "coredns"), timeout=30, profile=TITANIUM
+    ) as r:
         assert r.message.startswith(
             "1 cluster DNS problems: service/kube-system/kube-dns (cluster DNS Service has no ready endpoint)"
         ), r.message
-    checks.until("daily.cluster-dns", "passed", timeout=30, profile=TITANIUM)
 
 
 def test_postgres_backup_fails_when_the_titanium_backup_job_fails(checks):
     ns, name = "titanium-prod", "postgres-backup"
-    with faults.failing_backup(ns, name):
-        r = checks.until("daily.postgres-backup", "failed", timeout=30, profile=TITANIUM)
+    with checks.fails_then_recovers(
+        "daily.postgres-backup", faults.failing_backup(ns, name), timeout=30, profile=TITANIUM
+    ) as r:
         assert re.fullmatch(
             r"backup titanium-prod/postgres-backup: last job postgres-backup-manual-\w+ failed "
             r"\(BackoffLimitExceeded\)",
             r.message,
         ), r.message
-    checks.until("daily.postgres-backup", "passed", timeout=30, profile=TITANIUM)
 
 
 def test_log_pipeline_fails_when_a_node_has_no_ready_shipper(checks):
-    with broken(
-        lambda: systems.set_daemonset_fault("monitoring", "promtail", "crashloop"),
-        lambda: systems.set_daemonset_fault("monitoring", "promtail", None),
-    ):
-        r = checks.until("daily.log-pipeline", "failed", timeout=30, profile=TITANIUM)
+    with checks.fails_then_recovers(
+        "daily.log-pipeline",
+        broken(
+            lambda: systems.set_daemonset_fault("monitoring", "promtail", "crashloop"),
+            lambda: systems.set_daemonset_fault("monitoring", "promtail", None),
+        ),
+        timeout=30,
+        profile=TITANIUM,
+    ) as r:
         assert re.match(
             r"\d log pipeline problems: daemonset/monitoring/promtail \(numberReady [0-2], "
             r"numberAvailable [0-2] of 3 desired\), monitoring/promtail-\w+ \(on kwok-node-\d: "
             r"CrashLoopBackOff\)",
             r.message,
         ), r.message
-    checks.until("daily.log-pipeline", "passed", timeout=30, profile=TITANIUM)
 
 
 def test_error_patterns_fail_on_a_recurring_error(checks):
@@ -217,18 +241,21 @@ def test_error_patterns_fail_on_a_recurring_error(checks):
         )
         for i in range(120)
     ]
-    with broken(
-        lambda: systems.write_log_lines("titanium-user-service.log", lines),
-        lambda: systems.rotate_log("titanium-user-service.log"),
-    ):
-        r = checks.until("weekly.error-patterns", "failed", timeout=30, profile=TITANIUM)
+    with checks.fails_then_recovers(
+        "weekly.error-patterns",
+        broken(
+            lambda: systems.write_log_lines("titanium-user-service.log", lines),
+            lambda: systems.rotate_log("titanium-user-service.log"),
+        ),
+        timeout=30,
+        profile=TITANIUM,
+    ) as r:
         # both user-service replicas show the file: each counts its own lines
         assert re.fullmatch(
             r"1 error patterns seen more than 100 times in 7 days: user-service: \[user-service\] "
             r"Database connection timeout after <n>ms \(request <n>\) from <ip> \(240 times\)",
             r.message,
         ), r.message
-    checks.until("weekly.error-patterns", "passed", timeout=30, profile=TITANIUM)
 
 
 # --------------------------------------------------------------- multi-cluster items (004)
@@ -236,57 +263,69 @@ def test_error_patterns_fail_on_a_recurring_error(checks):
 
 def test_etcd_snapshot_fails_when_snapshots_stop(checks):
     aged: list[Path] = []
-    with broken(lambda: aged.extend(controlplane.stop_snapshots(30)), lambda: controlplane.resume_snapshots(aged)):
-        r = checks.until("daily.etcd-snapshot", "failed", timeout=30, profile=DEMO)
+    with checks.fails_then_recovers(
+        "daily.etcd-snapshot",
+        broken(lambda: aged.extend(controlplane.stop_snapshots(30)), lambda: controlplane.resume_snapshots(aged)),
+        timeout=30,
+        profile=DEMO,
+    ) as r:
         assert re.fullmatch(
             r"1 etcd snapshot problems: control-plane \(newest snapshot etcd-snapshot-\d{8}-\d{6}\.db "
             r"is 30\.0 h old, over 24\.0 h\)",
             r.message,
         ), r.message
-    checks.until("daily.etcd-snapshot", "passed", timeout=30, profile=DEMO)
 
 
 def test_etcd_snapshot_fails_on_a_corrupt_snapshot(checks):
     planted: list[Path] = []
-    with broken(lambda: planted.append(controlplane.corrupt()), lambda: controlplane.remove(planted[0])):
-        r = checks.until("daily.etcd-snapshot", "failed", timeout=30, profile=DEMO)
+    with checks.fails_then_recovers(
+        "daily.etcd-snapshot",
+        broken(lambda: planted.append(controlplane.corrupt()), lambda: controlplane.remove(planted[0])),
+        timeout=30,
+        profile=DEMO,
+    ) as r:
         assert re.fullmatch(
             r"1 etcd snapshot problems: control-plane \(newest snapshot etcd-snapshot-\d{8}-\d{6}\.db "
             r"is not valid: etcdutl snapshot status failed \(exit \d+\): .+\)",
             r.message,
         ), r.message
-    checks.until("daily.etcd-snapshot", "passed", timeout=30, profile=DEMO)
 
 
 def test_etcd_snapshot_fails_when_retention_is_not_applied(checks):
     planted: list[Path] = []
-    with broken(lambda: planted.append(controlplane.plant_expired(9)), lambda: controlplane.remove(planted[0])):
-        r = checks.until("daily.etcd-snapshot", "failed", timeout=30, profile=DEMO)
+    with checks.fails_then_recovers(
+        "daily.etcd-snapshot",
+        broken(lambda: planted.append(controlplane.plant_expired(9)), lambda: controlplane.remove(planted[0])),
+        timeout=30,
+        profile=DEMO,
+    ) as r:
         assert re.fullmatch(
             r"1 etcd snapshot problems: control-plane \(1 snapshots kept past the 7-day retention: "
             r"etcd-snapshot-\d{8}-\d{6}\.db \(9\.0 days\)\)",
             r.message,
         ), r.message
-    checks.until("daily.etcd-snapshot", "passed", timeout=30, profile=DEMO)
 
 
 def test_predeploy_etcd_backup_fails_without_a_recent_snapshot(checks):
     aged: list[Path] = []
-    with broken(lambda: aged.extend(controlplane.stop_snapshots(30)), lambda: controlplane.resume_snapshots(aged)):
-        r = checks.until("predeploy.etcd-backup", "failed", timeout=30, profile=DEMO)
+    with checks.fails_then_recovers(
+        "predeploy.etcd-backup",
+        broken(lambda: aged.extend(controlplane.stop_snapshots(30)), lambda: controlplane.resume_snapshots(aged)),
+        timeout=30,
+        profile=DEMO,
+    ) as r:
         assert re.fullmatch(
             r"1 control-plane hosts without a fresh etcd backup: control-plane \(newest snapshot "
             r"etcd-snapshot-\d{8}-\d{6}\.db is 30\.0 h old, over 24\.0 h\)",
             r.message,
         ), r.message
-    checks.until("predeploy.etcd-backup", "passed", timeout=30, profile=DEMO)
 
 
 def test_vault_pods_fails_when_vault_is_sealed(checks):
-    with broken(vault.seal, vault.unseal):
-        r = checks.until("daily.vault-pods", "failed", timeout=30, profile=QSIGN)
+    with checks.fails_then_recovers(
+        "daily.vault-pods", broken(vault.seal, vault.unseal), timeout=30, profile=QSIGN
+    ) as r:
         assert r.message == "1 Vault problems in cluster demo: http://127.0.0.1:18200 (Vault is sealed)"
-    checks.until("daily.vault-pods", "passed", timeout=30, profile=QSIGN)
 
 
 # ---------------------------------------------------------------- QSIGN weekly Vault review
@@ -320,13 +359,16 @@ def vault_request(path: str, token: str, n: int) -> None:
 def test_failed_auth_fails_on_a_burst_of_rejected_tokens(checks, tmp_path):
     before = checks.one("weekly.failed-auth", profile=QSIGN).evidence["measured"]
     profile = profile_with(tmp_path, QSIGN, max_failed_auth=before + 3)
-    with broken(lambda: vault_request("auth/token/lookup-self", "s.not-a-real-token", 10), rotate_audit_log):
-        r = checks.until("weekly.failed-auth", "failed", timeout=30, profile=profile)
+    with checks.fails_then_recovers(
+        "weekly.failed-auth",
+        broken(lambda: vault_request("auth/token/lookup-self", "s.not-a-real-token", 10), rotate_audit_log),
+        timeout=30,
+        profile=profile,
+    ) as r:
         assert re.fullmatch(
             rf"Vault audit log in the last 7 days: failed authentications \d+ over {before + 3}", r.message
         ), r.message
         assert any(row[0] == "failed-auth: (no valid token) auth/token/lookup-self" for row in r.evidence["rows"])
-    checks.until("weekly.failed-auth", "passed", timeout=30, profile=profile)
 
 
 def test_vault_audit_review_fails_on_denials_and_root_token_use(checks, tmp_path):
@@ -339,8 +381,9 @@ def test_vault_audit_review_fails_on_denials_and_root_token_use(checks, tmp_path
         vault_request("secret/data/qsign/canary", opscheck_token, 5)  # outside the checker's policy
         vault_request("sys/mounts", vault._root_token(), 5)  # break-glass token used for routine reads
 
-    with broken(fault, rotate_audit_log):
-        r = checks.until("weekly.vault-audit-review", "failed", timeout=30, profile=profile)
+    with checks.fails_then_recovers(
+        "weekly.vault-audit-review", broken(fault, rotate_audit_log), timeout=30, profile=profile
+    ) as r:
         assert re.fullmatch(
             rf"Vault audit log in the last 7 days: permission denied \d+ over {denied + 2}; "
             rf"root-token requests \d+ over {root + 2}",
@@ -349,4 +392,3 @@ def test_vault_audit_review_fails_on_denials_and_root_token_use(checks, tmp_path
         rows = [row[0] for row in r.evidence["rows"]]
         assert "permission-denied: token-opscheck secret/data/qsign/canary" in rows
         assert "root-token: root sys/mounts" in rows
-    checks.until("weekly.vault-audit-review", "passed", timeout=30, profile=profile)
