@@ -80,6 +80,7 @@ from testenv.paths import HOST, PORTS, state_dir
 from testenv.procs import pid_alive, wait_for, write_private
 from testenv.readiness import (
     all_pods_settled,
+    daemonset_done,
     deployment_done,
     endpoints_ready,
     node_ready,
@@ -263,18 +264,6 @@ def _apply_workloads(name: str) -> None:
             api.apply(d)
 
 
-def _daemonset_done(ds: dict) -> bool:
-    st = ds.get("status") or {}
-    want = st.get("desiredNumberScheduled", -1)
-    return (
-        st.get("observedGeneration", 0) >= ds["metadata"]["generation"]
-        and want > 0
-        and st.get("numberReady") == want
-        and st.get("updatedNumberScheduled") == want
-        and st.get("numberAvailable") == want
-    )
-
-
 def _wait_healthy(name: str, timeout: float = 180) -> None:
     namespaces, api = (*NAMESPACES[ROLE[name]], "kube-system"), target(name).api
     wait_for(
@@ -288,7 +277,7 @@ def _wait_healthy(name: str, timeout: float = 180) -> None:
         f"{name}: StatefulSets ready",
     )
     wait_for(
-        lambda: all(_daemonset_done(d) for d in api.list_("DaemonSet", "kube-system")),
+        lambda: all(daemonset_done(d) for d in api.list_("DaemonSet", "kube-system")),
         timeout,
         f"{name}: DaemonSets ready",
     )

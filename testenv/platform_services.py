@@ -499,18 +499,8 @@ def _ensure_node_info() -> None:
 
 
 def _daemonset_done(ds: dict | None) -> bool:
-    if not ds:
-        return False
-    st = ds.get("status") or {}
-    want = st.get("desiredNumberScheduled", 0)
-    return (
-        st.get("observedGeneration", 0) >= ds["metadata"]["generation"]
-        and want > 0
-        and st.get("numberReady", 0) == want
-        and st.get("updatedNumberScheduled", 0) == want
-        and st.get("numberAvailable", 0) == want
-        and not st.get("numberUnavailable")
-    )
+    """readiness.daemonset_done, and no pod counted unavailable."""
+    return readiness.daemonset_done(ds) and not (ds.get("status") or {}).get("numberUnavailable")
 
 
 def set_daemonset_crashloop(namespace: str, name: str, crashloop: bool, timeout: float = 90) -> dict:

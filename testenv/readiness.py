@@ -67,6 +67,20 @@ def statefulset_done(s: dict | None) -> bool:
     )
 
 
+def daemonset_done(ds: dict | None) -> bool:
+    if not ds:
+        return False
+    st = ds.get("status") or {}
+    want = st.get("desiredNumberScheduled", -1)
+    return (
+        st.get("observedGeneration", 0) >= ds["metadata"]["generation"]
+        and want > 0
+        and st.get("numberReady") == want
+        and st.get("numberAvailable") == want
+        and st.get("updatedNumberScheduled") == want
+    )
+
+
 def job_finished(j: dict | None) -> str | None:
     """'Complete', 'Failed' or None."""
     for t in ("Complete", "Failed"):

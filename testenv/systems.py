@@ -233,27 +233,13 @@ def _clear_faults() -> None:
         cluster.clear_events(ns, "Warning")
 
 
-def _daemonset_done(ds: dict | None) -> bool:
-    if not ds:
-        return False
-    st = ds.get("status") or {}
-    want = st.get("desiredNumberScheduled", -1)
-    return (
-        st.get("observedGeneration", 0) >= ds["metadata"]["generation"]
-        and want > 0
-        and st.get("numberReady") == want
-        and st.get("numberAvailable") == want
-        and st.get("updatedNumberScheduled") == want
-    )
-
-
 def _healthy() -> bool:
     for ns in NAMESPACES:
         if not all(readiness.deployment_done(d) for d in cluster.list_("Deployment", ns)):
             return False
         if not all(readiness.statefulset_done(s) for s in cluster.list_("StatefulSet", ns)):
             return False
-        if not all(_daemonset_done(d) for d in cluster.list_("DaemonSet", ns)):
+        if not all(readiness.daemonset_done(d) for d in cluster.list_("DaemonSet", ns)):
             return False
         if not readiness.all_pods_settled(cluster.DEMO.api, ns):
             return False
@@ -363,7 +349,7 @@ def set_daemonset_fault(namespace: str, name: str, fault: str | None, timeout: f
         if any(p["metadata"].get("deletionTimestamp") for p in ps):
             return False
         if fault is None:
-            return _daemonset_done(current) and all(
+            return readiness.daemonset_done(current) and all(
                 cluster.FAULT_LABEL not in p["metadata"].get("labels", {}) for p in ps
             )
         st = current.get("status") or {}
