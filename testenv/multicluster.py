@@ -61,7 +61,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
-import json
 import os
 import shutil
 import signal
@@ -77,7 +76,7 @@ from testenv import certs, cluster, demo, faults
 from testenv.cluster import KwokTarget
 from testenv.kubeapi import KubeApi, api_path
 from testenv.paths import HOST, PORTS, state_dir
-from testenv.procs import pid_alive, wait_for, write_private
+from testenv.procs import pid_alive, up_down_status_cli, wait_for, write_private
 from testenv.readiness import (
     all_pods_settled,
     daemonset_done,
@@ -550,10 +549,4 @@ def _wait_kubelets_acting(name: str, timeout: float) -> None:
 
 
 if __name__ == "__main__":  # python -m testenv.multicluster up|down|status
-    cmd = sys.argv[1] if len(sys.argv) > 1 else "status"
-    if cmd == "up":
-        print(json.dumps(up(), indent=2))
-    elif cmd == "down":
-        down()
-    else:
-        print(json.dumps(status(), indent=2))
+    up_down_status_cli(up, down, status)

@@ -6,11 +6,13 @@ stop exactly what `up` started and leave nothing behind.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from testenv.paths import state_dir
@@ -138,3 +140,14 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> Non
         time.sleep(interval)
     detail = f" (last error: {last_exc})" if last_exc else ""
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+
+
+def up_down_status_cli(up: Callable[[], object], down: Callable[[], object], status: Callable[[], object]) -> None:
+    """`python -m testenv.<module> up|down|status`: up and status print their JSON answer."""
+    cmd = sys.argv[1] if len(sys.argv) > 1 else "status"
+    if cmd == "up":
+        print(json.dumps(up(), indent=2))
+    elif cmd == "down":
+        down()
+    else:
+        print(json.dumps(status(), indent=2))
