@@ -510,14 +510,8 @@ def set_daemonset_crashloop(namespace: str, name: str, crashloop: bool, timeout:
     wait until the rollout is back to all pods ready, drop the BackOff warnings."""
     ds = cluster.get("DaemonSet", namespace, name)
     labels = ds["spec"]["template"]["metadata"].get("labels") or {}
+    faults.patch_template_fault("DaemonSet", namespace, name, labels, "crashloop" if crashloop else None)
     if crashloop:
-        if labels.get(cluster.FAULT_LABEL) != "crashloop":
-            cluster.patch(
-                "DaemonSet",
-                namespace,
-                name,
-                {"spec": {"template": {"metadata": {"labels": {cluster.FAULT_LABEL: "crashloop"}}}}},
-            )
         wait_for(
             lambda: (
                 cluster.get("DaemonSet", namespace, name)["status"].get("numberReady", 0) == 0
@@ -528,14 +522,6 @@ def set_daemonset_crashloop(namespace: str, name: str, crashloop: bool, timeout:
             f"DaemonSet {namespace}/{name} crashlooping",
         )
     else:
-        if cluster.FAULT_LABEL in labels:
-            cluster.patch(
-                "DaemonSet",
-                namespace,
-                name,
-                [{"op": "remove", "path": "/spec/template/metadata/labels/" + cluster.FAULT_LABEL.replace("/", "~1")}],
-                kind_of_patch="json",
-            )
         wait_for(
             lambda: (
                 _daemonset_done(cluster.get("DaemonSet", namespace, name))

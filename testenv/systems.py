@@ -326,18 +326,7 @@ def set_daemonset_fault(namespace: str, name: str, fault: str | None, timeout: f
         raise ValueError("fault must be 'crashloop' or None")
     ds = cluster.get("DaemonSet", namespace, name)
     labels = ds["spec"]["template"]["metadata"].get("labels") or {}
-    if fault is None and cluster.FAULT_LABEL in labels:
-        cluster.patch(
-            "DaemonSet",
-            namespace,
-            name,
-            [{"op": "remove", "path": "/spec/template/metadata/labels/" + cluster.FAULT_LABEL.replace("/", "~1")}],
-            kind_of_patch="json",
-        )
-    elif fault is not None and labels.get(cluster.FAULT_LABEL) != fault:
-        cluster.patch(
-            "DaemonSet", namespace, name, {"spec": {"template": {"metadata": {"labels": {cluster.FAULT_LABEL: fault}}}}}
-        )
+    faults.patch_template_fault("DaemonSet", namespace, name, labels, fault)
     selector = ",".join(f"{k}={v}" for k, v in ds["spec"]["selector"]["matchLabels"].items())
 
     def pods() -> list[dict]:
