@@ -111,16 +111,9 @@ def status() -> dict[str, Any]:
     ]
     info["pods"] = len(pods)
     info["pods_not_ready"] = not_ready
-    info["endpoints_live"] = {n: _live(url(n) + "/health") for n in ENDPOINTS}
+    info["endpoints_live"] = {n: procs.http_ok(url(n) + "/health", 2) for n in ENDPOINTS}
     info["running"] = bool(pods) and not not_ready and all(info["endpoints_live"].values())
     return info
-
-
-def _live(address: str) -> bool:
-    try:
-        return requests.get(address, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _start_process() -> None:
@@ -144,13 +137,12 @@ def _start_process() -> None:
         ],
         cwd=REPO,
     )
-    procs.wait_for(
-        lambda: not procs.is_running(PROC) or all(_live(url(n) + "/health/live") for n in ENDPOINTS),
+    procs.wait_started(
+        PROC,
+        lambda: all(procs.http_ok(url(n) + "/health/live", 2) for n in ENDPOINTS),
         30,
         "the SmartSensor/Titanium endpoints",
     )
-    if not procs.is_running(PROC):
-        raise RuntimeError(f"{PROC} exited; see {procs.log_file(PROC)}")
 
 
 def _docs() -> list[dict]:
