@@ -84,6 +84,7 @@ from testenv.readiness import (
     endpoints_ready,
     node_ready,
     pod_ready,
+    running_pods_measured,
     statefulset_done,
 )
 
@@ -297,13 +298,7 @@ def _wait_metrics(name: str, timeout: float = 120) -> None:
         nodes = {n["metadata"]["name"] for n in api.list_("Node")}
         if not nodes <= {m["metadata"]["name"] for m in api.metrics_nodes()}:
             return False
-        for ns in namespaces:
-            running = {
-                p["metadata"]["name"] for p in api.list_("Pod", ns) if p.get("status", {}).get("phase") == "Running"
-            }
-            if not running <= {m["metadata"]["name"] for m in api.metrics_pods(ns)}:
-                return False
-        return True
+        return all(running_pods_measured(api, ns) for ns in namespaces)
 
     wait_for(ok, timeout, f"{name}: metrics API serving node and pod usage", interval=1)
 

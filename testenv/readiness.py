@@ -130,6 +130,14 @@ def all_pods_settled(api: KubeApi, namespace: str) -> bool:
     return True
 
 
+def running_pods_measured(api: KubeApi, namespace: str) -> bool:
+    """Every Running pod of the namespace has its usage in the metrics API."""
+    running = {
+        p["metadata"]["name"] for p in api.list_("Pod", namespace) if p.get("status", {}).get("phase") == "Running"
+    }
+    return running <= {m["metadata"]["name"] for m in api.metrics_pods(namespace)}
+
+
 def endpoints_ready(api: KubeApi, namespace: str, service: str) -> bool:
     ep = api.get("Endpoints", namespace, service)
     subsets = (ep or {}).get("subsets") or []

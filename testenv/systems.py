@@ -244,13 +244,7 @@ def _wait_healthy() -> None:
 
 def _wait_metrics() -> None:
     def ok() -> bool:
-        for ns in NAMESPACES:
-            running = {
-                p["metadata"]["name"] for p in cluster.list_("Pod", ns) if p.get("status", {}).get("phase") == "Running"
-            }
-            if not running <= {m["metadata"]["name"] for m in cluster.metrics_pods(ns)}:
-                return False
-        return True
+        return all(readiness.running_pods_measured(cluster.DEMO.api, ns) for ns in NAMESPACES)
 
     procs.wait_for(ok, 120, "metrics API serving the SmartSensor and Titanium pods", interval=1)
 
