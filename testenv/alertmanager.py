@@ -66,13 +66,6 @@ def _config() -> dict[str, Any]:
     }
 
 
-def _ok(base: str, path: str) -> bool:
-    try:
-        return requests.get(base + path, timeout=3).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 def up() -> dict[str, Any]:
     """Start the webhook sink and Alertmanager (reloading the config if it changed)."""
     if not Path(ALERTMANAGER_BIN).exists():
@@ -129,9 +122,7 @@ def stop() -> None:
 
 
 def _wait(name: str, base: str, path: str) -> None:
-    procs.wait_for(lambda: not procs.is_running(name) or _ok(base, path), START_TIMEOUT, f"{name} at {base}{path}")
-    if not procs.is_running(name):
-        raise RuntimeError(f"{name} exited; see {procs.log_file(name)}")
+    procs.wait_started(name, lambda: procs.http_ok(base + path, 3), START_TIMEOUT, f"{name} at {base}{path}")
 
 
 def down() -> None:
@@ -153,7 +144,7 @@ def status() -> dict[str, Any]:
         "running": running and sink_running,
         "alertmanager": {
             "running": running,
-            "ready": running and _ok(url(), "/-/ready"),
+            "ready": running and procs.http_ok(url() + "/-/ready", 3),
             "pid": procs.read_pid(PROC_NAME),
             "url": url(),
             "config_file": str(config_file()),

@@ -15,8 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from testenv import procs
 from testenv.paths import HOST, PORTS, state_dir
 from testenv.qsign_app import CONTROL_FIELDS, app_message, append_lines, cri_line
@@ -64,13 +62,6 @@ def volume_path() -> Path:
 def _check_app(app: str) -> None:
     if app not in APPS:
         raise ValueError(f"unknown app {app!r}; expected one of {', '.join(APPS)}")
-
-
-def _live(base: str, path: str) -> bool:
-    try:
-        return requests.get(base + path, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def up() -> dict[str, Any]:
@@ -125,10 +116,9 @@ def up() -> dict[str, Any]:
 
 
 def _wait_live(name: str, base: str, path: str, what: str) -> None:
-    # Stop waiting as soon as the process dies, instead of polling a dead port.
-    procs.wait_for(lambda: not procs.is_running(name) or _live(base, path), START_TIMEOUT, f"{what} at {base}{path}")
-    if not procs.is_running(name):
-        raise RuntimeError(f"{what} exited; see {procs.log_file(name)}")
+    procs.wait_started(
+        name, lambda: procs.http_ok(base + path, 2), START_TIMEOUT, f"{what} at {base}{path}", label=what
+    )
 
 
 def down() -> None:
@@ -144,7 +134,7 @@ def status() -> dict[str, Any]:
         running = procs.is_running(proc_name(app))
         apps[app] = {
             "running": running,
-            "live": running and _live(url(app), "/health/live"),
+            "live": running and procs.http_ok(url(app) + "/health/live", 2),
             "pid": procs.read_pid(proc_name(app)),
             "url": url(app),
             "port": PORTS[app],

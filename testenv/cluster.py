@@ -70,7 +70,7 @@ from testenv.demo import (  # noqa: F401 (public names)
 )
 from testenv.kubeapi import DEFAULT_TIMEOUT, FIELD_MANAGER, ApiError, KubeApi, api_path  # noqa: F401
 from testenv.paths import HOST, PORTS, cache_dir, state_dir
-from testenv.procs import log_file, pid_alive, wait_for
+from testenv.procs import log_file, pid_alive, up_down_status_cli, wait_for
 from testenv.readiness import FAULT_LABEL, NODE_FAULT_LABEL, node_ready, node_unhealthy_taints, pod_ready  # noqa: F401
 
 CLUSTER = "opscheck"
@@ -738,10 +738,4 @@ def audit_events(path: Path | None = None) -> Iterable[dict]:
 
 
 if __name__ == "__main__":  # python -m testenv.cluster up|down|status
-    cmd = sys.argv[1] if len(sys.argv) > 1 else "status"
-    if cmd == "up":
-        print(json.dumps(up(), indent=2))
-    elif cmd == "down":
-        down()
-    else:
-        print(json.dumps(status(), indent=2))
+    up_down_status_cli(up, down, status)

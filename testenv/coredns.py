@@ -134,13 +134,7 @@ def start_server() -> None:
         corefile.write_text(text)
         procs.stop(PROC)
     procs.start(PROC, [str(binary()), "-conf", str(corefile)], cwd=home())
-    procs.wait_for(
-        lambda: not procs.is_running(PROC) or _answers(),
-        30,
-        f"CoreDNS on {HOST}:{PORTS['coredns']} resolving kubernetes.default",
-    )
-    if not procs.is_running(PROC):
-        raise RuntimeError(f"coredns exited; see {procs.log_file(PROC)}")
+    procs.wait_started(PROC, _answers, 30, f"CoreDNS on {HOST}:{PORTS['coredns']} resolving kubernetes.default")
 
 
 def stop_server() -> None:

@@ -23,7 +23,14 @@ from testenv import certs, cronjobs
 from testenv.kubeapi import KubeApi
 from testenv.paths import HOST, state_dir
 from testenv.procs import wait_for
-from testenv.readiness import FAULT_LABEL, all_pods_settled, deployment_done, endpoints_ready, statefulset_done
+from testenv.readiness import (
+    FAULT_LABEL,
+    all_pods_settled,
+    deployment_done,
+    endpoints_ready,
+    running_pods_measured,
+    statefulset_done,
+)
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
 NAMESPACE = "qsign"
@@ -256,11 +263,7 @@ def wait_metrics(api: KubeApi, timeout: float = 120) -> None:
         nodes = {m["metadata"]["name"] for m in api.metrics_nodes()}
         if not set(NODES) <= nodes:
             return False
-        running = {
-            p["metadata"]["name"] for p in api.list_("Pod", NAMESPACE) if p.get("status", {}).get("phase") == "Running"
-        }
-        have = {m["metadata"]["name"] for m in api.metrics_pods(NAMESPACE)}
-        return running <= have
+        return running_pods_measured(api, NAMESPACE)
 
     wait_for(ok, timeout, "metrics API serving node and qsign pod usage", interval=1)
 

@@ -215,6 +215,20 @@ def set_load_balancer_address(
     return api.get(kind, namespace, name)
 
 
+def patch_template_fault(
+    kind: str, namespace: str, name: str, labels: dict, fault: str | None, *, api: KubeApi = DEMO_API
+) -> None:
+    """Put opscheck.testenv/fault=<fault> on the pod template of a Deployment/DaemonSet, or
+    (None) take it away; `labels` are the template's labels now: nothing is patched if they
+    already say so."""
+    if fault is None:
+        if FAULT_LABEL in labels:
+            esc = "/spec/template/metadata/labels/" + FAULT_LABEL.replace("/", "~1")
+            api.patch(kind, namespace, name, [{"op": "remove", "path": esc}], kind_of_patch="json")
+    elif labels.get(FAULT_LABEL) != fault:
+        api.patch(kind, namespace, name, {"spec": {"template": {"metadata": {"labels": {FAULT_LABEL: fault}}}}})
+
+
 def set_template_fault(
     namespace: str, deployment: str, fault: str | None, timeout: float = DEFAULT_TIMEOUT, *, api: KubeApi = DEMO_API
 ) -> list[dict]:
@@ -234,14 +248,7 @@ def set_template_fault(
     if d is None:
         raise LookupError(f"Deployment {namespace}/{deployment} not found")
     labels = d["spec"]["template"]["metadata"].get("labels") or {}
-    esc = "/spec/template/metadata/labels/" + FAULT_LABEL.replace("/", "~1")
-    if fault is None:
-        if FAULT_LABEL in labels:
-            api.patch("Deployment", namespace, deployment, [{"op": "remove", "path": esc}], kind_of_patch="json")
-    elif labels.get(FAULT_LABEL) != fault:
-        api.patch(
-            "Deployment", namespace, deployment, {"spec": {"template": {"metadata": {"labels": {FAULT_LABEL: fault}}}}}
-        )
+    patch_template_fault("Deployment", namespace, deployment, labels, fault, api=api)
     sel = d["spec"]["selector"]["matchLabels"]
     want = d["spec"].get("replicas", 1)
 

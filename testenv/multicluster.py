@@ -61,7 +61,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
-import json
 import os
 import shutil
 import signal
@@ -77,13 +76,15 @@ from testenv import certs, cluster, demo, faults
 from testenv.cluster import KwokTarget
 from testenv.kubeapi import KubeApi, api_path
 from testenv.paths import HOST, PORTS, state_dir
-from testenv.procs import pid_alive, wait_for, write_private
+from testenv.procs import pid_alive, up_down_status_cli, wait_for, write_private
 from testenv.readiness import (
     all_pods_settled,
+    daemonset_done,
     deployment_done,
     endpoints_ready,
     node_ready,
     pod_ready,
+    running_pods_measured,
     statefulset_done,
 )
 
@@ -263,18 +264,6 @@ def _apply_workloads(name: str) -> None:
             api.apply(d)
 
 
-def _daemonset_done(ds: dict) -> bool:
-    st = ds.get("status") or {}
-    want = st.get("desiredNumberScheduled", -1)
-    return (
-        st.get("observedGeneration", 0) >= ds["metadata"]["generation"]
-        and want > 0
-        and st.get("numberReady") == want
-        and st.get("updatedNumberScheduled") == want
-        and st.get("numberAvailable") == want
-    )
-
-
 def _wait_healthy(name: str, timeout: float = 180) -> None:
     namespaces, api = (*NAMESPACES[ROLE[name]], "kube-system"), target(name).api
     wait_for(
@@ -288,7 +277,7 @@ def _wait_healthy(name: str, timeout: float = 180) -> None:
         f"{name}: StatefulSets ready",
     )
     wait_for(
-        lambda: all(_daemonset_done(d) for d in api.list_("DaemonSet", "kube-system")),
+        lambda: all(daemonset_done(d) for d in api.list_("DaemonSet", "kube-system")),
         timeout,
         f"{name}: DaemonSets ready",
     )
@@ -309,13 +298,7 @@ def _wait_metrics(name: str, timeout: float = 120) -> None:
         nodes = {n["metadata"]["name"] for n in api.list_("Node")}
         if not nodes <= {m["metadata"]["name"] for m in api.metrics_nodes()}:
             return False
-        for ns in namespaces:
-            running = {
-                p["metadata"]["name"] for p in api.list_("Pod", ns) if p.get("status", {}).get("phase") == "Running"
-            }
-            if not running <= {m["metadata"]["name"] for m in api.metrics_pods(ns)}:
-                return False
-        return True
+        return all(running_pods_measured(api, ns) for ns in namespaces)
 
     wait_for(ok, timeout, f"{name}: metrics API serving node and pod usage", interval=1)
 
@@ -561,10 +544,4 @@ def _wait_kubelets_acting(name: str, timeout: float) -> None:
 
 
 if __name__ == "__main__":  # python -m testenv.multicluster up|down|status
-    cmd = sys.argv[1] if len(sys.argv) > 1 else "status"
-    if cmd == "up":
-        print(json.dumps(up(), indent=2))
-    elif cmd == "down":
-        down()
-    else:
-        print(json.dumps(status(), indent=2))
+    up_down_status_cli(up, down, status)

@@ -499,18 +499,8 @@ def _ensure_node_info() -> None:
 
 
 def _daemonset_done(ds: dict | None) -> bool:
-    if not ds:
-        return False
-    st = ds.get("status") or {}
-    want = st.get("desiredNumberScheduled", 0)
-    return (
-        st.get("observedGeneration", 0) >= ds["metadata"]["generation"]
-        and want > 0
-        and st.get("numberReady", 0) == want
-        and st.get("updatedNumberScheduled", 0) == want
-        and st.get("numberAvailable", 0) == want
-        and not st.get("numberUnavailable")
-    )
+    """readiness.daemonset_done, and no pod counted unavailable."""
+    return readiness.daemonset_done(ds) and not (ds.get("status") or {}).get("numberUnavailable")
 
 
 def set_daemonset_crashloop(namespace: str, name: str, crashloop: bool, timeout: float = 90) -> dict:
@@ -520,14 +510,8 @@ def set_daemonset_crashloop(namespace: str, name: str, crashloop: bool, timeout:
     wait until the rollout is back to all pods ready, drop the BackOff warnings."""
     ds = cluster.get("DaemonSet", namespace, name)
     labels = ds["spec"]["template"]["metadata"].get("labels") or {}
+    faults.patch_template_fault("DaemonSet", namespace, name, labels, "crashloop" if crashloop else None)
     if crashloop:
-        if labels.get(cluster.FAULT_LABEL) != "crashloop":
-            cluster.patch(
-                "DaemonSet",
-                namespace,
-                name,
-                {"spec": {"template": {"metadata": {"labels": {cluster.FAULT_LABEL: "crashloop"}}}}},
-            )
         wait_for(
             lambda: (
                 cluster.get("DaemonSet", namespace, name)["status"].get("numberReady", 0) == 0
@@ -538,14 +522,6 @@ def set_daemonset_crashloop(namespace: str, name: str, crashloop: bool, timeout:
             f"DaemonSet {namespace}/{name} crashlooping",
         )
     else:
-        if cluster.FAULT_LABEL in labels:
-            cluster.patch(
-                "DaemonSet",
-                namespace,
-                name,
-                [{"op": "remove", "path": "/spec/template/metadata/labels/" + cluster.FAULT_LABEL.replace("/", "~1")}],
-                kind_of_patch="json",
-            )
         wait_for(
             lambda: (
                 _daemonset_done(cluster.get("DaemonSet", namespace, name))

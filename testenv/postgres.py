@@ -330,14 +330,7 @@ def _start() -> None:
     _chown_pg(socket_dir())
     procs.start(PROC_NAME, _server_argv(), user=OS_USER, cwd=Path("/"))
 
-    # Stop waiting as soon as the process dies, instead of polling a dead socket.
-    procs.wait_for(
-        lambda: not procs.is_running(PROC_NAME) or _accepting(),
-        START_TIMEOUT,
-        f"PostgreSQL on {HOST}:{PORTS['postgres']}",
-    )
-    if not procs.is_running(PROC_NAME):
-        raise RuntimeError(f"postgres exited; see {procs.log_file(PROC_NAME)}")
+    procs.wait_started(PROC_NAME, _accepting, START_TIMEOUT, f"PostgreSQL on {HOST}:{PORTS['postgres']}")
 
 
 def _bootstrap(passwords: dict[str, str]) -> None:

@@ -6,12 +6,16 @@ stop exactly what `up` started and leave nothing behind.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+import requests
 
 from testenv.paths import state_dir
 
@@ -138,3 +142,32 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.2) -> Non
         time.sleep(interval)
     detail = f" (last error: {last_exc})" if last_exc else ""
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+
+
+def wait_started(
+    name: str, ready: Callable[[], bool], timeout: float, what: str, *, label: str | None = None, interval: float = 0.2
+) -> None:
+    """Wait until `ready()`, but stop waiting as soon as process `name` dies, instead of
+    polling a dead port; then raise, naming its log (`label`, default `name`, says which)."""
+    wait_for(lambda: not is_running(name) or ready(), timeout, what, interval)
+    if not is_running(name):
+        raise RuntimeError(f"{label or name} exited; see {log_file(name)}")
+
+
+def http_ok(url: str, timeout: float) -> bool:
+    """Whether a GET of `url` answers 200 (False if it does not answer)."""
+    try:
+        return requests.get(url, timeout=timeout).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def up_down_status_cli(up: Callable[[], object], down: Callable[[], object], status: Callable[[], object]) -> None:
+    """`python -m testenv.<module> up|down|status`: up and status print their JSON answer."""
+    cmd = sys.argv[1] if len(sys.argv) > 1 else "status"
+    if cmd == "up":
+        print(json.dumps(up(), indent=2))
+    elif cmd == "down":
+        down()
+    else:
+        print(json.dumps(status(), indent=2))

@@ -111,13 +111,6 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def _ok(path: str, base: str | None = None) -> bool:
-    try:
-        return requests.get((base or url()) + path, timeout=3).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 def _require(binary: str, package: str) -> None:
     if not Path(binary).exists() and not shutil.which(Path(binary).name):
         raise RuntimeError(f"{binary} not found: DEBIAN_FRONTEND=noninteractive apt-get install -y {package}")
@@ -125,10 +118,7 @@ def _require(binary: str, package: str) -> None:
 
 def _start_and_wait(name: str, argv: list[str], base: str, path: str) -> None:
     procs.start(name, argv, cwd=prom_dir())
-    # Stop waiting as soon as the process dies, instead of polling a dead port.
-    procs.wait_for(lambda: not procs.is_running(name) or _ok(path, base), START_TIMEOUT, f"{name} at {base}{path}")
-    if not procs.is_running(name):
-        raise RuntimeError(f"{name} exited; see {procs.log_file(name)}")
+    procs.wait_started(name, lambda: procs.http_ok(base + path, 3), START_TIMEOUT, f"{name} at {base}{path}")
 
 
 def query(promql: str) -> list[dict[str, Any]]:
@@ -288,7 +278,7 @@ def status() -> dict[str, Any]:
         "running": running and node_running,
         "prometheus": {
             "running": running,
-            "ready": running and _ok("/-/ready"),
+            "ready": running and procs.http_ok(url() + "/-/ready", 3),
             "pid": procs.read_pid(PROC_NAME),
             "url": url(),
             "log_file": str(procs.log_file(PROC_NAME)),

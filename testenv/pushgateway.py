@@ -37,9 +37,7 @@ def up() -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     # No persistence file: every test environment start begins with an empty gateway.
     procs.start(PROC_NAME, [BINARY, f"--web.listen-address={HOST}:{PORTS['pushgateway']}"], cwd=workdir)
-    procs.wait_for(lambda: not procs.is_running(PROC_NAME) or _ready(), START_TIMEOUT, f"pushgateway at {url()}")
-    if not procs.is_running(PROC_NAME):
-        raise RuntimeError(f"pushgateway exited; see {procs.log_file(PROC_NAME)}")
+    procs.wait_started(PROC_NAME, _ready, START_TIMEOUT, f"pushgateway at {url()}")
     return status()
 
 

@@ -67,6 +67,20 @@ def statefulset_done(s: dict | None) -> bool:
     )
 
 
+def daemonset_done(ds: dict | None) -> bool:
+    if not ds:
+        return False
+    st = ds.get("status") or {}
+    want = st.get("desiredNumberScheduled", -1)
+    return (
+        st.get("observedGeneration", 0) >= ds["metadata"]["generation"]
+        and want > 0
+        and st.get("numberReady") == want
+        and st.get("numberAvailable") == want
+        and st.get("updatedNumberScheduled") == want
+    )
+
+
 def job_finished(j: dict | None) -> str | None:
     """'Complete', 'Failed' or None."""
     for t in ("Complete", "Failed"):
@@ -114,6 +128,14 @@ def all_pods_settled(api: KubeApi, namespace: str) -> bool:
         if not pod_ready(p):
             return False
     return True
+
+
+def running_pods_measured(api: KubeApi, namespace: str) -> bool:
+    """Every Running pod of the namespace has its usage in the metrics API."""
+    running = {
+        p["metadata"]["name"] for p in api.list_("Pod", namespace) if p.get("status", {}).get("phase") == "Running"
+    }
+    return running <= {m["metadata"]["name"] for m in api.metrics_pods(namespace)}
 
 
 def endpoints_ready(api: KubeApi, namespace: str, service: str) -> bool:

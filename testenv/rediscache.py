@@ -110,9 +110,7 @@ def start_server() -> None:
         procs.write_private(conf, text)
         procs.stop(PROC)  # a changed configuration needs a restart
     procs.start(PROC, [binary, str(conf)])
-    procs.wait_for(lambda: not procs.is_running(PROC) or _pong(), 20, f"redis-server on port {PORTS['redis']}")
-    if not procs.is_running(PROC):
-        raise RuntimeError(f"redis-server exited; see {procs.log_file(PROC)}")
+    procs.wait_started(PROC, _pong, 20, f"redis-server on port {PORTS['redis']}", label="redis-server")
 
 
 def stop_server() -> None:

@@ -317,14 +317,13 @@ def _start_node(proc: str, root: Path, port: int, *, argv_prefix: list[str] = ()
     """Start a node unless it runs; wait for yellow/green health. Returns seconds waited."""
     start = time.monotonic()
     procs.start(proc, [*argv_prefix, *_argv(root)], user=OS_USER, cwd=home())
-    procs.wait_for(
-        lambda: not procs.is_running(proc) or _health(url(port)) in ("green", "yellow"),
+    procs.wait_started(
+        proc,
+        lambda: _health(url(port)) in ("green", "yellow"),
         START_TIMEOUT,
         f"OpenSearch ({proc}) on {HOST}:{port}",
         interval=0.5,
     )
-    if not procs.is_running(proc):
-        raise RuntimeError(f"{proc} exited; see {procs.log_file(proc)}")
     return time.monotonic() - start
 
 

@@ -111,16 +111,9 @@ def status() -> dict[str, Any]:
     ]
     info["pods"] = len(pods)
     info["pods_not_ready"] = not_ready
-    info["endpoints_live"] = {n: _live(url(n) + "/health") for n in ENDPOINTS}
+    info["endpoints_live"] = {n: procs.http_ok(url(n) + "/health", 2) for n in ENDPOINTS}
     info["running"] = bool(pods) and not not_ready and all(info["endpoints_live"].values())
     return info
-
-
-def _live(address: str) -> bool:
-    try:
-        return requests.get(address, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def _start_process() -> None:
@@ -144,13 +137,12 @@ def _start_process() -> None:
         ],
         cwd=REPO,
     )
-    procs.wait_for(
-        lambda: not procs.is_running(PROC) or all(_live(url(n) + "/health/live") for n in ENDPOINTS),
+    procs.wait_started(
+        PROC,
+        lambda: all(procs.http_ok(url(n) + "/health/live", 2) for n in ENDPOINTS),
         30,
         "the SmartSensor/Titanium endpoints",
     )
-    if not procs.is_running(PROC):
-        raise RuntimeError(f"{PROC} exited; see {procs.log_file(PROC)}")
 
 
 def _docs() -> list[dict]:
@@ -233,27 +225,13 @@ def _clear_faults() -> None:
         cluster.clear_events(ns, "Warning")
 
 
-def _daemonset_done(ds: dict | None) -> bool:
-    if not ds:
-        return False
-    st = ds.get("status") or {}
-    want = st.get("desiredNumberScheduled", -1)
-    return (
-        st.get("observedGeneration", 0) >= ds["metadata"]["generation"]
-        and want > 0
-        and st.get("numberReady") == want
-        and st.get("numberAvailable") == want
-        and st.get("updatedNumberScheduled") == want
-    )
-
-
 def _healthy() -> bool:
     for ns in NAMESPACES:
         if not all(readiness.deployment_done(d) for d in cluster.list_("Deployment", ns)):
             return False
         if not all(readiness.statefulset_done(s) for s in cluster.list_("StatefulSet", ns)):
             return False
-        if not all(_daemonset_done(d) for d in cluster.list_("DaemonSet", ns)):
+        if not all(readiness.daemonset_done(d) for d in cluster.list_("DaemonSet", ns)):
             return False
         if not readiness.all_pods_settled(cluster.DEMO.api, ns):
             return False
@@ -266,13 +244,7 @@ def _wait_healthy() -> None:
 
 def _wait_metrics() -> None:
     def ok() -> bool:
-        for ns in NAMESPACES:
-            running = {
-                p["metadata"]["name"] for p in cluster.list_("Pod", ns) if p.get("status", {}).get("phase") == "Running"
-            }
-            if not running <= {m["metadata"]["name"] for m in cluster.metrics_pods(ns)}:
-                return False
-        return True
+        return all(readiness.running_pods_measured(cluster.DEMO.api, ns) for ns in NAMESPACES)
 
     procs.wait_for(ok, 120, "metrics API serving the SmartSensor and Titanium pods", interval=1)
 
@@ -340,18 +312,7 @@ def set_daemonset_fault(namespace: str, name: str, fault: str | None, timeout: f
         raise ValueError("fault must be 'crashloop' or None")
     ds = cluster.get("DaemonSet", namespace, name)
     labels = ds["spec"]["template"]["metadata"].get("labels") or {}
-    if fault is None and cluster.FAULT_LABEL in labels:
-        cluster.patch(
-            "DaemonSet",
-            namespace,
-            name,
-            [{"op": "remove", "path": "/spec/template/metadata/labels/" + cluster.FAULT_LABEL.replace("/", "~1")}],
-            kind_of_patch="json",
-        )
-    elif fault is not None and labels.get(cluster.FAULT_LABEL) != fault:
-        cluster.patch(
-            "DaemonSet", namespace, name, {"spec": {"template": {"metadata": {"labels": {cluster.FAULT_LABEL: fault}}}}}
-        )
+    faults.patch_template_fault("DaemonSet", namespace, name, labels, fault)
     selector = ",".join(f"{k}={v}" for k, v in ds["spec"]["selector"]["matchLabels"].items())
 
     def pods() -> list[dict]:
@@ -363,7 +324,7 @@ def set_daemonset_fault(namespace: str, name: str, fault: str | None, timeout: f
         if any(p["metadata"].get("deletionTimestamp") for p in ps):
             return False
         if fault is None:
-            return _daemonset_done(current) and all(
+            return readiness.daemonset_done(current) and all(
                 cluster.FAULT_LABEL not in p["metadata"].get("labels", {}) for p in ps
             )
         st = current.get("status") or {}
