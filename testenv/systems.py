@@ -35,6 +35,7 @@ from testenv import cluster, cronjobs, demo, faults, procs, readiness
 from testenv.paths import HOST, PORTS, state_dir
 from testenv.qsign_app import append_lines, cri_line
 from testenv.systems_app import LOGS
+from testenv.systems_app import message as message  # re-exported: the fault tests write log lines with it
 
 REPO = Path(__file__).resolve().parents[1]
 PROC = "systems-app"
