@@ -68,6 +68,16 @@ def up(systems: list[str] | tuple[str, ...] = ()) -> int:
             print(f"testenv: {name} failed to start: {exc}", file=sys.stderr)
             return 1
         print(f"testenv: {name} up ({time.monotonic() - start:.1f}s)", flush=True)
+    # Later components (the release's second rollout, the systems) replace pods after the
+    # cluster's own wait: up returns once the metrics API serves every Running pod again,
+    # so a checklist run right after it reads usage, not "no usage".
+    try:
+        from testenv import cluster, demo
+
+        demo.wait_metrics(cluster.DEMO.api)
+    except Exception as exc:
+        print(f"testenv: metrics not served after start: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
