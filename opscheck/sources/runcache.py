@@ -61,13 +61,3 @@ class RunCache:
         if "error" in entry:
             raise DependencyError(entry["error"])
         return entry["value"]
-
-    def peek(self, key: str) -> Any | None:
-        """The cached value if some process fetched it, else None (never fetches)."""
-        data_path, _ = self._paths(key)
-        try:
-            with open(data_path) as f:
-                entry = json.load(f)
-        except FileNotFoundError:
-            return None
-        return entry.get("value")
