@@ -15,6 +15,7 @@ names them:
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import asdict, dataclass, field
@@ -27,14 +28,7 @@ from opscheck.errors import DependencyError
 SEVERITIES = ("critical", "high", "medium", "low")
 CADENCES = ("daily", "weekly", "monthly", "quarterly", "predeploy", "postdeploy")
 # The directory a check lives in gives its primary cadence.
-PRIMARY_CADENCE_DIRS = {
-    "tests_daily": "daily",
-    "tests_weekly": "weekly",
-    "tests_monthly": "monthly",
-    "tests_quarterly": "quarterly",
-    "tests_predeploy": "predeploy",
-    "tests_postdeploy": "postdeploy",
-}
+PRIMARY_CADENCE_DIRS = {f"tests_{cadence}": cadence for cadence in CADENCES}
 ID_PATTERN = re.compile(r"^[a-z0-9]+(\.[a-z0-9][a-z0-9-]*)+$")
 # How many offending objects a failure message names before "and N more".
 MESSAGE_OBJECTS = 10
@@ -64,16 +58,20 @@ class CheckSpec:
 
 
 def check(
-    *,
     id: str,
-    title: str,
+    *,
     severity: str,
     covers: Sequence[str],
-    remediation: str,
+    title: str | None = None,
+    remediation: str | None = None,
     also: Sequence[str] = (),
     availability: bool = False,
 ) -> Callable[[F], F]:
     """Declare a test as an opscheck check. Mistakes fail at import, naming the check.
+
+    The test's docstring is the check's text: its first paragraph the title an auditor
+    reads, the rest the remediation (`title=` and `remediation=` override them, e.g. for a
+    remediation shared by several checks).
 
     `availability=True`: the check watches a dependency answering (the cluster, Vault,
     PostgreSQL): a dependency that does not answer fails it, naming why, instead of making
@@ -88,11 +86,15 @@ def check(
         raise ValueError(f"check {id}: unknown cadence(s) {', '.join(unknown)}")
     if not covers:
         raise ValueError(f"check {id}: covers no runbook item")
-    if not remediation.strip():
-        raise ValueError(f"check {id}: remediation text is empty")
-    spec = CheckSpec(id, title, severity, tuple(covers), remediation.strip(), tuple(also))
 
     def decorate(fn: F) -> F:
+        doc_title, doc_remediation = _docstring_parts(fn)
+        text = ((title or doc_title).strip(), (remediation or doc_remediation).strip())
+        if not text[0]:
+            raise ValueError(f"check {id}: no title (the test's docstring or title=)")
+        if not text[1]:
+            raise ValueError(f"check {id}: remediation text is empty (the docstring after the title, or remediation=)")
+        spec = CheckSpec(id, text[0], severity, tuple(covers), text[1], tuple(also))
         if availability:
             fn = _dependency_errors_fail(fn)
             fn = getattr(pytest.mark, AVAILABILITY_MARKER)(fn)
@@ -102,6 +104,13 @@ def check(
         return fn
 
     return decorate
+
+
+def _docstring_parts(fn: Callable[..., Any]) -> tuple[str, str]:
+    """(title, remediation): the docstring's first paragraph on one line, and the rest."""
+    doc = inspect.cleandoc(fn.__doc__ or "")
+    head, _, rest = doc.partition("\n\n")
+    return " ".join(head.split()), rest.strip()
 
 
 class CheckFailure(AssertionError):
@@ -165,6 +174,13 @@ class Evidence:
         if not items:
             self.fail(empty)
         return items
+
+    def require(self, subject: T | None, missing: str) -> T:
+        """The subject must exist: fail with `missing` (naming what is absent and where it was
+        looked for) when it is None or empty. Returns it, so `ds = evidence.require(find(...), ...)`."""
+        if subject is None or (isinstance(subject, Sized) and len(subject) == 0):
+            self.fail(missing)
+        return subject  # type: ignore[return-value]
 
     # -- verdicts --------------------------------------------------------------------
     def expect_none(self, offenders: Sequence[Row], problem: str, *, table: bool = True) -> None:

@@ -14,14 +14,9 @@ service, switch to the backup system), resolve (root cause, permanent fix, confi
 communicate, and hold a post-mortem. P1 critical: respond within 15 minutes."""
 
 
-@check(
-    id="daily.alerts-firing",
-    title="No alert firing at a severity that needs action",
-    severity="high",
-    covers=["002.alerts.none-firing"],
-    remediation=REMEDIATION,
-)
+@check("daily.alerts-firing", severity="high", covers=["002.alerts.none-firing"], remediation=REMEDIATION)
 def test_no_alert_firing(prometheus, profile, evidence):
+    """No alert firing at a severity that needs action"""
     cfg = profile.prometheus.alerting
     rows, offenders = firing_alerts(prometheus.alerts(), cfg)
     evidence.table(rows)
@@ -31,14 +26,9 @@ def test_no_alert_firing(prometheus, profile, evidence):
     evidence.expect_none(offenders, "alerts firing", table=False)
 
 
-@check(
-    id="daily.alerts-24h",
-    title="Alerts of the last 24 hours reviewed: none still firing",
-    severity="high",
-    covers=["003.daily.alerts-24h"],
-    remediation=REMEDIATION,
-)
+@check("daily.alerts-24h", severity="high", covers=["003.daily.alerts-24h"], remediation=REMEDIATION)
 def test_alerts_of_the_last_day(prometheus, profile, evidence):
+    """Alerts of the last 24 hours reviewed: none still firing"""
     cfg = profile.prometheus.alerting
     window = profile.prometheus.windows.daily
     rows, offenders, counted = fired_alerts(prometheus.fired_alerts(window), cfg)

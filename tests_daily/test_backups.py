@@ -7,20 +7,17 @@ from opscheck.rules.backups import backup_problems, describe_hours, run_rows, sc
 from opscheck.rules.objects import find
 
 
-@check(
-    id="daily.postgres-backup",
-    title="The PostgreSQL backup job succeeded within the backup age threshold",
-    severity="critical",
-    covers=["000.daily.pg-backup-done", "003.backup.pg-cronjob"],
-    remediation="""\
-kubectl logs -n qsign cronjob/postgresql-backup | tail -20
-kubectl get jobs -n qsign -l <cronjob selector> --sort-by=.metadata.creationTimestamp
-Fix the cause in the job's log (credentials, storage full), then run it now:
-kubectl create job -n qsign --from=cronjob/postgresql-backup postgresql-backup-manual-$(date +%s)
-Titanium: kubectl get cronjob -n titanium-prod postgres-backup; kubectl logs -n titanium-prod job/<last job>
-(backup-pvc full or unbound? pg_dump cannot reach postgres.titanium-prod.svc.cluster.local?).""",
-)
+@check("daily.postgres-backup", severity="critical", covers=["000.daily.pg-backup-done", "003.backup.pg-cronjob"])
 def test_postgres_backup(cluster, profile, evidence):
+    """The PostgreSQL backup job succeeded within the backup age threshold
+
+    kubectl logs -n qsign cronjob/postgresql-backup | tail -20
+    kubectl get jobs -n qsign -l <cronjob selector> --sort-by=.metadata.creationTimestamp
+    Fix the cause in the job's log (credentials, storage full), then run it now:
+    kubectl create job -n qsign --from=cronjob/postgresql-backup postgresql-backup-manual-$(date +%s)
+    Titanium: kubectl get cronjob -n titanium-prod postgres-backup; kubectl logs -n titanium-prod job/<last job>
+    (backup-pvc full or unbound? pg_dump cannot reach postgres.titanium-prod.svc.cluster.local?).
+    """
     ref = configured(
         profile.backups.postgres_cronjob,
         profile.required,
@@ -28,8 +25,7 @@ def test_postgres_backup(cluster, profile, evidence):
         "backups.postgres_cronjob is not set in this profile",
     )
     cronjob = find(cluster.list("cronjobs"), ref.namespace, ref.name)
-    if cronjob is None:
-        evidence.fail(f"CronJob {ref.namespace}/{ref.name} not found")
+    evidence.require(cronjob, f"CronJob {ref.namespace}/{ref.name} not found")
     jobs = cluster.list("jobs")
     max_age = timedelta(hours=ref.max_age_hours or profile.thresholds.backup_max_age_hours)
     evidence.table(run_rows(ref.namespace, cronjob, jobs))
@@ -39,24 +35,20 @@ def test_postgres_backup(cluster, profile, evidence):
         evidence.fail(f"backup {ref.namespace}/{ref.name}: {'; '.join(problems)}")
 
 
-@check(
-    id="daily.vault-backup",
-    title="The Vault backup CronJob ran on schedule (lastScheduleTime) and its last job succeeded",
-    severity="critical",
-    covers=["000.daily.vault-backup-scheduled"],
-    remediation="""\
-kubectl get cronjob -n qsign vault-backup -o yaml | grep lastScheduleTime
-kubectl get jobs -n qsign --sort-by=.metadata.creationTimestamp | grep vault-backup
-A missed schedule: the CronJob is suspended, the controller was down past
-startingDeadlineSeconds, or concurrencyPolicy blocked it. A failed job: read its pod's log.""",
-)
+@check("daily.vault-backup", severity="critical", covers=["000.daily.vault-backup-scheduled"])
 def test_vault_backup(cluster, profile, evidence):
+    """The Vault backup CronJob ran on schedule (lastScheduleTime) and its last job succeeded
+
+    kubectl get cronjob -n qsign vault-backup -o yaml | grep lastScheduleTime
+    kubectl get jobs -n qsign --sort-by=.metadata.creationTimestamp | grep vault-backup
+    A missed schedule: the CronJob is suspended, the controller was down past
+    startingDeadlineSeconds, or concurrencyPolicy blocked it. A failed job: read its pod's log.
+    """
     ref = configured(
         profile.backups.vault_cronjob, profile.required, "backups", "backups.vault_cronjob is not set in this profile"
     )
     cronjob = find(cluster.list("cronjobs"), ref.namespace, ref.name)
-    if cronjob is None:
-        evidence.fail(f"CronJob {ref.namespace}/{ref.name} not found")
+    evidence.require(cronjob, f"CronJob {ref.namespace}/{ref.name} not found")
     jobs = cluster.list("jobs")
     max_age = timedelta(hours=ref.max_age_hours or profile.thresholds.backup_max_age_hours)
     evidence.table([schedule_row(ref.namespace, cronjob)])

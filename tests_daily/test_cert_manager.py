@@ -6,20 +6,21 @@ from opscheck.rules.cert_manager import certificate_findings, now
 
 
 @check(
-    id="daily.cert-manager-certificates",
-    title="Every cert-manager Certificate is Ready and expires beyond the threshold",
+    "daily.cert-manager-certificates",
     severity="critical",
     covers=["004.daily.cert-expiry", "002.monthly.certificates-ready"],
     also=["monthly"],
-    remediation="""\
-kubectl get certificates -A
-kubectl describe certificate <name> -n <namespace>     (Ready condition, Events: issuer errors, failed orders)
-kubectl get certificaterequests,orders,challenges -n <namespace>
-Fix the Issuer/ClusterIssuer (credentials, ACME challenge reachability), then force a renewal:
-cmctl renew <name> -n <namespace>, or delete the Certificate and let cert-manager issue it again.
-Roll the pods that mount the Secret once the new certificate is in it.""",
 )
 def test_cert_manager_certificates(cluster, profile, evidence):
+    """Every cert-manager Certificate is Ready and expires beyond the threshold
+
+    kubectl get certificates -A
+    kubectl describe certificate <name> -n <namespace>     (Ready condition, Events: issuer errors, failed orders)
+    kubectl get certificaterequests,orders,challenges -n <namespace>
+    Fix the Issuer/ClusterIssuer (credentials, ACME challenge reachability), then force a renewal:
+    cmctl renew <name> -n <namespace>, or delete the Certificate and let cert-manager issue it again.
+    Roll the pods that mount the Secret once the new certificate is in it.
+    """
     if not cluster.served("certificates"):
         component_absent(
             profile.required, "cert-manager", f"cluster {cluster.name} does not serve cert-manager.io/v1 Certificates"

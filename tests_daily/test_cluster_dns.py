@@ -4,27 +4,25 @@ from opscheck.check import check
 from opscheck.rules.network import dns_findings, dns_names, dns_service_offenders
 
 
-@check(
-    id="daily.cluster-dns",
-    title="The cluster DNS Service has ready endpoints, and each Service's DNS name resolves to its address",
-    severity="high",
-    covers=["003.network.endpoints-dns"],
-    remediation="""\
-kubectl get svc,endpoints -n kube-system kube-dns; kubectl get pods -n kube-system -l k8s-app=kube-dns
-kubectl run -it --rm debug --image=nicolaka/netshoot --restart=Never -- nslookup <service>.<namespace>.svc.cluster.local
-kubectl get endpoints -n <namespace>
-No answer: CoreDNS is down or overloaded (kubectl logs -n kube-system -l k8s-app=kube-dns);
-a wrong or missing answer: CoreDNS cannot watch the API (RBAC system:coredns, its logs), or the
-Service was deleted/recreated with a new ClusterIP that clients still cache.""",
-)
+@check("daily.cluster-dns", severity="high", covers=["003.network.endpoints-dns"])
 def test_cluster_dns(cluster, profile, cluster_dns, dns_resolver, evidence):
+    """The cluster DNS Service has ready endpoints, and each Service's DNS name resolves to its address
+
+    kubectl get svc,endpoints -n kube-system kube-dns; kubectl get pods -n kube-system -l k8s-app=kube-dns
+    kubectl run -it --rm debug --image=nicolaka/netshoot --restart=Never -- nslookup <service>.<namespace>.svc.cluster.local
+    kubectl get endpoints -n <namespace>
+    No answer: CoreDNS is down or overloaded (kubectl logs -n kube-system -l k8s-app=kube-dns);
+    a wrong or missing answer: CoreDNS cannot watch the API (RBAC system:coredns, its logs), or the
+    Service was deleted/recreated with a new ClusterIP that clients still cache.
+    """
     dns_services = [
         s
         for s in cluster.in_namespaces("services", [cluster_dns.namespace])
         if s["metadata"]["name"] == cluster_dns.service
     ]
-    if not dns_services:
-        evidence.fail(f"the cluster DNS Service {cluster_dns.namespace}/{cluster_dns.service} does not exist")
+    evidence.require(
+        dns_services, f"the cluster DNS Service {cluster_dns.namespace}/{cluster_dns.service} does not exist"
+    )
     slices = cluster.list("endpointslices")
     offenders = dns_service_offenders(dns_services, slices)
     if dns_resolver is None:

@@ -14,17 +14,14 @@ def _average_ms(prometheus, profile, evidence, setting: str, limit_ms: float, wh
     evidence.expect_at_most(seconds * 1000, limit_ms, what=f"{what} over {cfg.latency_window}", unit=" ms")
 
 
-@check(
-    id="daily.api-latency",
-    title="Average API response time under the threshold",
-    severity="high",
-    covers=["000.daily.api-latency-200ms"],
-    remediation="""\
-kubectl logs -n qsign -l app=api-server | grep "Response time" | tail -50
-Bottlenecks: database query time, HSM signing time, Vault key lookups.
-Fixes: add database indexes, enable caching, size the connection pool, scale out replicas.""",
-)
+@check("daily.api-latency", severity="high", covers=["000.daily.api-latency-200ms"])
 def test_api_latency(prometheus, profile, evidence):
+    """Average API response time under the threshold
+
+    kubectl logs -n qsign -l app=api-server | grep "Response time" | tail -50
+    Bottlenecks: database query time, HSM signing time, Vault key lookups.
+    Fixes: add database indexes, enable caching, size the connection pool, scale out replicas.
+    """
     _average_ms(
         prometheus,
         profile,
@@ -35,17 +32,14 @@ def test_api_latency(prometheus, profile, evidence):
     )
 
 
-@check(
-    id="daily.signature-latency",
-    title="Average signature processing time under the threshold",
-    severity="high",
-    covers=["000.daily.signature-latency-500ms"],
-    remediation="""\
-kubectl logs -n qsign -l app=signature-service | grep "Signature completed" | tail -50
-Check the HSM's response time (hsm-adapter metrics and logs) and Vault key lookups;
-scale the signature-service if the queue grows.""",
-)
+@check("daily.signature-latency", severity="high", covers=["000.daily.signature-latency-500ms"])
 def test_signature_latency(prometheus, profile, evidence):
+    """Average signature processing time under the threshold
+
+    kubectl logs -n qsign -l app=signature-service | grep "Signature completed" | tail -50
+    Check the HSM's response time (hsm-adapter metrics and logs) and Vault key lookups;
+    scale the signature-service if the queue grows.
+    """
     _average_ms(
         prometheus,
         profile,

@@ -6,23 +6,19 @@ from opscheck.rules.objects import find
 from opscheck.rules.workloads import daemonset_findings, node_problems
 
 
-@check(
-    id="daily.log-pipeline",
-    title="The log shipper DaemonSet runs a ready pod on every node, and the log store is ready",
-    severity="high",
-    covers=["003.monitoring.log-pipeline"],
-    remediation="""\
-kubectl get ds,pods -n monitoring -l app.kubernetes.io/name=promtail -o wide
-kubectl logs -n monitoring -l app.kubernetes.io/name=promtail
-kubectl logs -n monitoring -l app.kubernetes.io/name=loki
-A node without a ready shipper loses its logs: describe that pod (resources, a node taint it
-does not tolerate, a crash); Loki not ready: its ring/ingester (GET /ready), storage, limits.""",
-)
+@check("daily.log-pipeline", severity="high", covers=["003.monitoring.log-pipeline"])
 def test_log_pipeline(cluster, log_pipeline, http, evidence):
+    """The log shipper DaemonSet runs a ready pod on every node, and the log store is ready
+
+    kubectl get ds,pods -n monitoring -l app.kubernetes.io/name=promtail -o wide
+    kubectl logs -n monitoring -l app.kubernetes.io/name=promtail
+    kubectl logs -n monitoring -l app.kubernetes.io/name=loki
+    A node without a ready shipper loses its logs: describe that pod (resources, a node taint it
+    does not tolerate, a crash); Loki not ready: its ring/ingester (GET /ready), storage, limits.
+    """
     ns, name = log_pipeline.namespace, log_pipeline.daemonset
     ds = find(cluster.list("daemonsets"), ns, name)
-    if ds is None:
-        evidence.fail(f"DaemonSet {ns}/{name} not found")
+    evidence.require(ds, f"DaemonSet {ns}/{name} not found")
     counts, offenders, ready_nodes = daemonset_findings(ds, cluster.in_namespaces("pods", [ns]))
     evidence.table([counts])
     down_nodes = {r["object"] for r in node_problems(cluster.list("nodes"))}

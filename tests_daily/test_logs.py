@@ -7,18 +7,15 @@ from opscheck.rules.events import recent_warnings
 from opscheck.rules.log_patterns import count_containing, error_lines_per_app
 
 
-@check(
-    id="daily.error-logs",
-    title="ERROR lines per app in the window stay under the threshold",
-    severity="high",
-    covers=["000.daily.error-logs-1h", "002.daily.error-logs-24h"],
-    remediation="""\
-kubectl logs -n qsign -l app=<app> --since=1h | grep ERROR | tail -20
-Top errors: kubectl logs -n qsign --all-containers --since=1h | grep ERROR | awk -F': ' '{print $2}' | sort | uniq -c | sort -rn | head -5
-Follow the most frequent error to its cause (database, Vault, HSM, downstream timeouts).
-SmartSensor (24 h): kubectl logs --since=24h -l app=api-server -n hankook-smartsensor | grep -i error | tail -20""",
-)
+@check("daily.error-logs", severity="high", covers=["000.daily.error-logs-1h", "002.daily.error-logs-24h"])
 def test_error_logs(pod_logs, profile, evidence):
+    """ERROR lines per app in the window stay under the threshold
+
+    kubectl logs -n qsign -l app=<app> --since=1h | grep ERROR | tail -20
+    Top errors: kubectl logs -n qsign --all-containers --since=1h | grep ERROR | awk -F': ' '{print $2}' | sort | uniq -c | sort -rn | head -5
+    Follow the most frequent error to its cause (database, Vault, HSM, downstream timeouts).
+    SmartSensor (24 h): kubectl logs --since=24h -l app=api-server -n hankook-smartsensor | grep -i error | tail -20
+    """
     rules = profile.logs
     configured(rules.apps, profile.required, "logs", "no apps listed under logs.apps")
     window = timedelta(minutes=rules.error_window_minutes)
@@ -34,18 +31,15 @@ def test_error_logs(pod_logs, profile, evidence):
     evidence.expect_none(offenders, f"apps over {limit} ERROR lines in the last {window}", table=False)
 
 
-@check(
-    id="daily.signature-stats",
-    title="Signature requests were served, with the failure ratio under the threshold",
-    severity="high",
-    covers=["000.daily.signature-stats"],
-    remediation="""\
-kubectl logs -n qsign -l app=signature-service --since=1h | grep -c "Signature request received"
-kubectl logs -n qsign -l app=signature-service | grep "signature failed"
-Failures: check the HSM connection (hsm-adapter /health/ready) and Vault key access.
-No requests: check the ingress and api-server, the traffic may not be reaching the service.""",
-)
+@check("daily.signature-stats", severity="high", covers=["000.daily.signature-stats"])
 def test_signature_stats(pod_logs, profile, evidence):
+    """Signature requests were served, with the failure ratio under the threshold
+
+    kubectl logs -n qsign -l app=signature-service --since=1h | grep -c "Signature request received"
+    kubectl logs -n qsign -l app=signature-service | grep "signature failed"
+    Failures: check the HSM connection (hsm-adapter /health/ready) and Vault key access.
+    No requests: check the ingress and api-server, the traffic may not be reaching the service.
+    """
     rules = profile.logs
     configured(rules.signature_app, profile.required, "logs", "logs.signature_app is not set in this profile")
     window = timedelta(minutes=rules.signature_window_minutes)
@@ -80,16 +74,13 @@ def test_signature_stats(pod_logs, profile, evidence):
     )
 
 
-@check(
-    id="daily.warning-events",
-    title="No Warning events in the monitored namespaces in the window (or under the threshold)",
-    severity="medium",
-    covers=["000.daily.warning-events"],
-    remediation="""\
-kubectl get events -n qsign --sort-by='.lastTimestamp' | grep -E '(Warning|Error)'
-kubectl describe <kind> -n qsign <name>   # the object the event is about""",
-)
+@check("daily.warning-events", severity="medium", covers=["000.daily.warning-events"])
 def test_warning_events(cluster, profile, evidence):
+    """No Warning events in the monitored namespaces in the window (or under the threshold)
+
+    kubectl get events -n qsign --sort-by='.lastTimestamp' | grep -E '(Warning|Error)'
+    kubectl describe <kind> -n qsign <name>   # the object the event is about
+    """
     window = timedelta(minutes=profile.thresholds.warning_events_window_minutes)
     offenders = recent_warnings(cluster.in_namespaces("events", profile.namespaces), datetime.now(UTC) - window)
     evidence.table(offenders)

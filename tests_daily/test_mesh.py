@@ -4,19 +4,16 @@ from opscheck.check import check, component_absent
 from opscheck.rules.mesh import mesh_namespaces, sidecar_findings
 
 
-@check(
-    id="daily.sidecar-injected",
-    title="Every pod in the mesh namespaces has the istio-proxy sidecar",
-    severity="high",
-    covers=["003.security.sidecar-injected"],
-    remediation="""\
-kubectl get pods -n <namespace> -o jsonpath='{range .items[*]}{.metadata.name}{"\\t"}{.spec.containers[*].name}{"\\n"}{end}'
-kubectl get ns <namespace> --show-labels        (istio-injection=enabled, or istio.io/rev=<revision>)
-Label the namespace, check the injector answers (kubectl get mutatingwebhookconfigurations | grep istio,
-istiod logs), remove sidecar.istio.io/inject: "false" where it is not intended, then restart the
-workload so its pods are created again with the sidecar: kubectl rollout restart deployment/<name> -n <namespace>""",
-)
+@check("daily.sidecar-injected", severity="high", covers=["003.security.sidecar-injected"])
 def test_sidecar_injected(cluster, profile, evidence):
+    r"""Every pod in the mesh namespaces has the istio-proxy sidecar
+
+    kubectl get pods -n <namespace> -o jsonpath='{range .items[*]}{.metadata.name}{"\t"}{.spec.containers[*].name}{"\n"}{end}'
+    kubectl get ns <namespace> --show-labels        (istio-injection=enabled, or istio.io/rev=<revision>)
+    Label the namespace, check the injector answers (kubectl get mutatingwebhookconfigurations | grep istio,
+    istiod logs), remove sidecar.istio.io/inject: "false" where it is not intended, then restart the
+    workload so its pods are created again with the sidecar: kubectl rollout restart deployment/<name> -n <namespace>
+    """
     mesh = profile.security.mesh
     if not cluster.served("peerauthentications"):
         component_absent(

@@ -4,18 +4,15 @@ from opscheck.check import check
 from opscheck.rules.network import lb_and_ingress_problems, services_without_ready_endpoints
 
 
-@check(
-    id="daily.ingress-lb",
-    title="LoadBalancer Services have an external address; Ingresses have an address and ready backends",
-    severity="critical",
-    covers=["000.daily.ingress-lb"],
-    remediation="""\
-kubectl get svc,ingress -n <namespace>
-kubectl describe ingress -n <namespace> <name>     # address, backends, events
-No address: check the ingress controller / cloud load-balancer controller logs.
-Backend without endpoints: kubectl get endpoints -n <namespace> <service>.""",
-)
+@check("daily.ingress-lb", severity="critical", covers=["000.daily.ingress-lb"])
 def test_ingress_lb(cluster, profile, evidence):
+    """LoadBalancer Services have an external address; Ingresses have an address and ready backends
+
+    kubectl get svc,ingress -n <namespace>
+    kubectl describe ingress -n <namespace> <name>     # address, backends, events
+    No address: check the ingress controller / cloud load-balancer controller logs.
+    Backend without endpoints: kubectl get endpoints -n <namespace> <service>.
+    """
     services = cluster.in_namespaces("services", profile.namespaces)
     ingresses = cluster.in_namespaces("ingresses", profile.namespaces)
     slices = cluster.in_namespaces("endpointslices", profile.namespaces)
@@ -28,17 +25,18 @@ def test_ingress_lb(cluster, profile, evidence):
 
 
 @check(
-    id="daily.endpoints-ready",
-    title="Every Service with a selector has at least one ready endpoint",
+    "daily.endpoints-ready",
     severity="critical",
     covers=["000.daily.endpoints-ready", "003.network.endpoints-dns"],
     also=["postdeploy"],
-    remediation="""\
-kubectl get endpoints -n <namespace>
-A Service without ready endpoints: its pods are not Ready (readiness probe failing) or the
-selector matches no pod: kubectl get pods -n <namespace> -l <selector>.""",
 )
 def test_endpoints_ready(cluster, profile, evidence):
+    """Every Service with a selector has at least one ready endpoint
+
+    kubectl get endpoints -n <namespace>
+    A Service without ready endpoints: its pods are not Ready (readiness probe failing) or the
+    selector matches no pod: kubectl get pods -n <namespace> -l <selector>.
+    """
     services = cluster.in_namespaces("services", profile.namespaces)
     slices = cluster.in_namespaces("endpointslices", profile.namespaces)
     evidence.expect_none(services_without_ready_endpoints(services, slices), "services without ready endpoints")

@@ -5,19 +5,16 @@ from opscheck.check import check
 from opscheck.rules.hosts import filesystems_over, hosts_without_filesystems
 
 
-@check(
-    id="daily.node-disk",
-    title="Node filesystems (the node's own and the image filesystem) under the disk threshold (df on each node)",
-    severity="high",
-    covers=["004.emergency.node-disk", "002.daily.storage-80"],
-    remediation="""\
-df -h on the node (multipass exec <node> -- df -h; or ssh); find what grew: du -xh --max-depth=1 <mount> | sort -h
-Image filesystem: remove unused images (crictl rmi --prune; the kubelet's image GC starts at
---image-gc-high-threshold); logs: journalctl --vacuum-size=500M, old container logs;
-then grow the disk if the workload needs it. disk_space_low (002): clean old logs and temp files
-(find /var/log -name "*.log" -mtime +7 -delete).""",
-)
+@check("daily.node-disk", severity="high", covers=["004.emergency.node-disk", "002.daily.storage-80"])
 def test_node_disk(node_disk, node_filesystems, profile, evidence):
+    """Node filesystems (the node's own and the image filesystem) under the disk threshold (df on each node)
+
+    df -h on the node (multipass exec <node> -- df -h; or ssh); find what grew: du -xh --max-depth=1 <mount> | sort -h
+    Image filesystem: remove unused images (crictl rmi --prune; the kubelet's image GC starts at
+    --image-gc-high-threshold); logs: journalctl --vacuum-size=500M, old container logs;
+    then grow the disk if the workload needs it. disk_space_low (002): clean old logs and temp files
+    (find /var/log -name "*.log" -mtime +7 -delete).
+    """
     limit = profile.thresholds.disk_percent
     rows, offenders, notes = filesystems_over(node_filesystems, limit)
     for note in notes:

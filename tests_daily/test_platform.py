@@ -8,20 +8,17 @@ from opscheck.rules.objects import find, in_namespace
 from opscheck.rules.platform import application_findings, cni_problems, external_secret_findings, velero_backup_findings
 
 
-@check(
-    id="daily.velero-backups",
-    title="The newest Velero backup of every Schedule Completed without errors, within the backup age threshold",
-    severity="critical",
-    covers=["002.daily.velero-backups", "004.backup.velero"],
-    remediation="""\
-velero backup get; velero backup describe <backup> --details; velero backup logs <backup>
-PartiallyFailed or Failed: the describe output names the items that failed (a volume snapshot, a resource
-a plugin could not back up); check the storage location (velero backup-location get) and its credentials,
-fix the cause, then take a backup now: velero backup create --from-schedule <schedule> --wait
-No recent backup: the Schedule is paused or Velero is down (kubectl -n velero get pods;
-kubectl -n velero logs deploy/velero).""",
-)
+@check("daily.velero-backups", severity="critical", covers=["002.daily.velero-backups", "004.backup.velero"])
 def test_velero_backups(cluster, profile, evidence):
+    """The newest Velero backup of every Schedule Completed without errors, within the backup age threshold
+
+    velero backup get; velero backup describe <backup> --details; velero backup logs <backup>
+    PartiallyFailed or Failed: the describe output names the items that failed (a volume snapshot, a resource
+    a plugin could not back up); check the storage location (velero backup-location get) and its credentials,
+    fix the cause, then take a backup now: velero backup create --from-schedule <schedule> --wait
+    No recent backup: the Schedule is paused or Velero is down (kubectl -n velero get pods;
+    kubectl -n velero logs deploy/velero).
+    """
     cfg = profile.platform.velero
     schedules = cluster.list_served("velero-schedules")
     if schedules is None:
@@ -40,19 +37,16 @@ def test_velero_backups(cluster, profile, evidence):
     evidence.expect_none(offenders, "Velero backups not in order", table=False)
 
 
-@check(
-    id="daily.externalsecrets",
-    title="Every ExternalSecret is Ready (SecretSynced), refreshed on time, with its target Secret",
-    severity="high",
-    covers=["004.troubleshoot.externalsecrets"],
-    remediation="""\
-kubectl get externalsecrets -A; kubectl describe externalsecret -n <namespace> <name>   # the SecretSyncedError message
-Check the store it reads: kubectl get clustersecretstores,secretstores -A (Ready?); a sealed Vault:
-kubectl exec -it vault-0 -n vault -- vault status, then vault operator unseal <key>; a wrong remoteRef key or a
-token without the policy for it. Force a refresh once fixed:
-kubectl annotate externalsecret -n <namespace> <name> force-sync=$(date +%s) --overwrite""",
-)
+@check("daily.externalsecrets", severity="high", covers=["004.troubleshoot.externalsecrets"])
 def test_externalsecrets(cluster, profile, evidence):
+    """Every ExternalSecret is Ready (SecretSynced), refreshed on time, with its target Secret
+
+    kubectl get externalsecrets -A; kubectl describe externalsecret -n <namespace> <name>   # the SecretSyncedError message
+    Check the store it reads: kubectl get clustersecretstores,secretstores -A (Ready?); a sealed Vault:
+    kubectl exec -it vault-0 -n vault -- vault status, then vault operator unseal <key>; a wrong remoteRef key or a
+    token without the policy for it. Force a refresh once fixed:
+    kubectl annotate externalsecret -n <namespace> <name> force-sync=$(date +%s) --overwrite
+    """
     cfg = profile.platform.external_secrets
     items = cluster.list_served("externalsecrets", "externalsecrets-v1beta1")
     if items is None:
@@ -68,20 +62,17 @@ def test_externalsecrets(cluster, profile, evidence):
     evidence.expect_none(offenders, "ExternalSecrets not synced", table=False)
 
 
-@check(
-    id="daily.argocd-apps",
-    title="Argo CD Applications are Synced and Healthy (the in-cluster result of the CI/CD pipeline)",
-    severity="high",
-    covers=["003.daily.cicd-success"],
-    remediation="""\
-kubectl get applications -n argocd; kubectl describe application <app> -n argocd
-kubectl logs -n argocd deployment/argocd-server; kubectl logs -n argocd deployment/argocd-application-controller
-argocd app get <app>; argocd app sync <app>; to go back: argocd app rollback <app> <revision-id>, or revert the
-manifest commit in Git (Argo CD syncs it).
-A run that failed in GitHub Actions (Trivy scan, Docker build, Docker Hub push) never reaches Argo CD: read the
-workflow's logs in the repository's Actions tab.""",
-)
+@check("daily.argocd-apps", severity="high", covers=["003.daily.cicd-success"])
 def test_argocd_apps(cluster, profile, evidence):
+    """Argo CD Applications are Synced and Healthy (the in-cluster result of the CI/CD pipeline)
+
+    kubectl get applications -n argocd; kubectl describe application <app> -n argocd
+    kubectl logs -n argocd deployment/argocd-server; kubectl logs -n argocd deployment/argocd-application-controller
+    argocd app get <app>; argocd app sync <app>; to go back: argocd app rollback <app> <revision-id>, or revert the
+    manifest commit in Git (Argo CD syncs it).
+    A run that failed in GitHub Actions (Trivy scan, Docker build, Docker Hub push) never reaches Argo CD: read the
+    workflow's logs in the repository's Actions tab.
+    """
     apps = cluster.list_served("argocd-applications")
     if apps is None:
         component_absent(profile.required, "argocd", f"no Argo CD Application CRD in cluster {cluster.name}")
@@ -96,22 +87,18 @@ def test_argocd_apps(cluster, profile, evidence):
     evidence.expect_none(offenders, "Argo CD Applications not Synced and Healthy", table=False)
 
 
-@check(
-    id="daily.cni-status",
-    title="The CNI agent runs ready and up to date on every node, its operator is available, at the agreed version",
-    severity="critical",
-    covers=["004.daily.cni-status"],
-    remediation="""\
-cilium status; kubectl -n kube-system get ds cilium -o wide; kubectl -n kube-system get pods -l k8s-app=cilium -o wide
-kubectl -n kube-system describe pod <agent>; kubectl -n kube-system logs <agent> --previous
-cilium connectivity test; kubectl get ciliumendpoints -A
-An old or mixed version: cilium upgrade --version <version>, then cilium status (runbook 004 §4.3).""",
-)
+@check("daily.cni-status", severity="critical", covers=["004.daily.cni-status"])
 def test_cni_status(cluster, profile, evidence):
+    """The CNI agent runs ready and up to date on every node, its operator is available, at the agreed version
+
+    cilium status; kubectl -n kube-system get ds cilium -o wide; kubectl -n kube-system get pods -l k8s-app=cilium -o wide
+    kubectl -n kube-system describe pod <agent>; kubectl -n kube-system logs <agent> --previous
+    cilium connectivity test; kubectl get ciliumendpoints -A
+    An old or mixed version: cilium upgrade --version <version>, then cilium status (runbook 004 §4.3).
+    """
     cfg = configured(profile.platform.cni, profile.required, "cni", "no platform.cni in this profile")
     ds = find(cluster.list("daemonsets"), cfg.namespace, cfg.daemonset)
-    if ds is None:
-        evidence.fail(f"CNI agent DaemonSet {cfg.namespace}/{cfg.daemonset} not found")
+    evidence.require(ds, f"CNI agent DaemonSet {cfg.namespace}/{cfg.daemonset} not found")
     operator = find(cluster.list("deployments"), cfg.namespace, cfg.operator) if cfg.operator else None
     problems, facts = cni_problems(ds, operator, cfg.operator, cfg.min_version)
     evidence.table([{"object": f"{cfg.namespace}/{cfg.daemonset}", **facts}])

@@ -7,40 +7,33 @@ from opscheck.check import check, component_absent
 from opscheck.rules.monitoring import grafana_problems, query_short_of_series, targets_down
 
 
-@check(
-    id="daily.prometheus-targets",
-    title="Every Prometheus scrape target is up",
-    severity="high",
-    covers=["003.monitoring.targets-up"],
-    remediation="""\
-kubectl port-forward -n monitoring svc/prometheus-operated 9090:9090, then http://localhost:9090/targets:
-the target's last error says why (connection refused: the exporter or pod is down; 401/403: credentials;
-timeout: scrape_timeout). Check the ServiceMonitors (kubectl get servicemonitor -n <namespace>) and the
-Prometheus Operator's log (kubectl logs -n monitoring deployment/prometheus-operator).""",
-)
+@check("daily.prometheus-targets", severity="high", covers=["003.monitoring.targets-up"])
 def test_targets_up(prometheus, profile, evidence):
+    """Every Prometheus scrape target is up
+
+    kubectl port-forward -n monitoring svc/prometheus-operated 9090:9090, then http://localhost:9090/targets:
+    the target's last error says why (connection refused: the exporter or pod is down; 401/403: credentials;
+    timeout: scrape_timeout). Check the ServiceMonitors (kubectl get servicemonitor -n <namespace>) and the
+    Prometheus Operator's log (kubectl logs -n monitoring deployment/prometheus-operator).
+    """
     cfg = profile.prometheus
     targets = prometheus.targets()
-    if not targets:
-        evidence.fail(f"Prometheus at {cfg.url} has no active scrape target")
+    evidence.require(targets, f"Prometheus at {cfg.url} has no active scrape target")
     rows, offenders = targets_down(targets, cfg.ignore_jobs)
     evidence.table(rows)
     evidence.expect_none(offenders, f"of {len(targets)} scrape targets down", table=False)
 
 
-@check(
-    id="daily.dashboard-metrics",
-    title="The dashboards' key metrics return data (and Grafana is healthy, when configured)",
-    severity="medium",
-    covers=["003.daily.dashboards-metrics"],
-    remediation="""\
-A panel without data: check the query in Prometheus (http://localhost:9090/graph), then the scrape targets
-(http://localhost:9090/targets) and the ServiceMonitors (kubectl get servicemonitor -n titanium-prod,
-kubectl get servicemonitor -n istio-system); kubectl logs -n monitoring deployment/prometheus-operator.
-Grafana unhealthy: kubectl logs -n monitoring deployment/grafana; test each datasource in
-Configuration > Data sources.""",
-)
+@check("daily.dashboard-metrics", severity="medium", covers=["003.daily.dashboards-metrics"])
 def test_dashboard_metrics(prometheus, grafana, profile, evidence):
+    """The dashboards' key metrics return data (and Grafana is healthy, when configured)
+
+    A panel without data: check the query in Prometheus (http://localhost:9090/graph), then the scrape targets
+    (http://localhost:9090/targets) and the ServiceMonitors (kubectl get servicemonitor -n titanium-prod,
+    kubectl get servicemonitor -n istio-system); kubectl logs -n monitoring deployment/prometheus-operator.
+    Grafana unhealthy: kubectl logs -n monitoring deployment/grafana; test each datasource in
+    Configuration > Data sources.
+    """
     cfg = profile.prometheus
     # Grafana is checked only when the profile names it: without a Grafana URL (the test
     # environment: Grafana is not packaged in Debian) that part is not applicable and the

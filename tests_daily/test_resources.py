@@ -16,57 +16,50 @@ from opscheck.rules.resources import (
 def _node_usage(cluster, evidence, resource: str, limit: float, *, what: str) -> None:
     """The busiest node's `resource` usage (metrics.k8s.io, percent of allocatable) is at most `limit`."""
     rows = node_usage_percent(cluster.list("node-metrics"), cluster.list("nodes"), resource)
-    if not rows:
-        evidence.fail("metrics.k8s.io returned no node usage")
+    evidence.require(rows, "metrics.k8s.io returned no node usage")
     evidence.table(rows)
     evidence.expect_at_most(rows[0]["percent"], limit, what=what, unit="%", offenders=over_threshold(rows, limit))
 
 
-@check(
-    id="daily.node-cpu",
-    title="Node CPU usage under the threshold (metrics.k8s.io, as kubectl top nodes)",
-    severity="high",
-    covers=["000.daily.cpu-under-70"],
-    remediation="""\
-kubectl top nodes; kubectl top pods -A --sort-by=cpu
-Find the heavy pods, then scale out (kubectl autoscale deployment ... --cpu-percent=70 --min=2 --max=10)
-or add nodes; check for a runaway process in the top pod.""",
-)
+@check("daily.node-cpu", severity="high", covers=["000.daily.cpu-under-70"])
 def test_node_cpu(cluster, profile, evidence):
+    """Node CPU usage under the threshold (metrics.k8s.io, as kubectl top nodes)
+
+    kubectl top nodes; kubectl top pods -A --sort-by=cpu
+    Find the heavy pods, then scale out (kubectl autoscale deployment ... --cpu-percent=70 --min=2 --max=10)
+    or add nodes; check for a runaway process in the top pod.
+    """
     _node_usage(cluster, evidence, "cpu", profile.thresholds.cpu_percent, what="highest node CPU usage")
 
 
-@check(
-    id="daily.node-memory",
-    title="Node memory usage under the threshold (metrics.k8s.io, as kubectl top nodes)",
-    severity="high",
-    covers=["000.daily.mem-under-80"],
-    remediation="""\
-kubectl top nodes; kubectl top pods -A --sort-by=memory
-Raise limits where pods are OOMKilled, scale out with an HPA, or add nodes:
-kubectl set resources deployment -n <namespace> <name> --limits=memory=1Gi""",
-)
+@check("daily.node-memory", severity="high", covers=["000.daily.mem-under-80"])
 def test_node_memory(cluster, profile, evidence):
+    """Node memory usage under the threshold (metrics.k8s.io, as kubectl top nodes)
+
+    kubectl top nodes; kubectl top pods -A --sort-by=memory
+    Raise limits where pods are OOMKilled, scale out with an HPA, or add nodes:
+    kubectl set resources deployment -n <namespace> <name> --limits=memory=1Gi
+    """
     _node_usage(cluster, evidence, "memory", profile.thresholds.memory_percent, what="highest node memory usage")
 
 
 @check(
-    id="daily.pod-resources",
-    title="Each pod's CPU and memory usage under the thresholds of its limits",
+    "daily.pod-resources",
     severity="medium",
     covers=["000.daily.pod-resource-thresholds", "000.daily.cpu-under-70", "000.daily.mem-under-80"],
-    remediation="""\
-kubectl top pods -n <namespace> --sort-by=cpu   (or --sort-by=memory)
-kubectl top pod -n <namespace> <pod> --containers
-Raise the limit if the load is legitimate, otherwise profile the application;
-scale out: kubectl autoscale deployment -n <namespace> <name> --cpu-percent=70 --min=2 --max=10""",
 )
 def test_pod_resources(cluster, profile, evidence):
+    """Each pod's CPU and memory usage under the thresholds of its limits
+
+    kubectl top pods -n <namespace> --sort-by=cpu   (or --sort-by=memory)
+    kubectl top pod -n <namespace> <pod> --containers
+    Raise the limit if the load is legitimate, otherwise profile the application;
+    scale out: kubectl autoscale deployment -n <namespace> <name> --cpu-percent=70 --min=2 --max=10
+    """
     pods = cluster.in_namespaces("pods", profile.namespaces)
     metrics = cluster.in_namespaces("pod-metrics", profile.namespaces)
     rows = container_usage_vs_limits(metrics, pods)
-    if not rows:
-        evidence.fail(f"metrics.k8s.io returned no usage for pods with limits in {', '.join(profile.namespaces)}")
+    evidence.require(rows, f"metrics.k8s.io returned no usage for pods with limits in {', '.join(profile.namespaces)}")
     t = profile.thresholds
     offenders = containers_over_limits(rows, t.cpu_percent, t.memory_percent)
     evidence.table(rounded(r) for r in rows)
@@ -74,17 +67,14 @@ def test_pod_resources(cluster, profile, evidence):
     evidence.expect_none(offenders, "containers over their usage threshold", table=False)
 
 
-@check(
-    id="daily.disk-usage",
-    title="Persistent volumes and node filesystems under the disk threshold",
-    severity="high",
-    covers=["000.daily.disk-under-80"],
-    remediation="""\
-kubectl get pv,pvc -n <namespace>
-kubectl exec -n qsign postgresql-0 -- df -h /var/lib/postgresql/data
-Free space (old WAL, logs, dumps) or expand the PVC (allowVolumeExpansion) before it fills.""",
-)
+@check("daily.disk-usage", severity="high", covers=["000.daily.disk-under-80"])
 def test_disk_usage(prometheus, profile, evidence):
+    """Persistent volumes and node filesystems under the disk threshold
+
+    kubectl get pv,pvc -n <namespace>
+    kubectl exec -n qsign postgresql-0 -- df -h /var/lib/postgresql/data
+    Free space (old WAL, logs, dumps) or expand the PVC (allowVolumeExpansion) before it fills.
+    """
     cfg = profile.prometheus
     rows = disk_usage_rows(
         (label, sample)
@@ -92,8 +82,7 @@ def test_disk_usage(prometheus, profile, evidence):
         if query
         for sample in prometheus.query(query)
     )
-    if not rows:
-        evidence.fail("Prometheus returned no volume or filesystem usage: are kubelet and node-exporter scraped?")
+    evidence.require(rows, "Prometheus returned no volume or filesystem usage: are kubelet and node-exporter scraped?")
     limit = profile.thresholds.disk_percent
     evidence.table(rows)
     offenders = over_percent(rows, limit)
@@ -101,17 +90,14 @@ def test_disk_usage(prometheus, profile, evidence):
     evidence.expect_none(offenders, f"volumes or filesystems over {limit:g}% used", table=False)
 
 
-@check(
-    id="daily.pvc-bound",
-    title="Every PersistentVolumeClaim is Bound",
-    severity="high",
-    covers=["000.daily.pvc-bound", "002.daily.storage-80"],
-    remediation="""\
-kubectl get pv,pvc -n <namespace>
-kubectl describe pvc -n <namespace> <name>   # provisioning events
-Pending: no matching PV or StorageClass, or the provisioner is failing; Lost: the PV is gone.""",
-)
+@check("daily.pvc-bound", severity="high", covers=["000.daily.pvc-bound", "002.daily.storage-80"])
 def test_pvc_bound(cluster, profile, evidence):
+    """Every PersistentVolumeClaim is Bound
+
+    kubectl get pv,pvc -n <namespace>
+    kubectl describe pvc -n <namespace> <name>   # provisioning events
+    Pending: no matching PV or StorageClass, or the provisioner is failing; Lost: the PV is gone.
+    """
     pvcs = cluster.in_namespaces("persistentvolumeclaims", profile.namespaces)
     evidence.note(f"{len(pvcs)} PVCs")
     evidence.expect_none(unbound_claims(pvcs), "PVCs not Bound")

@@ -3,19 +3,16 @@
 from opscheck.check import check
 
 
-@check(
-    id="daily.checklists-on-schedule",
-    title="Checklists are run on schedule (daily, weekly, monthly, quarterly)",
-    severity="medium",
-    covers=["opscheck.daily.on-schedule"],
-    remediation="""\
-A checklist run is missing from the ledger (reports directory). Check the scheduler that
-runs it (crontab -l on the ops box, or kubectl get cronjob -n <ns> and its last Job), its
-logs for a run that started but did not complete (a run that is interrupted or refused is
-not recorded), and that it writes to the same --report-dir. Run the missed checklist now:
-pytest -m <cadence> --env=<profile>.""",
-)
+@check("daily.checklists-on-schedule", severity="medium", covers=["opscheck.daily.on-schedule"])
 def test_checklists_on_schedule(checklist_schedule, evidence):
+    """Checklists are run on schedule (daily, weekly, monthly, quarterly)
+
+    A checklist run is missing from the ledger (reports directory). Check the scheduler that
+    runs it (crontab -l on the ops box, or kubectl get cronjob -n <ns> and its last Job), its
+    logs for a run that started but did not complete (a run that is interrupted or refused is
+    not recorded), and that it writes to the same --report-dir. Run the missed checklist now:
+    pytest -m <cadence> --env=<profile>.
+    """
     evidence.table(s.as_row() for s in checklist_schedule)
     missed = [s.as_row() for s in checklist_schedule if s.missed]
     evidence.expect_none(missed, "checklist(s) missed their schedule", table=False)

@@ -7,18 +7,14 @@ from opscheck.rules.certs import tls_secret_expiry, tls_secrets
 from opscheck.rules.log_patterns import matching, per_pod
 
 
-@check(
-    id="daily.vault-unsealed",
-    availability=True,
-    title="Vault is initialized, unsealed and has an active node",
-    severity="critical",
-    covers=["000.daily.vault-unsealed"],
-    remediation="""\
-kubectl exec -n qsign vault-0 -- vault status
-Unseal (threshold of key holders): kubectl exec -n qsign vault-0 -- vault operator unseal <unseal-key-N>
-Long term: auto-unseal through an HSM/KMS seal stanza (seal "pkcs11" / "awskms").""",
-)
+@check("daily.vault-unsealed", severity="critical", covers=["000.daily.vault-unsealed"], availability=True)
 def test_vault_unsealed(vault, evidence):
+    """Vault is initialized, unsealed and has an active node
+
+    kubectl exec -n qsign vault-0 -- vault status
+    Unseal (threshold of key holders): kubectl exec -n qsign vault-0 -- vault operator unseal <unseal-key-N>
+    Long term: auto-unseal through an HSM/KMS seal stanza (seal "pkcs11" / "awskms").
+    """
     health = vault.health()
     state = {k: health.get(k) for k in ("initialized", "sealed", "standby", "version", "cluster_name")}
     evidence.table([{"object": vault.config.address, **state}])
@@ -34,17 +30,14 @@ def test_vault_unsealed(vault, evidence):
         evidence.fail(f"Vault at {vault.config.address} is {' and '.join(problems)}")
 
 
-@check(
-    id="daily.cert-expiry",
-    title="No TLS certificate in use expires within the threshold",
-    severity="critical",
-    covers=["000.daily.cert-expiry-30d"],
-    remediation="""\
-kubectl get secret -n qsign -o json | jq -r '.items[] | select(.type=="kubernetes.io/tls") | .metadata.name'
-openssl x509 -noout -enddate   (on each tls.crt)
-Renew the certificate (cert-manager: kubectl cert-manager renew, or re-issue) and roll the pods that mount it.""",
-)
+@check("daily.cert-expiry", severity="critical", covers=["000.daily.cert-expiry-30d"])
 def test_cert_expiry(cluster, profile, evidence):
+    """No TLS certificate in use expires within the threshold
+
+    kubectl get secret -n qsign -o json | jq -r '.items[] | select(.type=="kubernetes.io/tls") | .metadata.name'
+    openssl x509 -noout -enddate   (on each tls.crt)
+    Renew the certificate (cert-manager: kubectl cert-manager renew, or re-issue) and roll the pods that mount it.
+    """
     namespaces = profile.certificate_namespaces or profile.namespaces
     secrets = tls_secrets(cluster.in_namespaces("secrets", namespaces))
     if not secrets:
@@ -56,18 +49,15 @@ def test_cert_expiry(cluster, profile, evidence):
     evidence.expect_none(offenders, f"certificates expiring within {limit} days", table=False)
 
 
-@check(
-    id="daily.abnormal-access",
-    title="Failed or unauthorized access attempts in the window stay under the threshold",
-    severity="high",
-    covers=["000.daily.abnormal-access", "002.daily.security-events"],
-    remediation="""\
-kubectl logs -n qsign -l app=api-server --since=24h | grep -iE "unauthorized|forbidden|authentication failed"
-Group by source address; block abusive sources at the ingress/WAF, rotate credentials that
-were tried, and review the Vault audit log for the same period.
-SmartSensor's security events: kubectl logs --since=24h -l app=oauth2-server -n hankook-security | grep -E '(failed|unauthorized|blocked)'""",
-)
+@check("daily.abnormal-access", severity="high", covers=["000.daily.abnormal-access", "002.daily.security-events"])
 def test_abnormal_access(pod_logs, profile, evidence):
+    """Failed or unauthorized access attempts in the window stay under the threshold
+
+    kubectl logs -n qsign -l app=api-server --since=24h | grep -iE "unauthorized|forbidden|authentication failed"
+    Group by source address; block abusive sources at the ingress/WAF, rotate credentials that
+    were tried, and review the Vault audit log for the same period.
+    SmartSensor's security events: kubectl logs --since=24h -l app=oauth2-server -n hankook-security | grep -E '(failed|unauthorized|blocked)'
+    """
     rules = profile.logs
     apps = rules.access_apps if rules.access_apps is not None else rules.apps
     configured(apps, profile.required, "logs", "no apps listed under logs.access_apps or logs.apps")
@@ -86,32 +76,27 @@ def test_abnormal_access(pod_logs, profile, evidence):
     )
 
 
-@check(
-    id="daily.audit-log",
-    title="Vault audit logging is enabled and has recorded entries recently",
-    severity="high",
-    covers=["000.daily.audit-log-recorded"],
-    remediation="""\
-vault audit list -detailed
-Re-enable the device if missing: vault audit enable file file_path=/vault/audit/audit.log
-Check the audit volume is writable and not full: a blocked audit device makes Vault refuse requests.""",
-)
+@check("daily.audit-log", severity="high", covers=["000.daily.audit-log-recorded"])
 def test_audit_log(vault, profile, evidence):
+    """Vault audit logging is enabled and has recorded entries recently
+
+    vault audit list -detailed
+    Re-enable the device if missing: vault audit enable file file_path=/vault/audit/audit.log
+    Check the audit volume is writable and not full: a blocked audit device makes Vault refuse requests.
+    """
     devices = vault.audit_devices()
     rows = [
         {"object": path, "type": d.get("type"), "file_path": (d.get("options") or {}).get("file_path", "")}
         for path, d in devices.items()
     ]
     evidence.table(rows)
-    if not rows:
-        evidence.fail(f"Vault at {vault.config.address} has no audit device enabled")
+    evidence.require(rows, f"Vault at {vault.config.address} has no audit device enabled")
     log_file = profile.vault.audit_log_file
     if log_file is None:
         evidence.note("vault.audit_log_file not set: only the device list was checked")
         return
     newest = vault.newest_audit_entry(log_file)
-    if newest is None:
-        evidence.fail(f"audit log {log_file} has no entries")
+    evidence.require(newest, f"audit log {log_file} has no entries")
     age = datetime.now(UTC) - newest
     evidence.note(f"newest audit entry: {newest:%Y-%m-%dT%H:%M:%SZ}")
     evidence.expect_at_most(

@@ -7,18 +7,15 @@ from opscheck.check import check, configured, fmt
 from opscheck.rules.monitoring import slow_shares
 
 
-@check(
-    id="daily.slow-responses",
-    title="Few requests slower than the slow-response threshold over the day",
-    severity="medium",
-    covers=["002.daily.slow-responses"],
-    remediation="""\
-kubectl logs --since=24h -l app=api-server -n <namespace> | grep "response_time" | awk '$NF > 1000' | tail -10
-Find the slow endpoints and their bottleneck: database query time (pg_stat_statements mean_time), HSM or
-external calls, cache hit rate (redis-cli INFO stats); then tune queries and indexes, enable caching,
-size connection pools, or scale out (HPA).""",
-)
+@check("daily.slow-responses", severity="medium", covers=["002.daily.slow-responses"])
 def test_slow_responses(service_meter, profile, evidence):
+    """Few requests slower than the slow-response threshold over the day
+
+    kubectl logs --since=24h -l app=api-server -n <namespace> | grep "response_time" | awk '$NF > 1000' | tail -10
+    Find the slow endpoints and their bottleneck: database query time (pg_stat_statements mean_time), HSM or
+    external calls, cache hit rate (redis-cli INFO stats); then tune queries and indexes, enable caching,
+    size connection pools, or scale out (HPA).
+    """
     cfg = profile.prometheus
     slow = cfg.slow_responses
     services = configured(

@@ -6,19 +6,16 @@ from opscheck.rules.resources import top_usage_findings, unbound_claims
 from opscheck.rules.workloads import node_problems
 
 
-@check(
-    id="daily.top-usage",
-    title="kubectl top nodes / top pods: usage reported for every node, the heaviest pods within their memory limits",
-    severity="medium",
-    covers=["002.daily.top-usage", "004.daily.resource-usage"],
-    remediation="""\
-kubectl top nodes; kubectl top pods -A --sort-by=memory | head -10; kubectl get pvc -A
-A node without usage: metrics-server cannot scrape its kubelet (kubectl -n kube-system logs deploy/metrics-server).
-A pod near its memory limit (high_memory_usage): find it with kubectl top pods -A --sort-by=memory,
-scale out (kubectl patch hpa api-server-hpa -p '{"spec":{"minReplicas":5}}') or raise the limit
-(kubectl set resources deployment -n <namespace> <name> --limits=memory=1Gi), then look for a leak.""",
-)
+@check("daily.top-usage", severity="medium", covers=["002.daily.top-usage", "004.daily.resource-usage"])
 def test_top_usage(cluster, profile, evidence):
+    """kubectl top nodes / top pods: usage reported for every node, the heaviest pods within their memory limits
+
+    kubectl top nodes; kubectl top pods -A --sort-by=memory | head -10; kubectl get pvc -A
+    A node without usage: metrics-server cannot scrape its kubelet (kubectl -n kube-system logs deploy/metrics-server).
+    A pod near its memory limit (high_memory_usage): find it with kubectl top pods -A --sort-by=memory,
+    scale out (kubectl patch hpa api-server-hpa -p '{"spec":{"minReplicas":5}}') or raise the limit
+    (kubectl set resources deployment -n <namespace> <name> --limits=memory=1Gi), then look for a leak.
+    """
     nodes = cluster.list("nodes")
     limit = profile.thresholds.memory_percent
     table, top, offenders, reporting = top_usage_findings(

@@ -8,19 +8,16 @@ from opscheck.rules.vault_status import vault_status
 from opscheck.rules.workloads import statefulset_pod_findings
 
 
-@check(
-    id="daily.vault-pods",
-    title="In each cluster running Vault: its pods Running and Ready, none labelled sealed, and Vault unsealed",
-    severity="critical",
-    covers=["004.troubleshoot.vault"],
-    remediation="""\
-kubectl exec -it vault-0 -n vault -- vault status
-kubectl get pods -n vault -l app.kubernetes.io/name=vault -L vault-sealed,vault-active
-Sealed: kubectl exec -it vault-0 -n vault -- vault operator unseal <key> (the threshold of key
-holders), then check the External Secrets that depend on it: kubectl get externalsecrets -A.
-A pod not Running/Ready: kubectl describe pod -n vault vault-0; kubectl logs -n vault vault-0.""",
-)
+@check("daily.vault-pods", severity="critical", covers=["004.troubleshoot.vault"])
 def test_vault_pods(cluster, profile, vault, evidence):
+    """In each cluster running Vault: its pods Running and Ready, none labelled sealed, and Vault unsealed
+
+    kubectl exec -it vault-0 -n vault -- vault status
+    kubectl get pods -n vault -l app.kubernetes.io/name=vault -L vault-sealed,vault-active
+    Sealed: kubectl exec -it vault-0 -n vault -- vault operator unseal <key> (the threshold of key
+    holders), then check the External Secrets that depend on it: kubectl get externalsecrets -A.
+    A pod not Running/Ready: kubectl describe pod -n vault vault-0; kubectl logs -n vault vault-0.
+    """
     where = configured(
         profile.vault.kubernetes,
         profile.required,

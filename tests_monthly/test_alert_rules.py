@@ -7,18 +7,15 @@ from opscheck.check import check
 from opscheck.rules.alerts import rule_problems
 
 
-@check(
-    id="monthly.alert-rules",
-    title="Expected alert rules loaded; every rule healthy, labelled, annotated and routed to a receiver",
-    severity="high",
-    covers=["002.alerts.rules-present", "001.monthly.alert-rules-review"],
-    remediation="""\
-promtool check rules <file>; kubectl get prometheusrules -A; http://localhost:9090/rules shows each rule's
-health and last error. A missing rule: re-apply the PrometheusRule (prometheus-rules.yaml) and check the
-Prometheus Operator's ruleSelector labels. Every rule needs a severity label and summary/description
-annotations; route each severity to a receiver in alertmanager.yml (amtool config routes test).""",
-)
+@check("monthly.alert-rules", severity="high", covers=["002.alerts.rules-present", "001.monthly.alert-rules-review"])
 def test_alert_rules(prometheus, alertmanagers, profile, evidence):
+    """Expected alert rules loaded; every rule healthy, labelled, annotated and routed to a receiver
+
+    promtool check rules <file>; kubectl get prometheusrules -A; http://localhost:9090/rules shows each rule's
+    health and last error. A missing rule: re-apply the PrometheusRule (prometheus-rules.yaml) and check the
+    Prometheus Operator's ruleSelector labels. Every rule needs a severity label and summary/description
+    annotations; route each severity to a receiver in alertmanager.yml (amtool config routes test).
+    """
     cfg = profile.prometheus.alerting
     rules = prometheus.rules()
     config = alertmanagers[0].status().config if alertmanagers else {}

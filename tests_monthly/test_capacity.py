@@ -7,18 +7,15 @@ from opscheck.check import check, configured
 from opscheck.rules.capacity import forecast_problem, forecast_rows, forecast_text, resource_queries, volume_rows
 
 
-@check(
-    id="monthly.capacity-forecast",
-    title="CPU, memory and storage forecast from the month's trend stay under the thresholds",
-    severity="high",
-    covers=["002.capacity.forecast", "001.monthly.capacity-trend"],
-    remediation="""\
-CPU over 70 % in the forecast: add nodes or move to a larger instance type (within 3-4 months; urgent
-above 85 %). Memory over 80 %: add memory or worker nodes (within 2-3 months; urgent above 90 %).
-Storage over 80 %: expand the volume (postgresql: next resize at 80 %, e.g. 500 GB -> 1 TB) or archive
-old data. Cluster scaling triggers: scale out at CPU 70 % / memory 80 % for 15 minutes.""",
-)
+@check("monthly.capacity-forecast", severity="high", covers=["002.capacity.forecast", "001.monthly.capacity-trend"])
 def test_capacity_forecast(capacity_trends, profile, evidence):
+    """CPU, memory and storage forecast from the month's trend stay under the thresholds
+
+    CPU over 70 % in the forecast: add nodes or move to a larger instance type (within 3-4 months; urgent
+    above 85 %). Memory over 80 %: add memory or worker nodes (within 2-3 months; urgent above 90 %).
+    Storage over 80 %: expand the volume (postgresql: next resize at 80 %, e.g. 500 GB -> 1 TB) or archive
+    old data. Cluster scaling triggers: scale out at CPU 70 % / memory 80 % for 15 minutes.
+    """
     resources = configured(
         resource_queries(profile.prometheus, profile.thresholds, storage=True),
         profile.required,
@@ -32,17 +29,14 @@ def test_capacity_forecast(capacity_trends, profile, evidence):
     evidence.expect_none(offenders, forecast_problem(fc), table=False)
 
 
-@check(
-    id="monthly.storage-expansion",
-    title="No volume is forecast past the disk threshold within the planning horizon",
-    severity="medium",
-    covers=["000.monthly.storage-expansion"],
-    remediation="""\
-kubectl get pv,pvc -n qsign; kubectl exec -n qsign postgresql-0 -- df -h /var/lib/postgresql/data
-Plan the expansion before the volume passes 80 %: resize the PVC (StorageClass with
-allowVolumeExpansion), or archive/delete old data; review the growth rate every month.""",
-)
+@check("monthly.storage-expansion", severity="medium", covers=["000.monthly.storage-expansion"])
 def test_storage_expansion(capacity_trends, profile, evidence):
+    """No volume is forecast past the disk threshold within the planning horizon
+
+    kubectl get pv,pvc -n qsign; kubectl exec -n qsign postgresql-0 -- df -h /var/lib/postgresql/data
+    Plan the expansion before the volume passes 80 %: resize the PVC (StorageClass with
+    allowVolumeExpansion), or archive/delete old data; review the growth rate every month.
+    """
     cfg = profile.prometheus
     query = configured(
         cfg.volume_usage_query, profile.required, "prometheus", "no prometheus.volume_usage_query in this profile"

@@ -5,19 +5,16 @@ from opscheck.check import check, component_absent
 from opscheck.rules.certs import pem_file_expiry, tls_secret_expiry
 
 
-@check(
-    id="monthly.cert-expiry",
-    title="Certificate expiry report: TLS Secrets and the HSM client certificate, none within the threshold",
-    severity="critical",
-    covers=["000.monthly.cert-expiry", "001.monthly.cert-expiry"],
-    remediation="""\
-TLS: kubectl get secret -n <namespace> <name> -o jsonpath='{.data.tls\\.crt}' | base64 -d | openssl x509 -noout -enddate
-HSM: kubectl exec -n qsign deployment/hsm-adapter -- openssl x509 -in /etc/hsm/client-cert.pem -noout -enddate
-Renew a TLS certificate (cert-manager: cmctl renew, or re-issue from the CA) and roll the pods mounting it.
-Request a new HSM client certificate from the HSM's CA, install it (with its key) on the HSM adapter
-hosts, restart hsm-adapter and check /health/ready reports hsm UP.""",
-)
+@check("monthly.cert-expiry", severity="critical", covers=["000.monthly.cert-expiry", "001.monthly.cert-expiry"])
 def test_cert_expiry_monthly(cluster, profile, hosts, evidence):
+    r"""Certificate expiry report: TLS Secrets and the HSM client certificate, none within the threshold
+
+    TLS: kubectl get secret -n <namespace> <name> -o jsonpath='{.data.tls\.crt}' | base64 -d | openssl x509 -noout -enddate
+    HSM: kubectl exec -n qsign deployment/hsm-adapter -- openssl x509 -in /etc/hsm/client-cert.pem -noout -enddate
+    Renew a TLS certificate (cert-manager: cmctl renew, or re-issue from the CA) and roll the pods mounting it.
+    Request a new HSM client certificate from the HSM's CA, install it (with its key) on the HSM adapter
+    hosts, restart hsm-adapter and check /health/ready reports hsm UP.
+    """
     limit = profile.thresholds.cert_days
     namespaces = profile.certificate_namespaces or profile.namespaces
     rows, offenders = tls_secret_expiry(cluster.in_namespaces("secrets", namespaces), limit, kind="TLS Secret")

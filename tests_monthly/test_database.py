@@ -16,19 +16,16 @@ from opscheck.rules.database import (
 from opscheck.timeutil import utc_now
 
 
-@check(
-    id="monthly.unused-indexes",
-    title="No rarely used index on a large table (idx_scan under the threshold), largest first",
-    severity="low",
-    covers=["002.perf.unused-indexes"],
-    remediation="""\
-SELECT schemaname, relname, indexrelname, idx_scan, pg_size_pretty(pg_relation_size(indexrelid))
-FROM pg_stat_user_indexes WHERE idx_scan < 100 ORDER BY pg_relation_size(indexrelid) DESC;
-Check the counters cover a full business cycle (pg_stat_database.stats_reset) and that no
-replica uses the index (counters are per server), then drop it:
-  DROP INDEX CONCURRENTLY <schema>.<index>;""",
-)
+@check("monthly.unused-indexes", severity="low", covers=["002.perf.unused-indexes"])
 def test_unused_indexes(postgres_config, database, evidence):
+    """No rarely used index on a large table (idx_scan under the threshold), largest first
+
+    SELECT schemaname, relname, indexrelname, idx_scan, pg_size_pretty(pg_relation_size(indexrelid))
+    FROM pg_stat_user_indexes WHERE idx_scan < 100 ORDER BY pg_relation_size(indexrelid) DESC;
+    Check the counters cover a full business cycle (pg_stat_database.stats_reset) and that no
+    replica uses the index (counters are per server), then drop it:
+      DROP INDEX CONCURRENTLY <schema>.<index>;
+    """
     t = postgres_config.thresholds
     all_indexes = database.indexes()
     evidence.table(index_rows(all_indexes, t))
@@ -41,19 +38,16 @@ def test_unused_indexes(postgres_config, database, evidence):
     )
 
 
-@check(
-    id="monthly.table-sizes",
-    title="Largest tables and their growth; no table over its size limit, storage under the resize trigger",
-    severity="medium",
-    covers=["002.capacity.table-sizes"],
-    remediation="""\
-SELECT schemaname, tablename, pg_size_pretty(pg_total_relation_size(schemaname||'.'||tablename))
-FROM pg_tables WHERE schemaname NOT IN ('information_schema', 'pg_catalog') ORDER BY 3 DESC;
-A table over its limit: check its retention cleanup ran (old sensor data), VACUUM to reuse dead
-space, or partition it. Storage over the resize trigger (80%): expand the PostgreSQL volume
-(storage_scaling: postgresql next_resize) before it fills.""",
-)
+@check("monthly.table-sizes", severity="medium", covers=["002.capacity.table-sizes"])
 def test_table_sizes(profile, postgres_config, database, evidence):
+    """Largest tables and their growth; no table over its size limit, storage under the resize trigger
+
+    SELECT schemaname, tablename, pg_size_pretty(pg_total_relation_size(schemaname||'.'||tablename))
+    FROM pg_tables WHERE schemaname NOT IN ('information_schema', 'pg_catalog') ORDER BY 3 DESC;
+    A table over its limit: check its retention cleanup ran (old sensor data), VACUUM to reuse dead
+    space, or partition it. Storage over the resize trigger (80%): expand the PostgreSQL volume
+    (storage_scaling: postgresql next_resize) before it fills.
+    """
     t = postgres_config.thresholds
     tables = database.table_sizes()
     evidence.table({k: v for k, v in r.items() if k != "bytes"} for r in tables[: t.largest_tables])
@@ -81,20 +75,17 @@ def test_table_sizes(profile, postgres_config, database, evidence):
     evidence.expect_none(offenders, "tables or storage over their size limit", table=False)
 
 
-@check(
-    id="monthly.db-user-security",
-    title="Database roles: superusers approved, no unapproved privileged roles, password policy",
-    severity="high",
-    covers=["002.monthly.user-security"],
-    remediation="""\
-SELECT rolname, rolsuper, rolcreaterole, rolreplication, rolbypassrls, rolvaliduntil FROM pg_roles
-WHERE rolname !~ '^pg_';
-An unapproved superuser or privileged role: find who created it and why (the PostgreSQL log,
-the change record); ALTER ROLE <name> NOSUPERUSER (or NOCREATEROLE ...), or DROP ROLE after
-REASSIGN OWNED. Passwords: SET password_encryption = 'scram-sha-256' and have the roles reset
-their passwords; set an expiry: ALTER ROLE <name> VALID UNTIL '<date>'.""",
-)
+@check("monthly.db-user-security", severity="high", covers=["002.monthly.user-security"])
 def test_db_user_security(postgres_config, database, evidence):
+    """Database roles: superusers approved, no unapproved privileged roles, password policy
+
+    SELECT rolname, rolsuper, rolcreaterole, rolreplication, rolbypassrls, rolvaliduntil FROM pg_roles
+    WHERE rolname !~ '^pg_';
+    An unapproved superuser or privileged role: find who created it and why (the PostgreSQL log,
+    the change record); ALTER ROLE <name> NOSUPERUSER (or NOCREATEROLE ...), or DROP ROLE after
+    REASSIGN OWNED. Passwords: SET password_encryption = 'scram-sha-256' and have the roles reset
+    their passwords; set an expiry: ALTER ROLE <name> VALID UNTIL '<date>'.
+    """
     policy = postgres_config.accounts
     table, offenders = role_policy(database.roles(), database.password_encryption(), policy, utc_now())
     evidence.table(table)
@@ -107,20 +98,17 @@ def test_db_user_security(postgres_config, database, evidence):
     evidence.expect_none(offenders, "database roles or settings break the account policy", table=False)
 
 
-@check(
-    id="monthly.inactive-accounts",
-    title="No enabled account without activity for the inactivity period (90 days)",
-    severity="medium",
-    covers=["002.security.inactive-accounts"],
-    remediation="""\
-Confirm with the account's owner (last login in the auth-server log: login_success), then
-disable the account in the application (oauth2-server user admin), or remove it.
-Service accounts that never log in interactively: exclude them in the query with a reason.""",
-)
+@check("monthly.inactive-accounts", severity="medium", covers=["002.security.inactive-accounts"])
 def test_inactive_accounts(profile, database, evidence):
     # PostgreSQL does not record when a role last logged in, so database roles cannot show
     # inactivity; the runbook means the application's users (the auth server's accounts),
     # read from its users table with a query from the profile.
+    """No enabled account without activity for the inactivity period (90 days)
+
+    Confirm with the account's owner (last login in the auth-server log: login_success), then
+    disable the account in the application (oauth2-server user admin), or remove it.
+    Service accounts that never log in interactively: exclude them in the query with a reason.
+    """
     cfg = configured(
         profile.inactive_accounts, profile.required, "inactive_accounts", "no inactive_accounts query in this profile"
     )

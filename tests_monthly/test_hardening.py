@@ -18,18 +18,17 @@ from opscheck.rules.kube_bench import bench_findings, stale_results, status_coun
 
 
 @check(
-    id="monthly.network-policies",
-    title="Every application namespace has NetworkPolicies, with a default deny for ingress and egress",
-    severity="high",
-    covers=["002.monthly.network-policies", "002.security.default-deny"],
-    remediation="""\
-kubectl get networkpolicies -A
-Add the default-deny-all policy (podSelector: {}, policyTypes: [Ingress, Egress], no rules) to
-the namespace, then the allow policies each workload needs (ingress from the ingress
-controller, egress to the database, DNS):
-kubectl apply -n <namespace> -f network-policies.yaml""",
+    "monthly.network-policies", severity="high", covers=["002.monthly.network-policies", "002.security.default-deny"]
 )
 def test_network_policies(cluster, profile, evidence):
+    """Every application namespace has NetworkPolicies, with a default deny for ingress and egress
+
+    kubectl get networkpolicies -A
+    Add the default-deny-all policy (podSelector: {}, policyTypes: [Ingress, Egress], no rules) to
+    the namespace, then the allow policies each workload needs (ingress from the ingress
+    controller, egress to the database, DNS):
+    kubectl apply -n <namespace> -f network-policies.yaml
+    """
     namespaces = profile.security.network_policy_namespaces
     namespaces = profile.namespaces if namespaces is None else namespaces
     rows, offenders = network_policy_findings(namespace_policies(namespaces, cluster.list("networkpolicies")))
@@ -37,18 +36,15 @@ def test_network_policies(cluster, profile, evidence):
     evidence.expect_none(offenders, "namespaces without NetworkPolicies or a default deny", table=False)
 
 
-@check(
-    id="monthly.pod-security-labels",
-    title="Application namespaces enforce the required Pod Security Standard",
-    severity="high",
-    covers=["002.security.pss-labels"],
-    remediation="""\
-kubectl get ns <namespace> --show-labels
-kubectl label ns <namespace> pod-security.kubernetes.io/enforce=restricted \\
-  pod-security.kubernetes.io/audit=restricted pod-security.kubernetes.io/warn=restricted --overwrite
-First check what would be refused: kubectl label --dry-run=server --overwrite ns <namespace> pod-security.kubernetes.io/enforce=restricted""",
-)
+@check("monthly.pod-security-labels", severity="high", covers=["002.security.pss-labels"])
 def test_pod_security_labels(cluster, profile, evidence):
+    r"""Application namespaces enforce the required Pod Security Standard
+
+    kubectl get ns <namespace> --show-labels
+    kubectl label ns <namespace> pod-security.kubernetes.io/enforce=restricted \
+      pod-security.kubernetes.io/audit=restricted pod-security.kubernetes.io/warn=restricted --overwrite
+    First check what would be refused: kubectl label --dry-run=server --overwrite ns <namespace> pod-security.kubernetes.io/enforce=restricted
+    """
     pss = profile.security.pod_security
     namespaces = profile.namespaces if pss.namespaces is None else pss.namespaces
     rows, offenders = pss_findings(namespaces, cluster.list("namespaces"), pss.level, pss.modes)
@@ -57,19 +53,16 @@ def test_pod_security_labels(cluster, profile, evidence):
     evidence.expect_none(offenders, f"namespaces without Pod Security Standard {pss.level}", table=False)
 
 
-@check(
-    id="monthly.plaintext-credentials",
-    title="No credentials written in ConfigMaps or container env literals",
-    severity="high",
-    covers=["003.security.secrets-no-plaintext"],
-    remediation="""\
-Move the value into a Secret (or Vault / External Secrets) and reference it:
-kubectl create secret generic <name> -n <namespace> --from-literal=<KEY>=<value>
-env: - name: <KEY>  valueFrom: {secretKeyRef: {name: <name>, key: <KEY>}}
-Remove the key from the ConfigMap / the literal from the manifest, then rotate the credential:
-it has been readable by everyone allowed to read ConfigMaps or workloads.""",
-)
+@check("monthly.plaintext-credentials", severity="high", covers=["003.security.secrets-no-plaintext"])
 def test_plaintext_credentials(cluster, profile, evidence):
+    """No credentials written in ConfigMaps or container env literals
+
+    Move the value into a Secret (or Vault / External Secrets) and reference it:
+    kubectl create secret generic <name> -n <namespace> --from-literal=<KEY>=<value>
+    env: - name: <KEY>  valueFrom: {secretKeyRef: {name: <name>, key: <KEY>}}
+    Remove the key from the ConfigMap / the literal from the manifest, then rotate the credential:
+    it has been readable by everyone allowed to read ConfigMaps or workloads.
+    """
     rules = profile.security.plaintext_credentials
     namespaces = set(profile.namespaces if rules.namespaces is None else rules.namespaces)
     configmaps = cluster.in_namespaces("configmaps", sorted(namespaces))
@@ -89,18 +82,15 @@ def test_plaintext_credentials(cluster, profile, evidence):
     evidence.expect_none(offenders, "credentials in plain text (key names shown, values withheld)")
 
 
-@check(
-    id="monthly.cis-benchmark",
-    title="The CIS Kubernetes benchmark (kube-bench) has no failure outside the accepted list",
-    severity="high",
-    covers=["002.security.cis-benchmark"],
-    remediation="""\
-kube-bench run --targets master,node --json --outputfile kube-bench-results.json
-For each failed test: follow its remediation text in the report (kube-bench prints it per
-test number), fix the API server / kubelet / etcd configuration, and run kube-bench again.
-A finding that cannot be fixed yet goes to security.cis_benchmark.accepted with a justification.""",
-)
+@check("monthly.cis-benchmark", severity="high", covers=["002.security.cis-benchmark"])
 def test_cis_benchmark(profile, kube_bench, evidence):
+    """The CIS Kubernetes benchmark (kube-bench) has no failure outside the accepted list
+
+    kube-bench run --targets master,node --json --outputfile kube-bench-results.json
+    For each failed test: follow its remediation text in the report (kube-bench prints it per
+    test number), fix the API server / kubelet / etcd configuration, and run kube-bench again.
+    A finding that cannot be fixed yet goes to security.cis_benchmark.accepted with a justification.
+    """
     bench = profile.security.cis_benchmark
     if bench is None:
         component_absent(profile.required, "kube-bench", "no security.cis_benchmark results in this profile")

@@ -19,20 +19,18 @@ from opscheck.rules.versions import (
 )
 
 
-@check(
-    id="monthly.velero-schedules",
-    title="The agreed Velero Schedules exist with their cron, TTL and namespaces, are not paused, and backed up at their last run",
-    severity="high",
-    covers=["002.backup.velero-schedule", "004.backup.velero-schedule"],
-    remediation="""\
-velero schedule get; velero schedule describe <schedule>; kubectl -n velero get schedule <schedule> -o yaml
-Missing or different: re-apply the agreed manifest (velero-schedule.yaml: schedule "0 2 * * *", template.ttl,
-includedNamespaces), e.g. kubectl apply -f velero-schedule.yaml.
-Paused: velero schedule unpause <schedule>. FailedValidation: the describe output names the invalid field.
-No backup at the last run: Velero is down or cannot reach its storage (kubectl -n velero logs deploy/velero;
-velero backup-location get); take one now: velero backup create --from-schedule <schedule> --wait""",
-)
+@check("monthly.velero-schedules", severity="high", covers=["002.backup.velero-schedule", "004.backup.velero-schedule"])
 def test_velero_schedules(cluster, profile, evidence):
+    """The agreed Velero Schedules exist with their cron, TTL and namespaces, are not paused, and backed up at their
+    last run
+
+    velero schedule get; velero schedule describe <schedule>; kubectl -n velero get schedule <schedule> -o yaml
+    Missing or different: re-apply the agreed manifest (velero-schedule.yaml: schedule "0 2 * * *", template.ttl,
+    includedNamespaces), e.g. kubectl apply -f velero-schedule.yaml.
+    Paused: velero schedule unpause <schedule>. FailedValidation: the describe output names the invalid field.
+    No backup at the last run: Velero is down or cannot reach its storage (kubectl -n velero logs deploy/velero;
+    velero backup-location get); take one now: velero backup create --from-schedule <schedule> --wait
+    """
     cfg = profile.platform.velero
     schedules = cluster.list_served("velero-schedules")
     if schedules is None:
@@ -51,24 +49,20 @@ def test_velero_schedules(cluster, profile, evidence):
     evidence.expect_none(offenders, "Velero Schedules not as agreed", table=False)
 
 
-@check(
-    id="monthly.k8s-version",
-    title="The API server and every kubelet run a supported Kubernetes version, within the kubelet skew",
-    severity="medium",
-    covers=["000.monthly.k8s-version", "003.monthly.k8s-version"],
-    remediation="""\
-kubectl version; kubectl get nodes -o wide
-Plan the upgrade (runbook 004 §4.1): one minor version at a time, control plane first
-(kubeadm upgrade plan; kubeadm upgrade apply v<version>), then each node (kubectl drain <node> --ignore-daemonsets;
-kubeadm upgrade node; upgrade kubelet and kubectl; kubectl uncordon <node>). Take an etcd snapshot first and check
-the PodDisruptionBudgets.""",
-)
+@check("monthly.k8s-version", severity="medium", covers=["000.monthly.k8s-version", "003.monthly.k8s-version"])
 def test_k8s_version(cluster, profile, evidence):
+    """The API server and every kubelet run a supported Kubernetes version, within the kubelet skew
+
+    kubectl version; kubectl get nodes -o wide
+    Plan the upgrade (runbook 004 §4.1): one minor version at a time, control plane first
+    (kubeadm upgrade plan; kubeadm upgrade apply v<version>), then each node (kubectl drain <node> --ignore-daemonsets;
+    kubeadm upgrade node; upgrade kubelet and kubectl; kubectl uncordon <node>). Take an etcd snapshot first and check
+    the PodDisruptionBudgets.
+    """
     cfg = profile.platform.kubernetes
     server_text = cluster.version().get("gitVersion", "")
     server = parse_version(server_text)
-    if server is None:
-        evidence.fail(f"API server version {server_text!r} unreadable")
+    evidence.require(server, f"API server version {server_text!r} unreadable")
     nodes = kubelets(cluster.list("nodes"))
     evidence.table(nodes)
     offenders = below_minimum(nodes, server_text, cfg.min_version) if cfg.min_version else []
@@ -87,18 +81,15 @@ def test_k8s_version(cluster, profile, evidence):
     evidence.expect_none(offenders, "Kubernetes versions out of the supported window", table=False)
 
 
-@check(
-    id="monthly.security-patches",
-    title="Every node's kubelet, kernel, OS release and container runtime are at the agreed patch levels",
-    severity="high",
-    covers=["001.monthly.security-patches"],
-    remediation="""\
-kubectl get nodes -o wide   # KERNEL-VERSION, OS-IMAGE, CONTAINER-RUNTIME
-Patch one node at a time: kubectl drain <node> --ignore-daemonsets --delete-emptydir-data; apt-get update &&
-apt-get upgrade (kernel, containerd), upgrade kubelet to the patch release; reboot; kubectl uncordon <node>.
-Images: scan and rebuild them (trivy image <image>; the image scan checks list the findings).""",
-)
+@check("monthly.security-patches", severity="high", covers=["001.monthly.security-patches"])
 def test_security_patches(cluster, profile, evidence):
+    """Every node's kubelet, kernel, OS release and container runtime are at the agreed patch levels
+
+    kubectl get nodes -o wide   # KERNEL-VERSION, OS-IMAGE, CONTAINER-RUNTIME
+    Patch one node at a time: kubectl drain <node> --ignore-daemonsets --delete-emptydir-data; apt-get update &&
+    apt-get upgrade (kernel, containerd), upgrade kubelet to the patch release; reboot; kubectl uncordon <node>.
+    Images: scan and rebuild them (trivy image <image>; the image scan checks list the findings).
+    """
     patches = profile.platform.node_patches
     if not patches.configured:
         component_absent(profile.required, "node-patches", "no platform.node_patches in this profile")
@@ -108,18 +99,15 @@ def test_security_patches(cluster, profile, evidence):
     evidence.expect_none(node_patch_problems(nodes, patches), "nodes below the agreed patch levels", table=False)
 
 
-@check(
-    id="monthly.hpa-configured",
-    title="Each critical workload has an HPA with the agreed min/max replicas and CPU/memory targets",
-    severity="medium",
-    covers=["002.perf.hpa-configured"],
-    remediation="""\
-kubectl get hpa -n <namespace> <hpa> -o yaml
-Apply the agreed HPA (runbook 002 api-server-hpa.yaml: minReplicas 3, maxReplicas 20, cpu averageUtilization 70,
-memory averageUtilization 80, the scaleUp/scaleDown behavior): kubectl apply -f api-server-hpa.yaml
-or edit it: kubectl edit hpa -n <namespace> <hpa>""",
-)
+@check("monthly.hpa-configured", severity="medium", covers=["002.perf.hpa-configured"])
 def test_hpa_configured(cluster, profile, evidence):
+    """Each critical workload has an HPA with the agreed min/max replicas and CPU/memory targets
+
+    kubectl get hpa -n <namespace> <hpa> -o yaml
+    Apply the agreed HPA (runbook 002 api-server-hpa.yaml: minReplicas 3, maxReplicas 20, cpu averageUtilization 70,
+    memory averageUtilization 80, the scaleUp/scaleDown behavior): kubectl apply -f api-server-hpa.yaml
+    or edit it: kubectl edit hpa -n <namespace> <hpa>
+    """
     cfg = profile.platform.autoscaling
     if not cfg.workloads:
         component_absent(profile.required, "hpa", "no platform.autoscaling.workloads in this profile")
@@ -129,36 +117,30 @@ def test_hpa_configured(cluster, profile, evidence):
     evidence.expect_none(offenders, "workloads without the agreed HPA", table=False)
 
 
-@check(
-    id="monthly.pv-released",
-    title="No PersistentVolume is Released or Failed (a volume left behind by a deleted claim)",
-    severity="low",
-    covers=["004.troubleshoot.pv-released"],
-    remediation="""\
-kubectl get pv | grep -E 'Released|Failed'; kubectl describe pv <pv>
-A Released volume (reclaim policy Retain) keeps its data and its disk: back up what is needed, then delete it
-(kubectl delete pv <pv>, and the disk at the storage provider), or make it bindable again by removing
-spec.claimRef (kubectl patch pv <pv> --type json -p '[{"op":"remove","path":"/spec/claimRef"}]').
-Failed: the automatic reclaim (Delete/Recycle) failed: read the PV's events.""",
-)
+@check("monthly.pv-released", severity="low", covers=["004.troubleshoot.pv-released"])
 def test_pv_released(cluster, evidence):
+    """No PersistentVolume is Released or Failed (a volume left behind by a deleted claim)
+
+    kubectl get pv | grep -E 'Released|Failed'; kubectl describe pv <pv>
+    A Released volume (reclaim policy Retain) keeps its data and its disk: back up what is needed, then delete it
+    (kubectl delete pv <pv>, and the disk at the storage provider), or make it bindable again by removing
+    spec.claimRef (kubectl patch pv <pv> --type json -p '[{"op":"remove","path":"/spec/claimRef"}]').
+    Failed: the automatic reclaim (Delete/Recycle) failed: read the PV's events.
+    """
     pvs = cluster.list("persistentvolumes")
     evidence.note(f"{len(pvs)} PersistentVolumes")
     evidence.expect_none(released_volumes(pvs), "PersistentVolumes Released or Failed")
 
 
-@check(
-    id="monthly.unused-resources",
-    title="No PVC mounted by no pod, and no ConfigMap or Secret referenced by nothing, in the monitored namespaces",
-    severity="low",
-    covers=["003.monthly.unused-resources"],
-    remediation="""\
-kubectl get pvc,configmap,secret -n <namespace>; for a PVC: kubectl describe pvc -n <namespace> <pvc> (Used By)
-Confirm nothing needs it (a CronJob between runs, a StatefulSet scaled down that will come back, an external
-consumer), back up what matters, then delete it: kubectl delete pvc|configmap|secret -n <namespace> <name>.
-Kept on purpose: list it under platform.unused_resources.ignore in the profile.""",
-)
+@check("monthly.unused-resources", severity="low", covers=["003.monthly.unused-resources"])
 def test_unused_resources(cluster, profile, evidence):
+    """No PVC mounted by no pod, and no ConfigMap or Secret referenced by nothing, in the monitored namespaces
+
+    kubectl get pvc,configmap,secret -n <namespace>; for a PVC: kubectl describe pvc -n <namespace> <pvc> (Used By)
+    Confirm nothing needs it (a CronJob between runs, a StatefulSet scaled down that will come back, an external
+    consumer), back up what matters, then delete it: kubectl delete pvc|configmap|secret -n <namespace> <name>.
+    Kept on purpose: list it under platform.unused_resources.ignore in the profile.
+    """
     cfg = profile.platform.unused_resources
     ns = profile.namespaces
     users = [o for kind in USER_KINDS for o in cluster.in_namespaces(kind, ns)]
@@ -177,17 +159,14 @@ def test_unused_resources(cluster, profile, evidence):
     evidence.expect_none(rows, "unused resources")
 
 
-@check(
-    id="monthly.cost-review",
-    title="No workload uses less than the agreed share of the CPU or memory it requests (over-provisioning)",
-    severity="low",
-    covers=["001.monthly.cost-review"],
-    remediation="""\
-kubectl top pods -n <namespace>; compare with the requests: kubectl get deploy,sts -n <namespace> -o yaml | grep -A3 requests
-Lower the requests towards the observed peak plus headroom (kubectl set resources deployment -n <namespace> <name>
---requests=cpu=...,memory=...), or let a VPA recommend them (updateMode: "Off"); fewer, fuller nodes cost less.""",
-)
+@check("monthly.cost-review", severity="low", covers=["001.monthly.cost-review"])
 def test_cost_review(cluster, profile, evidence):
+    """No workload uses less than the agreed share of the CPU or memory it requests (over-provisioning)
+
+    kubectl top pods -n <namespace>; compare with the requests: kubectl get deploy,sts -n <namespace> -o yaml | grep -A3 requests
+    Lower the requests towards the observed peak plus headroom (kubectl set resources deployment -n <namespace> <name>
+    --requests=cpu=...,memory=...), or let a VPA recommend them (updateMode: "Off"); fewer, fuller nodes cost less.
+    """
     cfg = profile.platform.cost
     pods = cluster.in_namespaces("pods", profile.namespaces)
     metrics = cluster.in_namespaces("pod-metrics", profile.namespaces)

@@ -11,18 +11,19 @@ from opscheck.rules.rbac import access_review, default_sa_permissions, unapprove
 
 
 @check(
-    id="monthly.rbac-approved-subjects",
-    title="Every subject of a non-system ClusterRoleBinding or RoleBinding is on the approved list",
+    "monthly.rbac-approved-subjects",
     severity="high",
     covers=["001.monthly.access-audit", "002.monthly.clusterrolebindings"],
-    remediation="""\
-kubectl get clusterrolebindings -o wide | grep -v system:
-kubectl get rolebindings -A -o wide | grep -v system:
-For a subject that should not have access: kubectl delete clusterrolebinding <name> (or remove
-the subject from the binding). For a legitimate new one: have it approved and add it to
-security.rbac.approved_subjects in the profile.""",
 )
 def test_rbac_approved_subjects(rbac, profile, evidence):
+    """Every subject of a non-system ClusterRoleBinding or RoleBinding is on the approved list
+
+    kubectl get clusterrolebindings -o wide | grep -v system:
+    kubectl get rolebindings -A -o wide | grep -v system:
+    For a subject that should not have access: kubectl delete clusterrolebinding <name> (or remove
+    the subject from the binding). For a legitimate new one: have it approved and add it to
+    security.rbac.approved_subjects in the profile.
+    """
     approved = profile.security.rbac.approved_subjects
     if approved is None:
         component_absent(profile.required, "rbac-review", "no security.rbac.approved_subjects in this profile")
@@ -32,18 +33,15 @@ def test_rbac_approved_subjects(rbac, profile, evidence):
     evidence.expect_none(offenders, "bindings to subjects not on the approved list", table=False)
 
 
-@check(
-    id="monthly.access-review",
-    title="Each reviewed user's permissions are reported and hold no role beyond the reviewed ones",
-    severity="high",
-    covers=["002.security.access-review"],
-    remediation="""\
-kubectl auth can-i --list --as=<user>          (for each reviewed user)
-kubectl get rolebindings,clusterrolebindings -A -o wide | grep <user>
-Remove the binding that grants the unexpected role, or, if the access is intended, have it
-approved and add the role to the user's security.rbac.access_review[].roles.""",
-)
+@check("monthly.access-review", severity="high", covers=["002.security.access-review"])
 def test_access_review(rbac, profile, evidence):
+    """Each reviewed user's permissions are reported and hold no role beyond the reviewed ones
+
+    kubectl auth can-i --list --as=<user>          (for each reviewed user)
+    kubectl get rolebindings,clusterrolebindings -A -o wide | grep <user>
+    Remove the binding that grants the unexpected role, or, if the access is intended, have it
+    approved and add the role to the user's security.rbac.access_review[].roles.
+    """
     policy = profile.security.rbac
     if not policy.access_review:
         component_absent(profile.required, "rbac-review", "no security.rbac.access_review users in this profile")
@@ -52,18 +50,15 @@ def test_access_review(rbac, profile, evidence):
     evidence.expect_none(offenders, "unexpected role grants", table=False)
 
 
-@check(
-    id="monthly.default-sa-permissions",
-    title="Default ServiceAccounts have no permission beyond discovery",
-    severity="high",
-    covers=["003.security.default-sa-rbac"],
-    remediation="""\
-kubectl auth can-i --list --as=system:serviceaccount:<namespace>:default
-kubectl get rolebindings,clusterrolebindings -A -o json | jq '.items[] | select(.subjects[]?.name=="default")'
-Give the workload its own ServiceAccount with only the Role it needs, bind that instead,
-remove the binding to default, and set automountServiceAccountToken: false on default.""",
-)
+@check("monthly.default-sa-permissions", severity="high", covers=["003.security.default-sa-rbac"])
 def test_default_sa_permissions(rbac, profile, evidence):
+    """Default ServiceAccounts have no permission beyond discovery
+
+    kubectl auth can-i --list --as=system:serviceaccount:<namespace>:default
+    kubectl get rolebindings,clusterrolebindings -A -o json | jq '.items[] | select(.subjects[]?.name=="default")'
+    Give the workload its own ServiceAccount with only the Role it needs, bind that instead,
+    remove the binding to default, and set automountServiceAccountToken: false on default.
+    """
     policy = profile.security.rbac
     namespaces = policy.default_sa_namespaces if policy.default_sa_namespaces is not None else profile.namespaces
     rows, offenders = default_sa_permissions(rbac, namespaces, policy.discovery_roles)

@@ -10,17 +10,14 @@ from opscheck.rules.slo import measurement_rows, sla_objectives
 from opscheck.timeutil import utc_now
 
 
-@check(
-    id="postdeploy.metrics-collected",
-    title="Every expected job is scraped with fresh samples",
-    severity="high",
-    covers=["001.postdeploy.metrics-collected"],
-    remediation="""\
-http://localhost:9090/targets: the job's targets and their last error. No target: the ServiceMonitor's
-selector does not match the new Service/pod labels (kubectl get servicemonitor -n <namespace> -o yaml).
-Down: the pod's /metrics port (kubectl port-forward, curl /metrics). Stale: scrape timeouts.""",
-)
+@check("postdeploy.metrics-collected", severity="high", covers=["001.postdeploy.metrics-collected"])
 def test_metrics_collected(prometheus, profile, evidence):
+    """Every expected job is scraped with fresh samples
+
+    http://localhost:9090/targets: the job's targets and their last error. No target: the ServiceMonitor's
+    selector does not match the new Service/pod labels (kubectl get servicemonitor -n <namespace> -o yaml).
+    Down: the pod's /metrics port (kubectl port-forward, curl /metrics). Stale: scrape timeouts.
+    """
     jobs = configured(
         profile.prometheus.expected_jobs, profile.required, "prometheus", "no prometheus.expected_jobs in this profile"
     )
@@ -29,18 +26,15 @@ def test_metrics_collected(prometheus, profile, evidence):
     evidence.expect_none(offenders, "expected jobs without fresh samples", table=False)
 
 
-@check(
-    id="postdeploy.alerts-working",
-    title="Alert rules evaluate without errors and alerts reach Alertmanager",
-    severity="high",
-    covers=["001.postdeploy.alerts-working"],
-    remediation="""\
-http://localhost:9090/rules: fix the rules with an evaluation error (promtool check rules; query the
-expression in the graph view). Alertmanager: kubectl get pods -n monitoring -l app.kubernetes.io/name=alertmanager,
-its log, and http://localhost:9090/status (Alertmanagers). The Watchdog alert must always be visible in
-Alertmanager: if it is missing, the path Prometheus -> Alertmanager is broken.""",
-)
+@check("postdeploy.alerts-working", severity="high", covers=["001.postdeploy.alerts-working"])
 def test_alerts_working(prometheus, alertmanagers, profile, evidence):
+    """Alert rules evaluate without errors and alerts reach Alertmanager
+
+    http://localhost:9090/rules: fix the rules with an evaluation error (promtool check rules; query the
+    expression in the graph view). Alertmanager: kubectl get pods -n monitoring -l app.kubernetes.io/name=alertmanager,
+    its log, and http://localhost:9090/status (Alertmanagers). The Watchdog alert must always be visible in
+    Alertmanager: if it is missing, the path Prometheus -> Alertmanager is broken.
+    """
     rows, offenders = alerting_path(
         prometheus.rules(), [am.state() for am in alertmanagers], profile.prometheus.alerting.watchdog
     )
@@ -48,17 +42,14 @@ def test_alerts_working(prometheus, alertmanagers, profile, evidence):
     evidence.expect_none(offenders, "alerting problems", table=False)
 
 
-@check(
-    id="postdeploy.perf-normal",
-    title="Response times and error rate since the rollout within the SLA",
-    severity="high",
-    covers=["001.postdeploy.perf-normal"],
-    remediation="""\
-Compare with the previous release (P95, error rate on the dashboards); kubectl logs -n qsign -l app=<service>
---since=15m | grep ERROR. If the new release is the cause, roll back (kubectl rollout undo deployment/<name>
--n qsign, or the Argo CD previous revision) and analyse before the next attempt.""",
-)
+@check("postdeploy.perf-normal", severity="high", covers=["001.postdeploy.perf-normal"])
 def test_perf_normal(measure, profile, evidence):
+    """Response times and error rate since the rollout within the SLA
+
+    Compare with the previous release (P95, error rate on the dashboards); kubectl logs -n qsign -l app=<service>
+    --since=15m | grep ERROR. If the new release is the cause, roll back (kubectl rollout undo deployment/<name>
+    -n qsign, or the Argo CD previous revision) and analyse before the next attempt.
+    """
     cfg = profile.prometheus
     sla = configured(cfg.sla, profile.required, "prometheus", "no prometheus.sla in this profile")
     rows, missed = measurement_rows(measure(sla_objectives(sla, availability=False), cfg.windows.postdeploy))

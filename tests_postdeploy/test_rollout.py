@@ -10,39 +10,32 @@ from opscheck.rules.workloads import insecure_pods, logging_rows, not_ok, rollou
 ALL_WORKLOADS = ("Deployment", "StatefulSet", "DaemonSet")
 
 
-@check(
-    id="postdeploy.rollout-complete",
-    title="Every workload's rollout is complete: all replicas updated, ready and available, no restarts since",
-    severity="critical",
-    covers=["001.postdeploy.pods-running"],
-    remediation="""\
-kubectl rollout status deployment/<name> -n <namespace>
-kubectl describe pod -n <namespace> <pod>; kubectl logs -n <namespace> <pod> --previous
-If the new revision does not become ready: kubectl rollout undo deployment/<name> -n <namespace>""",
-)
+@check("postdeploy.rollout-complete", severity="critical", covers=["001.postdeploy.pods-running"])
 def test_rollout_complete(cluster, profile, evidence):
+    """Every workload's rollout is complete: all replicas updated, ready and available, no restarts since
+
+    kubectl rollout status deployment/<name> -n <namespace>
+    kubectl describe pod -n <namespace> <pod>; kubectl logs -n <namespace> <pod> --previous
+    If the new revision does not become ready: kubectl rollout undo deployment/<name> -n <namespace>
+    """
     rows = rollout_rows(
         cluster.workloads(profile.namespaces, ALL_WORKLOADS),
         cluster.in_namespaces("pods", profile.namespaces),
         cluster.in_namespaces("replicasets", profile.namespaces),
     )
-    if not rows:
-        evidence.fail(f"no workloads in {', '.join(profile.namespaces)}")
+    evidence.require(rows, f"no workloads in {', '.join(profile.namespaces)}")
     evidence.table(rows)
     evidence.expect_none(not_ok(rows, "complete"), "rollout(s) not complete", table=False)
 
 
-@check(
-    id="postdeploy.api-smoke",
-    title="Smoke requests to the API answer the expected status within the latency target",
-    severity="critical",
-    covers=["001.postdeploy.api-responding"],
-    remediation="""\
-curl -v <service url><path>; kubectl logs -n qsign -l app=<service> --since=10m
-Check the Service's endpoints (kubectl get endpoints -n qsign <service>) and the ingress;
-if the new release is at fault: kubectl rollout undo deployment/<service> -n qsign""",
-)
+@check("postdeploy.api-smoke", severity="critical", covers=["001.postdeploy.api-responding"])
 def test_api_smoke(profile, http, evidence):
+    """Smoke requests to the API answer the expected status within the latency target
+
+    curl -v <service url><path>; kubectl logs -n qsign -l app=<service> --since=10m
+    Check the Service's endpoints (kubectl get endpoints -n qsign <service>) and the ingress;
+    if the new release is at fault: kubectl rollout undo deployment/<service> -n qsign
+    """
     if not profile.smoke_requests:
         component_absent(profile.required, "smoke-requests", "no smoke_requests in this profile")
     rows = []
@@ -57,17 +50,14 @@ def test_api_smoke(profile, http, evidence):
     evidence.expect_none(not_ok(rows), "smoke request(s) failed", table=False)
 
 
-@check(
-    id="postdeploy.logs-recorded",
-    title="Every pod of each application is writing log lines",
-    severity="high",
-    covers=["001.postdeploy.logs-recorded"],
-    remediation="""\
-kubectl logs -n qsign <pod> --since=10m --timestamps
-A silent pod: is it receiving traffic (endpoints), is the log level or output (stdout)
-configured right in the release's ConfigMap, is the node's log path full?""",
-)
+@check("postdeploy.logs-recorded", severity="high", covers=["001.postdeploy.logs-recorded"])
 def test_logs_recorded(pod_logs, profile, evidence):
+    """Every pod of each application is writing log lines
+
+    kubectl logs -n qsign <pod> --since=10m --timestamps
+    A silent pod: is it receiving traffic (endpoints), is the log level or output (stdout)
+    configured right in the release's ConfigMap, is the node's log path full?
+    """
     if not profile.logs.apps:
         component_absent(profile.required, "logs", "no logs.apps in this profile")
     window = timedelta(minutes=profile.logs.recent_minutes)
@@ -83,18 +73,15 @@ def test_logs_recorded(pod_logs, profile, evidence):
     evidence.expect_none(not_ok(rows), "pod(s) not logging", table=False)
 
 
-@check(
-    id="postdeploy.security-settings",
-    title="Pods run as non-root, no privileged container, read-only root filesystem where required",
-    severity="high",
-    covers=["001.postdeploy.security-settings"],
-    remediation="""\
-Set in the workload's pod template: securityContext.runAsNonRoot: true (and runAsUser),
-containers[].securityContext.privileged: false, allowPrivilegeEscalation: false,
-readOnlyRootFilesystem: true (with an emptyDir for paths the application writes).
-kubectl get pod -n <namespace> <pod> -o jsonpath='{.spec.securityContext}{.spec.containers[*].securityContext}'""",
-)
+@check("postdeploy.security-settings", severity="high", covers=["001.postdeploy.security-settings"])
 def test_security_settings(cluster, profile, evidence):
+    """Pods run as non-root, no privileged container, read-only root filesystem where required
+
+    Set in the workload's pod template: securityContext.runAsNonRoot: true (and runAsUser),
+    containers[].securityContext.privileged: false, allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true (with an emptyDir for paths the application writes).
+    kubectl get pod -n <namespace> <pod> -o jsonpath='{.spec.securityContext}{.spec.containers[*].securityContext}'
+    """
     pods = cluster.in_namespaces("pods", profile.namespaces)
     rows = insecure_pods(pods, profile.read_only_root_required)
     evidence.note(f"{len(pods)} pods in {', '.join(profile.namespaces)}")

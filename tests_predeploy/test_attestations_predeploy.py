@@ -13,20 +13,19 @@ RECORD = (
 
 
 @check(
-    id="predeploy.change-documented",
-    title="The change is documented (change record linked)",
+    "predeploy.change-documented",
     severity="high",
     covers=["001.predeploy.change-documented"],
     remediation="Write the change record (what changes, why, rollback plan, maintenance window) before "
     "the deployment. " + RECORD,
 )
 def test_change_documented(sign_off):
+    """The change is documented (change record linked)"""
     sign_off()
 
 
 @check(
-    id="predeploy.approvals",
-    title="The change is approved by every required role",
+    "predeploy.approvals",
     severity="critical",
     covers=["001.predeploy.approvals"],
     remediation="Change management: a planned change needs approval from tech_lead and security_officer; "
@@ -34,12 +33,12 @@ def test_change_documented(sign_off):
     "required role has approved. " + RECORD,
 )
 def test_approvals(sign_off):
+    """The change is approved by every required role"""
     sign_off()
 
 
 @check(
-    id="predeploy.maintenance-notice",
-    title="The maintenance notice was sent in advance",
+    "predeploy.maintenance-notice",
     severity="high",
     covers=["001.predeploy.maintenance-notice"],
     remediation="Send the maintenance notice 7 days ahead for a planned change (email, Slack, status "
@@ -47,4 +46,5 @@ def test_approvals(sign_off):
     "Reschedule the deployment if the notice period was not met. " + RECORD,
 )
 def test_maintenance_notice(sign_off):
+    """The maintenance notice was sent in advance"""
     sign_off()

@@ -7,19 +7,16 @@ from opscheck.rules.dumps import hours
 from opscheck.timeutil import utc_now
 
 
-@check(
-    id="predeploy.backup-verified",
-    title="A recent database dump exists and reads through completely, with data for the key tables",
-    severity="critical",
-    covers=["001.predeploy.backup-verified"],
-    remediation="""\
-Do not deploy without a restorable backup. Take one now and verify it:
-  kubectl create job -n <namespace> --from=cronjob/postgresql-backup postgresql-backup-predeploy-$(date +%s)
-  pg_restore --list <dump> | grep "TABLE DATA"; pg_restore -f /dev/null <dump>
-A dump that does not read through is broken (disk full, pg_dump interrupted): find why in the
-backup job's log before relying on older dumps.""",
-)
+@check("predeploy.backup-verified", severity="critical", covers=["001.predeploy.backup-verified"])
 def test_backup_verified(profile, dump_files, backup_hosts, evidence):
+    """A recent database dump exists and reads through completely, with data for the key tables
+
+    Do not deploy without a restorable backup. Take one now and verify it:
+      kubectl create job -n <namespace> --from=cronjob/postgresql-backup postgresql-backup-predeploy-$(date +%s)
+      pg_restore --list <dump> | grep "TABLE DATA"; pg_restore -f /dev/null <dump>
+    A dump that does not read through is broken (disk full, pg_dump interrupted): find why in the
+    backup job's log before relying on older dumps.
+    """
     now = utc_now()
     max_age = timedelta(
         hours=dump_files.verified_max_age_hours or dump_files.max_age_hours or profile.thresholds.backup_max_age_hours

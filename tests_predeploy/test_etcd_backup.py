@@ -8,17 +8,14 @@ from opscheck.rules.dumps import hours, snapshot_report
 from opscheck.timeutil import utc_now
 
 
-@check(
-    id="predeploy.etcd-backup",
-    title="Before an upgrade: a valid etcd snapshot newer than the predeploy threshold on each control-plane host",
-    severity="critical",
-    covers=["004.upgrade.etcd-backup-done"],
-    remediation="""\
-Take the snapshot now, right before the upgrade (scripts/backup/etcd-snapshot.sh), verify it
-(ETCDCTL_API=3 etcdctl snapshot status <file> --write-out=table) and copy it off the node;
-do not start the upgrade (kubeadm upgrade apply) without it.""",
-)
+@check("predeploy.etcd-backup", severity="critical", covers=["004.upgrade.etcd-backup-done"])
 def test_etcd_backup(etcd_backups, etcd_snapshots, evidence):
+    """Before an upgrade: a valid etcd snapshot newer than the predeploy threshold on each control-plane host
+
+    Take the snapshot now, right before the upgrade (scripts/backup/etcd-snapshot.sh), verify it
+    (ETCDCTL_API=3 etcdctl snapshot status <file> --write-out=table) and copy it off the node;
+    do not start the upgrade (kubeadm upgrade apply) without it.
+    """
     max_age = timedelta(hours=etcd_backups.predeploy_max_age_hours)
     rows, offenders = snapshot_report(
         etcd_snapshots,

@@ -7,18 +7,15 @@ from opscheck.check import check, component_absent
 from opscheck.rules.monitoring import monitoring_gaps
 
 
-@check(
-    id="predeploy.monitoring-configured",
-    title="Scrape targets, expected alert rules and a reachable Alertmanager are configured",
-    severity="high",
-    covers=["001.predeploy.monitoring-configured"],
-    remediation="""\
-Before the rollout: add the ServiceMonitor/PodMonitor (or scrape job) for each workload, apply the
-PrometheusRule with its alerts (promtool check rules), and make sure Prometheus lists an Alertmanager
-(http://localhost:9090/status, "Alertmanagers") that answers (kubectl get pods -n monitoring -l
-app.kubernetes.io/name=alertmanager).""",
-)
+@check("predeploy.monitoring-configured", severity="high", covers=["001.predeploy.monitoring-configured"])
 def test_monitoring_configured(prometheus, alertmanagers, profile, evidence):
+    """Scrape targets, expected alert rules and a reachable Alertmanager are configured
+
+    Before the rollout: add the ServiceMonitor/PodMonitor (or scrape job) for each workload, apply the
+    PrometheusRule with its alerts (promtool check rules), and make sure Prometheus lists an Alertmanager
+    (http://localhost:9090/status, "Alertmanagers") that answers (kubectl get pods -n monitoring -l
+    app.kubernetes.io/name=alertmanager).
+    """
     cfg = profile.prometheus
     if not cfg.expected_jobs and not cfg.alerting.expected_rules:
         component_absent(

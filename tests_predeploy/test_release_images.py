@@ -15,18 +15,15 @@ from opscheck.timeutil import utc_now
 TEMPLATE_KINDS = ("deployments", "statefulsets", "daemonsets", "cronjobs")
 
 
-@check(
-    id="predeploy.image-vulnerabilities",
-    title="Every image of the release has a recent scan with no HIGH/CRITICAL finding outside the accepted list",
-    severity="critical",
-    covers=["001.predeploy.vuln-scan"],
-    remediation="""\
-Do not deploy. Scan each image of the release: trivy image --severity HIGH,CRITICAL --format json <image>
-and publish the report where security.vulnerability_scans.trivy_reports points (or let
-trivy-operator scan it). Rebuild images with fixed packages; a finding that does not apply goes
-to security.vulnerability_scans.accepted with its CVE id, justification and expiry.""",
-)
+@check("predeploy.image-vulnerabilities", severity="critical", covers=["001.predeploy.vuln-scan"])
 def test_release_images(cluster, profile, image_scans, evidence):
+    """Every image of the release has a recent scan with no HIGH/CRITICAL finding outside the accepted list
+
+    Do not deploy. Scan each image of the release: trivy image --severity HIGH,CRITICAL --format json <image>
+    and publish the report where security.vulnerability_scans.trivy_reports points (or let
+    trivy-operator scan it). Rebuild images with fixed packages; a finding that does not apply goes
+    to security.vulnerability_scans.accepted with its CVE id, justification and expiry.
+    """
     config = profile.security.vulnerability_scans
     results, sources, notes = image_scans
     if not sources:
@@ -39,8 +36,7 @@ def test_release_images(cluster, profile, image_scans, evidence):
         written = template_images(
             (kind, obj) for kind in TEMPLATE_KINDS for obj in cluster.in_namespaces(kind, profile.namespaces)
         )
-    if not written:
-        evidence.fail(f"no image to check: {origin} is empty")
+    evidence.require(written, f"no image to check: {origin} is empty")
     images = {normalize_image(i): i for i in written}
     rows, offenders, accepted = judge_images(images, results, config, utc_now())
     evidence.table(rows)

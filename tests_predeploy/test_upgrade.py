@@ -8,32 +8,27 @@ from opscheck.rules.platform import helm_offenders, helm_records, helm_releases
 from opscheck.rules.versions import fmt, kubelet_skew_problems, kubelets, parse_version, upgrade_target_problems
 
 
-@check(
-    id="predeploy.version-skew",
-    title="The upgrade target is at most one minor version ahead, and every kubelet stays within the skew of it",
-    severity="critical",
-    covers=["004.upgrade.version-skew"],
-    remediation="""\
-kubectl version; kubectl get nodes -o wide; sudo kubeadm upgrade plan
-Minor versions go one at a time (1.33 -> 1.34 -> 1.35): set the target to the next minor and repeat the
-procedure for each. Kubelets more than the allowed skew behind: upgrade those nodes first
-(kubectl drain <node> --ignore-daemonsets; apt-get install -y kubelet=<version>-00 kubectl=<version>-00;
-systemctl daemon-reload; systemctl restart kubelet; kubectl uncordon <node>).""",
-)
+@check("predeploy.version-skew", severity="critical", covers=["004.upgrade.version-skew"])
 def test_version_skew(cluster, profile, evidence):
+    """The upgrade target is at most one minor version ahead, and every kubelet stays within the skew of it
+
+    kubectl version; kubectl get nodes -o wide; sudo kubeadm upgrade plan
+    Minor versions go one at a time (1.33 -> 1.34 -> 1.35): set the target to the next minor and repeat the
+    procedure for each. Kubelets more than the allowed skew behind: upgrade those nodes first
+    (kubectl drain <node> --ignore-daemonsets; apt-get install -y kubelet=<version>-00 kubectl=<version>-00;
+    systemctl daemon-reload; systemctl restart kubelet; kubectl uncordon <node>).
+    """
     cfg = profile.platform.kubernetes
     server_text = cluster.version().get("gitVersion", "")
     server = parse_version(server_text)
-    if server is None:
-        evidence.fail(f"API server version {server_text!r} unreadable")
+    evidence.require(server, f"API server version {server_text!r} unreadable")
     nodes = kubelets(cluster.list("nodes"))
     evidence.table({"object": n["object"], "kubelet": n["kubelet"]} for n in nodes)
     offenders = kubelet_skew_problems(server, nodes, cfg.max_kubelet_skew)
     target_text = expand_vars(cfg.target_version).strip() if cfg.target_version else ""
     if target_text:
         target = parse_version(target_text)
-        if target is None:
-            evidence.fail(f"platform.kubernetes.target_version {target_text!r} is not a version")
+        evidence.require(target, f"platform.kubernetes.target_version {target_text!r} is not a version")
         offenders += upgrade_target_problems(
             server, target, nodes, cfg.max_kubelet_skew, [o["object"] for o in offenders]
         )
@@ -45,19 +40,16 @@ def test_version_skew(cluster, profile, evidence):
     evidence.expect_none(offenders, "version skew problems", table=False)
 
 
-@check(
-    id="predeploy.helm-releases",
-    title="No Helm release is failed or stuck pending (helm list -A)",
-    severity="high",
-    covers=["004.upgrade.helm-releases"],
-    remediation="""\
-helm list -A --all; helm history <release> -n <namespace>; helm status <release> -n <namespace>
-failed: read why (helm history shows the description), fix it, then helm upgrade again or go back:
-helm rollback <release> <revision> -n <namespace>.
-pending-install/upgrade/rollback: a helm command was interrupted; no other upgrade can run until it is resolved:
-helm rollback <release> <last deployed revision> -n <namespace> (or, for a first install, helm uninstall).""",
-)
+@check("predeploy.helm-releases", severity="high", covers=["004.upgrade.helm-releases"])
 def test_helm_releases(cluster, profile, evidence):
+    """No Helm release is failed or stuck pending (helm list -A)
+
+    helm list -A --all; helm history <release> -n <namespace>; helm status <release> -n <namespace>
+    failed: read why (helm history shows the description), fix it, then helm upgrade again or go back:
+    helm rollback <release> <revision> -n <namespace>.
+    pending-install/upgrade/rollback: a helm command was interrupted; no other upgrade can run until it is resolved:
+    helm rollback <release> <last deployed revision> -n <namespace> (or, for a first install, helm uninstall).
+    """
     releases = helm_releases(helm_records(cluster.list("secrets"), cluster.list("configmaps")))
     if not releases:
         component_absent(profile.required, "helm", f"no Helm release in cluster {cluster.name}")
@@ -65,19 +57,16 @@ def test_helm_releases(cluster, profile, evidence):
     evidence.expect_none(helm_offenders(releases), "Helm releases failed or pending", table=False)
 
 
-@check(
-    id="predeploy.pdb",
-    title="Every multi-replica workload has one PodDisruptionBudget that lets at least one pod, but not all, go",
-    severity="high",
-    covers=["004.upgrade.pdb"],
-    remediation="""\
-kubectl get pdb -A; kubectl describe pdb -n <namespace> <pdb>   # Allowed disruptions
-Missing: create one (kubectl create pdb <name> -n <namespace> --selector=app=<app> --max-unavailable=1).
-Allows none (minAvailable equal to the replicas, or pods not ready): a node drain blocks on it; lower
-minAvailable or use maxUnavailable: 1, and make the pods ready first. Allows all: nothing protects the
-workload during a drain; use minAvailable >= 1.""",
-)
+@check("predeploy.pdb", severity="high", covers=["004.upgrade.pdb"])
 def test_pdb(cluster, profile, evidence):
+    """Every multi-replica workload has one PodDisruptionBudget that lets at least one pod, but not all, go
+
+    kubectl get pdb -A; kubectl describe pdb -n <namespace> <pdb>   # Allowed disruptions
+    Missing: create one (kubectl create pdb <name> -n <namespace> --selector=app=<app> --max-unavailable=1).
+    Allows none (minAvailable equal to the replicas, or pods not ready): a node drain blocks on it; lower
+    minAvailable or use maxUnavailable: 1, and make the pods ready first. Allows all: nothing protects the
+    workload during a drain; use minAvailable >= 1.
+    """
     rows, offenders = pdb_findings(
         cluster.workloads(profile.namespaces),
         cluster.in_namespaces("poddisruptionbudgets", profile.namespaces),

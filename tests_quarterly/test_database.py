@@ -4,19 +4,16 @@ from opscheck.check import check
 from opscheck.rules.database import redundant_indexes, unused_indexes
 
 
-@check(
-    id="quarterly.db-index",
-    title="No duplicate or redundant index, no unused index, no large table read mostly by sequential scans",
-    severity="medium",
-    covers=["000.quarterly.db-index"],
-    remediation="""\
-Duplicate or redundant index: drop the one reported (its twin or the wider index serves the same
-lookups): DROP INDEX CONCURRENTLY <schema>.<index>;
-Unused index: confirm over a full business cycle and on every replica, then drop it.
-Sequential scans on a large table: find the queries (pg_stat_statements, EXPLAIN ANALYZE) and add
-the index they need: CREATE INDEX CONCURRENTLY ... ON <table> (<columns>);""",
-)
+@check("quarterly.db-index", severity="medium", covers=["000.quarterly.db-index"])
 def test_db_index(postgres_config, database, evidence):
+    """No duplicate or redundant index, no unused index, no large table read mostly by sequential scans
+
+    Duplicate or redundant index: drop the one reported (its twin or the wider index serves the same
+    lookups): DROP INDEX CONCURRENTLY <schema>.<index>;
+    Unused index: confirm over a full business cycle and on every replica, then drop it.
+    Sequential scans on a large table: find the queries (pg_stat_statements, EXPLAIN ANALYZE) and add
+    the index they need: CREATE INDEX CONCURRENTLY ... ON <table> (<columns>);
+    """
     t = postgres_config.thresholds
     all_indexes = database.indexes()
     offenders = redundant_indexes(all_indexes)

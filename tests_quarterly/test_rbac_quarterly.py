@@ -5,18 +5,15 @@ from opscheck.check import check, component_absent
 from opscheck.rules.rbac import policy_exceptions, privileged_access
 
 
-@check(
-    id="quarterly.privileged-access",
-    title="Subjects with cluster-admin or Secret read access are all approved for it",
-    severity="critical",
-    covers=["000.quarterly.access-review"],
-    remediation="""\
-kubectl get clusterrolebindings -o json | jq -r '.items[] | select(.roleRef.name=="cluster-admin") | .metadata.name'
-kubectl auth can-i --list --as=<subject> | grep -E '^\\*|secrets'
-Remove the binding (or narrow its role to what the subject needs, without secrets), or have
-the access approved and add the subject to security.rbac.privileged_subjects.""",
-)
+@check("quarterly.privileged-access", severity="critical", covers=["000.quarterly.access-review"])
 def test_privileged_access(rbac, profile, evidence):
+    r"""Subjects with cluster-admin or Secret read access are all approved for it
+
+    kubectl get clusterrolebindings -o json | jq -r '.items[] | select(.roleRef.name=="cluster-admin") | .metadata.name'
+    kubectl auth can-i --list --as=<subject> | grep -E '^\*|secrets'
+    Remove the binding (or narrow its role to what the subject needs, without secrets), or have
+    the access approved and add the subject to security.rbac.privileged_subjects.
+    """
     policy = profile.security.rbac
     if policy.privileged_subjects is None:
         component_absent(profile.required, "rbac-review", "no security.rbac.privileged_subjects in this profile")
@@ -28,18 +25,15 @@ def test_privileged_access(rbac, profile, evidence):
     evidence.expect_none(offenders, "privileged subjects not approved", table=False)
 
 
-@check(
-    id="quarterly.rbac-policy",
-    title="No wildcard roles and no bindings to default ServiceAccounts outside the allowed lists",
-    severity="high",
-    covers=["000.quarterly.rbac-policy"],
-    remediation="""\
-kubectl get clusterroles,roles -A -o json | jq '.items[] | select(.rules[]? | (.verbs+.resources+.apiGroups) | index("*"))'
-Replace "*" with the verbs, resources and API groups the role needs; bind workloads to their
-own ServiceAccounts instead of default. Intended exceptions go to
-security.rbac.allowed_wildcard_roles / allowed_default_sa_bindings.""",
-)
+@check("quarterly.rbac-policy", severity="high", covers=["000.quarterly.rbac-policy"])
 def test_rbac_policy(rbac, profile, evidence):
+    """No wildcard roles and no bindings to default ServiceAccounts outside the allowed lists
+
+    kubectl get clusterroles,roles -A -o json | jq '.items[] | select(.rules[]? | (.verbs+.resources+.apiGroups) | index("*"))'
+    Replace "*" with the verbs, resources and API groups the role needs; bind workloads to their
+    own ServiceAccounts instead of default. Intended exceptions go to
+    security.rbac.allowed_wildcard_roles / allowed_default_sa_bindings.
+    """
     policy = profile.security.rbac
     allowed, offenders = policy_exceptions(rbac, policy.allowed_wildcard_roles, policy.allowed_default_sa_bindings)
     evidence.table([{**r, "allowed": "yes"} for r in allowed] + [{**r, "allowed": "NO"} for r in offenders])

@@ -6,20 +6,21 @@ from opscheck.rules.objects import without
 
 
 @check(
-    id="weekly.hpa-behaviour",
-    title="Every HPA computes its metrics, can scale, and is not pinned at maxReplicas",
+    "weekly.hpa-behaviour",
     severity="medium",
     covers=["003.weekly.hpa-behaviour", "000.monthly.hpa-review"],
     also=["monthly"],
-    remediation="""\
-kubectl get hpa -n <namespace>; kubectl get hpa -n <namespace> <hpa> -o yaml   # conditions, currentMetrics
-ScalingActive False: the metrics are missing: is metrics-server up (kubectl top pods -n <namespace>)? Do the
-target's containers set resource requests? A Pods/External metric needs a custom-metrics adapter (prometheus-adapter).
-Pinned at maxReplicas: the load outgrew the bounds: raise maxReplicas (kubectl edit hpa -n <namespace> <hpa>),
-check node capacity, and look for the cause of the load (runbook: kubectl top pods --sort-by=cpu).
-AbleToScale False: the target (scaleTargetRef) is missing or its scale subresource refuses.""",
 )
 def test_hpa_behaviour(cluster, profile, evidence):
+    """Every HPA computes its metrics, can scale, and is not pinned at maxReplicas
+
+    kubectl get hpa -n <namespace>; kubectl get hpa -n <namespace> <hpa> -o yaml   # conditions, currentMetrics
+    ScalingActive False: the metrics are missing: is metrics-server up (kubectl top pods -n <namespace>)? Do the
+    target's containers set resource requests? A Pods/External metric needs a custom-metrics adapter (prometheus-adapter).
+    Pinned at maxReplicas: the load outgrew the bounds: raise maxReplicas (kubectl edit hpa -n <namespace> <hpa>),
+    check node capacity, and look for the cause of the load (runbook: kubectl top pods --sort-by=cpu).
+    AbleToScale False: the target (scaleTargetRef) is missing or its scale subresource refuses.
+    """
     cfg = profile.platform.autoscaling
     namespaces = cfg.namespaces if cfg.namespaces is not None else profile.namespaces
     hpas = without(cluster.in_namespaces("horizontalpodautoscalers", namespaces), cfg.ignore)

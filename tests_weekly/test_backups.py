@@ -8,19 +8,16 @@ from opscheck.rules.dumps import history_report, hours
 from opscheck.timeutil import utc_now
 
 
-@check(
-    id="weekly.db-backup-history",
-    title="A database dump for every day of the last week (no gap over the backup age threshold)",
-    severity="high",
-    covers=["003.weekly.db-backup"],
-    remediation="""\
-List the week's dumps on the backup host: ls -lt /backups | head -10
-For each missing day read that night's backup job: kubectl get jobs -n <namespace> | grep postgres-backup;
-kubectl logs job/<job>. Usual causes: the job failed (credentials, disk full on backup-pvc), the
-CronJob was suspended, or the controller missed the schedule. Take a backup now:
-kubectl create job -n <namespace> --from=cronjob/postgres-backup postgres-backup-manual-$(date +%s)""",
-)
+@check("weekly.db-backup-history", severity="high", covers=["003.weekly.db-backup"])
 def test_db_backup_history(profile, dump_files, dump_listings, evidence):
+    """A database dump for every day of the last week (no gap over the backup age threshold)
+
+    List the week's dumps on the backup host: ls -lt /backups | head -10
+    For each missing day read that night's backup job: kubectl get jobs -n <namespace> | grep postgres-backup;
+    kubectl logs job/<job>. Usual causes: the job failed (credentials, disk full on backup-pvc), the
+    CronJob was suspended, or the controller missed the schedule. Take a backup now:
+    kubectl create job -n <namespace> --from=cronjob/postgres-backup postgres-backup-manual-$(date +%s)
+    """
     max_gap = timedelta(hours=dump_files.max_age_hours or profile.thresholds.backup_max_age_hours)
     missing = [listing.host for listing in dump_listings if listing.dumps is None]
     if missing:
@@ -34,8 +31,7 @@ def test_db_backup_history(profile, dump_files, dump_listings, evidence):
 
 
 @check(
-    id="weekly.restore-drill",
-    title="Restore drill: the newest dump restores into a scratch database, with rows, within RTO and RPO",
+    "weekly.restore-drill",
     severity="critical",
     covers=[
         "002.weekly.backup-restore-verify",
@@ -45,21 +41,22 @@ def test_db_backup_history(profile, dump_files, dump_listings, evidence):
         "000.quarterly.dr-drill",
     ],
     also=["monthly", "quarterly"],
-    remediation="""\
-Restore by hand to see the whole error:
-  pg_restore --list <dump> | head; createdb restore_test; pg_restore -d restore_test --no-owner <dump>
-A dump that does not restore: the backup job produced a broken file (disk full, pg_dump killed):
-fix the job, take a new backup now, and keep the last good dump until one restores.
-Too few rows: the dump was taken from the wrong database or before the data arrived.
-Over the RTO: restore with parallel jobs (pg_restore -j), from closer storage, or revise the RTO.
-Over the RPO: backups are not running often enough (see the backup checks).""",
 )
 def test_restore_drill(restore_drill, drill, dump_files, backup_hosts, evidence):
+    """Restore drill: the newest dump restores into a scratch database, with rows, within RTO and RPO
+
+    Restore by hand to see the whole error:
+      pg_restore --list <dump> | head; createdb restore_test; pg_restore -d restore_test --no-owner <dump>
+    A dump that does not restore: the backup job produced a broken file (disk full, pg_dump killed):
+    fix the job, take a new backup now, and keep the last good dump until one restores.
+    Too few rows: the dump was taken from the wrong database or before the data arrived.
+    Over the RTO: restore with parallel jobs (pg_restore -j), from closer storage, or revise the RTO.
+    Over the RPO: backups are not running often enough (see the backup checks).
+    """
     backup_host = backup_hosts[0]
     name = backup_host.name
     dumps = backup_host.dumps(dump_files.path, dump_files.pattern)
-    if not dumps:
-        evidence.fail(f"{name}:{dump_files.path}: no dump file to restore")
+    evidence.require(dumps, f"{name}:{dump_files.path}: no dump file to restore")
     result = drill(backup_host, dumps[-1])
     cfg = restore_drill.connection
     evidence.table(result.counts)

@@ -6,19 +6,16 @@ from opscheck.check import check, configured
 from opscheck.rules.log_patterns import error_patterns, own_containers, recurring_patterns
 
 
-@check(
-    id="weekly.error-patterns",
-    title="The week's error lines grouped by message: the most frequent patterns, none recurring over the limit",
-    severity="medium",
-    covers=["003.weekly.error-patterns"],
-    remediation="""\
-{namespace="titanium-prod"} |= "error" in Grafana Explore (Loki), or
-kubectl logs -n titanium-prod <pod> -c <container> --since=168h | grep -i error | sort | uniq -c | sort -rn | head
-A pattern that keeps coming back is a defect or a dependency problem: open a ticket with the
-pattern, its count and the first occurrence; fix the cause (timeouts: the downstream service
-or database; auth errors: expired tokens or secrets) rather than raising the limit.""",
-)
+@check("weekly.error-patterns", severity="medium", covers=["003.weekly.error-patterns"])
 def test_error_patterns(pod_logs, profile, evidence):
+    """The week's error lines grouped by message: the most frequent patterns, none recurring over the limit
+
+    {namespace="titanium-prod"} |= "error" in Grafana Explore (Loki), or
+    kubectl logs -n titanium-prod <pod> -c <container> --since=168h | grep -i error | sort | uniq -c | sort -rn | head
+    A pattern that keeps coming back is a defect or a dependency problem: open a ticket with the
+    pattern, its count and the first occurrence; fix the cause (timeouts: the downstream service
+    or database; auth errors: expired tokens or secrets) rather than raising the limit.
+    """
     rules = profile.logs
     configured(rules.apps, profile.required, "logs", "no apps listed under logs.apps")
     window = timedelta(days=rules.pattern_window_days)

@@ -8,19 +8,20 @@ from opscheck.timeutil import utc_now
 
 
 @check(
-    id="weekly.image-vulnerabilities",
-    title="Every running image has a recent scan with no HIGH/CRITICAL finding outside the accepted list",
+    "weekly.image-vulnerabilities",
     severity="high",
     covers=["003.weekly.trivy-results", "000.monthly.image-vuln-scan", "002.monthly.image-vuln"],
     also=["monthly"],
-    remediation="""\
-trivy image --severity HIGH,CRITICAL <image>
-kubectl get vulnerabilityreports -A -o wide        (trivy-operator)
-Rebuild the image on a patched base / with the fixed package version (the report's FixedVersion),
-push it and roll the workload out. A finding that does not apply goes to
-security.vulnerability_scans.accepted with its CVE id, justification and expiry.""",
 )
 def test_image_vulnerabilities(cluster, profile, image_scans, evidence):
+    """Every running image has a recent scan with no HIGH/CRITICAL finding outside the accepted list
+
+    trivy image --severity HIGH,CRITICAL <image>
+    kubectl get vulnerabilityreports -A -o wide        (trivy-operator)
+    Rebuild the image on a patched base / with the fixed package version (the report's FixedVersion),
+    push it and roll the workload out. A finding that does not apply goes to
+    security.vulnerability_scans.accepted with its CVE id, justification and expiry.
+    """
     config = profile.security.vulnerability_scans
     results, sources, notes = image_scans
     if not sources:

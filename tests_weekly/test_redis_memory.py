@@ -5,21 +5,18 @@ from opscheck.check import check
 from opscheck.rules.cache import cache_problems, cache_row, hit_rate, memory_percent
 
 
-@check(
-    id="weekly.redis-memory",
-    title="Redis memory under the maxmemory threshold, and the cache hit rate above its floor",
-    severity="medium",
-    covers=["002.perf.redis-memory"],
-    remediation="""\
-kubectl exec -n hankook-smartsensor redis-cluster-0 -- redis-cli INFO memory
-kubectl exec -n hankook-smartsensor redis-cluster-0 -- redis-cli --bigkeys
-kubectl exec -n hankook-smartsensor redis-cluster-0 -- redis-cli INFO stats | grep keyspace
-Memory near maxmemory: find the big keys (--bigkeys), set TTLs on cache entries, check the
-eviction policy (maxmemory-policy allkeys-lru for a cache), or raise maxmemory with the pod's limit.
-No maxmemory: set one below the container's memory limit, or Redis grows until it is OOMKilled.
-Low hit rate: the API reads keys it never caches, or the TTLs are too short: review the cache keys.""",
-)
+@check("weekly.redis-memory", severity="medium", covers=["002.perf.redis-memory"])
 def test_redis_memory(redis_reader, profile, evidence):
+    """Redis memory under the maxmemory threshold, and the cache hit rate above its floor
+
+    kubectl exec -n hankook-smartsensor redis-cluster-0 -- redis-cli INFO memory
+    kubectl exec -n hankook-smartsensor redis-cluster-0 -- redis-cli --bigkeys
+    kubectl exec -n hankook-smartsensor redis-cluster-0 -- redis-cli INFO stats | grep keyspace
+    Memory near maxmemory: find the big keys (--bigkeys), set TTLs on cache entries, check the
+    eviction policy (maxmemory-policy allkeys-lru for a cache), or raise maxmemory with the pod's limit.
+    No maxmemory: set one below the container's memory limit, or Redis grows until it is OOMKilled.
+    Low hit rate: the API reads keys it never caches, or the TTLs are too short: review the cache keys.
+    """
     cfg = profile.redis
     mem = redis_reader.memory()
     rate, lookups = hit_rate(*redis_reader.lookups())

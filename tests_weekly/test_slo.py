@@ -20,13 +20,13 @@ playbook for the tier (critical: P1, respond within 15 minutes) and hold a post-
 
 
 @check(
-    id="weekly.sla",
-    title="SLA over the week: API P95 < 500 ms, signature P95 < 1 s, error rate < 0.1 %",
+    "weekly.sla",
     severity="high",
     covers=["001.sla.api-p95", "001.sla.signature-p95", "001.sla.error-rate"],
     remediation=SLA_REMEDIATION,
 )
 def test_sla_week(measure, profile, evidence):
+    """SLA over the week: API P95 < 500 ms, signature P95 < 1 s, error rate < 0.1 %"""
     cfg = profile.prometheus
     sla = configured(cfg.sla, profile.required, "prometheus", "no prometheus.sla in this profile")
     rows, missed = measurement_rows(measure(sla_objectives(sla, availability=False), cfg.windows.weekly))
@@ -44,31 +44,20 @@ def _tier(measure, profile, evidence, name: str) -> None:
     evidence.expect_none(missed, f"{name}-tier SLO objectives missed over {cfg.windows.weekly}", table=False)
 
 
-@check(
-    id="weekly.slo-critical",
-    title="Critical services meet their SLO: 99.9 %, P95 < 200 ms, P99 < 500 ms, errors < 0.1 %",
-    severity="critical",
-    covers=["002.slo.critical"],
-    remediation=SLO_REMEDIATION,
-)
+@check("weekly.slo-critical", severity="critical", covers=["002.slo.critical"], remediation=SLO_REMEDIATION)
 def test_slo_critical(measure, profile, evidence):
+    """Critical services meet their SLO: 99.9 %, P95 < 200 ms, P99 < 500 ms, errors < 0.1 %"""
     _tier(measure, profile, evidence, "critical")
 
 
-@check(
-    id="weekly.slo-important",
-    title="Important services meet their SLO: 99.5 %, P95 < 1 s, P99 < 3 s, errors < 0.5 %",
-    severity="high",
-    covers=["002.slo.important"],
-    remediation=SLO_REMEDIATION,
-)
+@check("weekly.slo-important", severity="high", covers=["002.slo.important"], remediation=SLO_REMEDIATION)
 def test_slo_important(measure, profile, evidence):
+    """Important services meet their SLO: 99.5 %, P95 < 1 s, P99 < 3 s, errors < 0.5 %"""
     _tier(measure, profile, evidence, "important")
 
 
 @check(
-    id="weekly.slo-supporting",
-    title="Supporting services meet their SLO: 99.0 % available",
+    "weekly.slo-supporting",
     severity="medium",
     covers=["002.slo.supporting"],
     remediation=SLO_REMEDIATION
@@ -77,4 +66,5 @@ Supporting services (monitoring, logging) also promise < 0.01 % data loss and < 
 those are not measured here.""",
 )
 def test_slo_supporting(measure, profile, evidence):
+    """Supporting services meet their SLO: 99.0 % available"""
     _tier(measure, profile, evidence, "supporting")

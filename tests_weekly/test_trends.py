@@ -7,18 +7,15 @@ from opscheck.check import check, configured
 from opscheck.rules.capacity import forecast_problem, forecast_rows, forecast_text, resource_queries, volume_rows
 
 
-@check(
-    id="weekly.disk-trend",
-    title="No volume fills up within the horizon at the week's growth",
-    severity="high",
-    covers=["000.weekly.disk-trend"],
-    remediation="""\
-kubectl exec -n qsign postgresql-0 -- du -sh /var/lib/postgresql/data; kubectl exec -n qsign postgresql-0 -- df -h /var/lib/postgresql/data
-Find what grows (tables and indexes: pg_total_relation_size; WAL: pg_wal; logs), clean up or archive old
-data, and expand the PVC before it fills (kubectl patch pvc ... spec.resources.requests.storage, with a
-StorageClass that allows volume expansion).""",
-)
+@check("weekly.disk-trend", severity="high", covers=["000.weekly.disk-trend"])
 def test_disk_trend(capacity_trends, profile, evidence):
+    """No volume fills up within the horizon at the week's growth
+
+    kubectl exec -n qsign postgresql-0 -- du -sh /var/lib/postgresql/data; kubectl exec -n qsign postgresql-0 -- df -h /var/lib/postgresql/data
+    Find what grows (tables and indexes: pg_total_relation_size; WAL: pg_wal; logs), clean up or archive old
+    data, and expand the PVC before it fills (kubectl patch pvc ... spec.resources.requests.storage, with a
+    StorageClass that allows volume expansion).
+    """
     cfg = profile.prometheus
     query = configured(
         cfg.volume_usage_query, profile.required, "prometheus", "no prometheus.volume_usage_query in this profile"
@@ -32,18 +29,15 @@ def test_disk_trend(capacity_trends, profile, evidence):
     )
 
 
-@check(
-    id="weekly.resource-trend",
-    title="CPU and memory trend of the week stays under the thresholds over the horizon",
-    severity="medium",
-    covers=["003.weekly.resource-trend"],
-    remediation="""\
-kubectl top nodes; kubectl top pods -A --sort-by=memory | head -20
-Check the HPAs (kubectl get hpa -A) and the workloads that grow; right-size requests/limits, fix leaks
-(memory that only grows), or add nodes before the thresholds are reached (scale out at CPU 70 % /
-memory 80 %).""",
-)
+@check("weekly.resource-trend", severity="medium", covers=["003.weekly.resource-trend"])
 def test_resource_trend(capacity_trends, profile, evidence):
+    """CPU and memory trend of the week stays under the thresholds over the horizon
+
+    kubectl top nodes; kubectl top pods -A --sort-by=memory | head -20
+    Check the HPAs (kubectl get hpa -A) and the workloads that grow; right-size requests/limits, fix leaks
+    (memory that only grows), or add nodes before the thresholds are reached (scale out at CPU 70 % /
+    memory 80 %).
+    """
     resources = configured(
         resource_queries(profile.prometheus, profile.thresholds, storage=False),
         profile.required,

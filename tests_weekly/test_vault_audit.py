@@ -5,19 +5,16 @@ from opscheck.check import check
 from opscheck.rules.vault_audit import counts_over, grouped
 
 
-@check(
-    id="weekly.failed-auth",
-    title="Failed authentications to Vault over the week (failed logins, rejected tokens) stay under the limit",
-    severity="high",
-    covers=["000.weekly.failed-auth"],
-    remediation="""\
-Who failed, from where: the audit log's failed entries
-(jq 'select(.type=="response" and .error != null) | [.time, .request.path, .request.remote_address, .error]' audit.log).
-Repeated failures from one address: block it (ingress/WAF, NetworkPolicy) and tell its owner;
-a service's token expired: renew it or fix its auth method (AppRole/Kubernetes role);
-a burst on a user login: lock the account and rotate its credentials.""",
-)
+@check("weekly.failed-auth", severity="high", covers=["000.weekly.failed-auth"])
 def test_failed_auth(vault_audit, profile, evidence):
+    """Failed authentications to Vault over the week (failed logins, rejected tokens) stay under the limit
+
+    Who failed, from where: the audit log's failed entries
+    (jq 'select(.type=="response" and .error != null) | [.time, .request.path, .request.remote_address, .error]' audit.log).
+    Repeated failures from one address: block it (ingress/WAF, NetworkPolicy) and tell its owner;
+    a service's token expired: renew it or fix its auth method (AppRole/Kubernetes role);
+    a burst on a user login: lock the account and rotate its credentials.
+    """
     limit = profile.vault.audit_review.max_failed_auth
     failed = vault_audit.failed_auth
     evidence.table(grouped(failed))
@@ -28,21 +25,18 @@ def test_failed_auth(vault_audit, profile, evidence):
         evidence.fail(failure)
 
 
-@check(
-    id="weekly.vault-audit-review",
-    title="Vault audit log review: permission denials and root-token use over the week within their limits",
-    severity="high",
-    covers=["000.weekly.vault-audit-review"],
-    remediation="""\
-vault audit list -detailed; review the week's entries:
-jq 'select(.type=="response") | select(.error != null or (.auth.policies // [] | index("root")))
-    | [.time, .auth.display_name, .request.path, .request.remote_address, .error]' audit.log
-Permission denied: a token asking for paths outside its policies (misconfigured app, or probing):
-fix the policy or the app, or revoke the token (vault token revoke -accessor <accessor>).
-Root token use: only for break-glass; find who used it and why, then revoke it
-(vault token revoke <root token>) and generate a new one only when needed (vault operator generate-root).""",
-)
+@check("weekly.vault-audit-review", severity="high", covers=["000.weekly.vault-audit-review"])
 def test_vault_audit_review(vault_audit, profile, evidence):
+    """Vault audit log review: permission denials and root-token use over the week within their limits
+
+    vault audit list -detailed; review the week's entries:
+    jq 'select(.type=="response") | select(.error != null or (.auth.policies // [] | index("root")))
+        | [.time, .auth.display_name, .request.path, .request.remote_address, .error]' audit.log
+    Permission denied: a token asking for paths outside its policies (misconfigured app, or probing):
+    fix the policy or the app, or revoke the token (vault token revoke -accessor <accessor>).
+    Root token use: only for break-glass; find who used it and why, then revoke it
+    (vault token revoke <root token>) and generate a new one only when needed (vault operator generate-root).
+    """
     limits = profile.vault.audit_review
     denied, root = vault_audit.permission_denied, vault_audit.root_token
     evidence.table(grouped(denied + root))

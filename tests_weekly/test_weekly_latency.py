@@ -6,17 +6,14 @@ from opscheck.check import check, component_absent
 from opscheck.rules.monitoring import averages_over
 
 
-@check(
-    id="weekly.latency-7d",
-    title="7-day average response time within the target",
-    severity="medium",
-    covers=["000.weekly.latency-7d"],
-    remediation="""\
-curl -s "http://prometheus:9090/api/v1/query" --data-urlencode 'query=rate(http_request_duration_seconds_sum[7d])/rate(http_request_duration_seconds_count[7d])'
-Bottlenecks: database query time, HSM signing time, Vault key lookups. Fixes: add database indexes,
-enable caching, size the connection pool, scale out replicas.""",
-)
+@check("weekly.latency-7d", severity="medium", covers=["000.weekly.latency-7d"])
 def test_latency_week(prometheus, profile, evidence):
+    """7-day average response time within the target
+
+    curl -s "http://prometheus:9090/api/v1/query" --data-urlencode 'query=rate(http_request_duration_seconds_sum[7d])/rate(http_request_duration_seconds_count[7d])'
+    Bottlenecks: database query time, HSM signing time, Vault key lookups. Fixes: add database indexes,
+    enable caching, size the connection pool, scale out replicas.
+    """
     cfg, thr = profile.prometheus, profile.thresholds
     window = cfg.windows.weekly
     figures = [

@@ -57,7 +57,31 @@ def test_check_declaration_mistakes_fail_at_import():
     with pytest.raises(ValueError, match="unknown cadence"):
         check(id="daily.x", title="x", severity="low", covers=["k"], remediation="r", also=["hourly"])
     with pytest.raises(ValueError, match="remediation text is empty"):
-        check(id="daily.x", title="x", severity="low", covers=["k"], remediation=" ")
+        check(id="daily.x", title="x", severity="low", covers=["k"], remediation=" ")(lambda: None)
+
+    def titled_only():
+        """A title and no remediation."""
+
+    with pytest.raises(ValueError, match="check daily.x: remediation text is empty"):
+        check("daily.x", severity="low", covers=["k"])(titled_only)
+
+
+def test_a_check_reads_its_title_and_remediation_from_the_docstring():
+    @check("daily.x", severity="low", covers=["k"])
+    def test_x():
+        """No pod is
+        Pending.
+
+        kubectl get pods -A
+          indented detail
+        """
+
+    spec = test_x.__opscheck__
+    assert (spec.title, spec.remediation) == ("No pod is Pending.", "kubectl get pods -A\n  indented detail")
+    assert (
+        check("daily.x", severity="low", covers=["k"], remediation="shared")(test_x).__opscheck__.remediation
+        == "shared"
+    )
 
 
 def test_secrets_keep_only_public_certificates():
