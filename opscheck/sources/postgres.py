@@ -14,7 +14,12 @@ from opscheck.errors import DependencyError
 from opscheck.profile import PostgresConfig, expand_path
 
 
-def connect_kwargs(cfg: PostgresConfig) -> dict[str, Any]:
+def connect_kwargs(
+    cfg: PostgresConfig,
+    application_name: str = "opscheck",
+    # Enforced by the server for the whole session, whatever a check sends.
+    session_options: str = "-c default_transaction_read_only=on",
+) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "host": cfg.host,
         "port": cfg.port,
@@ -22,9 +27,8 @@ def connect_kwargs(cfg: PostgresConfig) -> dict[str, Any]:
         "user": cfg.user,
         "sslmode": cfg.sslmode,
         "connect_timeout": cfg.connect_timeout_seconds,
-        "application_name": "opscheck",
-        # Enforced by the server for the whole session, whatever a check sends.
-        "options": f"-c default_transaction_read_only=on -c statement_timeout={cfg.statement_timeout_ms}",
+        "application_name": application_name,
+        "options": f"{session_options} -c statement_timeout={cfg.statement_timeout_ms}".strip(),
     }
     if cfg.password is not None:
         kwargs["password"] = cfg.password.read()

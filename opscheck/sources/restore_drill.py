@@ -29,7 +29,7 @@ from psycopg.conninfo import make_conninfo
 from opscheck.errors import DependencyError, ProfileError
 from opscheck.profile import PostgresConfig, RestoreDrill, expand_path
 from opscheck.sources.dumps import DumpFile, first_error
-from opscheck.sources.postgres import describe_error
+from opscheck.sources.postgres import connect_kwargs, describe_error
 
 # TOC entries a non-superuser cannot restore (untrusted extensions such as
 # pg_stat_statements, and their comments); the data does not depend on them.
@@ -65,20 +65,8 @@ def _libpq_env(cfg: PostgresConfig) -> dict[str, str]:
 
 
 def _connect(cfg: PostgresConfig) -> psycopg.Connection[Any]:
-    kwargs: dict[str, Any] = {
-        "host": cfg.host,
-        "port": cfg.port,
-        "dbname": cfg.dbname,
-        "user": cfg.user,
-        "sslmode": cfg.sslmode,
-        "connect_timeout": cfg.connect_timeout_seconds,
-        "application_name": "opscheck-restore-drill",
-        "options": f"-c statement_timeout={cfg.statement_timeout_ms}",
-    }
-    if cfg.password is not None:
-        kwargs["password"] = cfg.password.read()
-    if cfg.passfile:
-        kwargs["passfile"] = str(expand_path(cfg.passfile))
+    # The drill writes to its scratch database: no read-only session default.
+    kwargs = connect_kwargs(cfg, "opscheck-restore-drill", session_options="")
     try:
         return psycopg.connect(**kwargs, autocommit=True)
     except psycopg.Error as exc:

@@ -137,8 +137,15 @@ def test_redact_sql_masks_literals_such_as_passwords():
 def demo(tmp_path):
     from selftests.harness import DEMO_PROFILE
 
+    # A kubeconfig of its own: the profile rules are judged without a test environment.
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({"current-context": "demo", "contexts": [{"name": "demo"}]}))
+
     def write(change):
         data = yaml.safe_load(DEMO_PROFILE.read_text())
+        for cluster in data["clusters"]:
+            cluster.update(kubeconfig=str(kubeconfig), context="demo")
+        data.get("postgres", {}).pop("passfile", None)
         change(data)
         path = tmp_path / "p.yaml"
         path.write_text(yaml.safe_dump(data))
@@ -147,9 +154,7 @@ def demo(tmp_path):
     return write
 
 
-def test_restore_drill_profile_rules(demo, monkeypatch):
-    monkeypatch.setenv("OPSCHECK_TESTENV_HOME", str(__import__("testenv.paths", fromlist=["x"]).state_dir()))
-
+def test_restore_drill_profile_rules(demo):
     def same_db(d):
         d["restore_drill"]["connection"]["dbname"] = d["postgres"]["dbname"]
 
