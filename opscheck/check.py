@@ -165,14 +165,16 @@ class Evidence:
     def note(self, text: str) -> None:
         self.notes.append(text)
 
-    def examined(self, items: S, note: str, *, empty: str) -> S:
-        """Note what was examined (`note`, e.g. "12 pods in qsign"); fail with `empty` when there is nothing.
+    def examined(self, items: S, note: str, *, empty: str | None = None) -> S:
+        """Note what was examined (`note`, e.g. "12 pods in qsign"); fail when there is nothing:
+        "no bad X" passes only when Xs were read and there were some. The failure says
+        `empty`, or "nothing to judge: <note>".
 
         Returns `items`, so a check can write `pods = evidence.examined(cluster.list("pods"), ...)`.
         """
         self.note(note)
         if not items:
-            self.fail(empty)
+            self.fail(empty or f"nothing to judge: {note}")
         return items
 
     def require(self, subject: T | None, missing: str) -> T:

@@ -20,6 +20,7 @@ from testenv import (
     cluster,
     controlplane,
     coredns,
+    empty_world,
     multicluster,
     platform_services,
     postgres,
@@ -55,7 +56,7 @@ COMPONENTS = [
 ]
 # Started only on demand (`up --system NAME`): only their own profiles and self-tests need
 # them, and they cost memory and CPU (see each module's docstring); `down` always stops them.
-SYSTEMS = {"multicluster": multicluster}
+SYSTEMS = {"multicluster": multicluster, "empty-world": empty_world}
 
 
 def up(systems: list[str] | tuple[str, ...] = ()) -> int:

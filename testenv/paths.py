@@ -76,4 +76,16 @@ PORTS = {
     "kube-scheduler-app2": 16533,
     "kwok-controller-app2": 16534,
     "metrics-server-app2": 16535,
+    # The empty world (testenv/empty_world.py): servers that answer and hold nothing.
+    "kube-apiserver-empty": 16447,
+    "etcd-empty": 16540,
+    "etcd-peer-empty": 16541,
+    "kube-controller-manager-empty": 16542,
+    "kube-scheduler-empty": 16543,
+    "kwok-controller-empty": 16544,
+    "metrics-server-empty": 16545,
+    "prometheus-empty": 19190,
+    "vault-empty": 18290,
+    "redis-empty": 16389,
+    "http-empty": 18299,
 }

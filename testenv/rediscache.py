@@ -59,16 +59,18 @@ def _password(user: str) -> str:
     return path.read_text().strip()
 
 
-def _config() -> str:
+def _config(port: int | None = None, data_dir: Path | None = None) -> str:
+    """redis.conf: the test environment's server, or (testenv/empty_world.py) another one
+    with the same users on `port`, keeping its data in `data_dir`."""
     admin, reader = _password("default"), _password("opscheck")
     return "\n".join(
         [
             f"bind {HOST}",
-            f"port {PORTS['redis']}",
+            f"port {port or PORTS['redis']}",
             "protected-mode yes",
             "daemonize no",
             'logfile ""',
-            f"dir {redis_dir() / 'data'}",
+            f"dir {data_dir or redis_dir() / 'data'}",
             'save ""',
             "appendonly no",
             f"maxmemory {MAXMEMORY_BYTES}",

@@ -4,7 +4,8 @@ from datetime import UTC, datetime, timedelta
 
 from opscheck.check import check, configured
 from opscheck.rules.events import recent_warnings
-from opscheck.rules.log_patterns import count_containing, error_lines_per_app
+from opscheck.rules.log_patterns import apps_without_logs, count_containing, error_lines_per_app
+from opscheck.rules.objects import present_namespaces
 
 
 @check("daily.error-logs", severity="high", covers=["000.daily.error-logs-1h", "002.daily.error-logs-24h"])
@@ -21,14 +22,20 @@ def test_error_logs(pod_logs, profile, evidence):
     window = timedelta(minutes=rules.error_window_minutes)
     limit = profile.thresholds.error_lines
     pods = {app: pod_logs.app_pods(profile.namespaces, rules.app_label, app) for app in rules.apps}
+    lines = {app: pod_logs.lines(p, window) for app, p in pods.items()}
+    evidence.expect_none(
+        apps_without_logs(pods, lines, rules.app_label, profile.namespaces), "apps with no log to judge"
+    )
+    per = timedelta(minutes=rules.error_count_minutes) if rules.error_count_minutes else None
     rows, offenders, examples = error_lines_per_app(
-        {app: (len(p), pod_logs.lines(p, window)) for app, p in pods.items()}, rules.error_pattern, limit
+        {app: (len(pods[app]), lines[app]) for app in rules.apps}, rules.error_pattern, limit, per
     )
     for line in examples:
         evidence.note(line)
     evidence.table(rows)
-    evidence.note(f"threshold: {limit} lines per app in {window}")
-    evidence.expect_none(offenders, f"apps over {limit} ERROR lines in the last {window}", table=False)
+    per_text = f" per {per}" if per else ""
+    evidence.note(f"window: the last {window}; threshold: {limit} lines per app{per_text or ' in the window'}")
+    evidence.expect_none(offenders, f"apps over {limit} ERROR lines{per_text} in the last {window}", table=False)
 
 
 @check("daily.signature-stats", severity="high", covers=["000.daily.signature-stats"])
@@ -81,8 +88,13 @@ def test_warning_events(cluster, profile, evidence):
     kubectl get events -n qsign --sort-by='.lastTimestamp' | grep -E '(Warning|Error)'
     kubectl describe <kind> -n qsign <name>   # the object the event is about
     """
+    present = present_namespaces(cluster.list("namespaces"), profile.namespaces)
+    evidence.examined(
+        present, f"monitored namespaces present: {', '.join(present) or 'none'} (of {', '.join(profile.namespaces)})"
+    )
     window = timedelta(minutes=profile.thresholds.warning_events_window_minutes)
     offenders = recent_warnings(cluster.in_namespaces("events", profile.namespaces), datetime.now(UTC) - window)
+    evidence.note(f"window: the last {window}, as far as the API server keeps Events (--event-ttl, 1 h by default)")
     evidence.table(offenders)
     evidence.expect_at_most(
         len(offenders),

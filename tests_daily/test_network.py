@@ -16,8 +16,10 @@ def test_ingress_lb(cluster, profile, evidence):
     services = cluster.in_namespaces("services", profile.namespaces)
     ingresses = cluster.in_namespaces("ingresses", profile.namespaces)
     slices = cluster.in_namespaces("endpointslices", profile.namespaces)
-    evidence.note(
-        f"{sum(s['spec'].get('type') == 'LoadBalancer' for s in services)} LoadBalancer services, {len(ingresses)} ingresses"
+    balancers = [s for s in services if s["spec"].get("type") == "LoadBalancer"]
+    where = ", ".join(profile.namespaces)
+    evidence.examined(
+        balancers + ingresses, f"{len(balancers)} LoadBalancer services, {len(ingresses)} ingresses in {where}"
     )
     evidence.expect_none(
         lb_and_ingress_problems(services, ingresses, slices), "load balancers or ingresses not serving"
@@ -39,4 +41,5 @@ def test_endpoints_ready(cluster, profile, evidence):
     """
     services = cluster.in_namespaces("services", profile.namespaces)
     slices = cluster.in_namespaces("endpointslices", profile.namespaces)
+    evidence.examined(services, f"{len(services)} Services in {', '.join(profile.namespaces)}")
     evidence.expect_none(services_without_ready_endpoints(services, slices), "services without ready endpoints")

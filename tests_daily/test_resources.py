@@ -1,6 +1,7 @@
 """Daily: CPU, memory, disk and volumes (QSIGN 000 §2, §4 and resource-monitor.sh)."""
 
-from opscheck.check import check
+from opscheck.check import check, configured
+from opscheck.rules.objects import present_namespaces
 from opscheck.rules.resources import (
     container_usage_vs_limits,
     containers_over_limits,
@@ -99,5 +100,8 @@ def test_pvc_bound(cluster, profile, evidence):
     Pending: no matching PV or StorageClass, or the provisioner is failing; Lost: the PV is gone.
     """
     pvcs = cluster.in_namespaces("persistentvolumeclaims", profile.namespaces)
-    evidence.note(f"{len(pvcs)} PVCs")
+    present = present_namespaces(cluster.list("namespaces"), profile.namespaces)
+    evidence.examined(present, f"monitored namespaces present: {', '.join(present) or 'none'}")
+    configured(pvcs, profile.required, "volumes", f"no PersistentVolumeClaim in {', '.join(present)}")
+    evidence.note(f"{len(pvcs)} PVCs in {', '.join(present)}")
     evidence.expect_none(unbound_claims(pvcs), "PVCs not Bound")

@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 from opscheck.check import check, component_absent, configured
 from opscheck.rules.certs import tls_secret_expiry, tls_secrets
-from opscheck.rules.log_patterns import matching, per_pod
+from opscheck.rules.log_patterns import apps_without_logs, matching, per_pod
 
 
 @check("daily.vault-unsealed", severity="critical", covers=["000.daily.vault-unsealed"], availability=True)
@@ -62,8 +62,12 @@ def test_abnormal_access(pod_logs, profile, evidence):
     apps = rules.access_apps if rules.access_apps is not None else rules.apps
     configured(apps, profile.required, "logs", "no apps listed under logs.access_apps or logs.apps")
     window = timedelta(minutes=rules.access_window_minutes)
-    pods = [p for app in apps for p in pod_logs.app_pods(profile.namespaces, rules.app_label, app)]
-    hits = matching(pod_logs.lines(pods, window), rules.access_pattern)
+    pods = {app: pod_logs.app_pods(profile.namespaces, rules.app_label, app) for app in apps}
+    lines = {app: pod_logs.lines(p, window) for app, p in pods.items()}
+    evidence.expect_none(
+        apps_without_logs(pods, lines, rules.app_label, profile.namespaces), "apps with no log to judge"
+    )
+    hits = matching([ln for app in apps for ln in lines[app]], rules.access_pattern)
     by_pod = per_pod(hits)
     evidence.table({"object": pod, "attempts": n} for pod, n in by_pod.items())
     for h in hits[:5]:

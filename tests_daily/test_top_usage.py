@@ -17,6 +17,7 @@ def test_top_usage(cluster, profile, evidence):
     (kubectl set resources deployment -n <namespace> <name> --limits=memory=1Gi), then look for a leak.
     """
     nodes = cluster.list("nodes")
+    evidence.examined(nodes, f"{len(nodes)} nodes")
     limit = profile.thresholds.memory_percent
     table, top, offenders, reporting = top_usage_findings(
         nodes,
@@ -34,4 +35,5 @@ def test_top_usage(cluster, profile, evidence):
         f"{len(pvcs) - len(unbound_claims(pvcs))} of {len(pvcs)} PVCs Bound; "
         f"a pod over {limit:g}% of its memory limit fails"
     )
+    evidence.require(top, "the metrics API reports no pod usage: nothing to rank")
     evidence.expect_none(offenders, "nodes without usage or heavy pods near their memory limit", table=False)

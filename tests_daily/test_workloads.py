@@ -41,7 +41,7 @@ def test_pods_all_namespaces(cluster, evidence):
     kubectl describe pod -n <namespace> <pod>; kubectl logs -n <namespace> <pod> --previous
     """
     pods = cluster.list("pods")
-    evidence.note(f"{len(pods)} pods in the cluster")
+    evidence.examined(pods, f"{len(pods)} pods in the cluster")
     evidence.expect_none(unhealthy_pods(pods), "pods not Running or Completed")
 
 
@@ -55,6 +55,7 @@ def test_pod_states(cluster, profile, evidence):
     OOMKilled: raise the memory limit or fix the application's memory use.
     """
     pods = cluster.in_namespaces("pods", profile.namespaces)
+    evidence.examined(pods, f"{len(pods)} pods in {', '.join(profile.namespaces)}")
     rows = unhealthy_pods(pods) + restart_counts(pods, profile.thresholds.max_restarts)
     evidence.expect_none(rows, "pods in a bad state or restarting")
 
@@ -69,7 +70,11 @@ def test_oomkilled(cluster, evidence):
     scale out with an HPA; profile the application's memory use.
     """
     since = datetime.now(UTC) - timedelta(hours=24)
-    evidence.expect_none(oom_killed(cluster.list("pods"), since), "containers OOMKilled in the last 24 h")
+    pods = cluster.list("pods")
+    evidence.examined(
+        pods, f"{len(pods)} pods in the cluster, their containers' last termination since {since:%Y-%m-%d %H:%M} UTC"
+    )
+    evidence.expect_none(oom_killed(pods, since), "containers OOMKilled in the last 24 h")
 
 
 @check("daily.kube-system", severity="critical", covers=["004.daily.kube-system"])
@@ -95,7 +100,7 @@ def test_replicas(cluster, profile, evidence):
     """
     workloads = cluster.workloads(profile.namespaces)
     minimums = {f"{w.kind}/{w.namespace}/{w.name}": w.min_replicas for w in profile.workloads}
-    evidence.note(f"{len(workloads)} workloads in {', '.join(profile.namespaces)}")
+    evidence.examined(workloads, f"{len(workloads)} workloads in {', '.join(profile.namespaces)}")
     evidence.expect_none(
         replica_shortfalls(workloads, minimums, profile.default_min_replicas), "workloads short of replicas"
     )

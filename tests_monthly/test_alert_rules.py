@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from opscheck.check import check
-from opscheck.rules.alerts import rule_problems
+from opscheck.rules.alerts import alerting_rules, rule_problems
 
 
 @check("monthly.alert-rules", severity="high", covers=["002.alerts.rules-present", "001.monthly.alert-rules-review"])
@@ -18,6 +18,7 @@ def test_alert_rules(prometheus, alertmanagers, profile, evidence):
     """
     cfg = profile.prometheus.alerting
     rules = prometheus.rules()
+    evidence.examined(alerting_rules(rules), f"{len(alerting_rules(rules))} alerting rules loaded")
     config = alertmanagers[0].status().config if alertmanagers else {}
     rows, offenders = rule_problems(rules, cfg, config)
     evidence.table(rows)

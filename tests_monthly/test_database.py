@@ -28,6 +28,7 @@ def test_unused_indexes(postgres_config, database, evidence):
     """
     t = postgres_config.thresholds
     all_indexes = database.indexes()
+    evidence.examined(all_indexes, f"{len(all_indexes)} indexes in the database")
     evidence.table(index_rows(all_indexes, t))
     evidence.note(
         f"judged: indexes not backing a constraint, on tables of at least {t.index_min_table_rows} rows; "
@@ -50,6 +51,7 @@ def test_table_sizes(profile, postgres_config, database, evidence):
     """
     t = postgres_config.thresholds
     tables = database.table_sizes()
+    evidence.examined(tables, f"{len(tables)} tables in the database")
     evidence.table({k: v for k, v in r.items() if k != "bytes"} for r in tables[: t.largest_tables])
     offenders = oversized_tables(tables, t)
     by_name = {r["object"]: r["bytes"] for r in tables}

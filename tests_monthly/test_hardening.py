@@ -66,14 +66,12 @@ def test_plaintext_credentials(cluster, profile, evidence):
     rules = profile.security.plaintext_credentials
     namespaces = set(profile.namespaces if rules.namespaces is None else rules.namespaces)
     configmaps = cluster.in_namespaces("configmaps", sorted(namespaces))
-    found, workloads = plaintext_credentials(
-        configmaps,
-        [(kind, obj) for kind in WORKLOAD_KINDS for obj in cluster.in_namespaces(kind, sorted(namespaces))],
-        re.compile(rules.key_pattern),
-    )
-    evidence.note(
+    objects = [(kind, obj) for kind in WORKLOAD_KINDS for obj in cluster.in_namespaces(kind, sorted(namespaces))]
+    found, workloads = plaintext_credentials(configmaps, objects, re.compile(rules.key_pattern))
+    evidence.examined(
+        objects,
         f"{len(configmaps)} ConfigMaps and {workloads} workloads/bare pods in {', '.join(sorted(namespaces))}; "
-        f"credential key names: /{rules.key_pattern}/"
+        f"credential key names: /{rules.key_pattern}/",
     )
     offenders, allowed = split_allowed(found, rules.allowed)
     for c in allowed:

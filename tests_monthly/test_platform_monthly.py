@@ -64,6 +64,7 @@ def test_k8s_version(cluster, profile, evidence):
     server = parse_version(server_text)
     evidence.require(server, f"API server version {server_text!r} unreadable")
     nodes = kubelets(cluster.list("nodes"))
+    evidence.examined(nodes, f"{len(nodes)} kubelets")
     evidence.table(nodes)
     offenders = below_minimum(nodes, server_text, cfg.min_version) if cfg.min_version else []
     offenders += kubelet_skew_problems(server, nodes, cfg.max_kubelet_skew)
@@ -94,6 +95,7 @@ def test_security_patches(cluster, profile, evidence):
     if not patches.configured:
         component_absent(profile.required, "node-patches", "no platform.node_patches in this profile")
     nodes = kubelets(cluster.list("nodes"))
+    evidence.examined(nodes, f"{len(nodes)} nodes")
     evidence.table(nodes)
     evidence.note("nodes only: the running images' patch state is what the image scan checks read")
     evidence.expect_none(node_patch_problems(nodes, patches), "nodes below the agreed patch levels", table=False)
@@ -128,7 +130,7 @@ def test_pv_released(cluster, evidence):
     Failed: the automatic reclaim (Delete/Recycle) failed: read the PV's events.
     """
     pvs = cluster.list("persistentvolumes")
-    evidence.note(f"{len(pvs)} PersistentVolumes")
+    evidence.examined(pvs, f"{len(pvs)} PersistentVolumes")
     evidence.expect_none(released_volumes(pvs), "PersistentVolumes Released or Failed")
 
 
@@ -144,6 +146,7 @@ def test_unused_resources(cluster, profile, evidence):
     cfg = profile.platform.unused_resources
     ns = profile.namespaces
     users = [o for kind in USER_KINDS for o in cluster.in_namespaces(kind, ns)]
+    evidence.examined(users, f"{len(users)} pods and workloads that could use them in {', '.join(ns)}")
     rows = unused(
         cluster.in_namespaces("persistentvolumeclaims", ns),
         cluster.in_namespaces("configmaps", ns),

@@ -7,7 +7,8 @@ Permissions are computed from the Roles and Bindings (opscheck/rules/rbac.py), a
 """
 
 from opscheck.check import check, component_absent
-from opscheck.rules.rbac import access_review, default_sa_permissions, unapproved_bindings
+from opscheck.rules.objects import present_namespaces
+from opscheck.rules.rbac import access_review, custom_grants, default_sa_permissions, unapproved_bindings
 
 
 @check(
@@ -27,7 +28,9 @@ def test_rbac_approved_subjects(rbac, profile, evidence):
     approved = profile.security.rbac.approved_subjects
     if approved is None:
         component_absent(profile.required, "rbac-review", "no security.rbac.approved_subjects in this profile")
-    rows, offenders = unapproved_bindings(rbac.grants(), approved)
+    custom = custom_grants(rbac)
+    evidence.examined(custom, f"{len(custom)} grants of non-system bindings")
+    rows, offenders = unapproved_bindings(custom, approved)
     evidence.table(rows)
     evidence.note(f"{len({r['object'] for r in rows})} non-system bindings; {len(approved)} approved subjects")
     evidence.expect_none(offenders, "bindings to subjects not on the approved list", table=False)
@@ -45,13 +48,15 @@ def test_access_review(rbac, profile, evidence):
     policy = profile.security.rbac
     if not policy.access_review:
         component_absent(profile.required, "rbac-review", "no security.rbac.access_review users in this profile")
+    custom = custom_grants(rbac)
+    evidence.examined(custom, f"{len(custom)} grants of non-system bindings")
     rows, offenders = access_review(rbac, policy.access_review, policy.discovery_roles)
     evidence.table(rows)
     evidence.expect_none(offenders, "unexpected role grants", table=False)
 
 
 @check("monthly.default-sa-permissions", severity="high", covers=["003.security.default-sa-rbac"])
-def test_default_sa_permissions(rbac, profile, evidence):
+def test_default_sa_permissions(rbac, cluster, profile, evidence):
     """Default ServiceAccounts have no permission beyond discovery
 
     kubectl auth can-i --list --as=system:serviceaccount:<namespace>:default
@@ -61,6 +66,10 @@ def test_default_sa_permissions(rbac, profile, evidence):
     """
     policy = profile.security.rbac
     namespaces = policy.default_sa_namespaces if policy.default_sa_namespaces is not None else profile.namespaces
+    present = present_namespaces(cluster.list("namespaces"), namespaces)
+    evidence.examined(
+        present, f"monitored namespaces present: {', '.join(present) or 'none'} (of {', '.join(namespaces)})"
+    )
     rows, offenders = default_sa_permissions(rbac, namespaces, policy.discovery_roles)
     evidence.table(rows)
     evidence.note(

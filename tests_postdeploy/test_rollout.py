@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from opscheck.check import check, component_absent
+from opscheck.rules.health import empty_answer
 from opscheck.rules.objects import ref
 from opscheck.rules.smoke import smoke_detail
 from opscheck.rules.workloads import insecure_pods, logging_rows, not_ok, rollout_rows
@@ -42,7 +43,8 @@ def test_api_smoke(profile, http, evidence):
     for req in profile.smoke_requests:
         url = profile.service(req.service).url + req.path
         p = http.probe(url, profile.thresholds.http_timeout_seconds)
-        detail = smoke_detail(p.status, p.elapsed_ms, p.error, req.expect_status, req.max_latency_ms)
+        nothing = empty_answer(p.body, p.text)
+        detail = smoke_detail(p.status, p.elapsed_ms, p.error, req.expect_status, req.max_latency_ms, nothing)
         rows.append(
             {"object": f"GET {req.service} {req.path}", "detail": detail, "status": p.status, "ms": round(p.elapsed_ms)}
         )
@@ -84,5 +86,5 @@ def test_security_settings(cluster, profile, evidence):
     """
     pods = cluster.in_namespaces("pods", profile.namespaces)
     rows = insecure_pods(pods, profile.read_only_root_required)
-    evidence.note(f"{len(pods)} pods in {', '.join(profile.namespaces)}")
+    evidence.examined(pods, f"{len(pods)} pods in {', '.join(profile.namespaces)}")
     evidence.expect_none(rows, "pod(s) with insecure settings")

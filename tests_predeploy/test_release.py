@@ -87,5 +87,6 @@ def test_rollback_plan(cluster, profile, evidence):
         cluster.in_namespaces("replicasets", profile.namespaces),
         cluster.in_namespaces("controllerrevisions", profile.namespaces),
     )
+    evidence.examined(rows, f"{len(rows)} workloads in {', '.join(profile.namespaces)}")
     evidence.table(rows)
     evidence.expect_none(not_ok(rows), "workload(s) without a rollback target", table=False)

@@ -23,6 +23,7 @@ def test_version_skew(cluster, profile, evidence):
     server = parse_version(server_text)
     evidence.require(server, f"API server version {server_text!r} unreadable")
     nodes = kubelets(cluster.list("nodes"))
+    evidence.examined(nodes, f"{len(nodes)} kubelets")
     evidence.table({"object": n["object"], "kubelet": n["kubelet"]} for n in nodes)
     offenders = kubelet_skew_problems(server, nodes, cfg.max_kubelet_skew)
     target_text = expand_vars(cfg.target_version).strip() if cfg.target_version else ""
@@ -72,5 +73,6 @@ def test_pdb(cluster, profile, evidence):
         cluster.in_namespaces("poddisruptionbudgets", profile.namespaces),
         profile.platform.availability.ignore,
     )
+    evidence.examined(rows, f"{len(rows)} multi-replica workloads in {', '.join(profile.namespaces)}")
     evidence.table(rows)
     evidence.expect_none(offenders, "workloads without a working PodDisruptionBudget", table=False)

@@ -16,6 +16,7 @@ def test_db_index(postgres_config, database, evidence):
     """
     t = postgres_config.thresholds
     all_indexes = database.indexes()
+    evidence.examined(all_indexes, f"{len(all_indexes)} indexes in the database")
     offenders = redundant_indexes(all_indexes)
     offenders += [{**r, "detail": f"unused: {r['detail']}"} for r in unused_indexes(all_indexes, t)]
     offenders += [{**r, "detail": f"mostly sequential: {r['detail']}"} for r in database.heavy_seq_scans(t)]

@@ -2,7 +2,7 @@
 (QSIGN 000 quarterly: 접근 권한 리뷰, RBAC 정책 점검)."""
 
 from opscheck.check import check, component_absent
-from opscheck.rules.rbac import policy_exceptions, privileged_access
+from opscheck.rules.rbac import custom_grants, policy_exceptions, privileged_access
 
 
 @check("quarterly.privileged-access", severity="critical", covers=["000.quarterly.access-review"])
@@ -17,7 +17,9 @@ def test_privileged_access(rbac, profile, evidence):
     policy = profile.security.rbac
     if policy.privileged_subjects is None:
         component_absent(profile.required, "rbac-review", "no security.rbac.privileged_subjects in this profile")
-    rows, offenders = privileged_access(rbac.grants(), policy.privileged_subjects)
+    custom = custom_grants(rbac)
+    evidence.examined(custom, f"{len(custom)} grants of non-system bindings")
+    rows, offenders = privileged_access(custom, policy.privileged_subjects)
     evidence.table(rows)
     evidence.note(
         "system bindings (bootstrap-labelled or named " + ", ".join(policy.system_prefixes) + "*) not counted"
@@ -35,6 +37,8 @@ def test_rbac_policy(rbac, profile, evidence):
     security.rbac.allowed_wildcard_roles / allowed_default_sa_bindings.
     """
     policy = profile.security.rbac
+    custom = custom_grants(rbac)
+    evidence.examined(custom, f"{len(custom)} grants of non-system bindings")
     allowed, offenders = policy_exceptions(rbac, policy.allowed_wildcard_roles, policy.allowed_default_sa_bindings)
     evidence.table([{**r, "allowed": "yes"} for r in allowed] + [{**r, "allowed": "NO"} for r in offenders])
     evidence.expect_none(

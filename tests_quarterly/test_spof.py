@@ -22,6 +22,7 @@ def test_spof(cluster, profile, evidence):
         cluster.list("nodes"),
         profile.platform.availability.ignore,
     )
+    evidence.examined(rows, f"{len(rows)} workloads in {', '.join(profile.namespaces)}")
     evidence.table(rows)
     evidence.note(
         f"{len(rows)} workloads in {', '.join(profile.namespaces)}; "

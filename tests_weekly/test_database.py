@@ -63,6 +63,8 @@ def test_db_stats(postgres_config, database, evidence):
       REINDEX INDEX CONCURRENTLY <schema>.<index>;
     """
     t = postgres_config.thresholds
+    tables = database.table_sizes()
+    evidence.examined(tables, f"{len(tables)} tables in the database")
     offenders = stale_statistics(database.tables_modified_since_analyze(t.stats_min_modified_rows), t)
     if database.pgstattuple_available():
         offenders += bloated_indexes(database.btree_leaf_density(t.index_bloat_min_mb), t)

@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 from opscheck.check import check, configured
-from opscheck.rules.log_patterns import error_patterns, own_containers, recurring_patterns
+from opscheck.rules.log_patterns import apps_without_logs, error_patterns, own_containers, recurring_patterns
 
 
 @check("weekly.error-patterns", severity="medium", covers=["003.weekly.error-patterns"])
@@ -21,6 +21,9 @@ def test_error_patterns(pod_logs, profile, evidence):
     window = timedelta(days=rules.pattern_window_days)
     pods = {app: pod_logs.app_pods(profile.namespaces, rules.app_label, app) for app in rules.apps}
     lines_by_app = {app: pod_logs.lines([own_containers(p, app) for p in pods[app]], window) for app in rules.apps}
+    evidence.expect_none(
+        apps_without_logs(pods, lines_by_app, rules.app_label, profile.namespaces), "apps with no log to judge"
+    )
     counts = error_patterns(lines_by_app, rules.error_pattern)
     top = counts.most_common(rules.pattern_top)
     evidence.table({"object": pattern, "app": app, "count": n} for (app, pattern), n in top)

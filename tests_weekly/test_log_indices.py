@@ -24,9 +24,10 @@ def test_log_index_retention(log_index_reader, profile, evidence):
     """
     cfg = profile.log_indices
     ages = index_ages(log_index_reader.cat_indices(), cfg, utc_now())
-    evidence.note(
+    evidence.examined(
+        ages,
         f"{len(ages)} indices matching {', '.join(cfg.patterns)} at {cfg.url}; age from the date in "
-        f"the name ({cfg.name_date_format or 'not used'}), else from the creation date"
+        f"the name ({cfg.name_date_format or 'not used'}), else from the creation date",
     )
     evidence.table(index_rows(ages))
     old = past_retention(ages, cfg.retention_days)

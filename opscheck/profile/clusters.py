@@ -55,7 +55,8 @@ class Thresholds(Strict):
     signature_latency_ms: Annotated[float, Field(gt=0)] = 500
     error_lines: Annotated[int, Field(ge=0)] = 10
     warning_events: Annotated[int, Field(ge=0)] = 0
-    warning_events_window_minutes: Annotated[int, Field(gt=0)] = 60
+    # Look-back windows cover at least the daily interval (schedule.every.daily).
+    warning_events_window_minutes: Annotated[int, Field(gt=0)] = 1440
     signature_failure_ratio: Annotated[float, Field(ge=0, le=1)] = 0.01
     abnormal_access: Annotated[int, Field(ge=0)] = 20
     backup_max_age_hours: Annotated[float, Field(gt=0)] = 26
@@ -73,7 +74,10 @@ class LogRules(Strict):
     apps: list[str] = []
     app_label: str = "app"
     error_pattern: Regex = "ERROR"
-    error_window_minutes: Annotated[int, Field(gt=0)] = 60
+    error_window_minutes: Annotated[int, Field(gt=0)] = 1440
+    # thresholds.error_lines counts per this many minutes (the runbook's `--since=1h`): the
+    # window is cut into such intervals and the worst is judged. None: per whole window.
+    error_count_minutes: Annotated[int, Field(gt=0)] | None = None
     # Abnormal access attempts (401/403, failed logins) in the apps' logs.
     access_pattern: Regex = r"(?i)(unauthorized|forbidden|authentication failed|access denied)"
     access_window_minutes: Annotated[int, Field(gt=0)] = 1440
@@ -89,7 +93,7 @@ class LogRules(Strict):
     recent_minutes: Annotated[float, Field(gt=0)] = 10
     # Signature statistics (seed 000 log-analysis.sh).
     signature_app: str | None = None
-    signature_window_minutes: Annotated[int, Field(gt=0)] = 60
+    signature_window_minutes: Annotated[int, Field(gt=0)] = 1440
     signature_requested: str = "Signature request received"
     signature_completed: str = "Signature completed"
     signature_failed: str = "Signature failed"

@@ -45,6 +45,8 @@ Component = Literal[
     "maintenance-window",
     "node-patches",
     "rbac-review",
+    "schedule",  # an earlier run in the ledger, to judge the checklists' schedule against
+    "volumes",  # PersistentVolumeClaims in the monitored namespaces
     "release-tests",
     "smoke-requests",
     "trivy",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -37,6 +38,7 @@ from opscheck.profile.systems import (
     NodeDisk,
     RedisConfig,
 )
+from opscheck.timeutil import describe_age, parse_duration
 
 
 class Profile(Strict):
@@ -107,6 +109,36 @@ class Profile(Strict):
         for i, smoke in enumerate(self.smoke_requests):
             if smoke.service not in {s.name for s in self.services}:
                 raise ValueError(f"smoke_requests[{i}].service: {smoke.service!r} is not one of services[].name")
+        return self
+
+    @model_validator(mode="after")
+    def _windows_cover_their_cadence(self) -> Profile:
+        """A look-back shorter than its checklist's interval leaves time between two runs unseen."""
+        minutes = timedelta(minutes=1)
+        windows: list[tuple[str, str, timedelta]] = [
+            (
+                "daily",
+                "thresholds.warning_events_window_minutes",
+                self.thresholds.warning_events_window_minutes * minutes,
+            ),
+            ("daily", "logs.error_window_minutes", self.logs.error_window_minutes * minutes),
+            ("daily", "logs.access_window_minutes", self.logs.access_window_minutes * minutes),
+            ("weekly", "logs.pattern_window_days", timedelta(days=self.logs.pattern_window_days)),
+        ]
+        if self.logs.signature_app:
+            windows.append(("daily", "logs.signature_window_minutes", self.logs.signature_window_minutes * minutes))
+        if self.prometheus is not None:
+            for cadence in ("daily", "weekly", "monthly"):
+                value = getattr(self.prometheus.windows, cadence)
+                windows.append((cadence, f"prometheus.windows.{cadence}", parse_duration(value, "promql")))
+        for cadence, field, window in windows:
+            interval = self.schedule.interval(cadence)
+            if window < interval:
+                raise ValueError(
+                    f"{field}: {describe_age(window)} is shorter than the {cadence} checklist's interval "
+                    f"({describe_age(interval)}, schedule.every.{cadence}): "
+                    "what happens between two runs would go unseen"
+                )
         return self
 
     @model_validator(mode="after")

@@ -22,10 +22,19 @@ class Schedule(Strict):
         "monthly": "35d",
         "quarterly": "100d",
     }
+    # How often each checklist runs: a check of that cadence that looks back over events,
+    # logs, alerts or metrics must cover at least this much, so that nothing between two
+    # runs goes unseen (the profile is refused otherwise).
+    every: dict[Literal["daily", "weekly", "monthly", "quarterly"], str] = {
+        "daily": "24h",
+        "weekly": "7d",
+        "monthly": "30d",
+        "quarterly": "90d",
+    }
     # The reports directory whose ledger is read; default: this run's --report-dir.
     ledger: str | None = None
 
-    @field_validator("max_age")
+    @field_validator("max_age", "every")
     @classmethod
     def _durations(cls, value: dict[str, str]) -> dict[str, str]:
         for cadence, text in value.items():
@@ -37,6 +46,11 @@ class Schedule(Strict):
 
     def limits(self) -> dict[str, timedelta]:
         return {c: parse_duration(v) for c, v in self.max_age.items()}
+
+    def interval(self, cadence: str) -> timedelta:
+        """How often `cadence` runs (`every`), the least a look-back window of its checks covers."""
+        text = self.every.get(cadence) or Schedule.model_fields["every"].default.get(cadence)
+        return parse_duration(text) if text else timedelta(0)
 
 
 class PushgatewayConfig(Strict):

@@ -41,7 +41,8 @@ def first_error(exc: ValidationError, explain: Callable[[ErrorDetails], str | No
     msg = (explain(err) if explain else None) or MESSAGES.get(err["type"]) or err["msg"].removeprefix("Value error, ")
     more = len(exc.errors()) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    return f"{key_path(loc)}: {msg}{suffix}"
+    # A whole-model rule names its keys itself ("clusters: duplicate name(s) ...").
+    return f"{key_path(loc)}: {msg}{suffix}" if loc else f"{msg}{suffix}"
 
 
 def read_yaml(path: Path, what: str) -> Any:

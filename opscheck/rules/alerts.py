@@ -6,7 +6,7 @@ Objects in (from opscheck/sources/prometheus.py and alertmanager.py), rows and o
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -217,3 +217,8 @@ def silent_receivers(config: dict[str, Any]) -> set[str]:
         if not any(k.endswith("_configs") and v for k, v in r.items()):
             out.add(r.get("name", ""))
     return out
+
+
+def alerting_rules(rules: Iterable[Any]) -> list[Any]:
+    """The alerting rules among Prometheus's rules (recording rules cannot fire)."""
+    return [r for r in rules if r.kind == "alerting"]

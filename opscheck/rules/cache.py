@@ -51,9 +51,9 @@ def cache_problems(mem: MemoryUse, rate: float | None, lookups: int, cfg: RedisC
             f"over {cfg.max_memory_percent:g}%"
         )
     if rate is None or lookups < cfg.min_lookups:
-        note = (
-            f"{lookups} lookups since the last restart or CONFIG RESETSTAT: under {cfg.min_lookups}, "
-            "the hit rate is not judged"
+        problems.append(
+            f"{lookups} lookups since the last restart or CONFIG RESETSTAT, under {cfg.min_lookups}: "
+            "the hit rate cannot be judged"
         )
     elif rate < cfg.min_hit_rate:
         problems.append(f"cache hit rate {rate * 100:.1f}% ({lookups} lookups) is under {cfg.min_hit_rate * 100:g}%")

@@ -10,15 +10,28 @@ if TYPE_CHECKING:
 
 
 def probe_problem(p: Probe) -> str | None:
-    """Why this answer is not healthy (200 with status UP), or None."""
+    """Why this answer is not healthy, or None. Healthy: 200 with a JSON status UP, or 200
+    with a text of its own (Prometheus' "Prometheus Server is Healthy."); an empty answer or
+    a JSON answer without a status says nothing about health."""
     if p.status is None:
         return p.error
     if p.status != 200:
         return f"HTTP {p.status}" + (
             f", status {p.body.get('status')}" if isinstance(p.body, dict) and p.body.get("status") else ""
         )
-    if isinstance(p.body, dict) and "status" in p.body and p.body["status"] != "UP":
-        return f"status {p.body['status']}"
+    if isinstance(p.body, dict):
+        if "status" not in p.body:
+            return f"HTTP 200 without a status: {p.text.strip()[:80]}"
+        if p.body["status"] != "UP":
+            return f"status {p.body['status']}"
+        return None
+    return empty_answer(p.body, p.text)
+
+
+def empty_answer(body: Any, text: str) -> str | None:
+    """ "answered with nothing" when a 200 carries nothing to judge (no body, `{}`, `[]`), else None."""
+    if body in ({}, []) or (body is None and not text.strip()):
+        return f"answered with nothing ({text.strip()[:20] or 'empty body'})"
     return None
 
 

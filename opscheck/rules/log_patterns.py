@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -61,19 +62,63 @@ def own_containers(pod: Obj, app: str) -> Obj:
     return pod | {"spec": pod["spec"] | {"containers": own or pod["spec"]["containers"]}}
 
 
+def apps_without_logs(
+    pods_by_app: dict[str, list[Any]], lines_by_app: dict[str, list[LogLine]], selector: str, namespaces: list[str]
+) -> list[Row]:
+    """The apps there is nothing to judge of: no running pod (`selector` names the label, e.g.
+    "app"), or not one log line in the window."""
+    where = ", ".join(namespaces)
+    rows = []
+    for app, pods in pods_by_app.items():
+        if not pods:
+            rows.append({"object": app, "detail": f"no pod labelled {selector}={app} in {where}"})
+        elif not lines_by_app.get(app):
+            rows.append({"object": app, "detail": f"{len(pods)} pods wrote no log line in the window"})
+    return rows
+
+
 def error_lines_per_app(
-    lines_by_app: dict[str, tuple[int, list[LogLine]]], error_pattern: str, limit: int
+    lines_by_app: dict[str, tuple[int, list[LogLine]]], error_pattern: str, limit: int, per: timedelta | None = None
 ) -> tuple[list[Row], list[Row], list[str]]:
     """({app: (pods, lines)} -> (a row per app, offenders: apps over `limit` error lines,
-    the last three error lines of each offender as examples)."""
+    the last three error lines of each offender as examples).
+
+    `per`: the limit counts per interval of that length (the runbook's `--since=1h`): the
+    window is cut into such intervals and the worst one is judged, so a whole day is read
+    and a burst anywhere in it is seen. None: the limit is for the whole window."""
     rows, offenders, examples = [], [], []
     for app, (pods, lines) in lines_by_app.items():
         errors = matching(lines, error_pattern)
-        rows.append({"object": app, "pods": pods, "error_lines": len(errors)})
-        if len(errors) > limit:
-            offenders.append({"object": app, "detail": f"{len(errors)} ERROR lines"})
+        worst, start = _worst_interval(errors, per)
+        rows.append(
+            {"object": app, "pods": pods, "error_lines": len(errors)} | ({"worst_interval": worst} if per else {})
+        )
+        if worst > limit:
+            where = f" in the {_span(per)} from {start:%Y-%m-%d %H:%M} UTC" if per and start else ""
+            offenders.append({"object": app, "detail": f"{worst} ERROR lines{where}"})
             examples += [f"{e.pod}: {e.text[:200]}" for e in errors[-3:]]
     return rows, offenders, examples
+
+
+def _worst_interval(lines: list[LogLine], per: timedelta | None) -> tuple[int, datetime | None]:
+    """(the most lines in one interval of length `per`, that interval's start); lines
+    without a timestamp count in every interval's total as the latest."""
+    if per is None or not lines:
+        return len(lines), None
+    seconds = per.total_seconds()
+    buckets = Counter(int(ln.time.timestamp() // seconds) if ln.time else None for ln in lines)
+    undated = buckets.pop(None, 0)
+    if not buckets:
+        return undated, None
+    key, count = max(buckets.items(), key=lambda kv: (kv[1], kv[0]))
+    return count + undated, datetime.fromtimestamp(key * seconds, UTC)
+
+
+def _span(per: timedelta | None) -> str:
+    if per is None:
+        return ""
+    minutes = per.total_seconds() / 60
+    return "hour" if minutes == 60 else f"{minutes:g} minutes"
 
 
 def count_containing(lines: Iterable[LogLine], markers: dict[str, str]) -> dict[str, int]:

@@ -6,6 +6,7 @@ Objects in (from opscheck/sources/prometheus.py and grafana.py), rows and offend
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -150,9 +151,9 @@ def slow_shares(
     """(rows, offenders, worst share %) from (service, requests, slower requests) over a window."""
     rows, offenders, worst = [], [], 0.0
     for service, total, late in counts:
-        if not total or late is None:
+        if not total or late is None or not math.isfinite(total) or not math.isfinite(late):
             rows.append(
-                {"object": service, "requests": 0 if not total else round(total), "slower": "", "share": "no requests"}
+                {"object": service, "requests": 0 if not total else total, "slower": "", "share": "no requests"}
             )
             continue
         share = max(late, 0.0) / total * 100

@@ -38,3 +38,10 @@ def owned_by(obj: Obj, owner: Obj) -> bool:
 def finished(pod: Obj) -> bool:
     """A pod whose containers no longer run (Succeeded or Failed)."""
     return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
+def present_namespaces(namespaces: Iterable[Obj], wanted: Iterable[str]) -> list[str]:
+    """The monitored namespaces the cluster has. None of them: a check over them has nothing
+    to judge. Some: a multi-cluster profile lists the union, each cluster has its own."""
+    present = {n["metadata"]["name"] for n in namespaces}
+    return [name for name in wanted if name in present]

@@ -195,6 +195,12 @@ def privileges(grant: Grant) -> list[str]:
 # ----------------------------------------------------------------- the checks' judgments
 
 
+def custom_grants(rbac: Rbac) -> list[Grant]:
+    """The grants of bindings outside the system's own: what an RBAC review judges. None at
+    all means the review has nothing to judge (an empty or wrong cluster)."""
+    return [g for g in rbac.grants() if not g.system]
+
+
 def unapproved_bindings(grants: Iterable[Grant], approved: Iterable[str]) -> tuple[list[Row], list[Row]]:
     """(a row per non-system grant, offenders: subjects not on the approved list)."""
     approved = set(approved)

@@ -8,6 +8,7 @@ opscheck/sources/slo.py's ServiceMeter) and compare each with its objective here
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -92,10 +93,17 @@ class Measurement:
     query: str
 
     @property
+    def has_data(self) -> bool:
+        """A figure was measured: None (no series, no samples) and NaN or infinite (0/0 of an
+        idle window, a quantile of nothing) are no data."""
+        return self.value is not None and math.isfinite(self.value)
+
+    @property
     def met(self) -> bool:
-        if self.value is None:
-            # Not scraped at all is not available; no requests cannot breach a latency.
-            return not self.minimum
+        """No data never meets an objective: an idle window or a misspelt metric judged nothing."""
+        if not self.has_data:
+            return False
+        assert self.value is not None
         return self.value >= self.limit if self.minimum else self.value <= self.limit
 
     @property
@@ -104,7 +112,10 @@ class Measurement:
 
     @property
     def value_text(self) -> str:
-        return "no data" if self.value is None else f"{_fmt(self.value)}{self.unit}"
+        if not self.has_data:
+            return "no data" if self.value is None else f"no data ({self.value})"
+        assert self.value is not None
+        return f"{_fmt(self.value)}{self.unit}"
 
     def row(self) -> dict[str, object]:
         return {

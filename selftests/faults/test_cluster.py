@@ -133,7 +133,7 @@ def test_warning_events_fail_on_a_new_warning(checks):
         faults.event(NS, "Deployment", "api-server", "Warning", "FailedCreate", "opscheck self-test: quota exceeded"),
     ) as r:
         assert r.message == (
-            "Warning events in the last 1:00:00 1 is over the threshold 0: "
+            "Warning events in the last 1 day, 0:00:00 1 is over the threshold 0: "
             "Deployment/qsign/api-server (FailedCreate: opscheck self-test: quota exceeded)"
         )
 
@@ -147,7 +147,9 @@ def test_error_logs_fail_when_an_app_logs_errors(checks):
         "daily.error-logs", broken(lambda: apps.write_log_lines("api-server", lines), lambda: rotate_log("api-server"))
     ) as r:
         assert re.fullmatch(
-            r"1 apps over 10 ERROR lines in the last 1:00:00: api-server \(\d+ ERROR lines\)", r.message
+            r"1 apps over 10 ERROR lines per 1:00:00 in the last 1 day, 0:00:00: "
+            r"api-server \(\d+ ERROR lines in the hour from \d{4}-\d\d-\d\d \d\d:00 UTC\)",
+            r.message,
         ), r.message
 
 

@@ -65,7 +65,7 @@ def test_an_unknown_required_component_stops_the_run_naming_it_and_the_known_one
         load_profile(path)
     message = str(exc.value)
     assert message.startswith(f"{path}: required[1]: unknown component {name!r} (known: argocd, attestations, ")
-    assert "log_indices" in message and "velero)" in message and "\n" not in message
+    assert "log_indices" in message and "volumes)" in message and "\n" not in message
 
 
 class Item(BaseModel):

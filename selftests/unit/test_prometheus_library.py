@@ -94,7 +94,11 @@ def test_measurements_meet_or_miss_their_objective():
     availability = Measurement("api", "availability", 99.95, 99.9, "%", True, "q")
     assert availability.met and availability.offender()["detail"] == "99.95%, objective >= 99.9%"
     assert not Measurement("api", "availability", None, 99.9, "%", True, "q").met  # not scraped
-    assert Measurement("api", "P95", None, 500, " ms", False, "q").met  # no requests: nothing breached
+    # no requests, or 0/0 of an idle window: no data never meets an objective
+    assert not Measurement("api", "P95", None, 500, " ms", False, "q").met
+    assert not Measurement("api", "P95", float("nan"), 500, " ms", False, "q").met
+    assert not Measurement("api", "availability", float("inf"), 99.9, "%", True, "q").met
+    assert Measurement("api", "P95", float("nan"), 500, " ms", False, "q").value_text == "no data (nan)"
     slow = Measurement("api", "P95", 1905.3, 500, " ms", False, "q")
     assert not slow.met and slow.offender() == {"object": "api P95", "detail": "1905 ms, objective < 500 ms"}
 
