@@ -72,7 +72,11 @@ def test_perf_test(profile, release, evidence):
     expected = profile.release.release_id()
     if expected is None:
         evidence.fail(NO_RELEASE_ID)
-    summary = release.k6_summary(path)
+    summary = evidence.require(
+        release.k6_summary(path),
+        f"no load-test summary at {release.k6_summary_path(path)} (missing or empty): "
+        "the release's load test did not run or was not published",
+    )
     evidence.note(f"release {summary.release or '(none stated)'}, run {load_test_window(summary)} ({summary.path})")
     stale = load_test_provenance(summary, expected, utc_now(), timedelta(days=profile.release.max_age_days))
     if stale:

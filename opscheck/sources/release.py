@@ -101,12 +101,16 @@ class LoadTestSummary:
     duration_ms: float | None = None  # k6's state.testRunDurationMs
 
 
-def read_k6_summary(path: Path) -> LoadTestSummary:
+def read_k6_summary(path: Path) -> LoadTestSummary | None:
+    """The summary; None when there is no such file or it is empty (no load test published)."""
     try:
-        data: dict[str, Any] = json.loads(path.read_text())
+        text = path.read_text()
+        if not text.strip():
+            return None
+        data: dict[str, Any] = json.loads(text)
         metrics = data["metrics"]
     except FileNotFoundError:
-        raise OpscheckError(f"{path}: no load-test summary (run k6 with --summary-export={path})") from None
+        return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise OpscheckError(f"{path}: not a k6 summary export ({exc.__class__.__name__}: {exc})") from None
     duration = metrics.get("http_req_duration") or {}
@@ -151,5 +155,8 @@ class ReleaseArtifacts:
     def read_junit(self, paths: list[Path]) -> TestTotals:
         return read_junit(paths)
 
-    def k6_summary(self, path: str) -> LoadTestSummary:
+    def k6_summary_path(self, path: str) -> Path:
+        return self._resolve(path)
+
+    def k6_summary(self, path: str) -> LoadTestSummary | None:
         return read_k6_summary(self._resolve(path))

@@ -81,6 +81,9 @@ def test_the_load_test_summary_must_state_this_release_and_when_it_finished(tmp_
     assert load_test_provenance(old, "1.5.0", NOW, WEEK).endswith(
         "old.json ran 40.0 days ago (2026-10-26 08:00Z), older than the 7-day release window"
     )
+    assert read_k6_summary(tmp_path / "missing.json") is None  # the check fails: nothing published
+    (tmp_path / "empty.json").write_text("\n")
+    assert read_k6_summary(tmp_path / "empty.json") is None
     bad = read_k6_summary(_k6(tmp_path / "bad.json", release="1.5.0", finished_at="yesterday"))
     assert load_test_provenance(bad, "1.5.0", NOW, WEEK).endswith("bad.json finished_at 'yesterday' is not a time")
 
