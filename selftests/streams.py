@@ -64,6 +64,9 @@ SERVICES_TESTS = {
     "test_tests_passed_fails_on_a_failed_e2e_test_and_on_missing_results",
     "test_perf_test_fails_when_the_load_test_is_too_slow",
     "test_perf_test_errors_on_a_file_that_is_not_a_k6_summary",
+    "test_tests_passed_fails_on_last_releases_results_and_on_results_past_the_window",
+    "test_release_gates_check_the_release_named_on_the_command_line",
+    "test_perf_test_fails_on_a_load_test_past_the_window_and_without_a_release",
     "test_maintenance_window_fails_outside_the_window",
     "test_api_smoke_fails_when_the_api_is_not_ready",
 }

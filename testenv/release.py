@@ -2,12 +2,16 @@
 gate, and a second rollout of every QSIGN workload so each has a revision to roll back to.
 
 JUnit XML files of the unit, integration and E2E stages, and a k6 load-test summary
-(`k6 run --summary-export`), under <state>/release/. `up()` writes a passing release when
-none is there; the self-tests write failing ones with the functions below and restore.
+(`k6 run --summary-export` plus what the script's handleSummary adds: `release`,
+`finished_at`), under <state>/release/, each stating the release RELEASE (the demo
+profile's release.id) and when it ran. `up()` writes a passing release when none is there
+or it is a day old; the self-tests write failing or stale ones with the functions below
+and restore.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -34,8 +38,18 @@ def k6_summary() -> Path:
     return release_dir() / "k6-summary.json"
 
 
-def write_junit(stage: str, failing: tuple[str, ...] = ()) -> Path:
-    """A JUnit file for `stage`, with the named test cases failing."""
+def write_junit(
+    stage: str,
+    failing: tuple[str, ...] = (),
+    *,
+    release: str | None = None,
+    ran_at: dt.datetime | None = None,
+    directory: Path | None = None,
+) -> Path:
+    """A JUnit file for `stage`, with the named test cases failing, stating the release it
+    tested (default: RELEASE) and when it ran (default: now), in `directory` (default:
+    junit_dir())."""
+    ran_at = ran_at or _now()
     cases = []
     for name in STAGES[stage]:
         body = '<failure message="AssertionError">assert 500 == 200</failure>' if name in failing else ""
@@ -44,18 +58,33 @@ def write_junit(stage: str, failing: tuple[str, ...] = ()) -> Path:
         )
     xml = (
         f'<?xml version="1.0" encoding="utf-8"?>\n<testsuites><testsuite name={quoteattr(stage)} '
-        f'tests="{len(cases)}" failures="{len(failing)}" errors="0" skipped="0">{"".join(cases)}'
-        "</testsuite></testsuites>\n"
+        f'tests="{len(cases)}" failures="{len(failing)}" errors="0" skipped="0" '
+        f'timestamp="{ran_at:%Y-%m-%dT%H:%M:%S}" hostname="ci-runner">'
+        f'<properties><property name="release" value={quoteattr(release or RELEASE)}/></properties>'
+        f"{''.join(cases)}</testsuite></testsuites>\n"
     )
-    path = junit_dir() / f"{stage}.xml"
+    path = (directory or junit_dir()) / f"{stage}.xml"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(xml)
     return path
 
 
-def write_k6_summary(p95_ms: float = 182.4, p99_ms: float = 341.0, error_rate: float = 0.0004) -> Path:
-    """A k6 --summary-export document with the given figures."""
+def write_k6_summary(
+    p95_ms: float = 182.4,
+    p99_ms: float = 341.0,
+    error_rate: float = 0.0004,
+    *,
+    release: str | None = None,
+    finished_at: dt.datetime | None = None,
+    path: Path | None = None,
+) -> Path:
+    """A k6 summary with the given figures, with what the load test's handleSummary adds:
+    the release (default: RELEASE) and when it finished (default: now)."""
+    finished_at = finished_at or _now()
     data: dict[str, Any] = {
+        "release": release or RELEASE,
+        "finished_at": finished_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "state": {"isStdOutTTY": False, "isStdErrTTY": False, "testRunDurationMs": 300000.0},
         "metrics": {
             "http_reqs": {"count": 120000, "rate": 400.0},
             "http_req_duration": {
@@ -75,15 +104,38 @@ def write_k6_summary(p95_ms: float = 182.4, p99_ms: float = 341.0, error_rate: f
         },
         "root_group": {"name": "", "path": "", "checks": {}},
     }
-    k6_summary().parent.mkdir(parents=True, exist_ok=True)
-    k6_summary().write_text(json.dumps(data, indent=2))
-    return k6_summary()
+    path = path or k6_summary()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2))
+    return path
 
 
 def write_passing_release() -> None:
     for stage in STAGES:
         write_junit(stage)
     write_k6_summary()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def release_current(max_age: dt.timedelta = dt.timedelta(days=1)) -> bool:
+    """The published files state RELEASE and ran within `max_age` (the profile allows 7 days:
+    a day old at most leaves an environment that stays up for days passing)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        stamps = []
+        for stage in STAGES:
+            suite = ET.parse(junit_dir() / f"{stage}.xml").getroot().find("testsuite")
+            prop = suite.find("properties/property[@name='release']")
+            stamps.append((prop.get("value"), dt.datetime.fromisoformat(suite.get("timestamp") + "+00:00")))
+        doc = json.loads(k6_summary().read_text())
+        stamps.append((doc["release"], dt.datetime.fromisoformat(doc["finished_at"])))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, SyntaxError):
+        return False  # missing, unreadable or of the old format: not current
+    return all(release == RELEASE and _now() - ran_at < max_age for release, ran_at in stamps)
 
 
 RELEASE_ANNOTATION = "qsign.io/release"
@@ -139,7 +191,7 @@ def ensure_previous_revisions() -> None:
 
 
 def up() -> dict[str, Any]:
-    if not (k6_summary().exists() and all((junit_dir() / f"{s}.xml").exists() for s in STAGES)):
+    if not release_current():
         write_passing_release()
     ensure_previous_revisions()
     return status()

@@ -378,11 +378,16 @@ def _report_file(image: str) -> Path:
 
 
 def write_trivy_report(
-    image: str, vulnerabilities: list[tuple], name: str | None = None, created: dt.datetime | None = None
+    image: str,
+    vulnerabilities: list[tuple],
+    name: str | None = None,
+    created: dt.datetime | None = None,
+    directory: Path | None = None,
 ) -> Path:
     """A `trivy image --format json` report of `image` with the given findings
-    (id, package, installed, fixed, severity, title), written under trivy_dir()."""
-    path = trivy_dir() / name if name else _report_file(image)
+    (id, package, installed, fixed, severity, title), scanned at `created` (default: now),
+    written under `directory` (default: trivy_dir())."""
+    path = (directory or trivy_dir()) / (name or _report_file(image).name)
     path.parent.mkdir(parents=True, exist_ok=True)
     os_family, os_name = TRIVY_IMAGES.get(image, {}).get("os", ("alpine", "3.20.3"))
     doc = _trivy_document(image, os_family, os_name, vulnerabilities, created or _now())
@@ -396,16 +401,19 @@ def remove_trivy_report(name: str) -> None:
     (trivy_dir() / name).unlink(missing_ok=True)
 
 
-def _fresh(path: Path, days: float = 7) -> bool:
+def _fresh(path: Path, time_key: str, days: float = 7) -> bool:
+    """The report states (under `time_key`) that it was taken within `days`: the checks age
+    reports by what they state, never by the file's modification time."""
     try:
-        return _now().timestamp() - path.stat().st_mtime < days * 86400
-    except OSError:
+        taken = dt.datetime.fromisoformat(json.loads(path.read_text())[time_key])
+    except (OSError, ValueError, KeyError, TypeError):
         return False
+    return (_now() - taken).total_seconds() < days * 86400
 
 
 def _write_trivy_reports() -> None:
     for image, spec in TRIVY_IMAGES.items():
-        if not _fresh(_report_file(image)):
+        if not _fresh(_report_file(image), "CreatedAt"):
             write_trivy_report(image, spec["vulns"])
 
 
@@ -547,9 +555,12 @@ BENCH_CONTROLS = {
 }
 
 
-def write_kube_bench(extra: list[tuple[str, str, str, str]] = ()) -> Path:
+def write_kube_bench(
+    extra: list[tuple[str, str, str, str]] = (), *, taken_at: dt.datetime | None = None, path: Path | None = None
+) -> Path:
     """kube-bench's `--json` output for BENCH_TESTS (and `extra` results, for a fault;
-    a test number in both takes the extra's status)."""
+    a test number in both takes the extra's status), with the top-level `timestamp` the
+    publishing step adds (`taken_at`, default now), at `path` (default: kube_bench_file())."""
     tests = {t[0]: t for t in BENCH_TESTS}
     tests.update({t[0]: t for t in extra})
     controls = []
@@ -610,16 +621,17 @@ def write_kube_bench(extra: list[tuple[str, str, str, str]] = ()) -> Path:
         )
         for s in ("PASS", "FAIL", "WARN"):
             totals[f"total_{s.lower()}"] += counts[s]
-    path = kube_bench_file()
+    path = path or kube_bench_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"Controls": controls, "Totals": totals}, indent=2))
+    document = {"Controls": controls, "Totals": totals, "timestamp": _rfc3339(taken_at or _now())}
+    tmp.write_text(json.dumps(document, indent=2))
     tmp.replace(path)
     return path
 
 
 def _kube_bench_current() -> bool:
-    if not _fresh(kube_bench_file()):
+    if not _fresh(kube_bench_file(), "timestamp"):
         return False
     try:
         doc = json.loads(kube_bench_file().read_text())

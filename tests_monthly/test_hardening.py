@@ -88,16 +88,23 @@ def test_cis_benchmark(profile, kube_bench, evidence):
     For each failed test: follow its remediation text in the report (kube-bench prints it per
     test number), fix the API server / kubelet / etcd configuration, and run kube-bench again.
     A finding that cannot be fixed yet goes to security.cis_benchmark.accepted with a justification.
+    Publish the results with the time they were taken (kube-bench writes none; a file's date is
+    not evidence): kube-bench run --json | jq --arg t "$(date -u +%FT%TZ)" '. + {timestamp: $t}'
     """
     bench = profile.security.cis_benchmark
     if bench is None:
         component_absent(profile.required, "kube-bench", "no security.cis_benchmark results in this profile")
-    now = datetime.now(UTC)
-    evidence.note(
-        f"{kube_bench.path.name}, written {kube_bench.written:%Y-%m-%d %H:%M}Z: {status_counts(kube_bench.results)}"
+    report = evidence.require(
+        kube_bench, f"no kube-bench results match {profile.relative_path(bench.results)}: the benchmark was not run"
     )
-    rows, offenders = bench_findings(kube_bench.results, bench.fail_statuses, bench.accepted, now.date())
-    age_days = (now - kube_bench.written).total_seconds() / 86400
-    offenders = stale_results(kube_bench.path.name, age_days, bench.max_age_days) + offenders
+    now = datetime.now(UTC)
+    taken = f"taken {report.taken_at:%Y-%m-%d %H:%M}Z" if report.taken_at else "undated"
+    evidence.note(f"{report.path.name}, {taken}: {status_counts(report.results)}")
+    evidence.expect_none(
+        stale_results(report.path.name, report.taken_at, report.taken_at_text, now, bench.max_age_days),
+        f"kube-bench results not from the last {bench.max_age_days:g} days",
+    )
+    evidence.require(report.results, f"{report.path}: the kube-bench results hold no test result")
+    rows, offenders = bench_findings(report.results, bench.fail_statuses, bench.accepted, now.date())
     evidence.table(rows)
     evidence.expect_none(offenders, "CIS benchmark findings not accepted", table=False)

@@ -72,6 +72,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="checks that could not be evaluated (error) do not fail the run",
     )
     group.addoption(
+        "--release",
+        dest="opscheck_release",
+        metavar="ID",
+        help="the release the deployment gates check the release's files against (overrides the profile's release.id)",
+    )
+    group.addoption(
         "--opscheck-catalog", dest="opscheck_catalog", action="store_true", help=argparse.SUPPRESS
     )  # internal: used by `python -m opscheck catalog`
 
@@ -93,6 +99,9 @@ def pytest_configure(config: pytest.Config) -> None:
         profile = load_profile(path)
     except ProfileError as exc:
         raise pytest.UsageError(str(exc)) from None
+    release_id = (config.getoption("opscheck_release") or "").strip()
+    if release_id:  # the command line names the release being gated
+        profile = profile.model_copy(update={"release": profile.release.model_copy(update={"id": release_id})})
     config.stash[PROFILE_KEY] = profile
     try:
         waivers = load_waivers(profile.waivers_path) if profile.waivers_path else []

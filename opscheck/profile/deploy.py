@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from opscheck.profile.common import Strict
+from opscheck.profile.common import Strict, expand_vars
 
 
 class MaintenanceWindow(Strict):
@@ -34,14 +34,29 @@ class LoadTestThresholds(Strict):
 
 
 class ReleaseConfig(Strict):
-    """The release being deployed: what the predeploy gate reads (opscheck/sources/release.py)."""
+    """The release being deployed: what the predeploy gate reads (opscheck/sources/release.py).
 
+    Its files are evidence for this release only when they say so themselves: each JUnit
+    testsuite states the release in a `<property name="release" value="..."/>` and when it
+    ran in its `timestamp`; the k6 summary states `release` and `finished_at` at its top
+    level (written by the load test's handleSummary). A file of another release, or older
+    than `max_age_days`, fails the gate.
+    """
+
+    # The release being gated, e.g. "${CI_COMMIT_TAG:-}"; `pytest --release ID` overrides it.
+    id: str | None = None
+    # How old the release's test results and load test may be (when they ran, as they state it).
+    max_age_days: Annotated[float, Field(gt=0)] = 7
     # JUnit XML files of the release's test stages (unit, integration, e2e); a glob, `**` allowed.
     test_results: str | None = None
     min_tests: Annotated[int, Field(ge=1)] = 1
     # k6 --summary-export JSON of the release's load test.
     load_test_summary: str | None = None
     load_test: LoadTestThresholds = LoadTestThresholds()
+
+    def release_id(self) -> str | None:
+        """The id with `${VAR}` expanded; None when it is unset or expands to nothing."""
+        return (expand_vars(self.id).strip() or None) if self.id else None
 
 
 class SmokeRequest(Strict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from opscheck.images import SEVERITIES, normalize_image
@@ -96,6 +96,25 @@ def judge(result: ScanResult, severities: Iterable[str], accepted: list[Accepted
     return v
 
 
+CLOCK_SKEW = timedelta(minutes=5)  # a scanner's clock a few minutes ahead is not a forged date
+
+
+def scan_staleness(result: ScanResult, now: datetime, max_age_days: float) -> str | None:
+    """Why the newest scan of an image is not evidence now (by the time the report states),
+    or None."""
+    if result.scanned_at is None:
+        return f"{result.source} states no time the scan ran (CreatedAt)"
+    if result.scanned_at > now + CLOCK_SKEW:
+        return f"{result.source} is dated in the future ({result.scanned_at:%Y-%m-%d %H:%M}Z)"
+    age = (now - result.scanned_at).total_seconds() / 86400
+    if age > max_age_days:
+        return (
+            f"newest scan is {age:.0f} days old, run {result.scanned_at:%Y-%m-%d %H:%M}Z by {result.source} "
+            f"(at most {max_age_days:g} days)"
+        )
+    return None
+
+
 def judge_images(
     images: dict[str, str], results: dict[str, ScanResult], config: Any, now: datetime
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
@@ -107,12 +126,11 @@ def judge_images(
             rows.append({"object": written, "scanned": "", "source": ""})
             offenders.append({"object": written, "detail": "no scan result"})
             continue
-        age = (now - r.scanned_at).total_seconds() / 86400
         v = judge(r, config.severities, config.accepted, now.date())
         rows.append(
             {
                 "object": written,
-                "scanned": f"{r.scanned_at:%Y-%m-%d %H:%M}Z",
+                "scanned": f"{r.scanned_at:%Y-%m-%d %H:%M}Z" if r.scanned_at else "undated",
                 "source": r.source,
                 **{s: r.counts.get(s, 0) for s in config.severities},
                 "accepted": len(v.accepted),
@@ -120,10 +138,9 @@ def judge_images(
             }
         )
         accepted += [f"{written}: {a}" for a in v.accepted]
-        if age > config.max_age_days:
-            offenders.append(
-                {"object": written, "detail": f"newest scan is {age:.0f} days old (at most {config.max_age_days:g})"}
-            )
+        stale = scan_staleness(r, now, config.max_age_days)
+        if stale:
+            offenders.append({"object": written, "detail": stale})
         elif v.blocking:
             offenders.append({"object": written, "detail": v.detail()})
     return rows, offenders, accepted

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from opscheck.profile import AcceptedFinding
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 Row = dict[str, Any]
 STATUSES = ("PASS", "FAIL", "WARN", "INFO")
+CLOCK_SKEW_DAYS = 5 / 1440  # a scanner's clock a few minutes ahead is not a forged date
 
 
 def accepted_for(result: BenchResult, accepted: list[AcceptedFinding], today: date) -> AcceptedFinding | None:
@@ -52,8 +53,23 @@ def bench_findings(
     return rows, offenders
 
 
-def stale_results(name: str, age_days: float, max_age_days: float) -> list[Row]:
-    """The results file as an offender when it is older than `max_age_days`."""
+def stale_results(
+    name: str, taken_at: datetime | None, written: str | None, now: datetime, max_age_days: float
+) -> list[Row]:
+    """The results file as an offender when the time it states is missing, in the future or
+    older than `max_age_days` (a file's modification time is never used: a copy resets it)."""
+    if taken_at is None:
+        what = f"timestamp {written!r} is not a time" if written else "states no time it was taken"
+        return [{"object": name, "detail": f"{what} (a top-level timestamp in the results)"}]
+    age_days = (now - taken_at).total_seconds() / 86400
+    if age_days < -CLOCK_SKEW_DAYS:
+        return [{"object": name, "detail": f"dated in the future ({taken_at:%Y-%m-%d %H:%M}Z)"}]
     if age_days > max_age_days:
-        return [{"object": name, "detail": f"results are {age_days:.0f} days old (at most {max_age_days:g})"}]
+        return [
+            {
+                "object": name,
+                "detail": f"results are {age_days:.0f} days old, taken {taken_at:%Y-%m-%d %H:%M}Z "
+                f"(at most {max_age_days:g} days)",
+            }
+        ]
     return []

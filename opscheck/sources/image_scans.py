@@ -36,7 +36,9 @@ class ScanResult:
     image: str  # normalized
     artifact: str  # as the scanner named it
     source: str  # the report file or object
-    scanned_at: datetime
+    # when the report says the scan ran (trivy's CreatedAt, trivy-operator's updateTimestamp);
+    # None when it says nothing: a file's modification time is not evidence (a copy resets it)
+    scanned_at: datetime | None
     counts: dict[str, int]
     # None when only the summary counts are known (no per-finding list to accept from)
     findings: list[Finding] | None = None
@@ -60,7 +62,7 @@ def trivy_report(path: Path) -> ScanResult:
                 )
             )
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
-    scanned = parse_time(doc.get("CreatedAt")) or datetime.fromtimestamp(path.stat().st_mtime, UTC)
+    scanned = parse_time(doc.get("CreatedAt")) if isinstance(doc.get("CreatedAt"), str) else None
     return ScanResult(
         normalize_image(doc["ArtifactName"]),
         doc["ArtifactName"],
@@ -108,9 +110,7 @@ def operator_report(obj: dict[str, Any]) -> ScanResult | None:
             for v in vulns
         ]
     meta = obj["metadata"]
-    scanned = (
-        parse_time(report.get("updateTimestamp")) or parse_time(meta.get("creationTimestamp")) or datetime.now(UTC)
-    )
+    scanned = parse_time(report.get("updateTimestamp")) or parse_time(meta.get("creationTimestamp"))
     return ScanResult(
         normalize_image(ref),
         ref,
@@ -121,10 +121,14 @@ def operator_report(obj: dict[str, Any]) -> ScanResult | None:
     )
 
 
+def _when(r: ScanResult) -> datetime:
+    return r.scanned_at or datetime.min.replace(tzinfo=UTC)  # undated: older than any dated scan
+
+
 def newest_by_image(results: Iterable[ScanResult]) -> dict[str, ScanResult]:
     out: dict[str, ScanResult] = {}
     for r in results:
-        if r.image not in out or r.scanned_at > out[r.image].scanned_at:
+        if r.image not in out or _when(r) > _when(out[r.image]):
             out[r.image] = r
     return out
 

@@ -5,6 +5,13 @@ kube-bench writes {"Controls": [...], "Totals": {...}}; older releases wrote a l
 controls, or one control object per target. A control has `id`, `text`, `node_type` and
 `tests[].results[]`, each result with `test_number`, `test_desc`, `status`
 (PASS/FAIL/WARN/INFO), `scored` and `remediation`.
+
+kube-bench does not write when it ran, and a file's modification time is not evidence (a
+copy or a restore resets it), so the results carry their own time: a top-level `timestamp`
+(RFC 3339) added when they are published, e.g.
+  kube-bench run --json | jq --arg t "$(date -u +%FT%TZ)" '. + {timestamp: $t}'
+(`createTime`, as VMware's cloud-native-security-inspector writes it, is read too).
+Results that state no time are read, and judged stale by the rule.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from opscheck.errors import DependencyError
+from opscheck.timeutil import parse_time
 
 
 @dataclass(frozen=True)
@@ -28,9 +36,8 @@ class BenchResult:
     scored: bool
 
 
-def newest_file(pattern: str) -> Path | None:
-    matches = [Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file()]
-    return max(matches, key=lambda p: p.stat().st_mtime, default=None)
+def matching_files(pattern: str) -> list[Path]:
+    return sorted(Path(p) for p in glob.glob(pattern, recursive=True) if Path(p).is_file())
 
 
 def _controls(doc: Any) -> list[dict[str, Any]]:
@@ -43,14 +50,17 @@ def _controls(doc: Any) -> list[dict[str, Any]]:
     raise ValueError("not kube-bench JSON output (no Controls)")
 
 
+def _documents(text: str) -> list[Any]:
+    try:
+        return [json.loads(text)]
+    except json.JSONDecodeError:
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def parse(text: str) -> list[BenchResult]:
     """Every test result of a kube-bench JSON document (or of several, one per line)."""
-    try:
-        docs = [json.loads(text)]
-    except json.JSONDecodeError:
-        docs = [json.loads(line) for line in text.splitlines() if line.strip()]
     out = []
-    for doc in docs:
+    for doc in _documents(text):
         for control in _controls(doc):
             for test in control.get("tests") or []:
                 for r in test.get("results") or []:
@@ -66,21 +76,46 @@ def parse(text: str) -> list[BenchResult]:
     return out
 
 
-def read(path: Path) -> tuple[list[BenchResult], datetime]:
-    """The results of one file and when it was written (its modification time)."""
-    return parse(path.read_text()), datetime.fromtimestamp(path.stat().st_mtime, UTC)
+TIME_KEYS = ("timestamp", "createTime")
+
+
+def stated_time(text: str) -> tuple[datetime | None, str | None]:
+    """When the results say they were taken (the oldest of their documents' top-level
+    `timestamp`/`createTime`), and the value as written; (None, None) when none says."""
+    stamps: list[tuple[datetime | None, str]] = []
+    for doc in _documents(text):
+        written = next((doc[k] for k in TIME_KEYS if isinstance(doc, dict) and doc.get(k)), None)
+        if written is None:
+            return None, None  # a document without a time: the whole file is undated
+        stamps.append((parse_time(str(written)), str(written)))
+    if not stamps:
+        return None, None
+    if any(t is None for t, _ in stamps):
+        return None, next(w for t, w in stamps if t is None)
+    return min(stamps, key=lambda s: s[0])  # type: ignore[arg-type,return-value]
 
 
 @dataclass(frozen=True)
 class BenchReport:
     path: Path
     results: list[BenchResult]
-    written: datetime
+    taken_at: datetime | None  # as the results state it; None when they state none
+    taken_at_text: str | None  # as written
 
 
-def newest_report(pattern: str) -> BenchReport:
-    """The newest results file matching the glob `pattern`; DependencyError when none does."""
-    path = newest_file(pattern)
-    if path is None:
-        raise DependencyError(f"no kube-bench results match {pattern}")
-    return BenchReport(path, *read(path))
+def read(path: Path) -> BenchReport:
+    """One results file; DependencyError naming it when it is not kube-bench JSON output."""
+    try:
+        text = path.read_text()
+        return BenchReport(path, parse(text), *stated_time(text))
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        raise DependencyError(f"{path}: not kube-bench JSON output ({str(exc)[:120]})") from None
+
+
+def newest_report(pattern: str) -> BenchReport | None:
+    """The results matching the glob `pattern` that state the newest time (dated before
+    undated); None when no file matches."""
+    reports = [read(p) for p in matching_files(pattern)]
+    if not reports:
+        return None
+    return max(reports, key=lambda r: (r.taken_at is not None, r.taken_at or datetime.min.replace(tzinfo=UTC)))

@@ -2,9 +2,13 @@
 
 - Test results: JUnit XML files (any CI writes them: pytest, Maven Surefire, Jest, Go's
   go-junit-report), read with the standard library; a file that is not JUnit is an error,
-  never a pass.
-- Load test: the summary k6 writes with `--summary-export` (JSON with `metrics`), whose
-  http_req_duration p(95)/p(99) and http_req_failed rate are compared with the profile.
+  never a pass. Each <testsuite> is read for what it states about itself: its `timestamp`
+  attribute (when it ran) and a `<property name="release" value="..."/>` (which release).
+- Load test: the summary k6 writes with `--summary-export` or a handleSummary (JSON with
+  `metrics`), whose http_req_duration p(95)/p(99) and http_req_failed rate are compared with
+  the profile. k6 itself states neither the release nor the time, so the load test's
+  handleSummary adds them at the top level: `release` (the id) and `finished_at` (RFC 3339);
+  `state.testRunDurationMs` (k6's own) gives when it started.
 """
 
 from __future__ import annotations
@@ -14,15 +18,29 @@ import json
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from opscheck.errors import OpscheckError
+from opscheck.timeutil import parse_time
+
+
+@dataclass(frozen=True)
+class SuiteStamp:
+    """What one <testsuite> says about itself: which release, and when it ran."""
+
+    file: str  # the file's name
+    suite: str
+    release: str | None  # <property name="release">; None when the suite states none
+    timestamp: str | None  # the attribute as written
+    ran_at: datetime | None  # parsed (no offset: UTC); None when missing or malformed
 
 
 @dataclass
 class TestTotals:
     files: list[str] = field(default_factory=list)
+    suites: list[SuiteStamp] = field(default_factory=list)
     tests: int = 0
     failures: int = 0
     errors: int = 0
@@ -45,6 +63,17 @@ def read_junit(paths: list[Path]) -> TestTotals:
         if root.tag not in ("testsuites", "testsuite"):
             raise OpscheckError(f"{path}: not a JUnit XML file (root element <{root.tag}>)")
         totals.files.append(str(path))
+        for suite in [root] if root.tag == "testsuite" else root.iter("testsuite"):
+            release = next(
+                (
+                    prop.get("value")
+                    for prop in suite.findall("properties/property")
+                    if prop.get("name") == "release" and prop.get("value")
+                ),
+                None,
+            )
+            stamp = suite.get("timestamp")
+            totals.suites.append(SuiteStamp(path.name, suite.get("name", ""), release, stamp, parse_time(stamp)))
         for case in root.iter("testcase"):
             totals.tests += 1
             name = f"{case.get('classname', '')}.{case.get('name', '')}".strip(".")
@@ -66,14 +95,22 @@ class LoadTestSummary:
     p99_ms: float | None
     error_rate: float | None
     requests: int | None
+    release: str | None = None  # the summary's top-level `release`
+    finished_at: datetime | None = None  # its top-level `finished_at`
+    finished_at_text: str | None = None  # as written
+    duration_ms: float | None = None  # k6's state.testRunDurationMs
 
 
-def read_k6_summary(path: Path) -> LoadTestSummary:
+def read_k6_summary(path: Path) -> LoadTestSummary | None:
+    """The summary; None when there is no such file or it is empty (no load test published)."""
     try:
-        data: dict[str, Any] = json.loads(path.read_text())
+        text = path.read_text()
+        if not text.strip():
+            return None
+        data: dict[str, Any] = json.loads(text)
         metrics = data["metrics"]
     except FileNotFoundError:
-        raise OpscheckError(f"{path}: no load-test summary (run k6 with --summary-export={path})") from None
+        return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise OpscheckError(f"{path}: not a k6 summary export ({exc.__class__.__name__}: {exc})") from None
     duration = metrics.get("http_req_duration") or {}
@@ -89,12 +126,19 @@ def read_k6_summary(path: Path) -> LoadTestSummary:
         return None
 
     count = number(reqs, "count")
+    release = data.get("release")
+    finished = data.get("finished_at")
+    run_ms = (data.get("state") or {}).get("testRunDurationMs") if isinstance(data.get("state"), dict) else None
     return LoadTestSummary(
         str(path),
         number(duration, "p(95)"),
         number(duration, "p(99)"),
         number(failed, "rate", "value"),
         int(count) if count is not None else None,
+        str(release) if release not in (None, "") else None,
+        parse_time(finished) if isinstance(finished, str) else None,
+        str(finished) if finished not in (None, "") else None,
+        float(run_ms) if isinstance(run_ms, (int, float)) else None,
     )
 
 
@@ -111,5 +155,8 @@ class ReleaseArtifacts:
     def read_junit(self, paths: list[Path]) -> TestTotals:
         return read_junit(paths)
 
-    def k6_summary(self, path: str) -> LoadTestSummary:
+    def k6_summary_path(self, path: str) -> Path:
+        return self._resolve(path)
+
+    def k6_summary(self, path: str) -> LoadTestSummary | None:
         return read_k6_summary(self._resolve(path))

@@ -4,6 +4,7 @@ naming the fault, repairs it, and sees the check pass again."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from pathlib import Path
@@ -52,6 +53,70 @@ def test_perf_test_errors_on_a_file_that_is_not_a_k6_summary(checks):
         r = checks.one("predeploy.perf-test")
         assert r.outcome == "error" and "not a k6 summary export" in r.message
     checks.until("predeploy.perf-test", "passed")
+
+
+def test_tests_passed_fails_on_last_releases_results_and_on_results_past_the_window(checks):
+    previous = release.RELEASE.replace("-r2", "-r1")
+    with checks.fails_then_recovers(
+        "predeploy.tests-passed",
+        broken(lambda: release.write_junit("e2e", release=previous), lambda: release.write_junit("e2e")),
+    ) as r:
+        assert r.message == (
+            f"1 JUnit file(s) not results of release {release.RELEASE} from the last 7 days: "
+            f"e2e.xml (testsuite e2e states release {previous}, expected {release.RELEASE})"
+        )
+    ran_at = (utc_now() - timedelta(days=10)).replace(microsecond=0)
+    with checks.fails_then_recovers(
+        "predeploy.tests-passed",
+        broken(lambda: release.write_junit("unit", ran_at=ran_at), lambda: release.write_junit("unit")),
+    ) as r:
+        assert r.message == (
+            f"1 JUnit file(s) not results of release {release.RELEASE} from the last 7 days: unit.xml "
+            f"(testsuite unit ran 10.0 days ago ({ran_at:%Y-%m-%d %H:%M}Z), older than the 7-day release window)"
+        )
+
+
+def test_release_gates_check_the_release_named_on_the_command_line(checks):
+    # The healthy files state the demo's release: a gate for another release rejects them all.
+    r = checks.one("predeploy.tests-passed", args=("--release", "1.5.0"))
+    assert (r.outcome, r.message) == (
+        "failed",
+        "3 JUnit file(s) not results of release 1.5.0 from the last 7 days: "
+        f"e2e.xml (testsuite e2e states release {release.RELEASE}, expected 1.5.0), "
+        f"integration.xml (testsuite integration states release {release.RELEASE}, expected 1.5.0), "
+        f"unit.xml (testsuite unit states release {release.RELEASE}, expected 1.5.0)",
+    )
+    r = checks.one("predeploy.perf-test", args=("--release", "1.5.0"))
+    assert (r.outcome, r.message) == (
+        "failed",
+        f"not the load test of release 1.5.0 from the last 7 days: {release.k6_summary()} "
+        f"states release {release.RELEASE}, expected 1.5.0",
+    )
+    assert checks.one("predeploy.perf-test", args=("--release", release.RELEASE)).outcome == "passed"
+
+
+def test_perf_test_fails_on_a_load_test_past_the_window_and_without_a_release(checks):
+    finished = (utc_now() - timedelta(days=9)).replace(microsecond=0)
+    with checks.fails_then_recovers(
+        "predeploy.perf-test",
+        broken(lambda: release.write_k6_summary(finished_at=finished), release.write_k6_summary),
+    ) as r:
+        assert r.message == (
+            f"not the load test of release {release.RELEASE} from the last 7 days: {release.k6_summary()} "
+            f"ran 9.0 days ago ({finished:%Y-%m-%d %H:%M}Z), older than the 7-day release window"
+        )
+
+    def k6_export_only():  # `k6 run --summary-export` without the script's handleSummary fields
+        doc = json.loads(release.k6_summary().read_text())
+        for key in ("release", "finished_at", "state"):
+            del doc[key]
+        release.k6_summary().write_text(json.dumps(doc))
+
+    with checks.fails_then_recovers("predeploy.perf-test", broken(k6_export_only, release.write_k6_summary)) as r:
+        assert r.message == (
+            f"not the load test of release {release.RELEASE} from the last 7 days: {release.k6_summary()} "
+            f"states no release (release), expected {release.RELEASE}"
+        )
 
 
 def test_maintenance_window_fails_outside_the_window(checks, tmp_path: Path):

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 
+from opscheck.timeutil import utc_now
 from selftests.harness import broken
 from testenv import cluster, demo, security
 from testenv.procs import wait_for
@@ -353,6 +355,53 @@ def test_cis_benchmark_fails_on_a_new_failure(checks):
         assert r.message == (
             "1 CIS benchmark findings not accepted: "
             "1.2.15 (FAIL: Ensure that the --profiling argument is set to false (Automated))"
+        ), r.message
+
+
+def test_image_checks_fail_on_a_scan_40_days_old(checks):
+    """A report keeps the time trivy states in it (CreatedAt): 40 days ago is too old for the
+    monthly scan item however new the file is."""
+    image = "qsign/api-server:1.4.2"
+    taken = (utc_now() - timedelta(days=40)).replace(microsecond=0)
+    vulns = security.TRIVY_IMAGES[image]["vulns"]
+    with broken(
+        lambda: security.write_trivy_report(image, vulns, created=taken),
+        lambda: security.write_trivy_report(image, vulns),
+    ):
+        expected = (
+            "1 {what} with CRITICAL/HIGH findings or no recent scan: qsign/api-server:1.4.2 (newest scan is 40 "
+            f"days old, run {taken:%Y-%m-%d %H:%M}Z by trivy report scan_results_qsign_api-server_1.4.2.json "
+            "(at most 31 days))"
+        )
+        r = checks.until("weekly.image-vulnerabilities", "failed")
+        assert r.message == expected.format(what="running images"), r.message
+        r = checks.until("predeploy.image-vulnerabilities", "failed")
+        assert r.message == expected.format(what="release images"), r.message
+    checks.until("weekly.image-vulnerabilities", "passed")
+    checks.until("predeploy.image-vulnerabilities", "passed")
+
+
+def test_cis_benchmark_fails_on_results_40_days_old_and_on_undated_results(checks):
+    taken = (utc_now() - timedelta(days=40)).replace(microsecond=0)
+    with checks.fails_then_recovers(
+        "monthly.cis-benchmark",
+        broken(lambda: security.write_kube_bench(taken_at=taken), security.write_kube_bench),
+    ) as r:
+        assert r.message == (
+            "1 kube-bench results not from the last 35 days: kube-bench-results.json "
+            f"(results are 40 days old, taken {taken:%Y-%m-%d %H:%M}Z (at most 35 days))"
+        ), r.message
+
+    def undated():  # kube-bench's own output, published without the time it was taken
+        path = security.kube_bench_file()
+        doc = json.loads(path.read_text())
+        del doc["timestamp"]
+        path.write_text(json.dumps(doc))
+
+    with checks.fails_then_recovers("monthly.cis-benchmark", broken(undated, security.write_kube_bench)) as r:
+        assert r.message == (
+            "1 kube-bench results not from the last 35 days: kube-bench-results.json "
+            "(states no time it was taken (a top-level timestamp in the results))"
         ), r.message
 
 
