@@ -9,7 +9,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from selftests.pluginsuite import only_run_folder
+from selftests.pluginsuite import only_run_folder, run_checked
 from testenv import prometheus, pushgateway
 
 pytest_plugins = ["pytester"]
@@ -38,8 +38,8 @@ def exporting_profile(suite, pushgateway_url: str) -> str:
 @pytest.fixture
 def exported(suite):
     """Runs the daily checklist of the unit suite with export on; removes its metrics after."""
-    result = suite.runpytest_subprocess(
-        f"--env={exporting_profile(suite, pushgateway.url())}", "--report-dir=reports", "-m", "daily"
+    result = run_checked(
+        suite, f"--env={exporting_profile(suite, pushgateway.url())}", "--report-dir=reports", "-m", "daily"
     )
     yield result, json.loads((only_run_folder(suite) / "results.json").read_text())
     (TEXTFILE_DIR / "opscheck-unit-daily.prom").unlink(missing_ok=True)
@@ -84,8 +84,14 @@ def data_finished(data: dict) -> float:
 
 
 def test_an_unreachable_pushgateway_is_one_line_and_does_not_change_the_verdict(suite):
-    result = suite.runpytest_subprocess(
-        f"--env={exporting_profile(suite, 'http://127.0.0.1:9')}", "--report-dir=reports", "-m", "daily", "-k", "passes"
+    result = run_checked(
+        suite,
+        f"--env={exporting_profile(suite, 'http://127.0.0.1:9')}",
+        "--report-dir=reports",
+        "-m",
+        "daily",
+        "-k",
+        "passes",
     )
     try:
         assert result.ret == 0
