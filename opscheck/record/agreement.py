@@ -55,7 +55,7 @@ def disagreements(
         if exit_code != expected:
             found.append(f"exit code {exit_code}, but results.json's gate says {expected} ({results['gate']})")
     if metrics is not None:
-        found += metric_problems(metrics, checks)
+        found += metric_problems(metrics, results)
     return found
 
 
@@ -195,16 +195,20 @@ def outcome_of(checks: list[Mapping[str, Any]], nodeid: str) -> str:
     return next((c["outcome"] for c in checks if c["nodeid"] == nodeid), "no such check")
 
 
-def metric_problems(metrics: str, checks: list[Mapping[str, Any]]) -> list[str]:
-    """opscheck_check_status in a metrics textfile against results.json."""
+def metric_problems(metrics: str, results: Mapping[str, Any]) -> list[str]:
+    """opscheck_check_status (a textfile, or a Pushgateway's page) against results.json: this
+    run's profile and cadences, one outcome at 1 per check and cluster, the same as results.json's."""
+    run = results["run"]
+    group = {"profile": run["profile"]["name"], "cadences": ",".join(run.get("cadences") or []) or "all"}
     shown: dict[tuple[str, str], list[str]] = {}
     for line in metrics.splitlines():
         match = METRIC_LINE.match(line)
         if match and float(match.group("value")) == 1:
             labels = dict(LABEL.findall(match.group("labels")))
-            shown.setdefault((labels["check"], labels["cluster"]), []).append(labels["outcome"])
+            if all(labels.get(k) == v for k, v in group.items()):
+                shown.setdefault((labels["check"], labels["cluster"]), []).append(labels["outcome"])
     found = []
-    for c in checks:
+    for c in results["checks"]:
         key = (c["id"], c.get("cluster") or "none")
         if shown.get(key) != [c["outcome"]]:
             found.append(f"metrics: {key[0]} on {key[1]} is {shown.get(key)}, results.json says {c['outcome']}")

@@ -151,7 +151,9 @@ def every_outcome_suite(suite: pytest.Pytester) -> Path:
     conftest.write_text(conftest.read_text() + DEPENDENCY)
     (suite.path / "tests_daily" / "test_more.py").write_text(MORE_CHECKS)
     (suite.path / "waivers.yaml").write_text(WAIVERS)
-    profile.write_text(profile.read_text().rstrip() + "\nrequired: [hsm]\nwaivers: waivers.yaml\n")
+    profile.write_text(
+        profile.read_text().rstrip() + "\nrequired: [hsm]\nwaivers: waivers.yaml\nexport: {textfile_dir: metrics}\n"
+    )
     return profile
 
 
@@ -180,7 +182,8 @@ def test_every_outcome_is_the_same_in_every_record(suite):
         "FAILED test_required_absent",
     ]
     folder = only_run_folder(suite)
-    assert disagreements(folder, terminal=result.stdout.str(), exit_code=result.ret) == []
+    metrics = (suite.path / "metrics" / "opscheck-unit-daily-predeploy.prom").read_text()
+    assert disagreements(folder, terminal=result.stdout.str(), exit_code=result.ret, metrics=metrics) == []
 
 
 def test_every_outcome_agrees_across_xdist_workers(suite):

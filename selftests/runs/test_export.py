@@ -9,6 +9,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from opscheck.record.agreement import metric_problems
 from selftests.pluginsuite import only_run_folder, run_checked
 from testenv import prometheus, pushgateway
 
@@ -56,6 +57,7 @@ def test_each_check_outcome_is_a_status_gauge_in_the_textfile_and_the_pushgatewa
     assert set(expected.values()) == {"passed", "failed", "not applicable", "error"}
     node_exporter = requests.get(prometheus.node_exporter_url() + "/metrics", timeout=5).text
     for source in (node_exporter, pushgateway.metrics_text()):
+        assert metric_problems(source, data) == []  # the agreement checker reads them the same way
         status = [s for s in samples(source, "opscheck_check_status") if s.labels["profile"] == "unit"]
         firing = {s.labels["check"]: s.labels["outcome"] for s in status if s.value == 1}
         assert firing == expected
