@@ -41,6 +41,40 @@ def validate_results(data: dict[str, Any]) -> None:
     jsonschema.validate(data, schema, format_checker=jsonschema.FormatChecker())
 
 
+JUNIT_SCHEMA = Path(__file__).resolve().parent / "data" / "junit-10.xsd"
+
+
+def validate_junit(path: Path) -> None:
+    """junit.xml must match the JUnit schema Jenkins and GitLab read (selftests/data/junit-10.xsd)."""
+    import xmlschema
+
+    xmlschema.XMLSchema(str(JUNIT_SCHEMA)).validate(str(path))
+
+
+def assert_records_agree(
+    run_dir: Path, terminal: str | None = None, exit_code: int | None = None, metrics: str | None = None
+) -> None:
+    """Every record of the run (junit.xml, report.html, the terminal, the exit code, the
+    metrics) shows the outcomes of its results.json; junit.xml is valid JUnit."""
+    import xmlschema
+
+    from opscheck.record.agreement import disagreements
+
+    found = disagreements(run_dir, terminal=terminal, exit_code=exit_code, metrics=metrics)
+    try:
+        validate_junit(run_dir / "junit.xml")
+    except xmlschema.XMLSchemaValidationError as exc:
+        found.append(f"junit.xml is not valid JUnit (selftests/data/junit-10.xsd): {exc.reason} at {exc.path}")
+    assert not found, f"the records of {run_dir.name} disagree:\n" + "\n".join(found)
+
+
+def new_run_folders(reports: Path, before: set[Path]) -> list[Path]:
+    """Run folders (sealed) that appeared in `reports` since `before` was listed."""
+    if not reports.is_dir():
+        return []
+    return sorted(p for p in reports.iterdir() if p.is_dir() and not p.name.startswith(".") and p not in before)
+
+
 @dataclass
 class Outcome:
     id: str
@@ -78,6 +112,9 @@ class CheckRunner:
             proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600, env=run_env)
         else:
             proc = _FORK_SERVER.run(cmd[3:], cwd=REPO, env=run_env, timeout=600)
+        # Every run a self-test makes: its records must agree with its results.json.
+        for folder in new_run_folders(reports, set()):
+            assert_records_agree(folder, terminal=proc.stdout, exit_code=proc.returncode)
         return proc, reports
 
     def run(

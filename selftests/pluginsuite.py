@@ -80,7 +80,21 @@ def make_suite(pytester: pytest.Pytester) -> pytest.Pytester:
 
 
 def run(suite: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return suite.runpytest_subprocess(f"--env={suite.path / 'profile.yaml'}", "--report-dir=reports", *args)
+    return run_checked(suite, f"--env={suite.path / 'profile.yaml'}", "--report-dir=reports", *args)
+
+
+def run_checked(suite: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """`pytest *args` in the suite; every run folder it writes must have records that agree
+    with its results.json (terminal, exit code, junit.xml, report.html)."""
+    from selftests.harness import assert_records_agree, new_run_folders
+
+    report_dirs = [suite.path / a.split("=", 1)[1] for a in args if a.startswith("--report-dir=")]
+    reports = report_dirs[-1] if report_dirs else suite.path / "reports"
+    before = set(new_run_folders(reports, set()))
+    result = suite.runpytest_subprocess(*args)
+    for folder in new_run_folders(reports, before):
+        assert_records_agree(folder, terminal=result.stdout.str(), exit_code=result.ret)
+    return result
 
 
 def only_run_folder(suite: pytest.Pytester) -> Path:

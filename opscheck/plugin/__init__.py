@@ -4,6 +4,10 @@ Runs in every process (the controller and each xdist worker). Where a check runs
 `CheckRecord` (opscheck/record/results.py) is created at setup, filled from each phase's
 report and shipped once, on the teardown report. The controller's side, which gathers the
 records into the audit record, is opscheck/plugin/recorder.py.
+
+A check's outcome is decided here, once, waivers included; the one report that settles it
+carries it (`SHOWS`), and pytest's terminal counts and lists each check by that outcome
+(pytest_report_teststatus), so the terminal says what results.json says.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import json
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -20,8 +25,9 @@ import pytest
 from opscheck.check import CADENCES, PRIMARY_CADENCE_DIRS, SEVERITIES, CheckFailure, CheckSpec, Evidence
 from opscheck.errors import DependencyError, OpscheckError, ProfileError
 from opscheck.profile import ENV_VAR, Profile, load_profile
+from opscheck.record.outcomes import TERMINAL_STATUS
 from opscheck.record.results import CHECK_PROPERTY, CatalogEntry, CheckRecord, Failure, short_message
-from opscheck.record.waivers import check_known, declared_check_ids, load_waivers
+from opscheck.record.waivers import Waiver, check_known, declared_check_ids, load_waivers
 from opscheck.runbook import known_items
 from opscheck.sources.runcache import RunCache
 
@@ -29,6 +35,15 @@ PROFILE_KEY = pytest.StashKey[Profile]()
 CACHE_DIR_KEY = pytest.StashKey[str]()
 EVIDENCE_KEY = pytest.StashKey[Evidence]()
 RECORD_KEY = pytest.StashKey[CheckRecord]()
+WAIVERS_KEY = pytest.StashKey[list[Waiver]]()
+# The day the run started (on the controller): the day waivers are judged on, in every process.
+RUN_DATE_KEY = pytest.StashKey[date]()
+# On an item: one of its reports already carries the check's outcome.
+SHOWN_KEY = pytest.StashKey[bool]()
+# The report attribute naming the check's outcome on the one report that settles it ("" on
+# the check's other reports): what the terminal counts. xdist ships it with the report.
+SHOWS = "opscheck_shows"
+RUN_DATE_INPUT = "opscheck_run_date"
 # What a worker sends back to the controller: every check it collected (xdist's workeroutput).
 CATALOG_OUTPUT = "opscheck_catalog"
 CACHE_DIR_INPUT = "opscheck_cache_dir"
@@ -113,9 +128,11 @@ def pytest_configure(config: pytest.Config) -> None:
             load_attestations(profile.relative_path(profile.attestations.dir))
     except ProfileError as exc:
         raise pytest.UsageError(str(exc)) from None
+    config.stash[WAIVERS_KEY] = waivers
 
     if is_worker(config):
         config.stash[CACHE_DIR_KEY] = config.workerinput[CACHE_DIR_INPUT]  # type: ignore[attr-defined]
+        config.stash[RUN_DATE_KEY] = date.fromisoformat(config.workerinput[RUN_DATE_INPUT])  # type: ignore[attr-defined]
         return
     cache_dir = tempfile.mkdtemp(prefix="opscheck-run-")  # 0700: may hold object data
     config.stash[CACHE_DIR_KEY] = cache_dir
@@ -246,11 +263,57 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         evidence = Evidence(**evidence.as_dict())  # as it stood when the check ended
     message = short_message(report) if report.outcome != "passed" else ""
     record.add_phase(call.when, report.outcome, message, report.duration, failure, evidence)  # type: ignore[arg-type]
+    if record.outcome == "failed" and call.when != "teardown":
+        config = item.config
+        record.apply_waivers(config.stash.get(WAIVERS_KEY, []), config.stash.get(RUN_DATE_KEY, date.today()))
+    show_outcome(item, report, record)
     if call.when == "setup" and record.cluster is not None:
         record.server_version = server_version(item)
     if call.when == "teardown":
         report.user_properties.append((CHECK_PROPERTY, record.to_json()))
     return report
+
+
+# After the call, these outcomes are final (a teardown's failure changes only a pass).
+FINAL_AFTER_CALL = ("failed", "error", "waived", "not applicable")
+
+
+def show_outcome(item: pytest.Item, report: pytest.TestReport, record: CheckRecord) -> None:
+    """Mark the report that settles the check's outcome with it, the check's others with "".
+
+    A failed or skipped setup settles it; else a call that failed, errored, was waived or
+    skipped; else the teardown (a pass, an attestation, or an error while tearing down).
+    """
+    if item.stash.get(SHOWN_KEY, False):
+        setattr(report, SHOWS, "")
+        return
+    when = report.when
+    settles = (
+        (when == "setup" and report.outcome != "passed")
+        or (when == "call" and record.outcome in FINAL_AFTER_CALL)
+        or when == "teardown"
+    )
+    if not settles:
+        setattr(report, SHOWS, "")
+        return
+    item.stash[SHOWN_KEY] = True
+    setattr(report, SHOWS, record.outcome)
+    if record.outcome == "waived" and record.waiver is not None:
+        # Accepted, not failing: a skip to pytest (no -x stop, no failure count), with the waiver.
+        report.outcome = "skipped"
+        lineno = item.location[1] + 1 if item.location[1] is not None else 0
+        report.longrepr = (str(item.path), lineno, f"waived ({record.waiver['ticket']}): {record.message}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> tuple[str, str, str] | None:
+    """The terminal counts and lists a check by its outcome, once (opscheck/record/outcomes.py)."""
+    shown = getattr(report, SHOWS, None)
+    if shown is None:
+        return None  # not a check: pytest's own status
+    if not shown:
+        return "", "", ""
+    return TERMINAL_STATUS[shown]
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,10 @@ pytest-xdist keeps its DSession apart from the worker code. What is recorded and
 judged lives in opscheck/record/ (no pytest there); this module only feeds it from pytest's
 hooks: records from the teardown reports, the checks collected from the workers, the verdict
 into the exit status, and the audit record's parts into pytest-html's page.
+
+Every record is derived from the check records: results.json and junit.xml are written
+from the same data (opscheck/record/junit.py), and pytest-html is shown each check's
+outcome as one row (`html_shape`), so no record can say otherwise.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from typing import Any
 
 import pytest
 
-from opscheck.plugin import CACHE_DIR_INPUT, CATALOG_OUTPUT, RECORDER_NAME
+from opscheck.plugin import CACHE_DIR_INPUT, CATALOG_OUTPUT, RECORDER_NAME, RUN_DATE_INPUT, RUN_DATE_KEY, SHOWS
 from opscheck.profile import Profile
 from opscheck.record import html
 from opscheck.record.audit import AuditRecord
+from opscheck.record.junit import junit_xml
 from opscheck.record.ledger import History, previous_results
+from opscheck.record.outcomes import HTML_RESULT
 from opscheck.record.results import CHECK_PROPERTY, CatalogEntry, Gate, record_of
-from opscheck.record.run import ReportFolder, RunInfo, cadences_of, git_commit, utc_now
+from opscheck.record.run import ReportFolder, RunInfo, cadences_of, git_commit, utc_now, write_json
 from opscheck.record.waivers import Waiver
 
 COMPLETED = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
@@ -32,14 +38,15 @@ def start_recording(config: pytest.Config, profile: Profile, waivers: list[Waive
     """Name the run, open its report folder, and register the recorder (controller only)."""
     run = RunInfo(profile=profile, cadences=cadences_of(config.option.markexpr), markexpr=config.option.markexpr or "")
     run.commit = git_commit(Path(config.rootpath))
+    config.stash[RUN_DATE_KEY] = run.started.date()
     folder = None
     if not (config.getoption("opscheck_no_report") or config.option.collectonly):
         folder = ReportFolder(Path(config.getoption("opscheck_report_dir")), run.folder_name)
-        # pytest-html and junitxml read these in their own pytest_configure, which runs later.
+        # pytest-html reads these in its own pytest_configure, which runs later. junit.xml
+        # is ours, written from the records with results.json (pytest's would follow its reports).
         if config.pluginmanager.hasplugin("html"):
             config.option.htmlpath = str(folder.path("report.html"))
             config.option.self_contained_html = True
-        config.option.xmlpath = str(folder.path("junit.xml"))
     config.pluginmanager.register(RunRecorder(config, AuditRecord(run, waivers), folder, cache_dir), RECORDER_NAME)
 
 
@@ -63,6 +70,32 @@ def run_metadata(run: RunInfo) -> dict[str, str]:
     }
 
 
+# The report shape (when, outcome) from which pytest-html draws each of its results.
+HTML_SHAPE = {
+    "Passed": ("call", "passed"),
+    "Failed": ("call", "failed"),
+    "Error": ("setup", "failed"),
+    "Skipped": ("call", "skipped"),
+}
+NO_ROW = ("setup", "passed")  # pytest-html draws no row for a passed setup
+
+
+def html_shape(reports: list[pytest.TestReport]) -> tuple[pytest.TestReport | None, dict[int, tuple[str, str]]]:
+    """How pytest-html must see a check's reports to draw one row with its outcome: the row's
+    report, and the (when, outcome) of each report (by id). The report that settled the
+    outcome is the row, unless it is the teardown, which pytest-html never draws as a pass:
+    then the call is."""
+    carrier = next((r for r in reports if getattr(r, SHOWS, "")), None)
+    if carrier is None:
+        return None, {}
+    row = carrier
+    if carrier.when == "teardown":
+        row = next((r for r in reports if r.when == "call"), carrier)
+    shapes = {id(r): NO_ROW for r in reports}
+    shapes[id(row)] = HTML_SHAPE[HTML_RESULT[getattr(carrier, SHOWS)][0]]
+    return row, shapes
+
+
 class RunRecorder:
     """Registered on the controller only: gathers the check records, writes the audit record."""
 
@@ -76,6 +109,9 @@ class RunRecorder:
         # Failed tests that are not checks (never gated away): node ids of failed reports
         # no check record has claimed (a record comes with the check's teardown report).
         self.unclaimed_failures: set[str] = set()
+        # A check's reports until its last, and the report pytest-html draws as its row.
+        self.check_reports: dict[str, list[pytest.TestReport]] = {}
+        self.html_rows: dict[int, str] = {}  # id(report) -> outcome
 
     def gate(self) -> Gate:
         return self.audit.gate(
@@ -86,6 +122,7 @@ class RunRecorder:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[CACHE_DIR_INPUT] = self.cache_dir
+        node.workerinput[RUN_DATE_INPUT] = self.audit.run.started.date().isoformat()
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
@@ -105,8 +142,34 @@ class RunRecorder:
         reports_dir = self.folder.reports_dir if self.folder else Path(self.config.getoption("opscheck_report_dir"))
         self.audit.history = History(previous_results(reports_dir, run.profile.name, run.cadences))
 
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport):
+        self.record_report(report)
+        if getattr(report, SHOWS, None) is None:
+            return (yield)
+        reports = self.check_reports.setdefault(report.nodeid, [])
+        reports.append(report)
+        if report.when != "teardown":
+            return (yield)
+        # The check's last report: pytest-html draws its row now, from all its reports.
+        del self.check_reports[report.nodeid]
+        row, shapes = html_shape(reports)
+        saved = {id(r): (r.when, r.outcome) for r in reports}
+        if row is not None:
+            self.html_rows[id(row)] = getattr(next(r for r in reports if getattr(r, SHOWS, "")), SHOWS)
+        try:
+            for r in reports:
+                if r is not report:  # the one being logged keeps its phase: pytest-html waits for it
+                    r.when, r.outcome = shapes.get(id(r), saved[id(r)])  # type: ignore[assignment]
+                else:
+                    r.outcome = shapes.get(id(r), saved[id(r)])[1] if r is row else "passed"  # type: ignore[assignment]
+            return (yield)
+        finally:
+            for r in reports:
+                r.when, r.outcome = saved[id(r)]  # type: ignore[assignment]
+            self.html_rows.pop(id(row), None)
+
+    def record_report(self, report: pytest.TestReport) -> None:
         self.audit.arrived(report.nodeid)
         record = record_of(report)
         if record is None:
@@ -144,7 +207,9 @@ class RunRecorder:
         if exitstatus in COMPLETED and not self.config.option.collectonly:
             self.export_notes = self.audit.export()
         if self.folder is not None:
-            self.audit.write_results(self.folder.path("results.json"), gate)
+            results = self.audit.results(gate)
+            write_json(self.folder.path("results.json"), results)
+            self.folder.path("junit.xml").write_bytes(junit_xml(results))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for line in [*self.export_notes, *self.audit.terminal_lines(self.gate())]:
@@ -177,9 +242,11 @@ class RunRecorder:
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         record = self.audit.record(report.nodeid)
+        outcome = self.html_rows.get(id(report))
+        if outcome is not None:
+            cells[0] = html.result_cell(outcome)
+            cells[1] = html.test_id_cell(report.nodeid)  # the row's phase is pytest-html's, not the check's
         cells[1:1] = html.table_row_cells(record)
-        if report.when == "call" and record is not None and record.evidence is not None and record.evidence.attested:
-            cells[0] = html.ATTESTED_RESULT_CELL
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_report_title(self, report: Any) -> None:

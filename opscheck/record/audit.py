@@ -8,13 +8,12 @@ and written: results.json, the HTML report's parts, the metrics.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from opscheck.record.ledger import History
 from opscheck.record.results import CatalogEntry, CheckRecord, Gate, gate, summary
-from opscheck.record.run import RESULTS_SCHEMA_VERSION, RunInfo, iso, write_json
-from opscheck.record.waivers import Waiver, applicable
+from opscheck.record.run import RESULTS_SCHEMA_VERSION, RunInfo, iso
+from opscheck.record.waivers import Waiver
 
 NOT_CONTACTED = "not contacted"
 
@@ -49,12 +48,7 @@ class AuditRecord:
             self.catalog.setdefault(entry.spec.id, entry)
 
     def add(self, record: CheckRecord) -> None:
-        """A check's finished record: a failure a waiver in force covers is waived."""
-        today = self.run.started.date()
-        if record.outcome == "failed":
-            waiver = applicable(self.waivers, record.id, record.cluster, record.offenders(), today)
-            if waiver is not None:
-                record.outcome, record.waiver = "waived", waiver.as_dict(today)
+        """A check's finished record (waived already where it ran), with its change since the previous run."""
         record.change = self.history.change(record.id, record.cluster, record.outcome, iso(self.run.started))
         self.arrived(record.nodeid)
         self._records[record.nodeid] = record
@@ -82,19 +76,17 @@ class AuditRecord:
                 "server_version": versions.get(c.name, NOT_CONTACTED),
             }
 
-    def write_results(self, path: Path, gate: Gate) -> None:
+    def results(self, gate: Gate) -> dict[str, Any]:
+        """results.json's content: the truth every other record of the run is derived from."""
         run = self.run
-        write_json(
-            path,
-            {
-                "schema_version": RESULTS_SCHEMA_VERSION,
-                "run": run.as_dict(),
-                "summary": self.summary(),
-                "gate": gate.as_dict(),
-                "waivers": [w.as_dict(run.started.date()) for w in self.waivers],
-                "checks": self.checks(),
-            },
-        )
+        return {
+            "schema_version": RESULTS_SCHEMA_VERSION,
+            "run": run.as_dict(),
+            "summary": self.summary(),
+            "gate": gate.as_dict(),
+            "waivers": [w.as_dict(run.started.date()) for w in self.waivers],
+            "checks": self.checks(),
+        }
 
     def export(self) -> list[str]:
         """Metrics where the profile says; a line per outcome for the terminal."""

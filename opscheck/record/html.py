@@ -14,6 +14,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, Template
 from markupsafe import Markup
 
+from opscheck.record.outcomes import HTML_RESULT
 from opscheck.record.results import CheckRecord
 from opscheck.record.trace import TraceRow
 from opscheck.record.waivers import Waiver
@@ -91,6 +92,13 @@ def table_row_cells(record: CheckRecord | None) -> list[str]:
     ]
 
 
-# Signed off by a person, not measured: the row says Attested. pytest-html filters rows by
-# the first cell's text and knows only its own outcomes: a hidden "Passed" keeps it listed.
-ATTESTED_RESULT_CELL = '<td class="col-result" hidden>Passed</td><td class="col-attested">Attested</td>'
+def result_cell(outcome: str) -> str:
+    """The result cell of a check's row: its outcome's label (Waived, Attested, Not applicable,
+    ...). pytest-html filters and counts rows by the first cell's text and knows only its own
+    results: a hidden cell with that result keeps the row listed under the right filter."""
+    counted, label = HTML_RESULT[outcome]
+    return str(Markup('<td class="col-result" hidden>{}</td><td class="col-label">{}</td>').format(counted, label))
+
+
+def test_id_cell(nodeid: str) -> str:
+    return str(Markup('<td class="col-testId">{}</td>').format(nodeid))

@@ -198,6 +198,11 @@ def previous_results(reports_dir: Path, profile: str, cadences: list[str]) -> di
     )
 
 
+# Outcomes that mean the watched thing is wrong (or could not be shown right): a failure
+# streak runs through them. Waived is in it: accepted for a while, not repaired.
+FAILING = ("failed", "error", "waived")
+
+
 class History:
     """The previous run of the same profile and cadences, to say what changed per check."""
 
@@ -207,23 +212,31 @@ class History:
         self.checks = {(c["id"], c.get("cluster")): c for c in (previous or {}).get("checks", [])}
 
     def change(self, check_id: str, cluster: str | None, outcome: str, started: str | None) -> dict[str, Any]:
-        """newly failing / still failing (since when) / fixed / unchanged / new / first run."""
+        """The change label (README, "Change since the previous run") and the failure streak's start.
+
+        A waived check is still wrong (accepted, not repaired): it is labelled "waived", never
+        "fixed", and its streak goes on, so a failure after the waiver ends keeps its start.
+        """
         old = self.checks.get((check_id, cluster))
-        bad = outcome in ("failed", "error")
-        was_bad = old is not None and old["outcome"] in ("failed", "error")
+        now_failing = outcome in FAILING
+        was_failing = old is not None and old["outcome"] in FAILING
         if old is None:
             status = "new" if self.previous is not None else "first run"
-        elif bad and was_bad:
+        elif outcome == "waived":
+            status = "waived"
+        elif now_failing and was_failing:
             status = "still failing"
-        elif bad:
+        elif now_failing:
             status = "newly failing"
-        elif was_bad:
+        elif was_failing:
             status = "fixed"
         else:
             status = "unchanged"
         since = None
-        if bad:
-            since = ((old.get("change") or {}).get("failing_since") or self.run.get("started")) if was_bad else started
+        if now_failing or outcome == "waived":
+            since = (
+                ((old.get("change") or {}).get("failing_since") or self.run.get("started")) if was_failing else started
+            )
         return {
             "status": status,
             "previous_outcome": old["outcome"] if old else None,

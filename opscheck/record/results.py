@@ -17,9 +17,11 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from opscheck.check import SEVERITIES, CheckSpec, Evidence
+from opscheck.record.waivers import Waiver, applicable
 from opscheck.runbook import known_items
 
 # The one user property a check's record travels in, from where it ran to the controller.
@@ -111,6 +113,15 @@ class CheckRecord:
         elif when == "teardown" and outcome == "failed" and self.outcome in ("passed", "attested"):
             self.outcome, self.message = "error", message
 
+    def apply_waivers(self, waivers: list[Waiver], today: date) -> None:
+        """A failure a waiver in force covers is waived (decided where the check runs, with the
+        phase that failed, so every record of the run shows it waived)."""
+        if self.outcome != "failed":
+            return
+        waiver = applicable(waivers, self.id, self.cluster, self.offenders(), today)
+        if waiver is not None:
+            self.outcome, self.waiver = "waived", waiver.as_dict(today)
+
     # -- transport -------------------------------------------------------------------------
     def to_json(self) -> str:
         data = {
@@ -123,6 +134,7 @@ class CheckRecord:
             "message": self.message,
             "evidence": self.evidence.as_dict() if self.evidence is not None else None,
             "duration": self.duration,
+            "waiver": self.waiver,
         }
         # default=str: whatever a check put in its evidence is recorded as text.
         return json.dumps(data, ensure_ascii=False, default=str)
@@ -141,6 +153,7 @@ class CheckRecord:
             message=data["message"],
             evidence=Evidence(**evidence) if evidence is not None else None,
             duration=data["duration"],
+            waiver=data.get("waiver"),
         )
 
     def junit_properties(self) -> list[tuple[str, str]]:

@@ -12,7 +12,7 @@ import pytest
 from opscheck.profile import Attestations, AttestedItem, Profile
 from opscheck.record.attestations import Attestation, Rule, Signed, judge
 from selftests.harness import validate_results
-from selftests.pluginsuite import only_run_folder
+from selftests.pluginsuite import only_run_folder, run_checked
 
 pytest_plugins = ["pytester"]
 
@@ -212,7 +212,7 @@ def now_iso(hours_ago: float = 1) -> str:
 
 
 def predeploy(suite: pytest.Pytester, profile: Path, *args: str) -> pytest.RunResult:
-    return suite.runpytest_subprocess(f"--env={profile}", "--report-dir=reports", "-m", "predeploy", *args)
+    return run_checked(suite, f"--env={profile}", "--report-dir=reports", "-m", "predeploy", *args)
 
 
 def checks_of(suite: pytest.Pytester) -> dict[str, dict]:
@@ -270,7 +270,7 @@ def test_without_an_attestations_directory_the_checks_are_not_applicable_unless_
     assert checks["predeploy.approvals"]["message"] == "not applicable: no attestations directory in this profile"
     required = suite.path / "required.yaml"
     required.write_text(profile.read_text() + "required: [attestations]\n")
-    result = suite.runpytest_subprocess(f"--env={required}", "--no-report", "-m", "predeploy", "-k", "approvals")
+    result = run_checked(suite, f"--env={required}", "--no-report", "-m", "predeploy", "-k", "approvals")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*attestations is required by the profile but absent: no attestations directory*"])
 

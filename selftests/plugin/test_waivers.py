@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from selftests.harness import validate_results
-from selftests.pluginsuite import only_run_folder
+from selftests.pluginsuite import only_run_folder, run_checked
 
 pytest_plugins = ["pytester"]
 
@@ -34,9 +34,7 @@ def test_a_waiver_turns_a_failure_into_waived_and_the_run_passes(suite):
             expires: 2999-01-31
         """,
     )
-    result = suite.runpytest_subprocess(
-        f"--env={profile}", "--report-dir=reports", "-m", "daily", "-k", "fails or passes"
-    )
+    result = run_checked(suite, f"--env={profile}", "--report-dir=reports", "-m", "daily", "-k", "fails or passes")
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         ["opscheck: waived: daily.fails (OPS-1234, approved by jane.doe (tech_lead), until 2999-01-31)"]
@@ -60,7 +58,7 @@ def test_a_waiver_for_some_objects_does_not_hide_a_new_one(suite):
           - {check: daily.fails, objects: [qsign/data-x], justification: known, approver: a, ticket: T-1, expires: 2999-01-01}
         """,
     )
-    result = suite.runpytest_subprocess(f"--env={profile}", "--no-report", "-m", "daily", "-k", "fails")
+    result = run_checked(suite, f"--env={profile}", "--no-report", "-m", "daily", "-k", "fails")
     assert result.ret == 1  # qsign/data-y is not covered
 
 
@@ -72,7 +70,7 @@ def test_an_expired_waiver_no_longer_applies_and_is_flagged(suite):
           - {check: daily.fails, justification: old, approver: a, ticket: T-2, expires: 2020-01-01}
         """,
     )
-    result = suite.runpytest_subprocess(f"--env={profile}", "--report-dir=reports", "-m", "daily", "-k", "fails")
+    result = run_checked(suite, f"--env={profile}", "--report-dir=reports", "-m", "daily", "-k", "fails")
     assert result.ret == 1
     result.stdout.fnmatch_lines(["opscheck: waiver for daily.fails (T-2) EXPIRED, no longer applies: 2020-01-01"])
     data = json.loads((only_run_folder(suite) / "results.json").read_text())
@@ -91,7 +89,7 @@ def test_a_waiver_expiring_within_14_days_is_flagged(suite):
           - {{check: daily.fails, justification: short, approver: a, ticket: T-3, expires: {soon}}}
         """,
     )
-    result = suite.runpytest_subprocess(f"--env={profile}", "--no-report", "-m", "daily", "-k", "fails")
+    result = run_checked(suite, f"--env={profile}", "--no-report", "-m", "daily", "-k", "fails")
     assert result.ret == 0
     result.stdout.fnmatch_lines([f"opscheck: waiver for daily.fails (T-3) expires soon: {soon}"])
 
@@ -120,7 +118,7 @@ def test_a_waiver_expiring_within_14_days_is_flagged(suite):
 )
 def test_a_bad_waivers_file_stops_the_run(suite, body, expected):
     profile = waivers_suite(suite, body)
-    result = suite.runpytest_subprocess(f"--env={profile}", "--report-dir=reports", "-m", "daily")
+    result = run_checked(suite, f"--env={profile}", "--report-dir=reports", "-m", "daily")
     assert result.ret == 4
     errors = [ln for ln in result.stderr.lines if ln.strip()]
     assert len(errors) == 1 and expected in errors[0] and "waivers.yaml" in errors[0], errors

@@ -9,7 +9,8 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from selftests.pluginsuite import only_run_folder
+from opscheck.record.agreement import metric_problems
+from selftests.pluginsuite import only_run_folder, run_checked
 from testenv import prometheus, pushgateway
 
 pytest_plugins = ["pytester"]
@@ -38,8 +39,8 @@ def exporting_profile(suite, pushgateway_url: str) -> str:
 @pytest.fixture
 def exported(suite):
     """Runs the daily checklist of the unit suite with export on; removes its metrics after."""
-    result = suite.runpytest_subprocess(
-        f"--env={exporting_profile(suite, pushgateway.url())}", "--report-dir=reports", "-m", "daily"
+    result = run_checked(
+        suite, f"--env={exporting_profile(suite, pushgateway.url())}", "--report-dir=reports", "-m", "daily"
     )
     yield result, json.loads((only_run_folder(suite) / "results.json").read_text())
     (TEXTFILE_DIR / "opscheck-unit-daily.prom").unlink(missing_ok=True)
@@ -56,6 +57,7 @@ def test_each_check_outcome_is_a_status_gauge_in_the_textfile_and_the_pushgatewa
     assert set(expected.values()) == {"passed", "failed", "not applicable", "error"}
     node_exporter = requests.get(prometheus.node_exporter_url() + "/metrics", timeout=5).text
     for source in (node_exporter, pushgateway.metrics_text()):
+        assert metric_problems(source, data) == []  # the agreement checker reads them the same way
         status = [s for s in samples(source, "opscheck_check_status") if s.labels["profile"] == "unit"]
         firing = {s.labels["check"]: s.labels["outcome"] for s in status if s.value == 1}
         assert firing == expected
@@ -84,8 +86,14 @@ def data_finished(data: dict) -> float:
 
 
 def test_an_unreachable_pushgateway_is_one_line_and_does_not_change_the_verdict(suite):
-    result = suite.runpytest_subprocess(
-        f"--env={exporting_profile(suite, 'http://127.0.0.1:9')}", "--report-dir=reports", "-m", "daily", "-k", "passes"
+    result = run_checked(
+        suite,
+        f"--env={exporting_profile(suite, 'http://127.0.0.1:9')}",
+        "--report-dir=reports",
+        "-m",
+        "daily",
+        "-k",
+        "passes",
     )
     try:
         assert result.ret == 0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from opscheck.check import CheckSpec, Evidence
 from opscheck.record import html
 from opscheck.record.results import CHECK_PROPERTY, CheckRecord, gate, record_of
@@ -55,3 +57,94 @@ def test_the_evidence_block_escapes_what_a_check_recorded():
     assert "qsign/&lt;data-x&gt;" in block and "<data-x>" not in block
     assert "x &lt;b&gt;" in block
     assert html.table_row_cells(failed_record())[0] == '<td class="col-checkId">daily.x</td>'
+
+
+# -- change since the previous run (History) ----------------------------------------------------
+def previous_run(outcome: str, failing_since: str | None = None) -> dict:
+    change = {"status": "x", "previous_outcome": None, "previous_run": None, "failing_since": failing_since}
+    return {
+        "run": {"started": "2026-11-02T06:00:00Z"},
+        "checks": [{"id": "daily.x", "cluster": "one", "outcome": outcome, "change": change}],
+    }
+
+
+NOW = "2026-11-03T06:00:00Z"
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "status"),
+    [
+        (None, "failed", "new"),
+        ("passed", "passed", "unchanged"),
+        ("not applicable", "passed", "unchanged"),
+        ("passed", "failed", "newly failing"),
+        ("passed", "error", "newly failing"),
+        ("failed", "error", "still failing"),
+        ("failed", "passed", "fixed"),
+        ("error", "attested", "fixed"),
+        ("failed", "waived", "waived"),  # accepted, not repaired: never "fixed"
+        ("passed", "waived", "waived"),
+        ("waived", "waived", "waived"),
+        ("waived", "failed", "still failing"),  # the waiver ended, the failure did not
+        ("waived", "passed", "fixed"),
+    ],
+)
+def test_the_change_labels(before, after, status):
+    from opscheck.record.ledger import History
+
+    history = History(previous_run(before) if before else {"run": {"started": "2026-11-02T06:00:00Z"}, "checks": []})
+    assert history.change("daily.x", "one", after, NOW)["status"] == status
+
+
+def test_the_first_run_has_no_previous_run():
+    from opscheck.record.ledger import History
+
+    assert History(None).change("daily.x", "one", "failed", NOW) == {
+        "status": "first run",
+        "previous_outcome": None,
+        "previous_run": None,
+        "failing_since": NOW,
+    }
+
+
+def test_a_failure_streak_keeps_its_start_across_a_waiver():
+    from opscheck.record.ledger import History
+
+    start = "2026-10-30T06:00:00Z"
+    waived = History(previous_run("failed", start)).change("daily.x", "one", "waived", NOW)
+    assert waived["status"] == "waived" and waived["failing_since"] == start
+    # The next run, the waiver has expired and the check fails again: still failing since the start.
+    again = History(previous_run("waived", waived["failing_since"])).change("daily.x", "one", "failed", NOW)
+    assert again["status"] == "still failing" and again["failing_since"] == start
+    # Repaired: the streak ends.
+    fixed = History(previous_run("waived", start)).change("daily.x", "one", "passed", NOW)
+    assert fixed["status"] == "fixed" and fixed["failing_since"] is None
+    # A fresh waiver on a check that passed before starts the streak now.
+    assert History(previous_run("passed")).change("daily.x", "one", "waived", NOW)["failing_since"] == NOW
+
+
+def test_a_waiver_travels_with_the_record_and_is_decided_where_the_check_runs():
+    from datetime import date
+
+    from opscheck.record.waivers import Waiver
+
+    record = CheckRecord("t.py::test_x", SPEC, ["daily"], "one")
+    record.add_phase("setup", "passed", "", 0.1)
+    ev = Evidence()
+    ev.table([{"object": "qsign/a", "detail": "Pending"}])
+    record.add_phase("call", "failed", "1 PVCs not Bound: qsign/a (Pending)", 0.1, "check", ev)
+    waiver = Waiver(
+        check=record.id,
+        objects=["qsign/a"],
+        justification="known",
+        approver="jane",
+        ticket="OPS-1",
+        expires=date(2999, 1, 1),
+    )
+    record.apply_waivers([waiver], date(2026, 11, 3))
+    assert record.outcome == "waived" and record.waiver["ticket"] == "OPS-1"
+    back = CheckRecord.from_json(record.to_json())
+    assert back.outcome == "waived" and back.waiver == record.waiver
+    expired = CheckRecord("t.py::test_x", SPEC, ["daily"], "one", outcome="failed", evidence=ev)
+    expired.apply_waivers([waiver], date(3000, 1, 1))
+    assert expired.outcome == "failed" and expired.waiver is None
