@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence, Sized
 from dataclasses import asdict, dataclass, field
@@ -201,6 +202,7 @@ class Evidence:
         self, measured: float, limit: float, *, what: str, unit: str = "", offenders: Sequence[Row] = ()
     ) -> None:
         self.record(measured=round_measure(measured), threshold=limit, unit=unit)
+        self._measured(measured, what)
         if measured > limit:
             detail = f": {describe_rows(offenders)}" if offenders else ""
             raise CheckFailure(f"{what} {fmt(measured)}{unit} is over the threshold {fmt(limit)}{unit}{detail}")
@@ -209,9 +211,15 @@ class Evidence:
         self, measured: float, limit: float, *, what: str, unit: str = "", offenders: Sequence[Row] = ()
     ) -> None:
         self.record(measured=round_measure(measured), threshold=limit, unit=unit)
+        self._measured(measured, what)
         if measured < limit:
             detail = f": {describe_rows(offenders)}" if offenders else ""
             raise CheckFailure(f"{what} {fmt(measured)}{unit} is under the required {fmt(limit)}{unit}{detail}")
+
+    def _measured(self, measured: float, what: str) -> None:
+        """NaN or infinity (0/0 of an idle window, a quantile of nothing) is no data, never within a threshold."""
+        if not math.isfinite(measured):
+            raise CheckFailure(f"{what}: no data (the measurement is {measured}: no samples in the window?)")
 
     def fail(self, message: str) -> None:
         raise CheckFailure(message)

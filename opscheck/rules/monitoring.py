@@ -171,6 +171,8 @@ def averages_over(figures: Sequence[tuple[str, str, float, float]]) -> tuple[lis
     rows, over = [], []
     for what, promql, ms, limit in figures:
         rows.append({"object": what, "average": f"{ms:.1f} ms", "threshold": f"{limit:g} ms", "query": promql})
-        if ms > limit:
+        if not math.isfinite(ms):
+            over.append(f"{what}: no data ({ms}: no samples in the window)")
+        elif ms > limit:
             over.append(f"{what} {ms:.0f} ms (threshold {limit:g} ms)")
     return rows, over

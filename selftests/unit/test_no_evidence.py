@@ -13,6 +13,7 @@ from opscheck.errors import ProfileError
 from opscheck.profile import load_profile
 from opscheck.rules.health import empty_answer, probe_problem
 from opscheck.rules.log_patterns import apps_without_logs, error_lines_per_app
+from opscheck.rules.monitoring import averages_over
 from opscheck.rules.objects import present_namespaces
 from opscheck.sources.http import Probe
 from opscheck.sources.pod_logs import LogLine
@@ -104,3 +105,12 @@ def test_a_window_shorter_than_its_checklist_interval_is_refused(tmp_path):
         tmp_path, lambda d: d.update(logs={"error_window_minutes": 60}, schedule={"every": {"daily": "1h"}})
     )
     assert load_profile(hourly).logs.error_window_minutes == 60  # the daily checklist runs every hour here
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_nan_or_infinity_is_no_data_never_within_a_threshold(value):
+    with pytest.raises(CheckFailure, match=r"^average API response time: no data \(the measurement is (nan|inf)"):
+        Evidence().expect_at_most(value, 200, what="average API response time", unit=" ms")
+    with pytest.raises(CheckFailure, match="no data"):
+        Evidence().expect_at_least(value, 99.9, what="availability", unit="%")
+    assert averages_over([("API", "q", value, 200.0)])[1] == [f"API: no data ({value}: no samples in the window)"]
