@@ -298,6 +298,19 @@ CRITICAL_OPENSSL = (
 )
 
 
+def image_checks_fail(checks, expected: str) -> None:
+    """Both image checks fail with `expected` ({what}: which images they read)."""
+    r = checks.until("weekly.image-vulnerabilities", "failed")
+    assert r.message == expected.format(what="running images"), r.message
+    r = checks.until("predeploy.image-vulnerabilities", "failed")
+    assert r.message == expected.format(what="release images"), r.message
+
+
+def image_checks_pass(checks) -> None:
+    checks.until("weekly.image-vulnerabilities", "passed")
+    checks.until("predeploy.image-vulnerabilities", "passed")
+
+
 def test_image_checks_fail_on_a_critical_finding_in_a_trivy_report(checks):
     name = "opscheck-selftest-api-server.json"
     with broken(
@@ -308,12 +321,8 @@ def test_image_checks_fail_on_a_critical_finding_in_a_trivy_report(checks):
             "1 {what} with CRITICAL/HIGH findings or no recent scan: qsign/api-server:1.4.2 "
             "(1 CRITICAL: CVE-2024-5535 in libssl3 3.3.0-r2 (fixed in 3.3.1-r1))"
         )
-        r = checks.until("weekly.image-vulnerabilities", "failed")
-        assert r.message == expected.format(what="running images"), r.message
-        r = checks.until("predeploy.image-vulnerabilities", "failed")
-        assert r.message == expected.format(what="release images"), r.message
-    checks.until("weekly.image-vulnerabilities", "passed")
-    checks.until("predeploy.image-vulnerabilities", "passed")
+        image_checks_fail(checks, expected)
+    image_checks_pass(checks)
 
 
 def test_image_vulnerabilities_fail_on_a_high_finding_in_a_vulnerability_report(checks):
@@ -373,12 +382,8 @@ def test_image_checks_fail_on_a_scan_40_days_old(checks):
             f"days old, run {taken:%Y-%m-%d %H:%M}Z by trivy report scan_results_qsign_api-server_1.4.2.json "
             "(at most 31 days))"
         )
-        r = checks.until("weekly.image-vulnerabilities", "failed")
-        assert r.message == expected.format(what="running images"), r.message
-        r = checks.until("predeploy.image-vulnerabilities", "failed")
-        assert r.message == expected.format(what="release images"), r.message
-    checks.until("weekly.image-vulnerabilities", "passed")
-    checks.until("predeploy.image-vulnerabilities", "passed")
+        image_checks_fail(checks, expected)
+    image_checks_pass(checks)
 
 
 def test_cis_benchmark_fails_on_results_40_days_old_and_on_undated_results(checks):
