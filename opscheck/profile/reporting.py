@@ -34,12 +34,22 @@ class Schedule(Strict):
     # The reports directory whose ledger is read; default: this run's --report-dir.
     ledger: str | None = None
 
-    @field_validator("max_age", "every")
+    @field_validator("max_age")
     @classmethod
     def _durations(cls, value: dict[str, str]) -> dict[str, str]:
         for cadence, text in value.items():
             try:
                 parse_duration(text)
+            except ValueError as exc:
+                raise ValueError(f"{cadence}: {exc}") from None
+        return value
+
+    @field_validator("every")
+    @classmethod
+    def _intervals(cls, value: dict[str, str]) -> dict[str, str]:
+        for cadence, text in value.items():
+            try:
+                parse_duration(text, "promql")  # seconds too: a test profile runs every 20s
             except ValueError as exc:
                 raise ValueError(f"{cadence}: {exc}") from None
         return value
@@ -50,7 +60,7 @@ class Schedule(Strict):
     def interval(self, cadence: str) -> timedelta:
         """How often `cadence` runs (`every`), the least a look-back window of its checks covers."""
         text = self.every.get(cadence) or Schedule.model_fields["every"].default.get(cadence)
-        return parse_duration(text) if text else timedelta(0)
+        return parse_duration(text, "promql") if text else timedelta(0)
 
 
 class PushgatewayConfig(Strict):

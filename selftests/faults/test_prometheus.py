@@ -38,6 +38,8 @@ def _profile(checks, path: Path, change: Callable[[dict[str, Any]], None] | None
     data = yaml.safe_load(checks.profile.read_text())
     p = data["prometheus"]
     p["windows"] = {"daily": WINDOW, "weekly": WINDOW, "monthly": WINDOW, "postdeploy": WINDOW}
+    # Windows cover their checklist's interval: here the checklists run every 20 seconds.
+    data.setdefault("schedule", {})["every"] = {"daily": WINDOW, "weekly": WINDOW, "monthly": WINDOW}
     p["latency_window"] = WINDOW
     cap = p.setdefault("capacity", {})
     cap["forecast"] = {**FAST_FORECAST, "horizon_days": 180}
