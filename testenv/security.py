@@ -255,32 +255,22 @@ def _hsm_days_left() -> float | None:
 
 # Demo findings (real CVE ids, as trivy reports them for such images); none HIGH/CRITICAL
 # except CVE-2024-45337 in Vault, which environments/demo.yaml accepts with a justification.
+ALPINE_OPENSSL_LOW = (
+    "CVE-2024-9143",
+    "libcrypto3",
+    "3.3.2-r0",
+    "3.3.2-r1",
+    "LOW",
+    "openssl: Low-level invalid GF(2^m) parameters lead to OOB memory access",
+)
 TRIVY_IMAGES: dict[str, dict[str, Any]] = {
     "qsign/api-server:1.4.2": {
         "os": ("alpine", "3.20.3"),
-        "vulns": [
-            (
-                "CVE-2024-9143",
-                "libcrypto3",
-                "3.3.2-r0",
-                "3.3.2-r1",
-                "LOW",
-                "openssl: Low-level invalid GF(2^m) parameters lead to OOB memory access",
-            )
-        ],
+        "vulns": [ALPINE_OPENSSL_LOW],
     },
     "qsign/signature-service:1.4.2": {
         "os": ("alpine", "3.20.3"),
-        "vulns": [
-            (
-                "CVE-2024-9143",
-                "libcrypto3",
-                "3.3.2-r0",
-                "3.3.2-r1",
-                "LOW",
-                "openssl: Low-level invalid GF(2^m) parameters lead to OOB memory access",
-            )
-        ],
+        "vulns": [ALPINE_OPENSSL_LOW],
     },
     "qsign/hsm-adapter:1.4.2": {"os": ("alpine", "3.20.3"), "vulns": []},
     "qsign/backup:1.4.2": {"os": ("alpine", "3.20.3"), "vulns": []},

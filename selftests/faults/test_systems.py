@@ -261,64 +261,49 @@ def test_error_patterns_fail_on_a_recurring_error(checks):
 # --------------------------------------------------------------- multi-cluster items (004)
 
 
-def test_etcd_snapshot_fails_when_snapshots_stop(checks):
+def snapshots_stopped():
     aged: list[Path] = []
-    with checks.fails_then_recovers(
-        "daily.etcd-snapshot",
-        broken(lambda: aged.extend(controlplane.stop_snapshots(30)), lambda: controlplane.resume_snapshots(aged)),
-        timeout=30,
-        profile=DEMO,
-    ) as r:
-        assert re.fullmatch(
-            r"1 etcd snapshot problems: control-plane \(newest snapshot etcd-snapshot-\d{8}-\d{6}\.db "
-            r"is 30\.0 h old, over 24\.0 h\)",
-            r.message,
-        ), r.message
+    return broken(lambda: aged.extend(controlplane.stop_snapshots(30)), lambda: controlplane.resume_snapshots(aged))
 
 
-def test_etcd_snapshot_fails_on_a_corrupt_snapshot(checks):
+def snapshot_planted(plant):
     planted: list[Path] = []
-    with checks.fails_then_recovers(
+    return broken(lambda: planted.append(plant()), lambda: controlplane.remove(planted[0]))
+
+
+SNAPSHOT = r"etcd-snapshot-\d{8}-\d{6}\.db"
+ETCD_FAULTS = {
+    "stopped": (
         "daily.etcd-snapshot",
-        broken(lambda: planted.append(controlplane.corrupt()), lambda: controlplane.remove(planted[0])),
-        timeout=30,
-        profile=DEMO,
-    ) as r:
-        assert re.fullmatch(
-            r"1 etcd snapshot problems: control-plane \(newest snapshot etcd-snapshot-\d{8}-\d{6}\.db "
-            r"is not valid: etcdutl snapshot status failed \(exit \d+\): .+\)",
-            r.message,
-        ), r.message
-
-
-def test_etcd_snapshot_fails_when_retention_is_not_applied(checks):
-    planted: list[Path] = []
-    with checks.fails_then_recovers(
+        snapshots_stopped,
+        rf"1 etcd snapshot problems: control-plane \(newest snapshot {SNAPSHOT} is 30\.0 h old, over 24\.0 h\)",
+    ),
+    "corrupt": (
         "daily.etcd-snapshot",
-        broken(lambda: planted.append(controlplane.plant_expired(9)), lambda: controlplane.remove(planted[0])),
-        timeout=30,
-        profile=DEMO,
-    ) as r:
-        assert re.fullmatch(
-            r"1 etcd snapshot problems: control-plane \(1 snapshots kept past the 7-day retention: "
-            r"etcd-snapshot-\d{8}-\d{6}\.db \(9\.0 days\)\)",
-            r.message,
-        ), r.message
-
-
-def test_predeploy_etcd_backup_fails_without_a_recent_snapshot(checks):
-    aged: list[Path] = []
-    with checks.fails_then_recovers(
+        lambda: snapshot_planted(controlplane.corrupt),
+        rf"1 etcd snapshot problems: control-plane \(newest snapshot {SNAPSHOT} "
+        r"is not valid: etcdutl snapshot status failed \(exit \d+\): .+\)",
+    ),
+    "retention not applied": (
+        "daily.etcd-snapshot",
+        lambda: snapshot_planted(lambda: controlplane.plant_expired(9)),
+        rf"1 etcd snapshot problems: control-plane \(1 snapshots kept past the 7-day retention: {SNAPSHOT} "
+        r"\(9\.0 days\)\)",
+    ),
+    "no recent snapshot before an upgrade": (
         "predeploy.etcd-backup",
-        broken(lambda: aged.extend(controlplane.stop_snapshots(30)), lambda: controlplane.resume_snapshots(aged)),
-        timeout=30,
-        profile=DEMO,
-    ) as r:
-        assert re.fullmatch(
-            r"1 control-plane hosts without a fresh etcd backup: control-plane \(newest snapshot "
-            r"etcd-snapshot-\d{8}-\d{6}\.db is 30\.0 h old, over 24\.0 h\)",
-            r.message,
-        ), r.message
+        snapshots_stopped,
+        rf"1 control-plane hosts without a fresh etcd backup: control-plane \(newest snapshot {SNAPSHOT} "
+        r"is 30\.0 h old, over 24\.0 h\)",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ETCD_FAULTS)
+def test_etcd_snapshot_checks_fail(checks, case):
+    check_id, fault, expected = ETCD_FAULTS[case]
+    with checks.fails_then_recovers(check_id, fault(), timeout=30, profile=DEMO) as r:
+        assert re.fullmatch(expected, r.message), r.message
 
 
 def test_vault_pods_fails_when_vault_is_sealed(checks):

@@ -34,5 +34,7 @@ def test_every_check_has_a_fault_self_test():
     proven = set(re.findall(r'checks\.until\(\s*"([a-z0-9.-]+)",\s*"failed"', sources))
     proven |= set(re.findall(r'checks\.fails_then_recovers\(\s*"([a-z0-9.-]+)"', sources))
     proven |= set(re.findall(r'checks\.one\(\s*"([a-z0-9.-]+)"\s*\)\n\s+assert r\.outcome == "failed"', sources))
+    # A table of fault cases: `"case": ("check.id", fault, expected),` in a dict run by a parametrized test.
+    proven |= set(re.findall(r'^\s+"[^"\n]+": \(\s*"([a-z0-9]+\.[a-z0-9.-]+)",', sources, re.M))
     ids = {e["id"] for e in catalog(REPO)}
     assert ids - proven == set()
