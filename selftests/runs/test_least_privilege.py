@@ -185,6 +185,11 @@ def test_every_cadence_runs_as_the_production_identity_with_no_forbidden_request
     assert len(mine) >= 40, codes
     assert forbidden == []
     assert {e["verb"] for e in mine} <= {"get", "list"}
+    # Secrets were read, namespace by namespace, never cluster-wide
+    secret_reads = {
+        e["requestURI"].partition("?")[0] for e in mine if e["requestURI"].partition("?")[0].endswith("/secrets")
+    }
+    assert secret_reads and all(uri.startswith("/api/v1/namespaces/") for uri in secret_reads), secret_reads
     # no check saw a permission problem (401/403 or a missing Role) in any other way
     denied = {c["id"]: c["message"] for c in data["checks"] if "forbidden" in c["message"].lower()}
     assert denied == {}
