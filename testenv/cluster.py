@@ -33,8 +33,10 @@ Public API (the demo cluster):
                                  lifecycle steps for any KwokTarget
 
 Manifests (testenv/manifests/): kwok-stages.yaml, kwok-usage.yaml, kwok-logs.yaml (kwok
-configuration, given to kwokctl), audit-policy.yaml, nodes.yaml, rbac-reader.yaml,
-qsign.yaml, qsign-volumes.yaml, kube-system.yaml (applied through the API).
+configuration, given to kwokctl), audit-policy.yaml, nodes.yaml, qsign.yaml,
+qsign-volumes.yaml, kube-system.yaml (applied through the API). The reader identity is the
+production one, deploy/rbac/reader.yaml and deploy/rbac/secret-reader.yaml (one source of
+truth: what the suite is tested with is what a cluster is given).
 """
 
 from __future__ import annotations
@@ -79,6 +81,28 @@ READER_NAMESPACE = "opscheck-system"
 READER_SA = "opscheck"
 READER_USER = f"system:serviceaccount:{READER_NAMESPACE}:{READER_SA}"
 READER_TOKEN_SECONDS = 365 * 24 * 3600
+# The production RBAC (deploy/rbac/): the ClusterRole, and the Role for Secrets applied in
+# each namespace where a check reads them.
+RBAC_DIR = Path(__file__).resolve().parent.parent / "deploy" / "rbac"
+READER_RBAC = RBAC_DIR / "reader.yaml"
+SECRET_READER_RBAC = RBAC_DIR / "secret-reader.yaml"
+# Where the profiles run on the demo cluster read Secrets (deploy/rbac/secret-reader.yaml
+# says which check reads which): TLS certificates in the profiles' namespaces (demo, qsign:
+# qsign; smartsensor: hankook-smartsensor, hankook-security, monitoring; titanium:
+# titanium-prod, istio-system, monitoring, argocd), Helm releases in demo's helm_namespaces
+# (qsign, kube-system, velero) and the others' system namespace, the ExternalSecret's target
+# in qsign.
+DEMO_SECRET_NAMESPACES = (
+    "qsign",
+    "kube-system",
+    "velero",
+    "hankook-smartsensor",
+    "hankook-security",
+    "monitoring",
+    "titanium-prod",
+    "istio-system",
+    "argocd",
+)
 
 MANIFESTS = demo.MANIFESTS
 K8S_VERSION = os.environ.get("OPSCHECK_K8S_VERSION", "v1.33.13")
@@ -112,6 +136,8 @@ class KwokTarget:
     metrics_server: bool = True
     # extra flags (component, flag, value), e.g. ("kube-controller-manager", "controllers", ...)
     component_args: tuple[tuple[str, str, str], ...] = ()
+    # namespaces where the reader gets deploy/rbac/secret-reader.yaml's Role
+    secret_namespaces: tuple[str, ...] = ()
     api: KubeApi = field(init=False, compare=False, repr=False)
     reader_api: KubeApi = field(init=False, compare=False, repr=False)
 
@@ -143,7 +169,7 @@ class KwokTarget:
         return self.cluster_dir() / "opscheck-config.sha256"
 
 
-DEMO = KwokTarget(CLUSTER, CONTEXT, "kube-apiserver")
+DEMO = KwokTarget(CLUSTER, CONTEXT, "kube-apiserver", secret_namespaces=DEMO_SECRET_NAMESPACES)
 
 # The demo cluster's paths and API, as module functions (the suite's fixtures and the
 # other testenv modules act on the demo cluster only).
@@ -577,10 +603,31 @@ def ensure_nodes(t: KwokTarget, nodes: list[dict] | None = None) -> None:
     wait_for(lambda: not any(node_unhealthy_taints(api.get("Node", None, n)) for n in names), 90, "node taints cleared")
 
 
-def ensure_reader(t: KwokTarget) -> None:
-    """The read-only ServiceAccount opscheck and a kubeconfig with a year-long token for it."""
-    for obj in demo.load_manifest("rbac-reader.yaml"):
+def reader_rbac(namespaces: Iterable[str]) -> list[dict]:
+    """The production RBAC objects (deploy/rbac/): reader.yaml, then secret-reader.yaml's
+    Role and RoleBinding in each of `namespaces`."""
+    objs = [d for d in yaml.safe_load_all(READER_RBAC.read_text()) if d]
+    for ns in namespaces:
+        for d in yaml.safe_load_all(SECRET_READER_RBAC.read_text()):
+            if d:
+                d["metadata"]["namespace"] = ns
+                objs.append(d)
+    return objs
+
+
+def ensure_reader_rbac(t: KwokTarget) -> None:
+    """Apply the production RBAC to cluster `t` (its secret namespaces are created if they
+    are not there yet, so the Roles can be)."""
+    for ns in t.secret_namespaces:
+        t.api.create_if_missing({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    for obj in reader_rbac(t.secret_namespaces):
         t.api.apply(obj)
+
+
+def ensure_reader(t: KwokTarget) -> None:
+    """The read-only ServiceAccount opscheck (the production RBAC of deploy/rbac/) and a
+    kubeconfig with a year-long token for it."""
+    ensure_reader_rbac(t)
     wait_for(
         lambda: t.api.get("ServiceAccount", READER_NAMESPACE, READER_SA) is not None, 30, "ServiceAccount opscheck"
     )

@@ -166,6 +166,8 @@ def _new_target(name: str) -> KwokTarget:
         home=home() / name,
         component_ports={opt: f"{comp}-{name}" for opt, comp in _COMPONENT_PORT_OPTIONS.items()},
         metrics_server=True,
+        # the profile's certificate and Helm namespaces that this cluster has
+        secret_namespaces=(*NAMESPACES[ROLE[name]], "kube-system"),
         component_args=(
             ("kube-controller-manager", "controllers", CONTROLLERS),
             ("kube-controller-manager", "leader-elect", "false"),

@@ -53,8 +53,10 @@ def test_externalsecrets(cluster, profile, evidence):
         component_absent(
             profile.required, "external-secrets", f"no External Secrets ExternalSecret CRD in cluster {cluster.name}"
         )
+    # target Secrets are read in the ExternalSecrets' own namespaces only (a Role there, deploy/rbac/)
+    namespaces = sorted({es["metadata"]["namespace"] for es in items})
     rows, offenders = external_secret_findings(
-        items, cluster.list("secrets"), datetime.now(UTC), cfg.stale_after_intervals, cfg.ignore
+        items, cluster.in_namespaces("secrets", namespaces), datetime.now(UTC), cfg.stale_after_intervals, cfg.ignore
     )
     evidence.table(rows)
     if not rows:

@@ -150,7 +150,7 @@ def test_unused_resources(cluster, profile, evidence):
     rows = unused(
         cluster.in_namespaces("persistentvolumeclaims", ns),
         cluster.in_namespaces("configmaps", ns),
-        cluster.in_namespaces("secrets", ns),
+        cluster.in_namespaces("secrets", ns) if "secrets" in cfg.kinds else [],
         users,
         cluster.in_namespaces("ingresses", ns),
         cfg.kinds,

@@ -43,17 +43,24 @@ def test_version_skew(cluster, profile, evidence):
 
 @check("predeploy.helm-releases", severity="high", covers=["004.upgrade.helm-releases"])
 def test_helm_releases(cluster, profile, evidence):
-    """No Helm release is failed or stuck pending (helm list -A)
+    """No Helm release is failed or stuck pending (helm list in the profile's Helm namespaces)
 
-    helm list -A --all; helm history <release> -n <namespace>; helm status <release> -n <namespace>
+    helm list -A --all (or -n <namespace>); helm history <release> -n <namespace>; helm status <release> -n <namespace>
     failed: read why (helm history shows the description), fix it, then helm upgrade again or go back:
     helm rollback <release> <revision> -n <namespace>.
     pending-install/upgrade/rollback: a helm command was interrupted; no other upgrade can run until it is resolved:
     helm rollback <release> <last deployed revision> -n <namespace> (or, for a first install, helm uninstall).
     """
-    releases = helm_releases(helm_records(cluster.list("secrets"), cluster.list("configmaps")))
+    # Release records are read where a Role lets the reader see Secrets (no cluster-wide Secret access)
+    namespaces = profile.helm_namespaces or [*profile.namespaces, *profile.system_namespaces]
+    releases = helm_releases(
+        helm_records(cluster.in_namespaces("secrets", namespaces), cluster.in_namespaces("configmaps", namespaces))
+    )
     if not releases:
-        component_absent(profile.required, "helm", f"no Helm release in cluster {cluster.name}")
+        component_absent(
+            profile.required, "helm", f"no Helm release in {', '.join(namespaces)} of cluster {cluster.name}"
+        )
+    evidence.note(f"release records (Secrets and ConfigMaps owned by helm) in {', '.join(namespaces)}")
     evidence.table({k: r[k] for k in ("object", "revision", "status")} for r in releases)
     evidence.expect_none(helm_offenders(releases), "Helm releases failed or pending", table=False)
 

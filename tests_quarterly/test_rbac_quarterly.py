@@ -7,12 +7,15 @@ from opscheck.rules.rbac import custom_grants, policy_exceptions, privileged_acc
 
 @check("quarterly.privileged-access", severity="critical", covers=["000.quarterly.access-review"])
 def test_privileged_access(rbac, profile, evidence):
-    r"""Subjects with cluster-admin or Secret read access are all approved for it
+    r"""Subjects with cluster-admin, Secret reads, exec/attach/port-forward/proxy or wildcards are all approved for it
 
     kubectl get clusterrolebindings -o json | jq -r '.items[] | select(.roleRef.name=="cluster-admin") | .metadata.name'
-    kubectl auth can-i --list --as=<subject> | grep -E '^\*|secrets'
-    Remove the binding (or narrow its role to what the subject needs, without secrets), or have
-    the access approved and add the subject to security.rbac.privileged_subjects.
+    kubectl auth can-i --list --as=<subject> | grep -E '^\*|secrets|pods/exec|pods/attach|pods/portforward|/proxy'
+    `get` is enough on those subresources: pods/exec, attach and portforward open over a WebSocket GET, and
+    nodes/proxy get runs commands in any container of the node through the kubelet.
+    Remove the binding (or narrow its role to the resources and verbs the subject needs, without secrets
+    and those subresources), or have the access approved and add the subject to
+    security.rbac.privileged_subjects.
     """
     policy = profile.security.rbac
     if policy.privileged_subjects is None:

@@ -56,6 +56,9 @@ class Profile(Strict):
     thresholds: Thresholds = Thresholds()
     logs: LogRules = LogRules()
     certificate_namespaces: list[str] | None = None  # default: namespaces
+    # Where Helm's release records are read (Secrets need a Role there, deploy/rbac/):
+    # default namespaces + system_namespaces
+    helm_namespaces: list[str] | None = None
     vault: VaultConfig | None = None
     postgres: PostgresConfig | None = None
     prometheus: PrometheusConfig | None = None

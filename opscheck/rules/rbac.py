@@ -23,6 +23,18 @@ Row = dict[str, Any]
 
 BOOTSTRAP_LABEL = "kubernetes.io/bootstrapping"
 READ_VERBS = {"get", "list", "watch", "*"}
+# Subresources of the core group that run commands in, attach to or tunnel into what they
+# name. `get` reaches them as well as `create`: a WebSocket upgrade is a GET (pods/exec,
+# attach, portforward before Kubernetes 1.35), and nodes/proxy `get` runs commands in any
+# container on the node through the kubelet's API (exec, run).
+DANGEROUS_SUBRESOURCES: dict[str, str] = {
+    "nodes/proxy": "commands in any container via nodes/proxy",
+    "pods/exec": "exec into pods via pods/exec",
+    "pods/attach": "attach to containers via pods/attach",
+    "pods/portforward": "port-forward into pods via pods/portforward",
+    "services/proxy": "reach any service port via services/proxy",
+}
+DANGEROUS_VERBS = {"get", "create", "*"}
 
 
 def subject_key(subject: dict[str, Any], binding_namespace: str | None) -> str:
@@ -74,6 +86,46 @@ def reads_secrets(rules: list[dict[str, Any]]) -> bool:
         if (groups & {"", "*"}) and (resources & {"secrets", "*"}) and (set(r.get("verbs") or []) & READ_VERBS):
             return True
     return False
+
+
+def _matches_resource(granted: Iterable[str], resource: str) -> bool:
+    """Whether a rule's resources cover `resource` (`pods/exec`) as the RBAC authorizer
+    matches them: itself, "*", "pods/*" or "*/exec"."""
+    base, _, sub = resource.partition("/")
+    return any(g in ("*", resource) or (sub and g in (f"{base}/*", f"*/{sub}")) for g in granted)
+
+
+def dangerous_subresources(rules: list[dict[str, Any]]) -> list[str]:
+    """What the rules let the holder run or reach through a subresource (DANGEROUS_SUBRESOURCES)."""
+    found = []
+    for resource, what in DANGEROUS_SUBRESOURCES.items():
+        for r in rules:
+            if (
+                set(r.get("apiGroups") or []) & {"", "*"}
+                and set(r.get("verbs") or []) & DANGEROUS_VERBS
+                and _matches_resource(r.get("resources") or [], resource)
+            ):
+                found.append(what)
+                break
+    return found
+
+
+def dangerous_grants(rules: list[dict[str, Any]], scope: str = "cluster") -> list[str]:
+    """Everything that makes rules more than read-only over ordinary objects, in words:
+    cluster-admin, Secret reads, exec/attach/port-forward/proxy subresources, wildcards.
+    `scope` is "cluster" (a ClusterRoleBinding) or the RoleBinding's namespace."""
+    where = "" if scope == "cluster" else f" in {scope}"
+    if is_cluster_admin(rules):
+        # everything, the items below included
+        return ["cluster-admin" if scope == "cluster" else f"admin of everything in {scope}", f"reads Secrets{where}"]
+    out = []
+    if reads_secrets(rules):
+        out.append("reads Secrets" + (" cluster-wide" if scope == "cluster" else where))
+    out += [f"{what}{where}" for what in dangerous_subresources(rules)]
+    fields = sorted({f for r in rules for f in wildcards(r)})
+    if fields:
+        out.append(f"wildcard (*) in {', '.join(fields)}{where}")
+    return out
 
 
 def describe_rules(rules: list[dict[str, Any]], limit: int = 6) -> str:
@@ -183,13 +235,12 @@ class Rbac:
 
 
 def privileges(grant: Grant) -> list[str]:
-    """What makes a grant privileged: cluster-admin and/or Secret read access."""
-    out = []
-    if grant.role_name == "cluster-admin" or is_cluster_admin(list(grant.rules)):
-        out.append("cluster-admin" if grant.scope == "cluster" else f"admin of everything in {grant.scope}")
-    if reads_secrets(list(grant.rules)):
-        out.append("reads Secrets" + ("" if grant.scope == "cluster" else f" in {grant.scope}"))
-    return out
+    """What makes a grant privileged: cluster-admin, Secret read access, exec/attach/
+    port-forward/proxy subresources, wildcards (dangerous_grants)."""
+    rules = list(grant.rules)
+    if grant.role_name == "cluster-admin" and not is_cluster_admin(rules):
+        rules = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]  # its rules not listed
+    return dangerous_grants(rules, grant.scope)
 
 
 # ----------------------------------------------------------------- the checks' judgments
@@ -215,11 +266,15 @@ def unapproved_bindings(grants: Iterable[Grant], approved: Iterable[str]) -> tup
         for g in mine
     ]
     offenders = [
-        {"object": g.binding, "detail": f"{g.subject} not approved, {g.role_ref}"}
+        {"object": g.binding, "detail": f"{g.subject} not approved, {g.role_ref}" + _naming(privileges(g))}
         for g in mine
         if g.subject not in approved
     ]
     return rows, offenders
+
+
+def _naming(dangers: list[str]) -> str:
+    return f" [dangerous: {'; '.join(dangers)}]" if dangers else ""
 
 
 def access_review(
@@ -250,7 +305,7 @@ def access_review(
                     {
                         "object": reviewed.subject,
                         "detail": f"{g.role_ref} in {g.scope} via {g.binding}, not among its reviewed roles: "
-                        f"{', '.join(reviewed.roles) or 'none'}",
+                        f"{', '.join(reviewed.roles) or 'none'}" + _naming(privileges(g)),
                     }
                 )
     return rows, offenders
@@ -281,7 +336,8 @@ def default_sa_permissions(
             offenders.append(
                 {
                     "object": f"{ns}/default",
-                    "detail": f"{can} in {g.scope} via {g.binding} ({g.role_ref}, bound to {g.subject})",
+                    "detail": f"{can} in {g.scope} via {g.binding} ({g.role_ref}, bound to {g.subject})"
+                    + _naming(privileges(g)),
                 }
             )
     return rows, offenders
@@ -323,6 +379,9 @@ def policy_exceptions(
         if not fields:
             continue
         detail = "* in " + ", ".join(fields)
+        reaches = dangerous_subresources(role.get("rules") or [])
+        if reaches:
+            detail += " [dangerous: " + "; ".join(reaches) + "]"
         (allowed if name in wildcard_ok else offenders).append({"object": obj, "detail": detail})
     for b, scope in [(b, None) for b in rbac.cluster_bindings] + [
         (b, b["metadata"]["namespace"]) for b in rbac.bindings

@@ -34,6 +34,7 @@ KINDS: dict[str, str] = {
     "endpointslices": "/apis/discovery.k8s.io/v1/endpointslices",
     "persistentvolumeclaims": "/api/v1/persistentvolumeclaims",
     "persistentvolumes": "/api/v1/persistentvolumes",
+    # read per namespace only (PER_NAMESPACE): GET /api/v1/namespaces/<ns>/secrets
     "secrets": "/api/v1/secrets",
     "configmaps": "/api/v1/configmaps",
     "namespaces": "/api/v1/namespaces",
@@ -85,6 +86,11 @@ CLUSTER_SCOPED: frozenset[str] = frozenset(
         "customresourcedefinitions",
     }
 )
+
+# Kinds read namespace by namespace, never cluster-wide: the production identity
+# (deploy/rbac/) may read Secrets only in the namespaces a Role grants it, those whose TLS
+# certificates, Helm releases or ExternalSecret targets the checks read.
+PER_NAMESPACE: frozenset[str] = frozenset({"secrets"})
 
 # The controllers whose pods are an application's workloads: kind -> KINDS key.
 WORKLOAD_KINDS: dict[str, str] = {"Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets"}
@@ -173,6 +179,12 @@ class KubeCluster:
     def _describe_status(self, path: str, status: int, reason: str) -> str:
         if status == 401:
             return f"cluster {self.name}: authentication failed (401): the kubeconfig credentials were rejected"
+        if status == 403 and path.endswith("/secrets") and "/namespaces/" in path:
+            namespace = path.split("/namespaces/", 1)[1].split("/", 1)[0]
+            return (
+                f"cluster {self.name}: forbidden (403) to read Secrets in namespace {namespace}: "
+                f"bind the Role of deploy/rbac/secret-reader.yaml there (kubectl apply -n {namespace} -f ...)"
+            )
         if status == 403:
             return f"cluster {self.name}: forbidden (403) to read {path}: the identity lacks get/list permission"
         if status == 404:
@@ -188,6 +200,8 @@ class KubeCluster:
 
     def list(self, kind: str) -> list[dict[str, Any]]:
         """Every object of `kind` in the cluster, fetched once per run."""
+        if kind in PER_NAMESPACE:
+            raise ValueError(f"{kind} are read per namespace: use in_namespaces({kind!r}, namespaces)")
         path = KINDS[kind]
         return self.cache.get(f"{self.name}/list/{kind}", lambda: list(self._list_all(kind, path)))
 
@@ -222,7 +236,18 @@ class KubeCluster:
 
     def in_namespaces(self, kind: str, namespaces: list[str]) -> list[dict[str, Any]]:
         wanted = set(namespaces)
+        if kind in PER_NAMESPACE:
+            return [o for ns in sorted(wanted) for o in self._list_namespace(kind, ns)]
         return [o for o in self.list(kind) if o["metadata"].get("namespace") in wanted]
+
+    def _list_namespace(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+        """The objects of `kind` in one namespace, fetched once per run. A namespace the
+        cluster does not have holds none (and no Role can grant a read in it)."""
+        if namespace not in {n["metadata"]["name"] for n in self.list("namespaces")}:
+            return []
+        prefix, plural = KINDS[kind].rsplit("/", 1)
+        path = f"{prefix}/namespaces/{namespace}/{plural}"
+        return self.cache.get(f"{self.name}/list/{kind}/{namespace}", lambda: list(self._list_all(kind, path)))
 
     def workloads(
         self, namespaces: list[str], kinds: tuple[str, ...] = ("Deployment", "StatefulSet")

@@ -112,7 +112,7 @@ def test_rbac_subject_checks_fail_on_a_cluster_admin_binding_to_an_unapproved_us
         r = checks.until("monthly.rbac-approved-subjects", "failed")
         assert r.message == (
             "1 bindings to subjects not on the approved list: clusterrolebinding/opscheck-selftest-intruder "
-            "(User:mallory not approved, ClusterRole cluster-admin)"
+            "(User:mallory not approved, ClusterRole cluster-admin [dangerous: cluster-admin; reads Secrets])"
         ), r.message
         r = checks.until("quarterly.privileged-access", "failed")
         assert r.message == (
@@ -121,6 +121,92 @@ def test_rbac_subject_checks_fail_on_a_cluster_admin_binding_to_an_unapproved_us
         ), r.message
     checks.until("monthly.rbac-approved-subjects", "passed")
     checks.until("quarterly.privileged-access", "passed")
+
+
+DEBUGGER_ROLE = {
+    "apiVersion": RBAC,
+    "kind": "ClusterRole",
+    "metadata": {"name": "opscheck-selftest-debugger"},
+    # read-looking verbs only: get opens exec and port-forward streams (WebSocket) and runs
+    # commands through the kubelet's API (nodes/proxy)
+    "rules": [
+        {"apiGroups": [""], "resources": ["pods", "pods/exec", "pods/portforward"], "verbs": ["get", "list"]},
+        {"apiGroups": [""], "resources": ["nodes/proxy"], "verbs": ["get"]},
+    ],
+}
+DEBUGGER_BINDING = {
+    "apiVersion": RBAC,
+    "kind": "ClusterRoleBinding",
+    "metadata": {"name": "opscheck-selftest-debugger"},
+    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "opscheck-selftest-debugger"},
+    # an approved subject (monthly.rbac-approved-subjects passes), not approved for privileged access
+    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "operator"}],
+}
+DEBUGGER_GRANTS = (
+    "commands in any container via nodes/proxy, exec into pods via pods/exec, "
+    "port-forward into pods via pods/portforward"
+)
+
+
+def test_rbac_checks_name_exec_portforward_and_nodes_proxy_granted_with_get(checks):
+    make_role, drop_role = _made(dict(DEBUGGER_ROLE))
+    make_binding, drop_binding = _made(dict(DEBUGGER_BINDING))
+
+    def grant() -> None:
+        make_role()
+        make_binding()
+
+    def revoke() -> None:
+        drop_binding()
+        drop_role()
+
+    with broken(grant, revoke):
+        r = checks.until("quarterly.privileged-access", "failed")
+        assert r.message == (
+            f"1 privileged subjects not approved: User:operator ({DEBUGGER_GRANTS} via "
+            "clusterrolebinding/opscheck-selftest-debugger (ClusterRole opscheck-selftest-debugger))"
+        ), r.message
+        r = checks.until("monthly.access-review", "failed")
+        assert r.message == (
+            "1 unexpected role grants: User:operator (ClusterRole opscheck-selftest-debugger in cluster via "
+            "clusterrolebinding/opscheck-selftest-debugger, not among its reviewed roles: qsign-operator "
+            f"[dangerous: {DEBUGGER_GRANTS.replace(', ', '; ')}])"
+        ), r.message
+        assert checks.one("monthly.rbac-approved-subjects").outcome == "passed"
+    checks.until("quarterly.privileged-access", "passed")
+    checks.until("monthly.access-review", "passed")
+
+
+def test_privileged_access_fails_on_cluster_wide_secret_reads(checks):
+    role = {
+        "apiVersion": RBAC,
+        "kind": "ClusterRole",
+        "metadata": {"name": "opscheck-selftest-secret-lister"},
+        "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["list", "watch"]}],
+    }
+    binding = {
+        "apiVersion": RBAC,
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "opscheck-selftest-secret-lister"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "viewer"}],
+    }
+    make_role, drop_role = _made(role)
+    make_binding, drop_binding = _made(binding)
+
+    def grant() -> None:
+        make_role()
+        make_binding()
+
+    def revoke() -> None:
+        drop_binding()
+        drop_role()
+
+    with checks.fails_then_recovers("quarterly.privileged-access", broken(grant, revoke)) as r:
+        assert r.message == (
+            "1 privileged subjects not approved: User:viewer (reads Secrets cluster-wide via "
+            "clusterrolebinding/opscheck-selftest-secret-lister (ClusterRole opscheck-selftest-secret-lister))"
+        ), r.message
 
 
 def test_access_review_fails_when_a_reviewed_user_gets_a_role_beyond_review(checks):
@@ -132,10 +218,14 @@ def test_access_review_fails_when_a_reviewed_user_gets_a_role_beyond_review(chec
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "viewer"}],
     }
     with checks.fails_then_recovers("monthly.access-review", broken(*_made(escalation))) as r:
-        assert r.message == (
+        assert r.message.startswith(
             "1 unexpected role grants: User:viewer (ClusterRole edit in qsign via "
-            "rolebinding/qsign/opscheck-selftest-escalation, not among its reviewed roles: view)"
+            "rolebinding/qsign/opscheck-selftest-escalation, not among its reviewed roles: view [dangerous: "
+            "reads Secrets in qsign; "
         ), r.message
+        # edit lets its holder into the pods of the namespace: named
+        for grant in ("exec into pods via pods/exec", "attach to containers via pods/attach"):
+            assert f"{grant} in qsign" in r.message, r.message
 
 
 def test_rbac_policy_fails_on_a_wildcard_role(checks):
@@ -148,7 +238,9 @@ def test_rbac_policy_fails_on_a_wildcard_role(checks):
     with checks.fails_then_recovers("quarterly.rbac-policy", broken(*_made(wildcard))) as r:
         assert r.message == (
             "1 wildcard roles or default ServiceAccount bindings outside the allowed lists: "
-            "role/qsign/opscheck-selftest-wildcard (* in resources, verbs)"
+            "role/qsign/opscheck-selftest-wildcard (* in resources, verbs [dangerous: commands in any container via "
+            "nodes/proxy; exec into pods via pods/exec; attach to containers via pods/attach; port-forward into pods "
+            "via pods/portforward; reach any service port via services/proxy])"
         ), r.message
 
 
@@ -182,7 +274,7 @@ def test_default_sa_checks_fail_when_the_default_service_account_may_read_secret
         assert r.message == (
             "1 permissions of default ServiceAccounts: qsign/default (get,list secrets in qsign via "
             "rolebinding/qsign/opscheck-selftest-default-sa (Role opscheck-selftest-secret-reader, "
-            "bound to ServiceAccount:qsign/default))"
+            "bound to ServiceAccount:qsign/default) [dangerous: reads Secrets in qsign])"
         ), r.message
         r = checks.until("quarterly.rbac-policy", "failed")
         assert r.message == (

@@ -241,6 +241,69 @@ def test_rbac_helpers():
     assert rbac.is_system({"metadata": {"name": "system:x"}}, ["system:"])
 
 
+def test_dangerous_grants_name_exec_attach_portforward_proxy_secrets_and_wildcards():
+    core = lambda resources, verbs: {"apiGroups": [""], "resources": resources, "verbs": verbs}  # noqa: E731
+    assert rbac.dangerous_grants([core(["pods", "pods/log"], ["get", "list"])]) == []
+    # get is enough: a WebSocket upgrade is a GET, nodes/proxy get runs commands through the kubelet
+    assert rbac.dangerous_grants([core(["nodes/proxy"], ["get"])]) == ["commands in any container via nodes/proxy"]
+    assert rbac.dangerous_grants([core(["pods/exec", "pods/attach", "pods/portforward"], ["create"])]) == [
+        "exec into pods via pods/exec",
+        "attach to containers via pods/attach",
+        "port-forward into pods via pods/portforward",
+    ]
+    assert rbac.dangerous_grants([core(["services/proxy"], ["get"])], "qsign") == [
+        "reach any service port via services/proxy in qsign"
+    ]
+    # the RBAC authorizer's own matching: pods/* and */exec cover pods/exec
+    assert "exec into pods via pods/exec" in rbac.dangerous_grants([core(["pods/*"], ["get"])])
+    assert rbac.dangerous_grants([core(["*/exec"], ["create"])]) == ["exec into pods via pods/exec"]
+    # list/watch on a subresource does not open a stream; other API groups are not the core subresources
+    assert rbac.dangerous_grants([core(["pods/exec"], ["list", "watch"])]) == []
+    assert rbac.dangerous_grants([{"apiGroups": ["apps"], "resources": ["pods/exec"], "verbs": ["get"]}]) == []
+    assert rbac.dangerous_grants([core(["secrets"], ["watch"])]) == ["reads Secrets cluster-wide"]
+    assert rbac.dangerous_grants([core(["secrets"], ["get"])], "qsign") == ["reads Secrets in qsign"]
+    assert rbac.dangerous_grants([core(["*"], ["get", "list"])]) == [
+        "reads Secrets cluster-wide",
+        "commands in any container via nodes/proxy",
+        "exec into pods via pods/exec",
+        "attach to containers via pods/attach",
+        "port-forward into pods via pods/portforward",
+        "reach any service port via services/proxy",
+        "wildcard (*) in resources",
+    ]
+    assert rbac.dangerous_grants([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]) == [
+        "cluster-admin",
+        "reads Secrets",
+    ]
+
+
+def test_privileged_access_and_reviews_name_the_dangerous_grant():
+    role = {
+        "metadata": {"name": "debugger"},
+        "rules": [{"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]}],
+    }
+    binding = {
+        "metadata": {"name": "debug"},
+        "roleRef": {"kind": "ClusterRole", "name": "debugger"},
+        "subjects": [{"kind": "User", "name": "mallory"}],
+    }
+    model = rbac.Rbac([role], [], [binding], [], ["system:"])
+    grants = rbac.custom_grants(model)
+    rows, offenders = rbac.privileged_access(grants, [])
+    assert offenders == [
+        {
+            "object": "User:mallory",
+            "detail": "exec into pods via pods/exec via clusterrolebinding/debug (ClusterRole debugger)",
+        }
+    ]
+    assert rows[0]["approved"] == "NO"
+    assert rbac.privileged_access(grants, ["User:mallory"])[1] == []
+    _, offenders = rbac.unapproved_bindings(grants, [])
+    assert offenders[0]["detail"] == (
+        "User:mallory not approved, ClusterRole debugger [dangerous: exec into pods via pods/exec]"
+    )
+
+
 def test_certificate_state():
     from opscheck.rules.cert_manager import certificate_state
 
