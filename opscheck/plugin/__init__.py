@@ -24,7 +24,7 @@ import pytest
 
 from opscheck.check import CADENCES, PRIMARY_CADENCE_DIRS, SEVERITIES, CheckFailure, CheckSpec, Evidence
 from opscheck.errors import DependencyError, OpscheckError, ProfileError
-from opscheck.profile import ENV_VAR, Profile, load_profile
+from opscheck.profile import ENV_VAR, Profile, check_secrets, load_profile
 from opscheck.record.outcomes import TERMINAL_STATUS
 from opscheck.record.results import CHECK_PROPERTY, CatalogEntry, CheckRecord, Failure, short_message
 from opscheck.record.waivers import Waiver, check_known, declared_check_ids, load_waivers
@@ -112,6 +112,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # no profile: fine unless checks are collected (see modifyitems)
     try:
         profile = load_profile(path)
+        if not is_worker(config):
+            check_secrets(profile)
     except ProfileError as exc:
         raise pytest.UsageError(str(exc)) from None
     release_id = (config.getoption("opscheck_release") or "").strip()
@@ -119,7 +121,11 @@ def pytest_configure(config: pytest.Config) -> None:
         profile = profile.model_copy(update={"release": profile.release.model_copy(update={"id": release_id})})
     config.stash[PROFILE_KEY] = profile
     try:
-        waivers = load_waivers(profile.waivers_path) if profile.waivers_path else []
+        waivers = (
+            load_waivers(profile.waivers_path, max_days=profile.waivers_max_days, today=date.today())
+            if profile.waivers_path
+            else []
+        )
         if waivers and not is_worker(config):
             check_known(waivers, declared_check_ids(Path(config.rootpath)), profile.waivers_path)
         if profile.attestations is not None:  # a malformed attestation file stops the run too

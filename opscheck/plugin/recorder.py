@@ -41,7 +41,13 @@ def start_recording(config: pytest.Config, profile: Profile, waivers: list[Waive
     config.stash[RUN_DATE_KEY] = run.started.date()
     folder = None
     if not (config.getoption("opscheck_no_report") or config.option.collectonly):
-        folder = ReportFolder(Path(config.getoption("opscheck_report_dir")), run.folder_name)
+        reports_dir = Path(config.getoption("opscheck_report_dir"))
+        try:
+            folder = ReportFolder(reports_dir, run.folder_name, group_readable=profile.reporting.group_readable)
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"--report-dir {reports_dir}: cannot create the run folder: {exc.strerror or exc}"
+            ) from None
         # pytest-html reads these in its own pytest_configure, which runs later. junit.xml
         # is ours, written from the records with results.json (pytest's would follow its reports).
         if config.pluginmanager.hasplugin("html"):
