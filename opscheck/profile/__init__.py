@@ -75,8 +75,8 @@ from opscheck.profile.reporting import (
     Attestations,
     AttestedItem,
     ExportConfig,
-    Reporting,
     PushgatewayConfig,
+    Reporting,
     Schedule,
     Signing,
 )

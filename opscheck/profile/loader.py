@@ -99,7 +99,7 @@ def _check_references(profile: Profile) -> None:
             doc = parse_yaml(read_text(kc, "kubeconfig"))
         except ProfileError as exc:
             raise ProfileError(f"{where}: {exc}") from None
-        except yaml.YAMLError as exc:
+        except yaml.YAMLError:
             raise ProfileError(f"{where}: {kc} is not a readable kubeconfig (malformed YAML)") from None
         if not isinstance(doc, dict):
             raise ProfileError(f"{where}: {kc} is not a kubeconfig (a YAML mapping), got {type(doc).__name__}")

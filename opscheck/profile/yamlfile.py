@@ -61,9 +61,7 @@ class StrictLoader(yaml.SafeLoader):
             except TypeError:  # an unhashable key: the safe loader's own error follows
                 continue
             if duplicate:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r}", key_node.start_mark
-                )
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
         return super().construct_mapping(node, deep=deep)
 
 

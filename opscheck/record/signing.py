@@ -209,7 +209,9 @@ def verifier_of(profile: Profile, *, identity: bool = True) -> Verifier:
     allowed = profile.relative_path(signing.allowed_signers) if signing.allowed_signers else None
     if allowed is not None and not allowed.is_file():
         raise ProfileError(f"{profile.source}: reporting.signing.allowed_signers: {allowed} does not exist")
-    return Verifier(allowed_signers=allowed, hmac_key=_hmac_key(signing), identity=signing.identity if identity else None)
+    return Verifier(
+        allowed_signers=allowed, hmac_key=_hmac_key(signing), identity=signing.identity if identity else None
+    )
 
 
 def require_signed(path: Path, verifier: Verifier, what: str) -> None:
@@ -220,4 +222,3 @@ def require_signed(path: Path, verifier: Verifier, what: str) -> None:
             f"{path}: {what} not accepted: {why} (the profile requires signed inputs: "
             f"{path.name}{SSH_SUFFIX} from `ssh-keygen -Y sign -n {INPUT_NAMESPACE}`, or {path.name}{HMAC_SUFFIX})"
         )
-

@@ -127,7 +127,15 @@ CASES: dict[str, tuple[Callable[[pytest.Pytester], list[str] | None], str]] = {
 def test_bad_input_is_one_line_exit_4_and_no_traceback(suite: pytest.Pytester, case: str) -> None:
     arrange, names = CASES[case]
     extra = arrange(suite) or []
-    args = [f"--env={suite.path / 'profile.yaml'}", "--report-dir=reports", *extra, "-m", "daily", "-p", "no:cacheprovider"]
+    args = [
+        f"--env={suite.path / 'profile.yaml'}",
+        "--report-dir=reports",
+        *extra,
+        "-m",
+        "daily",
+        "-p",
+        "no:cacheprovider",
+    ]
     result = suite.runpytest_subprocess(*args)
     out, err = result.stdout.str(), result.stderr.str()
     assert "Traceback" not in out + err, out + err
@@ -137,4 +145,3 @@ def test_bad_input_is_one_line_exit_4_and_no_traceback(suite: pytest.Pytester, c
     assert names in lines[0], lines[0]
     reports = suite.path / "reports"
     assert not reports.exists() or not any(reports.iterdir()), list(reports.iterdir())
-
