@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import yaml
 from kubernetes.config.config_exception import ConfigException
@@ -22,6 +22,8 @@ from opscheck.profile.yamlfile import load_model, parse_yaml, read_text
 ENV_VAR = "OPSCHECK_ENV"
 # Profile fields holding the URL of an HTTP service: by name, wherever they are.
 URL_SCHEMES = ("http", "https")
+# scheme://[user[:password]@]host[:port][/...]: the scheme and the authority.
+_URL = re.compile(r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):)?(?://(?P<authority>[^/?#]*))?")
 
 
 def load_profile(path: str | os.PathLike[str]) -> Profile:
@@ -62,15 +64,15 @@ def _check_urls(profile: Profile) -> None:
     for where, name, value in walk(profile):
         if not (is_url_field(name) and isinstance(value, str)):
             continue
-        try:
-            parts = urlsplit(value.strip())
-            host = parts.hostname
-        except ValueError as exc:
-            raise ProfileError(f"{profile.source}: {where}: not a valid URL ({exc})") from None
-        if parts.scheme.lower() not in URL_SCHEMES:
+        match = _URL.match(value.strip())
+        scheme = (match.group("scheme") if match else None) or ""
+        authority = (match.group("authority") if match else None) or ""
+        host = (
+            authority.rpartition("@")[2].split(":")[0] if not authority.rpartition("@")[2].startswith("[") else "ipv6"
+        )
+        if scheme.lower() not in URL_SCHEMES:
             raise ProfileError(
-                f"{profile.source}: {where}: scheme {parts.scheme + '://' if parts.scheme else '(none)'} "
-                "is not http:// or https://"
+                f"{profile.source}: {where}: scheme {scheme + '://' if scheme else '(none)'} is not http:// or https://"
             )
         if not host:
             raise ProfileError(f"{profile.source}: {where}: no host in the URL")
