@@ -14,12 +14,14 @@ outcome as one row (`html_shape`), so no record can say otherwise.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import Timeout
 
-from opscheck.errors import ProfileError
+from opscheck.errors import OpscheckError, ProfileError
 from opscheck.plugin import CACHE_DIR_INPUT, CATALOG_OUTPUT, RECORDER_NAME, RUN_DATE_INPUT, RUN_DATE_KEY, SHOWS
 from opscheck.profile import Profile
 from opscheck.record import html
@@ -241,8 +243,18 @@ class RunRecorder:
         if config.pluginmanager.hasplugin("html"):
             expected.append("report.html")
         if self.exitstatus in COMPLETED and all(folder.path(f).exists() for f in expected):
-            final = folder.commit()
             tr = config.pluginmanager.get_plugin("terminalreporter")
+            try:
+                final = folder.commit()
+            except (OpscheckError, OSError, Timeout) as exc:
+                # Not sealed (a signing key that stopped working, the ledger lock held too
+                # long): say so; the hidden partial folder stays for the operator to look at.
+                message = f"opscheck: run NOT sealed into {folder.reports_dir}: {exc}"
+                if tr is not None:
+                    tr.write_line(message)
+                else:
+                    print(message, file=sys.stderr)
+                return
             if tr is not None:
                 tr.write_line(f"opscheck: report written to {final}/")
         else:
