@@ -1,7 +1,7 @@
 """`python -m opscheck ...`: commands around the suite that do not run checks.
 
 Exit codes: 0 success, 1 verify found a broken chain (or coverage found an uncovered
-runbook item), 2 bad usage, 3 the suite's declarations are broken.
+runbook item), 2 bad usage (verify: not a ledger), 3 the suite's declarations are broken.
 """
 
 from __future__ import annotations
@@ -59,23 +59,89 @@ def catalog(root: Path) -> list[dict[str, Any]]:
     return sorted(collector.entries, key=lambda e: (CADENCES.index(e["cadences"][0]) if e["cadences"] else 99, e["id"]))
 
 
-def verify_command(reports: Path) -> int:
-    """0: the chain is intact; 1: something was changed, removed, inserted or reordered."""
-    from opscheck.record.ledger import verify
+def verify_command(args: argparse.Namespace) -> int:
+    """0: the chain is intact; 1: something was changed, removed, inserted or reordered;
+    2: not a ledger (nothing to verify) or bad usage."""
+    from opscheck.errors import OpscheckError
+    from opscheck.record.ledger import NotALedger, verify_ledger
 
+    reports: Path = args.reports
     if not reports.is_dir():
         print(f"opscheck verify: {reports} is not a directory", file=sys.stderr)
         return 2
-    runs, problems = verify(reports)
-    for p in problems:
+    try:
+        verifier = _verifier(args)
+        verdict = verify_ledger(reports, verifier, args.expect_head)
+    except NotALedger as exc:
+        print(f"opscheck verify: {exc}", file=sys.stderr)
+        return 2
+    except OpscheckError as exc:
+        print(f"opscheck verify: {exc}", file=sys.stderr)
+        return 2
+    for p in verdict.problems:
         print(f"BROKEN {p}")
-    if problems:
-        print(f"opscheck verify: {len(problems)} problem(s) in {len(runs)} sealed run(s) under {reports}")
-        return 1
-    print(
-        f"opscheck verify: {len(runs)} run(s) under {reports}, chain intact" + (f", newest {runs[-1]}" if runs else "")
+    for note in verdict.notes:
+        print(f"note: {note}")
+    signed = f", signatures verified ({verifier.methods()})" if verifier.active else ", unsigned"
+    if verdict.problems:
+        print(
+            f"opscheck verify: {len(verdict.problems)} problem(s) in {len(verdict.runs)} sealed run(s) "
+            f"under {reports}{signed}; no head trusted"
+        )
+    else:
+        head = verdict.head or {}
+        print(
+            f"opscheck verify: {len(verdict.runs)} run(s) under {reports}, chain intact{signed}; "
+            f"trusted head {head.get('run')} seq {head.get('seq')} manifest sha256 {head.get('manifest_sha256')} "
+            "(anchor it elsewhere; check later with --expect-head)"
+        )
+    if args.textfile_dir is not None:
+        from opscheck.record.export import write_ledger_textfile
+
+        try:
+            path = write_ledger_textfile(args.textfile_dir, reports, verdict, signed=verifier.active)
+            print(f"opscheck verify: metrics written to {path}")
+        except OSError as exc:
+            print(
+                f"opscheck verify: metrics NOT written to {args.textfile_dir}: {exc.strerror or exc}", file=sys.stderr
+            )
+            return 2
+    return 1 if verdict.problems else 0
+
+
+def _verifier(args: argparse.Namespace) -> Any:
+    """The signatures to check: from the profile (--env) and/or the command line."""
+    import os
+
+    from opscheck.errors import ProfileError
+    from opscheck.record.signing import Verifier, verifier_of
+
+    verifier = Verifier()
+    if args.env is not None:
+        from opscheck.profile import load_profile
+
+        verifier = verifier_of(load_profile(args.env))
+    allowed = args.allowed_signers or verifier.allowed_signers
+    if allowed is not None and not Path(allowed).is_file():
+        raise ProfileError(f"--allowed-signers: {allowed} does not exist")
+    key = verifier.hmac_key
+    if args.hmac_key_file is not None:
+        try:
+            key = Path(args.hmac_key_file).read_text().strip().encode()
+        except OSError as exc:
+            raise ProfileError(f"--hmac-key-file: cannot read {args.hmac_key_file}: {exc.strerror}") from None
+    if args.hmac_key_env is not None:
+        value = os.environ.get(args.hmac_key_env)
+        if not value:
+            raise ProfileError(f"--hmac-key-env: environment variable {args.hmac_key_env} is not set")
+        key = value.encode()
+    if key is not None and not key:
+        raise ProfileError("the HMAC key is empty")
+    return Verifier(
+        allowed_signers=Path(allowed) if allowed else None,
+        hmac_key=key,
+        identity=args.identity or verifier.identity or "opscheck",
     )
-    return 0
 
 
 def coverage_command(root: Path, fmt: str, gaps_only: bool) -> int:
@@ -103,9 +169,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     cat.add_argument("--format", choices=("text", "json"), default="text")
     cat.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
     ver = sub.add_parser(
-        "verify", help="check the chain of run folders: changed files, removed, inserted or reordered runs"
+        "verify",
+        help="check the chain of run folders: changed files, removed, inserted or reordered runs",
+        description="Walk the ledger of a reports directory and name every change since the runs were sealed. "
+        "With a key, every manifest and the head must carry a valid signature, so a rewritten chain is found.",
+        epilog="exit codes: 0 the chain is intact (the trusted head is printed); 1 something was changed, added, "
+        "removed, inserted or reordered, or a signature does not verify; 2 not a ledger (empty, or no sealed run "
+        "and no head) or bad usage",
     )
     ver.add_argument("reports", type=Path, nargs="?", default=Path("reports"))
+    ver.add_argument("--env", type=Path, help="profile whose reporting.signing says how the runs are signed")
+    ver.add_argument("--allowed-signers", type=Path, help="OpenSSH allowed_signers file (ssh-keygen -Y verify)")
+    ver.add_argument("--identity", help="the principal the runs sign as (default: the profile's, or opscheck)")
+    ver.add_argument("--hmac-key-file", type=Path, help="file holding the HMAC key the runs sign with")
+    ver.add_argument("--hmac-key-env", metavar="NAME", help="environment variable holding the HMAC key")
+    ver.add_argument(
+        "--expect-head",
+        metavar="SHA256",
+        help="the manifest sha256 of a head anchored elsewhere (printed by an earlier verify): it must still be there",
+    )
+    ver.add_argument(
+        "--textfile-dir", type=Path, help="write the verdict and trusted head as metrics for node-exporter here"
+    )
     tr = sub.add_parser("trace", help="runbook items -> checks -> latest outcome and run; lists the gaps")
     tr.add_argument("--reports", type=Path, default=Path("reports"))
     tr.add_argument("--profile", help="only runs of this profile name")
@@ -137,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(render_text(rows))
         return 0
     if args.command == "verify":
-        return verify_command(args.reports)
+        return verify_command(args)
 
     if args.command == "catalog":
         entries = catalog(args.root.resolve())

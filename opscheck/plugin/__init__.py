@@ -24,7 +24,7 @@ import pytest
 
 from opscheck.check import CADENCES, PRIMARY_CADENCE_DIRS, SEVERITIES, CheckFailure, CheckSpec, Evidence
 from opscheck.errors import DependencyError, OpscheckError, ProfileError
-from opscheck.profile import ENV_VAR, Profile, load_profile
+from opscheck.profile import ENV_VAR, Profile, check_secrets, load_profile
 from opscheck.record.outcomes import TERMINAL_STATUS
 from opscheck.record.results import CHECK_PROPERTY, CatalogEntry, CheckRecord, Failure, short_message
 from opscheck.record.waivers import Waiver, check_known, declared_check_ids, load_waivers
@@ -48,6 +48,8 @@ RUN_DATE_INPUT = "opscheck_run_date"
 CATALOG_OUTPUT = "opscheck_catalog"
 CACHE_DIR_INPUT = "opscheck_cache_dir"
 RECORDER_NAME = "opscheck-recorder"
+# The run cache's directory under the temporary directory: opscheck-run-XXXXXXXX (0700).
+CACHE_PREFIX = "opscheck-run-"
 
 CADENCE_HELP = {
     "daily": "daily checklist",
@@ -112,6 +114,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return  # no profile: fine unless checks are collected (see modifyitems)
     try:
         profile = load_profile(path)
+        if not is_worker(config):
+            check_secrets(profile)
     except ProfileError as exc:
         raise pytest.UsageError(str(exc)) from None
     release_id = (config.getoption("opscheck_release") or "").strip()
@@ -119,13 +123,19 @@ def pytest_configure(config: pytest.Config) -> None:
         profile = profile.model_copy(update={"release": profile.release.model_copy(update={"id": release_id})})
     config.stash[PROFILE_KEY] = profile
     try:
-        waivers = load_waivers(profile.waivers_path) if profile.waivers_path else []
+        from opscheck.record.attestations import input_verifier, load_attestations
+        from opscheck.record.signing import require_signed
+
+        verifier = input_verifier(profile)
+        waivers = []
+        if profile.waivers_path:
+            if verifier is not None:
+                require_signed(profile.waivers_path, verifier, "waivers file")
+            waivers = load_waivers(profile.waivers_path, max_days=profile.waivers_max_days, today=date.today())
         if waivers and not is_worker(config):
             check_known(waivers, declared_check_ids(Path(config.rootpath)), profile.waivers_path)
-        if profile.attestations is not None:  # a malformed attestation file stops the run too
-            from opscheck.record.attestations import load_attestations
-
-            load_attestations(profile.relative_path(profile.attestations.dir))
+        if profile.attestations is not None:  # a malformed (or unsigned) attestation file stops the run too
+            load_attestations(profile.relative_path(profile.attestations.dir), verifier)
     except ProfileError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[WAIVERS_KEY] = waivers
@@ -134,11 +144,19 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[CACHE_DIR_KEY] = config.workerinput[CACHE_DIR_INPUT]  # type: ignore[attr-defined]
         config.stash[RUN_DATE_KEY] = date.fromisoformat(config.workerinput[RUN_DATE_INPUT])  # type: ignore[attr-defined]
         return
-    cache_dir = tempfile.mkdtemp(prefix="opscheck-run-")  # 0700: may hold object data
-    config.stash[CACHE_DIR_KEY] = cache_dir
     from opscheck.plugin.recorder import start_recording
+    from opscheck.record.run import LiveDir
 
-    start_recording(config, profile, waivers, cache_dir)
+    # A killed run's cache (it may hold object data) is removed by the next run: its lock is gone.
+    tmp = Path(tempfile.gettempdir())
+    LiveDir.reap(tmp, CACHE_PREFIX)
+    cache = LiveDir(tmp, CACHE_PREFIX)
+    config.stash[CACHE_DIR_KEY] = str(cache.path)
+    try:
+        start_recording(config, profile, waivers, cache)
+    except BaseException:
+        cache.remove()
+        raise
 
 
 # -- collection ----------------------------------------------------------------------------

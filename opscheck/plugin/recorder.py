@@ -14,12 +14,14 @@ outcome as one row (`html_shape`), so no record can say otherwise.
 from __future__ import annotations
 
 import json
-import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import Timeout
 
+from opscheck.errors import OpscheckError, ProfileError
 from opscheck.plugin import CACHE_DIR_INPUT, CATALOG_OUTPUT, RECORDER_NAME, RUN_DATE_INPUT, RUN_DATE_KEY, SHOWS
 from opscheck.profile import Profile
 from opscheck.record import html
@@ -28,26 +30,39 @@ from opscheck.record.junit import junit_xml
 from opscheck.record.ledger import History, previous_results
 from opscheck.record.outcomes import HTML_RESULT
 from opscheck.record.results import CHECK_PROPERTY, CatalogEntry, Gate, record_of
-from opscheck.record.run import ReportFolder, RunInfo, cadences_of, git_commit, utc_now, write_json
+from opscheck.record.run import LiveDir, ReportFolder, RunInfo, cadences_of, git_commit, utc_now, write_json
+from opscheck.record.signing import signer_of
 from opscheck.record.waivers import Waiver
 
 COMPLETED = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
 
 
-def start_recording(config: pytest.Config, profile: Profile, waivers: list[Waiver], cache_dir: str) -> None:
+def start_recording(config: pytest.Config, profile: Profile, waivers: list[Waiver], cache: LiveDir) -> None:
     """Name the run, open its report folder, and register the recorder (controller only)."""
     run = RunInfo(profile=profile, cadences=cadences_of(config.option.markexpr), markexpr=config.option.markexpr or "")
     run.commit = git_commit(Path(config.rootpath))
     config.stash[RUN_DATE_KEY] = run.started.date()
     folder = None
     if not (config.getoption("opscheck_no_report") or config.option.collectonly):
-        folder = ReportFolder(Path(config.getoption("opscheck_report_dir")), run.folder_name)
+        reports_dir = Path(config.getoption("opscheck_report_dir"))
+        try:
+            signer = signer_of(profile)  # a key that cannot be read stops the run now, not at the seal
+        except ProfileError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        try:
+            folder = ReportFolder(
+                reports_dir, run.folder_name, group_readable=profile.reporting.group_readable, signer=signer
+            )
+        except OSError as exc:
+            raise pytest.UsageError(
+                f"--report-dir {reports_dir}: cannot create the run folder: {exc.strerror or exc}"
+            ) from None
         # pytest-html reads these in its own pytest_configure, which runs later. junit.xml
         # is ours, written from the records with results.json (pytest's would follow its reports).
         if config.pluginmanager.hasplugin("html"):
             config.option.htmlpath = str(folder.path("report.html"))
             config.option.self_contained_html = True
-    config.pluginmanager.register(RunRecorder(config, AuditRecord(run, waivers), folder, cache_dir), RECORDER_NAME)
+    config.pluginmanager.register(RunRecorder(config, AuditRecord(run, waivers), folder, cache), RECORDER_NAME)
 
 
 def html_metadata(config: pytest.Config) -> dict[str, Any] | None:
@@ -99,11 +114,12 @@ def html_shape(reports: list[pytest.TestReport]) -> tuple[pytest.TestReport | No
 class RunRecorder:
     """Registered on the controller only: gathers the check records, writes the audit record."""
 
-    def __init__(self, config: pytest.Config, audit: AuditRecord, folder: ReportFolder | None, cache_dir: str) -> None:
+    def __init__(self, config: pytest.Config, audit: AuditRecord, folder: ReportFolder | None, cache: LiveDir) -> None:
         self.config = config
         self.audit = audit
         self.folder = folder
-        self.cache_dir = cache_dir
+        self.cache = cache
+        self.cache_dir = str(cache.path)
         self.exitstatus: int | None = None
         self.export_notes: list[str] = []
         # Failed tests that are not checks (never gated away): node ids of failed reports
@@ -217,7 +233,7 @@ class RunRecorder:
 
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
-        shutil.rmtree(self.cache_dir, ignore_errors=True)
+        self.cache.remove()
         folder = self.folder
         if folder is None:
             return
@@ -227,8 +243,18 @@ class RunRecorder:
         if config.pluginmanager.hasplugin("html"):
             expected.append("report.html")
         if self.exitstatus in COMPLETED and all(folder.path(f).exists() for f in expected):
-            final = folder.commit()
             tr = config.pluginmanager.get_plugin("terminalreporter")
+            try:
+                final = folder.commit()
+            except (OpscheckError, OSError, Timeout) as exc:
+                # Not sealed (a signing key that stopped working, the ledger lock held too
+                # long): say so; the hidden partial folder stays for the operator to look at.
+                message = f"opscheck: run NOT sealed into {folder.reports_dir}: {exc}"
+                if tr is not None:
+                    tr.write_line(message)
+                else:
+                    print(message, file=sys.stderr)
+                return
             if tr is not None:
                 tr.write_line(f"opscheck: report written to {final}/")
         else:

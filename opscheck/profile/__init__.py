@@ -53,7 +53,7 @@ from opscheck.profile.deploy import (
     ReleaseConfig,
     SmokeRequest,
 )
-from opscheck.profile.loader import ENV_VAR, load_profile
+from opscheck.profile.loader import ENV_VAR, check_secrets, load_profile
 from opscheck.profile.model import Profile
 from opscheck.profile.monitoring import (
     SLO_TIER_OBJECTIVES,
@@ -76,7 +76,9 @@ from opscheck.profile.reporting import (
     AttestedItem,
     ExportConfig,
     PushgatewayConfig,
+    Reporting,
     Schedule,
+    Signing,
 )
 from opscheck.profile.security import (
     AcceptedFinding,
@@ -125,6 +127,7 @@ __all__ = [
     "ENV_VAR",
     "EtcdBackups",
     "ExportConfig",
+    "Reporting",
     "Forecast",
     "HostConfig",
     "HsmCertificate",
@@ -160,6 +163,7 @@ __all__ = [
     "ReviewedSubject",
     "SLO_TIER_OBJECTIVES",
     "Schedule",
+    "Signing",
     "SecretRef",
     "SecurityConfig",
     "ServiceQueries",
@@ -180,6 +184,7 @@ __all__ = [
     "key_path",
     "known_component",
     "load_model",
+    "check_secrets",
     "load_profile",
     "read_yaml",
     "valid_regex",

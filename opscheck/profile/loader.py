@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import yaml
+from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.kube_config import KubeConfigLoader
+from pydantic import BaseModel
 
 from opscheck.errors import ProfileError
-from opscheck.profile.common import expand_path
+from opscheck.profile.common import SecretRef, expand_path
 from opscheck.profile.model import Profile
-from opscheck.profile.yamlfile import load_model
+from opscheck.profile.yamlfile import load_model, parse_yaml, read_text
 
 # The environment variable naming the profile when --env is not given.
 ENV_VAR = "OPSCHECK_ENV"
+# Profile fields holding the URL of an HTTP service: by name, wherever they are.
+URL_SCHEMES = ("http", "https")
+# scheme://[user[:password]@]host[:port][/...]: the scheme and the authority.
+_URL = re.compile(r"^(?:(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*):)?(?://(?P<authority>[^/?#]*))?")
 
 
 def load_profile(path: str | os.PathLike[str]) -> Profile:
@@ -21,8 +31,62 @@ def load_profile(path: str | os.PathLike[str]) -> Profile:
     p = Path(path)
     profile = load_model(p, Profile, "profile")
     profile = profile.model_copy(update={"source": str(p)})
+    _check_urls(profile)
     _check_references(profile)
     return profile
+
+
+def walk(model: BaseModel, path: str = "") -> Iterator[tuple[str, str, Any]]:
+    """(key path, field name, value) of every field set in `model` and the models inside it."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        where = f"{path}.{name}" if path else name
+        yield where, name, value
+        items: list[tuple[str, Any]] = []
+        if isinstance(value, BaseModel):
+            items = [(where, value)]
+        elif isinstance(value, list | tuple):
+            items = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+        elif isinstance(value, dict):
+            items = [(f"{where}.{k}", v) for k, v in value.items()]
+        for sub_path, sub in items:
+            if isinstance(sub, BaseModel):
+                yield from walk(sub, sub_path)
+
+
+def is_url_field(name: str) -> bool:
+    return name in ("url", "address") or name.endswith("_url")
+
+
+def _check_urls(profile: Profile) -> None:
+    """Every URL a check connects to is http:// or https:// with a host (`htp://` is a typo,
+    not a scheme some client may guess at half-way through the run)."""
+    for where, name, value in walk(profile):
+        if not (is_url_field(name) and isinstance(value, str)):
+            continue
+        match = _URL.match(value.strip())
+        scheme = (match.group("scheme") if match else None) or ""
+        authority = (match.group("authority") if match else None) or ""
+        host = (
+            authority.rpartition("@")[2].split(":")[0] if not authority.rpartition("@")[2].startswith("[") else "ipv6"
+        )
+        if scheme.lower() not in URL_SCHEMES:
+            raise ProfileError(
+                f"{profile.source}: {where}: scheme {scheme + '://' if scheme else '(none)'} is not http:// or https://"
+            )
+        if not host:
+            raise ProfileError(f"{profile.source}: {where}: no host in the URL")
+
+
+def check_secrets(profile: Profile) -> None:
+    """Every secret the profile names can be read now: a missing environment variable or
+    file stops the run at start (exit 4), not one check's error half-way through."""
+    for where, _, value in walk(profile):
+        if isinstance(value, SecretRef):
+            try:
+                value.read()
+            except ProfileError as exc:
+                raise ProfileError(f"{profile.source}: {where}: {exc}") from None
 
 
 def _check_references(profile: Profile) -> None:
@@ -34,16 +98,29 @@ def _check_references(profile: Profile) -> None:
         if not kc.is_file():
             raise ProfileError(f"{where}: {kc} does not exist")
         try:
-            doc = yaml.safe_load(kc.read_text())
-        except (OSError, yaml.YAMLError) as exc:
-            raise ProfileError(f"{where}: {kc} is not a readable kubeconfig ({exc.__class__.__name__})") from None
-        contexts = [c.get("name") for c in (doc or {}).get("contexts") or []]
+            doc = parse_yaml(read_text(kc, "kubeconfig"))
+        except ProfileError as exc:
+            raise ProfileError(f"{where}: {exc}") from None
+        except yaml.YAMLError:
+            raise ProfileError(f"{where}: {kc} is not a readable kubeconfig (malformed YAML)") from None
+        if not isinstance(doc, dict):
+            raise ProfileError(f"{where}: {kc} is not a kubeconfig (a YAML mapping), got {type(doc).__name__}")
+        if not isinstance(doc.get("contexts") or [], list):
+            raise ProfileError(f"{where}: {kc}: contexts must be a list, got {type(doc['contexts']).__name__}")
+        contexts = [c.get("name") if isinstance(c, dict) else c for c in doc.get("contexts") or []]
         if cluster.context and cluster.context not in contexts:
             raise ProfileError(
                 f"{src}: clusters[{i}].context: {cluster.context!r} is not in {kc} "
                 f"(contexts: {', '.join(map(str, contexts)) or 'none'})"
             )
-        if not cluster.context and not (doc or {}).get("current-context"):
+        if not cluster.context and not doc.get("current-context"):
             raise ProfileError(f"{src}: clusters[{i}].context: not set and {kc} has no current-context")
+        # The client's own loader resolves the context to its cluster and user, as the run will.
+        try:
+            KubeConfigLoader(config_dict=doc, active_context=cluster.context, config_base_path=str(kc.parent))
+        except ConfigException as exc:
+            raise ProfileError(f"{where}: {kc}: {str(exc).strip().splitlines()[0]}") from None
+        except (TypeError, AttributeError, KeyError, ValueError) as exc:
+            raise ProfileError(f"{where}: {kc} is not a valid kubeconfig ({exc.__class__.__name__}: {exc})") from None
     if profile.postgres and profile.postgres.passfile and not expand_path(profile.postgres.passfile).is_file():
         raise ProfileError(f"{src}: postgres.passfile: {expand_path(profile.postgres.passfile)} does not exist")

@@ -28,7 +28,7 @@ from opscheck.profile.database import (
 from opscheck.profile.deploy import MaintenanceWindow, ReleaseConfig, SmokeRequest
 from opscheck.profile.monitoring import PrometheusConfig
 from opscheck.profile.platform import PlatformConfig
-from opscheck.profile.reporting import Attestations, ExportConfig, Schedule
+from opscheck.profile.reporting import Attestations, ExportConfig, Reporting, Schedule
 from opscheck.profile.security import SecurityConfig
 from opscheck.profile.services import HttpService, VaultConfig
 from opscheck.profile.systems import (
@@ -80,10 +80,14 @@ class Profile(Strict):
     log_indices: LogIndices | None = None
     # A YAML file of waivers (see opscheck/record/waivers.py); relative to the profile's folder.
     waivers: str | None = None
+    # The longest a waiver may run from today (its `expires`); a longer one is refused at start.
+    waivers_max_days: Annotated[int, Field(gt=0)] = 90
     schedule: Schedule = Schedule()
     # Manual items (approvals, notices, reviews) signed off in attestation files.
     attestations: Attestations | None = None
     export: ExportConfig = ExportConfig()
+    # Run folder permissions and signatures over the ledger, waivers and attestations.
+    reporting: Reporting = Reporting()
     release: ReleaseConfig = ReleaseConfig()
     # When planned changes may happen (predeploy gate); none configured: not applicable.
     maintenance_windows: list[MaintenanceWindow] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from opscheck.profile.common import SecretRef, Strict, expand_vars
 from opscheck.timeutil import parse_duration
@@ -115,3 +115,46 @@ class Attestations(Strict):
     @property
     def current_change(self) -> str | None:
         return expand_vars(self.change).strip() or None if self.change else None
+
+
+class Signing(Strict):
+    """Signatures over the run ledger and over the waivers and attestation files
+    (opscheck/record/signing.py): OpenSSH signatures (`ssh-keygen -Y`), an HMAC key, or both.
+
+    The run signs each run's manifest and the ledger's head with `ssh_key` and/or `hmac_key`;
+    `python -m opscheck verify` checks them with the public side (`allowed_signers`) or the
+    same HMAC key. With `require_signed_inputs`, every waivers and attestation file needs a
+    valid detached signature next to it (`FILE.sig` from `ssh-keygen -Y sign -n opscheck-input`
+    by a key in `allowed_signers`, or `FILE.hmac`), or the run is refused.
+    """
+
+    # Private key the run signs with (`ssh-keygen -Y sign`); no passphrase, or held by ssh-agent.
+    ssh_key: str | None = None
+    # OpenSSH allowed_signers file: the public keys whose signatures count.
+    allowed_signers: str | None = None
+    # The principal the runs sign as (its line in allowed_signers).
+    identity: str = "opscheck"
+    hmac_key: SecretRef | None = None
+    require_signed_inputs: bool = False
+
+    @field_validator("identity")
+    @classmethod
+    def _principal(cls, value: str) -> str:
+        if not value.strip() or any(c.isspace() for c in value):
+            raise ValueError("must be one principal name, without spaces")
+        return value
+
+    @model_validator(mode="after")
+    def _can_check(self) -> Signing:
+        if self.require_signed_inputs and self.allowed_signers is None and self.hmac_key is None:
+            raise ValueError("require_signed_inputs needs allowed_signers or hmac_key to check the signatures with")
+        return self
+
+
+class Reporting(Strict):
+    """The run folders: who may read them, and how the ledger and its inputs are signed."""
+
+    # Run folders are 0700 and their files 0600 (only the user running the suite reads them);
+    # true: 0750/0640, for a group of auditors (the reports directory's group, setgid on it).
+    group_readable: bool = False
+    signing: Signing = Signing()

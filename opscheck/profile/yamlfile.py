@@ -45,16 +45,53 @@ def first_error(exc: ValidationError, explain: Callable[[ErrorDetails], str | No
     return f"{key_path(loc)}: {msg}{suffix}" if loc else f"{msg}{suffix}"
 
 
-def read_yaml(path: Path, what: str) -> Any:
-    """The parsed document; ProfileError naming the file (and the line) when it cannot be."""
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a mapping key given twice (the safe loader keeps the
+    last one silently: a typo'd duplicate would quietly override a setting) and leaves dates
+    and times as text, so the model parses them and an impossible date (2027-02-30) is a
+    validation error naming its key instead of a ValueError out of the YAML parser."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                duplicate = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the safe loader's own error follows
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
+
+
+def parse_yaml(text: str) -> Any:
+    """`text` parsed with StrictLoader (yaml.YAMLError on malformed YAML or a duplicate key)."""
+    return yaml.load(text, Loader=StrictLoader)  # noqa: S506 (StrictLoader is a SafeLoader)
+
+
+def read_text(path: Path, what: str) -> str:
+    """The file's text; ProfileError naming the file when it is missing, unreadable or binary."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ProfileError(f"{path}: {what} not found") from None
+    except IsADirectoryError:
+        raise ProfileError(f"{path}: {what} is a directory, not a file") from None
     except OSError as exc:
         raise ProfileError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{path}: {what} is not UTF-8 text (byte {exc.start}): a binary file?") from None
+
+
+def read_yaml(path: Path, what: str) -> Any:
+    """The parsed document; ProfileError naming the file (and the line) when it cannot be."""
+    text = read_text(path, what)
     try:
-        return yaml.safe_load(text)
+        return parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""

@@ -61,6 +61,7 @@ from pydantic_core import ErrorDetails
 from opscheck.check import Evidence, component_absent
 from opscheck.profile import AttestedItem, Profile
 from opscheck.profile.yamlfile import load_model
+from opscheck.record.signing import Verifier, require_signed, verifier_of
 from opscheck.runbook import runbook_items
 
 CADENCE_WINDOW_DAYS = {"daily": 1, "weekly": 7, "monthly": 31, "quarterly": 92}
@@ -163,11 +164,24 @@ def load_file(path: Path) -> list[Attestation]:
     return load_model(path, _File, "attestation file", list_key="attestations", explain=_explain).attestations
 
 
-def load_attestations(directory: Path) -> list[Signed]:
-    """Every attestation under `directory` (none if it does not exist: the checks say so)."""
+def load_attestations(directory: Path, verifier: Verifier | None = None) -> list[Signed]:
+    """Every attestation under `directory` (none if it does not exist: the checks say so).
+
+    With a verifier (profile `reporting.signing.require_signed_inputs`), every file must carry
+    a valid detached signature (FILE.sig or FILE.hmac); ProfileError naming the file if not.
+    """
     if not directory.is_dir():
         return []
-    return [Signed(a, path) for path in attestation_files(directory) for a in load_file(path)]
+    files = attestation_files(directory)
+    if verifier is not None:
+        for path in files:
+            require_signed(path, verifier, "attestation file")
+    return [Signed(a, path) for path in files for a in load_file(path)]
+
+
+def input_verifier(profile: Profile) -> Verifier | None:
+    """The verifier waivers and attestation files must satisfy, if the profile requires signatures."""
+    return verifier_of(profile, identity=False) if profile.reporting.signing.require_signed_inputs else None
 
 
 @dataclass(frozen=True)
@@ -278,7 +292,7 @@ class AttestationBook:
         assert profile.attestations is not None
         self.profile = profile
         self.directory = profile.relative_path(profile.attestations.dir)
-        self.signed = load_attestations(self.directory)
+        self.signed = load_attestations(self.directory, input_verifier(profile))
 
     def require(self, key: str, evidence: Evidence, now: datetime | None = None) -> None:
         """Sign the check off as attested, or fail naming what is missing; not applicable if

@@ -12,6 +12,15 @@ Per run:
   opscheck_run_last_timestamp_seconds{profile,cadences}, opscheck_run_duration_seconds{...},
   opscheck_run_checks{profile,cadences,outcome}
 
+and, from `python -m opscheck verify --textfile-dir DIR` (one file per reports directory):
+
+  opscheck_ledger_intact{reports}               1 when the chain verified, 0 when it did not
+  opscheck_ledger_signed{reports}               1 when signatures were checked
+  opscheck_ledger_runs{reports}                 sealed runs in the chain
+  opscheck_ledger_head_seq{reports}             the trusted head's sequence number (0: none trusted)
+  opscheck_ledger_head_info{reports,run,manifest_sha256}  1: the trusted head, to anchor elsewhere
+  opscheck_ledger_verified_timestamp_seconds{reports}
+
 Checks without a cluster carry cluster="none". Only results go out: ids, outcomes, times;
 never messages or evidence (they name objects, and could carry more than a metric should).
 """
@@ -19,6 +28,7 @@ never messages or evidence (they name objects, and could carry more than a metri
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -27,6 +37,7 @@ from prometheus_client import CollectorRegistry, Gauge, push_to_gateway, write_t
 from prometheus_client.exposition import basic_auth_handler, default_handler
 
 from opscheck.errors import OpscheckError
+from opscheck.record.ledger import Verdict
 from opscheck.record.results import OUTCOMES
 from opscheck.record.run import RunInfo, utc_now
 
@@ -137,3 +148,42 @@ def export_results(run: RunInfo, checks: list[dict[str, Any]]) -> list[str]:
         except (OSError, OpscheckError) as exc:  # URLError is an OSError
             notes.append(f"metrics NOT pushed to {gw.url}: {getattr(exc, 'reason', None) or exc}")
     return notes
+
+
+def ledger_registry(reports_dir: Path, verdict: Verdict, *, signed: bool, now: float) -> CollectorRegistry:
+    """The ledger's verdict and the head verify trusts (opscheck/record/ledger.py)."""
+    registry = CollectorRegistry()
+    base = {"reports": str(reports_dir)}
+    labels = list(base)
+    head = verdict.head or {}
+    Gauge("opscheck_ledger_intact", "1 when the ledger verified intact", labels, registry=registry).labels(**base).set(
+        0 if verdict.problems else 1
+    )
+    Gauge("opscheck_ledger_signed", "1 when signatures were verified", labels, registry=registry).labels(**base).set(
+        1 if signed else 0
+    )
+    Gauge("opscheck_ledger_runs", "Sealed runs in the ledger", labels, registry=registry).labels(**base).set(
+        len(verdict.runs)
+    )
+    Gauge("opscheck_ledger_head_seq", "The trusted head's sequence number", labels, registry=registry).labels(
+        **base
+    ).set(head.get("seq") or 0)
+    info = Gauge(
+        "opscheck_ledger_head_info", "The trusted head (1)", [*labels, "run", "manifest_sha256"], registry=registry
+    )
+    if head:
+        info.labels(**base, run=head["run"], manifest_sha256=head["manifest_sha256"]).set(1)
+    Gauge(
+        "opscheck_ledger_verified_timestamp_seconds", "When verify ran (Unix time)", labels, registry=registry
+    ).labels(**base).set(now)
+    return registry
+
+
+def write_ledger_textfile(directory: Path, reports_dir: Path, verdict: Verdict, *, signed: bool) -> Path:
+    """opscheck-ledger-<reports dir>.prom, atomically."""
+    directory.mkdir(parents=True, exist_ok=True)
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(reports_dir.resolve()).strip("/")) or "root"
+    path = directory / f"opscheck-ledger-{slug}.prom"
+    write_to_textfile(str(path), ledger_registry(reports_dir, verdict, signed=signed, now=utc_now().timestamp()))
+    os.chmod(path, 0o644)
+    return path

@@ -1,14 +1,25 @@
 """The run ledger: every run folder's manifest links to the previous one, forming a chain.
 
-`manifest.json` holds the SHA-256 of each file of the run, the run's sequence number in
-its reports directory, and the hash of the previous run's manifest. `verify` walks the
-chain and names any file changed, added or missing, and any run removed, inserted or
-reordered. `reports/.head.json` remembers the newest run, so deleting the latest run is
-noticed too.
+`manifest.json` holds the SHA-256 of each file of the run (subfolders included), the run's
+sequence number in its reports directory, and the hash of the previous run's manifest.
+`reports/.head.json` names the newest run. `verify` walks the chain and names any file
+changed, added or missing, any run removed, inserted or reordered, and a removed newest run.
 
-This is tamper-evident, not tamper-proof: someone who can rewrite every manifest and the
-head can forge a consistent chain. Ship the head's hash elsewhere (a ticket, a log) to
-anchor it.
+Unsigned, this is tamper-evident against accidents, not against someone who can write the
+reports directory: they can rewrite every manifest and the head consistently. Signed
+(profile `reporting.signing`, opscheck/record/signing.py), each manifest carries detached
+signatures (`manifest.json.sig`, `manifest.json.hmac`) and the head its signatures inline,
+so a rewritten chain or head no longer verifies. Deleting the newest run together with the
+head is found when the ledger is signed (a signed ledger always has a head), or against the
+head an auditor anchored elsewhere (`verify --expect-head SHA256`, the value verify prints
+and exports as `opscheck_ledger_head_info`). A signed head can still be replaced by an
+older signed head; only the anchored head rules that out.
+
+Commit order, so that a crash at any point leaves a ledger the next run continues:
+manifest (and its signatures) written inside the hidden partial folder; the folder renamed
+into place; the head written (atomically). A crash between the rename and the head write
+leaves the head one run behind: the next run (and `verify`) sees that the newest run links
+exactly to the head and completes the head instead of calling it tampering.
 """
 
 from __future__ import annotations
@@ -17,16 +28,32 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from filelock import FileLock
 
+from opscheck.record.signing import LEDGER_NAMESPACE, SIGNATURE_SUFFIXES, Signer, Verifier
+
 MANIFEST = "manifest.json"
+MANIFEST_SIGNATURES = tuple(MANIFEST + suffix for suffix in SIGNATURE_SUFFIXES)
 HEAD = ".head.json"
 LOCK = ".ledger.lock"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
+LOCK_TIMEOUT_SECONDS = 120
+
+
+@dataclass(frozen=True)
+class Permissions:
+    """Modes of a sealed run: private by default, or readable by the folder's group (auditors)."""
+
+    folder: int = 0o700
+    file: int = 0o600
+
+    @classmethod
+    def of(cls, group_readable: bool) -> Permissions:
+        return cls(0o750, 0o640) if group_readable else cls()
 
 
 def sha256_file(path: Path) -> str:
@@ -37,48 +64,142 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+def canonical(data: dict[str, Any]) -> bytes:
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _write_json_atomic(path: Path, data: dict[str, Any], mode: int = 0o600) -> None:
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, mode)
     os.replace(tmp, path)
 
 
 def read_head(reports_dir: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((reports_dir / HEAD).read_text())
-    except (FileNotFoundError, ValueError):
+    """The head's fields (run, seq, manifest_sha256), without its signatures."""
+    doc = read_head_document(reports_dir)
+    if doc is None:
         return None
+    return doc.get("head") if "head" in doc else doc  # version 1 heads had the fields at top level
 
 
-def commit_run(reports_dir: Path, partial: Path, name: str) -> Path:
+def read_head_document(reports_dir: Path) -> dict[str, Any] | None:
+    try:
+        doc = json.loads((reports_dir / HEAD).read_text())
+    except (FileNotFoundError, ValueError, UnicodeDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def _write_head(reports_dir: Path, head: dict[str, Any], signer: Signer, mode: int) -> None:
+    doc: dict[str, Any] = {"head": head}
+    if signer.active:
+        doc["signatures"] = signer.sign(canonical(head), LEDGER_NAMESPACE)
+    _write_json_atomic(reports_dir / HEAD, doc, mode)
+
+
+def run_files(folder: Path) -> dict[str, str]:
+    """Every file under `folder` (relative POSIX path -> SHA-256), but the manifest and its signatures."""
+    files = {}
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if rel in (MANIFEST, *MANIFEST_SIGNATURES) or not path.is_file():
+            continue
+        files[rel] = sha256_file(path)
+    return files
+
+
+def _manifest_of(folder: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _newest_sealed(reports_dir: Path) -> tuple[Path, dict[str, Any]] | None:
+    newest: tuple[Path, dict[str, Any]] | None = None
+    for folder in reports_dir.iterdir():
+        if folder.name.startswith(".") or not folder.is_dir():
+            continue
+        m = _manifest_of(folder)
+        if m is not None and isinstance(m.get("seq"), int) and (newest is None or m["seq"] > newest[1]["seq"]):
+            newest = (folder, m)
+    return newest
+
+
+def links_to(manifest: dict[str, Any], head: dict[str, Any] | None) -> bool:
+    """Whether `manifest` is the run right after `head` (the first run when there is no head)."""
+    if head is None:
+        return manifest.get("seq") == 1 and manifest.get("previous") is None
+    return manifest.get("seq") == head.get("seq", 0) + 1 and manifest.get("previous") == {
+        "run": head.get("run"),
+        "manifest_sha256": head.get("manifest_sha256"),
+    }
+
+
+def complete_head(reports_dir: Path, signer: Signer, mode: int = 0o600) -> dict[str, Any] | None:
+    """Finish a commit a crash interrupted after the rename: the newest run links exactly to
+    the head (or is the first run and there is no head) but the head does not name it yet.
+    Idempotent; anything else is left for `verify` to report. Returns the head."""
+    head = read_head(reports_dir)
+    newest = _newest_sealed(reports_dir)
+    if newest is None:
+        return head
+    folder, manifest = newest
+    if head is not None and head.get("run") == folder.name:
+        return head
+    if links_to(manifest, head) and manifest.get("run") == folder.name:
+        head = {"run": folder.name, "seq": manifest["seq"], "manifest_sha256": sha256_file(folder / MANIFEST)}
+        _write_head(reports_dir, head, signer, mode)
+    return head
+
+
+def commit_run(
+    reports_dir: Path,
+    partial: Path,
+    name: str,
+    *,
+    signer: Signer | None = None,
+    permissions: Permissions | None = None,
+) -> Path:
     """Seal `partial` with a manifest chained to the newest run and rename it into place.
 
     Under a lock, so concurrent runs into one reports directory chain one after the other.
     """
-    with FileLock(str(reports_dir / LOCK)):
-        head = read_head(reports_dir)
-        files = {p.name: sha256_file(p) for p in sorted(partial.iterdir()) if p.is_file()}
-        manifest = {
-            "version": MANIFEST_VERSION,
-            "run": name,
-            "seq": (head["seq"] + 1) if head else 1,
-            "previous": {"run": head["run"], "manifest_sha256": head["manifest_sha256"]} if head else None,
-            "files": files,
-        }
-        _write_json_atomic(partial / MANIFEST, manifest)
+    signer = signer or Signer()
+    perms = permissions or Permissions()
+    with FileLock(str(reports_dir / LOCK), timeout=LOCK_TIMEOUT_SECONDS):
+        head = complete_head(reports_dir, signer, perms.file)
         target = reports_dir / name
         n = 1
         while target.exists():
             n += 1
             target = reports_dir / f"{name}-{n}"
-        if target.name != name:  # the folder name is part of the record: keep them equal
-            manifest["run"] = target.name
-            _write_json_atomic(partial / MANIFEST, manifest)
-        os.chmod(partial, 0o755)
+        manifest = {
+            "version": MANIFEST_VERSION,
+            "run": target.name,  # the folder name is part of the record
+            "seq": (head["seq"] + 1) if head else 1,
+            "previous": {"run": head["run"], "manifest_sha256": head["manifest_sha256"]} if head else None,
+            "files": run_files(partial),
+        }
+        _write_json_atomic(partial / MANIFEST, manifest, perms.file)
+        if signer.active:
+            signer.sign_file(partial / MANIFEST, LEDGER_NAMESPACE)
+        for path in partial.rglob("*"):
+            os.chmod(path, perms.folder if path.is_dir() else perms.file)
+        os.chmod(partial, perms.folder)
         os.rename(partial, target)
-        _write_json_atomic(
-            reports_dir / HEAD,
+        # A crash here leaves the head one run behind: complete_head() finishes it next time.
+        _write_head(
+            reports_dir,
             {"run": target.name, "seq": manifest["seq"], "manifest_sha256": sha256_file(target / MANIFEST)},
+            signer,
+            perms.file,
         )
         return target
 
@@ -92,20 +213,46 @@ class Problem:
         return f"{self.run}: {self.text}"
 
 
-def verify(reports_dir: Path) -> tuple[list[str], list[Problem]]:
-    """Walk the chain. Returns the runs in chain order and every problem found."""
+class NotALedger(Exception):
+    """The directory holds no sealed run and no head: empty, or not a reports directory."""
+
+
+@dataclass
+class Verdict:
+    runs: list[str]
+    problems: list[Problem]
+    notes: list[str] = field(default_factory=list)
+    # The newest run of an intact chain: what an auditor anchors (None when broken or empty).
+    head: dict[str, Any] | None = None
+
+
+def verify_ledger(reports_dir: Path, verifier: Verifier | None = None, expect_head: str | None = None) -> Verdict:
+    """Walk the chain; with a verifier, every manifest and the head must carry valid signatures.
+
+    `expect_head`: the manifest SHA-256 of a head anchored elsewhere; it must still be in the chain.
+    Raises NotALedger when there is nothing to verify (and no anchored head says there should be).
+    """
+    verifier = verifier or Verifier()
     problems: list[Problem] = []
+    notes: list[str] = []
     manifests: dict[str, dict[str, Any]] = {}
     for folder in sorted(p for p in reports_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        mpath = folder / MANIFEST
-        if not mpath.is_file():
+        if not (folder / MANIFEST).is_file():
             problems.append(Problem(folder.name, "no manifest.json: not a sealed run (incomplete or added by hand)"))
             continue
-        try:
-            manifests[folder.name] = json.loads(mpath.read_text())
-        except ValueError:
+        m = _manifest_of(folder)
+        if m is None:
             problems.append(Problem(folder.name, "manifest.json is not valid JSON"))
-    ordered = sorted(manifests.items(), key=lambda kv: kv[1].get("seq", 0))
+        else:
+            manifests[folder.name] = m
+    head_doc = read_head_document(reports_dir)
+    head = read_head(reports_dir)
+    if not manifests and head_doc is None and expect_head is None:
+        raise NotALedger(
+            f"{reports_dir} is not a ledger: no sealed run and no {HEAD} (empty, emptied, or not a reports directory)"
+        )
+    ordered = sorted(manifests.items(), key=lambda kv: kv[1].get("seq", 0) if isinstance(kv[1].get("seq"), int) else 0)
+    digests = {name: sha256_file(reports_dir / name / MANIFEST) for name in manifests}
     expected_seq = 1
     previous: tuple[str, str] | None = None  # (run, manifest sha256)
     for name, m in ordered:
@@ -123,7 +270,7 @@ def verify(reports_dir: Path) -> tuple[list[str], list[Problem]]:
         if previous is None and link is not None and seq == 1:
             problems.append(Problem(name, "first run links to a previous run"))
         if previous is not None:
-            if link is None:
+            if not isinstance(link, dict):
                 problems.append(Problem(name, f"does not link to the previous run {previous[0]}: inserted"))
             elif link.get("run") != previous[0] or link.get("manifest_sha256") != previous[1]:
                 problems.append(
@@ -133,33 +280,104 @@ def verify(reports_dir: Path) -> tuple[list[str], list[Problem]]:
                         "a run was inserted, reordered or its manifest changed",
                     )
                 )
+        if verifier.active:
+            why = verifier.file_problem(folder / MANIFEST, LEDGER_NAMESPACE)
+            if why:
+                problems.append(Problem(name, f"manifest.json signature: {why}: rewritten, or sealed by someone else"))
         problems += _check_files(folder, m)
-        previous = (name, sha256_file(folder / MANIFEST))
+        previous = (name, digests[name])
         expected_seq = (seq if isinstance(seq, int) else expected_seq) + 1
-    head = read_head(reports_dir)
-    if head and ordered:
+    problems += _check_head(reports_dir, ordered, digests, head_doc, head, verifier, notes)
+    if expect_head is not None:
+        anchored = [name for name, digest in digests.items() if digest == expect_head.strip().lower()]
+        if not anchored:
+            problems.append(
+                Problem(
+                    HEAD,
+                    f"the expected head (manifest sha256 {expect_head}) is not in the ledger: "
+                    "that run was removed or rewritten",
+                )
+            )
+    trusted = None
+    if not problems and ordered:
         last_name, last = ordered[-1]
-        if head["seq"] > last.get("seq", 0):
-            problems.append(Problem(head["run"], f"newest run (seq {head['seq']}) removed"))
-        elif head["run"] == last_name and head["manifest_sha256"] != sha256_file(reports_dir / last_name / MANIFEST):
+        trusted = {"run": last_name, "seq": last.get("seq"), "manifest_sha256": digests[last_name]}
+    return Verdict([name for name, _ in ordered], problems, notes, trusted)
+
+
+def _check_head(
+    reports_dir: Path,
+    ordered: list[tuple[str, dict[str, Any]]],
+    digests: dict[str, str],
+    head_doc: dict[str, Any] | None,
+    head: dict[str, Any] | None,
+    verifier: Verifier,
+    notes: list[str],
+) -> list[Problem]:
+    problems = []
+    if verifier.active and head_doc is not None and head is not None:
+        signatures = head_doc.get("signatures") if isinstance(head_doc.get("signatures"), dict) else {}
+        why = verifier.problem(canonical(head), signatures, LEDGER_NAMESPACE)
+        if why:
+            problems.append(Problem(HEAD, f"signature: {why}: the head was rewritten"))
+    if not ordered:
+        if head is not None:
+            problems.append(Problem(str(head.get("run")), "every run removed"))
+        return problems
+    last_name, last = ordered[-1]
+    if head is None:
+        if last.get("seq") == 1 and last.get("previous") is None:
+            notes.append(f"no {HEAD} yet: the first run's commit was interrupted; the next run completes it")
+        else:
+            problems.append(
+                Problem(
+                    HEAD, f"missing while {len(ordered)} sealed run(s) exist: the newest run(s) and the head removed?"
+                )
+            )
+        return problems
+    head_seq = head.get("seq") if isinstance(head.get("seq"), int) else 0
+    if head_seq > last.get("seq", 0):
+        problems.append(Problem(str(head.get("run")), f"newest run (seq {head_seq}) removed"))
+    elif head.get("run") == last_name:
+        if head.get("manifest_sha256") != digests[last_name]:
             problems.append(Problem(last_name, "manifest.json changed after the run was sealed"))
-    elif head and not ordered:
-        problems.append(Problem(head["run"], "every run removed"))
-    return [name for name, _ in ordered], problems
+    elif head.get("run") in digests and links_to(
+        last, {"run": head.get("run"), "seq": head_seq, "manifest_sha256": digests[head["run"]]}
+    ):
+        notes.append(
+            f"{HEAD} is one run behind ({head.get('run')}): the commit of {last_name} was interrupted "
+            "before its head was written; the next run completes it"
+        )
+    else:
+        problems.append(
+            Problem(HEAD, f"names {head.get('run')!r} (seq {head_seq}), not the newest sealed run {last_name}")
+        )
+    return problems
 
 
 def _check_files(folder: Path, manifest: dict[str, Any]) -> list[Problem]:
     problems = []
-    recorded: dict[str, str] = manifest.get("files") or {}
-    present = {p.name for p in folder.iterdir() if p.is_file() and p.name != MANIFEST}
+    recorded = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    present = run_files(folder)
     for fname, digest in sorted(recorded.items()):
         if fname not in present:
             problems.append(Problem(folder.name, f"{fname} missing"))
-        elif sha256_file(folder / fname) != digest:
+        elif present[fname] != digest:
             problems.append(Problem(folder.name, f"{fname} changed"))
-    for fname in sorted(present - set(recorded)):
+    for fname in sorted(set(present) - set(recorded)):
         problems.append(Problem(folder.name, f"{fname} added after the run was sealed"))
+    for sub in sorted(p for p in folder.rglob("*") if p.is_dir()):
+        if not any(sub.iterdir()):
+            problems.append(
+                Problem(folder.name, f"{sub.relative_to(folder).as_posix()}/ added after the run was sealed")
+            )
     return problems
+
+
+def verify(reports_dir: Path) -> tuple[list[str], list[Problem]]:
+    """Walk the unsigned chain. Returns the runs in chain order and every problem found."""
+    verdict = verify_ledger(reports_dir)
+    return verdict.runs, verdict.problems
 
 
 def sealed_runs(reports_dir: Path) -> Iterator[dict[str, Any]]:

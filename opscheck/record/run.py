@@ -7,6 +7,7 @@ reports (which xdist ships back from the workers), and writes the audit record.
 
 from __future__ import annotations
 
+import fcntl
 import getpass
 import json
 import os
@@ -23,7 +24,8 @@ from typing import Any
 from opscheck import __version__
 from opscheck.check import CADENCES
 from opscheck.profile import Profile
-from opscheck.record.ledger import commit_run
+from opscheck.record.ledger import Permissions, commit_run
+from opscheck.record.signing import Signer
 
 RESULTS_SCHEMA_VERSION = 1
 
@@ -116,15 +118,88 @@ class RunInfo:
         }
 
 
+ALIVE = ".alive"
+# A directory without its lock file is a run that is starting (or sealing), or one from
+# before these locks: removed only once it is this old.
+UNLOCKED_MAX_AGE_SECONDS = 86400.0
+
+
+class LiveDir:
+    """A private directory whose owner holds an exclusive lock on `.alive` inside it for as
+    long as it runs. The kernel drops the lock when the process dies, however it dies
+    (SIGKILL included), so the next run can tell a dead run's leftovers from a live run's
+    directory and remove them (`reap`)."""
+
+    def __init__(self, parent: Path, prefix: str) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))  # 0700
+        self._fd: int | None = os.open(self.path / ALIVE, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def release(self) -> None:
+        """Give up the lock and remove the lock file (the directory stays)."""
+        if self._fd is not None:
+            (self.path / ALIVE).unlink(missing_ok=True)
+            os.close(self._fd)
+            self._fd = None
+
+    def remove(self) -> None:
+        self.release()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    @staticmethod
+    def reap(parent: Path, prefix: str) -> list[Path]:
+        """Remove the directories under `parent` named `prefix*` whose owner is gone; the removed."""
+        removed: list[Path] = []
+        try:
+            candidates = [p for p in parent.iterdir() if p.name.startswith(prefix)]
+        except OSError:
+            return removed
+        for folder in candidates:
+            try:
+                if not folder.is_dir() or folder.is_symlink() or folder.stat().st_uid != os.getuid():
+                    continue
+                if _owner_gone(folder):
+                    shutil.rmtree(folder, ignore_errors=True)
+                    removed.append(folder)
+            except OSError:
+                continue
+        return removed
+
+
+def _owner_gone(folder: Path) -> bool:
+    alive = folder / ALIVE
+    try:
+        fd = os.open(alive, os.O_RDWR)
+    except FileNotFoundError:
+        # No lock file: a run that has not created it yet, or one from before locks existed.
+        return utc_now().timestamp() - folder.stat().st_mtime > UNLOCKED_MAX_AGE_SECONDS
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False  # its run holds the lock: alive
+    finally:
+        os.close(fd)
+    return True
+
+
 class ReportFolder:
     """Writes into a hidden partial folder, renamed into place when the run completes,
-    so an interrupted run never looks like a finished one and no run overwrites another."""
+    so an interrupted run never looks like a finished one and no run overwrites another.
+    A killed run's partial folder is removed by the next run into the same directory."""
 
-    def __init__(self, reports_dir: Path, name: str) -> None:
+    PREFIX = ".partial-"
+
+    def __init__(
+        self, reports_dir: Path, name: str, *, group_readable: bool = False, signer: Signer | None = None
+    ) -> None:
         self.reports_dir = reports_dir
         self.reports_dir.mkdir(parents=True, exist_ok=True)
-        self.partial = Path(tempfile.mkdtemp(prefix=f".partial-{name}-", dir=reports_dir))
+        LiveDir.reap(reports_dir, self.PREFIX)
+        self.live = LiveDir(reports_dir, f"{self.PREFIX}{name}-")
+        self.partial = self.live.path
         self.name = name
+        self.permissions = Permissions.of(group_readable)
+        self.signer = signer or Signer()
         self.final: Path | None = None
 
     def path(self, filename: str) -> Path:
@@ -132,11 +207,14 @@ class ReportFolder:
 
     def commit(self) -> Path:
         """Seal the run with its manifest, chained to the previous run, and rename it in."""
-        self.final = commit_run(self.reports_dir, self.partial, self.name)
+        self.live.release()  # the lock file is no part of the record
+        self.final = commit_run(
+            self.reports_dir, self.partial, self.name, signer=self.signer, permissions=self.permissions
+        )
         return self.final
 
     def discard(self) -> None:
-        shutil.rmtree(self.partial, ignore_errors=True)
+        self.live.remove()
 
 
 def write_json(path: Path, data: Any) -> None:

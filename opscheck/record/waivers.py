@@ -54,9 +54,22 @@ class _File(BaseModel):
     waivers: list[Waiver]
 
 
-def load_waivers(path: Path) -> list[Waiver]:
-    """Read and validate a waivers file; ProfileError with one line on any problem."""
-    return load_model(path, _File, "waivers file", list_key="waivers").waivers
+def load_waivers(path: Path, *, max_days: int | None = None, today: date | None = None) -> list[Waiver]:
+    """Read and validate a waivers file; ProfileError with one line on any problem.
+
+    With `max_days`, a waiver may not run further than that many days past `today`: a
+    failure accepted "until 2099" is a failure nobody will look at again.
+    """
+    waivers = load_model(path, _File, "waivers file", list_key="waivers").waivers
+    if max_days is not None:
+        day = today or date.today()
+        for i, w in enumerate(waivers):
+            if (w.expires - day).days > max_days:
+                raise ProfileError(
+                    f"{path}: waivers[{i}].expires: {w.expires} is {(w.expires - day).days} days ahead, "
+                    f"more than the {max_days} the profile allows (waivers_max_days)"
+                )
+    return waivers
 
 
 def declared_check_ids(root: Path) -> set[str]:

@@ -4,6 +4,7 @@ code agree for every outcome, a dependency that dies mid-run included (pytester)
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -113,14 +114,16 @@ def test_dep_teardown(read_at_teardown, evidence):
     evidence.expect_none([], "bad answers")
 """
 
-WAIVERS = """\
+# Within the profile's waivers_max_days (90 by default).
+SOON = (date.today() + timedelta(days=60)).isoformat()
+WAIVERS = f"""\
 waivers:
   - check: daily.waived
     objects: [qsign/old-pvc]
     justification: released PVC kept until the data is archived
     approver: jane.doe (tech_lead)
     ticket: OPS-77
-    expires: 2999-01-31
+    expires: {SOON}
 """
 
 EXPECTED = {
@@ -219,12 +222,12 @@ def test_the_junit_mapping(suite):
     skipped = case("daily.not-applicable").find("skipped")
     assert skipped.get("message") == "not applicable: no hsm_service in this profile"
     waived = case("daily.waived").find("skipped")
-    assert waived.get("message").startswith("waived (OPS-77, by jane.doe (tech_lead), until 2999-01-31): 1 PVCs")
+    assert waived.get("message").startswith(f"waived (OPS-77, by jane.doe (tech_lead), until {SOON}): 1 PVCs")
     waiver = {k: v for k, v in props("daily.waived").items() if k.startswith("opscheck.waiver.")}
     assert waiver == {
         "opscheck.waiver.id": "OPS-77",
         "opscheck.waiver.by": "jane.doe (tech_lead)",
-        "opscheck.waiver.until": "2999-01-31",
+        "opscheck.waiver.until": SOON,
         "opscheck.waiver.reason": "released PVC kept until the data is archived",
         "opscheck.waiver.state": "in force",
         "opscheck.waiver.objects": "qsign/old-pvc",

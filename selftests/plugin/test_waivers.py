@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,10 +13,14 @@ from selftests.harness import validate_results
 from selftests.pluginsuite import only_run_folder, run_checked
 
 pytest_plugins = ["pytester"]
+# Within the profile's waivers_max_days (90 by default).
+SOON = (date.today() + timedelta(days=60)).isoformat()
 
 
 def waivers_suite(suite, body: str) -> Path:
-    (suite.path / "waivers.yaml").write_text(textwrap.dedent(body))
+    (suite.path / "waivers.yaml").write_text(
+        textwrap.dedent(body).replace("2999-01-31", SOON).replace("2999-01-01", SOON)
+    )
     profile = suite.path / "waived.yaml"
     profile.write_text((suite.path / "profile.yaml").read_text().rstrip() + "\nwaivers: waivers.yaml\n")
     return profile
@@ -37,7 +42,7 @@ def test_a_waiver_turns_a_failure_into_waived_and_the_run_passes(suite):
     result = run_checked(suite, f"--env={profile}", "--report-dir=reports", "-m", "daily", "-k", "fails or passes")
     assert result.ret == 0
     result.stdout.fnmatch_lines(
-        ["opscheck: waived: daily.fails (OPS-1234, approved by jane.doe (tech_lead), until 2999-01-31)"]
+        [f"opscheck: waived: daily.fails (OPS-1234, approved by jane.doe (tech_lead), until {SOON})"]
     )
     data = json.loads((only_run_folder(suite) / "results.json").read_text())
     validate_results(data)

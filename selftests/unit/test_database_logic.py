@@ -139,7 +139,16 @@ def demo(tmp_path):
 
     # A kubeconfig of its own: the profile rules are judged without a test environment.
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({"current-context": "demo", "contexts": [{"name": "demo"}]}))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "demo",
+                "contexts": [{"name": "demo", "context": {"cluster": "c", "user": "u"}}],
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+            }
+        )
+    )
 
     def write(change):
         data = yaml.safe_load(DEMO_PROFILE.read_text())

@@ -86,7 +86,16 @@ def test_empty_answer():
 
 def _profile(tmp_path, change):
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({"current-context": "x", "contexts": [{"name": "x"}]}))
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "current-context": "x",
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+            }
+        )
+    )
     data = {"name": "p", "clusters": [{"name": "x", "kubeconfig": str(kubeconfig), "context": "x"}]}
     change(data)
     path = tmp_path / "p.yaml"
