@@ -61,10 +61,12 @@ def html_metadata(config: pytest.Config) -> dict[str, Any] | None:
     return config.stash.get(metadata_key, None)
 
 
-def escaped_metadata(meta: dict[str, Any], done: set[str]) -> None:
-    """pytest-html draws the Environment table's values as HTML (innerHTML): every value not
-    yet in `done` becomes masked, escaped text (nested dicts too: Packages, Plugins), so an API
-    server's version string or a CI variable is shown, never run. Keys are drawn as text."""
+def escape_metadata(meta: dict[str, Any], escaped: dict[str, Any]) -> None:
+    """pytest-html draws the Environment table's values as HTML (innerHTML): every value we
+    have not escaped yet (`escaped`: key -> the value we left) becomes masked, escaped text,
+    nested dicts too (Packages, Plugins), so an API server's version string or a CI variable
+    is shown, never run. Keys are drawn as text. Run again whenever values may have changed
+    (pytest-metadata copies a worker's metadata back over the controller's)."""
 
     def escape(value: Any) -> Any:
         if isinstance(value, dict):
@@ -73,10 +75,9 @@ def escaped_metadata(meta: dict[str, Any], done: set[str]) -> None:
             return [escape(v) for v in value]
         return html_text.escape(printable(str(value)))
 
-    for key in meta:
-        if key not in done:
-            meta[key] = escape(meta[key])
-            done.add(key)
+    for key, value in list(meta.items()):
+        if key not in escaped or escaped[key] != value:
+            meta[key] = escaped[key] = escape(value)
 
 
 def run_metadata(run: RunInfo) -> dict[str, str]:
@@ -132,7 +133,7 @@ class RunRecorder:
         # A check's reports until its last, and the report pytest-html draws as its row.
         self.check_reports: dict[str, list[pytest.TestReport]] = {}
         self.html_rows: dict[int, str] = {}  # id(report) -> outcome
-        self.escaped_metadata: set[str] = set()  # Environment table keys whose values are escaped
+        self.escaped_metadata: dict[str, Any] = {}  # Environment table values as we escaped them
 
     def gate(self) -> Gate:
         return self.audit.gate(
@@ -160,7 +161,7 @@ class RunRecorder:
             meta.clear()
             meta.update(run_metadata(run))
             meta.update(rest)
-            escaped_metadata(meta, self.escaped_metadata)
+            escape_metadata(meta, self.escaped_metadata)
         reports_dir = self.folder.reports_dir if self.folder else Path(self.config.getoption("opscheck_report_dir"))
         self.audit.history = History(previous_results(reports_dir, run.profile.name, run.cadences))
 
@@ -226,7 +227,7 @@ class RunRecorder:
         if meta is not None:
             meta["Finished (UTC)"] = run.finished.strftime("%Y-%m-%d %H:%M:%S")
             meta["Cluster versions"] = ", ".join(f"{n}: {v['server_version']}" for n, v in run.clusters.items())
-            escaped_metadata(meta, self.escaped_metadata)
+            escape_metadata(meta, self.escaped_metadata)
         if exitstatus in COMPLETED and not self.config.option.collectonly:
             self.export_notes = self.audit.export()
         if self.folder is not None:
@@ -283,7 +284,7 @@ class RunRecorder:
         audit = self.audit
         meta = html_metadata(self.config)
         if meta is not None:  # pytest-html writes the page next: whatever was added since is escaped too
-            escaped_metadata(meta, self.escaped_metadata)
+            escape_metadata(meta, self.escaped_metadata)
         prefix.extend(html.summary_blocks(audit.summary(), audit.waivers, audit.run.started.date()))
         postfix.append(self.trace_html())
 

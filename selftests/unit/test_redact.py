@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
+from opscheck.errors import ProfileError
+from opscheck.profile import Profile, load_model
 from opscheck.redact import MASK, mask, masked, printable
 
 SECRET = "Zq7hunter2Secret"
@@ -14,7 +18,9 @@ JWT = (
     ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
 )
 PEM = (
-    "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1c7" + SECRET + "\nAbCdEf0123456789\n-----END RSA PRIVATE KEY-----"
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1c7"
+    + SECRET
+    + "\nAbCdEf0123456789\n-----END RSA PRIVATE KEY-----"
 )
 
 # (text with a secret, the secret that must be gone, what must remain)
@@ -96,3 +102,37 @@ def test_masked_walks_containers_and_keeps_other_values():
     assert SECRET not in json.dumps(out)
     assert out["rows"][0][2:] == [3, None] and out["n"] == 1.5
     assert isinstance(out["notes"], tuple)
+
+
+# -- the profile refuses credentials inside URLs -----------------------------------------------
+DEMO = Path(__file__).resolve().parents[2] / "environments" / "demo.yaml"
+
+
+@pytest.mark.parametrize(
+    ("key_path", "url"),
+    [
+        (("prometheus", "url"), "http://admin:" + SECRET + "@127.0.0.1:19090"),
+        (("export", "pushgateway", "url"), "http://push:" + SECRET + "@127.0.0.1:19091"),
+        (("vault", "address"), "https://" + SECRET + "@127.0.0.1:18200"),
+        (("services", 0, "url"), "http://u:" + SECRET + "@127.0.0.1:18081"),
+    ],
+)
+def test_the_profile_refuses_credentials_in_a_url_naming_the_key(tmp_path, key_path, url):
+    data = yaml.safe_load(DEMO.read_text())
+    node = data
+    for key in key_path[:-1]:
+        node = node[key]
+    node[key_path[-1]] = url
+    path = tmp_path / "profile.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ProfileError) as raised:
+        load_model(path, Profile, "profile")
+    message = str(raised.value)
+    where = ".".join(f"[{k}]" if isinstance(k, int) else k for k in key_path).replace(".[", "[")
+    assert message.startswith(f"{path}: {where}: credentials in a URL"), message
+    assert "{file: PATH} or {env: NAME}" in message
+    assert SECRET not in message and "\n" not in message
+
+
+def test_the_demo_profile_and_plain_urls_pass():
+    assert load_model(DEMO, Profile, "profile").prometheus.url == "http://127.0.0.1:19090"
