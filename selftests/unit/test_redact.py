@@ -136,3 +136,11 @@ def test_the_profile_refuses_credentials_in_a_url_naming_the_key(tmp_path, key_p
 
 def test_the_demo_profile_and_plain_urls_pass():
     assert load_model(DEMO, Profile, "profile").prometheus.url == "http://127.0.0.1:19090"
+
+
+def test_error_patterns_mask_before_taking_numbers_out():
+    from opscheck.rules.log_patterns import pattern_of
+
+    line = f"2026-11-22 03:00:01 ERROR [api] login failed password=s3cr3t9x token {JWT} for user 42"
+    pattern = pattern_of(line)
+    assert pattern == "[api] login failed password=**** token **** for user <n>"
