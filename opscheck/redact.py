@@ -43,6 +43,8 @@ _AUTH_SCHEME = re.compile(
 )
 # user:password@ (or a bare token@) in a URL's authority.
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s@:?#]*)(:[^/\s@?#]*)?@")
+# A URL cut off after `user:pass` (no `@` left): what follows the colon is no port number.
+_URL_CUT_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s@:?#\[\]]+:)(?=[^/\s@?#]*[^0-9/\s@?#])[^/\s@?#]+$")
 # AWS access key ids; Google API keys; Vault/OpenBao tokens (service, batch, recovery; legacy s./b./r.).
 _CLOUD_KEY = re.compile(
     r"\b(?:A3T[A-Z0-9]|AKIA|ASIA|AGPA|AIDA|AROA|AIPA|ANPA|ANVA)[A-Z0-9]{16}\b|\bAIza[0-9A-Za-z_-]{35}"
@@ -84,6 +86,7 @@ def _userinfo(m: re.Match[str]) -> str:
 _SUBSTITUTIONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (_PEM, lambda m: f"-----BEGIN {m.group(1)}PRIVATE KEY----- {MASK} -----END {m.group(1)}PRIVATE KEY-----"),
     (_URL_USERINFO, _userinfo),
+    (_URL_CUT_USERINFO, lambda m: f"{m.group(1)}{MASK}"),
     (_JWT, lambda m: MASK),
     (_AUTH_HEADER, lambda m: f"{m.group(1)}{m.group(2) or ''}{m.group(3) or ''}{MASK}"),
     (_AUTH_SCHEME, lambda m: f"{m.group(1)}{m.group(2)}{MASK}"),
@@ -92,6 +95,12 @@ _SUBSTITUTIONS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ..
     (_CLOUD_KEY, lambda m: MASK),
     (_VAULT_TOKEN, lambda m: MASK),
 )
+
+
+def excerpt(text: str, limit: int) -> str:
+    """The first `limit` characters of `text`, masked before it is cut: a cut can leave a
+    credential in a shape no mask knows (a URL cut before its `@`, a token cut in half)."""
+    return mask(text)[:limit]
 
 
 def mask(text: str) -> str:

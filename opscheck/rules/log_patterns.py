@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from opscheck.redact import mask
+from opscheck.redact import excerpt, mask
 
 if TYPE_CHECKING:
     from opscheck.sources.pod_logs import LogLine
@@ -99,7 +99,7 @@ def error_lines_per_app(
         if worst > limit:
             where = f" in the {_span(per)} from {start:%Y-%m-%d %H:%M} UTC" if per and start else ""
             offenders.append({"object": app, "detail": f"{worst} ERROR lines{where}"})
-            examples += [f"{e.pod}: {e.text[:200]}" for e in errors[-3:]]
+            examples += [f"{e.pod}: {excerpt(e.text, 200)}" for e in errors[-3:]]
     return rows, offenders, examples
 
 

@@ -33,6 +33,7 @@ SHAPES = [
     (f'password = "{SECRET} with spaces"', SECRET, 'password = "****"'),
     (f"GET http://alice:{SECRET}@db.example:5432/app", SECRET, "GET http://alice:****@db.example:5432/app"),
     (f"clone https://{SECRET}@git.example/x.git", SECRET, "clone https://****@git.example/x.git"),
+    (f"cut off at https://robot:{SECRET[:9]}", SECRET[:9], "cut off at https://robot:****"),
     (f"Authorization: Bearer {SECRET}", SECRET, "Authorization: Bearer ****"),
     (f"authorization={SECRET}", SECRET, "authorization=****"),
     (f"header Bearer {SECRET} sent", SECRET, "header Bearer **** sent"),
@@ -77,6 +78,7 @@ ORDINARY = [
     "2026-12-05T08:00:00Z ERROR [api-server] connection reset by peer (attempt 3/5)",
     "tokens: 5 issued, passwords rotated, secrets listed",
     "s.short and eyJ alone",
+    "ends with http://127.0.0.1:9090",
     "image registry.example/qsign/api:1.4.2@sha256:" + "a" * 64,
 ]
 
@@ -144,3 +146,13 @@ def test_error_patterns_mask_before_taking_numbers_out():
     line = f"2026-11-22 03:00:01 ERROR [api] login failed password=s3cr3t9x token {JWT} for user 42"
     pattern = pattern_of(line)
     assert pattern == "[api] login failed password=**** token **** for user <n>"
+
+
+def test_an_excerpt_is_masked_before_it_is_cut():
+    from opscheck.redact import excerpt
+
+    text = f"pull failed from https://robot:{SECRET}@registry.example/qsign/api"
+    cut = text.index("@") - 3
+    assert SECRET[:-3] in text[:cut]  # cutting first would leave most of the password
+    assert excerpt(text, cut) == "pull failed from https://robot:****@registry.example/qsign/api"[:cut]
+    assert SECRET[:4] not in excerpt(text, cut)
