@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import pytest
 
 from opscheck.errors import DependencyError
+from opscheck.redact import masked, printable
 
 SEVERITIES = ("critical", "high", "medium", "low")
 CADENCES = ("daily", "weekly", "monthly", "quarterly", "predeploy", "postdeploy")
@@ -115,7 +116,11 @@ def _docstring_parts(fn: Callable[..., Any]) -> tuple[str, str]:
 
 
 class CheckFailure(AssertionError):
-    """The watched thing is not as the runbook requires. The message names what is wrong."""
+    """The watched thing is not as the runbook requires. The message names what is wrong
+    (credentials in it masked, control characters neutralised: it reaches every record)."""
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(printable(str(message)))
 
 
 def _dependency_errors_fail(fn: F) -> F:
@@ -161,10 +166,10 @@ class Evidence:
             for k in r:
                 if k not in self.columns:
                     self.columns.append(k)
-        self.rows.extend([[r.get(c, "") for c in self.columns] for r in rows])
+        self.rows.extend([[masked(r.get(c, "")) for c in self.columns] for r in rows])
 
     def note(self, text: str) -> None:
-        self.notes.append(text)
+        self.notes.append(printable(str(text)))
 
     def examined(self, items: S, note: str, *, empty: str | None = None) -> S:
         """Note what was examined (`note`, e.g. "12 pods in qsign"); fail when there is nothing:
@@ -229,14 +234,18 @@ class Evidence:
         self.attested = summary
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "measured": self.measured,
-            "threshold": self.threshold,
-            "unit": self.unit,
-            "columns": list(self.columns),
-            "rows": [list(r) for r in self.rows],
-            "notes": list(self.notes),
-        } | ({"attested": self.attested} if self.attested else {})
+        """The evidence as recorded: every text masked (opscheck/redact.py), whoever filled it."""
+        return masked(
+            {
+                "measured": self.measured,
+                "threshold": self.threshold,
+                "unit": self.unit,
+                "columns": list(self.columns),
+                "rows": [list(r) for r in self.rows],
+                "notes": list(self.notes),
+            }
+            | ({"attested": self.attested} if self.attested else {})
+        )
 
 
 class ComponentRequired(CheckFailure):

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 from opscheck.check import check, component_absent, configured
+from opscheck.redact import excerpt
 from opscheck.rules.certs import tls_secret_expiry, tls_secrets
 from opscheck.rules.log_patterns import apps_without_logs, matching, per_pod
 
@@ -71,7 +72,7 @@ def test_abnormal_access(pod_logs, profile, evidence):
     by_pod = per_pod(hits)
     evidence.table({"object": pod, "attempts": n} for pod, n in by_pod.items())
     for h in hits[:5]:
-        evidence.note(f"example: {h.pod}: {h.text[:200]}")
+        evidence.note(f"example: {h.pod}: {excerpt(h.text, 200)}")
     evidence.expect_at_most(
         len(hits),
         profile.thresholds.abnormal_access,

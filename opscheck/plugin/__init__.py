@@ -28,6 +28,7 @@ from opscheck.profile import ENV_VAR, Profile, check_secrets, load_profile
 from opscheck.record.outcomes import TERMINAL_STATUS
 from opscheck.record.results import CHECK_PROPERTY, CatalogEntry, CheckRecord, Failure, short_message
 from opscheck.record.waivers import Waiver, check_known, declared_check_ids, load_waivers
+from opscheck.redact import printable
 from opscheck.runbook import known_items
 from opscheck.sources.runcache import RunCache
 
@@ -275,7 +276,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
         report.longrepr = str(call.excinfo.value)  # type: ignore[union-attr]
     elif failure == "dependency":
         # Could not evaluate (dependency down, secret missing): an error, not a failure.
-        report.longrepr = f"could not evaluate: {call.excinfo.value}"  # type: ignore[union-attr]
+        report.longrepr = f"could not evaluate: {printable(str(call.excinfo.value))}"  # type: ignore[union-attr]
+    mask_report(report)
     evidence = item.stash.get(EVIDENCE_KEY, None) if call.when == "call" else None
     if evidence is not None:
         evidence = Evidence(**evidence.as_dict())  # as it stood when the check ended
@@ -290,6 +292,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     if call.when == "teardown":
         report.user_properties.append((CHECK_PROPERTY, record.to_json()))
     return report
+
+
+def mask_report(report: pytest.TestReport) -> None:
+    """A check's failure text and captured output as every output shows them: credentials
+    masked, control characters neutralised (the terminal, report.html's log, the record's
+    message all read them from here). A traceback becomes its masked text."""
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:  # a skip: (path, line, reason)
+        report.longrepr = (longrepr[0], longrepr[1], printable(str(longrepr[2])))
+    elif longrepr is not None:
+        text = longrepr if isinstance(longrepr, str) else report.longreprtext
+        report.longrepr = printable(text)
+    report.sections = [(printable(header), printable(content)) for header, content in report.sections]
 
 
 # After the call, these outcomes are final (a teardown's failure changes only a pass).

@@ -13,6 +13,7 @@ outcome as one row (`html_shape`), so no record can say otherwise.
 
 from __future__ import annotations
 
+import html as html_text
 import json
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ from opscheck.record.results import CHECK_PROPERTY, CatalogEntry, Gate, record_o
 from opscheck.record.run import LiveDir, ReportFolder, RunInfo, cadences_of, git_commit, utc_now, write_json
 from opscheck.record.signing import signer_of
 from opscheck.record.waivers import Waiver
+from opscheck.redact import printable
 
 COMPLETED = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
 
@@ -72,6 +74,25 @@ def html_metadata(config: pytest.Config) -> dict[str, Any] | None:
     except ImportError:
         return None
     return config.stash.get(metadata_key, None)
+
+
+def escape_metadata(meta: dict[str, Any], escaped: dict[str, Any]) -> None:
+    """pytest-html draws the Environment table's values as HTML (innerHTML): every value we
+    have not escaped yet (`escaped`: key -> the value we left) becomes masked, escaped text,
+    nested dicts too (Packages, Plugins), so an API server's version string or a CI variable
+    is shown, never run. Keys are drawn as text. Run again whenever values may have changed
+    (pytest-metadata copies a worker's metadata back over the controller's)."""
+
+    def escape(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {html_text.escape(printable(str(k))): escape(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [escape(v) for v in value]
+        return html_text.escape(printable(str(value)))
+
+    for key, value in list(meta.items()):
+        if key not in escaped or escaped[key] != value:
+            meta[key] = escaped[key] = escape(value)
 
 
 def run_metadata(run: RunInfo) -> dict[str, str]:
@@ -128,6 +149,7 @@ class RunRecorder:
         # A check's reports until its last, and the report pytest-html draws as its row.
         self.check_reports: dict[str, list[pytest.TestReport]] = {}
         self.html_rows: dict[int, str] = {}  # id(report) -> outcome
+        self.escaped_metadata: dict[str, Any] = {}  # Environment table values as we escaped them
 
     def gate(self) -> Gate:
         return self.audit.gate(
@@ -155,6 +177,7 @@ class RunRecorder:
             meta.clear()
             meta.update(run_metadata(run))
             meta.update(rest)
+            escape_metadata(meta, self.escaped_metadata)
         reports_dir = self.folder.reports_dir if self.folder else Path(self.config.getoption("opscheck_report_dir"))
         self.audit.history = History(previous_results(reports_dir, run.profile.name, run.cadences))
 
@@ -220,6 +243,7 @@ class RunRecorder:
         if meta is not None:
             meta["Finished (UTC)"] = run.finished.strftime("%Y-%m-%d %H:%M:%S")
             meta["Cluster versions"] = ", ".join(f"{n}: {v['server_version']}" for n, v in run.clusters.items())
+            escape_metadata(meta, self.escaped_metadata)
         if exitstatus in COMPLETED and not self.config.option.collectonly:
             self.export_notes = self.audit.export()
         if self.folder is not None:
@@ -229,7 +253,7 @@ class RunRecorder:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for line in [*self.export_notes, *self.audit.terminal_lines(self.gate())]:
-            terminalreporter.write_line(f"opscheck: {line}")
+            terminalreporter.write_line(f"opscheck: {printable(line, one_line=True)}")
 
     @pytest.hookimpl(trylast=True)
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -256,7 +280,7 @@ class RunRecorder:
                     print(message, file=sys.stderr)
                 return
             if tr is not None:
-                tr.write_line(f"opscheck: report written to {final}/")
+                tr.write_line(f"opscheck: report written to {printable(str(final), one_line=True)}/")
         else:
             folder.discard()
 
@@ -284,6 +308,9 @@ class RunRecorder:
         self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
     ) -> None:
         audit = self.audit
+        meta = html_metadata(self.config)
+        if meta is not None:  # pytest-html writes the page next: whatever was added since is escaped too
+            escape_metadata(meta, self.escaped_metadata)
         prefix.extend(html.summary_blocks(audit.summary(), audit.waivers, audit.run.started.date()))
         postfix.append(self.trace_html())
 

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, field_validator, model_validator
 
 from opscheck.errors import ProfileError
 
@@ -17,6 +17,23 @@ class Strict(BaseModel):
     the validated profile cannot change during the run."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_credentials_in_urls(cls, value: Any) -> Any:
+        """No setting may carry user:password@ in a URL: the profile is read, copied and shown
+        (results.json, the report), and the secret belongs in a {file: ...} or {env: ...}."""
+        for text in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(text, str) and URL_CREDENTIALS.search(text):
+                raise ValueError(
+                    "credentials in a URL (user:password@host): give the URL without them and "
+                    "the secret as {file: PATH} or {env: NAME} in the section's password/token key"
+                )
+        return value
+
+
+# A URL with a user part (user@ or user:password@) before its host.
+URL_CREDENTIALS = re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s@?#]+@")
 
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

@@ -14,6 +14,7 @@ from opscheck.record.ledger import History
 from opscheck.record.results import CatalogEntry, CheckRecord, Gate, gate, summary
 from opscheck.record.run import RESULTS_SCHEMA_VERSION, RunInfo, iso
 from opscheck.record.waivers import Waiver
+from opscheck.redact import masked
 
 NOT_CONTACTED = "not contacted"
 
@@ -79,12 +80,14 @@ class AuditRecord:
     def results(self, gate: Gate) -> dict[str, Any]:
         """results.json's content: the truth every other record of the run is derived from."""
         run = self.run
+        # The checks' records are masked where they ran; the run's own texts (paths, names,
+        # server versions, waiver files) are masked here (opscheck/redact.py).
         return {
             "schema_version": RESULTS_SCHEMA_VERSION,
-            "run": run.as_dict(),
+            "run": masked(run.as_dict()),
             "summary": self.summary(),
             "gate": gate.as_dict(),
-            "waivers": [w.as_dict(run.started.date()) for w in self.waivers],
+            "waivers": masked([w.as_dict(run.started.date()) for w in self.waivers]),
             "checks": self.checks(),
         }
 

@@ -40,6 +40,7 @@ from opscheck.errors import OpscheckError
 from opscheck.record.ledger import Verdict
 from opscheck.record.results import OUTCOMES
 from opscheck.record.run import RunInfo, utc_now
+from opscheck.redact import printable
 
 NO_CLUSTER = "none"
 
@@ -49,7 +50,7 @@ def registry_for(
 ) -> CollectorRegistry:
     """A registry holding this run's metrics (run = results.json's `run`, checks = its `checks`)."""
     registry = CollectorRegistry()
-    base = {"profile": run["profile"]["name"], "cadences": ",".join(run.get("cadences") or []) or "all"}
+    base = {"profile": label(run["profile"]["name"]), "cadences": ",".join(run.get("cadences") or []) or "all"}
     labels = [*base, "check", "cluster"]
     status = Gauge(
         "opscheck_check_status",
@@ -73,7 +74,7 @@ def registry_for(
     run_checks = Gauge("opscheck_run_checks", "Checks of the run by outcome", [*base, "outcome"], registry=registry)
     counts = {o: 0 for o in OUTCOMES}
     for c in checks:
-        key = {**base, "check": c["id"], "cluster": c.get("cluster") or NO_CLUSTER}
+        key = {**base, "check": label(c["id"]), "cluster": label(c.get("cluster") or NO_CLUSTER)}
         for outcome in OUTCOMES:
             status.labels(**key, severity=c["severity"], outcome=outcome).set(1 if c["outcome"] == outcome else 0)
         last.labels(**key).set(finished)
@@ -84,6 +85,11 @@ def registry_for(
     for outcome, n in counts.items():
         run_checks.labels(**base, outcome=outcome).set(n)
     return registry
+
+
+def label(value: str) -> str:
+    """A label value as exported: masked, no control characters (opscheck/redact.py)."""
+    return printable(str(value), one_line=True)
 
 
 def textfile_name(run: Mapping[str, Any]) -> str:
@@ -111,7 +117,7 @@ def push(
     password: str | None = None,
 ) -> None:
     """Replace this profile's and cadences' group on the Pushgateway (HTTP PUT)."""
-    grouping = {"profile": run["profile"]["name"], "cadences": ",".join(run.get("cadences") or []) or "all"}
+    grouping = {"profile": label(run["profile"]["name"]), "cadences": ",".join(run.get("cadences") or []) or "all"}
 
     def handler(url: str, method: str, timeout: float | None, headers: list, data: bytes):
         if username is not None:
@@ -147,7 +153,8 @@ def export_results(run: RunInfo, checks: list[dict[str, Any]]) -> list[str]:
             notes.append(f"metrics pushed to {gw.url}")
         except (OSError, OpscheckError) as exc:  # URLError is an OSError
             notes.append(f"metrics NOT pushed to {gw.url}: {getattr(exc, 'reason', None) or exc}")
-    return notes
+    # Notes name URLs and errors: what reaches the terminal is masked there too.
+    return [printable(note, one_line=True) for note in notes]
 
 
 def ledger_registry(reports_dir: Path, verdict: Verdict, *, signed: bool, now: float) -> CollectorRegistry:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from opscheck.check import SEVERITIES, CheckSpec, Evidence
 from opscheck.record.waivers import Waiver, applicable
+from opscheck.redact import masked, printable
 from opscheck.runbook import known_items
 
 # The one user property a check's record travels in, from where it ran to the controller.
@@ -93,6 +94,7 @@ class CheckRecord:
         evidence: Evidence | None = None,
     ) -> None:
         """Account for one phase's report (`message`: its short failure or skip text)."""
+        message = printable(message)
         self.duration += duration or 0.0
         if evidence is not None:
             self.evidence = evidence
@@ -136,8 +138,13 @@ class CheckRecord:
             "duration": self.duration,
             "waiver": self.waiver,
         }
-        # default=str: whatever a check put in its evidence is recorded as text.
-        return json.dumps(data, ensure_ascii=False, default=str)
+        # default=str: whatever a check put in its evidence is recorded as text, then every
+        # text that came from what the check saw is masked (opscheck/redact.py): the record
+        # is where evidence, message and waiver leave the check for every output.
+        data = json.loads(json.dumps(data, ensure_ascii=False, default=str))
+        for key in ("server_version", "message", "evidence", "waiver"):
+            data[key] = masked(data[key])
+        return json.dumps(data, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str) -> CheckRecord:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from opscheck.redact import excerpt
 from opscheck.timeutil import parse_time
 
 # cert-manager renews at renewalTime; past it by this much and still not renewed is stuck.
@@ -50,7 +51,7 @@ def certificate_state(obj: dict[str, Any]) -> CertificateState:
     ready = next((c for c in status.get("conditions") or [] if c.get("type") == "Ready"), None)
     reason = ""
     if ready is not None and ready.get("status") != "True":
-        reason = (ready.get("reason") or "") + (f" ({ready['message'][:120]})" if ready.get("message") else "")
+        reason = (ready.get("reason") or "") + (f" ({excerpt(ready['message'], 120)})" if ready.get("message") else "")
     return CertificateState(
         object=f"{meta.get('namespace')}/{meta['name']}",
         secret=spec.get("secretName", ""),

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from opscheck.redact import excerpt
 from opscheck.timeutil import parse_time
 
 Obj = dict[str, Any]
@@ -25,7 +26,7 @@ def recent_warnings(events: Iterable[Obj], since: datetime) -> list[Row]:
         rows.append(
             {
                 "object": f"{obj.get('kind', '?')}/{ev['metadata']['namespace']}/{obj.get('name', '?')}",
-                "detail": f"{ev.get('reason')}: {(ev.get('message') or '')[:160]}",
+                "detail": f"{ev.get('reason')}: {excerpt(ev.get('message') or '', 160)}",
                 "count": ev.get("count", 1),
                 "last_seen": seen.strftime("%Y-%m-%d %H:%M:%S") if seen else "",
             }

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from opscheck.redact import excerpt
+
 if TYPE_CHECKING:
     from opscheck.sources.http import Probe
 
@@ -21,7 +23,7 @@ def probe_problem(p: Probe) -> str | None:
         )
     if isinstance(p.body, dict):
         if "status" not in p.body:
-            return f"HTTP 200 without a status: {p.text.strip()[:80]}"
+            return f"HTTP 200 without a status: {excerpt(p.text.strip(), 80)}"
         if p.body["status"] != "UP":
             return f"status {p.body['status']}"
         return None
@@ -31,7 +33,7 @@ def probe_problem(p: Probe) -> str | None:
 def empty_answer(body: Any, text: str) -> str | None:
     """ "answered with nothing" when a 200 carries nothing to judge (no body, `{}`, `[]`), else None."""
     if body in ({}, []) or (body is None and not text.strip()):
-        return f"answered with nothing ({text.strip()[:20] or 'empty body'})"
+        return f"answered with nothing ({excerpt(text.strip(), 20) or 'empty body'})"
     return None
 
 
@@ -69,4 +71,4 @@ def loki_ready(status: int | None, text: str, error: str) -> tuple[bool, str]:
     body = text.strip()
     if status == 200 and body == "ready":
         return True, "ready"
-    return False, f"HTTP {status}: {body[:160]}"
+    return False, f"HTTP {status}: {excerpt(body, 160)}"

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from opscheck.redact import excerpt, mask
+
 if TYPE_CHECKING:
     from opscheck.sources.pod_logs import LogLine
 
@@ -31,7 +33,8 @@ MAX_PATTERN = 160
 def pattern_of(text: str) -> str:
     """`2026-11-22 03:00:01 ERROR [user-service] Timeout after 3000ms (req 8f2a91)` ->
     `[user-service] Timeout after <n>ms (req <n>)`."""
-    message = _PREFIX.sub("", text, count=1)
+    # Credentials masked first: taking numbers out would cut a token into pieces no mask knows.
+    message = mask(_PREFIX.sub("", text, count=1))
     for rx, token in _VARIABLE:
         message = rx.sub(token, message)
     message = " ".join(message.split())
@@ -96,7 +99,7 @@ def error_lines_per_app(
         if worst > limit:
             where = f" in the {_span(per)} from {start:%Y-%m-%d %H:%M} UTC" if per and start else ""
             offenders.append({"object": app, "detail": f"{worst} ERROR lines{where}"})
-            examples += [f"{e.pod}: {e.text[:200]}" for e in errors[-3:]]
+            examples += [f"{e.pod}: {excerpt(e.text, 200)}" for e in errors[-3:]]
     return rows, offenders, examples
 
 
