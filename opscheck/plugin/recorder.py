@@ -20,7 +20,16 @@ from typing import Any
 
 import pytest
 
-from opscheck.plugin import CACHE_DIR_INPUT, CATALOG_OUTPUT, RECORDER_NAME, RUN_DATE_INPUT, RUN_DATE_KEY, SHOWS
+from opscheck.plugin import (
+    CACHE_DIR_INPUT,
+    CATALOG_OUTPUT,
+    DEADLINE_INPUT,
+    DEADLINE_KEY,
+    RECORDER_NAME,
+    RUN_DATE_INPUT,
+    RUN_DATE_KEY,
+    SHOWS,
+)
 from opscheck.profile import Profile
 from opscheck.record import html
 from opscheck.record.audit import AuditRecord
@@ -123,6 +132,7 @@ class RunRecorder:
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[CACHE_DIR_INPUT] = self.cache_dir
         node.workerinput[RUN_DATE_INPUT] = self.audit.run.started.date().isoformat()
+        node.workerinput[DEADLINE_INPUT] = self.config.stash.get(DEADLINE_KEY, None)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

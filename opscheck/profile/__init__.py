@@ -76,6 +76,7 @@ from opscheck.profile.reporting import (
     AttestedItem,
     ExportConfig,
     PushgatewayConfig,
+    RunSettings,
     Schedule,
 )
 from opscheck.profile.security import (
@@ -159,6 +160,7 @@ __all__ = [
     "RetentionRule",
     "ReviewedSubject",
     "SLO_TIER_OBJECTIVES",
+    "RunSettings",
     "Schedule",
     "SecretRef",
     "SecurityConfig",

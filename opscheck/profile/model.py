@@ -28,7 +28,7 @@ from opscheck.profile.database import (
 from opscheck.profile.deploy import MaintenanceWindow, ReleaseConfig, SmokeRequest
 from opscheck.profile.monitoring import PrometheusConfig
 from opscheck.profile.platform import PlatformConfig
-from opscheck.profile.reporting import Attestations, ExportConfig, Schedule
+from opscheck.profile.reporting import Attestations, ExportConfig, RunSettings, Schedule
 from opscheck.profile.security import SecurityConfig
 from opscheck.profile.services import HttpService, VaultConfig
 from opscheck.profile.systems import (
@@ -78,6 +78,7 @@ class Profile(Strict):
     # A YAML file of waivers (see opscheck/record/waivers.py); relative to the profile's folder.
     waivers: str | None = None
     schedule: Schedule = Schedule()
+    run: RunSettings = RunSettings()
     # Manual items (approvals, notices, reviews) signed off in attestation files.
     attestations: Attestations | None = None
     export: ExportConfig = ExportConfig()

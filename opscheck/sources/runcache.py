@@ -89,13 +89,15 @@ class RunCache:
         """The cached value of `key`, fetching it once per run.
 
         An OpscheckError raised by `fetch` is cached and re-raised as DependencyError
-        for every later caller.
+        for every later caller, saying it is the cached error.
         """
         data_path, lock_path = self._paths(key)
+        fetched_here = False
         if not data_path.exists():
             try:
                 with FileLock(str(lock_path), timeout=self.lock_timeout):
                     if not data_path.exists():
+                        fetched_here = True
                         try:
                             entry = {"value": fetch()}
                         except OpscheckError as exc:
@@ -109,5 +111,8 @@ class RunCache:
         with open(data_path) as f:
             entry = json.load(f)
         if "error" in entry:
-            raise DependencyError(entry["error"])
+            message = entry["error"]
+            if not fetched_here and CACHED_NOTE not in message:
+                message = f"{message} ({CACHED_NOTE})"
+            raise DependencyError(message)
         return entry["value"]
