@@ -44,18 +44,22 @@ class RunCache:
         self.lock_timeout = lock_timeout
         self._outages: dict[str, str] = {}
 
-    def _base(self, prefix: str, key: str) -> Path:
-        # Readable prefix for debugging, hash for uniqueness and safe file names.
+    def _base(self, prefix: str, key: str) -> str:
+        # Readable prefix for debugging, hash for uniqueness and safe file names. (Not
+        # Path.with_suffix: a key with a dot, a host or an API group, would lose its hash.)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", key)[:80]
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        return self.directory / f"{prefix}{slug}-{digest}"
+        return f"{prefix}{slug}-{digest}"
 
     def _paths(self, key: str) -> tuple[Path, Path]:
         base = self._base("", key)
-        return base.with_suffix(".json"), base.with_suffix(".lock")
+        return self.directory / f"{base}.json", self.directory / f"{base}.lock"
+
+    def _outage_path(self, dependency: str) -> Path:
+        return self.directory / f"{self._base('outage-', dependency)}.json"
 
     def _write(self, path: Path, entry: dict[str, Any]) -> None:
-        tmp = path.with_suffix(f".tmp{os.getpid()}-{threading.get_ident()}")
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             json.dump(entry, f)
         os.replace(tmp, path)
@@ -66,7 +70,7 @@ class RunCache:
         that it is cached; None while it has not failed that way."""
         message = self._outages.get(dependency)
         if message is None:
-            path = self._base("outage-", dependency).with_suffix(".json")
+            path = self._outage_path(dependency)
             try:
                 with open(path) as f:
                     message = json.load(f)["error"]
@@ -81,7 +85,7 @@ class RunCache:
             return
         self._outages[dependency] = message
         try:
-            self._write(self._base("outage-", dependency).with_suffix(".json"), {"error": message})
+            self._write(self._outage_path(dependency), {"error": message})
         except OSError:
             pass  # the run directory is gone (run ending): this process still remembers
 

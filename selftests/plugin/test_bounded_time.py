@@ -249,3 +249,23 @@ def test_the_profile_sets_the_run_deadline(suite):
     results = json.loads((only_run_folder(suite) / "results.json").read_text())
     assert {c["outcome"] for c in results["checks"]} == {"error"}
     assert all("run deadline of 1 s reached" in c["message"] for c in results["checks"])
+
+
+def test_an_outage_is_one_dependency_s_not_its_neighbours(tmp_path):
+    # hosts and API groups hold dots: each key keeps its own file
+    cache = RunCache(tmp_path)
+    cache.record_outage("kubernetes http://127.0.0.1:16445", "cluster app1 unreachable: connection refused")
+    assert RunCache(tmp_path).known_outage("kubernetes http://127.0.0.1:16446") is None
+    assert cache.get("one/discovery/apis/cert-manager.io/v1", lambda: 1) == 1
+    assert cache.get("one/discovery/apis/cert-manager.io/v2", lambda: 2) == 2
+    with black_hole() as dead, slow_drip(interval=0.001) as alive:
+        directory = tmp_path / "kube"
+        directory.mkdir()
+        config = ClusterConfig(name="dead", kubeconfig=kubeconfig(dead.url, directory), timeout_seconds=TIMEOUT)
+        first = KubeCluster(config, cache)
+        with pytest.raises(DependencyError):
+            first.version()
+        other = tmp_path / "other"
+        other.mkdir()
+        second = KubeCluster(ClusterConfig(name="alive", kubeconfig=kubeconfig(alive.url, other)), cache)
+        assert second.version()["status"] == "success"  # the drip's body, at a byte a millisecond
