@@ -20,3 +20,10 @@ class DependencyError(OpscheckError):
 
     The check's outcome is `error` (could not evaluate), not `failed`.
     """
+
+
+class RunDeadlineReached(OpscheckError):
+    """The run-wide deadline (`--deadline`, profile `run.deadline`) passed before the check finished.
+
+    The check's outcome is `error`: it was not evaluated in the time the run was given.
+    """

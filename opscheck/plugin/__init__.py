@@ -15,15 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import tempfile
-from collections.abc import Iterable, Iterator
+import threading
+import time
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
 import pytest
 
 from opscheck.check import CADENCES, PRIMARY_CADENCE_DIRS, SEVERITIES, CheckFailure, CheckSpec, Evidence
-from opscheck.errors import DependencyError, OpscheckError, ProfileError
+from opscheck.errors import DependencyError, OpscheckError, ProfileError, RunDeadlineReached
 from opscheck.profile import ENV_VAR, Profile, check_secrets, load_profile
 from opscheck.record.outcomes import TERMINAL_STATUS
 from opscheck.record.results import CHECK_PROPERTY, CatalogEntry, CheckRecord, Failure, short_message
@@ -48,6 +52,10 @@ RUN_DATE_INPUT = "opscheck_run_date"
 # What a worker sends back to the controller: every check it collected (xdist's workeroutput).
 CATALOG_OUTPUT = "opscheck_catalog"
 CACHE_DIR_INPUT = "opscheck_cache_dir"
+# The run-wide deadline: (its length in seconds, when it passes as UNIX time), the same in
+# every process (the controller's start).
+DEADLINE_KEY = pytest.StashKey[tuple[float, float] | None]()
+DEADLINE_INPUT = "opscheck_deadline"
 RECORDER_NAME = "opscheck-recorder"
 # The run cache's directory under the temporary directory: opscheck-run-XXXXXXXX (0700).
 CACHE_PREFIX = "opscheck-run-"
@@ -94,6 +102,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="opscheck_release",
         metavar="ID",
         help="the release the deployment gates check the release's files against (overrides the profile's release.id)",
+    )
+    group.addoption(
+        "--deadline",
+        dest="opscheck_deadline",
+        metavar="SECONDS",
+        type=float,
+        help="run-wide deadline: checks not finished this many seconds after the start are errors "
+        "(overrides the profile's run.deadline)",
     )
     group.addoption(
         "--opscheck-catalog", dest="opscheck_catalog", action="store_true", help=argparse.SUPPRESS
@@ -144,7 +160,13 @@ def pytest_configure(config: pytest.Config) -> None:
     if is_worker(config):
         config.stash[CACHE_DIR_KEY] = config.workerinput[CACHE_DIR_INPUT]  # type: ignore[attr-defined]
         config.stash[RUN_DATE_KEY] = date.fromisoformat(config.workerinput[RUN_DATE_INPUT])  # type: ignore[attr-defined]
+        deadline = config.workerinput.get(DEADLINE_INPUT)  # type: ignore[attr-defined]
+        config.stash[DEADLINE_KEY] = tuple(deadline) if deadline else None  # type: ignore[assignment]
         return
+    seconds = config.getoption("opscheck_deadline") or profile.run.deadline
+    if seconds is not None and seconds <= 0:
+        raise pytest.UsageError(f"--deadline: must be a number of seconds above 0, not {seconds:g}")
+    config.stash[DEADLINE_KEY] = (seconds, time.time() + seconds) if seconds else None
     from opscheck.plugin.recorder import start_recording
     from opscheck.record.run import LiveDir
 
@@ -232,14 +254,58 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 # -- running -------------------------------------------------------------------------------
-@pytest.hookimpl(tryfirst=True)
-def pytest_runtest_setup(item: pytest.Item) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None]:
+    """A check's record is created before anything of it runs; past the run's deadline it
+    does not start, and before, its fixtures are set up within the deadline."""
     spec = spec_of(item)
     if spec is None:
-        return
+        return (yield)
     callspec = getattr(item, "callspec", None)
     cluster = callspec.params.get("cluster") if callspec else None
     item.stash[RECORD_KEY] = CheckRecord(item.nodeid, spec, item_cadences(item), cluster)
+    deadline = item.config.stash.get(DEADLINE_KEY, None)
+    if deadline is not None and time.time() >= deadline[1]:
+        raise RunDeadlineReached(deadline_message(deadline[0]))
+    with run_deadline(item):
+        return (yield)
+
+
+def deadline_message(seconds: float) -> str:
+    return f"run deadline of {seconds:g} s reached"
+
+
+@contextmanager
+def run_deadline(item: pytest.Item) -> Generator[None]:
+    """Interrupt the check (SIGALRM in the main thread, where pytest runs it) when the run's
+    deadline passes: a check blocked anywhere ends as an error then."""
+    deadline = item.config.stash.get(DEADLINE_KEY, None)
+    if (
+        deadline is None
+        or item.stash.get(RECORD_KEY, None) is None
+        or not hasattr(signal, "setitimer")
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    seconds, at = deadline
+
+    def reached(signum: int, frame: object) -> None:
+        raise RunDeadlineReached(deadline_message(seconds))
+
+    previous = signal.signal(signal.SIGALRM, reached)
+    signal.setitimer(signal.ITIMER_REAL, max(at - time.time(), 0.001))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None]:
+    with run_deadline(item):
+        return (yield)
 
 
 def failure_of(excinfo: pytest.ExceptionInfo[BaseException] | None) -> Failure | None:

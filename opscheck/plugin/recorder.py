@@ -23,7 +23,16 @@ import pytest
 from filelock import Timeout
 
 from opscheck.errors import OpscheckError, ProfileError
-from opscheck.plugin import CACHE_DIR_INPUT, CATALOG_OUTPUT, RECORDER_NAME, RUN_DATE_INPUT, RUN_DATE_KEY, SHOWS
+from opscheck.plugin import (
+    CACHE_DIR_INPUT,
+    CATALOG_OUTPUT,
+    DEADLINE_INPUT,
+    DEADLINE_KEY,
+    RECORDER_NAME,
+    RUN_DATE_INPUT,
+    RUN_DATE_KEY,
+    SHOWS,
+)
 from opscheck.profile import Profile
 from opscheck.record import html
 from opscheck.record.audit import AuditRecord
@@ -161,6 +170,7 @@ class RunRecorder:
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[CACHE_DIR_INPUT] = self.cache_dir
         node.workerinput[RUN_DATE_INPUT] = self.audit.run.started.date().isoformat()
+        node.workerinput[DEADLINE_INPUT] = self.config.stash.get(DEADLINE_KEY, None)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

@@ -77,6 +77,7 @@ from opscheck.profile.reporting import (
     ExportConfig,
     PushgatewayConfig,
     Reporting,
+    RunSettings,
     Schedule,
     Signing,
 )
@@ -162,6 +163,7 @@ __all__ = [
     "RetentionRule",
     "ReviewedSubject",
     "SLO_TIER_OBJECTIVES",
+    "RunSettings",
     "Schedule",
     "Signing",
     "SecretRef",

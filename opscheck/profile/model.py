@@ -28,7 +28,7 @@ from opscheck.profile.database import (
 from opscheck.profile.deploy import MaintenanceWindow, ReleaseConfig, SmokeRequest
 from opscheck.profile.monitoring import PrometheusConfig
 from opscheck.profile.platform import PlatformConfig
-from opscheck.profile.reporting import Attestations, ExportConfig, Reporting, Schedule
+from opscheck.profile.reporting import Attestations, ExportConfig, Reporting, RunSettings, Schedule
 from opscheck.profile.security import SecurityConfig
 from opscheck.profile.services import HttpService, VaultConfig
 from opscheck.profile.systems import (
@@ -83,6 +83,7 @@ class Profile(Strict):
     # The longest a waiver may run from today (its `expires`); a longer one is refused at start.
     waivers_max_days: Annotated[int, Field(gt=0)] = 90
     schedule: Schedule = Schedule()
+    run: RunSettings = RunSettings()
     # Manual items (approvals, notices, reviews) signed off in attestation files.
     attestations: Attestations | None = None
     export: ExportConfig = ExportConfig()

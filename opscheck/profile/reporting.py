@@ -11,6 +11,13 @@ from opscheck.profile.common import SecretRef, Strict, expand_vars
 from opscheck.timeutil import parse_duration
 
 
+class RunSettings(Strict):
+    """The run as a whole. `deadline`: seconds from the start after which checks not finished
+    are errors ("run deadline of N s reached"); `--deadline` overrides it."""
+
+    deadline: Annotated[float, Field(gt=0)] | None = None
+
+
 class Schedule(Strict):
     """How often each checklist must run (the missed-run check reads the run ledger)."""
 

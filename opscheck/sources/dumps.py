@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from opscheck.errors import DependencyError
+from opscheck.sources.hostcommands import TIMED_OUT, bounded, timed_out
 
 Row = dict[str, Any]
 
@@ -41,13 +42,18 @@ class DumpFile:
         }
 
 
-def run_on(host: Any, host_name: str, command: str, *args: str) -> Any:
-    """host.run, with a connection failure turned into a DependencyError naming the host."""
+def run_on(host: Any, host_name: str, command: str, *args: str, limited: bool = True) -> Any:
+    """host.run, with a connection failure turned into a DependencyError naming the host;
+    `limited`: under `timeout` (opscheck/sources/hostcommands.py), a DependencyError when
+    it stops the command (a command with a time limit of its own passes False)."""
     try:
-        return host.run(command, *args)
+        result = host.run(bounded(command) if limited else command, *args)
     except Exception as exc:  # testinfra raises backend-specific errors for an unreachable host
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
         raise DependencyError(f"backup host {host_name}: {text}") from None
+    if limited and result.rc in TIMED_OUT:
+        raise DependencyError(f"backup host {host_name}: {timed_out(command)}")
+    return result
 
 
 @dataclass(frozen=True)
@@ -106,14 +112,16 @@ def verify_archive(
     """Read the archive through on the backup host: its table of contents lists data for
     `tables`, and every data block decompresses (pg_restore to /dev/null: no database).
     coreutils `timeout` bounds each read on the host."""
-    toc = run_on(host, host_name, "timeout %s %s --list %s", str(timeout_seconds), pg_restore, dump.path)
+    toc = run_on(host, host_name, "timeout %s %s --list %s", str(timeout_seconds), pg_restore, dump.path, limited=False)
     if toc.rc != 0:
         return [f"{dump.name} is not a readable pg_dump archive: {_failure(toc, timeout_seconds)}"]
     problems = []
     missing = sorted(set(tables) - archive_tables(toc.stdout))
     if missing:
         problems.append(f"{dump.name} holds no data for {', '.join(missing)}")
-    full = run_on(host, host_name, "timeout %s %s --file=/dev/null %s", str(timeout_seconds), pg_restore, dump.path)
+    full = run_on(
+        host, host_name, "timeout %s %s --file=/dev/null %s", str(timeout_seconds), pg_restore, dump.path, limited=False
+    )
     if full.rc != 0:
         problems.append(f"{dump.name} cannot be read through: {_failure(full, timeout_seconds)}")
     return problems

@@ -4,6 +4,11 @@
 One session factory (a User-Agent that names opscheck, a default timeout so no request can
 hang a run) and one wording for a request that got no usable answer: the checks' messages
 read the same whether Prometheus, Alertmanager, Grafana, Vault or Elasticsearch is down.
+
+Time is bounded per request and per run: no retries; the timeout is a total deadline for
+the whole exchange (opscheck/sources/deadline.py), not only for each read; and with the
+run cache given, a service (scheme://host:port) that gave no answer once answers every later
+request of the run with that error at once.
 """
 
 from __future__ import annotations
@@ -11,40 +16,103 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3 import PoolManager
 
 from opscheck.errors import DependencyError
+from opscheck.sources.deadline import bound_pools, total_deadline
+from opscheck.sources.runcache import RunCache
 
 USER_AGENT = "opscheck"
 DEFAULT_TIMEOUT_SECONDS = 10.0
 
 
+class TotalTimeout(requests.Timeout):
+    """The exchange did not complete within its total deadline (a server answering too slowly)."""
+
+
+class KnownOutage(requests.ConnectionError):
+    """The service gave no answer earlier in this run: this request was not sent."""
+
+
+class _BoundedAdapter(HTTPAdapter):
+    """No retries, and connections that obey `total_deadline`."""
+
+    def __init__(self) -> None:
+        super().__init__(max_retries=0)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        bound_pools(self.poolmanager)
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> PoolManager:
+        return bound_pools(super().proxy_manager_for(proxy, **kwargs))
+
+
+def service_of(url: str | bytes) -> str:
+    """The dependency a URL belongs to: `http://host:port`."""
+    parts = urlsplit(url.decode() if isinstance(url, bytes) else url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+def total_seconds(timeout: Any) -> float:
+    """The whole exchange's deadline for a requests timeout (a number or (connect, read))."""
+    if isinstance(timeout, tuple):
+        return float(sum(t for t in timeout if t is not None))
+    return float(timeout)
+
+
 class _Session(requests.Session):
     """A session whose requests time out after `default_timeout` unless given their own."""
 
-    def __init__(self, default_timeout: float) -> None:
+    def __init__(self, default_timeout: float, outages: RunCache | None = None) -> None:
         super().__init__()
         self.default_timeout = default_timeout
+        self.outages = outages
         self.headers["User-Agent"] = USER_AGENT
+        for prefix in ("http://", "https://"):
+            self.mount(prefix, _BoundedAdapter())
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout
-        return super().request(method, url, *args, **kwargs)
+        service = service_of(url)
+        if self.outages is not None and (known := self.outages.known_outage(service)):
+            raise KnownOutage(known)
+        seconds = total_seconds(kwargs["timeout"])
+        try:
+            with total_deadline(seconds) as deadline:
+                try:
+                    # not streamed unless asked: the body is read inside the deadline too
+                    return super().request(method, url, *args, **kwargs)
+                except requests.RequestException as exc:
+                    if deadline.expired:
+                        raise TotalTimeout(f"no complete answer within {seconds:g}s") from exc
+                    raise
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            if self.outages is not None and not isinstance(exc, requests.exceptions.SSLError):
+                self.outages.record_outage(service, no_answer_reason(exc, seconds))
+            raise
 
     def probe(self, url: str, timeout: float) -> Probe:
         """GET `url` once (no redirects): its status, JSON body and time, or why no answer."""
         return probe(self, url, timeout)
 
 
-def new_session(timeout: float = DEFAULT_TIMEOUT_SECONDS) -> _Session:
-    """A requests session with opscheck's User-Agent and a default timeout."""
-    return _Session(timeout)
+def new_session(timeout: float = DEFAULT_TIMEOUT_SECONDS, outages: RunCache | None = None) -> _Session:
+    """A requests session with opscheck's User-Agent, a default timeout, no retries, a total
+    deadline per request and, given the run cache, the run's known outages."""
+    return _Session(timeout, outages)
 
 
 def no_answer_reason(exc: requests.RequestException, timeout: float | None = None) -> str:
     """Why a request got no HTTP answer: "connection refused", "no answer within 5s", or the error's kind."""
+    if isinstance(exc, (KnownOutage, TotalTimeout)):
+        return str(exc)
     if "refused" in str(exc).lower():
         return "connection refused"
     if isinstance(exc, requests.Timeout) and timeout is not None:

@@ -4,6 +4,12 @@ Objects come back as raw JSON dicts (`_preload_content=False`): parsing into the
 typed models is several times slower on large lists and buys nothing here. Every request
 has a timeout and goes through the run cache, so checks and xdist workers share it.
 Only GET requests are ever sent: opscheck never changes what it checks.
+
+Time is bounded: no retries (set on the Configuration before the client builds its
+connection pool, which is when urllib3 takes it); the timeout is a total deadline per
+request (opscheck/sources/deadline.py), so a server that drips its answer cannot hold a
+check; and an API server that gave no answer once answers every later request of the run
+(any kind, any worker) with that error at once.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from opscheck.errors import DependencyError
 from opscheck.profile import ClusterConfig
+from opscheck.sources.deadline import bound_pools, total_deadline
 from opscheck.sources.runcache import RunCache
 
 PAGE_SIZE = 500
@@ -128,16 +135,21 @@ class KubeCluster:
     # -- transport ---------------------------------------------------------------------
     def _api(self) -> k8s_client.ApiClient:
         if not hasattr(self, "_api_client"):
+            configuration = k8s_client.Configuration()
             try:
-                api = k8s_config.new_client_from_config(
+                k8s_config.load_kube_config(
                     config_file=str(self.config.kubeconfig_path),
                     context=self.config.context,
+                    client_configuration=configuration,
                     persist_config=False,
                 )
             except (ConfigException, OSError, ValueError) as exc:
                 raise DependencyError(f"cluster {self.name}: cannot load kubeconfig: {exc}") from None
-            # Fail fast on a down API server: no urllib3 retry loop.
-            api.configuration.retries = False
+            # Fail fast on a down API server: no urllib3 retry loop. The REST client hands
+            # `retries` to its PoolManager when built, so it is set before (after is too late).
+            configuration.retries = False
+            api = k8s_client.ApiClient(configuration)
+            bound_pools(api.rest_client.pool_manager)
             self._api_client = api
         return self._api_client
 
@@ -154,26 +166,34 @@ class KubeCluster:
         """GET `path`; with missing_ok, a 404 answers None instead of raising."""
         api = self._api()
         timeout = self.config.timeout_seconds
+        outage_key = f"kubernetes {api.configuration.host}"
+        if known := self.cache.known_outage(outage_key):
+            raise DependencyError(known)
         try:
-            resp = api.call_api(
-                path,
-                "GET",
-                query_params=query or [],
-                header_params={"Accept": "application/json"},
-                auth_settings=["BearerToken"],
-                _preload_content=False,
-                _request_timeout=(min(timeout, 5.0), timeout),
-                _return_http_data_only=True,
-            )
+            with total_deadline(timeout) as deadline:
+                try:
+                    resp = api.call_api(
+                        path,
+                        "GET",
+                        query_params=query or [],
+                        header_params={"Accept": "application/json"},
+                        auth_settings=["BearerToken"],
+                        _preload_content=False,
+                        _request_timeout=(min(timeout, 5.0), timeout),
+                        _return_http_data_only=True,
+                    )
+                    body = resp.data  # read inside the deadline too
+                except (urllib3.exceptions.HTTPError, OSError) as exc:
+                    reason = f"no complete answer within {timeout:g}s" if deadline.expired else _root_cause(exc)
+                    raise _NoAnswer(reason) from None
         except ApiException as exc:
             if missing_ok and exc.status == 404:
                 return None
             raise DependencyError(self._describe_status(path, exc.status, exc.reason)) from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise DependencyError(
-                f"cluster {self.name} ({api.configuration.host}) unreachable: {_root_cause(exc)}"
-            ) from None
-        body = resp.data
+        except _NoAnswer as exc:
+            message = f"cluster {self.name} ({api.configuration.host}) unreachable: {exc}"
+            self.cache.record_outage(outage_key, message)
+            raise DependencyError(message) from None
         return body.decode("utf-8", "replace") if raw else json.loads(body)
 
     def _describe_status(self, path: str, status: int, reason: str) -> str:
@@ -261,6 +281,10 @@ class KubeCluster:
         query = [("container", container), ("sinceSeconds", since_seconds), ("timestamps", "true")]
         key = f"{self.name}/log/{namespace}/{pod}/{container}/{since_seconds}"
         return self.cache.get(key, lambda: self._get(path, query, raw=True))
+
+
+class _NoAnswer(Exception):
+    """The API server gave no (complete) answer: the reason."""
 
 
 def _root_cause(exc: BaseException) -> str:

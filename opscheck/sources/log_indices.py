@@ -12,6 +12,7 @@ import requests
 from opscheck.errors import DependencyError
 from opscheck.profile import LogIndices
 from opscheck.sources.http import bad_status, new_session, not_json, unanswered
+from opscheck.sources.runcache import RunCache
 
 CAT_COLUMNS = "index,status,creation.date,creation.date.string,docs.count,store.size"
 
@@ -19,10 +20,10 @@ CAT_COLUMNS = "index,status,creation.date,creation.date.string,docs.count,store.
 class IndexReader:
     """GET _cat/indices from the configured Elasticsearch/OpenSearch, nothing else."""
 
-    def __init__(self, config: LogIndices) -> None:
+    def __init__(self, config: LogIndices, outages: RunCache | None = None) -> None:
         self.config = config
         self.where = f"Elasticsearch at {config.url}"
-        self.session = new_session(config.timeout_seconds)
+        self.session = new_session(config.timeout_seconds, outages)
 
     def cat_indices(self) -> list[dict[str, Any]]:
         c = self.config

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opscheck.errors import DependencyError
+from opscheck.sources.hostcommands import TIMED_OUT, bounded, timed_out
 
 
 @dataclass(frozen=True)
@@ -38,10 +39,12 @@ def filesystems(host: Any, host_name: str, paths: list[str]) -> tuple[list[Files
     missing = []
     for path in paths:
         try:
-            out = host.run("df -P -k %s", path)
+            out = host.run(bounded("df -P -k %s"), path)
         except Exception as exc:  # testinfra's backend errors for an unreachable host
             text = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
             raise DependencyError(f"host {host_name}: {text}") from None
+        if out.rc in TIMED_OUT:  # a hung mount
+            raise DependencyError(f"host {host_name}: {timed_out('df')} on {path}")
         if out.rc != 0:
             if "No such file or directory" in out.stderr:
                 missing.append(path)

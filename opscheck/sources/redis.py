@@ -6,6 +6,8 @@ never reads cached values nor changes anything.
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,12 +19,22 @@ from redis.retry import Retry
 
 from opscheck.errors import DependencyError
 from opscheck.profile import RedisConfig
+from opscheck.sources.runcache import RunCache
+
+
+class _NoAnswer(Exception):
+    """Redis gave no answer (refused, timed out): an outage for the rest of the run."""
 
 
 class RedisReader:
-    def __init__(self, config: RedisConfig) -> None:
+    """PING and INFO, each bounded in all by the timeout (not only per read), no retries;
+    with the run cache, a Redis that gave no answer once answers the rest of the run with
+    that error at once."""
+
+    def __init__(self, config: RedisConfig, outages: RunCache | None = None) -> None:
         self.config = config
         self.where = f"Redis at {config.host}:{config.port}"
+        self.outages = outages
         self._client: redis.Redis | None = None
 
     def _redis(self) -> redis.Redis:
@@ -41,7 +53,34 @@ class RedisReader:
             )
         return self._client
 
+    def _cut(self) -> None:
+        """The deadline passed: shut down the client's sockets, ending a read blocked on one."""
+        pool = self._redis().connection_pool
+        for connection in [*getattr(pool, "_in_use_connections", ()), *getattr(pool, "_available_connections", ())]:
+            sock = getattr(connection, "_sock", None)
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
     def _call(self, what: str, fn: Any, *args: Any) -> Any:
+        service = f"redis://{self.config.host}:{self.config.port}"
+        if self.outages is not None and (known := self.outages.known_outage(service)):
+            raise DependencyError(known)
+        try:
+            return self._bounded(what, fn, *args)
+        except _NoAnswer as exc:
+            if self.outages is not None:
+                self.outages.record_outage(service, str(exc))
+            raise DependencyError(str(exc)) from None
+
+    def _bounded(self, what: str, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` within the timeout in all: the sockets are shut down when it passes."""
+        timeout = self.config.timeout_seconds
+        timer = threading.Timer(timeout, self._cut)
+        timer.daemon = True
+        timer.start()
         try:
             return fn(*args)
         except rexc.AuthenticationError:
@@ -50,14 +89,18 @@ class RedisReader:
             raise DependencyError(
                 f"{self.where}: {what}: the user lacks permission (it needs +ping and +info)"
             ) from None
-        except rexc.TimeoutError:
-            raise DependencyError(f"{self.where}: {what}: no answer within {self.config.timeout_seconds:g}s") from None
-        except rexc.ConnectionError as exc:
+        except (rexc.TimeoutError, rexc.ConnectionError) as exc:
+            if timer.finished.is_set():  # the deadline fired (cancel comes only below)
+                raise _NoAnswer(f"{self.where}: {what}: no complete answer within {timeout:g}s") from None
+            if isinstance(exc, rexc.TimeoutError):
+                raise _NoAnswer(f"{self.where}: {what}: no answer within {timeout:g}s") from None
             text = str(exc)
             reason = "connection refused" if "refused" in text.lower() else text.splitlines()[0][:200]
-            raise DependencyError(f"{self.where} unreachable: {reason}") from None
+            raise _NoAnswer(f"{self.where} unreachable: {reason}") from None
         except rexc.RedisError as exc:
             raise DependencyError(f"{self.where}: {what} failed: {str(exc).splitlines()[0][:200]}") from None
+        finally:
+            timer.cancel()
 
     def ping(self) -> float:
         """PING; the round trip in milliseconds. Raises DependencyError when no PONG,

@@ -6,7 +6,13 @@ other check and worker reads that file. So the number of requests to a cluster d
 what the selected checks need, never on how many checks or workers there are.
 
 A failed fetch is cached too: when a dependency is down, the first check pays the timeout
-and every later one gets the same error at once, keeping the run's time bounded.
+and every later one gets the same error at once, keeping the run's time bounded. Beyond
+one key, a dependency that gave no answer at all (timed out, refused) is remembered as an
+outage (`record_outage`): every later call to it in the run, whatever it asks and in
+whichever worker, gets that error at once (`known_outage`).
+
+The lock has a timeout: a fetch holding it longer than LOCK_TIMEOUT_SECONDS (each request
+is itself bounded) means something is stuck, and the waiting check errors saying so.
 
 The directory is created 0700 and deleted when the run ends. Secret payloads never get
 here: callers project objects before caching (see kube.project_secret).
@@ -18,46 +24,99 @@ import hashlib
 import json
 import os
 import re
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from filelock import FileLock
+from filelock import FileLock, Timeout
 
 from opscheck.errors import DependencyError, OpscheckError
 
+# Long enough for a paginated LIST of a large cluster (every page bounded by its timeout).
+LOCK_TIMEOUT_SECONDS = 300.0
+CACHED_NOTE = "cached error from the first attempt in this run"
+
 
 class RunCache:
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
         self.directory = Path(directory)
+        self.lock_timeout = lock_timeout
+        self._outages: dict[str, str] = {}
 
-    def _paths(self, key: str) -> tuple[Path, Path]:
-        # Readable prefix for debugging, hash for uniqueness and safe file names.
+    def _base(self, prefix: str, key: str) -> str:
+        # Readable prefix for debugging, hash for uniqueness and safe file names. (Not
+        # Path.with_suffix: a key with a dot, a host or an API group, would lose its hash.)
         slug = re.sub(r"[^A-Za-z0-9._-]+", "_", key)[:80]
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        base = self.directory / f"{slug}-{digest}"
-        return base.with_suffix(".json"), base.with_suffix(".lock")
+        return f"{prefix}{slug}-{digest}"
+
+    def _paths(self, key: str) -> tuple[Path, Path]:
+        base = self._base("", key)
+        return self.directory / f"{base}.json", self.directory / f"{base}.lock"
+
+    def _outage_path(self, dependency: str) -> Path:
+        return self.directory / f"{self._base('outage-', dependency)}.json"
+
+    def _write(self, path: Path, entry: dict[str, Any]) -> None:
+        tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            json.dump(entry, f)
+        os.replace(tmp, path)
+
+    # -- outages -------------------------------------------------------------------------
+    def known_outage(self, dependency: str) -> str | None:
+        """The first no-answer error of `dependency` in this run (any worker), with a note
+        that it is cached; None while it has not failed that way."""
+        message = self._outages.get(dependency)
+        if message is None:
+            path = self._outage_path(dependency)
+            try:
+                with open(path) as f:
+                    message = json.load(f)["error"]
+            except (OSError, ValueError, KeyError):
+                return None
+            self._outages[dependency] = message
+        return f"{message} ({CACHED_NOTE})"
+
+    def record_outage(self, dependency: str, message: str) -> None:
+        """`dependency` gave no answer (`message`): later calls in the run fail at once."""
+        if dependency in self._outages:
+            return
+        self._outages[dependency] = message
+        try:
+            self._write(self._outage_path(dependency), {"error": message})
+        except OSError:
+            pass  # the run directory is gone (run ending): this process still remembers
 
     def get(self, key: str, fetch: Callable[[], Any]) -> Any:
         """The cached value of `key`, fetching it once per run.
 
         An OpscheckError raised by `fetch` is cached and re-raised as DependencyError
-        for every later caller.
+        for every later caller, saying it is the cached error.
         """
         data_path, lock_path = self._paths(key)
+        fetched_here = False
         if not data_path.exists():
-            with FileLock(str(lock_path)):
-                if not data_path.exists():
-                    try:
-                        entry = {"value": fetch()}
-                    except OpscheckError as exc:
-                        entry = {"error": str(exc)}
-                    tmp = data_path.with_suffix(f".tmp{os.getpid()}")
-                    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-                        json.dump(entry, f)
-                    os.replace(tmp, data_path)
+            try:
+                with FileLock(str(lock_path), timeout=self.lock_timeout):
+                    if not data_path.exists():
+                        fetched_here = True
+                        try:
+                            entry = {"value": fetch()}
+                        except OpscheckError as exc:
+                            entry = {"error": str(exc)}
+                        self._write(data_path, entry)
+            except Timeout:
+                raise DependencyError(
+                    f"run cache: {key} still being fetched by another check after {self.lock_timeout:g} s "
+                    f"(lock {lock_path.name} not released)"
+                ) from None
         with open(data_path) as f:
             entry = json.load(f)
         if "error" in entry:
-            raise DependencyError(entry["error"])
+            message = entry["error"]
+            if not fetched_here and CACHED_NOTE not in message:
+                message = f"{message} ({CACHED_NOTE})"
+            raise DependencyError(message)
         return entry["value"]

@@ -12,15 +12,17 @@ from hvac.exceptions import Forbidden, InvalidRequest, Unauthorized, VaultError
 from opscheck.errors import DependencyError
 from opscheck.profile import VaultConfig, expand_path
 from opscheck.sources.http import new_session, unanswered
+from opscheck.sources.runcache import RunCache
 from opscheck.sources.vault_audit import newest_entry_time
 
 
 class VaultReader:
-    def __init__(self, config: VaultConfig) -> None:
+    def __init__(self, config: VaultConfig, outages: RunCache | None = None) -> None:
         self.config = config
         verify: bool | str = str(expand_path(config.ca_cert)) if config.ca_cert else True
         self.where = f"Vault at {config.address}"
-        session = new_session(config.timeout_seconds)
+        # no retries, a total deadline per request, the run's known outages (sources/http.py)
+        session = new_session(config.timeout_seconds, outages)
         session.verify = verify  # hvac takes a given session's verify over its own argument
         self.client = hvac.Client(url=config.address, timeout=config.timeout_seconds, verify=verify, session=session)
 
