@@ -176,7 +176,8 @@ def test_prom_{n}(prometheus, evidence):
 """
 
 
-def test_a_run_against_dead_dependencies_pays_about_one_timeout_each(pytester, tmp_path):
+def test_a_run_against_dead_dependencies_pays_about_one_timeout_each(pytester, tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))  # the repo's fixtures/
     checks = 6
     with black_hole() as server:
         pytester.makeconftest('pytest_plugins = ["fixtures.k8s", "fixtures.services", "fixtures.monitoring"]')
