@@ -9,7 +9,6 @@ from pydantic import AfterValidator, Field, model_validator
 
 from opscheck.profile.common import SecretRef, Strict
 
-
 # What the cheap shape test of profile SQL blanks out before it looks for statements:
 # comments, quoted literals and identifiers, dollar-quoted bodies.
 _SQL_OPAQUE = re.compile(
