@@ -177,6 +177,7 @@ class ReadOnlySession:
         self.conn = conn
         self.cfg = cfg
         self.timeouts = timeouts
+        self._role_checked = False
         conn.read_only = True  # every transaction psycopg begins is BEGIN READ ONLY
 
     def rows(self, query: str | sql.Composable, params: Any = None, *, prepare: bool | None = None) -> list[Row]:
@@ -190,12 +191,13 @@ class ReadOnlySession:
         """The rows of SQL from the profile: one statement (prepared: the server refuses
         several), read-only; writing or not returning rows is a profile error, failing on
         the server a dependency error. Messages are one line naming `what`."""
+        self._refuse_powerful_role(what)
         try:
             with self._transaction():
                 with self.conn.cursor(row_factory=dict_row) as cur:
                     cur.execute(single_statement(query), prepare=True)
                     if cur.description is None:
-                        raise ProfileError(f"{what}: not a query returning rows; give one SELECT")
+                        raise ProfileError(f"{what} does not return rows; give one SELECT")
                     return list(cur.fetchall())
         except (psycopg.errors.ReadOnlySqlTransaction, psycopg.errors.ActiveSqlTransaction) as exc:
             raise ProfileError(
@@ -214,6 +216,30 @@ class ReadOnlySession:
             raise DependencyError(f"{what} failed: {first_line(exc)}") from None
         except psycopg.Error as exc:
             raise DependencyError(f"{what} failed: {first_line(exc)}") from None
+
+    def _refuse_powerful_role(self, what: str) -> None:
+        """A superuser, or a role that may run programs or write files on the server, can
+        act outside any transaction (COPY ... TO PROGRAM, lo_export): no profile SQL as one."""
+        if self._role_checked:
+            return
+        found = self.rows(
+            "SELECT current_user AS role, rolsuper AS superuser,"
+            " pg_has_role('pg_execute_server_program', 'USAGE') AS programs,"
+            " pg_has_role('pg_write_server_files', 'USAGE') AS files"
+            " FROM pg_roles WHERE rolname = current_user"
+        )
+        powers = [p for p in ("superuser", "programs", "files") if found and found[0][p]]
+        if powers:
+            grants = {
+                "superuser": "superuser",
+                "programs": "pg_execute_server_program",
+                "files": "pg_write_server_files",
+            }
+            raise ProfileError(
+                f"{what}: refusing to run profile SQL as {found[0]['role']} "
+                f"({', '.join(grants[p] for p in powers)}); connect as a monitoring role without them"
+            )
+        self._role_checked = True
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
