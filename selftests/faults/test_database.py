@@ -459,7 +459,8 @@ def test_restore_drill_refuses_an_application_database(checks, tmp_path):
         r = checks.one("weekly.restore-drill", profile=profile, env={"OPSCHECK_FAULT_APP_PASSWORD": password})
         assert r.outcome == "error", (r.outcome, r.message)
         assert r.message == (
-            f"restore_drill.connection: database {APP_DATABASE} on 127.0.0.1:15432 is not the drill's scratch "
+            f"could not evaluate: restore_drill.connection: database {APP_DATABASE} on 127.0.0.1:15432 "
+            "is not the drill's scratch "
             "database (no opscheck marker) and holds 1 objects (table public.accounts); refusing to empty it. "
             "Give the drill an empty database owned by its role; the drill marks it on first use"
         )
