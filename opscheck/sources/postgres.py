@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from filelock import FileLock, Timeout
 from psycopg import sql
 from psycopg.rows import dict_row
 
@@ -112,6 +113,28 @@ class ServerTimeouts:
         # The server, not the database or role: a frozen server answers none of them.
         digest = hashlib.sha256(f"{cfg.host}:{cfg.port}".encode()).hexdigest()[:16]
         return self.directory / f"postgres-timeout-{digest}.txt"
+
+    @contextmanager
+    def connecting(self, cfg: PostgresConfig) -> Iterator[None]:
+        """One connection attempt at a time per server across the run's workers, so that
+        when the server hangs, one worker pays connect_timeout and the others, waiting
+        here, get its error. Waiting is bounded: past connect_timeout plus a grace, a
+        worker tries on its own."""
+        path = self._path(cfg)
+        if path is None or not path.parent.is_dir():
+            yield
+            return
+        lock = FileLock(str(path.with_suffix(".lock")), timeout=cfg.connect_timeout_seconds + CLIENT_GRACE_SECONDS)
+        try:
+            lock.acquire()
+        except Timeout:
+            yield
+            return
+        try:
+            self.raise_if_timed_out(cfg)
+            yield
+        finally:
+            lock.release()
 
     def raise_if_timed_out(self, cfg: PostgresConfig) -> None:
         path = self._path(cfg)
@@ -292,9 +315,10 @@ def connect(
     """A connection within connect_timeout; a timeout is remembered for the run."""
     timeouts.raise_if_timed_out(cfg)
     try:
-        return psycopg.connect(
-            **connect_kwargs(cfg, application_name, session_options=session_options), autocommit=autocommit
-        )
+        with timeouts.connecting(cfg):
+            return psycopg.connect(
+                **connect_kwargs(cfg, application_name, session_options=session_options), autocommit=autocommit
+            )
     except psycopg.errors.ConnectionTimeout as exc:
         message = describe_error(cfg, exc) + f" ({cfg.connect_timeout_seconds} s)"
         timeouts.remember(cfg, message)
