@@ -18,7 +18,11 @@ retention applied, read by the checks through testinfra's local backend.
 
 The restore drill logs in as `opscheck_restore`: no superuser, no CREATEDB, owner of the
 scratch database `opscheck_restore_drill` only, and pg_hba.conf lets that role connect to
-that database and nothing else, so its writes cannot reach `qsign`.
+that database and nothing else, so its writes cannot reach `qsign`. The database is created
+empty; the drill marks it as its scratch database (COMMENT ON DATABASE) on first use.
+
+`frozen()` stops the server's processes (SIGSTOP) for the bounded-time self-tests: the
+kernel still accepts TCP connections, nothing answers them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import stat
 import subprocess
 from collections.abc import Iterator
@@ -655,6 +660,44 @@ def fill_volume(percent: float) -> dict[str, Any]:
             f.write(chunk[:n])
             missing -= n
     return _volume_facts()
+
+
+def server_pids() -> list[int]:
+    """The postmaster and its children (backends, background workers); the pid testenv
+    keeps is runuser's, the postmaster's own is in postmaster.pid."""
+    try:
+        postmaster = int((pgdata() / "postmaster.pid").read_text().split()[0])
+    except (OSError, IndexError, ValueError):
+        return []
+    children = []
+    for stat_file in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": comm may hold spaces, so split after its ')'.
+            ppid = int(stat_file.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == postmaster:
+            children.append(int(stat_file.parent.name))
+    return [postmaster, *sorted(children)]
+
+
+@contextmanager
+def frozen(backends: bool = True) -> Iterator[list[int]]:
+    """PostgreSQL frozen but reachable: every server process stopped (SIGSTOP), or only the
+    postmaster with `backends=False` (open sessions go on, new ones hang); always resumed."""
+    pids = server_pids() if backends else server_pids()[:1]
+    stopped: list[int] = []
+    try:
+        for pid in pids:
+            os.kill(pid, signal.SIGSTOP)
+            stopped.append(pid)
+        yield stopped
+    finally:
+        for pid in stopped:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
 
 
 def clear_fill() -> None:

@@ -2,11 +2,50 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from opscheck.profile.common import SecretRef, Strict
+
+# What the cheap shape test of profile SQL blanks out before it looks for statements:
+# comments, quoted literals and identifiers, dollar-quoted bodies.
+_SQL_OPAQUE = re.compile(
+    r"--[^\n]*"
+    r"|/\*.*?\*/"
+    r"|[Ee]'(?:[^'\\]|\\.|'')*'"
+    r"|'(?:[^']|'')*'"
+    r'|"(?:[^"]|"")*"'
+    r"|\$([A-Za-z_][A-Za-z0-9_]*|)\$.*?\$\1\$",
+    re.S,
+)
+_WRITING_CTE = re.compile(r"\b(insert\s+into|update\s+\S+\s+set|delete\s+from|merge\s+into)\b", re.I)
+
+
+def single_select(query: str) -> str:
+    """Profile SQL must be one SELECT (or WITH ... SELECT, VALUES, TABLE): refused here when
+    obviously not. The guarantee is the server's (one prepared statement in a READ ONLY
+    transaction, opscheck/sources/postgres.py); this only reports the mistake at load time."""
+    text = _SQL_OPAQUE.sub(" ", query).strip()
+    text = text[:-1].rstrip() if text.endswith(";") else text
+    if not text:
+        raise ValueError("empty query; give one SELECT")
+    if ";" in text:
+        raise ValueError("holds several statements (a ';' before the end); give one SELECT")
+    first = re.match(r"[(\s]*([A-Za-z]+)", text)
+    keyword = first.group(1).lower() if first else text.split()[0]
+    if keyword not in ("select", "with", "values", "table"):
+        raise ValueError(f"must be one read-only SELECT, not {keyword.upper()}")
+    writing = _WRITING_CTE.search(text)
+    if writing:
+        raise ValueError(f"writes ({writing.group(1).split()[0].upper()}); give one read-only SELECT")
+    if keyword == "select" and re.search(r"\binto\b", text, re.I):
+        raise ValueError("SELECT INTO creates a table; give one read-only SELECT")
+    return query
+
+
+ReadOnlyQuery = Annotated[str, AfterValidator(single_select)]
 
 
 class PostgresConfig(Strict):
@@ -80,7 +119,7 @@ class DataQualityRule(Strict):
     quality). Each returned row is checked; an `object` column names the row."""
 
     name: str
-    query: str
+    query: ReadOnlyQuery
     max: dict[str, float] = {}
     min: dict[str, float] = {}
 
@@ -103,7 +142,7 @@ class InactiveAccounts(Strict):
     """Application accounts: `query` returns `account` and `last_activity` (timestamptz,
     NULL for never) of the ENABLED accounts, e.g. from the application's users table."""
 
-    query: str
+    query: ReadOnlyQuery
     max_inactive_days: Annotated[float, Field(gt=0)] = 90
 
 

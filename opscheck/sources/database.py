@@ -1,7 +1,8 @@
 """What the database checks read from PostgreSQL, over a read-only session.
 
-`DatabaseReader` wraps an open connection (opscheck.sources.postgres.read_only_connection)
-and returns plain rows (dicts) from the catalog and statistics views; the judgments are in
+`DatabaseReader` wraps an open read-only session (opscheck.sources.postgres.read_only_connection:
+every read its own READ ONLY transaction, bounded in time) and returns plain rows (dicts)
+from the catalog and statistics views; the judgments are in
 opscheck/rules/database.py. Identifiers from the profile are quoted with psycopg.sql,
 never pasted into SQL text. Two reads filter in SQL by the profile's thresholds (slow
 statements, sequential-scan-heavy tables): pg_stat_statements and pg_stat_user_tables are
@@ -20,19 +21,11 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
-from opscheck.errors import DependencyError, ProfileError
 from opscheck.profile import DataQualityRule, InactiveAccounts, PostgresThresholds, RetentionRule
+from opscheck.sources.postgres import ReadOnlySession, Row
 
-Row = dict[str, Any]
 MB = 1024 * 1024
-
-
-def rows(conn: psycopg.Connection[Any], query: str | sql.Composable, params: Any = None) -> list[Row]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(query, params)
-        return list(cur.fetchall()) if cur.description else []
 
 
 def table_identifier(qualified: str) -> sql.Identifier:
@@ -56,7 +49,7 @@ class ConnectionUsage:
 
 
 _STRING_LITERAL = re.compile(r"(?:[EeBbXxNn]|U&)?'(?:[^']|'')*'")
-_DOLLAR_QUOTED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$.*?\$\1\$", re.S)
+_DOLLAR_QUOTED = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*|)\$.*?\$\1\$", re.S)
 
 
 def redact_sql(text: str, limit: int = 160) -> str:
@@ -91,22 +84,18 @@ _INDEXES = """
 
 
 class DatabaseReader:
-    """Reads one database over an open read-only connection."""
+    """Reads one database over an open read-only session."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.conn = conn
+    def __init__(self, session: ReadOnlySession) -> None:
+        self.session = session
 
     def _rows(self, query: str | sql.Composable, params: Any = None) -> list[Row]:
-        return rows(self.conn, query, params)
+        return self.session.rows(query, params)
 
     def _profile_query(self, query: str, what: str) -> list[Row]:
-        """A query from the profile: writing is a profile error, failing a dependency error."""
-        try:
-            return self._rows(query)
-        except psycopg.errors.ReadOnlySqlTransaction:
-            raise ProfileError(f"{what} tries to write; it must be a read-only query") from None
-        except psycopg.Error as exc:
-            raise DependencyError(f"{what} failed: {str(exc).strip().splitlines()[0]}") from None
+        """A query from the profile: one statement in a read-only transaction; writing is a
+        profile error, failing a dependency error."""
+        return self.session.profile_rows(query, what)
 
     # -------------------------------------------------------------------------- connections
 
@@ -260,7 +249,7 @@ class DatabaseReader:
             "SELECT count(*) AS n, (SELECT greatest(reltuples, 0)::bigint FROM pg_class"
             " WHERE oid = %s::regclass) AS total FROM {t} WHERE {c} >= now() - make_interval(days => %s)"
         ).format(t=table_identifier(rule.table), c=sql.Identifier(rule.column))
-        r = self._rows(query, (table_identifier(rule.table).as_string(self.conn), days))[0]
+        r = self._rows(query, (table_identifier(rule.table).as_string(self.session.conn), days))[0]
         return r["n"], r["total"]
 
     # -------------------------------------------------------------------------- data rules
@@ -275,16 +264,7 @@ class DatabaseReader:
 
     def quality_query(self, rule: DataQualityRule) -> list[Row]:
         """The rows of a data quality rule's query."""
-        try:
-            return self._rows(rule.query)
-        except psycopg.errors.ReadOnlySqlTransaction:
-            raise ProfileError(
-                f"data_quality {rule.name}: the query tries to write; quality queries are read-only"
-            ) from None
-        except psycopg.Error as exc:
-            raise DependencyError(
-                f"data_quality {rule.name}: query failed: {str(exc).strip().splitlines()[0]}"
-            ) from None
+        return self._profile_query(rule.query, f"data_quality {rule.name}: the query")
 
     # -------------------------------------------------------------------------- accounts
 

@@ -11,15 +11,28 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
+from opscheck.errors import DependencyError, ProfileError
+from opscheck.profile import DataQualityRule, PostgresConfig
+from opscheck.sources.database import DatabaseReader
+from opscheck.sources.postgres import ServerTimeouts, read_only_connection
+from opscheck.sources.restore_drill import MARKER
 from selftests.harness import broken
 from testenv import postgres
+from testenv.paths import PORTS
 
 pytestmark = pytest.mark.usefixtures("testenv_up")
 
@@ -396,3 +409,298 @@ def test_restore_drill_is_opt_in(checks, tmp_path):
     r = checks.one("weekly.restore-drill", profile=profile)
     assert r.outcome == "not applicable"
     assert r.message == "not applicable: restore_drill is not enabled in this profile"
+
+
+def test_restore_drill_marks_its_scratch_database(checks):
+    checks.until("weekly.restore-drill", "passed", timeout=60)
+    comment = admin(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (postgres.DRILL_DATABASE,)
+    )[0][0]
+    assert re.fullmatch(rf"{re.escape(MARKER)} [0-9a-f]{{32}}; state=idle; \S+Z", comment), comment
+    assert scratch_tables() == 0
+
+
+APP_ROLE = "opscheck_fault_app"
+APP_DATABASE = "opscheck_fault_appdb"
+
+
+@contextmanager
+def application_database() -> Iterator[str]:
+    """An application database owned by a non-superuser login role, with a 1000-row table
+    (the role's password is yielded); dropped afterwards."""
+    password = secrets.token_urlsafe(16)
+    admin(f"DROP DATABASE IF EXISTS {APP_DATABASE}", dbname="postgres")
+    admin(f"DROP ROLE IF EXISTS {APP_ROLE}", dbname="postgres")
+    admin(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOCREATEDB PASSWORD '{password}'", dbname="postgres")
+    try:
+        admin(f"CREATE DATABASE {APP_DATABASE} OWNER {APP_ROLE}", dbname="postgres")
+        with postgres.admin_connection(APP_DATABASE) as conn:
+            conn.execute(f"SET ROLE {APP_ROLE}")
+            conn.execute("CREATE TABLE public.accounts (id int PRIMARY KEY, name text NOT NULL)")
+            conn.execute("INSERT INTO public.accounts SELECT g, 'account ' || g FROM generate_series(1, 1000) g")
+        yield password
+    finally:
+        admin(f"DROP DATABASE IF EXISTS {APP_DATABASE} WITH (FORCE)", dbname="postgres")
+        admin(f"DROP ROLE IF EXISTS {APP_ROLE}", dbname="postgres")
+
+
+def test_restore_drill_refuses_an_application_database(checks, tmp_path):
+    """The issue's case: the drill pointed at an application database owned by a
+    non-superuser; its first step used to DROP OWNED BY that owner."""
+    with application_database() as password:
+        profile = demo_variant(
+            checks,
+            tmp_path,
+            "    dbname: opscheck_restore_drill\n    user: opscheck_restore\n",
+            f"    dbname: {APP_DATABASE}\n    user: {APP_ROLE}\n    password: {{env: OPSCHECK_FAULT_APP_PASSWORD}}\n",
+        )
+        text = profile.read_text()
+        drill_passfile = text.index("    passfile:", text.index(f"    user: {APP_ROLE}"))
+        profile.write_text(text[:drill_passfile] + text[text.index("\n", drill_passfile) + 1 :])
+        r = checks.one("weekly.restore-drill", profile=profile, env={"OPSCHECK_FAULT_APP_PASSWORD": password})
+        assert r.outcome == "error", (r.outcome, r.message)
+        assert r.message == (
+            f"could not evaluate: restore_drill.connection: database {APP_DATABASE} on 127.0.0.1:15432 "
+            "is not the drill's scratch "
+            "database (no opscheck marker) and holds 1 objects (table public.accounts); refusing to empty it. "
+            "Give the drill an empty database owned by its role; the drill marks it on first use"
+        )
+        assert admin("SELECT count(*) FROM public.accounts", dbname=APP_DATABASE)[0][0] == 1000
+
+
+# ---------------------------------------------------------------------------- read-only SQL
+
+CANARY = "public.opscheck_fault_canary"
+# Each statement a data-quality rule might try, with the refusal expected; in order, on one
+# session (what one rule sets must not help the next). None: runs, and must not matter.
+WRITE_FORMS = [
+    (f"BEGIN READ WRITE; INSERT INTO {CANARY} VALUES (-1); COMMIT", "holds several statements"),
+    (f"SET default_transaction_read_only=off; COMMIT; DELETE FROM {CANARY}", "holds several statements"),
+    (f"SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE; DELETE FROM {CANARY}", "holds several statements"),
+    ("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", "does not return rows"),
+    ("SET transaction_read_only = off", "tries to write or change the transaction"),
+    ("SELECT set_config('default_transaction_read_only', 'off', false) AS was", None),  # rolled back: harmless
+    (f"DELETE FROM {CANARY} RETURNING id", "tries to write"),
+    (f"WITH gone AS (DELETE FROM {CANARY} RETURNING id) SELECT count(*) AS n FROM gone", "tries to write"),
+    (
+        f"WITH added AS (INSERT INTO {CANARY} VALUES (-2) RETURNING id) SELECT count(*) AS n FROM added",
+        "tries to write",
+    ),
+    (f"SELECT 1 AS n; DROP TABLE {CANARY}", "holds several statements"),
+    ("SELECT public.opscheck_fault_write() AS n", "tries to write"),
+    ("COPY (SELECT 1) TO PROGRAM 'touch /tmp/opscheck-fault-copy-program'", "refused"),
+    (f"COMMIT; TRUNCATE {CANARY}", "holds several statements"),
+    (f"SELECT * INTO public.opscheck_fault_copy FROM {CANARY}", "tries to write"),
+]
+
+
+def test_profile_sql_cannot_write_even_as_a_role_that_may(tmp_path):
+    """The data-quality path run as the application role, which owns the tables and may
+    write them: the READ ONLY transaction and the one-statement protocol refuse every form
+    (the profile loader refuses them too, tested in selftests/unit; here they reach the
+    server unvalidated)."""
+    admin(f"DROP TABLE IF EXISTS {CANARY}")
+    admin(f"CREATE TABLE {CANARY} (id int PRIMARY KEY)")
+    admin(f"INSERT INTO {CANARY} SELECT generate_series(1, 10)")
+    admin(f"ALTER TABLE {CANARY} OWNER TO qsign")
+    admin(
+        "CREATE OR REPLACE FUNCTION public.opscheck_fault_write() RETURNS int LANGUAGE sql"
+        f" AS 'INSERT INTO {CANARY} VALUES (-3) RETURNING id'"
+    )
+    admin("ALTER FUNCTION public.opscheck_fault_write() OWNER TO qsign")
+    copy_target = Path("/tmp/opscheck-fault-copy-program")
+    copy_target.unlink(missing_ok=True)
+    cfg = PostgresConfig(
+        host=postgres.HOST,
+        port=PORTS["postgres"],
+        dbname=postgres.DATABASE,
+        user="qsign",
+        passfile=str(postgres.pgpass_file()),
+        sslmode="disable",
+        statement_timeout_ms=5000,
+    )
+    try:
+        refusals = []
+        with read_only_connection(cfg) as session:
+            reader = DatabaseReader(session)
+            for query, expected in WRITE_FORMS:
+                rule = DataQualityRule.model_construct(name="fault", query=query, max={"n": 1}, min={})
+                if expected is None:
+                    reader.quality_query(rule)  # a session default, rolled back with its transaction
+                    continue
+                with pytest.raises(ProfileError) as refused:
+                    reader.quality_query(rule)
+                message = str(refused.value)
+                refusals.append(message)
+                assert "\n" not in message, message
+                assert message.startswith("data_quality fault: the query "), message
+                assert expected in message, (query, message)
+            # The session still reads, and reads read-only.
+            assert session.rows("SELECT current_setting('transaction_read_only') AS ro")[0]["ro"] == "on"
+        # A superuser could act outside the transaction (COPY ... TO PROGRAM): no profile SQL as one.
+        superuser = cfg.model_copy(update={"host": str(postgres.socket_dir()), "user": "postgres", "passfile": None})
+        with read_only_connection(superuser) as session:
+            with pytest.raises(ProfileError, match="refusing to run profile SQL as postgres \\(superuser, "):
+                DatabaseReader(session).quality_query(
+                    DataQualityRule.model_construct(name="fault", query="SELECT 1 AS n", max={"n": 1}, min={})
+                )
+        assert [r[0] for r in admin(f"SELECT id FROM {CANARY} ORDER BY id")] == list(range(1, 11))
+        assert not admin("SELECT 1 FROM pg_class WHERE relname = 'opscheck_fault_copy'")
+        assert not copy_target.exists()
+        print("\n".join(refusals))
+    finally:
+        admin("DROP FUNCTION IF EXISTS public.opscheck_fault_write()")
+        admin(f"DROP TABLE IF EXISTS {CANARY}")
+        admin("DROP TABLE IF EXISTS public.opscheck_fault_copy")
+
+
+def test_profile_sql_that_is_not_one_select_stops_the_run(checks, tmp_path):
+    profile = demo_variant(
+        checks,
+        tmp_path,
+        "      SELECT count(*) AS readings,\n",
+        "      DELETE FROM sensors.sensor_data; SELECT count(*) AS readings,\n",
+    )
+    proc, _ = checks.run_pytest(checks.nodeids["daily.sensor-data-quality"], profile=profile)
+    assert proc.returncode == 4
+    assert "data_quality[0].query: holds several statements (a ';' before the end); give one SELECT" in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+# ---------------------------------------------------------------------------- bounded time
+
+DATABASE_CHECKS = [
+    "daily.postgres-select1",
+    "daily.sensor-data-quality",
+    "weekly.db-connections",
+    "weekly.slow-queries",
+    "weekly.db-stats",
+    "weekly.data-retention",
+    "weekly.restore-drill",
+    "monthly.unused-indexes",
+    "monthly.table-sizes",
+    "monthly.db-user-security",
+    "monthly.inactive-accounts",
+    "quarterly.db-index",
+]
+
+
+def test_a_frozen_backend_costs_one_deadline(tmp_path):
+    """A session whose server process stops answering: the client-side deadline (the
+    statement timeout plus a grace) ends the read, and the next read of the run gets the
+    cached error at once."""
+    cfg = PostgresConfig(
+        host=postgres.HOST,
+        port=PORTS["postgres"],
+        dbname=postgres.DATABASE,
+        user="opscheck",
+        passfile=str(postgres.pgpass_file()),
+        sslmode="disable",
+        statement_timeout_ms=1000,
+    )
+    timeouts = ServerTimeouts(tmp_path)
+    with read_only_connection(cfg, timeouts) as session:
+        backend = session.rows("SELECT pg_backend_pid() AS pid")[0]["pid"]
+        os.kill(backend, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            with pytest.raises(DependencyError, match=r"no answer within 3 s \(server frozen or unreachable\)$"):
+                session.rows("SELECT 1")
+            took = time.monotonic() - start
+        finally:
+            os.kill(backend, signal.SIGCONT)
+    assert 2.9 < took < 4, took
+    start = time.monotonic()
+    with pytest.raises(DependencyError, match=r"no answer within 3 s .*\(earlier in this run; not retried\)$"):
+        with read_only_connection(cfg, timeouts):
+            pass
+    assert time.monotonic() - start < 0.5
+    print(f"\nfrozen backend: first read {took:.2f} s, the next one {time.monotonic() - start:.3f} s")
+
+
+def database_checks_run(
+    checks, profile: Path, args: tuple[str, ...] = ()
+) -> tuple[float, dict[str, float], dict[str, str]]:
+    start = time.monotonic()
+    results = checks.run(*DATABASE_CHECKS, profile=profile, args=args)
+    wall = time.monotonic() - start
+    return wall, {i: r.raw["duration_seconds"] for i, r in results.items()}, {i: r.message for i, r in results.items()}
+
+
+def assert_bounded(
+    label: str, wall: float, durations: dict[str, float], messages: dict[str, str], first: str, workers: int = 0
+) -> None:
+    spent = sum(durations.values())
+    print(
+        f"\n{label}: {len(durations)} database checks took {spent:.2f} s in all, the longest "
+        f"{max(durations.values()):.2f} s (wall {wall:.1f} s with pytest start-up); "
+        + ", ".join(f"{i} {d:.2f}" for i, d in durations.items() if d > 0.2)
+    )
+    assert set(durations) == set(DATABASE_CHECKS)
+    assert all(re.search(first, m) for m in messages.values()), messages
+    # No check waits longer than one connect timeout (5 s) and the waiting for it.
+    assert max(durations.values()) < 6.5, durations
+    if not workers:  # one process: the first check pays, the others get its error at once
+        assert spent < 8, durations
+        assert sum(1 for d in durations.values() if d > 1) == 1, durations
+
+
+class BlackHole:
+    """A TCP server that accepts connections, counts them, and never answers."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(128)
+        self.port = self.listener.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.listener.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+@pytest.mark.parametrize("workers", [0, 3])
+def test_database_checks_are_bounded_by_a_black_hole_server(checks, tmp_path, workers):
+    """A server that accepts TCP connections and never answers: the run's database checks
+    make one connection attempt in all (with xdist workers too: the others wait for its
+    error) and no check waits longer than the connect timeout."""
+    hole = BlackHole()
+    try:
+        text = checks.profile.read_text().replace(f"port: {PORTS['postgres']}", f"port: {hole.port}")
+        profile = tmp_path / "black-hole.yaml"
+        profile.write_text(text)
+        wall, durations, messages = database_checks_run(checks, profile, ("-n", str(workers)) if workers else ())
+        attempts = len(hole.accepted)
+    finally:
+        hole.close()
+    assert_bounded(
+        f"black hole, {workers or 'no'} xdist workers",
+        wall,
+        durations,
+        messages,
+        rf"127\.0\.0\.1:{hole.port}/\S+: connection timeout expired",
+        workers,
+    )
+    assert attempts == 1, attempts
+
+
+def test_database_checks_are_bounded_by_a_frozen_postgres(checks):
+    """The real PostgreSQL, every process stopped: TCP still connects, nothing answers."""
+    with postgres.frozen() as stopped:
+        assert stopped
+        wall, durations, messages = database_checks_run(checks, checks.profile)
+    assert_bounded(
+        "frozen PostgreSQL", wall, durations, messages, r"127\.0\.0\.1:15432/\S+: connection timeout expired"
+    )
+    checks.until("daily.postgres-select1", "passed", timeout=30)

@@ -8,11 +8,13 @@ import pytest
 import yaml
 
 from opscheck.errors import ProfileError
-from opscheck.profile import PostgresThresholds, load_profile
+from opscheck.profile import PostgresConfig, PostgresThresholds, load_profile
+from opscheck.profile.database import single_select
 from opscheck.rules.database import redundant_indexes, unused_indexes
 from opscheck.rules.dumps import dump_problems, history_gaps
 from opscheck.sources.database import redact_sql
 from opscheck.sources.dumps import DumpFile, archive_tables
+from opscheck.sources.restore_drill import MARKER, ScratchFacts, scratch_verdict
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -180,3 +182,90 @@ def test_restore_drill_profile_rules(demo):
     assert (
         load_profile(demo(lambda d: d["restore_drill"].update(enabled=False, tables=[]))).restore_drill.enabled is False
     )
+
+
+@pytest.mark.parametrize(
+    ("query", "refusal"),
+    [
+        ("BEGIN READ WRITE; INSERT INTO t VALUES (1); COMMIT", "holds several statements"),
+        ("SET default_transaction_read_only=off; COMMIT; DELETE FROM t", "holds several statements"),
+        ("SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE", "must be one read-only SELECT, not SET"),
+        ("WITH x AS (INSERT INTO t VALUES (1) RETURNING *) SELECT count(*) FROM x", r"writes \(INSERT\)"),
+        ("WITH x AS (DELETE FROM t RETURNING *) SELECT 1 AS n", r"writes \(DELETE\)"),
+        ("SELECT 1 AS n; DROP TABLE t", "holds several statements"),
+        ("COPY (SELECT 1) TO PROGRAM 'id'", "not COPY"),
+        ("SELECT * INTO t2 FROM t", "SELECT INTO creates a table"),
+        ("  ", "empty query"),
+    ],
+)
+def test_profile_sql_must_be_one_select(demo, query, refusal):
+    with pytest.raises(ProfileError, match=rf"data_quality\[0\].query: .*{refusal}"):
+        load_profile(demo(lambda d: d["data_quality"][0].update(query=query)))
+    with pytest.raises(ProfileError, match=rf"inactive_accounts.query: .*{refusal}"):
+        load_profile(demo(lambda d: d["inactive_accounts"].update(query=query)))
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT 1 AS n;",
+        "select ';' AS semicolon_in_a_literal, $$;$$ AS dollar, $q$;$q$ AS tagged -- a comment; here\n",
+        '(SELECT "update; x" FROM t)',
+        "WITH a AS (SELECT 1 AS n) SELECT n FROM a /* ; */",
+        "VALUES (1)",
+    ],
+)
+def test_profile_sql_single_selects_are_accepted(query):
+    assert single_select(query) == query
+
+
+def scratch(objects=(), comment=None, owner="drill", role="drill", superuser=False):
+    return ScratchFacts("scratch", "db:5432", owner, role, superuser, comment, list(objects))
+
+
+DRILL_CFG = PostgresConfig(host="db", port=5432, dbname="scratch", user="drill")
+MONITORED = PostgresConfig(host="db", port=5432, dbname="app", user="opscheck")
+MARKED_IDLE = f"{MARKER} {'a' * 32}; state=idle; 2026-12-05T08:00:00Z"
+MARKED_RESTORING = f"{MARKER} {'a' * 32}; state=restoring; 2026-12-05T08:00:00Z"
+APP_TABLE = ("table", "public.accounts", "app_owner")
+
+
+def test_scratch_database_is_claimed_only_when_empty_and_owned_by_the_drill_role():
+    assert scratch_verdict(scratch(), MONITORED, DRILL_CFG) == "claim"
+    assert scratch_verdict(scratch(comment=MARKED_IDLE), MONITORED, DRILL_CFG) is None
+    # An interrupted drill left its own restored tables: they may go.
+    restored = [("table", "public.signatures", "drill"), ("schema", "sensors", "drill")]
+    assert scratch_verdict(scratch(restored, MARKED_RESTORING), MONITORED, DRILL_CFG) is None
+
+
+@pytest.mark.parametrize(
+    ("facts", "refusal"),
+    [
+        # The case: an application database its non-superuser owner points the drill at.
+        (
+            scratch([("table", "public.accounts", "drill")], owner="drill"),
+            r"database scratch on db:5432 is not the drill's scratch database \(no opscheck marker\) and holds "
+            r"1 objects \(table public.accounts\); refusing to empty it",
+        ),
+        (scratch(owner="app_owner"), "is owned by app_owner, not by the drill role drill; .*refusing to empty it"),
+        (scratch(superuser=True), "role drill is a superuser"),
+        (scratch([APP_TABLE], MARKED_RESTORING), r"holds objects of other roles \(table public.accounts\)"),
+        (
+            scratch([("table", "public.t", "drill")], MARKED_IDLE),
+            r"holds 1 objects the drill did not restore \(table public.t\)",
+        ),
+        (scratch(comment="opscheck restore-drill scratch database forged"), None),
+    ],
+)
+def test_restore_drill_refuses_what_it_cannot_prove_is_its_scratch_database(facts, refusal):
+    if refusal is None:  # a malformed marker is no marker: empty, so claimable again
+        assert scratch_verdict(facts, MONITORED, DRILL_CFG) == "claim"
+        return
+    with pytest.raises(ProfileError, match=rf"^restore_drill.connection: .*{refusal}"):
+        scratch_verdict(facts, MONITORED, DRILL_CFG)
+
+
+def test_restore_drill_refuses_the_monitored_database():
+    same = PostgresConfig(host="db", port=5432, dbname="scratch", user="opscheck")
+    with pytest.raises(ProfileError, match="is the monitored database"):
+        scratch_verdict(scratch(comment=MARKED_IDLE), same, DRILL_CFG)
