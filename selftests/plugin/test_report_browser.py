@@ -53,8 +53,8 @@ def test_the_html_report_renders_in_a_browser_as_results_json_says(suite, tmp_pa
     failed_row = next(r for r in rows if r.startswith(' failed"') and "daily.fails" in r)
     assert "col-result collapsed" not in failed_row
     assert 'class="opscheck-rows"' in failed_row and "qsign/data-x" in failed_row and "PV/PVC" in failed_row
-    # A screenshot for a person to review, kept beside the run (a subfolder: the seal covers the run's files).
-    shot = folder / "review" / "report.png"
+    # A screenshot for a person to review, kept outside the run: the seal covers every file in it.
+    shot = tmp_path / "review" / "report.png"
     shot.parent.mkdir()
     chromium("--window-size=1400,2400", f"--screenshot={shot}", uri, profile_dir=tmp_path / "chromium2")
     assert shot.stat().st_size > 20_000
