@@ -39,7 +39,8 @@ _AUTH_HEADER = re.compile(
 )
 _AUTH_SCHEME = re.compile(
     r"(?i)\b(Bearer|Basic|Token|Digest|Negotiate)(\s+)"
-    r"((?=[A-Za-z0-9._~+/=:-]*[0-9._~+/=:-])[A-Za-z0-9._~+/=:-]{8,}|[A-Za-z]{20,})"
+    # a colon alone does not make a credential: "root-token requests: 3" stays as it is
+    r"((?=[A-Za-z0-9._~+/=:-]*[0-9._~+/=-])[A-Za-z0-9._~+/=:-]{8,}|[A-Za-z]{20,})"
 )
 # user:password@ (or a bare token@) in a URL's authority.
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)([^/\s@:?#]*)(:[^/\s@?#]*)?@")

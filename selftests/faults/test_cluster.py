@@ -163,6 +163,8 @@ def test_abnormal_access_fails_on_a_burst_of_unauthorized_requests(checks):
     with checks.fails_then_recovers(
         "daily.abnormal-access",
         broken(lambda: apps.write_log_lines("api-server", lines), lambda: rotate_log("api-server")),
+        # the other stream may replace api-server's pods meanwhile ("no pod labelled ..."): wait for this fault
+        message=lambda m: "access attempts matching" in m,
     ) as r:
         assert "access attempts matching" in r.message and "is over the threshold 20" in r.message
         assert "qsign/api-server-" in r.message

@@ -68,6 +68,7 @@ def test_each_credential_shape_is_masked(text, secret, expected):
 
 
 ORDINARY = [
+    "permission denied: 0 (limit 10); root-token requests: 3 (limit none, reported only)",
     "12 pods not Running: qsign/api-server-7d9f (CrashLoopBackOff), qsign/db-0 (Pending)",
     "Vault at http://127.0.0.1:18200: the token from environment variable X is not allowed to list audit devices",
     "secret not available: environment variable OPSCHECK_TOKEN is not set",
