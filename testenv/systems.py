@@ -48,6 +48,8 @@ ENDPOINTS = ("smartsensor-api", "smartsensor-web", "titanium-gateway", "titanium
 # Ingress / LoadBalancer status the test environment writes (no controller implements them).
 PUBLISHED = ("hankook-smartsensor", "istio-system")
 CRONJOBS = (("titanium-prod", "postgres-backup"),)
+# Runbook 003 데이터베이스 백업 확인 (weekly): the CronJob's Jobs show a week of daily runs.
+BACKUP_HISTORY_DAYS = 7
 TIMEOUT = 180.0
 
 
@@ -255,6 +257,7 @@ def _ensure_backup_job(namespace: str, name: str) -> None:
     finished Job is a success, and lastScheduleTime is set; on a fresh cluster that run is
     backfilled for the schedule's previous fire time. The CronJob controller takes over after."""
     cronjobs.ensure_last_run_succeeded(cluster.DEMO.api, namespace, name)
+    cronjobs.ensure_daily_history(cluster.DEMO.api, namespace, name, BACKUP_HISTORY_DAYS)
 
 
 # --------------------------------------------------------------------------- fault helpers
