@@ -9,8 +9,9 @@ Stdlib only. It
   * serves /metrics on the SmartSensor endpoints (METERED): its traffic, a few requests a
     second with the api's and the dashboard's latencies, in seed 002's metric names
     (http_request_duration_seconds histogram, http_requests_total by status), which
-    Prometheus scrapes for the SLO tiers and the slow-response check; a control file's
-    latency_ms and DOWN show in them too (slower requests, 503s);
+    Prometheus scrapes for the SLO tiers and the slow-response check; the control file's
+    traffic_latency_ms and traffic_status (an HTTP status) change the requests, apart from
+    the health endpoint's faults, so a health fault never fires the api's alert rules;
   * writes every container log of the two systems in CRI format (what the kubelet keeps
     and `kubectl logs` reads through kwok's ClusterLogs, see manifests/kwok-logs.yaml):
     each app logs ordinary INFO lines (requests with response_time, logins, sidecar
@@ -107,9 +108,9 @@ class Traffic:
         self.requests.touch(app, "GET", "500")
 
     def simulate(self, rng: random.Random, control: dict[str, Any]) -> None:
-        """One second of traffic; a fault's latency_ms or DOWN shows in it."""
-        extra = float(control.get("latency_ms") or 0) / 1000
-        status = "200" if str(control.get("status", "UP")) == "UP" else "503"
+        """One second of traffic, slowed or failing as the control file says."""
+        extra = float(control.get("traffic_latency_ms") or 0) / 1000
+        status = str(control.get("traffic_status") or 200)
         for _ in range(REQUESTS_PER_SECOND):
             self.duration.observe(rng.uniform(*self.latency_ms) / 1000 + extra, self.app, "GET")
             self.requests.inc(self.app, "GET", status)
