@@ -26,6 +26,33 @@ OWN_RUNBOOKS = {"qsign": ("000.", "001."), "smartsensor": ("002.",), "titanium":
 # the runbook line that says why. None today: every item runs.
 EXCEPTIONS: dict[str, dict[str, str]] = {"qsign": {}, "smartsensor": {}, "titanium": {}}
 RAN = ("passed", "attested")
+# Checks of a system's whole checklist that find something on the test environment today,
+# each with why. They must still run (failed or passed, never an error or "not
+# applicable"): their items count as run. None judges SmartSensor's or Titanium's own
+# runbook; QSIGN's are qsign.yaml's production policies, which the test environment does
+# not meet. The fix for each is the environment's, not this list.
+KNOWN_FINDINGS: dict[str, dict[str, str]] = {
+    "qsign": {
+        # qsign.yaml is the production policy: the test environment does not meet it
+        "weekly.vault-audit-review": "testenv provisions OpenBao with its root token; qsign.yaml allows no root-token use",
+        "monthly.sla": "30-day availability of the QSIGN services counts the fault self-tests' outages",
+        "predeploy.maintenance-window": "the runbook's window is Sunday 02:00-06:00 KST; a run at any other time fails",
+        "postdeploy.perf-normal": "10-minute error rate of api-server counts the fault self-tests' 5xx answers",
+    },
+    "smartsensor": {
+        # QSIGN's (000/001) predeploy and quarterly items applied to the SmartSensor stand-ins
+        "quarterly.spof": "no PodDisruptionBudgets for the SmartSensor workloads; single-replica stores and monitoring",
+        "predeploy.pdb": "no PodDisruptionBudgets for the SmartSensor workloads",
+        "predeploy.rollback-plan": "the stand-in workloads were never rolled out twice (no previous revision)",
+        "postdeploy.security-settings": "the shared monitoring namespace's promtail runs as root",
+    },
+    "titanium": {
+        "quarterly.spof": "no PodDisruptionBudgets for Titanium, Istio or Argo CD; single-replica Argo CD and monitoring",
+        "predeploy.pdb": "no PodDisruptionBudgets for the Titanium and Istio workloads",
+        "predeploy.rollback-plan": "the stand-in workloads were never rolled out twice (no previous revision)",
+        "postdeploy.security-settings": "Istio, Argo CD and promtail stand-ins run as root (their upstream defaults)",
+    },
+}
 
 
 def run_whole_checklist(checks: Any, name: str) -> tuple[dict[str, Any], float]:
@@ -53,15 +80,22 @@ def own_items(data: dict[str, Any], prefixes: tuple[str, ...]) -> dict[str, list
 @pytest.mark.parametrize("name", sorted(OWN_RUNBOOKS))
 def test_every_item_of_the_systems_runbook_runs_in_its_own_profile(checks, name):
     data, elapsed = run_whole_checklist(checks, name)
-    bad = {c["id"]: f"{c['outcome']}: {c['message']}" for c in data["checks"] if c["outcome"] in ("failed", "error")}
+    known = KNOWN_FINDINGS[name]
+    bad = {
+        c["id"]: f"{c['outcome']}: {c['message']}"
+        for c in data["checks"]
+        if c["outcome"] == "error" or (c["outcome"] == "failed" and c["id"] not in known)
+    }
     assert bad == {}
+    outcomes = {c["id"]: c["outcome"] for c in data["checks"]}
+    assert {k: outcomes.get(k) for k in known if outcomes.get(k) not in ("failed", "passed")} == {}
     items = own_items(data, OWN_RUNBOOKS[name])
     uncovered = sorted(k for k, results in items.items() if not results)
     assert uncovered == [], f"{name}: no check of the run covers {uncovered}"
     not_run = {
         key: "; ".join(f"{r['id']}: {r['message']}" for r in results)
         for key, results in items.items()
-        if not any(r["outcome"] in RAN for r in results)
+        if not any(r["outcome"] in RAN or (r["outcome"] == "failed" and r["id"] in known) for r in results)
     }
     unexpected = {k: why for k, why in not_run.items() if k not in EXCEPTIONS[name]}
     assert unexpected == {}, f"{name}: runbook items not run in its own profile"
