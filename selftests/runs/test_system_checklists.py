@@ -41,14 +41,12 @@ KNOWN_FINDINGS: dict[str, dict[str, str]] = {
     },
     "smartsensor": {
         # QSIGN's (000/001) predeploy and quarterly items applied to the SmartSensor stand-ins
-        "quarterly.spof": "no PodDisruptionBudgets for the SmartSensor workloads; single-replica stores and monitoring",
-        "predeploy.pdb": "no PodDisruptionBudgets for the SmartSensor workloads",
+        "quarterly.spof": "single-replica stores (postgresql-cluster, redis-cluster) and monitoring stand-ins",
         "predeploy.rollback-plan": "the stand-in workloads were never rolled out twice (no previous revision)",
         "postdeploy.security-settings": "the shared monitoring namespace's promtail runs as root",
     },
     "titanium": {
-        "quarterly.spof": "no PodDisruptionBudgets for Titanium, Istio or Argo CD; single-replica Argo CD and monitoring",
-        "predeploy.pdb": "no PodDisruptionBudgets for the Titanium and Istio workloads",
+        "quarterly.spof": "single-replica Argo CD, postgres-0 and monitoring stand-ins",
         "predeploy.rollback-plan": "the stand-in workloads were never rolled out twice (no previous revision)",
         "postdeploy.security-settings": "Istio, Argo CD and promtail stand-ins run as root (their upstream defaults)",
     },
