@@ -98,8 +98,8 @@ def read_control(state_dir: Path, name: str) -> dict[str, Any]:
 class Traffic:
     """One metered endpoint's requests, as its Prometheus client would count them."""
 
-    def __init__(self, name: str, app: str, latency_ms: tuple[float, float]) -> None:
-        self.name, self.app, self.latency_ms = name, app, latency_ms
+    def __init__(self, name: str, app: str, latency_ms: tuple[float, float], per_second: int) -> None:
+        self.name, self.app, self.latency_ms, self.per_second = name, app, latency_ms, per_second
         self.duration = Histogram(
             "http_request_duration_seconds", "HTTP request latency.", ("app", "method"), LATENCY_BUCKETS
         )
@@ -111,7 +111,7 @@ class Traffic:
         """One second of traffic, slowed or failing as the control file says."""
         extra = float(control.get("traffic_latency_ms") or 0) / 1000
         status = str(control.get("traffic_status") or 200)
-        for _ in range(REQUESTS_PER_SECOND):
+        for _ in range(self.per_second):
             self.duration.observe(rng.uniform(*self.latency_ms) / 1000 + extra, self.app, "GET")
             self.requests.inc(self.app, "GET", status)
 
@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--logs-dir", required=True, help="where the CRI log files go")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--serve", action="append", default=[], metavar="NAME=PORT")
+    p.add_argument("--traffic-per-second", type=int, default=REQUESTS_PER_SECOND, help="requests of each METERED one")
     args = p.parse_args(argv)
     state_dir, logs_dir = Path(args.state_dir), Path(args.logs_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -193,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     traffic: list[Traffic] = []
     for spec in args.serve:
         name, port = spec.split("=", 1)
-        meter = Traffic(name, *METERED[name]) if name in METERED else None
+        meter = Traffic(name, *METERED[name], per_second=args.traffic_per_second) if name in METERED else None
         traffic += [meter] if meter else []
         server = ThreadingHTTPServer((args.host, int(port)), make_handler(name, state_dir, meter))
         server.daemon_threads = True
