@@ -137,3 +137,34 @@ def ensure_last_run_succeeded(api: KubeApi, namespace: str, cronjob: str) -> Non
     finished = [j for j in jobs if job_finished(j)]
     if not finished or job_finished(finished[-1]) != "Complete":
         run_job_from(api, cj, succeed=True)
+
+
+def ensure_daily_history(api: KubeApi, namespace: str, cronjob: str, days: int) -> list[str]:
+    """A successful Job for each fire of the CronJob's schedule over the last `days` days
+    (what a week-old cluster keeps with successfulJobsHistoryLimit >= days), each named and
+    annotated as the controller names that fire's run; the runs missing are backfilled now,
+    oldest first, so the controller's history pruning (by start time) keeps the newest.
+    Returns the names of the Jobs created."""
+    from croniter import croniter
+
+    from testenv.readiness import job_finished as finished
+
+    cj = repair_cronjob(api, namespace, cronjob)
+    it = croniter(cj["spec"]["schedule"], now())
+    fires = []
+    while (fire := it.get_prev(dt.datetime)) > now() - dt.timedelta(days=days):
+        fires.append(fire)
+    have = {
+        (j["metadata"].get("annotations") or {}).get("batch.kubernetes.io/cronjob-scheduled-timestamp")
+        for j in jobs_of(api, namespace, cronjob)
+        if finished(j) == "Complete"
+    }
+    created = []
+    for fire in reversed(fires):
+        if rfc3339(fire) in have:
+            continue
+        stale = api.get("Job", namespace, f"{cronjob}-{int(fire.timestamp()) // 60}")
+        if stale is not None:  # a failed or unfinished run of that fire: replaced by a good one
+            api.delete("Job", namespace, stale["metadata"]["name"])
+        created.append(run_job_from(api, cj, succeed=True, scheduled=fire)["metadata"]["name"])
+    return created

@@ -72,9 +72,14 @@ def node_exporter_url() -> str:
     return f"http://{HOST}:{PORTS['node-exporter']}"
 
 
+# SmartSensor's api and dashboard (testenv/systems_app.py serves their /metrics): the SLO
+# tiers and slow responses of environments/smartsensor.yaml read them by job.
+SMARTSENSOR_JOBS = {"smartsensor-api": "api-server", "smartsensor-web": "web-dashboard"}
+
+
 def jobs() -> list[str]:
     """Every scrape job of the generated configuration."""
-    return [*apps.APPS, "kubelet", "node", "prometheus", "alertmanager"]
+    return [*apps.APPS, *SMARTSENSOR_JOBS, "kubelet", "node", "prometheus", "alertmanager"]
 
 
 def _config() -> dict[str, Any]:
@@ -89,6 +94,16 @@ def _config() -> dict[str, Any]:
             ],
         }
         for app in apps.APPS
+    ]
+    scrape += [
+        {
+            "job_name": job,
+            "static_configs": [
+                # the app label comes with the metrics (a target label would rename it exported_app)
+                {"targets": [f"{HOST}:{PORTS[job]}"], "labels": {"namespace": "hankook-smartsensor"}}
+            ],
+        }
+        for job in SMARTSENSOR_JOBS
     ]
     scrape += [
         {"job_name": "kubelet", "static_configs": [{"targets": [f"{HOST}:{PORTS['volume-exporter']}"]}]},

@@ -31,7 +31,7 @@ from typing import Any
 
 import requests
 
-from testenv import cluster, cronjobs, demo, faults, procs, readiness
+from testenv import cluster, cronjobs, demo, faults, platform_services, procs, readiness
 from testenv.paths import HOST, PORTS, state_dir
 from testenv.qsign_app import append_lines, cri_line
 from testenv.systems_app import LOGS
@@ -48,6 +48,12 @@ ENDPOINTS = ("smartsensor-api", "smartsensor-web", "titanium-gateway", "titanium
 # Ingress / LoadBalancer status the test environment writes (no controller implements them).
 PUBLISHED = ("hankook-smartsensor", "istio-system")
 CRONJOBS = (("titanium-prod", "postgres-backup"),)
+# Runbook 003 데이터베이스 백업 확인 (weekly): the CronJob's Jobs show a week of daily runs.
+BACKUP_HISTORY_DAYS = 7
+# The HPAs of the two systems (api-server-hpa of runbook 002, Titanium's gateway).
+HPAS = (("hankook-smartsensor", "api-server-hpa"), ("titanium-prod", "prod-api-gateway-hpa"))
+# An app started without it predates the SmartSensor traffic metrics: restarted once.
+TRAFFIC_FLAG = "--traffic-per-second"
 TIMEOUT = 180.0
 
 
@@ -79,6 +85,11 @@ def up() -> dict[str, Any]:
         for namespace, name in CRONJOBS:
             _ensure_backup_job(namespace, name)
         _wait_metrics()
+        # until the HPA controller has the pods' metrics it raises FailedGetResourceMetric
+        # Warnings: wait for its numbers before clearing what a first start raised
+        procs.wait_for(
+            lambda: all(platform_services.hpa_settled(ns, name) for ns, name in HPAS), TIMEOUT, "the HPAs' metrics"
+        )
         for ns in NAMESPACES:  # what a first start raised on its way (none left on a healthy system)
             cluster.clear_events(ns, "Warning")
     info = status()
@@ -122,6 +133,12 @@ def _start_process() -> None:
     logs_dir().mkdir(parents=True, exist_ok=True)
     for file in LOGS:  # kwok answers `logs` from these files: they must exist first
         (logs_dir() / file).touch(exist_ok=True)
+    pid = procs.read_pid(PROC)
+    try:
+        if pid is not None and TRAFFIC_FLAG not in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"):
+            procs.stop(PROC)
+    except OSError:  # it just exited
+        pass
     procs.start(
         PROC,
         [
@@ -135,6 +152,7 @@ def _start_process() -> None:
             "--host",
             HOST,
             *[f"--serve={n}={PORTS[n]}" for n in ENDPOINTS],
+            f"{TRAFFIC_FLAG}=4",
         ],
         cwd=REPO,
     )
@@ -255,6 +273,7 @@ def _ensure_backup_job(namespace: str, name: str) -> None:
     finished Job is a success, and lastScheduleTime is set; on a fresh cluster that run is
     backfilled for the schedule's previous fire time. The CronJob controller takes over after."""
     cronjobs.ensure_last_run_succeeded(cluster.DEMO.api, namespace, name)
+    cronjobs.ensure_daily_history(cluster.DEMO.api, namespace, name, BACKUP_HISTORY_DAYS)
 
 
 # --------------------------------------------------------------------------- fault helpers

@@ -6,6 +6,12 @@ Stdlib only. It
     (<state-dir>/<NAME>.control.json) says {"status": "DOWN"} (then 503) or sets
     {"latency_ms": N} (the answer waits N ms); the file is re-read on every request, so a
     self-test breaks and repairs an endpoint without a restart;
+  * serves /metrics on the SmartSensor endpoints (METERED): its traffic, a few requests a
+    second with the api's and the dashboard's latencies, in seed 002's metric names
+    (http_request_duration_seconds histogram, http_requests_total by status), which
+    Prometheus scrapes for the SLO tiers and the slow-response check; the control file's
+    traffic_latency_ms and traffic_status (an HTTP status) change the requests, apart from
+    the health endpoint's faults, so a health fault never fires the api's alert rules;
   * writes every container log of the two systems in CRI format (what the kubelet keeps
     and `kubectl logs` reads through kwok's ClusterLogs, see manifests/kwok-logs.yaml):
     each app logs ordinary INFO lines (requests with response_time, logins, sidecar
@@ -32,9 +38,17 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from testenv.qsign_app import append_lines, cri_line
+from testenv.qsign_app import Counter, Histogram, append_lines, cri_line
 
 LOG_EVERY_SECONDS = 30.0
+# Endpoints with simulated traffic in /metrics: name -> (app label, latency range in ms).
+# The api answers P95 under 200 ms (critical tier), the dashboard under 1 s (important).
+METERED: dict[str, tuple[str, tuple[float, float]]] = {
+    "smartsensor-api": ("api-server", (10.0, 120.0)),
+    "smartsensor-web": ("web-dashboard", (20.0, 250.0)),
+}
+REQUESTS_PER_SECOND = 4
+LATENCY_BUCKETS = (0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 
 # Log file (under --logs-dir) -> the app name in its lines (None: the line is written as
 # is, e.g. an Envoy access line), and what it says when healthy.
@@ -81,12 +95,52 @@ def read_control(state_dir: Path, name: str) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def make_handler(name: str, state_dir: Path) -> type[BaseHTTPRequestHandler]:
+class Traffic:
+    """One metered endpoint's requests, as its Prometheus client would count them."""
+
+    def __init__(self, name: str, app: str, latency_ms: tuple[float, float], per_second: int) -> None:
+        self.name, self.app, self.latency_ms, self.per_second = name, app, latency_ms, per_second
+        self.duration = Histogram(
+            "http_request_duration_seconds", "HTTP request latency.", ("app", "method"), LATENCY_BUCKETS
+        )
+        self.requests = Counter("http_requests_total", "HTTP requests by status.", ("app", "method", "status"))
+        self.requests.touch(app, "GET", "200")
+        self.requests.touch(app, "GET", "500")
+
+    def simulate(self, rng: random.Random, control: dict[str, Any]) -> None:
+        """One second of traffic, slowed or failing as the control file says."""
+        extra = float(control.get("traffic_latency_ms") or 0) / 1000
+        status = str(control.get("traffic_status") or 200)
+        for _ in range(self.per_second):
+            self.duration.observe(rng.uniform(*self.latency_ms) / 1000 + extra, self.app, "GET")
+            self.requests.inc(self.app, "GET", status)
+
+    def render(self) -> str:
+        return "\n".join([*self.duration.render(), *self.requests.render()]) + "\n"
+
+
+def simulate_traffic(traffic: list[Traffic], state_dir: Path, stop: threading.Event) -> None:
+    rng = random.Random()
+    while not stop.is_set():
+        for t in traffic:
+            t.simulate(rng, read_control(state_dir, t.name))
+        stop.wait(1.0)
+
+
+def make_handler(name: str, state_dir: Path, traffic: Traffic | None = None) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = f"{name}/2.0"
 
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             path = self.path.split("?", 1)[0]
+            if path == "/metrics" and traffic is not None:
+                data = traffic.render().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                return
             if path not in ("/health", "/health/live", "/health/ready", "/"):
                 self._answer(404, {"error": "not found"})
                 return
@@ -128,6 +182,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--logs-dir", required=True, help="where the CRI log files go")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--serve", action="append", default=[], metavar="NAME=PORT")
+    p.add_argument("--traffic-per-second", type=int, default=REQUESTS_PER_SECOND, help="requests of each METERED one")
     args = p.parse_args(argv)
     state_dir, logs_dir = Path(args.state_dir), Path(args.logs_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -136,14 +191,18 @@ def main(argv: list[str] | None = None) -> None:
         (logs_dir / file).touch(exist_ok=True)
     stop = threading.Event()
     servers = []
+    traffic: list[Traffic] = []
     for spec in args.serve:
         name, port = spec.split("=", 1)
-        server = ThreadingHTTPServer((args.host, int(port)), make_handler(name, state_dir))
+        meter = Traffic(name, *METERED[name], per_second=args.traffic_per_second) if name in METERED else None
+        traffic += [meter] if meter else []
+        server = ThreadingHTTPServer((args.host, int(port)), make_handler(name, state_dir, meter))
         server.daemon_threads = True
         servers.append(server)
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.5}, daemon=True).start()
     writer = threading.Thread(target=write_logs, args=(logs_dir, stop), daemon=True)
     writer.start()
+    threading.Thread(target=simulate_traffic, args=(traffic, state_dir, stop), daemon=True).start()
 
     def on_signal(signum: int, frame: object) -> None:
         stop.set()

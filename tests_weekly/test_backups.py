@@ -3,9 +3,36 @@ verification script, QSIGN 000/001 DR tests, Titanium 003)."""
 
 from datetime import timedelta
 
-from opscheck.check import check
+from opscheck.check import check, component_absent
+from opscheck.rules.backups import daily_history
 from opscheck.rules.dumps import history_report, hours
+from opscheck.rules.objects import find
 from opscheck.timeutil import utc_now
+
+
+@check("weekly.backup-job-history", severity="high", covers=["003.weekly.db-backup"])
+def test_backup_job_history(cluster, profile, evidence):
+    """The backup CronJob ran and succeeded for every scheduled day of the last week
+
+    kubectl get jobs -n <namespace> --sort-by=.metadata.creationTimestamp | grep postgres-backup
+    kubectl get cronjob -n <namespace> postgres-backup -o yaml   # schedule, suspend, successfulJobsHistoryLimit
+    For a failed day: kubectl logs -n <namespace> job/<job> (credentials, backup-pvc full, database unreachable).
+    For a day with no Job: the CronJob was suspended, the controller was down past startingDeadlineSeconds,
+    or concurrencyPolicy Forbid skipped it behind a hung run. Keep a week of history
+    (successfulJobsHistoryLimit >= 7) so the week can be read. Take a backup now:
+    kubectl create job -n <namespace> --from=cronjob/postgres-backup postgres-backup-manual-$(date +%s)
+    """
+    ref = profile.backups.postgres_cronjob
+    if ref is None or ref.history_days is None:
+        component_absent(profile.required, "backups", "no backups.postgres_cronjob.history_days in this profile")
+    cronjob = find(cluster.list("cronjobs"), ref.namespace, ref.name)
+    evidence.require(cronjob, f"CronJob {ref.namespace}/{ref.name} not found")
+    rows, offenders = daily_history(cronjob, cluster.list("jobs"), utc_now(), ref.history_days)
+    evidence.table(rows)
+    evidence.note(
+        f"schedule {cronjob['spec']['schedule']!r}: a successful Job for each fire of the last {ref.history_days} days"
+    )
+    evidence.expect_none(offenders, f"backup runs missing or failed over {ref.history_days} days", table=False)
 
 
 @check("weekly.db-backup-history", severity="high", covers=["003.weekly.db-backup"])

@@ -13,6 +13,9 @@ class CronJobBackup(Strict):
     namespace: str
     name: str
     max_age_hours: Annotated[float, Field(gt=0)] | None = None  # default: thresholds.backup_max_age_hours
+    # The weekly history (runbook 003 데이터베이스 백업 확인): every schedule fire of the last
+    # N days has a successful Job; unset: the CronJob's history is not read.
+    history_days: Annotated[int, Field(gt=0)] | None = None
 
 
 class Backups(Strict):

@@ -94,7 +94,8 @@ class AttestedItem(Strict):
     # How old an attestation may be; default: the item's cadence (daily 1, weekly 7, monthly 31,
     # quarterly 92 days; predeploy/postdeploy: attestations.deploy_window_hours).
     window_days: Annotated[float, Field(gt=0)] | None = None
-    # How old it must at least be: a notice sent N days ahead (the window counts after it).
+    # How old it must at least be: a notice sent at least N days ahead (no cadence window then:
+    # a notice sent earlier counts too, until it expires or passes window_days).
     advance_days: Annotated[float, Field(ge=0)] = 0
 
 

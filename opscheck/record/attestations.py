@@ -34,8 +34,10 @@ When an attestation counts, for item K with cadence C:
 - it is not expired: `when + valid_days`, or the end of the `expires` day (UTC), is still ahead;
 - it is within the cadence window: at most 1 (daily), 7 (weekly), 31 (monthly) or 92
   (quarterly) days old, or `deploy_window_hours` for predeploy/postdeploy; an item's
-  `window_days` overrides it. With `advance_days: N` it must also be at least N days old
-  (a maintenance notice sent a week ahead), and the window counts after those N days;
+  `window_days` overrides it. With `advance_days: N` it must instead be at least N days old
+  (a maintenance notice sent "at least 7 days ahead": 10 days ahead counts too), with no
+  cadence window (its expiry and, pre/postdeploy, the change it names bound it); an item's
+  `window_days` still caps how old it may be, counted from when it was signed;
 - predeploy/postdeploy: when the profile names the change, it names the same change;
 - it is not dated in the future (5 minutes of clock skew allowed).
 With `require_all_roles`, every role needs such an attestation (approvals); otherwise one
@@ -191,7 +193,7 @@ class Rule:
     key: str
     cadence: str
     item: AttestedItem
-    window: timedelta
+    window: timedelta | None  # None: no upper age (an advance notice; its expiry bounds it)
     window_text: str
     change: str | None
 
@@ -200,8 +202,13 @@ class Rule:
         assert profile.attestations is not None
         cadence = runbook_items()[key].cadence
         deploy = cadence in DEPLOY_CADENCES
+        window: timedelta | None
         if item.window_days is not None:
             window, text = timedelta(days=item.window_days), f"{item.window_days:g}-day window"
+        elif item.advance_days:
+            # "At least N days ahead" has no upper bound of its own: a notice sent earlier
+            # still announces the change (the change id and the expiry tie it to this one).
+            window, text = None, f"at least {item.advance_days:g} days ahead"
         elif deploy:
             hours = profile.attestations.deploy_window_hours
             window, text = timedelta(hours=hours), f"{hours:g}-hour {cadence} window"
@@ -223,10 +230,8 @@ class Rule:
         age, advance = now - a.when, timedelta(days=self.item.advance_days)
         if age < advance:
             return f"only {age.total_seconds() / 86400:.1f} days ahead, {self.item.advance_days:g} required"
-        if age > advance + self.window:
-            return f"outside the {self.window_text}" + (
-                f" after {self.item.advance_days:g} days ahead" if advance else ""
-            )
+        if self.window is not None and age > self.window:
+            return f"outside the {self.window_text}"
         if a.expires_at <= now:
             return f"expired {utc(a.expires_at)}"
         return None
@@ -316,7 +321,8 @@ class AttestationBook:
         )
         evidence.note(
             f"counts: role in {', '.join(rule.item.roles)}"
-            f"{' (all of them)' if rule.item.require_all_roles else ''}, within the {rule.window_text}"
+            f"{' (all of them)' if rule.item.require_all_roles else ''}"
+            + (f", within the {rule.window_text}" if rule.window is not None else "")
             + (f", at least {rule.item.advance_days:g} days ahead" if rule.item.advance_days else "")
             + (f", for change {rule.change}" if rule.change else "")
             + f"; read from {self.directory}"

@@ -146,7 +146,9 @@ def hpa_row(hpa: Obj) -> Row:
     for m in status.get("currentMetrics") or []:
         if m.get("type") == "Resource":
             cur = (m.get("resource") or {}).get("current") or {}
-            metrics.append(f"{m['resource']['name']} {cur.get('averageUtilization', '?')}%")
+            # an AverageValue target reports no utilization: its average value then
+            shown = f"{cur['averageUtilization']}%" if "averageUtilization" in cur else cur.get("averageValue", "?")
+            metrics.append(f"{m['resource']['name']} {shown}")
     return {
         "object": ref(hpa),
         "target": f"{target.get('kind', '?')}/{target.get('name', '?')}",

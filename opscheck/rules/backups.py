@@ -119,3 +119,72 @@ def schedule_row(namespace: str, cronjob: Obj) -> dict[str, Any]:
         "lastScheduleTime": status.get("lastScheduleTime", ""),
         "lastSuccessfulTime": status.get("lastSuccessfulTime", ""),
     }
+
+
+SCHEDULED_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
+DEFAULT_SUCCESSFUL_HISTORY = 3  # the CronJob API's default successfulJobsHistoryLimit
+
+
+def scheduled_time(job: Obj) -> datetime | None:
+    """The schedule fire a Job ran for: the CronJob controller's annotation, else (a run
+    made with `kubectl create job --from`) when it started."""
+    md = job.get("metadata") or {}
+    return (
+        parse_time((md.get("annotations") or {}).get(SCHEDULED_ANNOTATION))
+        or parse_time((job.get("status") or {}).get("startTime"))
+        or parse_time(md.get("creationTimestamp"))
+    )
+
+
+def daily_history(
+    cronjob: Obj, jobs: list[Obj], now: datetime, days: int, grace: timedelta = timedelta(minutes=30)
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(rows, offenders): each fire of the CronJob's schedule over the last `days` days and
+    the Job that ran for it (runbook 003: the backup CronJob succeeded every day of the
+    week). A fire counts when a Job owned by the CronJob, scheduled for it or started
+    before the next fire, succeeded; the newest fire is given `grace` to finish. A history
+    limit that keeps fewer successful Jobs than fires makes the week unreadable."""
+    spec = cronjob.get("spec") or {}
+    tz = ZoneInfo(spec["timeZone"]) if spec.get("timeZone") else UTC
+    it = croniter(spec["schedule"], now.astimezone(tz))
+    fires: list[datetime] = []
+    while True:
+        fire = it.get_prev(datetime)
+        if fire <= now - timedelta(days=days):
+            break
+        fires.append(fire.astimezone(UTC))
+    fires.reverse()
+    name = f"{cronjob['metadata']['namespace']}/{cronjob['metadata']['name']}"
+    uid = cronjob["metadata"]["uid"]
+    owned = [j for j in jobs if any(o.get("uid") == uid for o in j["metadata"].get("ownerReferences") or [])]
+    timed = [(scheduled_time(j), job_run(j)) for j in owned]
+    rows, offenders = [], []
+    for i, fire in enumerate(fires):
+        until = fires[i + 1] if i + 1 < len(fires) else now + timedelta(seconds=1)
+        runs = sorted((r for at, r in timed if at is not None and fire <= at < until), key=lambda r: r.created)
+        ok = [r for r in runs if r.outcome == "succeeded"]
+        if ok:
+            verdict, detail = "succeeded", ok[-1].name
+        elif runs and runs[-1].outcome == "running":
+            verdict, detail = "running", runs[-1].name
+        elif runs:
+            verdict, detail = "failed", ", ".join(r.name + (f" ({r.reason})" if r.reason else "") for r in runs)
+        elif i + 1 == len(fires) and now - fire < grace:
+            verdict, detail = "not run yet", f"fired {_hours(now - fire)} ago"
+        else:
+            verdict, detail = "no run", "no Job for this schedule fire"
+        rows.append({"object": name, "scheduled": f"{fire:%Y-%m-%d %H:%M}Z", "run": verdict, "job": detail})
+        if verdict in ("failed", "no run"):
+            offenders.append({"object": f"{name} {fire:%Y-%m-%d %H:%M}Z", "detail": f"{verdict}: {detail}"})
+    kept = spec.get("successfulJobsHistoryLimit", DEFAULT_SUCCESSFUL_HISTORY)
+    if kept < len(fires):
+        offenders.append(
+            {
+                "object": name,
+                "detail": f"successfulJobsHistoryLimit {kept} keeps fewer Jobs than the {len(fires)} runs of "
+                f"{days} days: raise it to at least {len(fires)}",
+            }
+        )
+    if not fires:
+        offenders.append({"object": name, "detail": f"schedule {spec['schedule']!r} did not fire in {days} days"})
+    return rows, offenders

@@ -214,6 +214,36 @@ def test_postgres_backup_fails_when_the_titanium_backup_job_fails(checks):
         ), r.message
 
 
+def test_backup_job_history_fails_when_a_day_of_the_week_has_no_run(checks):
+    """Runbook 003 데이터베이스 백업 확인: the week's history of the backup CronJob. The Job of
+    the run three days ago is deleted (as if that night's run never happened); the repair
+    runs that fire's Job again (testenv/cronjobs.py ensure_daily_history)."""
+    from datetime import timedelta
+
+    from croniter import croniter
+
+    from opscheck.timeutil import utc_now
+    from testenv import cluster, cronjobs
+
+    ns, name = "titanium-prod", "postgres-backup"
+    api = cluster.DEMO.api
+    fire = croniter("0 2 * * *", utc_now() - timedelta(days=3)).get_prev(type(utc_now()))
+    job = f"{name}-{int(fire.timestamp()) // 60}"
+    with checks.fails_then_recovers(
+        "weekly.backup-job-history",
+        broken(
+            lambda: api.delete("Job", ns, job),
+            lambda: cronjobs.ensure_daily_history(api, ns, name, systems.BACKUP_HISTORY_DAYS),
+        ),
+        timeout=30,
+        profile=TITANIUM,
+    ) as r:
+        assert r.message == (
+            f"1 backup runs missing or failed over 7 days: titanium-prod/postgres-backup {fire:%Y-%m-%d %H:%M}Z "
+            "(no run: no Job for this schedule fire)"
+        ), r.message
+
+
 def test_log_pipeline_fails_when_a_node_has_no_ready_shipper(checks):
     with checks.fails_then_recovers(
         "daily.log-pipeline",

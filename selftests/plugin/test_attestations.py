@@ -118,10 +118,24 @@ def test_a_notice_must_be_sent_the_required_days_ahead():
     v = verdict(NOTICE, rule, [signed(NOTICE, "ops_engineer", timedelta(days=2))])
     assert not v.ok and "only 2.0 days ahead, 7 required" in v.message
     assert verdict(NOTICE, rule, [signed(NOTICE, "ops_engineer", timedelta(days=7, hours=3))]).ok
-    assert (
-        "outside the 24-hour predeploy window after 7 days ahead"
-        in verdict(NOTICE, rule, [signed(NOTICE, "ops_engineer", timedelta(days=9))]).message
-    )
+
+
+def test_a_notice_sent_more_than_the_required_days_ahead_counts():
+    """Runbook 001: the maintenance notice goes out "at least 7 days ahead": 10 days ahead
+    is at least 7 (it used to fail as outside the 24-hour deploy window after 7 days)."""
+    rule = AttestedItem(roles=["ops_engineer"], advance_days=7)
+    for ago in (timedelta(days=7), timedelta(days=10), timedelta(days=21)):
+        v = verdict(NOTICE, rule, [signed(NOTICE, "ops_engineer", ago, change="CHG-7")], change="CHG-7")
+        assert v.ok, (ago, v.message)
+    # Still bounded: by the attestation's expiry, by the change it names, and by window_days.
+    expired = verdict(NOTICE, rule, [signed(NOTICE, "ops_engineer", timedelta(days=40), valid_days=30)])
+    assert not expired.ok and "expired 2026-11-10 12:00 UTC" in expired.message
+    other = verdict(NOTICE, rule, [signed(NOTICE, "ops_engineer", timedelta(days=10), change="CHG-6")], change="CHG-7")
+    assert not other.ok and "for change CHG-6, not CHG-7" in other.message
+    capped = AttestedItem(roles=["ops_engineer"], advance_days=7, window_days=14)
+    old = verdict(NOTICE, capped, [signed(NOTICE, "ops_engineer", timedelta(days=15))])
+    assert not old.ok and "outside the 14-day window" in old.message
+    assert verdict(NOTICE, capped, [signed(NOTICE, "ops_engineer", timedelta(days=10))]).ok
 
 
 def test_deploy_attestations_must_name_the_change_being_deployed():

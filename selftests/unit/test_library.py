@@ -15,7 +15,7 @@ from cryptography.x509.oid import NameOID
 from opscheck.check import CheckFailure, Evidence, check, describe_rows
 from opscheck.errors import DependencyError
 from opscheck.profile import expand_path
-from opscheck.rules.backups import backup_problems, schedule_problems
+from opscheck.rules.backups import backup_problems, daily_history, schedule_problems
 from opscheck.rules.certs import secret_leaf_certificate
 from opscheck.rules.workloads import pod_problem
 from opscheck.sources.kube import project
@@ -159,6 +159,50 @@ def test_backup_problems():
         "CronJob is suspended",
         "no successful job found",
     ]
+
+
+def test_daily_history_wants_a_successful_run_for_every_fire_of_the_week():
+    """Runbook 003 weekly 데이터베이스 백업 확인: one successful Job per scheduled day, read
+    from the CronJob controller's scheduled-timestamp annotation (a manual run: its start)."""
+    cj = {
+        "metadata": {"uid": "u1", "namespace": "titanium-prod", "name": "postgres-backup"},
+        "spec": {"schedule": "0 2 * * *", "successfulJobsHistoryLimit": 10},
+    }
+    fires = [datetime(2026, 11, d, 2, 0, tzinfo=UTC) for d in range(16, 23)]  # NOW: 2026-11-22 09:00
+
+    def run(fire, outcome="Complete", scheduled=True):
+        job = _job(f"postgres-backup-{int(fire.timestamp()) // 60}", "u1", NOW, outcome)
+        if scheduled:
+            job["metadata"]["annotations"] = {"batch.kubernetes.io/cronjob-scheduled-timestamp": fire.isoformat()}
+        else:
+            job["status"]["startTime"] = (fire + timedelta(hours=3)).isoformat()
+        return job
+
+    rows, offenders = daily_history(cj, [run(f) for f in fires], NOW, 7)
+    assert [r["run"] for r in rows] == ["succeeded"] * 7 and offenders == []
+    week = [run(f) for f in fires if f.day not in (18, 20)] + [run(fires[4], "Failed")]
+    week[0] = run(fires[0], scheduled=False)  # a manual run that day counts
+    _, offenders = daily_history(cj, week, NOW, 7)
+    assert offenders == [
+        {
+            "object": "titanium-prod/postgres-backup 2026-11-18 02:00Z",
+            "detail": "no run: no Job for this schedule fire",
+        },
+        {
+            "object": "titanium-prod/postgres-backup 2026-11-20 02:00Z",
+            "detail": f"failed: postgres-backup-{int(fires[4].timestamp()) // 60} (BackoffLimitExceeded)",
+        },
+    ]
+    short = cj | {"spec": {"schedule": "0 2 * * *"}}  # the API's default keeps 3 successful Jobs
+    assert daily_history(short, [run(f) for f in fires], NOW, 7)[1] == [
+        {
+            "object": "titanium-prod/postgres-backup",
+            "detail": "successfulJobsHistoryLimit 3 keeps fewer Jobs than the 7 runs of 7 days: raise it to at least 7",
+        }
+    ]
+    # The newest fire has time to finish before it is missed.
+    _, offenders = daily_history(cj, [run(f) for f in fires[:-1]], fires[-1] + timedelta(minutes=5), 7)
+    assert offenders == []
 
 
 def test_schedule_problems():
