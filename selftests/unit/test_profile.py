@@ -137,9 +137,10 @@ def test_a_cluster_entry_gives_its_checks_its_own_namespaces_and_vault():
         "http://vault:8200",
     )
     assert profile.for_cluster("other") is profile
-    assert load_profile(ROOT / "environments" / "demo.yaml").for_cluster("demo").namespaces == load_profile(
-        ROOT / "environments" / "demo.yaml"
-    ).namespaces
+    assert (
+        load_profile(ROOT / "environments" / "demo.yaml").for_cluster("demo").namespaces
+        == load_profile(ROOT / "environments" / "demo.yaml").namespaces
+    )
 
 
 def test_host_placeholders_keep_hosts_on_one_machine_apart():
