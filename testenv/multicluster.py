@@ -53,7 +53,7 @@ Public API:
     fault helpers (each waits until its effect shows through the API; testenv/faults.py's
     context managers work on a cluster here with api=target(name).api):
         set_node_ready(name, node, ready), scale(name, kind, namespace, obj, replicas),
-        stop_apiserver(name), start_apiserver(name)
+        stop_apiserver(name), start_apiserver(name), delete_namespace(name, namespace)
 """
 
 from __future__ import annotations
@@ -107,6 +107,12 @@ CRDS = {
         "certificates.cert-manager.io",
     ),
     "app": ("backups.velero.io", "schedules.velero.io"),
+}
+# Pod Security Standards on every namespace of the system: audited and warned at restricted
+# (the profile's security.pod_security).
+POD_SECURITY_LABELS = {
+    "pod-security.kubernetes.io/audit": "restricted",
+    "pod-security.kubernetes.io/warn": "restricted",
 }
 CUSTOM_GROUPS = ("velero.io/", "cert-manager.io/", "external-secrets.io/")
 # Helm's release records (`helm list -A`, 004 §4.2) per role: (namespace, release, chart,
@@ -279,6 +285,7 @@ def _apply_workloads(name: str) -> None:
     docs = _documents(name)
     for d in docs:
         if d["kind"] == "Namespace":
+            d["metadata"].setdefault("labels", {}).update(POD_SECURITY_LABELS)
             api.apply(d)
     for ns in NAMESPACES[role]:
         # ServiceAccount admission needs the namespace's default SA before any pod is made
@@ -287,6 +294,10 @@ def _apply_workloads(name: str) -> None:
         left = demo.secret_cert_days_left(api.get("Secret", ns, secret))
         if left is None or left < 300:  # missing, or a short-lived one a test left
             api.apply(_tls_secret(name, secret, ns, service, sans))
+    for ns in NAMESPACES[role]:
+        api.apply(_default_deny(ns))
+    # before the workloads: the Secrets an ExternalSecret makes are mounted by pods
+    _apply_platform(name, [d for d in docs if _custom(d)])
     for d in docs:
         if d["kind"] == "PersistentVolume":
             Path(d["spec"]["hostPath"]["path"]).mkdir(parents=True, exist_ok=True)
@@ -294,7 +305,17 @@ def _apply_workloads(name: str) -> None:
     for d in docs:
         if d["kind"] not in ("Namespace", "PersistentVolume") and not _custom(d):
             api.apply(d)
-    _apply_platform(name, [d for d in docs if _custom(d)])
+
+
+def _default_deny(namespace: str) -> dict:
+    """Cilium enforces NetworkPolicies: every namespace starts from a default deny (kwok's
+    pods exchange no traffic, so no allow rule is needed here)."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny-all", "namespace": namespace},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    }
 
 
 def _custom(doc: dict) -> bool:
@@ -613,6 +634,8 @@ def down() -> None:
     shutil.rmtree(home(), ignore_errors=True)
     shutil.rmtree(_volumes_dir() / "multicluster-mgmt-prometheus-db-0", ignore_errors=True)
     for name in CLUSTERS:
+        shutil.rmtree(_volumes_dir() / f"multicluster-{name}-app-worker-data", ignore_errors=True)
+    for name in CLUSTERS:
         (state_dir() / f"kwok-{name}.yaml").unlink(missing_ok=True)
         (state_dir() / f"cluster-{name}.lock").unlink(missing_ok=True)
 
@@ -665,6 +688,12 @@ def scale(
 ) -> dict:
     """faults.scale on cluster `name`; up() puts the manifests' replicas back."""
     return faults.scale(kind, namespace, obj, replicas, timeout, api=target(name).api)
+
+
+def delete_namespace(name: str, namespace: str, timeout: float = 120) -> None:
+    """Fault: a namespace (and all in it) deleted in cluster `name` only; up((name,)) brings
+    it back."""
+    target(name).api.delete("Namespace", None, namespace, timeout)
 
 
 def _port_open(port: int) -> bool:
