@@ -73,23 +73,27 @@ def _etcd_endpoint() -> str:
     raise RuntimeError("no etcdPort in the demo cluster's kwok.yaml")
 
 
-def snapshots() -> list[tuple[datetime, Path]]:
-    """(mtime UTC, path) of the snapshots, oldest first."""
-    found = [(datetime.fromtimestamp(p.stat().st_mtime, UTC), p) for p in snapshot_dir().glob("etcd-snapshot-*.db")]
+def snapshots(directory: Path | None = None) -> list[tuple[datetime, Path]]:
+    """(mtime UTC, path) of the snapshots in `directory` (default: snapshot_dir()), oldest first."""
+    directory = directory or snapshot_dir()
+    found = [(datetime.fromtimestamp(p.stat().st_mtime, UTC), p) for p in directory.glob("etcd-snapshot-*.db")]
     return sorted(found)
 
 
-def take_snapshot() -> Path:
-    """A real snapshot of the demo cluster's etcd (etcdctl snapshot save), verified."""
-    snapshot_dir().mkdir(parents=True, exist_ok=True)
+def take_snapshot(directory: Path | None = None, endpoint: str | None = None) -> Path:
+    """A real snapshot (etcdctl snapshot save), verified: of the demo cluster's etcd into
+    snapshot_dir() by default, or of the etcd at `endpoint` into `directory` (the
+    multi-cluster system's control-plane hosts)."""
+    directory = directory or snapshot_dir()
+    directory.mkdir(parents=True, exist_ok=True)
     now = datetime.now(UTC)
-    final = snapshot_dir() / f"etcd-snapshot-{now:%Y%m%d-%H%M%S}.db"
+    final = directory / f"etcd-snapshot-{now:%Y%m%d-%H%M%S}.db"
     if final.exists():  # two in the same second: wait for the next name
         time.sleep(1)
-        return take_snapshot()
+        return take_snapshot(directory, endpoint)
     tmp = final.with_name("." + final.name + ".part")
     result = subprocess.run(
-        [str(_etcd_binary("etcdctl")), f"--endpoints={_etcd_endpoint()}", "snapshot", "save", str(tmp)],
+        [str(_etcd_binary("etcdctl")), f"--endpoints={endpoint or _etcd_endpoint()}", "snapshot", "save", str(tmp)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -110,9 +114,9 @@ def take_snapshot() -> Path:
     return final
 
 
-def _prune() -> None:
+def _prune(directory: Path | None = None) -> None:
     cutoff = time.time() - RETENTION_DAYS * 86400
-    for _, path in snapshots():
+    for _, path in snapshots(directory):
         if path.stat().st_mtime < cutoff:
             path.unlink()
 
@@ -136,9 +140,10 @@ def _mounted(path: Path) -> bool:
     return False
 
 
-def _mount_node_fs() -> str | None:
-    """Mount the tmpfs once; the reason if it could not be mounted (then a plain directory)."""
-    d = node_fs_dir()
+def _mount_node_fs(d: Path | None = None) -> str | None:
+    """Mount the tmpfs on `d` (default: node_fs_dir()) once; the reason if it could not be
+    mounted (then a plain directory)."""
+    d = d or node_fs_dir()
     d.mkdir(parents=True, exist_ok=True)
     if _mounted(d):
         return None
@@ -156,14 +161,28 @@ def _mount_node_fs() -> str | None:
     return None
 
 
-def up() -> dict[str, Any]:
+def ensure_host(directory: Path, node_fs: Path, endpoint: str | None = None) -> str | None:
+    """A control-plane host's state as up() keeps it: etcdutl linked, the node's image
+    filesystem mounted and emptied of fault fills, snapshots pruned to the retention and
+    a fresh one taken when the newest is older than SNAPSHOT_EVERY. Returns why the tmpfs
+    could not be mounted, if it could not."""
     _link_etcdutl()
-    fs_problem = _mount_node_fs()
-    clear_node_fs()
-    _prune()
-    found = snapshots()
+    fs_problem = _mount_node_fs(node_fs)
+    (node_fs / FILL_FILE).unlink(missing_ok=True)
+    _prune(directory)
+    found = snapshots(directory)
     if not found or datetime.now(UTC) - found[-1][0] > SNAPSHOT_EVERY:
-        take_snapshot()
+        take_snapshot(directory, endpoint)
+    return fs_problem
+
+
+def unmount(node_fs: Path) -> None:
+    if node_fs.exists() and _mounted(node_fs):
+        subprocess.run(["umount", str(node_fs)], capture_output=True)
+
+
+def up() -> dict[str, Any]:
+    fs_problem = ensure_host(snapshot_dir(), node_fs_dir())
     info = status()
     if fs_problem:
         info["node_fs_fallback"] = f"tmpfs mount failed, using a plain directory: {fs_problem}"

@@ -53,7 +53,7 @@ Public API:
     fault helpers (each waits until its effect shows through the API; testenv/faults.py's
     context managers work on a cluster here with api=target(name).api):
         set_node_ready(name, node, ready), scale(name, kind, namespace, obj, replicas),
-        stop_apiserver(name), start_apiserver(name)
+        stop_apiserver(name), start_apiserver(name), delete_namespace(name, namespace)
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
+import datetime as dt
 import os
 import shutil
 import signal
@@ -92,8 +93,45 @@ CLUSTERS = ("mgmt", "app1", "app2")
 ROLE = {"mgmt": "mgmt", "app1": "app", "app2": "app"}
 MANIFEST = {"mgmt": "multicluster-mgmt.yaml", "app": "multicluster-app.yaml"}
 NAMESPACES = {
-    "mgmt": ("argocd", "monitoring", "cert-manager", "velero", "ingress-nginx"),
-    "app": ("app", "ingress-nginx"),
+    "mgmt": ("argocd", "monitoring", "cert-manager", "velero", "vault", "external-secrets", "ingress-nginx"),
+    "app": ("app", "velero", "ingress-nginx"),
+}
+# The platform's custom resources (runbook 004 §1.3, §2.2-2.3, §5.5) and the CRDs that serve
+# them, per role: cert-manager, External Secrets and Vault run in mgmt; Velero in every
+# cluster (its Schedule backs up the namespaces default and app).
+CRDS = {
+    "mgmt": (
+        "backups.velero.io",
+        "schedules.velero.io",
+        "externalsecrets.external-secrets.io",
+        "certificates.cert-manager.io",
+    ),
+    "app": ("backups.velero.io", "schedules.velero.io"),
+}
+# Pod Security Standards on every namespace of the system: audited and warned at restricted
+# (the profile's security.pod_security).
+POD_SECURITY_LABELS = {
+    "pod-security.kubernetes.io/audit": "restricted",
+    "pod-security.kubernetes.io/warn": "restricted",
+}
+CUSTOM_GROUPS = ("velero.io/", "cert-manager.io/", "external-secrets.io/")
+# Helm's release records (`helm list -A`, 004 §4.2) per role: (namespace, release, chart,
+# app version, revisions), written as Helm's secrets driver stores them.
+HELM_RELEASES = {
+    "mgmt": [
+        ("monitoring", "prometheus", "kube-prometheus-stack", "61.3.2", 2),
+        ("argocd", "argocd", "argo-cd", "7.4.1", 1),
+        ("cert-manager", "cert-manager", "cert-manager", "1.15.3", 1),
+        ("velero", "velero", "velero", "1.14.1", 1),
+        ("vault", "vault", "vault", "1.17.6", 1),
+        ("external-secrets", "external-secrets", "external-secrets", "0.10.4", 1),
+        ("kube-system", "cilium", "cilium", "1.16.0", 1),
+    ],
+    "app": [
+        ("ingress-nginx", "ingress-nginx", "ingress-nginx", "1.11.2", 1),
+        ("velero", "velero", "velero", "1.14.1", 1),
+        ("kube-system", "cilium", "cilium", "1.16.0", 1),
+    ],
 }
 # Real TLS Secrets (Secret name, namespace, Service, extra DNS names) per role.
 TLS_SECRETS = {
@@ -249,6 +287,7 @@ def _apply_workloads(name: str) -> None:
     docs = _documents(name)
     for d in docs:
         if d["kind"] == "Namespace":
+            d["metadata"].setdefault("labels", {}).update(POD_SECURITY_LABELS)
             api.apply(d)
     for ns in NAMESPACES[role]:
         # ServiceAccount admission needs the namespace's default SA before any pod is made
@@ -257,13 +296,199 @@ def _apply_workloads(name: str) -> None:
         left = demo.secret_cert_days_left(api.get("Secret", ns, secret))
         if left is None or left < 300:  # missing, or a short-lived one a test left
             api.apply(_tls_secret(name, secret, ns, service, sans))
+    for ns in NAMESPACES[role]:
+        api.apply(_default_deny(ns))
+    # before the workloads: the Secrets an ExternalSecret makes are mounted by pods
+    _apply_platform(name, [d for d in docs if _custom(d)])
     for d in docs:
         if d["kind"] == "PersistentVolume":
             Path(d["spec"]["hostPath"]["path"]).mkdir(parents=True, exist_ok=True)
             api.create_if_missing(d)
     for d in docs:
-        if d["kind"] not in ("Namespace", "PersistentVolume"):
+        if d["kind"] not in ("Namespace", "PersistentVolume") and not _custom(d):
             api.apply(d)
+
+
+def _default_deny(namespace: str) -> dict:
+    """Cilium enforces NetworkPolicies: every namespace starts from a default deny (kwok's
+    pods exchange no traffic, so no allow rule is needed here)."""
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny-all", "namespace": namespace},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+    }
+
+
+def _custom(doc: dict) -> bool:
+    return doc["apiVersion"].startswith(CUSTOM_GROUPS)
+
+
+# --------------------------------------------------------------- platform resources
+# No cert-manager, Velero or External Secrets controller runs here: what they would write
+# (a Certificate's status from its Secret's real certificate, the Backups of a Schedule's
+# last fire times and its lastBackup, an ExternalSecret's SecretSynced status and target
+# Secret) is written the way testenv/security.py and platform_services.py write it for the
+# demo cluster, with their pure helpers.
+
+
+def _crd_established(api: KubeApi, name: str) -> bool:
+    crd = api.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+    return any(
+        c.get("type") == "Established" and c.get("status") == "True"
+        for c in (crd.get("status") or {}).get("conditions") or []
+    )
+
+
+def _ensure_crds(name: str) -> None:
+    api, wanted = target(name).api, CRDS[ROLE[name]]
+    crds = [
+        d
+        for f in ("crds-platform.yaml", "crds-security.yaml")
+        for d in demo.load_manifest(f)
+        if d["metadata"]["name"] in wanted
+    ]
+    for crd in crds:
+        api.apply(crd)
+    for crd in crds:
+        n, spec = crd["metadata"]["name"], crd["spec"]
+        wait_for(lambda n=n: _crd_established(api, n), 60, f"{name}: CRD {n} Established")
+        path = f"/apis/{spec['group']}/{spec['versions'][0]['name']}/{spec['names']['plural']}"
+        wait_for(lambda p=path: _served(api, p), 60, f"{name}: {path} served")
+
+
+def _served(api: KubeApi, path: str) -> bool:
+    try:
+        return api.request("GET", path) is not None
+    except Exception:
+        return False
+
+
+def _apply_platform(name: str, custom: list[dict]) -> None:
+    from testenv import platform_services as ps
+    from testenv import security
+
+    api, role, now = target(name).api, ROLE[name], ps._now()
+    _ensure_crds(name)
+    for d in custom:
+        api.apply(d)
+        md = d["metadata"]
+        ns, obj = md["namespace"], md["name"]
+        if d["kind"] == "Certificate":
+            secret = api.get("Secret", ns, d["spec"]["secretName"]) or {}
+            cert = _secret_certificate(secret)
+            if cert is not None:
+                status = security._certificate_status(cert.not_valid_before_utc, cert.not_valid_after_utc)
+                api.patch("Certificate", ns, obj, status, sub="status")
+        elif d["kind"] == "ExternalSecret":
+            _ensure_target_secret(api, ns, d["spec"]["target"]["name"], [x["secretKey"] for x in d["spec"]["data"]])
+            status = ps._synced_status(now) | {"binding": {"name": d["spec"]["target"]["name"]}}
+            api.patch("ExternalSecret", ns, obj, {"status": status}, sub="status")
+        elif d["kind"] == "Schedule":
+            _ensure_schedule_backups(api, d, now)
+    for ns, release, chart, version, revisions in HELM_RELEASES[role]:
+        for rev in range(1, revisions + 1):
+            status = "deployed" if rev == revisions else "superseded"
+            current = api.get("Secret", ns, f"sh.helm.release.v1.{release}.v{rev}")
+            if current is None or (current["metadata"].get("labels") or {}).get("status") != status:
+                when = now - dt.timedelta(days=2 * (revisions - rev) + 1)
+                api.apply(ps._helm_release_secret(ns, release, chart, version, rev, status, when))
+        for s in api.list_("Secret", ns, f"owner=helm,name={release}"):  # revisions a fault added
+            if int(s["metadata"]["labels"].get("version", "0")) > revisions:
+                api.delete("Secret", ns, s["metadata"]["name"])
+
+
+def _secret_certificate(secret: dict):
+    from cryptography import x509
+
+    if "tls.crt" not in (secret.get("data") or {}):
+        return None
+    return x509.load_pem_x509_certificate(base64.b64decode(secret["data"]["tls.crt"]))
+
+
+def _ensure_target_secret(api: KubeApi, namespace: str, secret: str, keys: list[str]) -> None:
+    """The Secret the operator creates from the store (values: random, as Vault would hold)."""
+    if api.get("Secret", namespace, secret) is None:
+        api.apply(
+            {
+                "apiVersion": "v1",
+                "kind": "Secret",
+                "type": "Opaque",
+                "metadata": {
+                    "name": secret,
+                    "namespace": namespace,
+                    "labels": {"reconcile.external-secrets.io/created-by": "external-secrets"},
+                },
+                "data": {k: base64.b64encode(os.urandom(12).hex().encode()).decode() for k in keys},
+            }
+        )
+
+
+def _ensure_schedule_backups(api: KubeApi, schedule: dict, now: dt.datetime) -> None:
+    """The Backups of the Schedule's last fire times, Completed, and its status (Enabled,
+    lastBackup the newest), as Velero records them."""
+    from testenv import platform_services as ps
+
+    ns, sched, spec = schedule["metadata"]["namespace"], schedule["metadata"]["name"], schedule["spec"]
+    if (api.get("Schedule", ns, sched) or {}).get("spec") != spec:  # a fault helper's change
+        api.patch("Schedule", ns, sched, [{"op": "replace", "path": "/spec", "value": spec}], kind_of_patch="json")
+    template = {k: v for k, v in spec["template"].items() if k != "metadata"}
+    labels = {"velero.io/schedule-name": sched, "velero.io/storage-location": "default"}
+    fires = ps._previous_fires(spec["schedule"], ps.BACKUPS_PER_SCHEDULE, now)
+    for fire in fires:
+        backup = ps._backup_name(sched, fire)
+        status = ps._completed_status(fire + dt.timedelta(seconds=2), template["ttl"], 212)
+        current = api.get("Backup", ns, backup)
+        if current is None:
+            api.create(
+                {
+                    "apiVersion": "velero.io/v1",
+                    "kind": "Backup",
+                    "metadata": {"name": backup, "namespace": ns, "labels": labels},
+                    "spec": template,
+                }
+            )
+        if (
+            current is None
+            or (current.get("status") or {}).get("phase") != "Completed"
+            or current["status"].get("errors")
+        ):
+            api.patch("Backup", ns, backup, {"status": status}, sub="status")
+    status = {"phase": "Enabled", "lastBackup": ps._ts(fires[0] + dt.timedelta(seconds=2)), "validationErrors": None}
+    api.patch("Schedule", ns, sched, {"status": status}, sub="status")
+
+
+# ------------------------------------------------------------ control-plane hosts
+
+
+def host_name(name: str) -> str:
+    """The cluster's control-plane host (its node <name>-cp), as the profile's hosts name it."""
+    return f"{name}-cp"
+
+
+def snapshot_dir(name: str) -> Path:
+    """/var/backups/etcd on the cluster's control-plane host (runbook 004 etcd-snapshot.sh)."""
+    return home() / "hosts" / host_name(name) / "backups" / "etcd"
+
+
+def node_fs_dir(name: str) -> Path:
+    """/var/lib/containerd on the cluster's control-plane host: a tmpfs of its own."""
+    return home() / "hosts" / host_name(name) / "var-lib-containerd"
+
+
+def etcd_endpoint(name: str) -> str:
+    return f"http://{HOST}:{PORTS[f'etcd-{name}']}"
+
+
+def _ensure_host(name: str) -> None:
+    """Real etcdctl snapshots of the cluster's etcd (pruned to 7 days, a fresh one every
+    12 hours) and the node's image filesystem, as testenv/controlplane.py keeps them for the
+    demo cluster."""
+    from testenv import controlplane
+
+    problem = controlplane.ensure_host(snapshot_dir(name), node_fs_dir(name), etcd_endpoint(name))
+    if problem:
+        _log(f"{host_name(name)}: tmpfs mount failed, using a plain directory: {problem}")
 
 
 def _wait_healthy(name: str, timeout: float = 180) -> None:
@@ -353,6 +578,7 @@ def _converge(name: str, bins: dict[str, Path], timings: dict[str, float]) -> No
     _timed(timings, "nodes", cluster.ensure_nodes, t, _nodes(name))
     _timed(timings, "reader", cluster.ensure_reader, t)
     _timed(timings, "apply", _apply_workloads, name)
+    _timed(timings, "host", _ensure_host, name)
     if t.api.get("Pod", cluster.READER_NAMESPACE, _CANARY) is not None:  # an interrupted start_apiserver's
         t.api.delete("Pod", cluster.READER_NAMESPACE, _CANARY)
     namespaces = NAMESPACES[ROLE[name]]
@@ -400,12 +626,17 @@ def _write_kubeconfigs() -> None:
 def down() -> None:
     """Stop every process of the three clusters and delete them (etcd data, pki, audit
     logs, kubeconfigs, the Prometheus volume). No process is left behind."""
+    from testenv import controlplane
+
     for name in CLUSTERS:
         t = target(name)
         if t.cluster_dir().exists() or cluster.stray_pids(t):
             cluster.delete_cluster(t)
+        controlplane.unmount(node_fs_dir(name))
     shutil.rmtree(home(), ignore_errors=True)
     shutil.rmtree(_volumes_dir() / "multicluster-mgmt-prometheus-db-0", ignore_errors=True)
+    for name in CLUSTERS:
+        shutil.rmtree(_volumes_dir() / f"multicluster-{name}-app-worker-data", ignore_errors=True)
     for name in CLUSTERS:
         (state_dir() / f"kwok-{name}.yaml").unlink(missing_ok=True)
         (state_dir() / f"cluster-{name}.lock").unlink(missing_ok=True)
@@ -459,6 +690,12 @@ def scale(
 ) -> dict:
     """faults.scale on cluster `name`; up() puts the manifests' replicas back."""
     return faults.scale(kind, namespace, obj, replicas, timeout, api=target(name).api)
+
+
+def delete_namespace(name: str, namespace: str, timeout: float = 120) -> None:
+    """Fault: a namespace (and all in it) deleted in cluster `name` only; up((name,)) brings
+    it back."""
+    target(name).api.delete("Namespace", None, namespace, timeout)
 
 
 def _port_open(port: int) -> bool:

@@ -21,7 +21,7 @@ def test_node_disk(node_disk, node_filesystems, profile, evidence):
         evidence.note(note)
     empty = hosts_without_filesystems(node_filesystems)
     if empty:
-        evidence.fail(f"none of {', '.join(node_disk.expanded_paths)} exists on {empty[0]}")
+        evidence.fail(f"none of {', '.join(node_disk.paths_on(empty[0]))} exists on {empty[0]}")
     evidence.table(rows)
     evidence.note(f"threshold {limit:g}% (df Use%)")
     evidence.expect_none(offenders, f"node filesystems over {limit:g}% used", table=False)

@@ -3,14 +3,25 @@
 from datetime import UTC, datetime, timedelta
 
 from opscheck.check import check
-from opscheck.rules.workloads import node_problems, oom_killed, replica_shortfalls, restart_counts, unhealthy_pods
+from opscheck.rules.workloads import (
+    missing_namespaces,
+    node_problems,
+    oom_killed,
+    replica_shortfalls,
+    restart_counts,
+    unhealthy_pods,
+)
 
 
 def _pods_healthy(cluster, namespaces, evidence, if_none: str, *, problem: str) -> None:
-    """The pods in `namespaces` are all healthy; none at all fails, `if_none` saying what that suggests."""
+    """The pods in `namespaces` are all healthy; none at all fails, `if_none` saying what that suggests,
+    and so does a listed namespace the cluster does not have (its pods would go unseen)."""
     where = ", ".join(namespaces)
     pods = cluster.in_namespaces("pods", namespaces)
     evidence.examined(pods, f"{len(pods)} pods in {where}", empty=f"no pods at all in {where}: {if_none}")
+    missing = missing_namespaces(namespaces, cluster.list("namespaces"))
+    if missing:
+        evidence.fail(f"{len(missing)} namespaces missing in cluster {cluster.name}: {', '.join(missing)}")
     evidence.expect_none(unhealthy_pods(pods), problem)
 
 

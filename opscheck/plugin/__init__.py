@@ -416,9 +416,18 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 
 
 @pytest.fixture(scope="session")
-def profile(request: pytest.FixtureRequest) -> Profile:
-    """The environment profile of this run."""
+def run_profile(request: pytest.FixtureRequest) -> Profile:
+    """The environment profile of this run, whole (for what is read once per session)."""
     return request.config.stash[PROFILE_KEY]
+
+
+@pytest.fixture
+def profile(request: pytest.FixtureRequest, run_profile: Profile) -> Profile:
+    """The environment profile as this check sees it: for a check run per cluster, that
+    cluster's view (its own namespaces and Vault where its clusters[] entry sets them)."""
+    callspec = getattr(request.node, "callspec", None)
+    cluster = callspec.params.get("cluster") if callspec else None
+    return run_profile if cluster is None else run_profile.for_cluster(cluster)
 
 
 @pytest.fixture(scope="session")

@@ -45,6 +45,11 @@ class DumpFiles(Strict):
         """The directory with `${VAR}` and ~ expanded (where opscheck runs)."""
         return str(expand_path(self.directory))
 
+    def path_on(self, host: str) -> str:
+        """The directory on `host`: `{host}` in it is the host's name (hosts that share one
+        machine, as the test environment's control-plane hosts do, each keep their own)."""
+        return self.path.replace("{host}", host)
+
 
 class EtcdBackups(Strict):
     """etcd snapshot files on the hosts with `host_role` (004 etcd-snapshot.sh), read with
@@ -64,6 +69,11 @@ class EtcdBackups(Strict):
     def path(self) -> str:
         """The directory with `${VAR}` and ~ expanded (where opscheck runs)."""
         return str(expand_path(self.directory))
+
+    def path_on(self, host: str) -> str:
+        """The directory on `host`: `{host}` in it is the host's name (hosts that share one
+        machine, as the test environment's control-plane hosts do, each keep their own)."""
+        return self.path.replace("{host}", host)
 
     @property
     def etcdutl_command(self) -> str:

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 
 from opscheck.profile.common import Regex, Strict, expand_path
+from opscheck.profile.services import VaultConfig
 
 
 class ClusterConfig(Strict):
@@ -17,6 +18,12 @@ class ClusterConfig(Strict):
     context: str | None = None
     # Seconds to wait for the API server before the cluster's checks become errors.
     timeout_seconds: Annotated[float, Field(gt=0)] = 15
+    # What differs between the clusters of one system (runbook 004: the platform in mgmt,
+    # the application in app1/app2). Set, they replace the profile's `namespaces` and
+    # `vault` for this cluster's checks (Profile.for_cluster), so a namespace missing from
+    # one cluster fails there instead of hiding in a union; unset, the profile's apply.
+    namespaces: list[str] | None = None
+    vault: VaultConfig | None = None
 
     @property
     def kubeconfig_path(self) -> Path:

@@ -106,6 +106,20 @@ class Profile(Strict):
     # Where the profile was loaded from (set by load_profile, not by the file).
     source: str = Field(default="", exclude=True)
 
+    def for_cluster(self, name: str) -> Profile:
+        """The profile as the checks of cluster `name` see it: that cluster's own
+        `namespaces` and `vault` where its clusters[] entry sets them (the same object when
+        it sets neither, so a single-cluster profile reads exactly as written)."""
+        config = next((c for c in self.clusters if c.name == name), None)
+        if config is None:
+            raise KeyError(f"no cluster {name!r} in profile {self.name}")
+        update: dict[str, object] = {}
+        if config.namespaces is not None:
+            update["namespaces"] = config.namespaces
+        if config.vault is not None:
+            update["vault"] = config.vault
+        return self.model_copy(update=update) if update else self
+
     @model_validator(mode="after")
     def _unique_cluster_names(self) -> Profile:
         names = [c.name for c in self.clusters]

@@ -63,6 +63,10 @@ class NodeDisk(Strict):
         """The paths with `${VAR}` and ~ expanded (where opscheck runs)."""
         return [str(expand_path(p)) for p in self.paths]
 
+    def paths_on(self, host: str) -> list[str]:
+        """The paths on `host`: `{host}` in them is the host's name (see EtcdBackups.path_on)."""
+        return [p.replace("{host}", host) for p in self.expanded_paths]
+
 
 class LogIndices(Strict):
     """Log indices in Elasticsearch/OpenSearch (002 weekly: delete indices older than 30 days),

@@ -108,7 +108,8 @@ def snapshot_report(
     for h in hosts:
         snaps, status = h.snapshots, h.newest_status
         if snaps is None:
-            offenders.append({"object": h.host, "detail": f"snapshot directory {directory} does not exist"})
+            where = directory.replace("{host}", h.host)
+            offenders.append({"object": h.host, "detail": f"snapshot directory {where} does not exist"})
             continue
         for s in snaps[-10:]:
             rows.append(

@@ -77,3 +77,16 @@ def test_replicas_fail_only_in_the_cluster_that_is_short(checks):
         assert r.message == "1 workloads short of replicas: deployment/app/web (1 desired, minimum is 2)", r.message
         assert outcomes(checks, "daily.replicas") == {"mgmt": "passed", "app1": "failed", "app2": "passed"}
     assert outcomes(checks, "daily.replicas") == {"mgmt": "passed", "app1": "passed", "app2": "passed"}
+
+
+def test_a_namespace_lost_in_one_cluster_fails_that_cluster(checks):
+    """Each cluster is checked for its own namespaces (clusters[].namespaces): velero lost in
+    app2 alone fails app2, though mgmt still has a velero namespace."""
+    with broken(
+        lambda: multicluster.delete_namespace("app2", "velero"),
+        lambda: multicluster.up(("app2",), metrics=False),
+    ):
+        r = checks.until("daily.pods-running", "failed", cluster="app2")
+        assert r.message == "1 namespaces missing in cluster app2: velero", r.message
+        assert outcomes(checks, "daily.pods-running") == {"mgmt": "passed", "app1": "passed", "app2": "failed"}
+    assert outcomes(checks, "daily.pods-running") == {"mgmt": "passed", "app1": "passed", "app2": "passed"}

@@ -319,3 +319,14 @@ def test_junit_totals_come_from_the_test_cases(tmp_path):
     (tmp_path / "b.xml").write_text("<html/>")
     with pytest.raises(OpscheckError, match="not a JUnit XML file"):
         read_junit([tmp_path / "b.xml"])
+
+
+def test_missing_namespaces_are_the_listed_ones_absent_or_terminating():
+    from opscheck.rules.workloads import missing_namespaces
+
+    present = [
+        {"metadata": {"name": "app"}, "status": {"phase": "Active"}},
+        {"metadata": {"name": "velero"}, "status": {"phase": "Terminating"}},
+        {"metadata": {"name": "kube-system"}},
+    ]
+    assert missing_namespaces(["app", "velero", "ingress-nginx", "kube-system"], present) == ["velero", "ingress-nginx"]

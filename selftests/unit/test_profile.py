@@ -111,3 +111,41 @@ def test_the_loader_reads_bare_lists_and_names_missing_files_and_non_mappings(tm
         load_model(tmp_path / "nowhere.yaml", Items, "items file")
     with pytest.raises(ProfileError, match=r"items.yaml: a items file is a YAML mapping, got list$"):
         load_model(path, Items, "items file")
+
+
+def test_a_cluster_entry_gives_its_checks_its_own_namespaces_and_vault():
+    """Runbook 004's clusters differ (the platform in mgmt, the app in app1/app2): each
+    cluster's checks see its own list, so a namespace missing in one is not hidden by the
+    union; a cluster without its own keeps the profile's, and a single-cluster profile is
+    the same object."""
+    profile = Profile.model_validate(
+        {
+            "name": "p",
+            "clusters": [
+                {"name": "mgmt", "namespaces": ["argocd"], "vault": {"address": "http://vault.mgmt:8200"}},
+                {"name": "app1", "namespaces": ["app"]},
+                {"name": "other"},
+            ],
+            "namespaces": ["argocd", "app"],
+            "vault": {"address": "http://vault:8200"},
+        }
+    )
+    assert profile.for_cluster("mgmt").namespaces == ["argocd"]
+    assert profile.for_cluster("mgmt").vault.address == "http://vault.mgmt:8200"
+    assert (profile.for_cluster("app1").namespaces, profile.for_cluster("app1").vault.address) == (
+        ["app"],
+        "http://vault:8200",
+    )
+    assert profile.for_cluster("other") is profile
+    assert (
+        load_profile(ROOT / "environments" / "demo.yaml").for_cluster("demo").namespaces
+        == load_profile(ROOT / "environments" / "demo.yaml").namespaces
+    )
+
+
+def test_host_placeholders_keep_hosts_on_one_machine_apart():
+    from opscheck.profile import EtcdBackups, NodeDisk
+
+    assert EtcdBackups(directory="/srv/{host}/etcd").path_on("mgmt-cp") == "/srv/mgmt-cp/etcd"
+    assert EtcdBackups().path_on("mgmt-cp") == "/var/backups/etcd"
+    assert NodeDisk(paths=["/", "/srv/{host}/fs"]).paths_on("a") == ["/", "/srv/a/fs"]
