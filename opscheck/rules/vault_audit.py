@@ -20,7 +20,8 @@ def grouped(events: Sequence[AuditEvent]) -> list[dict[str, Any]]:
         last[(e.kind, e.who, e.path, e.remote, e.error)] = e.time
     return [
         {
-            "object": f"{kind}: {who} {path}",
+            # no "root-token: ..." (a colon after a token-like word reads as a secret and is masked)
+            "object": f"{kind} {who} {path}",
             "remote_address": remote,
             "error": error,
             "count": n,
