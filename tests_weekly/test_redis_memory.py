@@ -21,9 +21,7 @@ def test_redis_memory(redis_reader, profile, evidence):
     mem = redis_reader.memory()
     rate, lookups = hit_rate(*redis_reader.lookups())
     evidence.table([cache_row(redis_reader.address, mem, rate, lookups)])
-    problems, note = cache_problems(mem, rate, lookups, cfg)
-    if note:
-        evidence.note(note)
+    problems = cache_problems(mem, rate, lookups, cfg)
     percent = memory_percent(mem)
     evidence.record(
         measured=round(percent, 1) if percent is not None else "unbounded", threshold=cfg.max_memory_percent, unit="%"

@@ -39,9 +39,9 @@ def cache_row(address: str, mem: MemoryUse, rate: float | None, lookups: int) ->
     }
 
 
-def cache_problems(mem: MemoryUse, rate: float | None, lookups: int, cfg: RedisConfig) -> tuple[list[str], str | None]:
-    """(problems, a note when too few lookups to judge the hit rate)."""
-    problems, note = [], None
+def cache_problems(mem: MemoryUse, rate: float | None, lookups: int, cfg: RedisConfig) -> list[str]:
+    """What is wrong with the cache; too few lookups to judge the hit rate is one of them."""
+    problems = []
     percent = memory_percent(mem)
     if percent is None:
         problems.append(f"maxmemory is not set: the cache is unbounded ({mib(mem.used)} used)")
@@ -57,4 +57,4 @@ def cache_problems(mem: MemoryUse, rate: float | None, lookups: int, cfg: RedisC
         )
     elif rate < cfg.min_hit_rate:
         problems.append(f"cache hit rate {rate * 100:.1f}% ({lookups} lookups) is under {cfg.min_hit_rate * 100:g}%")
-    return problems, note
+    return problems
