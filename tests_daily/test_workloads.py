@@ -3,8 +3,8 @@
 from datetime import UTC, datetime, timedelta
 
 from opscheck.check import check
+from opscheck.rules.objects import missing_namespaces
 from opscheck.rules.workloads import (
-    missing_namespaces,
     node_problems,
     oom_killed,
     replica_shortfalls,

@@ -45,3 +45,9 @@ def present_namespaces(namespaces: Iterable[Obj], wanted: Iterable[str]) -> list
     to judge. Some: a multi-cluster profile lists the union, each cluster has its own."""
     present = {n["metadata"]["name"] for n in namespaces}
     return [name for name in wanted if name in present]
+
+
+def missing_namespaces(listed: Iterable[str], namespaces: Iterable[Obj]) -> list[str]:
+    """The listed namespaces the cluster does not have (or is deleting), in the listed order."""
+    present = {n["metadata"]["name"] for n in namespaces if (n.get("status") or {}).get("phase", "Active") == "Active"}
+    return [ns for ns in listed if ns not in present]

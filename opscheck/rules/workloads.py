@@ -398,9 +398,3 @@ def daemonset_findings(ds: Obj, pods: Iterable[Obj]) -> tuple[Row, list[Row], se
                 {"object": f"{ns}/{p['metadata']['name']}", "detail": f"on {p['spec'].get('nodeName', '?')}: {problem}"}
             )
     return {"object": f"daemonset/{ns}/{name}", **counts}, offenders, ready_nodes
-
-
-def missing_namespaces(listed: Iterable[str], namespaces: Iterable[Obj]) -> list[str]:
-    """The listed namespaces the cluster does not have (or is deleting), in the listed order."""
-    present = {n["metadata"]["name"] for n in namespaces if (n.get("status") or {}).get("phase", "Active") == "Active"}
-    return [ns for ns in listed if ns not in present]

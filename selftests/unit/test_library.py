@@ -322,7 +322,7 @@ def test_junit_totals_come_from_the_test_cases(tmp_path):
 
 
 def test_missing_namespaces_are_the_listed_ones_absent_or_terminating():
-    from opscheck.rules.workloads import missing_namespaces
+    from opscheck.rules.objects import missing_namespaces
 
     present = [
         {"metadata": {"name": "app"}, "status": {"phase": "Active"}},
