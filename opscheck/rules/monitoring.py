@@ -147,14 +147,16 @@ def query_short_of_series(name: str, promql: str, found: int, min_series: int) -
 
 def slow_shares(
     counts: Sequence[tuple[str, float | None, float | None]], max_percent: float
-) -> tuple[list[Row], list[Row], float]:
-    """(rows, offenders, worst share %) from (service, requests, slower requests) over a window."""
-    rows, offenders, worst = [], [], 0.0
+) -> tuple[list[Row], list[Row], list[Row], float]:
+    """(rows, offenders, idle: services with no requests to judge, worst share %) from
+    (service, requests, slower requests) over a window."""
+    rows, offenders, idle, worst = [], [], [], 0.0
     for service, total, late in counts:
         if not total or late is None or not math.isfinite(total) or not math.isfinite(late):
             rows.append(
                 {"object": service, "requests": 0 if not total else total, "slower": "", "share": "no requests"}
             )
+            idle.append({"object": service, "detail": "no requests"})
             continue
         share = max(late, 0.0) / total * 100
         worst = max(worst, share)
@@ -163,7 +165,7 @@ def slow_shares(
         )
         if share > max_percent:
             offenders.append({"object": service, "detail": f"{round(late)} of {round(total)} requests, {share:.1f}%"})
-    return rows, offenders, worst
+    return rows, offenders, idle, worst
 
 
 def averages_over(figures: Sequence[tuple[str, str, float, float]]) -> tuple[list[Row], list[str]]:

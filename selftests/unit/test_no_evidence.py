@@ -123,3 +123,11 @@ def test_nan_or_infinity_is_no_data_never_within_a_threshold(value):
     with pytest.raises(CheckFailure, match="no data"):
         Evidence().expect_at_least(value, 99.9, what="availability", unit="%")
     assert averages_over([("API", "q", value, 200.0)])[1] == [f"API: no data ({value}: no samples in the window)"]
+
+
+def test_a_service_without_requests_is_idle_never_within_the_slow_share():
+    from opscheck.rules.monitoring import slow_shares
+
+    rows, offenders, idle, worst = slow_shares([("a", 0.0, 0.0), ("b", 100.0, 5.0), ("c", float("nan"), 1.0)], 1)
+    assert idle == [{"object": "a", "detail": "no requests"}, {"object": "c", "detail": "no requests"}]
+    assert offenders == [{"object": "b", "detail": "5 of 100 requests, 5.0%"}] and worst == 5.0
