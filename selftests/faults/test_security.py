@@ -30,10 +30,20 @@ def _create(obj: dict) -> None:
     cluster.DEMO.api.create(obj)
 
 
-def _made(obj: dict):
-    """broken() arguments that create `obj` and delete it again."""
-    md = obj["metadata"]
-    return (lambda: _create(obj), lambda: cluster.delete(obj["kind"], md.get("namespace"), md["name"]))
+def _made(*objs: dict):
+    """broken() arguments that create `objs` in order (a role before its binding) and delete
+    them again in reverse."""
+
+    def make() -> None:
+        for obj in objs:
+            _create(obj)
+
+    def drop() -> None:
+        for obj in reversed(objs):
+            md = obj["metadata"]
+            cluster.delete(obj["kind"], md.get("namespace"), md["name"])
+
+    return make, drop
 
 
 def _manifest(kind: str, namespace: str | None, name: str) -> dict:
@@ -149,18 +159,7 @@ DEBUGGER_GRANTS = (
 
 
 def test_rbac_checks_name_exec_portforward_and_nodes_proxy_granted_with_get(checks):
-    make_role, drop_role = _made(dict(DEBUGGER_ROLE))
-    make_binding, drop_binding = _made(dict(DEBUGGER_BINDING))
-
-    def grant() -> None:
-        make_role()
-        make_binding()
-
-    def revoke() -> None:
-        drop_binding()
-        drop_role()
-
-    with broken(grant, revoke):
+    with broken(*_made(dict(DEBUGGER_ROLE), dict(DEBUGGER_BINDING))):
         r = checks.until("quarterly.privileged-access", "failed")
         assert r.message == (
             f"1 privileged subjects not approved: User:operator ({DEBUGGER_GRANTS} via "
@@ -191,18 +190,7 @@ def test_privileged_access_fails_on_cluster_wide_secret_reads(checks):
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role["metadata"]["name"]},
         "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "viewer"}],
     }
-    make_role, drop_role = _made(role)
-    make_binding, drop_binding = _made(binding)
-
-    def grant() -> None:
-        make_role()
-        make_binding()
-
-    def revoke() -> None:
-        drop_binding()
-        drop_role()
-
-    with checks.fails_then_recovers("quarterly.privileged-access", broken(grant, revoke)) as r:
+    with checks.fails_then_recovers("quarterly.privileged-access", broken(*_made(role, binding))) as r:
         assert r.message == (
             "1 privileged subjects not approved: User:viewer (reads Secrets cluster-wide via "
             "clusterrolebinding/opscheck-selftest-secret-lister (ClusterRole opscheck-selftest-secret-lister))"
@@ -258,18 +246,7 @@ def test_default_sa_checks_fail_when_the_default_service_account_may_read_secret
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "opscheck-selftest-secret-reader"},
         "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "qsign"}],
     }
-    make_role, drop_role = _made(role)
-    make_binding, drop_binding = _made(binding)
-
-    def grant() -> None:
-        make_role()
-        make_binding()
-
-    def revoke() -> None:
-        drop_binding()
-        drop_role()
-
-    with broken(grant, revoke):
+    with broken(*_made(role, binding)):
         r = checks.until("monthly.default-sa-permissions", "failed")
         assert r.message == (
             "1 permissions of default ServiceAccounts: qsign/default (get,list secrets in qsign via "
