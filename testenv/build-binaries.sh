@@ -5,12 +5,14 @@
 #   kwok, kwokctl                                            (sigs.k8s.io/kwok)
 #   metrics-server                                           (sigs.k8s.io/metrics-server)
 #   coredns (the cluster DNS, plugins of testenv/coredns-build)  (github.com/coredns/coredns)
+#   external-secrets (the operator's controller) and its CRD bundle  (github.com/external-secrets/external-secrets)
 # Usage: testenv/build-binaries.sh            prints the bin directory on success
 set -euo pipefail
 
 K8S_VERSION="${OPSCHECK_K8S_VERSION:-v1.33.13}"
 KWOK_VERSION="${OPSCHECK_KWOK_VERSION:-v0.7.0}"
 METRICS_SERVER_VERSION="${OPSCHECK_METRICS_SERVER_VERSION:-v0.9.0}"
+ESO_VERSION=v0.16.2  # testenv/external_secrets.py VERSION
 CACHE="${OPSCHECK_CACHE:-$HOME/.cache/opscheck}"
 BIN="$CACHE/bin/k8s-$K8S_VERSION-kwok-$KWOK_VERSION-ms-$METRICS_SERVER_VERSION"
 COREDNS_SRC="$(cd "$(dirname "$0")" && pwd)/coredns-build"
@@ -83,8 +85,38 @@ build_coredns() {
   (cd "$work" && go build -trimpath -ldflags "-s -w" -o "$COREDNS_BIN/coredns" .) >&2
 }
 
+build_external_secrets() {
+  # The module root is the operator's main package (cobra root command: the controllers).
+  # It imports every provider (AWS, GCP, Azure, ...): cold, about N minutes on 2 cores.
+  local out="$CACHE/bin/external-secrets-$ESO_VERSION"
+  [ -x "$out/external-secrets" ] && [ -s "$out/crds.yaml" ] && return 0
+  local work="$CACHE/build/external-secrets-$ESO_VERSION"
+  mkdir -p "$work" "$out"
+  cd "$work"
+  local info gomod dir
+  info=$(go mod download -json "github.com/external-secrets/external-secrets@$ESO_VERSION")
+  gomod=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])' <<<"$info")
+  dir=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])' <<<"$info")
+  # a dependent module must repeat the operator's replace directives (a fork of sprig)
+  {
+    echo "module opscheck.local/esobuilder"
+    echo
+    echo "go 1.24.2"
+    echo
+    echo "require github.com/external-secrets/external-secrets $ESO_VERSION"
+    echo
+    grep -E '^replace ' "$gomod" || true
+  } > go.mod
+  log "resolving external-secrets $ESO_VERSION"
+  go get "github.com/external-secrets/external-secrets@$ESO_VERSION" >&2
+  log "building external-secrets $ESO_VERSION (cold: several minutes)"
+  go build -trimpath -ldflags "-s -w" -o "$out/external-secrets" github.com/external-secrets/external-secrets >&2
+  install -m 0644 "$dir/deploy/crds/bundle.yaml" "$out/crds.yaml"
+}
+
 build_kwok
 build_metrics_server
+build_external_secrets
 build_kubernetes
 build_coredns
 echo "$BIN"

@@ -118,12 +118,15 @@ def ensure_secrets(api: KubeApi) -> None:
                 "namespace": NAMESPACE,
                 "labels": {"app.kubernetes.io/part-of": "qsign"},
             },
-            "data": {
-                k: base64.b64encode(v.encode()).decode()
-                for k, v in {"username": "qsign", "password": canary(), "database": "qsign"}.items()
-            },
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in db_credentials().items()},
         }
     )
+
+
+def db_credentials() -> dict[str, str]:
+    """QSIGN's database credentials: Secret qsign-db-credentials, and the OpenBao KV secret
+    the External Secrets operator syncs into it (testenv/external_secrets.py)."""
+    return {"username": "qsign", "password": canary(), "database": "qsign"}
 
 
 def ensure_volumes(api: KubeApi) -> None:

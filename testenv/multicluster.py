@@ -332,6 +332,26 @@ def _custom(doc: dict) -> bool:
 # demo cluster, with their pure helpers.
 
 
+def _external_secret_synced_status(now: dt.datetime, target: str) -> dict:
+    """What the External Secrets operator writes after a sync (none runs in mgmt)."""
+    from testenv import platform_services as ps
+
+    return {
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "True",
+                "reason": "SecretSynced",
+                "message": "secret synced",
+                "lastTransitionTime": ps._ts(now),
+            }
+        ],
+        "refreshTime": ps._ts(now),
+        "syncedResourceVersion": "1-" + "0" * 32,
+        "binding": {"name": target},
+    }
+
+
 def _crd_established(api: KubeApi, name: str) -> bool:
     crd = api.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
     return any(
@@ -344,7 +364,7 @@ def _ensure_crds(name: str) -> None:
     api, wanted = target(name).api, CRDS[ROLE[name]]
     crds = [
         d
-        for f in ("crds-platform.yaml", "crds-security.yaml")
+        for f in ("crds-platform.yaml", "crds-external-secrets.yaml", "crds-security.yaml")
         for d in demo.load_manifest(f)
         if d["metadata"]["name"] in wanted
     ]
@@ -382,7 +402,7 @@ def _apply_platform(name: str, custom: list[dict]) -> None:
                 api.patch("Certificate", ns, obj, status, sub="status")
         elif d["kind"] == "ExternalSecret":
             _ensure_target_secret(api, ns, d["spec"]["target"]["name"], [x["secretKey"] for x in d["spec"]["data"]])
-            status = ps._synced_status(now) | {"binding": {"name": d["spec"]["target"]["name"]}}
+            status = _external_secret_synced_status(now, d["spec"]["target"]["name"])
             api.patch("ExternalSecret", ns, obj, {"status": status}, sub="status")
         elif d["kind"] == "Schedule":
             _ensure_schedule_backups(api, d, now)

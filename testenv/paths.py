@@ -32,6 +32,7 @@ PORTS = {
     "api-server": 18081,
     "signature-service": 18082,
     "hsm-adapter": 18083,
+    "external-secrets-metrics": 18084,  # the External Secrets operator (testenv/external_secrets.py)
     "pushgateway": 19091,
     "alertmanager": 19093,
     "alert-webhook": 19094,  # Alertmanager's receiver (testenv/webhook_sink.py)

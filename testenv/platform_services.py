@@ -1,21 +1,21 @@
-"""Platform services in the demo cluster: Velero, External Secrets, Argo CD, Cilium, Helm
-releases, PodDisruptionBudgets, an autoscaled workload, and the nodes' software versions.
+"""Platform services in the demo cluster: Velero, Argo CD, Cilium, Helm releases,
+PodDisruptionBudgets, an autoscaled workload, and the nodes' software versions (External
+Secrets has its real operator: testenv/external_secrets.py).
 
 The runbooks check these through the Kubernetes API (`velero backup get`, `kubectl get
-externalsecrets -A`, `kubectl get applications -n argocd`, `cilium status`, `helm list -A`,
-`kubectl get hpa`, `kubectl get nodes -o wide`), so the test environment gives the demo
-cluster the objects those commands read:
+applications -n argocd`, `cilium status`, `helm list -A`, `kubectl get hpa`, `kubectl get
+nodes -o wide`), so the test environment gives the demo cluster the objects those commands
+read:
 
-  * manifests/crds-platform.yaml: the CRDs of Velero (Backup, Schedule), External Secrets
-    (ExternalSecret) and Argo CD (Application), waited on until Established;
+  * manifests/crds-platform.yaml: the CRDs of Velero (Backup, Schedule) and Argo CD
+    (Application), waited on until Established;
   * manifests/platform.yaml: their objects, the Cilium agent DaemonSet and operator (kwok
     plays their pods), PodDisruptionBudgets for the QSIGN StatefulSets, and a Deployment
     with runbook 002's HorizontalPodAutoscaler in namespace opscheck-autoscaling, scaled
     for real by kube-controller-manager's HPA controller from metrics-server's numbers;
-  * what no controller writes here, because none of Velero, the External Secrets operator
-    or the Argo CD application controller runs: the Schedules' status and the Backups they
-    would have made for their last three fire times (Completed), the ExternalSecret's
-    status (SecretSynced, refreshed now), the Applications' status (Synced, Healthy); Helm's
+  * what no controller writes here, because neither Velero nor the Argo CD application
+    controller runs: the Schedules' status and the Backups they would have made for their
+    last three fire times (Completed), the Applications' status (Synced, Healthy); Helm's
     release Secrets (type helm.sh/release.v1, the payload encoded as Helm does); the kwok
     nodes' kernel and container runtime versions, as a kubelet reports them.
 
@@ -25,10 +25,10 @@ no self-test has a fault injected). Time-dependent status is written as of the m
 02:00 UTC) for the Velero backups to stay within 26 hours, as it does for the database dumps.
 
 Fault helpers (each waits until the change shows through the API; each has its repair):
-    set_backup_phase, set_schedule_spec / restore_schedules, set_external_secret_synced,
-    set_application_state, set_daemonset_crashloop, set_node_info, put_helm_release /
-    delete_helm_release, create_released_pv, create_unused_pvc / create_unused_configmap,
-    set_pod_cpu_usage, patch_hpa / restore_hpa, delete_injected
+    set_backup_phase, set_schedule_spec / restore_schedules, set_application_state,
+    set_daemonset_crashloop, set_node_info, put_helm_release / delete_helm_release,
+    create_released_pv, create_unused_pvc / create_unused_configmap, set_pod_cpu_usage,
+    patch_hpa / restore_hpa, delete_injected
 """
 
 from __future__ import annotations
@@ -74,8 +74,7 @@ HELM_RELEASES = [
     ("kube-system", "cilium", "cilium", "1.16.0", 1),
     ("velero", "velero", "velero", "1.14.1", 1),
 ]
-# The ExternalSecrets and Applications of platform.yaml and their healthy status.
-EXTERNAL_SECRETS = [(cluster.NAMESPACE, "qsign-db-credentials")]
+# The Applications of platform.yaml and their healthy status.
 APPLICATIONS = [(ARGOCD_NS, "qsign"), (ARGOCD_NS, "velero")]
 GIT_REVISION = "3f9c2a7d1e6b4c0a8f5e2d9b7a1c4e6f8d0b2a4c"
 
@@ -292,62 +291,7 @@ def set_schedule_spec(name: str, **changes: Any) -> dict:
     return cluster.get("Schedule", VELERO_NS, name)
 
 
-# ---------------------------------------------------------- ExternalSecrets, Argo CD
-
-
-def _synced_status(now: dt.datetime) -> dict:
-    return {
-        "conditions": [
-            {
-                "type": "Ready",
-                "status": "True",
-                "reason": "SecretSynced",
-                "message": "secret synced",
-                "lastTransitionTime": _ts(now),
-            }
-        ],
-        "refreshTime": _ts(now),
-        "syncedResourceVersion": "1-" + "0" * 32,
-        "binding": {"name": "qsign-db-credentials"},
-    }
-
-
-def _ensure_external_secrets(now: dt.datetime | None = None) -> None:
-    now = now or _now()
-    for ns, name in EXTERNAL_SECRETS:
-        _apply(_doc("ExternalSecret", ns, name))
-        cluster.patch("ExternalSecret", ns, name, {"status": _synced_status(now)}, sub="status")
-
-
-def set_external_secret_synced(namespace: str, name: str, synced: bool) -> dict:
-    """synced=False: what the operator writes when the provider refuses the read
-    (Ready=False, SecretSyncedError); True: synced now."""
-    now = _now()
-    if synced:
-        status = _synced_status(now)
-    else:
-        status = {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "False",
-                    "reason": "SecretSyncedError",
-                    "message": "could not get secret data from provider",
-                    "lastTransitionTime": _ts(now),
-                }
-            ]
-        }
-    cluster.patch("ExternalSecret", namespace, name, {"status": status}, sub="status")
-    want = "True" if synced else "False"
-    wait_for(
-        lambda: any(
-            c.get("status") == want
-            for c in (cluster.get("ExternalSecret", namespace, name) or {}).get("status", {}).get("conditions") or []
-        ),
-        20,
-        f"ExternalSecret {name} Ready={want}",
-    )
-    return cluster.get("ExternalSecret", namespace, name)
+# ------------------------------------------------------------------------- Argo CD
 
 
 def _application_status(app: dict, sync: str, health: str, now: dt.datetime) -> dict:
@@ -722,7 +666,7 @@ def _apply_manifests() -> None:
             lambda ns=ns: cluster.get("ServiceAccount", ns, "default") is not None, 60, f"ServiceAccount {ns}/default"
         )
     for d in docs:
-        if d["kind"] not in ("Namespace", "Schedule", "ExternalSecret", "Application"):
+        if d["kind"] not in ("Namespace", "Schedule", "Application"):
             _apply(d)
     # a leftover crashloop fault on the agent DaemonSet
     ds = cluster.get("DaemonSet", *CILIUM)
@@ -755,7 +699,6 @@ def up() -> dict:
     _ensure_node_info()
     now = _now()
     _ensure_velero(now)
-    _ensure_external_secrets(now)
     _ensure_applications(now)
     _ensure_helm_releases(now)
     # the hand-made QSIGN faults these self-tests use leave vault's pods with a usage override

@@ -83,8 +83,8 @@ def token_file() -> Path:
     return vault_dir() / "opscheck-token"
 
 
-def _policy_stamp() -> Path:
-    return vault_dir() / "opscheck-policy.sha256"
+def _policy_stamp(name: str) -> Path:
+    return vault_dir() / f"{name}-policy.sha256"
 
 
 def audit_log() -> Path:
@@ -198,32 +198,35 @@ def _initialise() -> None:
         "init",
     )
     procs.write_private(init_file(), json.dumps(answer, indent=2) + "\n")
+    # tokens and policies of a former initialisation are gone with its storage
     token_file().unlink(missing_ok=True)
-    _policy_stamp().unlink(missing_ok=True)
+    for stamp in vault_dir().glob("*-policy.sha256"):
+        stamp.unlink()
 
 
 def _active() -> bool:
     return _api("GET", "sys/health").status_code == 200
 
 
-def _token_works(token: str) -> bool:
+def _token_works(token: str, policy_name: str = POLICY_NAME) -> bool:
     try:
         resp = _api("GET", "auth/token/lookup-self", token)
     except requests.RequestException:
         return False
-    return resp.status_code == 200 and POLICY_NAME in resp.json()["data"].get("policies", [])
+    return resp.status_code == 200 and policy_name in resp.json()["data"].get("policies", [])
 
 
-def _ensure_policy_and_token() -> str:
-    """Write the checker policy when it changed, and mint a token when the stored one
-    no longer works; otherwise only renew the token with itself (no root use)."""
-    digest = hashlib.sha256(POLICY.encode()).hexdigest()
-    stamp = _policy_stamp().read_text().strip() if _policy_stamp().exists() else ""
+def ensure_policy_token(name: str, policy: str, token_path: Path, purpose: str) -> str:
+    """Write policy `name` when it changed, and mint a periodic token of that policy alone
+    (saved 0600 in `token_path`) when the stored one no longer works; otherwise only renew
+    the token with itself (no root use)."""
+    digest = hashlib.sha256(policy.encode()).hexdigest()
+    stamp = _policy_stamp(name).read_text().strip() if _policy_stamp(name).exists() else ""
     if stamp != digest:
-        _checked(_api("PUT", f"sys/policies/acl/{POLICY_NAME}", _root_token(), json={"policy": POLICY}), "policy write")
-        _policy_stamp().write_text(digest + "\n")
-    token = token_file().read_text().strip() if token_file().exists() else ""
-    if token and _token_works(token):
+        _checked(_api("PUT", f"sys/policies/acl/{name}", _root_token(), json={"policy": policy}), "policy write")
+        _policy_stamp(name).write_text(digest + "\n")
+    token = token_path.read_text().strip() if token_path.exists() else ""
+    if token and _token_works(token, name):
         _api("PUT", "auth/token/renew-self", token, json={})
         return token
     answer = _checked(
@@ -232,18 +235,18 @@ def _ensure_policy_and_token() -> str:
             "auth/token/create",
             _root_token(),
             json={
-                "policies": [POLICY_NAME],
+                "policies": [name],
                 "no_default_policy": True,
                 "period": TOKEN_PERIOD,
                 "renewable": True,
-                "display_name": "opscheck",
-                "meta": {"purpose": "read-only operational checks"},
+                "display_name": name,
+                "meta": {"purpose": purpose},
             },
         ),
         "token create",
     )
     token = answer["auth"]["client_token"]
-    procs.write_private(token_file(), token + "\n")
+    procs.write_private(token_path, token + "\n")
     return token
 
 
@@ -253,8 +256,40 @@ def audit_devices(token: str | None = None) -> dict[str, Any]:
     return _checked(_api("GET", "sys/audit", token), "audit list")
 
 
+# ------------------------------------------------------------------------------ KV v2
+KV_MOUNT = "secret"
+
+
+def ensure_kv_mount() -> None:
+    """The KV version 2 engine at secret/ (as `vault secrets enable -version=2 -path=secret kv`)."""
+    root = _root_token()
+    mounts = _checked(_api("GET", "sys/mounts", root), "mounts list")
+    if f"{KV_MOUNT}/" not in mounts.get("data", mounts):
+        _checked(
+            _api("POST", f"sys/mounts/{KV_MOUNT}", root, json={"type": "kv", "options": {"version": "2"}}), "kv mount"
+        )
+
+
+def kv_put(path: str, data: dict[str, str]) -> None:
+    """`vault kv put secret/<path> k=v ...` (a new version), with the root token."""
+    _checked(_api("POST", f"{KV_MOUNT}/data/{path}", _root_token(), json={"data": data}), f"kv put {path}")
+
+
+def kv_get(path: str) -> dict[str, str] | None:
+    """The latest version's data of secret/<path> (None when it is missing or deleted)."""
+    resp = _api("GET", f"{KV_MOUNT}/data/{path}", _root_token())
+    if resp.status_code == 404:
+        return None
+    return _checked(resp, f"kv get {path}")["data"]["data"]
+
+
+def kv_delete(path: str) -> None:
+    """`vault kv delete secret/<path>`: the latest version is deleted (readers get 404)."""
+    _checked(_api("DELETE", f"{KV_MOUNT}/data/{path}", _root_token()), f"kv delete {path}")
+
+
 # ------------------------------------------------------------------------------ canaries
-CANARY_SECRET_PATH = "secret/data/qsign/canary"
+CANARY_SECRET_PATH = f"{KV_MOUNT}/data/qsign/canary"
 
 
 def plant_canaries(canary: str) -> str:
@@ -267,9 +302,7 @@ def plant_canaries(canary: str) -> str:
     uses Vault runs with a secret whose leak a grep finds.
     """
     root = _root_token()
-    mounts = _checked(_api("GET", "sys/mounts", root), "mounts list")
-    if "secret/" not in mounts.get("data", mounts):
-        _checked(_api("POST", "sys/mounts/secret", root, json={"type": "kv", "options": {"version": "2"}}), "kv mount")
+    ensure_kv_mount()
     _checked(_api("POST", CANARY_SECRET_PATH, root, json={"data": {"password": f"{canary}-vault-kv"}}), "canary write")
     token = f"{canary}-vault-token"
     if not _token_works(token):
@@ -306,7 +339,7 @@ def up() -> dict[str, Any]:
     if not seal_status()["initialized"]:
         _initialise()
     unseal()
-    token = _ensure_policy_and_token()
+    token = ensure_policy_token(POLICY_NAME, POLICY, token_file(), "read-only operational checks")
     devices = audit_devices(token)
     if AUDIT_PATH not in devices.get("data", devices):
         raise RuntimeError(f"audit device {AUDIT_PATH} missing; check {config_file()} and {procs.log_file(PROC_NAME)}")

@@ -2,8 +2,9 @@
 versions, node patches, Helm, PDBs, HPAs, volumes, unused resources, cost, single points
 of failure. Each fault goes through the real API server (and, where one runs, its real
 controller: the DaemonSet controller and kwok's stages for the CNI, the HPA controller,
-the PV controller, the StatefulSet controller); where no controller runs here (Velero, the
-External Secrets operator, Argo CD), testenv writes the status those controllers would.
+the PV controller, the StatefulSet controller, the External Secrets operator syncing from
+OpenBao); where no controller runs here (Velero, Argo CD), testenv writes the status those
+controllers would.
 Each test repairs what it broke.
 """
 
@@ -14,7 +15,7 @@ import re
 import pytest
 
 from selftests.harness import broken
-from testenv import cluster, faults
+from testenv import cluster, external_secrets, faults
 from testenv import platform_services as platform
 from testenv.procs import wait_for
 
@@ -81,12 +82,14 @@ def test_velero_schedules_fails_on_a_paused_schedule_and_a_wrong_ttl(checks):
 # -- External Secrets, Argo CD ------------------------------------------------------
 
 
-def test_externalsecrets_fails_when_the_sync_fails(checks):
+def test_externalsecrets_fails_when_the_vault_secret_is_removed(checks):
+    """`vault kv delete secret/qsign/database`: the real operator's next read gets nothing
+    and it marks the ExternalSecret SecretSyncedError itself."""
     with checks.fails_then_recovers(
         "daily.externalsecrets",
         broken(
-            lambda: platform.set_external_secret_synced(NS, "qsign-db-credentials", False),
-            lambda: platform.set_external_secret_synced(NS, "qsign-db-credentials", True),
+            lambda: external_secrets.remove_vault_secret("qsign/database"),
+            lambda: external_secrets.restore_vault_secret("qsign/database"),
         ),
     ) as r:
         assert r.message == (
