@@ -39,7 +39,7 @@ import yaml
 from testenv import cluster, demo, procs, vault
 from testenv.paths import HOST, PORTS, cache_dir
 
-VERSION = "v0.16.2"  # testenv/build-binaries.sh ESO_VERSION
+VERSION = "v0.16.2"  # testenv/build-binaries.sh builds this one
 PROC = "external-secrets"
 NAMESPACE = "external-secrets"
 FIELD_MANAGER = "opscheck-testenv-external-secrets"
