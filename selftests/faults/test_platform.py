@@ -11,6 +11,7 @@ Each test repairs what it broke.
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -85,6 +86,7 @@ def test_velero_schedules_fails_on_a_paused_schedule_and_a_wrong_ttl(checks):
 def test_externalsecrets_fails_when_the_vault_secret_is_removed(checks):
     """`vault kv delete secret/qsign/database`: the real operator's next read gets nothing
     and it marks the ExternalSecret SecretSyncedError itself."""
+    since = datetime.now(UTC).replace(microsecond=0)
     with checks.fails_then_recovers(
         "daily.externalsecrets",
         broken(
@@ -96,6 +98,15 @@ def test_externalsecrets_fails_when_the_vault_secret_is_removed(checks):
             "1 ExternalSecrets not synced: qsign/qsign-db-credentials (Ready=False "
             "(SecretSyncedError: could not get secret data from provider))"
         ), r.message
+        # the operator's own Warning names what its Vault provider answered
+        events = cluster.list_(
+            "Event", NS, field_selector="involvedObject.name=qsign-db-credentials,reason=UpdateFailed"
+        )
+        assert any(
+            "(key: qsign/database), err: Secret does not exist" in e["message"]
+            and datetime.fromisoformat(e["lastTimestamp"]) >= since
+            for e in events
+        ), [e["message"] for e in events]
 
 
 def test_argocd_apps_fails_on_an_out_of_sync_degraded_application(checks):
