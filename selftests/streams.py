@@ -57,6 +57,8 @@ SERVICES_TESTS = {
     "test_vault_pods_fails_when_vault_is_sealed",
     "test_failed_auth_fails_on_a_burst_of_rejected_tokens",
     "test_vault_audit_review_fails_on_denials_and_root_token_use",
+    # faults/test_platform.py: the External Secrets operator reads Vault (sealed by the above)
+    "test_externalsecrets_fails_when_the_vault_secret_is_removed",
     # faults/test_deploy.py: the release's files and the apps' answers
     "test_tests_passed_fails_on_a_failed_e2e_test_and_on_missing_results",
     "test_perf_test_fails_when_the_load_test_is_too_slow",

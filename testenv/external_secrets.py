@@ -250,6 +250,14 @@ def up() -> dict[str, Any]:
     _ensure_crds()
     _ensure_objects(_ensure_vault())
     _start_process()
+    if ready_condition(_store()).get("status") == "False":  # e.g. OpenBao was sealed a while
+        # its failed validations back off for minutes: any change of the store re-validates now
+        cluster.request(
+            "PATCH",
+            _store_path(),
+            {"metadata": {"annotations": {FORCE_SYNC: str(time.time_ns())}}},
+            content_type="application/merge-patch+json",
+        )
     procs.wait_started(
         PROC,
         lambda: ready_condition(_store()).get("status") == "True",
