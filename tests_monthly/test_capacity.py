@@ -17,9 +17,7 @@ def test_capacity_forecast(resource_forecast, profile, evidence):
     old data. Cluster scaling triggers: scale out at CPU 70 % / memory 80 % for 15 minutes.
     """
     fc = profile.prometheus.capacity.forecast
-    rows, offenders = resource_forecast(
-        fc, storage=True, absent="no capacity queries (prometheus.capacity.cpu_query, memory_query, volume_usage_query)"
-    )
+    rows, offenders = resource_forecast(fc, storage=True)
     evidence.table(rows)
     evidence.note(forecast_text(fc))
     evidence.expect_none(offenders, forecast_problem(fc), table=False)

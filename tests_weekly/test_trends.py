@@ -39,9 +39,7 @@ def test_resource_trend(resource_forecast, profile, evidence):
     memory 80 %).
     """
     fc = profile.prometheus.capacity.weekly_trend
-    rows, offenders = resource_forecast(
-        fc, storage=False, absent="no prometheus.capacity.cpu_query or memory_query in this profile"
-    )
+    rows, offenders = resource_forecast(fc, storage=False)
     evidence.table(rows)
     evidence.note(forecast_text(fc))
     evidence.expect_none(offenders, forecast_problem(fc), table=False)
