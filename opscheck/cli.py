@@ -162,12 +162,17 @@ def coverage_command(root: Path, fmt: str, gaps_only: bool) -> int:
     return 0 if report["summary"]["uncovered"] == 0 else 1
 
 
+def _format_and_root(command: argparse.ArgumentParser) -> None:
+    """The options of the commands that read the suite's checks: output format and suite root."""
+    command.add_argument("--format", choices=("text", "json"), default="text")
+    command.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m opscheck", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     cat = sub.add_parser("catalog", help="list every check (id, title, severity, cadences, runbook keys, node id)")
-    cat.add_argument("--format", choices=("text", "json"), default="text")
-    cat.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
+    _format_and_root(cat)
     ver = sub.add_parser(
         "verify",
         help="check the chain of run folders: changed files, removed, inserted or reordered runs",
@@ -194,8 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     tr = sub.add_parser("trace", help="runbook items -> checks -> latest outcome and run; lists the gaps")
     tr.add_argument("--reports", type=Path, default=Path("reports"))
     tr.add_argument("--profile", help="only runs of this profile name")
-    tr.add_argument("--format", choices=("text", "json"), default="text")
-    tr.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
+    _format_and_root(tr)
     cov = sub.add_parser(
         "coverage",
         help="runbook items covered by a check and those no check covers, by runbook and cadence",
@@ -204,9 +208,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         epilog="exit codes: 0 every runbook item is covered; 1 some item is uncovered; 2 bad usage; "
         "3 the checks cannot be collected (a broken declaration)",
     )
-    cov.add_argument("--format", choices=("text", "json"), default="text")
+    _format_and_root(cov)
     cov.add_argument("--gaps", action="store_true", help="list only the uncovered items (text format)")
-    cov.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
     args = parser.parse_args(argv)
 
     if args.command == "coverage":

@@ -19,7 +19,7 @@ import requests
 import yaml
 
 from testenv import procs
-from testenv.paths import HOST, PORTS, state_dir
+from testenv.paths import HOST, PORTS, local_url, state_dir, under
 
 ALERTMANAGER_BIN = "/usr/bin/prometheus-alertmanager"
 PROC_NAME = "alertmanager"
@@ -28,25 +28,12 @@ SINK_SCRIPT = Path(__file__).with_name("webhook_sink.py")
 START_TIMEOUT = 30.0
 
 
-def am_dir() -> Path:
-    return state_dir() / "alertmanager"
-
-
-def config_file() -> Path:
-    return am_dir() / "alertmanager.yml"
-
-
-def notifications_file() -> Path:
-    """One JSON line per notification the receivers got."""
-    return am_dir() / "notifications.jsonl"
-
-
-def url() -> str:
-    return f"http://{HOST}:{PORTS['alertmanager']}"
-
-
-def sink_url() -> str:
-    return f"http://{HOST}:{PORTS['alert-webhook']}"
+am_dir = under(state_dir, "alertmanager")
+config_file = under(am_dir, "alertmanager.yml")
+# One JSON line per notification the receivers got.
+notifications_file = under(am_dir, "notifications.jsonl")
+url = local_url("alertmanager")
+sink_url = local_url("alert-webhook")
 
 
 def _config() -> dict[str, Any]:
@@ -138,18 +125,11 @@ def notifications() -> list[dict[str, Any]]:
 
 
 def status() -> dict[str, Any]:
-    running = procs.is_running(PROC_NAME)
+    alertmanager = procs.server_status(PROC_NAME, url())
     sink_running = procs.is_running(SINK)
     return {
-        "running": running and sink_running,
-        "alertmanager": {
-            "running": running,
-            "ready": running and procs.http_ok(url() + "/-/ready", 3),
-            "pid": procs.read_pid(PROC_NAME),
-            "url": url(),
-            "config_file": str(config_file()),
-            "log_file": str(procs.log_file(PROC_NAME)),
-        },
+        "running": alertmanager["running"] and sink_running,
+        "alertmanager": {**alertmanager, "config_file": str(config_file())},
         "webhook": {
             "running": sink_running,
             "pid": procs.read_pid(SINK),

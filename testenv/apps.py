@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from testenv import procs
-from testenv.paths import HOST, PORTS, state_dir
+from testenv.paths import HOST, PORTS, state_dir, under
 from testenv.qsign_app import CONTROL_FIELDS, app_message, append_lines, cri_line
 
 APPS: tuple[str, ...] = ("api-server", "signature-service", "hsm-adapter")
@@ -25,9 +25,8 @@ SCRIPT = Path(__file__).with_name("qsign_app.py")
 START_TIMEOUT = 30.0
 
 
-def apps_dir() -> Path:
-    """Where the services keep their control files and (under logs/) their logs."""
-    return state_dir() / "apps"
+# Where the services keep their control files and (under logs/) their logs.
+apps_dir = under(state_dir, "apps")
 
 
 def proc_name(app: str) -> str:
@@ -54,9 +53,8 @@ def url(app: str) -> str:
     return f"http://{HOST}:{PORTS[app]}"
 
 
-def volume_path() -> Path:
-    """The PostgreSQL volume whose stats the exporter reports (mounted by testenv.postgres)."""
-    return state_dir() / "volumes" / "postgresql-data"
+# The PostgreSQL volume whose stats the exporter reports (mounted by testenv.postgres).
+volume_path = under(state_dir, "volumes", "postgresql-data")
 
 
 def _check_app(app: str) -> None:

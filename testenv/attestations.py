@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from testenv.paths import state_dir
+from testenv.paths import state_dir, under
 
 # The demo profile's change id when OPSCHECK_CHANGE is unset (environments/demo.yaml).
 CHANGE = "CHG-1001"
@@ -35,8 +35,7 @@ SIGNED: list[tuple[str, str, str, dt.timedelta, bool]] = [
 ]
 
 
-def directory() -> Path:
-    return state_dir() / "attestations"
+directory = under(state_dir, "attestations")
 
 
 def path_of(key: str, role: str) -> Path:

@@ -71,7 +71,7 @@ from testenv.demo import (  # noqa: F401 (public names)
     canary,
 )
 from testenv.kubeapi import DEFAULT_TIMEOUT, FIELD_MANAGER, ApiError, KubeApi, api_path  # noqa: F401
-from testenv.paths import HOST, PORTS, cache_dir, state_dir
+from testenv.paths import HOST, PORTS, cache_dir, state_dir, under
 from testenv.procs import log_file, pid_alive, up_down_status_cli, wait_for
 from testenv.readiness import FAULT_LABEL, NODE_FAULT_LABEL, node_ready, node_unhealthy_taints, pod_ready  # noqa: F401
 
@@ -205,14 +205,10 @@ def venv_bin() -> Path:
     return Path(sys.executable).parent
 
 
-def kwok_workdir() -> Path:
-    """KWOK_WORKDIR for kwokctl: its clusters/ and cache/ live here."""
-    return state_dir() / "kwok"
-
-
-def app_logs_dir() -> Path:
-    """The sample applications' log files, which kwok's ClusterLogs serve as pod logs."""
-    return state_dir() / "apps" / "logs"
+# KWOK_WORKDIR for kwokctl: its clusters/ and cache/ live here.
+kwok_workdir = under(state_dir, "kwok")
+# The sample applications' log files, which kwok's ClusterLogs serve as pod logs.
+app_logs_dir = under(state_dir, "apps", "logs")
 
 
 # ------------------------------------------------------------------ small utilities

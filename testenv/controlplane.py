@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from testenv import cluster
-from testenv.paths import HOST, state_dir
+from testenv.paths import HOST, state_dir, under
 
 SNAPSHOT_EVERY = timedelta(hours=12)
 RETENTION_DAYS = 7
@@ -41,22 +41,12 @@ NODE_FS_SIZE = "32m"
 FILL_FILE = "opscheck-fault-fill"
 
 
-def home() -> Path:
-    return state_dir() / "control-plane"
-
-
-def snapshot_dir() -> Path:
-    """/var/backups/etcd of the runbook's etcd-snapshot.sh."""
-    return home() / "backups" / "etcd"
-
-
-def node_fs_dir() -> Path:
-    """The node's image filesystem (/var/lib/containerd on a real node)."""
-    return home() / "var-lib-containerd"
-
-
-def etcdutl_path() -> Path:
-    return state_dir() / "bin" / "etcdutl"
+home = under(state_dir, "control-plane")
+# /var/backups/etcd of the runbook's etcd-snapshot.sh.
+snapshot_dir = under(home, "backups", "etcd")
+# The node's image filesystem (/var/lib/containerd on a real node).
+node_fs_dir = under(home, "var-lib-containerd")
+etcdutl_path = under(state_dir, "bin", "etcdutl")
 
 
 def _etcd_binary(name: str) -> Path:

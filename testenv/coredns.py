@@ -23,7 +23,7 @@ import yaml
 
 from testenv import cluster, demo, procs
 from testenv.kubeapi import api_path
-from testenv.paths import HOST, PORTS, cache_dir, state_dir
+from testenv.paths import HOST, PORTS, cache_dir, state_dir, under
 
 PROC = "coredns"
 VERSION = "v1.12.0"  # testenv/coredns-build/go.mod
@@ -36,8 +36,7 @@ def binary() -> Path:
     return cache_dir() / "bin" / f"coredns-{VERSION}" / "coredns"
 
 
-def home() -> Path:
-    return state_dir() / "coredns"
+home = under(state_dir, "coredns")
 
 
 def address() -> tuple[str, int]:

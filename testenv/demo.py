@@ -21,7 +21,7 @@ import yaml
 
 from testenv import certs, cronjobs
 from testenv.kubeapi import KubeApi
-from testenv.paths import HOST, state_dir
+from testenv.paths import HOST, state_dir, under
 from testenv.procs import wait_for
 from testenv.readiness import (
     FAULT_LABEL,
@@ -53,8 +53,7 @@ def load_manifest(name: str, **subst: str) -> list[dict]:
     return [d for d in yaml.safe_load_all(text) if d]
 
 
-def canary_file() -> Path:
-    return state_dir() / "canary"
+canary_file = under(state_dir, "canary")
 
 
 def canary() -> str:

@@ -41,7 +41,7 @@ import yaml
 
 from testenv import cluster, procs, prometheus, rediscache, vault
 from testenv.cluster import KwokTarget
-from testenv.paths import HOST, PORTS, state_dir
+from testenv.paths import HOST, PORTS, local_url, state_dir, under
 
 CONTEXT = "empty"
 DATABASE = "empty_world"
@@ -59,24 +59,11 @@ CREDENTIALS = ("postgres/pgpass", "redis/opscheck-password")
 VAULT_TOKEN = "vault/opscheck-token"
 
 
-def home() -> Path:
-    return state_dir() / "empty-world"
-
-
-def files_dir() -> Path:
-    return home() / "files"
-
-
-def prometheus_url() -> str:
-    return f"http://{HOST}:{PORTS['prometheus-empty']}"
-
-
-def vault_url() -> str:
-    return f"http://{HOST}:{PORTS['vault-empty']}"
-
-
-def http_url() -> str:
-    return f"http://{HOST}:{PORTS['http-empty']}"
+home = under(state_dir, "empty-world")
+files_dir = under(home, "files")
+prometheus_url = local_url("prometheus-empty")
+vault_url = local_url("vault-empty")
+http_url = local_url("http-empty")
 
 
 _targets: dict[Path, KwokTarget] = {}

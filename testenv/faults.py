@@ -134,20 +134,12 @@ def pending_pvc(namespace: str, name: str, size: str = "5Gi", *, api: KubeApi = 
 
 
 @contextlib.contextmanager
-def event(
-    namespace: str,
-    involved_kind: str,
-    involved_name: str,
-    type: str,
-    reason: str,
-    message: str,
-    *,
-    api: KubeApi = DEMO_API,
-) -> Iterator[str]:
-    """An Event about an object; yields its name; deleted on exit."""
+def event(namespace: str, *about: str, api: KubeApi = DEMO_API) -> Iterator[str]:
+    """An Event about an object (`about`: create_event's involved kind and name, type,
+    reason, message); yields its name; deleted on exit."""
     created: list[str] = []
     with _repaired(lambda: [api.delete("Event", namespace, n) for n in created]):
-        created.append(create_event(namespace, involved_kind, involved_name, type, reason, message, api=api))
+        created.append(create_event(namespace, *about, api=api))
         yield created[0]
 
 

@@ -76,7 +76,7 @@ import yaml
 from testenv import certs, cluster, demo, faults
 from testenv.cluster import KwokTarget
 from testenv.kubeapi import KubeApi, api_path
-from testenv.paths import HOST, PORTS, state_dir
+from testenv.paths import HOST, PORTS, state_dir, under
 from testenv.procs import pid_alive, up_down_status_cli, wait_for, write_private
 from testenv.readiness import (
     all_pods_settled,
@@ -169,18 +169,11 @@ _COMPONENT_PORT_OPTIONS = {
 }
 
 
-def home() -> Path:
-    return state_dir() / "multicluster"
-
-
-def kubeconfig() -> Path:
-    """The read-only kubeconfig with the contexts mgmt, app1 and app2."""
-    return home() / "kubeconfig"
-
-
-def admin_kubeconfig() -> Path:
-    """The same three contexts with the admin identity (system:masters)."""
-    return home() / "kubeconfig-admin"
+home = under(state_dir, "multicluster")
+# The read-only kubeconfig with the contexts mgmt, app1 and app2.
+kubeconfig = under(home, "kubeconfig")
+# The same three contexts with the admin identity (system:masters).
+admin_kubeconfig = under(home, "kubeconfig-admin")
 
 
 _targets: dict[tuple[str, Path], KwokTarget] = {}
@@ -255,8 +248,7 @@ def _nodes(name: str) -> list[dict]:
     return out
 
 
-def _volumes_dir() -> Path:
-    return state_dir() / "volumes"
+_volumes_dir = under(state_dir, "volumes")
 
 
 def _documents(name: str) -> list[dict]:

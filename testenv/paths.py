@@ -7,6 +7,7 @@ shared by the demo and the self-tests: `python -m testenv up` is idempotent.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 HOST = "127.0.0.1"
@@ -19,6 +20,17 @@ def state_dir() -> Path:
 
 def cache_dir() -> Path:
     return Path(os.environ.get("OPSCHECK_CACHE", Path.home() / ".cache" / "opscheck"))
+
+
+def under(base: Callable[[], Path], *parts: str) -> Callable[[], Path]:
+    """The getter of base()/parts. Resolved at each call, not at import: the state
+    directory follows OPSCHECK_TESTENV_HOME, which a self-test may set later."""
+    return lambda: base().joinpath(*parts)
+
+
+def local_url(port_name: str) -> Callable[[], str]:
+    """The getter of the loopback URL a test-environment server answers on (PORTS[port_name])."""
+    return lambda: f"http://{HOST}:{PORTS[port_name]}"
 
 
 # One place for every port, so profiles, scrape configs and self-tests agree.

@@ -242,14 +242,13 @@ def _ensure_velero(now: dt.datetime | None = None) -> None:
     else:
         for b in manual:
             if (b.get("status") or {}).get("phase") != "Completed":
-                start = dt.datetime.fromisoformat(b["metadata"]["creationTimestamp"])
-                cluster.patch(
-                    "Backup",
-                    VELERO_NS,
-                    b["metadata"]["name"],
-                    {"status": _completed_status(start, b["spec"].get("ttl", "168h0m0s"), 398)},
-                    sub="status",
-                )
+                _mark_completed(b, dt.datetime.fromisoformat(b["metadata"]["creationTimestamp"]), 398)
+
+
+def _mark_completed(backup: dict, start: dt.datetime, items: int) -> None:
+    """The Backup's status says Completed: started at `start`, `items` items, expiring after its ttl."""
+    status = _completed_status(start, backup["spec"].get("ttl", "168h0m0s"), items)
+    cluster.patch("Backup", VELERO_NS, backup["metadata"]["name"], {"status": status}, sub="status")
 
 
 def newest_backup(schedule: str) -> dict:
@@ -274,13 +273,8 @@ def restore_velero() -> None:
     for b in cluster.list_("Backup", VELERO_NS):
         st = b.get("status") or {}
         if st.get("phase") != "Completed" or st.get("errors"):
-            start = dt.datetime.fromisoformat(st.get("startTimestamp") or b["metadata"]["creationTimestamp"])
-            cluster.patch(
-                "Backup",
-                VELERO_NS,
-                b["metadata"]["name"],
-                {"status": _completed_status(start, b["spec"].get("ttl", "168h0m0s"), 412)},
-                sub="status",
+            _mark_completed(
+                b, dt.datetime.fromisoformat(st.get("startTimestamp") or b["metadata"]["creationTimestamp"]), 412
             )
     _ensure_velero()
 
@@ -486,76 +480,62 @@ def set_daemonset_crashloop(namespace: str, name: str, crashloop: bool, timeout:
 # ------------------------------------------------------------------- volumes, config
 
 
-def create_released_pv(name: str, claim: str = "deleted-claim", namespace: str = cluster.NAMESPACE) -> dict:
-    """A Retain PersistentVolume whose claim is gone: the PV controller finds its bound
-    claim (claimRef with a uid) missing and moves it to Released, as after `kubectl delete
-    pvc` of a claim whose volume has persistentVolumeReclaimPolicy Retain."""
-    pv = {
+def _host_path_pv(name: str, reclaim_policy: str, namespace: str, claim: str, uid: str | None = None) -> dict:
+    """An injected 1Gi hostPath PersistentVolume bound ahead to the claim namespace/claim."""
+    claim_ref = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace, "name": claim}
+    return {
         "apiVersion": "v1",
         "kind": "PersistentVolume",
         "metadata": {"name": name, "labels": {INJECTED: "true"}},
         "spec": {
             "capacity": {"storage": "1Gi"},
             "accessModes": ["ReadWriteOnce"],
-            "persistentVolumeReclaimPolicy": "Retain",
+            "persistentVolumeReclaimPolicy": reclaim_policy,
             "storageClassName": "manual",
             "hostPath": {"path": f"/tmp/opscheck-testenv-{name}", "type": "DirectoryOrCreate"},
-            "claimRef": {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "namespace": namespace,
-                "name": claim,
-                "uid": "0f5c4c2e-6d5e-4c1b-9a57-3f3f0e1d2c4b",
-            },
+            "claimRef": claim_ref | ({"uid": uid} if uid else {}),
         },
     }
-    cluster.create_if_missing(pv)
+
+
+def _created_in_phase(obj: dict, phase: str, what: str) -> dict:
+    """`obj` created (unless it exists), once its status.phase is `phase` (within 30 s)."""
+    kind, namespace, name = obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"]
+    cluster.create_if_missing(obj)
     wait_for(
-        lambda: (cluster.get("PersistentVolume", None, name) or {}).get("status", {}).get("phase") == "Released",
+        lambda: (cluster.get(kind, namespace, name) or {}).get("status", {}).get("phase") == phase,
         30,
-        f"PV {name} Released",
+        f"{what} {phase}",
     )
-    return cluster.get("PersistentVolume", None, name)
+    return cluster.get(kind, namespace, name)
+
+
+def create_released_pv(name: str, claim: str = "deleted-claim", namespace: str = cluster.NAMESPACE) -> dict:
+    """A Retain PersistentVolume whose claim is gone: the PV controller finds its bound
+    claim (claimRef with a uid) missing and moves it to Released, as after `kubectl delete
+    pvc` of a claim whose volume has persistentVolumeReclaimPolicy Retain."""
+    # The uid says the claim once existed: without it the PV would wait Available for it.
+    pv = _host_path_pv(name, "Retain", namespace, claim, uid="0f5c4c2e-6d5e-4c1b-9a57-3f3f0e1d2c4b")
+    return _created_in_phase(pv, "Released", f"PV {name}")
 
 
 def create_unused_pvc(namespace: str, name: str) -> dict:
     """A claim Bound to a volume of its own that no pod mounts (a leftover, say, of a
     StatefulSet scaled down with whenScaled: Retain)."""
     pv_name = f"{namespace}-{name}"
-    cluster.create_if_missing(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": pv_name, "labels": {INJECTED: "true"}},
-            "spec": {
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteOnce"],
-                "persistentVolumeReclaimPolicy": "Delete",
-                "storageClassName": "manual",
-                "hostPath": {"path": f"/tmp/opscheck-testenv-{pv_name}", "type": "DirectoryOrCreate"},
-                "claimRef": {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "namespace": namespace, "name": name},
-            },
-        }
-    )
-    cluster.create_if_missing(
-        {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": name, "namespace": namespace, "labels": {INJECTED: "true"}},
-            "spec": {
-                "accessModes": ["ReadWriteOnce"],
-                "storageClassName": "manual",
-                "volumeName": pv_name,
-                "resources": {"requests": {"storage": "1Gi"}},
-            },
-        }
-    )
-    wait_for(
-        lambda: (cluster.get("PersistentVolumeClaim", namespace, name) or {}).get("status", {}).get("phase") == "Bound",
-        30,
-        f"PVC {namespace}/{name} Bound",
-    )
-    return cluster.get("PersistentVolumeClaim", namespace, name)
+    cluster.create_if_missing(_host_path_pv(pv_name, "Delete", namespace, name))
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": namespace, "labels": {INJECTED: "true"}},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": "manual",
+            "volumeName": pv_name,
+            "resources": {"requests": {"storage": "1Gi"}},
+        },
+    }
+    return _created_in_phase(pvc, "Bound", f"PVC {namespace}/{name}")
 
 
 def delete_unused_pvc(namespace: str, name: str) -> None:

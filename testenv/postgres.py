@@ -45,7 +45,7 @@ import psycopg
 from psycopg import sql
 
 from testenv import procs
-from testenv.paths import HOST, PORTS, state_dir
+from testenv.paths import HOST, PORTS, state_dir, under
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 OS_USER = "postgres"
@@ -77,44 +77,19 @@ UNTRACKED = "-c pg_stat_statements.track=none"
 # ----------------------------------------------------------------------------- locations
 
 
-def volume_dir() -> Path:
-    """Mount point of the tmpfs that plays the PostgreSQL PVC."""
-    return state_dir() / "volumes" / "postgresql-data"
-
-
-def pgdata() -> Path:
-    return volume_dir() / "pgdata"
-
-
-def config_dir() -> Path:
-    """Server-side state kept off the volume: passwords, pgpass, socket."""
-    return state_dir() / "postgres"
-
-
-def socket_dir() -> Path:
-    return config_dir() / "socket"
-
-
-def pgpass_file() -> Path:
-    return config_dir() / "pgpass"
-
-
-def _passwords_file() -> Path:
-    return config_dir() / "passwords.json"
-
-
-def _fallback_note() -> Path:
-    return config_dir() / "volume-fallback.txt"
-
-
-def backup_dir() -> Path:
-    """The backup host's dump directory (read by the checks through testinfra local://)."""
-    return state_dir() / "backups" / "postgres"
-
-
-def ballast_file() -> Path:
-    """Filler used by fill_volume(); on the volume but outside PGDATA."""
-    return volume_dir() / "ballast.bin"
+# Mount point of the tmpfs that plays the PostgreSQL PVC.
+volume_dir = under(state_dir, "volumes", "postgresql-data")
+pgdata = under(volume_dir, "pgdata")
+# Server-side state kept off the volume: passwords, pgpass, socket.
+config_dir = under(state_dir, "postgres")
+socket_dir = under(config_dir, "socket")
+pgpass_file = under(config_dir, "pgpass")
+_passwords_file = under(config_dir, "passwords.json")
+_fallback_note = under(config_dir, "volume-fallback.txt")
+# The backup host's dump directory (read by the checks through testinfra local://).
+backup_dir = under(state_dir, "backups", "postgres")
+# Filler used by fill_volume(); on the volume but outside PGDATA.
+ballast_file = under(volume_dir, "ballast.bin")
 
 
 # ------------------------------------------------------------------------------- helpers

@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -160,6 +161,19 @@ def http_ok(url: str, timeout: float) -> bool:
         return requests.get(url, timeout=timeout).status_code == 200
     except requests.RequestException:
         return False
+
+
+def server_status(name: str, url: str, ready_path: str = "/-/ready") -> dict[str, Any]:
+    """What `testenv status` shows of a started HTTP server: its process, whether it
+    answers ready, where it listens and logs."""
+    running = is_running(name)
+    return {
+        "running": running,
+        "ready": running and http_ok(url + ready_path, 3),
+        "pid": read_pid(name),
+        "url": url,
+        "log_file": str(log_file(name)),
+    }
 
 
 def up_down_status_cli(up: Callable[[], object], down: Callable[[], object], status: Callable[[], object]) -> None:

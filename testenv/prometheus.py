@@ -20,7 +20,7 @@ import requests
 import yaml
 
 from testenv import alertmanager, apps, history, procs
-from testenv.paths import HOST, PORTS, state_dir
+from testenv.paths import HOST, PORTS, local_url, state_dir, under
 
 PROMETHEUS_BIN = "/usr/bin/prometheus"
 NODE_EXPORTER_BIN = "/usr/bin/prometheus-node-exporter"
@@ -37,39 +37,17 @@ START_TIMEOUT = 60.0
 NODE_COLLECTORS = ("filesystem", "cpu", "meminfo", "loadavg", "uname", "textfile")
 
 
-def prom_dir() -> Path:
-    return state_dir() / "prometheus"
-
-
-def config_file() -> Path:
-    return prom_dir() / "prometheus.yml"
-
-
-def rules_file() -> Path:
-    """Copy of testenv/alert-rules.yml that the running server loads."""
-    return prom_dir() / "alert-rules.yml"
-
-
-def rules_dir() -> Path:
-    """Extra rule files (rules.d/*.yml), loaded with the main one; self-tests add theirs here."""
-    return prom_dir() / "rules.d"
-
-
-def data_dir() -> Path:
-    return prom_dir() / "data"
-
-
-def url() -> str:
-    return f"http://{HOST}:{PORTS['prometheus']}"
-
-
-def textfile_dir() -> Path:
-    """node-exporter's textfile collector directory (opscheck exports its results here)."""
-    return state_dir() / "node-exporter-textfile"
-
-
-def node_exporter_url() -> str:
-    return f"http://{HOST}:{PORTS['node-exporter']}"
+prom_dir = under(state_dir, "prometheus")
+config_file = under(prom_dir, "prometheus.yml")
+# Copy of testenv/alert-rules.yml that the running server loads.
+rules_file = under(prom_dir, "alert-rules.yml")
+# Extra rule files (rules.d/*.yml), loaded with the main one; self-tests add theirs here.
+rules_dir = under(prom_dir, "rules.d")
+data_dir = under(prom_dir, "data")
+url = local_url("prometheus")
+# node-exporter's textfile collector directory (opscheck exports its results here).
+textfile_dir = under(state_dir, "node-exporter-textfile")
+node_exporter_url = local_url("node-exporter")
 
 
 # SmartSensor's api and dashboard (testenv/systems_app.py serves their /metrics): the SLO
@@ -287,17 +265,11 @@ def down() -> None:
 
 
 def status() -> dict[str, Any]:
-    running = procs.is_running(PROC_NAME)
+    prometheus = procs.server_status(PROC_NAME, url())
     node_running = procs.is_running(NODE_EXPORTER)
     return {
-        "running": running and node_running,
-        "prometheus": {
-            "running": running,
-            "ready": running and procs.http_ok(url() + "/-/ready", 3),
-            "pid": procs.read_pid(PROC_NAME),
-            "url": url(),
-            "log_file": str(procs.log_file(PROC_NAME)),
-        },
+        "running": prometheus["running"] and node_running,
+        "prometheus": prometheus,
         "node_exporter": {
             "running": node_running,
             "pid": procs.read_pid(NODE_EXPORTER),

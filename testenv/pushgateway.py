@@ -12,15 +12,14 @@ from typing import Any
 import requests
 
 from testenv import procs
-from testenv.paths import HOST, PORTS, state_dir
+from testenv.paths import HOST, PORTS, local_url, state_dir
 
 BINARY = "/usr/bin/prometheus-pushgateway"
 PROC_NAME = "pushgateway"
 START_TIMEOUT = 30.0
 
 
-def url() -> str:
-    return f"http://{HOST}:{PORTS['pushgateway']}"
+url = local_url("pushgateway")
 
 
 def _ready() -> bool:
@@ -46,13 +45,7 @@ def down() -> None:
 
 
 def status() -> dict[str, Any]:
-    return {
-        "running": procs.is_running(PROC_NAME),
-        "ready": _ready(),
-        "pid": procs.read_pid(PROC_NAME),
-        "url": url(),
-        "log_file": str(procs.log_file(PROC_NAME)),
-    }
+    return procs.server_status(PROC_NAME, url())
 
 
 def metrics_text() -> str:

@@ -40,31 +40,30 @@ def node_unhealthy_taints(n: dict | None) -> list[str]:
     return [t["key"] for t in ((n or {}).get("spec") or {}).get("taints") or [] if t["key"] in UNHEALTHY_NODE_TAINTS]
 
 
+def _replicas_settled(obj: dict, *counts: str, absent_is_settled: tuple[str, ...] = ()) -> bool:
+    """The controller has seen the latest spec and each of the status `counts` equals
+    spec.replicas (a count that is absent is 0, or settled when in `absent_is_settled`)."""
+    status, want = obj.get("status") or {}, obj["spec"].get("replicas", 1)
+    return status.get("observedGeneration", 0) >= obj["metadata"]["generation"] and all(
+        status.get(count, want if count in absent_is_settled else 0) == want for count in counts
+    )
+
+
 def deployment_done(d: dict | None) -> bool:
     if not d:
         return False
-    s, want = d.get("status") or {}, d["spec"].get("replicas", 1)
-    return (
-        s.get("observedGeneration", 0) >= d["metadata"]["generation"]
-        and s.get("replicas", 0) == want
-        and s.get("updatedReplicas", 0) == want
-        and s.get("readyReplicas", 0) == want
-        and s.get("availableReplicas", 0) == want
-        and not s.get("unavailableReplicas")
-    )
+    return _replicas_settled(d, "replicas", "updatedReplicas", "readyReplicas", "availableReplicas") and not (
+        d.get("status") or {}
+    ).get("unavailableReplicas")
 
 
 def statefulset_done(s: dict | None) -> bool:
     if not s:
         return False
-    st, want = s.get("status") or {}, s["spec"].get("replicas", 1)
-    return (
-        st.get("observedGeneration", 0) >= s["metadata"]["generation"]
-        and st.get("replicas", 0) == want
-        and st.get("readyReplicas", 0) == want
-        and st.get("availableReplicas", want) == want
-        and st.get("currentRevision") == st.get("updateRevision")
-    )
+    st = s.get("status") or {}
+    return _replicas_settled(
+        s, "replicas", "readyReplicas", "availableReplicas", absent_is_settled=("availableReplicas",)
+    ) and st.get("currentRevision") == st.get("updateRevision")
 
 
 def daemonset_done(ds: dict | None) -> bool:

@@ -28,7 +28,7 @@ from typing import Any
 import redis as redis_client
 
 from testenv import procs
-from testenv.paths import HOST, PORTS, state_dir
+from testenv.paths import HOST, PORTS, state_dir, under
 
 PROC = "redis"
 MAXMEMORY_BYTES = 64 * 1024 * 1024
@@ -37,8 +37,7 @@ BALLAST_KEY = "opscheck:testenv:ballast"
 USERS = ("default", "opscheck")
 
 
-def redis_dir() -> Path:
-    return state_dir() / "redis"
+redis_dir = under(state_dir, "redis")
 
 
 def password_file(user: str = "opscheck") -> Path:

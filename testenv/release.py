@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from testenv.paths import state_dir
+from testenv.paths import state_dir, under
 
 STAGES = {
     "unit": ["test_sign_request_validation", "test_certificate_chain", "test_token_parser"],
@@ -26,16 +26,9 @@ STAGES = {
 }
 
 
-def release_dir() -> Path:
-    return state_dir() / "release"
-
-
-def junit_dir() -> Path:
-    return release_dir() / "junit"
-
-
-def k6_summary() -> Path:
-    return release_dir() / "k6-summary.json"
+release_dir = under(state_dir, "release")
+junit_dir = under(release_dir, "junit")
+k6_summary = under(release_dir, "k6-summary.json")
 
 
 def write_junit(

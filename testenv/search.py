@@ -48,7 +48,7 @@ from typing import Any
 import requests
 
 from testenv import procs
-from testenv.paths import HOST, PORTS, cache_dir, state_dir
+from testenv.paths import HOST, PORTS, cache_dir, state_dir, under
 
 VERSION = "2.19.1"
 LOG4J_VERSION = "2.21.0"  # the log4j-api version opensearch 2.19.1 depends on
@@ -78,12 +78,8 @@ def home() -> Path:
     return cache_dir() / f"opensearch-{VERSION}"
 
 
-def search_dir() -> Path:
-    return state_dir() / "search"
-
-
-def snapshots_dir() -> Path:
-    return search_dir() / "snapshots"
+search_dir = under(state_dir, "search")
+snapshots_dir = under(search_dir, "snapshots")
 
 
 def url(port: int | None = None) -> str:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from testenv import certs, cluster, demo, readiness
-from testenv.paths import state_dir
+from testenv.paths import state_dir, under
 from testenv.procs import wait_for
 
 FIELD_MANAGER = "opscheck-testenv-security"
@@ -45,20 +45,10 @@ CERTIFICATES = ("api-server-tls", "signature-service-tls")
 HSM_CN = "qsign-hsm-client"
 
 
-def security_dir() -> Path:
-    return state_dir() / "security"
-
-
-def trivy_dir() -> Path:
-    return security_dir() / "trivy"
-
-
-def kube_bench_file() -> Path:
-    return security_dir() / "kube-bench" / "kube-bench-results.json"
-
-
-def hsm_certificate_file() -> Path:
-    return security_dir() / "hsm" / "client-cert.pem"
+security_dir = under(state_dir, "security")
+trivy_dir = under(security_dir, "trivy")
+kube_bench_file = under(security_dir, "kube-bench", "kube-bench-results.json")
+hsm_certificate_file = under(security_dir, "hsm", "client-cert.pem")
 
 
 def _now() -> dt.datetime:

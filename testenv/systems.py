@@ -32,7 +32,7 @@ from typing import Any
 import requests
 
 from testenv import cluster, cronjobs, demo, faults, platform_services, procs, readiness
-from testenv.paths import HOST, PORTS, state_dir
+from testenv.paths import HOST, PORTS, state_dir, under
 from testenv.qsign_app import append_lines, cri_line
 from testenv.systems_app import LOGS
 from testenv.systems_app import message as message  # re-exported: the fault tests write log lines with it
@@ -57,8 +57,7 @@ TRAFFIC_FLAG = "--traffic-per-second"
 TIMEOUT = 180.0
 
 
-def app_dir() -> Path:
-    return state_dir() / "systems"
+app_dir = under(state_dir, "systems")
 
 
 def logs_dir() -> Path:

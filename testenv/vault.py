@@ -26,7 +26,7 @@ from typing import Any
 import requests
 
 from testenv import procs
-from testenv.paths import HOST, PORTS, state_dir
+from testenv.paths import HOST, PORTS, local_url, state_dir, under
 
 PROC_NAME = "vault"
 KEY_SHARES = 3
@@ -61,38 +61,19 @@ path "auth/token/renew-self" {
 # ----------------------------------------------------------------------------- locations
 
 
-def vault_dir() -> Path:
-    return state_dir() / "vault"
-
-
-def data_dir() -> Path:
-    return vault_dir() / "data"
-
-
-def config_file() -> Path:
-    return vault_dir() / "config.hcl"
-
-
-def init_file() -> Path:
-    """sys/init answer: unseal keys and root token (0600)."""
-    return vault_dir() / "init.json"
-
-
-def token_file() -> Path:
-    """Token of the read-only `opscheck` policy, for the checks (0600)."""
-    return vault_dir() / "opscheck-token"
+vault_dir = under(state_dir, "vault")
+data_dir = under(vault_dir, "data")
+config_file = under(vault_dir, "config.hcl")
+# sys/init answer: unseal keys and root token (0600).
+init_file = under(vault_dir, "init.json")
+# Token of the read-only `opscheck` policy, for the checks (0600).
+token_file = under(vault_dir, "opscheck-token")
+audit_log = under(vault_dir, "audit.log")
+address = local_url("vault")
 
 
 def _policy_stamp(name: str) -> Path:
     return vault_dir() / f"{name}-policy.sha256"
-
-
-def audit_log() -> Path:
-    return vault_dir() / "audit.log"
-
-
-def address() -> str:
-    return f"http://{HOST}:{PORTS['vault']}"
 
 
 def bao_binary() -> str:

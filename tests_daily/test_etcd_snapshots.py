@@ -22,14 +22,7 @@ def test_etcd_snapshot(etcd_backups, etcd_snapshots, evidence):
     """
     max_age = timedelta(hours=etcd_backups.max_age_hours)
     retention = timedelta(days=etcd_backups.retention_days)
-    rows, offenders = snapshot_report(
-        etcd_snapshots,
-        etcd_backups.path,
-        utc_now(),
-        max_age=max_age,
-        retention=retention,
-        min_size=etcd_backups.min_size_bytes,
-    )
+    rows, offenders = snapshot_report(etcd_snapshots, etcd_backups, utc_now(), max_age=max_age, retention=retention)
     evidence.table(rows)
     evidence.note(
         f"newest snapshot within {hours(max_age)}, valid (etcdutl snapshot status); "

@@ -4,11 +4,11 @@ seed 001 용량 사용 추세 분석; seed 000 스토리지 확장 필요성 평
 from __future__ import annotations
 
 from opscheck.check import check, configured
-from opscheck.rules.capacity import forecast_problem, forecast_rows, forecast_text, resource_queries, volume_rows
+from opscheck.rules.capacity import forecast_problem, forecast_text, volume_rows
 
 
 @check("monthly.capacity-forecast", severity="high", covers=["002.capacity.forecast", "001.monthly.capacity-trend"])
-def test_capacity_forecast(capacity_trends, profile, evidence):
+def test_capacity_forecast(resource_forecast, profile, evidence):
     """CPU, memory and storage forecast from the month's trend stay under the thresholds
 
     CPU over 70 % in the forecast: add nodes or move to a larger instance type (within 3-4 months; urgent
@@ -16,14 +16,8 @@ def test_capacity_forecast(capacity_trends, profile, evidence):
     Storage over 80 %: expand the volume (postgresql: next resize at 80 %, e.g. 500 GB -> 1 TB) or archive
     old data. Cluster scaling triggers: scale out at CPU 70 % / memory 80 % for 15 minutes.
     """
-    resources = configured(
-        resource_queries(profile.prometheus, profile.thresholds, storage=True),
-        profile.required,
-        "prometheus",
-        "no capacity queries (prometheus.capacity.cpu_query, memory_query, volume_usage_query)",
-    )
     fc = profile.prometheus.capacity.forecast
-    rows, offenders = forecast_rows([(n, capacity_trends(q, fc), limit) for n, q, limit in resources], fc)
+    rows, offenders = resource_forecast(fc, storage=True)
     evidence.table(rows)
     evidence.note(forecast_text(fc))
     evidence.expect_none(offenders, forecast_problem(fc), table=False)

@@ -50,7 +50,7 @@ def test_velero_schedules(cluster, profile, evidence):
 
 
 @check("monthly.k8s-version", severity="medium", covers=["000.monthly.k8s-version", "003.monthly.k8s-version"])
-def test_k8s_version(cluster, profile, evidence):
+def test_k8s_version(kube_versions, profile, evidence):
     """The API server and every kubelet run a supported Kubernetes version, within the kubelet skew
 
     kubectl version; kubectl get nodes -o wide
@@ -60,11 +60,7 @@ def test_k8s_version(cluster, profile, evidence):
     the PodDisruptionBudgets.
     """
     cfg = profile.platform.kubernetes
-    server_text = cluster.version().get("gitVersion", "")
-    server = parse_version(server_text)
-    evidence.require(server, f"API server version {server_text!r} unreadable")
-    nodes = kubelets(cluster.list("nodes"))
-    evidence.examined(nodes, f"{len(nodes)} kubelets")
+    server_text, server, nodes = kube_versions()
     evidence.table(nodes)
     offenders = below_minimum(nodes, server_text, cfg.min_version) if cfg.min_version else []
     offenders += kubelet_skew_problems(server, nodes, cfg.max_kubelet_skew)

@@ -17,14 +17,7 @@ def test_etcd_backup(etcd_backups, etcd_snapshots, evidence):
     do not start the upgrade (kubeadm upgrade apply) without it.
     """
     max_age = timedelta(hours=etcd_backups.predeploy_max_age_hours)
-    rows, offenders = snapshot_report(
-        etcd_snapshots,
-        etcd_backups.path,
-        utc_now(),
-        max_age=max_age,
-        retention=None,
-        min_size=etcd_backups.min_size_bytes,
-    )
+    rows, offenders = snapshot_report(etcd_snapshots, etcd_backups, utc_now(), max_age=max_age, retention=None)
     evidence.table(rows)
     evidence.note(f"a valid snapshot newer than {hours(max_age)} before the upgrade")
     evidence.expect_none(offenders, "control-plane hosts without a fresh etcd backup", table=False)

@@ -5,11 +5,11 @@ from opscheck.check import check, component_absent
 from opscheck.profile import expand_vars
 from opscheck.rules.availability import pdb_findings
 from opscheck.rules.platform import helm_offenders, helm_records, helm_releases
-from opscheck.rules.versions import fmt, kubelet_skew_problems, kubelets, parse_version, upgrade_target_problems
+from opscheck.rules.versions import fmt, kubelet_skew_problems, parse_version, upgrade_target_problems
 
 
 @check("predeploy.version-skew", severity="critical", covers=["004.upgrade.version-skew"])
-def test_version_skew(cluster, profile, evidence):
+def test_version_skew(kube_versions, profile, evidence):
     """The upgrade target is at most one minor version ahead, and every kubelet stays within the skew of it
 
     kubectl version; kubectl get nodes -o wide; sudo kubeadm upgrade plan
@@ -19,11 +19,7 @@ def test_version_skew(cluster, profile, evidence):
     systemctl daemon-reload; systemctl restart kubelet; kubectl uncordon <node>).
     """
     cfg = profile.platform.kubernetes
-    server_text = cluster.version().get("gitVersion", "")
-    server = parse_version(server_text)
-    evidence.require(server, f"API server version {server_text!r} unreadable")
-    nodes = kubelets(cluster.list("nodes"))
-    evidence.examined(nodes, f"{len(nodes)} kubelets")
+    server_text, server, nodes = kube_versions()
     evidence.table({"object": n["object"], "kubelet": n["kubelet"]} for n in nodes)
     offenders = kubelet_skew_problems(server, nodes, cfg.max_kubelet_skew)
     target_text = expand_vars(cfg.target_version).strip() if cfg.target_version else ""

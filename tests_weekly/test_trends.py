@@ -4,7 +4,7 @@ trend (seed 003 리소스 사용률 트렌드 분석), as linear forecasts in Pr
 from __future__ import annotations
 
 from opscheck.check import check, configured
-from opscheck.rules.capacity import forecast_problem, forecast_rows, forecast_text, resource_queries, volume_rows
+from opscheck.rules.capacity import forecast_problem, forecast_text, volume_rows
 
 
 @check("weekly.disk-trend", severity="high", covers=["000.weekly.disk-trend"])
@@ -30,7 +30,7 @@ def test_disk_trend(capacity_trends, profile, evidence):
 
 
 @check("weekly.resource-trend", severity="medium", covers=["003.weekly.resource-trend"])
-def test_resource_trend(capacity_trends, profile, evidence):
+def test_resource_trend(resource_forecast, profile, evidence):
     """CPU and memory trend of the week stays under the thresholds over the horizon
 
     kubectl top nodes; kubectl top pods -A --sort-by=memory | head -20
@@ -38,14 +38,8 @@ def test_resource_trend(capacity_trends, profile, evidence):
     (memory that only grows), or add nodes before the thresholds are reached (scale out at CPU 70 % /
     memory 80 %).
     """
-    resources = configured(
-        resource_queries(profile.prometheus, profile.thresholds, storage=False),
-        profile.required,
-        "prometheus",
-        "no prometheus.capacity.cpu_query or memory_query in this profile",
-    )
     fc = profile.prometheus.capacity.weekly_trend
-    rows, offenders = forecast_rows([(n, capacity_trends(q, fc), limit) for n, q, limit in resources], fc)
+    rows, offenders = resource_forecast(fc, storage=False)
     evidence.table(rows)
     evidence.note(forecast_text(fc))
     evidence.expect_none(offenders, forecast_problem(fc), table=False)

@@ -23,7 +23,22 @@ class Backups(Strict):
     vault_cronjob: CronJobBackup | None = None
 
 
-class DumpFiles(Strict):
+class HostDirectory(Strict):
+    """Files in a `directory` on the hosts with a role. Each subclass declares the
+    `directory` field itself: its own default, its own place among its fields."""
+
+    @property
+    def path(self) -> str:
+        """The directory with `${VAR}` and ~ expanded (where opscheck runs)."""
+        return str(expand_path(self.directory))
+
+    def path_on(self, host: str) -> str:
+        """The directory on `host`: `{host}` in it is the host's name (hosts that share one
+        machine, as the test environment's control-plane hosts do, each keep their own)."""
+        return self.path.replace("{host}", host)
+
+
+class DumpFiles(HostDirectory):
     """Database dump files on the hosts with `host_role` (002 PostgreSQL backup script)."""
 
     host_role: str = "backup"
@@ -40,18 +55,8 @@ class DumpFiles(Strict):
     pg_restore: str = "pg_restore"
     verify_timeout_minutes: Annotated[float, Field(gt=0)] = 30
 
-    @property
-    def path(self) -> str:
-        """The directory with `${VAR}` and ~ expanded (where opscheck runs)."""
-        return str(expand_path(self.directory))
 
-    def path_on(self, host: str) -> str:
-        """The directory on `host`: `{host}` in it is the host's name (hosts that share one
-        machine, as the test environment's control-plane hosts do, each keep their own)."""
-        return self.path.replace("{host}", host)
-
-
-class EtcdBackups(Strict):
+class EtcdBackups(HostDirectory):
     """etcd snapshot files on the hosts with `host_role` (004 etcd-snapshot.sh), read with
     testinfra; `etcdutl snapshot status` runs on the host (read-only) to validate them."""
 
@@ -64,16 +69,6 @@ class EtcdBackups(Strict):
     # Before an upgrade (predeploy.etcd-backup): the newest snapshot must be this fresh.
     predeploy_max_age_hours: Annotated[float, Field(gt=0)] = 24
     etcdutl: str = "etcdutl"
-
-    @property
-    def path(self) -> str:
-        """The directory with `${VAR}` and ~ expanded (where opscheck runs)."""
-        return str(expand_path(self.directory))
-
-    def path_on(self, host: str) -> str:
-        """The directory on `host`: `{host}` in it is the host's name (hosts that share one
-        machine, as the test environment's control-plane hosts do, each keep their own)."""
-        return self.path.replace("{host}", host)
 
     @property
     def etcdutl_command(self) -> str:

@@ -87,12 +87,18 @@ def read_head(reports_dir: Path) -> dict[str, Any] | None:
     return doc.get("head") if "head" in doc else doc  # version 1 heads had the fields at top level
 
 
-def read_head_document(reports_dir: Path) -> dict[str, Any] | None:
+def _json_object(path: Path, unreadable: tuple[type[OSError], ...] = (FileNotFoundError,)) -> dict[str, Any] | None:
+    """The JSON object in `path`; None when the file is `unreadable` (by default: absent), not
+    JSON, or holds something else than an object. Other OS errors propagate."""
     try:
-        doc = json.loads((reports_dir / HEAD).read_text())
-    except (FileNotFoundError, ValueError, UnicodeDecodeError):
+        doc = json.loads(path.read_text())
+    except (*unreadable, ValueError, UnicodeDecodeError):
         return None
     return doc if isinstance(doc, dict) else None
+
+
+def read_head_document(reports_dir: Path) -> dict[str, Any] | None:
+    return _json_object(reports_dir / HEAD)
 
 
 def _write_head(reports_dir: Path, head: dict[str, Any], signer: Signer, mode: int) -> None:
@@ -114,11 +120,7 @@ def run_files(folder: Path) -> dict[str, str]:
 
 
 def _manifest_of(folder: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads((folder / MANIFEST).read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
-    return data if isinstance(data, dict) else None
+    return _json_object(folder / MANIFEST, unreadable=(OSError,))
 
 
 def _newest_sealed(reports_dir: Path) -> tuple[Path, dict[str, Any]] | None:

@@ -46,27 +46,21 @@ def cadences_of(markexpr: str) -> list[str]:
     return [c for c in CADENCES if c in named]
 
 
-def git_commit(path: Path) -> str:
+def _git(path: Path, *args: str) -> str | None:
+    """What `git -C path args` prints; None when git is missing, fails or times out."""
     try:
-        out = subprocess.run(
-            ["git", "-C", str(path), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
+        out = subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True, timeout=5, check=False)
     except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def git_commit(path: Path) -> str:
+    commit = _git(path, "rev-parse", "--short=12", "HEAD")
+    if commit is None:
         return "unknown"
-    if out.returncode != 0:
-        return "unknown"
-    dirty = subprocess.run(
-        ["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
-        capture_output=True,
-        text=True,
-        timeout=5,
-        check=False,
-    ).stdout.strip()
-    return out.stdout.strip() + ("-dirty" if dirty else "")
+    dirty = _git(path, "status", "--porcelain", "--untracked-files=no")
+    return commit + ("-dirty" if dirty else "")
 
 
 def current_user() -> str:

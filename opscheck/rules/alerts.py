@@ -6,7 +6,7 @@ Objects in (from opscheck/sources/prometheus.py and alertmanager.py), rows and o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -114,14 +114,22 @@ def rule_problems(
 NO_ALERTMANAGER = {"object": "Alertmanager", "detail": "Prometheus sends alerts to none"}
 
 
-def unanswered(am: AlertmanagerState, column: str) -> tuple[Row, Row] | None:
-    """(row, offender) for an Alertmanager that did not answer; None when it did."""
-    if am.status is not None:
-        return None
-    return (
-        {"object": f"Alertmanager {am.url}", column: am.unreachable},
-        {"object": f"Alertmanager {am.url}", "detail": am.unreachable.removeprefix(f"Alertmanager at {am.url} ")},
-    )
+def answering(
+    alertmanagers: Sequence[AlertmanagerState], column: str, rows: list[Row], offenders: list[Row]
+) -> Iterator[AlertmanagerState]:
+    """Each Alertmanager that answered, in order. As it goes, an offender when there is no
+    Alertmanager at all, and a row (`column` saying why) and an offender for each that did
+    not answer, so rows and offenders keep the Alertmanagers' order."""
+    if not alertmanagers:
+        offenders.append(dict(NO_ALERTMANAGER))
+    for am in alertmanagers:
+        if am.status is not None:
+            yield am
+            continue
+        rows.append({"object": f"Alertmanager {am.url}", column: am.unreachable})
+        offenders.append(
+            {"object": f"Alertmanager {am.url}", "detail": am.unreachable.removeprefix(f"Alertmanager at {am.url} ")}
+        )
 
 
 def alerting_path(
@@ -133,13 +141,7 @@ def alerting_path(
         {"object": f"rule {r.name}", "detail": f"evaluation error: {r.last_error}"} for r in rules if r.health == "err"
     ]
     rows = [{"object": "rules", "state": f"{len(offenders)} with evaluation errors"}]
-    if not alertmanagers:
-        offenders.append(dict(NO_ALERTMANAGER))
-    for am in alertmanagers:
-        if missing := unanswered(am, "state"):
-            rows.append(missing[0])
-            offenders.append(missing[1])
-            continue
+    for am in answering(alertmanagers, "state", rows, offenders):
         assert am.status is not None
         state = f"{am.status.version}, cluster {am.status.cluster}, {len(am.alert_names)} active alerts"
         if am.status.cluster not in ("ready", "disabled", ""):

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from opscheck.profile import EtcdBackups
+
 if TYPE_CHECKING:
     from opscheck.sources.dumps import DumpFile, DumpListing
     from opscheck.sources.etcd_snapshots import HostSnapshots, SnapshotStatus
@@ -95,27 +97,29 @@ def snapshot_problems(
 
 def snapshot_report(
     hosts: Sequence[HostSnapshots],
-    directory: str,
+    backups: EtcdBackups,
     now: datetime,
     *,
     max_age: timedelta,
     retention: timedelta | None,
-    min_size: int,
 ) -> tuple[list[Row], list[Row]]:
-    """Per host: its snapshot files (the newest with its status) as rows, and the offending rows."""
+    """Per host: its snapshot files (the newest with its status) as rows, and the offending
+    rows; `backups` names the directory and the smallest size a snapshot may have."""
     rows: list[Row] = []
     offenders: list[Row] = []
     for h in hosts:
         snaps, status = h.snapshots, h.newest_status
         if snaps is None:
-            where = directory.replace("{host}", h.host)
+            where = backups.path_on(h.host)
             offenders.append({"object": h.host, "detail": f"snapshot directory {where} does not exist"})
             continue
         for s in snaps[-10:]:
             rows.append(
                 {"host": h.host, **s.row(now)} | ({"status": status.detail} if s is snaps[-1] and status else {})
             )
-        for problem in snapshot_problems(snaps, status, now, max_age=max_age, retention=retention, min_size=min_size):
+        for problem in snapshot_problems(
+            snaps, status, now, max_age=max_age, retention=retention, min_size=backups.min_size_bytes
+        ):
             offenders.append({"object": h.host, "detail": problem})
     return rows, offenders
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from opscheck.profile import PrometheusConfig
-from opscheck.rules.alerts import NO_ALERTMANAGER, unanswered
+from opscheck.rules.alerts import answering
 
 if TYPE_CHECKING:
     from opscheck.sources.alertmanager import AlertmanagerState
@@ -99,14 +99,9 @@ def monitoring_gaps(
         rows.append({"object": f"alert rule {name}", "configured": "yes" if name in alert_rules else "NO"})
         if name not in alert_rules:
             offenders.append({"object": f"alert rule {name}", "detail": "not loaded"})
-    if not alertmanagers:
-        offenders.append(dict(NO_ALERTMANAGER))
-    for am in alertmanagers:
-        if missing := unanswered(am, "configured"):
-            rows.append(missing[0])
-            offenders.append(missing[1])
-        elif am.status is not None:
-            rows.append({"object": f"Alertmanager {am.url}", "configured": f"yes, {am.status.version}"})
+    for am in answering(alertmanagers, "configured", rows, offenders):
+        assert am.status is not None
+        rows.append({"object": f"Alertmanager {am.url}", "configured": f"yes, {am.status.version}"})
     return rows, offenders
 
 

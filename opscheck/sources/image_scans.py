@@ -30,6 +30,24 @@ class Finding:
     fixed: str
     severity: str
 
+    @classmethod
+    def read(cls, vuln: dict[str, Any], fields: tuple[str, str, str, str, str]) -> Finding:
+        """From one vulnerability of a report that names its id, package, installed and fixed
+        versions and severity as `fields` say."""
+        vid, package, installed, fixed, severity = fields
+        return cls(
+            vuln.get(vid, "?"),
+            vuln.get(package, "?"),
+            vuln.get(installed, ""),
+            vuln.get(fixed, ""),
+            (vuln.get(severity) or "UNKNOWN").upper(),
+        )
+
+
+# How `trivy image --format json` and the Trivy Operator's VulnerabilityReports name them.
+TRIVY_FIELDS = ("VulnerabilityID", "PkgName", "InstalledVersion", "FixedVersion", "Severity")
+OPERATOR_FIELDS = ("vulnerabilityID", "resource", "installedVersion", "fixedVersion", "severity")
+
 
 @dataclass
 class ScanResult:
@@ -52,15 +70,7 @@ def trivy_report(path: Path) -> ScanResult:
     findings = []
     for result in doc.get("Results") or []:
         for v in result.get("Vulnerabilities") or []:
-            findings.append(
-                Finding(
-                    v.get("VulnerabilityID", "?"),
-                    v.get("PkgName", "?"),
-                    v.get("InstalledVersion", ""),
-                    v.get("FixedVersion", ""),
-                    (v.get("Severity") or "UNKNOWN").upper(),
-                )
-            )
+            findings.append(Finding.read(v, TRIVY_FIELDS))
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
     scanned = parse_time(doc.get("CreatedAt")) if isinstance(doc.get("CreatedAt"), str) else None
     return ScanResult(
@@ -99,16 +109,7 @@ def operator_report(obj: dict[str, Any]) -> ScanResult | None:
     vulns = report.get("vulnerabilities")
     findings = None
     if vulns is not None:
-        findings = [
-            Finding(
-                v.get("vulnerabilityID", "?"),
-                v.get("resource", "?"),
-                v.get("installedVersion", ""),
-                v.get("fixedVersion", ""),
-                (v.get("severity") or "UNKNOWN").upper(),
-            )
-            for v in vulns
-        ]
+        findings = [Finding.read(v, OPERATOR_FIELDS) for v in vulns]
     meta = obj["metadata"]
     scanned = parse_time(report.get("updateTimestamp")) or parse_time(meta.get("creationTimestamp"))
     return ScanResult(
