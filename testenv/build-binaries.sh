@@ -5,6 +5,8 @@
 #   kwok, kwokctl                                            (sigs.k8s.io/kwok)
 #   metrics-server                                           (sigs.k8s.io/metrics-server)
 #   coredns (the cluster DNS, plugins of testenv/coredns-build)  (github.com/coredns/coredns)
+#   cert-manager-controller (testenv/certmanager-build) and cert-manager's CRDs
+#                                                            (github.com/cert-manager/cert-manager)
 # Usage: testenv/build-binaries.sh            prints the bin directory on success
 set -euo pipefail
 
@@ -15,6 +17,9 @@ CACHE="${OPSCHECK_CACHE:-$HOME/.cache/opscheck}"
 BIN="$CACHE/bin/k8s-$K8S_VERSION-kwok-$KWOK_VERSION-ms-$METRICS_SERVER_VERSION"
 COREDNS_SRC="$(cd "$(dirname "$0")" && pwd)/coredns-build"
 COREDNS_BIN="$CACHE/bin/coredns-$(sed -n 's#^require github.com/coredns/coredns ##p' "$COREDNS_SRC/go.mod")"
+CERT_MANAGER_SRC="$(cd "$(dirname "$0")" && pwd)/certmanager-build"
+CERT_MANAGER_VERSION="$(sed -n 's#^require github.com/cert-manager/cert-manager ##p' "$CERT_MANAGER_SRC/go.mod")"
+CERT_MANAGER_BIN="$CACHE/bin/cert-manager-$CERT_MANAGER_VERSION"
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 log() { echo "build-binaries: $*" >&2; }
@@ -83,8 +88,28 @@ build_coredns() {
   (cd "$work" && go build -trimpath -ldflags "-s -w" -o "$COREDNS_BIN/coredns" .) >&2
 }
 
+build_cert_manager() {
+  # The module proxy does not serve the release binary's module (cmd/controller), so a
+  # main of our own (testenv/certmanager-build) runs cert-manager's control loops; the
+  # CRDs are the release's own, from deploy/crds of the same module version.
+  [ -x "$CERT_MANAGER_BIN/cert-manager-controller" ] && [ -d "$CERT_MANAGER_BIN/crds" ] && return 0
+  local work="$CACHE/build/cert-manager"
+  mkdir -p "$work" "$CERT_MANAGER_BIN"
+  cp "$CERT_MANAGER_SRC/main.go" "$CERT_MANAGER_SRC/go.mod" "$CERT_MANAGER_SRC/go.sum" "$work/"
+  log "building cert-manager-controller $CERT_MANAGER_VERSION (cold: several minutes)"
+  (cd "$work" && go build -trimpath -ldflags "-s -w" -o "$CERT_MANAGER_BIN/cert-manager-controller" .) >&2
+  local module_dir
+  module_dir=$(cd "$work" && go mod download -json "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  rm -rf "$CERT_MANAGER_BIN/crds.tmp"
+  mkdir -p "$CERT_MANAGER_BIN/crds.tmp"
+  cp "$module_dir"/deploy/crds/cert-manager.io_*.yaml "$CERT_MANAGER_BIN/crds.tmp/"
+  mv "$CERT_MANAGER_BIN/crds.tmp" "$CERT_MANAGER_BIN/crds"
+}
+
 build_kwok
 build_metrics_server
 build_kubernetes
 build_coredns
+build_cert_manager
 echo "$BIN"
