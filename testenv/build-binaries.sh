@@ -104,6 +104,7 @@ build_cert_manager() {
   rm -rf "$CERT_MANAGER_BIN/crds.tmp"
   mkdir -p "$CERT_MANAGER_BIN/crds.tmp"
   cp "$module_dir"/deploy/crds/cert-manager.io_*.yaml "$CERT_MANAGER_BIN/crds.tmp/"
+  rm -rf "$CERT_MANAGER_BIN/crds"
   mv "$CERT_MANAGER_BIN/crds.tmp" "$CERT_MANAGER_BIN/crds"
 }
 
