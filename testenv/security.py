@@ -215,6 +215,9 @@ def _controller_argv() -> list[str]:
 
 
 def _start_controller() -> None:
+    pid_file = procs.pid_file(CONTROLLER)
+    if procs.is_running(CONTROLLER) and cluster.kubeconfig().stat().st_mtime > pid_file.stat().st_mtime:
+        procs.stop(CONTROLLER)  # the cluster was made anew since: its credentials changed
     procs.start(CONTROLLER, _controller_argv())
     procs.wait_started(
         CONTROLLER,
