@@ -299,6 +299,30 @@ def _issuer_ready() -> bool:
     return _ready(cluster.request("GET", f"{ISSUERS_PATH}/{ISSUER}"))
 
 
+def renew(namespace: str, name: str, timeout: float = 30) -> None:
+    """`cmctl renew`: cert-manager issues the Certificate again now. A spec change alone
+    (e.g. spec.duration) need not: cert-manager compares the spec with the last
+    CertificateRequest, and re-issues on a mismatch only while that request is kept.
+    Retried on a conflict with the controller's own status updates, as cmctl does."""
+
+    def mark_issuing() -> bool:
+        cert = cluster.get("Certificate", namespace, name)
+        status = cert.setdefault("status", {})
+        status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "Issuing"] + [
+            {
+                "type": "Issuing",
+                "status": "True",
+                "reason": "ManuallyTriggered",
+                "message": "Certificate re-issuance manually triggered",
+                "lastTransitionTime": _rfc3339(_now()),
+            }
+        ]
+        cluster.request("PUT", f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates/{name}/status", cert)
+        return True
+
+    wait_for(mark_issuing, timeout, f"renewal of Certificate {namespace}/{name} triggered")
+
+
 def restore_certificates(namespace: str = "qsign", timeout: float = 120) -> None:
     """The ClusterIssuer and the Certificates as the manifests say, and cert-manager's CA
     Secret in place; waits until cert-manager reports every Certificate Ready with a
@@ -308,6 +332,11 @@ def restore_certificates(namespace: str = "qsign", timeout: float = 120) -> None
     for name in CERTIFICATES:
         apply(_certificate_manifest(namespace, name))
     wait_for(_issuer_ready, timeout, f"ClusterIssuer {ISSUER} Ready")
+    for name in CERTIFICATES:
+        cert = cluster.get("Certificate", namespace, name)
+        left = _days_left(cert)
+        if _ready(cert) and left is not None and left <= ISSUED_DAYS:  # e.g. left short-lived by a fault
+            renew(namespace, name)
     for name in CERTIFICATES:
         wait_for(
             lambda name=name: _issued(namespace, name),
@@ -340,6 +369,7 @@ def short_lived_certificate(namespace: str, name: str, days: int, timeout: float
     cert = _certificate_manifest(namespace, name)
     cert["spec"].update(duration=f"{days * 24}h", renewBefore="24h")
     apply(cert)
+    renew(namespace, name)
     wait_for(
         lambda: _issued(namespace, name, within_days=days + 0.5),
         timeout,
