@@ -6,6 +6,8 @@
 #   metrics-server                                           (sigs.k8s.io/metrics-server)
 #   coredns (the cluster DNS, plugins of testenv/coredns-build)  (github.com/coredns/coredns)
 #   external-secrets (the operator's controller) and its CRD bundle  (github.com/external-secrets/external-secrets)
+#   cert-manager-controller (testenv/certmanager-build) and cert-manager's CRDs
+#                                                            (github.com/cert-manager/cert-manager)
 # Usage: testenv/build-binaries.sh            prints the bin directory on success
 set -euo pipefail
 
@@ -18,6 +20,9 @@ COREDNS_SRC="$(cd "$(dirname "$0")" && pwd)/coredns-build"
 COREDNS_BIN="$CACHE/bin/coredns-$(sed -n 's#^require github.com/coredns/coredns ##p' "$COREDNS_SRC/go.mod")"
 # the version testenv/external_secrets.py runs (its VERSION), so the two cannot disagree
 ESO_VERSION="$(sed -n 's/^VERSION = "\(v[^"]*\)".*/\1/p' "$(dirname "$COREDNS_SRC")/external_secrets.py")"
+CERT_MANAGER_SRC="$(cd "$(dirname "$0")" && pwd)/certmanager-build"
+CERT_MANAGER_VERSION="$(sed -n 's#^require github.com/cert-manager/cert-manager ##p' "$CERT_MANAGER_SRC/go.mod")"
+CERT_MANAGER_BIN="$CACHE/bin/cert-manager-$CERT_MANAGER_VERSION"
 
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-mod=mod
 log() { echo "build-binaries: $*" >&2; }
@@ -116,9 +121,30 @@ build_external_secrets() {
   install -m 0644 "$dir/deploy/crds/bundle.yaml" "$out/crds.yaml"
 }
 
+build_cert_manager() {
+  # The module proxy does not serve the release binary's module (cmd/controller), so a
+  # main of our own (testenv/certmanager-build) runs cert-manager's control loops; the
+  # CRDs are the release's own, from deploy/crds of the same module version.
+  [ -x "$CERT_MANAGER_BIN/cert-manager-controller" ] && [ -d "$CERT_MANAGER_BIN/crds" ] && return 0
+  local work="$CACHE/build/cert-manager"
+  mkdir -p "$work" "$CERT_MANAGER_BIN"
+  cp "$CERT_MANAGER_SRC/main.go" "$CERT_MANAGER_SRC/go.mod" "$CERT_MANAGER_SRC/go.sum" "$work/"
+  log "building cert-manager-controller $CERT_MANAGER_VERSION (cold: several minutes)"
+  (cd "$work" && go build -trimpath -ldflags "-s -w" -o "$CERT_MANAGER_BIN/cert-manager-controller" .) >&2
+  local module_dir
+  module_dir=$(cd "$work" && go mod download -json "github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+  rm -rf "$CERT_MANAGER_BIN/crds.tmp"
+  mkdir -p "$CERT_MANAGER_BIN/crds.tmp"
+  cp "$module_dir"/deploy/crds/cert-manager.io_*.yaml "$CERT_MANAGER_BIN/crds.tmp/"
+  rm -rf "$CERT_MANAGER_BIN/crds"
+  mv "$CERT_MANAGER_BIN/crds.tmp" "$CERT_MANAGER_BIN/crds"
+}
+
 build_kwok
 build_metrics_server
 build_external_secrets
 build_kubernetes
 build_coredns
+build_cert_manager
 echo "$BIN"

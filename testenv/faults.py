@@ -109,7 +109,9 @@ def failing_backup(namespace: str, cronjob: str, *, api: KubeApi = DEMO_API) -> 
 @contextlib.contextmanager
 def tls_secret(namespace: str, name: str, days_valid: int, *, api: KubeApi = DEMO_API) -> Iterator[dict]:
     """The TLS Secret holds a certificate valid `days_valid` more days (<= 0: expired);
-    a year-long one on exit."""
+    a year-long one on exit. Not for a Secret a cert-manager Certificate owns (the demo
+    cluster's qsign TLS Secrets): cert-manager would issue it again at once; ask
+    cert-manager for a short-lived one instead (security.short_lived_certificate)."""
     with _repaired(lambda: put_tls_secret(namespace, name, days_valid=365, api=api)):
         yield put_tls_secret(namespace, name, days_valid=days_valid, api=api)
 

@@ -320,8 +320,8 @@ def _custom(doc: dict) -> bool:
 # No cert-manager, Velero or External Secrets controller runs here: what they would write
 # (a Certificate's status from its Secret's real certificate, the Backups of a Schedule's
 # last fire times and its lastBackup, an ExternalSecret's SecretSynced status and target
-# Secret) is written the way testenv/security.py and platform_services.py write it for the
-# demo cluster, with their pure helpers.
+# Secret) is written here, with platform_services.py's pure helpers (on the demo cluster,
+# testenv/security.py runs the real cert-manager controller).
 
 
 def _external_secret_synced_status(now: dt.datetime, target: str) -> dict:
@@ -378,7 +378,6 @@ def _served(api: KubeApi, path: str) -> bool:
 
 def _apply_platform(name: str, custom: list[dict]) -> None:
     from testenv import platform_services as ps
-    from testenv import security
 
     api, role, now = target(name).api, ROLE[name], ps._now()
     _ensure_crds(name)
@@ -390,7 +389,7 @@ def _apply_platform(name: str, custom: list[dict]) -> None:
             secret = api.get("Secret", ns, d["spec"]["secretName"]) or {}
             cert = _secret_certificate(secret)
             if cert is not None:
-                status = security._certificate_status(cert.not_valid_before_utc, cert.not_valid_after_utc)
+                status = _certificate_status(cert.not_valid_before_utc, cert.not_valid_after_utc)
                 api.patch("Certificate", ns, obj, status, sub="status")
         elif d["kind"] == "ExternalSecret":
             _ensure_target_secret(api, ns, d["spec"]["target"]["name"], [x["secretKey"] for x in d["spec"]["data"]])
@@ -408,6 +407,33 @@ def _apply_platform(name: str, custom: list[dict]) -> None:
         for s in api.list_("Secret", ns, f"owner=helm,name={release}"):  # revisions a fault added
             if int(s["metadata"]["labels"].get("version", "0")) > revisions:
                 api.delete("Secret", ns, s["metadata"]["name"])
+
+
+def _certificate_status(not_before: dt.datetime, not_after: dt.datetime) -> dict:
+    """A Ready Certificate's status as cert-manager writes it; it renews at notAfter minus
+    renewBefore (720h in the manifests)."""
+
+    def rfc3339(t: dt.datetime) -> str:
+        return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    now = dt.datetime.now(dt.UTC)
+    ready = {
+        "type": "Ready",
+        "status": "True",
+        "reason": "Ready",
+        "message": "Certificate is up to date and has not expired",
+        "lastTransitionTime": rfc3339(now),
+        "observedGeneration": 1,
+    }
+    return {
+        "status": {
+            "conditions": [ready],
+            "notBefore": rfc3339(not_before),
+            "notAfter": rfc3339(not_after),
+            "renewalTime": rfc3339(not_after - dt.timedelta(days=30)),
+            "revision": 1,
+        }
+    }
 
 
 def _secret_certificate(secret: dict):

@@ -64,6 +64,9 @@ PORTS = {
     "opensearch-past-transport": 19301,
     "coredns": 15353,
     "coredns-health": 15354,
+    # The demo cluster's cert-manager controller (testenv/security.py).
+    "cert-manager-metrics": 19402,
+    "cert-manager-healthz": 19403,
     # The multi-cluster system (mgmt, app1, app2): one kube-apiserver each.
     "kube-apiserver-mgmt": 16444,
     "kube-apiserver-app1": 16445,

@@ -1,11 +1,15 @@
 """The demo cluster's security tooling and its outputs, for the Kubernetes security checks.
 
-In the kwok cluster (through the real kube-apiserver): the CRDs of cert-manager
-(Certificate), trivy-operator (VulnerabilityReport) and Istio (PeerAuthentication) from
-manifests/crds-security.yaml, and the objects of manifests/security.yaml (istiod, the mesh
-namespace qsign-gateway, NetworkPolicies, RBAC, Certificates). No controller of those tools
-runs here, so this module writes what they would: the Certificates' status (from the real
-certificates in the TLS Secrets) and trivy-operator's VulnerabilityReports.
+In the kwok cluster (through the real kube-apiserver): cert-manager's own CRDs (from the
+release's module, testenv/build-binaries.sh), the CRDs of trivy-operator
+(VulnerabilityReport) and Istio (PeerAuthentication) from manifests/crds-security.yaml, and
+the objects of manifests/security.yaml (istiod, the mesh namespace qsign-gateway,
+NetworkPolicies, RBAC, the ClusterIssuer qsign-ca and the Certificates).
+
+cert-manager runs for real: its controller (a host process, log under state_dir()/logs)
+issues the Certificates from a CA issuer holding testenv's CA into their TLS Secrets and
+writes their status. No trivy-operator runs here, so this module writes its
+VulnerabilityReports.
 
 Files, under state_dir()/security: trivy JSON reports (`trivy image --format json`) of the
 QSIGN images, a kube-bench JSON result (`kube-bench run --json`), and the HSM client
@@ -15,7 +19,8 @@ own formats with demo findings, so the checks parse exactly what those tools pro
 
 Public API (fault helpers each have their repair):
     up() / down() / status()
-    set_certificate_status(namespace, name, ready=..., days_left=...) / sync_certificate_status()
+    revoke_issuer(namespace, name) / short_lived_certificate(namespace, name, days)
+        repaired by restore_certificates()
     write_hsm_certificate(days_valid)
     write_trivy_report(image, vulnerabilities, name=...) / remove_trivy_report(name)
     put_vulnerability_report(name, extra=[...]) / apply_vulnerability_reports()
@@ -30,14 +35,19 @@ import json
 from pathlib import Path
 from typing import Any
 
-from testenv import certs, cluster, demo, readiness
-from testenv.paths import state_dir, under
+import yaml
+
+from testenv import certs, cluster, demo, procs, readiness
+from testenv.paths import HOST, PORTS, cache_dir, state_dir, under
 from testenv.procs import wait_for
 
 FIELD_MANAGER = "opscheck-testenv-security"
 INJECTED = "opscheck.testenv/injected"
 CRDS = (
     "certificates.cert-manager.io",
+    "certificaterequests.cert-manager.io",
+    "issuers.cert-manager.io",
+    "clusterissuers.cert-manager.io",
     "vulnerabilityreports.aquasecurity.github.io",
     "peerauthentications.security.istio.io",
 )
@@ -80,13 +90,17 @@ def _crds_established() -> bool:
 
 
 def _ensure_crds() -> None:
-    for crd in demo.load_manifest("crds-security.yaml"):
+    # crds-security.yaml's minimal Certificate CRD is for clusters where no cert-manager
+    # runs (testenv/multicluster.py); here cert-manager's own CRDs serve its kinds.
+    minimal = [d for d in demo.load_manifest("crds-security.yaml") if d["spec"]["group"] != "cert-manager.io"]
+    for crd in _cert_manager_crds() + minimal:
         apply(crd)
     wait_for(_crds_established, 60, "security CRDs Established")
     # discovery serves the new resources a moment after Established
     wait_for(
         lambda: (
             cluster.list_("Certificate", "qsign") is not None
+            and cluster.request("GET", ISSUERS_PATH) is not None
             and cluster.list_("VulnerabilityReport", "qsign") is not None
             and cluster.list_("PeerAuthentication", "istio-system") is not None
         ),
@@ -140,83 +154,218 @@ def _wait_workloads(timeout: float = 120) -> None:
 
 
 # ------------------------------------------------------------------ certificates
+# cert-manager runs for real: its controller (testenv/build-binaries.sh builds it from the
+# Go module proxy, testenv/certmanager-build) watches this cluster as a host process and
+# issues the Certificates from the ClusterIssuer qsign-ca, a CA issuer holding testenv's
+# CA (testenv/certs.py) in a Secret of CERT_MANAGER_NAMESPACE, into their TLS Secrets,
+# and writes their status (Ready, notAfter, renewalTime) itself.
+
+CERT_MANAGER_VERSION = "v1.21.2"  # testenv/certmanager-build/go.mod
+CONTROLLER = "cert-manager-controller"
+CERT_MANAGER_NAMESPACE = "cert-manager"  # --cluster-resource-namespace: the ClusterIssuer's Secret
+ISSUER = "qsign-ca"
+ISSUERS_PATH = "/apis/cert-manager.io/v1/clusterissuers"
+CA_SECRET = "qsign-ca"
+CERT_MANAGER_CRDS = tuple(
+    f"{plural}.cert-manager.io" for plural in ("certificates", "certificaterequests", "issuers", "clusterissuers")
+)
+# A Certificate counts as issued from its manifest when it is Ready for longer than this.
+ISSUED_DAYS = 300
 
 
-def _secret_certificate(namespace: str, secret: str):
-    from cryptography import x509
-
-    s = cluster.get("Secret", namespace, secret)
-    if not s or "tls.crt" not in (s.get("data") or {}):
-        return None
-    return x509.load_pem_x509_certificate(base64.b64decode(s["data"]["tls.crt"]))
+def cert_manager_dir() -> Path:
+    return cache_dir() / "bin" / f"cert-manager-{CERT_MANAGER_VERSION}"
 
 
-def _certificate_status(
-    not_before: dt.datetime,
-    not_after: dt.datetime,
-    ready: bool = True,
-    reason: str = "Ready",
-    message: str = "Certificate is up to date and has not expired",
-) -> dict:
-    # cert-manager renews at notAfter - renewBefore (720h in the manifests)
-    renewal = not_after - dt.timedelta(days=30)
-    return {
-        "status": {
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": "True" if ready else "False",
-                    "reason": reason,
-                    "message": message,
-                    "lastTransitionTime": _rfc3339(_now()),
-                    "observedGeneration": 1,
-                }
-            ],
-            "notBefore": _rfc3339(not_before),
-            "notAfter": _rfc3339(not_after),
-            "renewalTime": _rfc3339(renewal),
-            "revision": 1,
+def _cert_manager_crds() -> list[dict]:
+    """cert-manager's own CRDs, from deploy/crds of the release's module."""
+    files = sorted((cert_manager_dir() / "crds").glob("cert-manager.io_*.yaml"))
+    if not files:
+        raise RuntimeError(f"missing {cert_manager_dir() / 'crds'} (run testenv/build-binaries.sh first)")
+    return [d for f in files for d in yaml.safe_load_all(f.read_text()) if d]
+
+
+def _controller_argv() -> list[str]:
+    binary = cert_manager_dir() / "cert-manager-controller"
+    if not binary.exists():
+        raise RuntimeError(f"missing {binary} (run testenv/build-binaries.sh first)")
+    return [
+        str(binary),
+        f"--kubeconfig={cluster.kubeconfig()}",
+        "--leader-elect=false",
+        f"--cluster-resource-namespace={CERT_MANAGER_NAMESPACE}",
+        "--enable-certificate-owner-ref=false",
+        f"--metrics-listen-address={HOST}:{PORTS['cert-manager-metrics']}",
+        f"--healthz-listen-address={HOST}:{PORTS['cert-manager-healthz']}",
+        # A failed request is retried after a minute, not cert-manager's default hour, so
+        # the environment recovers from a fault within a self-test's patience.
+        "--certificate-request-minimum-backoff-duration=1m",
+        "--certificate-request-maximum-backoff-duration=5m",
+    ]
+
+
+def _start_controller() -> None:
+    pid_file = procs.pid_file(CONTROLLER)
+    if procs.is_running(CONTROLLER) and cluster.kubeconfig().stat().st_mtime > pid_file.stat().st_mtime:
+        procs.stop(CONTROLLER)  # the cluster was made anew since: its credentials changed
+    procs.start(CONTROLLER, _controller_argv())
+    procs.wait_started(
+        CONTROLLER,
+        lambda: procs.http_ok(f"http://{HOST}:{PORTS['cert-manager-healthz']}/livez", 2),
+        60,
+        "cert-manager controller healthy",
+    )
+
+
+def _ensure_ca_secret() -> None:
+    """The ClusterIssuer's CA: testenv's CA certificate and key, as `kubectl create secret tls`."""
+    ca = certs.ca()
+    apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {"name": CA_SECRET, "namespace": CERT_MANAGER_NAMESPACE},
+            "data": {
+                "tls.crt": base64.b64encode(ca.cert_pem).decode(),
+                "tls.key": base64.b64encode(ca.key_pem).decode(),
+            },
         }
+    )
+
+
+def _ready(obj: dict | None) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in ((obj or {}).get("status") or {}).get("conditions") or []
+    )
+
+
+def _days_left(obj: dict | None) -> float | None:
+    not_after = ((obj or {}).get("status") or {}).get("notAfter")
+    if not not_after:
+        return None
+    return (dt.datetime.fromisoformat(not_after.replace("Z", "+00:00")) - _now()).total_seconds() / 86400
+
+
+def _issued(namespace: str, name: str, within_days: float | None = None) -> bool:
+    """cert-manager reports the Certificate Ready with a certificate of the manifest's
+    lifetime (or, `within_days`: one expiring within that many days)."""
+    cert = cluster.get("Certificate", namespace, name)
+    left = _days_left(cert)
+    if not _ready(cert) or left is None:
+        return False
+    return left < within_days if within_days is not None else left > ISSUED_DAYS
+
+
+def _certificate_manifest(namespace: str, name: str) -> dict:
+    return next(
+        d
+        for d in demo.load_manifest("security.yaml")
+        if d["kind"] == "Certificate" and d["metadata"]["namespace"] == namespace and d["metadata"]["name"] == name
+    )
+
+
+def _apply_issuer(ca_secret: str = CA_SECRET) -> dict:
+    """The ClusterIssuer qsign-ca: a CA issuer signing with the key pair in `ca_secret`
+    (of CERT_MANAGER_NAMESPACE). Applied at its own path: opscheck's kind table, which
+    kubeapi's helpers use, has no cert-manager kind but Certificate."""
+    issuer = {
+        "apiVersion": "cert-manager.io/v1",
+        "kind": "ClusterIssuer",
+        "metadata": {"name": ISSUER},
+        "spec": {"ca": {"secretName": ca_secret}},
     }
+    return cluster.request(
+        "PATCH",
+        f"{ISSUERS_PATH}/{ISSUER}",
+        issuer,
+        content_type="application/apply-patch+yaml",
+        query={"fieldManager": FIELD_MANAGER, "force": "true"},
+    )
 
 
-def sync_certificate_status(namespace: str = "qsign") -> None:
-    """Write each Certificate's status as cert-manager would, from its Secret's certificate."""
+def _issuer_ready() -> bool:
+    return _ready(cluster.request("GET", f"{ISSUERS_PATH}/{ISSUER}"))
+
+
+def renew(namespace: str, name: str, timeout: float = 30) -> None:
+    """`cmctl renew`: cert-manager issues the Certificate again now. A spec change alone
+    (e.g. spec.duration) need not: cert-manager compares the spec with the last
+    CertificateRequest, and re-issues on a mismatch only while that request is kept.
+    Retried on a conflict with the controller's own status updates, as cmctl does."""
+
+    def mark_issuing() -> bool:
+        cert = cluster.get("Certificate", namespace, name)
+        status = cert.setdefault("status", {})
+        status["conditions"] = [c for c in status.get("conditions") or [] if c.get("type") != "Issuing"] + [
+            {
+                "type": "Issuing",
+                "status": "True",
+                "reason": "ManuallyTriggered",
+                "message": "Certificate re-issuance manually triggered",
+                "lastTransitionTime": _rfc3339(_now()),
+            }
+        ]
+        cluster.request("PUT", f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates/{name}/status", cert)
+        return True
+
+    wait_for(mark_issuing, timeout, f"renewal of Certificate {namespace}/{name} triggered")
+
+
+def restore_certificates(namespace: str = "qsign", timeout: float = 120) -> None:
+    """The ClusterIssuer and the Certificates as the manifests say, and cert-manager's CA
+    Secret in place; waits until cert-manager reports every Certificate Ready with a
+    certificate of the manifest's lifetime (it re-issues those a fault changed)."""
+    _ensure_ca_secret()
+    _apply_issuer()
     for name in CERTIFICATES:
-        cert = _secret_certificate(namespace, name)
-        if cert is None:
-            continue
-        body = _certificate_status(cert.not_valid_before_utc, cert.not_valid_after_utc)
-        cluster.request(
-            "PATCH",
-            f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates/{name}/status",
-            body,
-            content_type="application/merge-patch+json",
-            query={"fieldManager": FIELD_MANAGER},
+        apply(_certificate_manifest(namespace, name))
+    wait_for(_issuer_ready, timeout, f"ClusterIssuer {ISSUER} Ready")
+    for name in CERTIFICATES:
+        cert = cluster.get("Certificate", namespace, name)
+        left = _days_left(cert)
+        if _ready(cert) and left is not None and left <= ISSUED_DAYS:  # e.g. left short-lived by a fault
+            renew(namespace, name)
+    for name in CERTIFICATES:
+        wait_for(
+            lambda name=name: _issued(namespace, name),
+            timeout,
+            f"cert-manager issued Certificate {namespace}/{name}",
         )
 
 
-def set_certificate_status(namespace: str, name: str, *, ready: bool = True, days_left: float | None = None) -> dict:
-    """Fault: the Certificate reports Ready=False (the issuer failed) and/or a notAfter
-    `days_left` days ahead. Repair: sync_certificate_status()."""
-    now = _now()
-    not_after = now + dt.timedelta(days=days_left if days_left is not None else 300)
-    body = _certificate_status(
-        now - dt.timedelta(days=60),
-        not_after,
-        ready=ready,
-        reason="Ready" if ready else "Failed",
-        message="Certificate is up to date and has not expired"
-        if ready
-        else "The certificate request has failed to complete and will be retried: issuer qsign-ca is not ready",
+def revoke_issuer(namespace: str, name: str, timeout: float = 60) -> dict:
+    """Fault: the ClusterIssuer's CA is withdrawn (it points at a CA Secret that no longer
+    exists) and the Certificate `name` must be issued again (its Secret is gone): cert-manager
+    cannot issue it and reports it not Ready. Returns the Certificate. Repair:
+    restore_certificates()."""
+    _apply_issuer(CA_SECRET + "-revoked")
+    wait_for(lambda: not _issuer_ready(), timeout, f"ClusterIssuer {ISSUER} not Ready")
+    secret = _certificate_manifest(namespace, name)["spec"]["secretName"]
+    cluster.delete("Secret", namespace, secret)
+    wait_for(
+        lambda: not _ready(cluster.get("Certificate", namespace, name)),
+        timeout,
+        f"cert-manager reporting Certificate {namespace}/{name} not Ready",
     )
-    return cluster.request(
-        "PATCH",
-        f"/apis/cert-manager.io/v1/namespaces/{namespace}/certificates/{name}/status",
-        body,
-        content_type="application/merge-patch+json",
-        query={"fieldManager": FIELD_MANAGER + "-fault"},
+    return cluster.get("Certificate", namespace, name)
+
+
+def short_lived_certificate(namespace: str, name: str, days: int, timeout: float = 60) -> dict:
+    """Fault: the Certificate asks for a `days`-day certificate (spec.duration, renewed a day
+    before it expires); cert-manager issues one into its Secret. Returns the Certificate.
+    Repair: restore_certificates()."""
+    cert = _certificate_manifest(namespace, name)
+    cert["spec"].update(duration=f"{days * 24}h", renewBefore="24h")
+    apply(cert)
+    renew(namespace, name)
+    wait_for(
+        lambda: _issued(namespace, name, within_days=days + 0.5),
+        timeout,
+        f"cert-manager issuing a {days}-day certificate for {namespace}/{name}",
     )
+    return cluster.get("Certificate", namespace, name)
 
 
 def write_hsm_certificate(days_valid: int = 365) -> dict:
@@ -647,9 +796,10 @@ def up() -> dict[str, Any]:
     """Idempotent: converges the CRDs, the objects, their status and the report files, and
     removes what a self-test left behind."""
     _ensure_crds()
+    _start_controller()
     _apply_manifests()
     _remove_injected()
-    sync_certificate_status()
+    restore_certificates()
     apply_vulnerability_reports()
     _write_trivy_reports()
     if not _kube_bench_current():
@@ -662,7 +812,9 @@ def up() -> dict[str, Any]:
 
 
 def down() -> None:
-    """Nothing runs: the objects go with the cluster, the files stay with the state."""
+    """Stops the cert-manager controller; the objects go with the cluster, the files stay
+    with the state."""
+    procs.stop(CONTROLLER)
 
 
 def status() -> dict[str, Any]:
@@ -671,8 +823,17 @@ def status() -> dict[str, Any]:
         "kube_bench": str(kube_bench_file()),
         "hsm_certificate": str(hsm_certificate_file()),
     }
+    controller = {
+        "cert_manager_controller": procs.read_pid(CONTROLLER),
+        "cert_manager_log": str(procs.log_file(CONTROLLER)),
+    }
     try:
-        running = _crds_established() and kube_bench_file().exists() and hsm_certificate_file().exists()
+        running = (
+            controller["cert_manager_controller"] is not None
+            and _crds_established()
+            and kube_bench_file().exists()
+            and hsm_certificate_file().exists()
+        )
     except Exception as exc:  # the cluster is down: not running, say why
-        return {"running": False, "error": str(exc)[:200], **files}
-    return {"running": running, **files}
+        return {"running": False, "error": str(exc)[:200], **controller, **files}
+    return {"running": running, **controller, **files}
