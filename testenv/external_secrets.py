@@ -268,6 +268,7 @@ def up() -> dict[str, Any]:
         if ready_condition(cluster.get("ExternalSecret", ns, name)).get("status") != "True":
             force_sync(ns, name)  # a fault's failed sync backs off for minutes: re-read now
         _wait_ready(ns, name, "True", "SecretSynced")
+        _forget_warnings(ns, name)
     info = status()
     info["up_seconds"] = round(time.monotonic() - t0, 1)
     return info
@@ -332,7 +333,17 @@ def restore_vault_secret(path: str) -> list[dict]:
     readers = _external_secrets_reading(path)
     for ns, name in readers:
         force_sync(ns, name)
-    return [_wait_ready(ns, name, "True", "SecretSynced") for ns, name in readers]
+    synced = [_wait_ready(ns, name, "True", "SecretSynced") for ns, name in readers]
+    for ns, name in readers:
+        _forget_warnings(ns, name)
+    return synced
+
+
+def _forget_warnings(namespace: str, name: str) -> None:
+    """The operator's Warning events of a failed sync (a fault's, or the start-up's before
+    the store was ready) would stay an hour, failing the daily warning-events check of
+    every run after the repair: once synced again they go."""
+    cluster.delete_events(namespace, lambda o: o.get("kind") == "ExternalSecret" and o.get("name") == name)
 
 
 if __name__ == "__main__":  # python -m testenv.external_secrets up|down|status
