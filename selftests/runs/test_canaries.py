@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from selftests.faults.common import app_logged
 from selftests.harness import DEMO_PROFILE, validate_results
 from selftests.jsonserver import serving_json
 from testenv import apps, cluster, faults, prometheus, pushgateway, vault
@@ -29,13 +30,6 @@ from testenv import apps, cluster, faults, prometheus, pushgateway, vault
 pytestmark = pytest.mark.usefixtures("testenv_up")
 
 EVERY_CADENCE = "daily or weekly or monthly or quarterly or predeploy or postdeploy"
-
-
-def rotate_log(app: str) -> None:
-    """The planted lines leave the window the checks read (kubectl logs reads the current file only)."""
-    path = apps.log_file(app)
-    path.replace(path.with_suffix(".log.1"))
-    path.touch()
 
 
 @contextlib.contextmanager
@@ -62,8 +56,7 @@ def canaries_where_checks_quote(canary: str) -> Iterator[str]:
         f"https://robot:{canary}-event-url@registry.example/qsign \x1b[31mcanary-red\x1b[0m\rcanary-cr"
     )
     with contextlib.ExitStack() as stack:
-        stack.callback(rotate_log, "api-server")
-        apps.write_log_lines("api-server", log_lines)
+        stack.enter_context(app_logged("api-server", log_lines))
         stack.enter_context(faults.event("qsign", "Deployment", "api-server", "Warning", "FailedMount", event_message))
         # A health answer without a status: the health check quotes it.
         yield stack.enter_context(serving_json({"access_token": f"{canary}-http"}))

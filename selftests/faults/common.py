@@ -1,0 +1,54 @@
+"""Faults several fault-test files apply the same way."""
+
+from __future__ import annotations
+
+import json
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any
+
+from selftests.harness import broken
+from testenv import apps, cluster
+
+
+def app_misbehaving(app: str, **controls: Any) -> AbstractContextManager[None]:
+    """The test app `app` told to misbehave (its control fields, e.g. latency_ms=900), then
+    told to behave again (each of those fields back to its default)."""
+    return broken(lambda: apps.set_control(app, **controls), lambda: apps.set_control(app, **dict.fromkeys(controls)))
+
+
+def rotate_log(app: str) -> None:
+    """Repair for a log-window fault: rotate the app's log, as the kubelet does.
+
+    `kubectl logs` reads the current file only, so the planted lines leave the window the
+    check reads; otherwise the repair would be an hour of waiting for them to age out.
+    """
+    path = apps.log_file(app)
+    path.replace(path.with_suffix(".log.1"))
+    path.touch()
+
+
+def app_logged(app: str, lines: list[str]) -> AbstractContextManager[None]:
+    """`lines` written to the app's log (its pods show them), rotated away on exit."""
+    return broken(lambda: apps.write_log_lines(app, lines), lambda: rotate_log(app))
+
+
+def fields_replaced(
+    kind: str, namespace: str, name: str, faulty: dict[str, Any], healthy: dict[str, Any]
+) -> AbstractContextManager[None]:
+    """The demo object's fields (JSON pointer -> value) set to `faulty`, then to `healthy`."""
+
+    def replace(values: dict[str, Any]) -> None:
+        ops = [{"op": "replace", "path": path, "value": value} for path, value in values.items()]
+        cluster.patch(kind, namespace, name, ops, kind_of_patch="json")
+
+    return broken(lambda: replace(faulty), lambda: replace(healthy))
+
+
+def drop_keys(path: Path, *keys: str) -> None:
+    """Rewrite a JSON file without `keys`: a tool's own output published without the fields
+    a script adds (the fault's repair writes the file whole again)."""
+    doc = json.loads(path.read_text())
+    for key in keys:
+        del doc[key]
+    path.write_text(json.dumps(doc))
