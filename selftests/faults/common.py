@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -52,3 +54,16 @@ def drop_keys(path: Path, *keys: str) -> None:
     for key in keys:
         del doc[key]
     path.write_text(json.dumps(doc))
+
+
+# A table of fault cases: case name -> (check id, a function making the fault, the failed
+# check's message in full, as a regex), run by a test parametrized over the case names.
+FaultCase = tuple[str, Callable[[], AbstractContextManager[Any]], str]
+
+
+def fails_with(checks: Any, case: FaultCase, **kw: Any) -> None:
+    """Under the case's fault the check fails with its message; repaired, it passes again
+    (`kw`, e.g. timeout and profile, go to both waits)."""
+    check_id, fault, expected = case
+    with checks.fails_then_recovers(check_id, fault(), **kw) as r:
+        assert re.fullmatch(expected, r.message), r.message

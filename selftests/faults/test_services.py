@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from selftests.faults.common import app_misbehaving
+from selftests.faults.common import app_misbehaving, fails_with
 from selftests.harness import broken
 from testenv import apps, postgres, vault
 
@@ -92,9 +92,7 @@ VAULT_FAULTS = {
 
 @pytest.mark.parametrize("case", VAULT_FAULTS)
 def test_vault_checks_fail(checks, case):
-    check_id, fault, expected = VAULT_FAULTS[case]
-    with checks.fails_then_recovers(check_id, fault()) as r:
-        assert re.fullmatch(expected, r.message), r.message
+    fails_with(checks, VAULT_FAULTS[case])
 
 
 def test_disk_usage_fails_when_the_database_volume_fills(checks):
@@ -125,9 +123,7 @@ LATENCY_FAULTS = {
 
 @pytest.mark.parametrize("case", LATENCY_FAULTS)
 def test_latency_fails_when_responses_slow_down(checks, short_window_profile, case):
-    check_id, fault, expected = LATENCY_FAULTS[case]
-    with checks.fails_then_recovers(check_id, fault(), timeout=120, profile=short_window_profile) as r:
-        assert re.fullmatch(expected, r.message), r.message
+    fails_with(checks, LATENCY_FAULTS[case], timeout=120, profile=short_window_profile)
 
 
 def test_latency_is_an_error_when_prometheus_has_no_data(checks, tmp_path):

@@ -14,6 +14,7 @@ import pytest
 import requests
 import yaml
 
+from selftests.faults.common import fails_with
 from selftests.harness import REPO, broken
 from testenv import controlplane, coredns, faults, procs, rediscache, systems, vault
 
@@ -331,9 +332,7 @@ ETCD_FAULTS = {
 
 @pytest.mark.parametrize("case", ETCD_FAULTS)
 def test_etcd_snapshot_checks_fail(checks, case):
-    check_id, fault, expected = ETCD_FAULTS[case]
-    with checks.fails_then_recovers(check_id, fault(), timeout=30, profile=DEMO) as r:
-        assert re.fullmatch(expected, r.message), r.message
+    fails_with(checks, ETCD_FAULTS[case], timeout=30, profile=DEMO)
 
 
 def test_vault_pods_fails_when_vault_is_sealed(checks):
