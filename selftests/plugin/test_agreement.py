@@ -76,12 +76,15 @@ def hsm(profile):
 '''
 
 
-def generated_check(name: str, title: str, fixtures: str, body: str, covers: str, remediation: str = "x") -> str:
-    """The source of check `daily.<name>`, its test taking `fixtures` and `evidence`."""
+def generated_check(
+    name: str, title: str, body: str, covers: str, fixture: str | None = None, remediation: str = "x"
+) -> str:
+    """The source of check `daily.<name>`, its test taking `fixture` (if any) and `evidence`."""
+    params = f"{fixture}, evidence" if fixture else "evidence"
     return f"""
 
 @check(id="daily.{name}", title="{title}", severity="high", covers=["{covers}"], remediation="{remediation}")
-def test_{name.replace("-", "_")}({fixtures}evidence):
+def test_{name.replace("-", "_")}({params}):
     {body}
 """
 
@@ -93,13 +96,12 @@ MORE_CHECKS = (
     + generated_check(
         "waived",
         "waived",
-        "",
         'evidence.expect_none([{"object": "qsign/old-pvc", "detail": "Released"}], "PVCs not Bound")',
         "000.daily.pvc-bound",
     )
-    + generated_check("required-absent", "required", "hsm, ", "pass", "000.daily.hsm-connected", "configure the HSM")
+    + generated_check("required-absent", "required", "pass", "000.daily.hsm-connected", "hsm", "configure the HSM")
     + "".join(
-        generated_check(name, title, f"{fixture}, ", body, "000.daily.vault-unsealed")
+        generated_check(name, title, body, "000.daily.vault-unsealed", fixture)
         for name, title, fixture, body in [
             ("dep-first", "first read", "dependency", FIRST_READ_JUDGED),
             ("dep-call", "read in the call", "dependency", "dependency.read()"),
