@@ -42,7 +42,7 @@ def test_approvals_fail_without_the_security_officer(checks):
     assert "tech_lead by kim.jh" in r.message and "security_officer by park.mj" in r.message
 
 
-def rewritten(key: str, role: str, **changes):
+def rewritten(key: str, role: str, /, **changes):
     """The attestation of `key` by `role` written with `changes`, then fresh."""
     return broken(lambda: attestations.write(key, role, **changes), lambda: attestations.write(key, role))
 
