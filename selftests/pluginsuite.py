@@ -67,16 +67,21 @@ def make_suite(pytester: pytest.Pytester) -> pytest.Pytester:
     daily = pytester.mkdir("tests_daily")
     (daily / "test_checks.py").write_text(CHECKS)
     weekly = pytester.mkdir("tests_weekly")
-    (weekly / "test_weekly.py").write_text(
-        textwrap.dedent("""
+    write_passing_check(weekly / "test_weekly.py", "weekly.only", "weekly", "000.weekly.latency-7d")
+    return pytester
+
+
+def write_passing_check(path: Path, check_id: str, title: str, covers: str, remediation: str = "x") -> None:
+    """A check module holding one check that passes, its test named `test_<title>`."""
+    path.write_text(
+        textwrap.dedent(f"""
         from opscheck.check import check
 
-        @check(id="weekly.only", title="weekly", severity="low", covers=["000.weekly.latency-7d"], remediation="x")
-        def test_weekly(evidence):
+        @check(id="{check_id}", title="{title}", severity="low", covers=["{covers}"], remediation="{remediation}")
+        def test_{title}(evidence):
             pass
         """)
     )
-    return pytester
 
 
 def run(suite: pytest.Pytester, *args: str) -> pytest.RunResult:

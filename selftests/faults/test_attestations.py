@@ -9,10 +9,12 @@ check fail naming it, rewrites the attestation fresh, and sees the check atteste
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 
 import pytest
 
+from selftests.faults.common import fails_with
 from selftests.harness import broken
 from testenv import attestations
 
@@ -40,80 +42,62 @@ def test_approvals_fail_without_the_security_officer(checks):
     assert "tech_lead by kim.jh" in r.message and "security_officer by park.mj" in r.message
 
 
-def test_change_documented_fails_for_another_change(checks):
-    key = "001.predeploy.change-documented"
-    with checks.fails_then_recovers(
+def rewritten(key: str, role: str, /, **changes):
+    """The attestation of `key` by `role` written with `changes`, then fresh."""
+    return broken(lambda: attestations.write(key, role, **changes), lambda: attestations.write(key, role))
+
+
+def any_text(*parts: str) -> str:
+    """A regex: the parts in this order, anything around them."""
+    return ".*" + ".*".join(re.escape(p) for p in parts) + ".*"
+
+
+# case -> (check, the fault, the message in full (a regex)); repaired, the check is attested again
+ATTESTATION_FAULTS = {
+    "a change documented for another change": (
         "predeploy.change-documented",
-        broken(
-            lambda: attestations.write(key, "ops_engineer", change="CHG-0999"),
-            lambda: attestations.write(key, "ops_engineer"),
-        ),
-        recovers_to="attested",
-    ) as r:
-        assert "ops_engineer by lee.sy at " in r.message and ": for change CHG-0999, not CHG-1001" in r.message
-
-
-def test_maintenance_notice_fails_when_sent_too_late(checks):
-    key = "001.predeploy.maintenance-notice"
-    with checks.fails_then_recovers(
+        lambda: rewritten("001.predeploy.change-documented", "ops_engineer", change="CHG-0999"),
+        any_text("ops_engineer by lee.sy at ", ": for change CHG-0999, not CHG-1001"),
+    ),
+    "a maintenance notice sent too late": (
         "predeploy.maintenance-notice",
-        broken(
-            lambda: attestations.write(key, "ops_engineer", ago=dt.timedelta(days=2)),
-            lambda: attestations.write(key, "ops_engineer"),
-        ),
-        recovers_to="attested",
-    ) as r:
-        assert r.message.startswith("001.predeploy.maintenance-notice: no valid attestation by role 'ops_engineer'")
-        assert "only 2.0 days ahead, 7 required" in r.message
-
-
-def test_deploy_notice_fails_when_never_sent(checks):
-    key = "001.postdeploy.deploy-notice"
-    with checks.fails_then_recovers(
+        lambda: rewritten("001.predeploy.maintenance-notice", "ops_engineer", ago=dt.timedelta(days=2)),
+        re.escape("001.predeploy.maintenance-notice: no valid attestation by role 'ops_engineer'")
+        + any_text("only 2.0 days ahead, 7 required"),
+    ),
+    "a deploy notice never sent": (
         "postdeploy.deploy-notice",
-        broken(lambda: attestations.remove(key, "ops_engineer"), lambda: attestations.write(key, "ops_engineer")),
-        recovers_to="attested",
-    ) as r:
-        assert r.message == (
-            f"001.postdeploy.deploy-notice: no valid attestation by role 'ops_engineer' "
+        lambda: broken(
+            lambda: attestations.remove("001.postdeploy.deploy-notice", "ops_engineer"),
+            lambda: attestations.write("001.postdeploy.deploy-notice", "ops_engineer"),
+        ),
+        re.escape(
+            "001.postdeploy.deploy-notice: no valid attestation by role 'ops_engineer' "
             f"(none in {attestations.directory()})"
-        )
-
-
-def test_docs_update_fails_when_last_reviewed_too_long_ago(checks):
-    key = "001.monthly.docs-update"
-    with checks.fails_then_recovers(
+        ),
+    ),
+    "docs last reviewed too long ago": (
         "monthly.docs-update",
-        broken(
-            lambda: attestations.write(key, "tech_lead", ago=dt.timedelta(days=40)),
-            lambda: attestations.write(key, "tech_lead"),
-        ),
-        recovers_to="attested",
-    ) as r:
-        assert "tech_lead by kim.jh at " in r.message and ": outside the 31-day monthly window" in r.message
-
-
-def test_adr_docs_update_fails_when_the_attestation_expired(checks):
-    key = "003.monthly.docs-update"
-    with checks.fails_then_recovers(
+        lambda: rewritten("001.monthly.docs-update", "tech_lead", ago=dt.timedelta(days=40)),
+        any_text("tech_lead by kim.jh at ", ": outside the 31-day monthly window"),
+    ),
+    "the adr review expired": (
         "monthly.adr-docs-update",
-        broken(
-            lambda: attestations.write(key, "ops_engineer", valid_days=1),
-            lambda: attestations.write(key, "ops_engineer"),
-        ),
-        recovers_to="attested",
-    ) as r:
-        assert "ops_engineer by choi.dh at " in r.message and ": expired " in r.message
+        lambda: rewritten("003.monthly.docs-update", "ops_engineer", valid_days=1),
+        any_text("ops_engineer by choi.dh at ", ": expired "),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ATTESTATION_FAULTS)
+def test_attestation_checks_fail(checks, case):
+    fails_with(checks, ATTESTATION_FAULTS[case], recovers_to="attested")
 
 
 def test_architecture_review_fails_when_attested_by_a_role_not_allowed(checks):
     key = "000.quarterly.architecture-review"
     with checks.fails_then_recovers(
-        "quarterly.architecture-review",
-        broken(
-            lambda: attestations.write(key, "tech_lead", role="developer"), lambda: attestations.write(key, "tech_lead")
-        ),
-        recovers_to="attested",
+        "quarterly.architecture-review", rewritten(key, "tech_lead", role="developer"), recovers_to="attested"
     ) as r:
         assert r.message == (
             "000.quarterly.architecture-review: no valid attestation by role 'tech_lead' "

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from selftests.faults.common import app_logged, fails_with
 from selftests.harness import broken
 from testenv import apps, faults, security
 
@@ -92,33 +93,28 @@ def test_cert_expiry_fails_on_a_certificate_expiring_in_ten_days(checks):
         ), r.message
 
 
-def test_node_cpu_fails_when_pods_burn_cpu(checks):
-    with checks.fails_then_recovers(
-        "daily.node-cpu", faults.pod_usage(NS, "api-server", cpu="3500m", memory="100Mi"), timeout=120
-    ) as r:
-        assert re.match(
-            r"highest node CPU usage \d+(\.\d)?% is over the threshold 70%: kwok-node-\d \(\d+(\.\d)?% used\)",
-            r.message,
-        ), r.message
+USAGE_FAULTS = {
+    "pods burn cpu": (
+        "daily.node-cpu",
+        lambda: faults.pod_usage(NS, "api-server", cpu="3500m", memory="100Mi"),
+        r"highest node CPU usage \d+(\.\d)?% is over the threshold 70%: kwok-node-\d \(\d+(\.\d)?% used\).*",
+    ),
+    "pods use memory": (
+        "daily.node-memory",
+        lambda: faults.pod_usage(NS, "signature-service", cpu="50m", memory="7Gi"),
+        r"highest node memory usage \d+(\.\d)?% is over the threshold 80%: kwok-node-\d.*",
+    ),
+    "a container near its limit": (
+        "daily.pod-resources",
+        lambda: faults.pod_usage(NS, "hsm-adapter", cpu="450m", memory="100Mi"),
+        r".*containers over their usage threshold: qsign/hsm-adapter-\S+/hsm-adapter \(CPU 90% of limit 500m\).*",
+    ),
+}
 
 
-def test_node_memory_fails_when_pods_use_memory(checks):
-    with checks.fails_then_recovers(
-        "daily.node-memory", faults.pod_usage(NS, "signature-service", cpu="50m", memory="7Gi"), timeout=120
-    ) as r:
-        assert re.match(r"highest node memory usage \d+(\.\d)?% is over the threshold 80%: kwok-node-\d", r.message), (
-            r.message
-        )
-
-
-def test_pod_resources_fails_near_the_limit(checks):
-    with checks.fails_then_recovers(
-        "daily.pod-resources", faults.pod_usage(NS, "hsm-adapter", cpu="450m", memory="100Mi"), timeout=120
-    ) as r:
-        assert re.search(
-            r"containers over their usage threshold: qsign/hsm-adapter-\S+/hsm-adapter \(CPU 90% of limit 500m\)",
-            r.message,
-        ), r.message
+@pytest.mark.parametrize("case", USAGE_FAULTS)
+def test_usage_checks_fail_when_pods_use_much(checks, case):
+    fails_with(checks, USAGE_FAULTS[case], timeout=120)
 
 
 def test_postgres_backup_fails_when_the_last_job_fails(checks):
@@ -147,9 +143,7 @@ def test_error_logs_fail_when_an_app_logs_errors(checks):
         apps.format_message("api-server", "ERROR", f"Database connection timeout after 30000ms (self-test {i})")
         for i in range(12)
     ]
-    with checks.fails_then_recovers(
-        "daily.error-logs", broken(lambda: apps.write_log_lines("api-server", lines), lambda: rotate_log("api-server"))
-    ) as r:
+    with checks.fails_then_recovers("daily.error-logs", app_logged("api-server", lines)) as r:
         assert re.fullmatch(
             r"1 apps over 10 ERROR lines per 1:00:00 in the last 1 day, 0:00:00: "
             r"api-server \(\d+ ERROR lines in the hour from \d{4}-\d\d-\d\d \d\d:00 UTC\)",
@@ -166,7 +160,7 @@ def test_abnormal_access_fails_on_a_burst_of_unauthorized_requests(checks):
     ]
     with checks.fails_then_recovers(
         "daily.abnormal-access",
-        broken(lambda: apps.write_log_lines("api-server", lines), lambda: rotate_log("api-server")),
+        app_logged("api-server", lines),
         # the other stream may replace api-server's pods meanwhile ("no pod labelled ..."): wait for this fault
         message=lambda m: "access attempts matching" in m,
     ) as r:
@@ -181,22 +175,11 @@ def test_signature_stats_fail_when_signatures_fail(checks):
         lines.append(apps.format_message("signature-service", "ERROR", f"Signature failed id=st{i} reason=HSM timeout"))
     with checks.fails_then_recovers(
         "daily.signature-stats",
-        broken(lambda: apps.write_log_lines("signature-service", lines), lambda: rotate_log("signature-service")),
+        app_logged("signature-service", lines),
     ) as r:
         assert re.match(r"signature failure ratio \(\d+ failed of \d+\) \S+ is over the threshold 0.01", r.message), (
             r.message
         )
-
-
-def rotate_log(app: str) -> None:
-    """Repair for a log-window fault: rotate the log, as the kubelet does.
-
-    `kubectl logs` reads the current file only, so the planted lines leave the window the
-    check reads; otherwise the repair would be an hour of waiting for them to age out.
-    """
-    path = apps.log_file(app)
-    path.replace(path.with_suffix(".log.1"))
-    path.touch()
 
 
 def test_nodes_ready_fails_when_a_node_goes_not_ready(checks):

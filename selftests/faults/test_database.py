@@ -30,6 +30,7 @@ from opscheck.profile import DataQualityRule, PostgresConfig
 from opscheck.sources.database import DatabaseReader
 from opscheck.sources.postgres import ServerTimeouts, read_only_connection
 from opscheck.sources.restore_drill import MARKER
+from selftests.faults.common import fails_with
 from selftests.harness import broken
 from testenv import postgres
 from testenv.paths import PORTS
@@ -44,6 +45,19 @@ def admin(sql: str, params: tuple | None = None, dbname: str = postgres.DATABASE
         return cur.fetchall() if cur.description else []
 
 
+def connection_as(user: str, statement_timeout_ms: int) -> PostgresConfig:
+    """How the checks connect to the test environment's database, as `user`."""
+    return PostgresConfig(
+        host=postgres.HOST,
+        port=PORTS["postgres"],
+        dbname=postgres.DATABASE,
+        user=user,
+        passfile=str(postgres.pgpass_file()),
+        sslmode="disable",
+        statement_timeout_ms=statement_timeout_ms,
+    )
+
+
 def demo_variant(checks, tmp_path: Path, old: str, new: str) -> Path:
     """The demo profile with one setting changed (the text must occur exactly once)."""
     text = checks.profile.read_text()
@@ -56,7 +70,7 @@ def demo_variant(checks, tmp_path: Path, old: str, new: str) -> Path:
 # ---------------------------------------------------------------------------- connections
 
 
-def test_db_connections_fail_when_sessions_pile_up(checks):
+def sessions_piled_up():
     pool: list[psycopg.Connection] = []
 
     def flood() -> None:
@@ -70,12 +84,7 @@ def test_db_connections_fail_when_sessions_pile_up(checks):
         for conn in pool:
             conn.close()
 
-    with checks.fails_then_recovers("weekly.db-connections", broken(flood, drain), timeout=30) as r:
-        assert re.match(
-            r"database connections \(\d+ of max_connections 50\) 8\d(\.\d)?% is over the threshold 80%: "
-            r"qsign \(\d+\)",
-            r.message,
-        ), r.message
+    return broken(flood, drain)
 
 
 # ---------------------------------------------------------------------------- slow queries
@@ -83,7 +92,7 @@ def test_db_connections_fail_when_sessions_pile_up(checks):
 SLOW_MARK = "opscheck_fault_slow_query"
 
 
-def test_slow_queries_fail_on_a_slow_statement(checks):
+def a_slow_statement():
     def run_slow() -> None:
         with postgres.app_connection() as conn:  # as the application, so pg_stat_statements records it
             conn.execute(f"SELECT pg_sleep(0.3) AS {SLOW_MARK}")
@@ -94,12 +103,7 @@ def test_slow_queries_fail_on_a_slow_statement(checks):
             (f"%{SLOW_MARK}%",),
         )
 
-    with checks.fails_then_recovers("weekly.slow-queries", broken(run_slow, reset), timeout=30) as r:
-        assert re.search(
-            rf"statements with mean time over 100 ms: SELECT pg_sleep\(\$1\) AS {SLOW_MARK} "
-            r"\(3\d\d(\.\d)? ms mean, 1 calls\)",
-            r.message,
-        ), r.message
+    return broken(run_slow, reset)
 
 
 def test_slow_queries_not_applicable_without_pg_stat_statements(checks, tmp_path):
@@ -117,167 +121,142 @@ def test_slow_queries_not_applicable_without_pg_stat_statements(checks, tmp_path
     assert r.message.startswith("pg_stat_statements is required by the profile but absent")
 
 
-# ---------------------------------------------------------------------------- statistics
+# ------------------------------------------------- statistics, data rules, indexes, sizes, roles
 
 
-def test_db_stats_fail_when_a_bulk_change_is_not_analyzed(checks):
-    def modify() -> None:
-        # Autovacuum off for this table, so nothing analyzes it behind the test's back.
-        admin("ALTER TABLE sensors.devices SET (autovacuum_enabled = off)")
-        admin("UPDATE sensors.devices SET location = location || '-moved' WHERE sensor_id <= 3000")
-
-    def repair() -> None:
-        admin("UPDATE sensors.devices SET location = left(location, -6) WHERE location LIKE '%-moved'")
-        admin("ALTER TABLE sensors.devices RESET (autovacuum_enabled)")
-        admin("VACUUM ANALYZE sensors.devices")
-
-    with checks.fails_then_recovers("weekly.db-stats", broken(modify, repair), timeout=30) as r:
-        assert r.message.startswith(
-            "1 tables with stale statistics or bloated indexes: sensors.devices (3000 rows "
-            "modified since last analyze (60% of rows modified since, over 20%))"
-        ), r.message
+def sql_fault(break_sql: list[str], repair_sql: list[str]):
+    """Statements run as the superuser to break the database, and to repair it."""
+    return broken(lambda: [admin(q) for q in break_sql], lambda: [admin(q) for q in repair_sql])
 
 
-# ---------------------------------------------------------------------------- data rules
-
-
-def test_data_retention_fails_on_rows_past_retention(checks):
+def readings_inserted(select: str):
+    """Rows of sensors.sensor_data (sensor_id, "timestamp", value) from `select`, deleted again."""
     ids: list[int] = []
 
-    def insert_old() -> None:
-        ids.extend(
-            r[0]
-            for r in admin(
-                'INSERT INTO sensors.sensor_data (sensor_id, "timestamp", value)'
-                " SELECT 1, now() - interval '120 days' - make_interval(mins => g), 20 FROM generate_series(1, 5) g"
-                " RETURNING id"
-            )
-        )
+    def insert() -> None:
+        sql = f'INSERT INTO sensors.sensor_data (sensor_id, "timestamp", value) {select} RETURNING id'
+        ids.extend(row[0] for row in admin(sql))
 
-    with checks.fails_then_recovers(
-        "weekly.data-retention",
-        broken(insert_old, lambda: admin("DELETE FROM sensors.sensor_data WHERE id = ANY(%s)", (ids,))),
-        timeout=30,
-    ) as r:
-        assert re.fullmatch(
-            r"1 tables keep rows past their retention: sensors\.sensor_data \(5 rows older than "
-            r"90 days, oldest \d{4}-\d\d-\d\d \(120 days\)\)",
-            r.message,
-        ), r.message
+    return broken(insert, lambda: admin("DELETE FROM sensors.sensor_data WHERE id = ANY(%s)", (ids,)))
 
 
-def test_sensor_data_quality_fails_on_null_readings(checks):
+def null_readings():
     with postgres.admin_connection() as conn:
         postgres.top_up_readings(conn)  # a live last day to measure against
-    ids: list[int] = []
+    return readings_inserted("SELECT 1 + g % 10, now() - make_interval(secs => g), NULL FROM generate_series(1, 200) g")
 
-    def insert_nulls() -> None:
-        ids.extend(
-            r[0]
-            for r in admin(
-                'INSERT INTO sensors.sensor_data (sensor_id, "timestamp", value)'
-                " SELECT 1 + g % 10, now() - make_interval(secs => g), NULL FROM generate_series(1, 200) g RETURNING id"
-            )
+
+# case -> (check, the fault, the message in full (a regex))
+DATABASE_FAULTS = {
+    "sessions pile up": (
+        "weekly.db-connections",
+        sessions_piled_up,
+        r"database connections \(\d+ of max_connections 50\) 8\d(\.\d)?% is over the threshold 80%: "
+        r"qsign \(\d+\).*",
+    ),
+    "a slow statement": (
+        "weekly.slow-queries",
+        a_slow_statement,
+        rf".*statements with mean time over 100 ms: SELECT pg_sleep\(\$1\) AS {SLOW_MARK} "
+        r"\(3\d\d(\.\d)? ms mean, 1 calls\).*",
+    ),
+    "a bulk change not analyzed": (
+        "weekly.db-stats",
+        lambda: sql_fault(
+            [
+                # Autovacuum off for this table, so nothing analyzes it behind the test's back.
+                "ALTER TABLE sensors.devices SET (autovacuum_enabled = off)",
+                "UPDATE sensors.devices SET location = location || '-moved' WHERE sensor_id <= 3000",
+            ],
+            [
+                "UPDATE sensors.devices SET location = left(location, -6) WHERE location LIKE '%-moved'",
+                "ALTER TABLE sensors.devices RESET (autovacuum_enabled)",
+                "VACUUM ANALYZE sensors.devices",
+            ],
+        ),
+        re.escape(
+            "1 tables with stale statistics or bloated indexes: sensors.devices (3000 rows "
+            "modified since last analyze (60% of rows modified since, over 20%))"
         )
-
-    with checks.fails_then_recovers(
+        + ".*",
+    ),
+    "rows past retention": (
+        "weekly.data-retention",
+        lambda: readings_inserted(
+            "SELECT 1, now() - interval '120 days' - make_interval(mins => g), 20 FROM generate_series(1, 5) g"
+        ),
+        r"1 tables keep rows past their retention: sensors\.sensor_data \(5 rows older than "
+        r"90 days, oldest \d{4}-\d\d-\d\d \(120 days\)\)",
+    ),
+    "null readings": (
         "daily.sensor-data-quality",
-        broken(insert_nulls, lambda: admin("DELETE FROM sensors.sensor_data WHERE id = ANY(%s)", (ids,))),
-        timeout=30,
-    ) as r:
-        assert re.fullmatch(
-            r"1 data quality rules out of bounds: sensor-null-readings \(null_ratio 0\.1\d* over the "
-            r"maximum 0\.05 \(readings \d+, null_readings 2\d\d\)\)",
-            r.message,
-        ), r.message
-
-
-def test_inactive_accounts_fail_on_a_dormant_enabled_account(checks):
-    with checks.fails_then_recovers(
+        null_readings,
+        r"1 data quality rules out of bounds: sensor-null-readings \(null_ratio 0\.1\d* over the "
+        r"maximum 0\.05 \(readings \d+, null_readings 2\d\d\)\)",
+    ),
+    "a dormant enabled account": (
         "monthly.inactive-accounts",
-        broken(
-            lambda: admin(
+        lambda: sql_fault(
+            [
                 "INSERT INTO auth.app_users (username, role, enabled, last_login_at)"
                 " VALUES ('fault-dormant', 'operator', true, now() - interval '120 days')"
-            ),
-            lambda: admin("DELETE FROM auth.app_users WHERE username = 'fault-dormant'"),
+            ],
+            ["DELETE FROM auth.app_users WHERE username = 'fault-dormant'"],
         ),
-        timeout=30,
-    ) as r:
-        assert re.fullmatch(
-            r"1 enabled accounts inactive for over 90 days: fault-dormant \(last activity "
-            r"\d{4}-\d\d-\d\d, 120 days ago\)",
-            r.message,
-        ), r.message
-
-
-# ---------------------------------------------------------------------------- indexes, sizes, roles
-
-
-def test_unused_indexes_fail_on_a_never_scanned_index(checks):
-    with checks.fails_then_recovers(
+        r"1 enabled accounts inactive for over 90 days: fault-dormant \(last activity "
+        r"\d{4}-\d\d-\d\d, 120 days ago\)",
+    ),
+    "a never scanned index": (
         "monthly.unused-indexes",
-        broken(
-            lambda: admin("CREATE INDEX sensor_data_value_idx ON sensors.sensor_data (value)"),
-            lambda: admin("DROP INDEX IF EXISTS sensors.sensor_data_value_idx"),
+        lambda: sql_fault(
+            ["CREATE INDEX sensor_data_value_idx ON sensors.sensor_data (value)"],
+            ["DROP INDEX IF EXISTS sensors.sensor_data_value_idx"],
         ),
-        timeout=30,
-    ) as r:
-        assert re.fullmatch(
-            r"1 indexes scanned fewer than 100 times: sensors\.sensor_data_value_idx \(0 scans, "
-            r"[\d.]+ MB, table sensors\.sensor_data \d+ rows\)",
-            r.message,
-        ), r.message
-
-
-def test_db_index_fails_on_a_duplicate_index(checks):
-    with checks.fails_then_recovers(
+        r"1 indexes scanned fewer than 100 times: sensors\.sensor_data_value_idx \(0 scans, "
+        r"[\d.]+ MB, table sensors\.sensor_data \d+ rows\)",
+    ),
+    "a duplicate index": (
         "quarterly.db-index",
-        broken(
-            lambda: admin('CREATE INDEX sensor_data_timestamp_dup_idx ON sensors.sensor_data ("timestamp")'),
-            lambda: admin("DROP INDEX IF EXISTS sensors.sensor_data_timestamp_dup_idx"),
+        lambda: sql_fault(
+            ['CREATE INDEX sensor_data_timestamp_dup_idx ON sensors.sensor_data ("timestamp")'],
+            ["DROP INDEX IF EXISTS sensors.sensor_data_timestamp_dup_idx"],
         ),
-        timeout=30,
-    ) as r:
-        assert r.message.startswith(
+        re.escape(
             "2 index problems: sensors.sensor_data_timestamp_dup_idx (duplicate of "
             "sensors.sensor_data_timestamp_idx), sensors.sensor_data_timestamp_dup_idx "
             "(unused: 0 scans"
-        ), r.message
-
-
-def test_table_sizes_fail_when_a_table_outgrows_its_limit(checks):
-    def grow() -> None:
-        # ~22 MB over the demo's 16 MB limit; unlogged: no WAL on the small volume.
-        admin(
-            "CREATE UNLOGGED TABLE sensors.fault_backfill AS"
-            " SELECT g AS id, repeat('x', 1000) AS payload FROM generate_series(1, 20000) g"
         )
-        admin("ANALYZE sensors.fault_backfill")  # a fresh session: the stats check stays quiet
-
-    with checks.fails_then_recovers(
-        "monthly.table-sizes", broken(grow, lambda: admin("DROP TABLE IF EXISTS sensors.fault_backfill")), timeout=30
-    ) as r:
-        assert re.fullmatch(
-            r"1 tables or storage over their size limit: sensors\.fault_backfill \(2\d(\.\d+)? MB, "
-            r"over 16 MB\)",
-            r.message,
-        ), r.message
-
-
-def test_db_user_security_fails_on_an_unapproved_superuser(checks):
-    with checks.fails_then_recovers(
-        "monthly.db-user-security",
-        broken(
-            lambda: admin("CREATE ROLE opscheck_fault_admin SUPERUSER NOLOGIN"),
-            lambda: admin("DROP ROLE IF EXISTS opscheck_fault_admin"),
+        + ".*",
+    ),
+    "a table outgrowing its limit": (
+        "monthly.table-sizes",
+        lambda: sql_fault(
+            [
+                # ~22 MB over the demo's 16 MB limit; unlogged: no WAL on the small volume.
+                "CREATE UNLOGGED TABLE sensors.fault_backfill AS"
+                " SELECT g AS id, repeat('x', 1000) AS payload FROM generate_series(1, 20000) g",
+                "ANALYZE sensors.fault_backfill",  # a fresh session: the stats check stays quiet
+            ],
+            ["DROP TABLE IF EXISTS sensors.fault_backfill"],
         ),
-        timeout=30,
-    ) as r:
-        assert r.message == (
+        r"1 tables or storage over their size limit: sensors\.fault_backfill \(2\d(\.\d+)? MB, over 16 MB\)",
+    ),
+    "an unapproved superuser": (
+        "monthly.db-user-security",
+        lambda: sql_fault(
+            ["CREATE ROLE opscheck_fault_admin SUPERUSER NOLOGIN"], ["DROP ROLE IF EXISTS opscheck_fault_admin"]
+        ),
+        re.escape(
             "1 database roles or settings break the account policy: "
             "opscheck_fault_admin (superuser, not in the approved list)"
-        )
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", DATABASE_FAULTS)
+def test_database_checks_fail(checks, case):
+    fails_with(checks, DATABASE_FAULTS[case], timeout=30)
 
 
 # ---------------------------------------------------------------------------- dump files
@@ -510,15 +489,7 @@ def test_profile_sql_cannot_write_even_as_a_role_that_may(tmp_path):
     admin("ALTER FUNCTION public.opscheck_fault_write() OWNER TO qsign")
     copy_target = Path("/tmp/opscheck-fault-copy-program")
     copy_target.unlink(missing_ok=True)
-    cfg = PostgresConfig(
-        host=postgres.HOST,
-        port=PORTS["postgres"],
-        dbname=postgres.DATABASE,
-        user="qsign",
-        passfile=str(postgres.pgpass_file()),
-        sslmode="disable",
-        statement_timeout_ms=5000,
-    )
+    cfg = connection_as("qsign", statement_timeout_ms=5000)
     try:
         refusals = []
         with read_only_connection(cfg) as session:
@@ -589,15 +560,7 @@ def test_a_frozen_backend_costs_one_deadline(tmp_path):
     """A session whose server process stops answering: the client-side deadline (the
     statement timeout plus a grace) ends the read, and the next read of the run gets the
     cached error at once."""
-    cfg = PostgresConfig(
-        host=postgres.HOST,
-        port=PORTS["postgres"],
-        dbname=postgres.DATABASE,
-        user="opscheck",
-        passfile=str(postgres.pgpass_file()),
-        sslmode="disable",
-        statement_timeout_ms=1000,
-    )
+    cfg = connection_as("opscheck", statement_timeout_ms=1000)
     timeouts = ServerTimeouts(tmp_path)
     with read_only_connection(cfg, timeouts) as session:
         backend = session.rows("SELECT pg_backend_pid() AS pid")[0]["pid"]

@@ -4,48 +4,106 @@ naming the fault, repairs it, and sees the check pass again."""
 
 from __future__ import annotations
 
-import json
 import re
-from datetime import timedelta
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from opscheck.rules.maintenance import DAYS
 from opscheck.timeutil import utc_now
+from selftests.faults.common import app_misbehaving, drop_keys, fields_replaced
 from selftests.harness import DEMO_PROFILE, broken
 from testenv import release
 
 pytestmark = pytest.mark.usefixtures("testenv_up")
 
 
-def test_tests_passed_fails_on_a_failed_e2e_test_and_on_missing_results(checks):
-    with checks.fails_then_recovers(
-        "predeploy.tests-passed",
-        broken(
-            lambda: release.write_junit("e2e", failing=("test_sign_document_end_to_end",)),
-            lambda: release.write_junit("e2e"),
-        ),
-    ) as r:
-        assert r.message == "1 test case(s) failed: qsign.e2e.test_sign_document_end_to_end (failure)"
+def junit_written(stage: str, **kw: Any) -> AbstractContextManager[None]:
+    """The stage's JUnit file written otherwise (`kw` as release.write_junit takes), then as healthy."""
+    return broken(lambda: release.write_junit(stage, **kw), lambda: release.write_junit(stage))
+
+
+def k6_summary_written(**kw: Any) -> AbstractContextManager[None]:
+    """The load test's summary written otherwise, then as healthy."""
+    return broken(lambda: release.write_k6_summary(**kw), release.write_k6_summary)
+
+
+def junit_dir_moved() -> AbstractContextManager[None]:
     saved = release.junit_dir().with_name("junit.saved")
-    with checks.fails_then_recovers(
+    return broken(lambda: release.junit_dir().rename(saved), lambda: saved.rename(release.junit_dir()))
+
+
+PREVIOUS = release.RELEASE.replace("-r2", "-r1")
+NOT_THIS_RELEASE = f"not results of release {release.RELEASE} from the last 7 days"
+# case -> (check, the fault at `now`, the message at `now` (a regex, in full)); `now` is the
+# test's start, to the second: the faults date files from it.
+RELEASE_FAULTS: dict[str, tuple[str, Callable[[datetime], AbstractContextManager[None]], Callable[[datetime], str]]] = {
+    "a failed e2e test": (
         "predeploy.tests-passed",
-        broken(lambda: release.junit_dir().rename(saved), lambda: saved.rename(release.junit_dir())),
-    ) as r:
-        assert r.message.startswith("no JUnit test results match ") and "release/junit/*.xml" in r.message
-
-
-def test_perf_test_fails_when_the_load_test_is_too_slow(checks):
-    with checks.fails_then_recovers(
+        lambda now: junit_written("e2e", failing=("test_sign_document_end_to_end",)),
+        lambda now: re.escape("1 test case(s) failed: qsign.e2e.test_sign_document_end_to_end (failure)"),
+    ),
+    "missing results": (
+        "predeploy.tests-passed",
+        lambda now: junit_dir_moved(),
+        lambda now: re.escape("no JUnit test results match ") + ".*" + re.escape("release/junit/*.xml") + ".*",
+    ),
+    "last release's results": (
+        "predeploy.tests-passed",
+        lambda now: junit_written("e2e", release=PREVIOUS),
+        lambda now: re.escape(
+            f"1 JUnit file(s) {NOT_THIS_RELEASE}: "
+            f"e2e.xml (testsuite e2e states release {PREVIOUS}, expected {release.RELEASE})"
+        ),
+    ),
+    "results past the window": (
+        "predeploy.tests-passed",
+        lambda now: junit_written("unit", ran_at=now - timedelta(days=10)),
+        lambda now: re.escape(
+            f"1 JUnit file(s) {NOT_THIS_RELEASE}: unit.xml (testsuite unit ran 10.0 days ago "
+            f"({now - timedelta(days=10):%Y-%m-%d %H:%M}Z), older than the 7-day release window)"
+        ),
+    ),
+    "a load test too slow": (
         "predeploy.perf-test",
-        broken(lambda: release.write_k6_summary(p95_ms=812.5, error_rate=0.004), release.write_k6_summary),
-    ) as r:
-        assert (
-            r.message
-            == "2 load-test threshold(s) missed: P95 latency (812.5ms over 500ms), error rate (0.004 over 0.001)"
-        )
+        lambda now: k6_summary_written(p95_ms=812.5, error_rate=0.004),
+        lambda now: re.escape(
+            "2 load-test threshold(s) missed: P95 latency (812.5ms over 500ms), error rate (0.004 over 0.001)"
+        ),
+    ),
+    "a load test past the window": (
+        "predeploy.perf-test",
+        lambda now: k6_summary_written(finished_at=now - timedelta(days=9)),
+        lambda now: re.escape(
+            f"not the load test of release {release.RELEASE} from the last 7 days: {release.k6_summary()} "
+            f"ran 9.0 days ago ({now - timedelta(days=9):%Y-%m-%d %H:%M}Z), older than the 7-day release window"
+        ),
+    ),
+    # `k6 run --summary-export` without the script's handleSummary fields
+    "a load test without a release": (
+        "predeploy.perf-test",
+        lambda now: broken(
+            lambda: drop_keys(release.k6_summary(), "release", "finished_at", "state"), release.write_k6_summary
+        ),
+        lambda now: re.escape(
+            f"not the load test of release {release.RELEASE} from the last 7 days: {release.k6_summary()} "
+            f"states no release (release), expected {release.RELEASE}"
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RELEASE_FAULTS)
+def test_release_artifact_checks_fail(checks, case):
+    check_id, fault, expected = RELEASE_FAULTS[case]
+    now = utc_now().replace(microsecond=0)
+    with checks.fails_then_recovers(check_id, fault(now)) as r:
+        assert re.fullmatch(expected(now), r.message), r.message
 
 
 def test_perf_test_errors_on_a_file_that_is_not_a_k6_summary(checks):
@@ -53,27 +111,6 @@ def test_perf_test_errors_on_a_file_that_is_not_a_k6_summary(checks):
         r = checks.one("predeploy.perf-test")
         assert r.outcome == "error" and "not a k6 summary export" in r.message
     checks.until("predeploy.perf-test", "passed")
-
-
-def test_tests_passed_fails_on_last_releases_results_and_on_results_past_the_window(checks):
-    previous = release.RELEASE.replace("-r2", "-r1")
-    with checks.fails_then_recovers(
-        "predeploy.tests-passed",
-        broken(lambda: release.write_junit("e2e", release=previous), lambda: release.write_junit("e2e")),
-    ) as r:
-        assert r.message == (
-            f"1 JUnit file(s) not results of release {release.RELEASE} from the last 7 days: "
-            f"e2e.xml (testsuite e2e states release {previous}, expected {release.RELEASE})"
-        )
-    ran_at = (utc_now() - timedelta(days=10)).replace(microsecond=0)
-    with checks.fails_then_recovers(
-        "predeploy.tests-passed",
-        broken(lambda: release.write_junit("unit", ran_at=ran_at), lambda: release.write_junit("unit")),
-    ) as r:
-        assert r.message == (
-            f"1 JUnit file(s) not results of release {release.RELEASE} from the last 7 days: unit.xml "
-            f"(testsuite unit ran 10.0 days ago ({ran_at:%Y-%m-%d %H:%M}Z), older than the 7-day release window)"
-        )
 
 
 def test_release_gates_check_the_release_named_on_the_command_line(checks):
@@ -93,30 +130,6 @@ def test_release_gates_check_the_release_named_on_the_command_line(checks):
         f"states release {release.RELEASE}, expected 1.5.0",
     )
     assert checks.one("predeploy.perf-test", args=("--release", release.RELEASE)).outcome == "passed"
-
-
-def test_perf_test_fails_on_a_load_test_past_the_window_and_without_a_release(checks):
-    finished = (utc_now() - timedelta(days=9)).replace(microsecond=0)
-    with checks.fails_then_recovers(
-        "predeploy.perf-test",
-        broken(lambda: release.write_k6_summary(finished_at=finished), release.write_k6_summary),
-    ) as r:
-        assert r.message == (
-            f"not the load test of release {release.RELEASE} from the last 7 days: {release.k6_summary()} "
-            f"ran 9.0 days ago ({finished:%Y-%m-%d %H:%M}Z), older than the 7-day release window"
-        )
-
-    def k6_export_only():  # `k6 run --summary-export` without the script's handleSummary fields
-        doc = json.loads(release.k6_summary().read_text())
-        for key in ("release", "finished_at", "state"):
-            del doc[key]
-        release.k6_summary().write_text(json.dumps(doc))
-
-    with checks.fails_then_recovers("predeploy.perf-test", broken(k6_export_only, release.write_k6_summary)) as r:
-        assert r.message == (
-            f"not the load test of release {release.RELEASE} from the last 7 days: {release.k6_summary()} "
-            f"states no release (release), expected {release.RELEASE}"
-        )
 
 
 def test_maintenance_window_fails_outside_the_window(checks, tmp_path: Path):
@@ -158,15 +171,7 @@ def test_rollout_complete_fails_while_the_new_revision_crashloops(checks):
 
 
 def test_api_smoke_fails_when_the_api_is_not_ready(checks):
-    from testenv import apps
-
-    with checks.fails_then_recovers(
-        "postdeploy.api-smoke",
-        broken(
-            lambda: apps.set_control("hsm-adapter", hsm_connected=False),
-            lambda: apps.set_control("hsm-adapter", hsm_connected=None),
-        ),
-    ) as r:
+    with checks.fails_then_recovers("postdeploy.api-smoke", app_misbehaving("hsm-adapter", hsm_connected=False)) as r:
         assert r.message == (
             "2 smoke request(s) failed: GET api-server /health/ready (HTTP 503, expected 200), "
             "GET signature-service /health/ready (HTTP 503, expected 200)"
@@ -174,13 +179,8 @@ def test_api_smoke_fails_when_the_api_is_not_ready(checks):
 
 
 def test_logs_recorded_fails_when_an_application_goes_silent(checks, tmp_path):
-    from testenv import apps
-
     profile = _profile_with(tmp_path, "quick-logs", logs__recent_minutes=0.25)
-    with broken(
-        lambda: apps.set_control("hsm-adapter", requests_per_second=0),
-        lambda: apps.set_control("hsm-adapter", requests_per_second=None),
-    ):
+    with app_misbehaving("hsm-adapter", requests_per_second=0):
         r = checks.until("postdeploy.logs-recorded", "failed", profile=profile, timeout=60)
         assert re.fullmatch(
             r"2 pod\(s\) not logging: qsign/hsm-adapter-\S+ \(no log line in 0.25 min\), "
@@ -190,51 +190,22 @@ def test_logs_recorded_fails_when_an_application_goes_silent(checks, tmp_path):
     checks.until("postdeploy.logs-recorded", "passed", profile=profile)
 
 
+POD_SECURITY = "/spec/template/spec/securityContext"
+CONTAINER_SECURITY = "/spec/template/spec/containers/0/securityContext"
+
+
 def test_security_settings_fail_on_a_privileged_root_container(checks):
-    from testenv import cluster
-
-    def escalate():
-        cluster.patch(
-            "Deployment",
-            "qsign",
-            "hsm-adapter",
-            [
-                {"op": "replace", "path": "/spec/template/spec/securityContext", "value": {"runAsUser": 0}},
-                {
-                    "op": "replace",
-                    "path": "/spec/template/spec/containers/0/securityContext",
-                    "value": {"privileged": True},
-                },
-            ],
-            kind_of_patch="json",
-        )
-
-    def restore():
-        cluster.patch(
-            "Deployment",
-            "qsign",
-            "hsm-adapter",
-            [
-                {
-                    "op": "replace",
-                    "path": "/spec/template/spec/securityContext",
-                    "value": {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
-                },
-                {
-                    "op": "replace",
-                    "path": "/spec/template/spec/containers/0/securityContext",
-                    "value": {
-                        "privileged": False,
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                },
-            ],
-            kind_of_patch="json",
-        )
-
-    with broken(escalate, restore):
+    escalated = {POD_SECURITY: {"runAsUser": 0}, CONTAINER_SECURITY: {"privileged": True}}
+    healthy = {
+        POD_SECURITY: {"runAsNonRoot": True, "runAsUser": 10001, "seccompProfile": {"type": "RuntimeDefault"}},
+        CONTAINER_SECURITY: {
+            "privileged": False,
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    }
+    with fields_replaced("Deployment", "qsign", "hsm-adapter", escalated, healthy):
         r = checks.until("postdeploy.security-settings", "failed")
         assert re.search(
             r"qsign/hsm-adapter-\S+ \(hsm-adapter: runs as root \(runAsUser 0\); hsm-adapter: privileged; "

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from selftests.faults.common import fails_with
 from selftests.harness import broken
 from testenv import cluster, external_secrets, faults
 from testenv import platform_services as platform
@@ -68,19 +69,7 @@ def test_velero_backups_fails_when_the_last_backups_are_missing(checks):
         ), r.message
 
 
-def test_velero_schedules_fails_on_a_paused_schedule_and_a_wrong_ttl(checks):
-    def break_it() -> None:
-        platform.set_schedule_spec("daily-backup", paused=True)
-        platform.set_schedule_spec("hankook-smartsensor-backup", template={"ttl": "72h0m0s"})
-
-    with checks.fails_then_recovers("monthly.velero-schedules", broken(break_it, platform.restore_velero)) as r:
-        assert r.message == (
-            "2 Velero Schedules not as agreed: velero/daily-backup (paused), "
-            "velero/hankook-smartsensor-backup (TTL 72h0m0s, agreed 720h)"
-        ), r.message
-
-
-# -- External Secrets, Argo CD ------------------------------------------------------
+# -- External Secrets --------------------------------------------------------------
 
 
 def test_externalsecrets_fails_when_the_vault_secret_is_removed(checks):
@@ -109,21 +98,6 @@ def test_externalsecrets_fails_when_the_vault_secret_is_removed(checks):
         ), [e["message"] for e in events]
 
 
-def test_argocd_apps_fails_on_an_out_of_sync_degraded_application(checks):
-    with checks.fails_then_recovers(
-        "daily.argocd-apps",
-        broken(
-            lambda: platform.set_application_state(platform.ARGOCD_NS, "qsign", "OutOfSync", "Degraded"),
-            lambda: platform.set_application_state(platform.ARGOCD_NS, "qsign", "Synced", "Healthy"),
-        ),
-    ) as r:
-        assert r.message == (
-            "1 Argo CD Applications not Synced and Healthy: argocd/qsign (OutOfSync, Degraded: "
-            "Deployment api-server exceeded its progress deadline, last sync Failed: one or more "
-            "objects failed to apply)"
-        ), r.message
-
-
 # -- CNI ----------------------------------------------------------------------------
 
 
@@ -150,22 +124,6 @@ def node_info(node: str, **fields: str):
     )
 
 
-def test_k8s_version_fails_on_a_kubelet_below_the_supported_minimum(checks):
-    with checks.fails_then_recovers("monthly.k8s-version", node_info("kwok-node-2", kubeletVersion="v1.31.4")) as r:
-        assert r.message == (
-            "1 Kubernetes versions out of the supported window: kwok-node-2 (kubelet v1.31.4 is "
-            "older than the supported minimum 1.32)"
-        ), r.message
-
-
-def test_version_skew_fails_on_a_kubelet_too_far_behind(checks):
-    with checks.fails_then_recovers("predeploy.version-skew", node_info("kwok-node-1", kubeletVersion="v1.29.15")) as r:
-        assert r.message == (
-            "1 version skew problems: kwok-node-1 (kubelet v1.29.15 is 4 minor versions behind "
-            f"the API server {K8S} (at most 3))"
-        ), r.message
-
-
 def test_version_skew_fails_on_an_upgrade_that_skips_a_minor(checks):
     r = checks.until("predeploy.version-skew", "failed", env={"OPSCHECK_K8S_TARGET_VERSION": "1.35.1"})
     assert r.message == (
@@ -175,27 +133,7 @@ def test_version_skew_fails_on_an_upgrade_that_skips_a_minor(checks):
     checks.until("predeploy.version-skew", "passed")
 
 
-def test_security_patches_fails_on_an_unpatched_kernel(checks):
-    with checks.fails_then_recovers(
-        "monthly.security-patches", node_info("kwok-node-0", kernelVersion="6.1.0-18-amd64")
-    ) as r:
-        assert r.message == (
-            "1 nodes below the agreed patch levels: kwok-node-0 (kernel 6.1.0-18-amd64 below 6.1.0-25)"
-        ), r.message
-
-
-# -- Helm, PDBs ---------------------------------------------------------------------
-
-
-def test_helm_releases_fails_on_a_failed_upgrade(checks):
-    with checks.fails_then_recovers(
-        "predeploy.helm-releases",
-        broken(
-            lambda: platform.put_helm_release(NS, "qsign", 3, "failed"),
-            lambda: platform.delete_helm_release(NS, "qsign", 3),
-        ),
-    ) as r:
-        assert r.message == "1 Helm releases failed or pending: qsign/qsign (revision 3 failed)", r.message
+# -- PDBs ---------------------------------------------------------------------------
 
 
 def restore_pdb(name: str) -> None:
@@ -209,30 +147,6 @@ def restore_pdb(name: str) -> None:
     )
 
 
-def test_pdb_fails_when_a_workload_loses_its_pdb(checks):
-    with checks.fails_then_recovers(
-        "predeploy.pdb",
-        broken(lambda: cluster.delete("PodDisruptionBudget", NS, "postgresql"), lambda: restore_pdb("postgresql")),
-    ) as r:
-        assert r.message == (
-            "1 workloads without a working PodDisruptionBudget: statefulset/qsign/postgresql (no PodDisruptionBudget)"
-        ), r.message
-
-
-def test_pdb_fails_on_a_pdb_that_allows_no_disruption(checks):
-    with checks.fails_then_recovers(
-        "predeploy.pdb",
-        broken(
-            lambda: cluster.patch("PodDisruptionBudget", NS, "vault", {"spec": {"maxUnavailable": 0}}),
-            lambda: restore_pdb("vault"),
-        ),
-    ) as r:
-        assert r.message.startswith(
-            "1 workloads without a working PodDisruptionBudget: statefulset/qsign/vault "
-            "(PDB vault allows no disruption (maxUnavailable 0 of 2 replicas)"
-        ), r.message
-
-
 # -- HPAs ---------------------------------------------------------------------------
 
 HPA_NAME = f"{platform.HPA[0]}/{platform.HPA[1]}"
@@ -242,7 +156,19 @@ def scaling_active(status: str):
     return lambda hpa: platform._hpa_condition(hpa, "ScalingActive").get("status") == status
 
 
-def test_hpa_behaviour_fails_when_the_metrics_are_unavailable(checks):
+# -- one fault, one check -----------------------------------------------------------
+
+
+def velero_schedules_off() -> None:
+    platform.set_schedule_spec("daily-backup", paused=True)
+    platform.set_schedule_spec("hankook-smartsensor-backup", template={"ttl": "72h0m0s"})
+
+
+def application_state(sync: str, health: str) -> None:
+    platform.set_application_state(platform.ARGOCD_NS, "qsign", sync, health)
+
+
+def hpa_on_unserved_metrics():
     """Scaling on runbook 002's http_requests_per_second alone: no custom-metrics adapter
     serves it, so the real HPA controller cannot compute a replica count."""
     rps = [
@@ -254,93 +180,160 @@ def test_hpa_behaviour_fails_when_the_metrics_are_unavailable(checks):
             },
         }
     ]
-    with checks.fails_then_recovers(
-        "weekly.hpa-behaviour",
-        broken(
-            lambda: platform.patch_hpa(*platform.HPA, {"metrics": rps}, until=scaling_active("False")),
-            platform.restore_hpa,
-        ),
-    ) as r:
-        assert r.message.startswith(
-            f"1 HPAs not working: {HPA_NAME} (metrics unavailable (ScalingActive False: FailedGetPodsMetric: "
-        ), r.message
+    return broken(
+        lambda: platform.patch_hpa(*platform.HPA, {"metrics": rps}, until=scaling_active("False")), platform.restore_hpa
+    )
 
 
-def test_hpa_behaviour_fails_when_pinned_at_max(checks):
-    with checks.fails_then_recovers(
-        "weekly.hpa-behaviour",
-        broken(lambda: platform.patch_hpa(*platform.HPA, {"maxReplicas": 3}), platform.restore_hpa),
-    ) as r:
-        assert r.message == f"1 HPAs not working: {HPA_NAME} (pinned at maxReplicas 3 (3 running))", r.message
-
-
-def test_hpa_configured_fails_when_the_bounds_change(checks):
+def hpa_bounds_changed():
     doc = platform._doc("HorizontalPodAutoscaler", *platform.HPA)
     metrics = [dict(m) for m in doc["spec"]["metrics"]]
     metrics[0] = {
         "type": "Resource",
         "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 90}},
     }
-    with checks.fails_then_recovers(
-        "monthly.hpa-configured",
-        broken(
-            lambda: platform.patch_hpa(*platform.HPA, {"maxReplicas": 10, "metrics": metrics}), platform.restore_hpa
-        ),
-    ) as r:
-        assert r.message == (
-            f"1 workloads without the agreed HPA: hpa/{HPA_NAME} (maxReplicas 10, agreed 20; "
-            "cpu target 90%, agreed 70%)"
-        ), r.message
+    return broken(
+        lambda: platform.patch_hpa(*platform.HPA, {"maxReplicas": 10, "metrics": metrics}), platform.restore_hpa
+    )
 
 
-# -- volumes, unused resources, cost, SPOF ------------------------------------------
-
-
-def test_pv_released_fails_on_a_released_volume(checks):
-    with checks.fails_then_recovers(
-        "monthly.pv-released",
-        broken(
-            lambda: platform.create_released_pv("opscheck-selftest-released"),
-            lambda: cluster.delete("PersistentVolume", None, "opscheck-selftest-released"),
-        ),
-    ) as r:
-        assert r.message == (
-            "1 PersistentVolumes Released or Failed: opscheck-selftest-released (Released, was "
-            "qsign/deleted-claim, reclaim policy Retain)"
-        ), r.message
-
-
-def test_unused_resources_fails_on_an_unmounted_pvc_and_an_unreferenced_configmap(checks):
-    def break_it() -> None:
+def unused_resources_made():
+    def make() -> None:
         platform.create_unused_pvc(NS, "opscheck-selftest-unused")
         platform.create_unused_configmap(NS, "opscheck-selftest-unused")
 
-    def repair() -> None:
+    def drop() -> None:
         platform.delete_unused_pvc(NS, "opscheck-selftest-unused")
         cluster.delete("ConfigMap", NS, "opscheck-selftest-unused")
 
-    with checks.fails_then_recovers("monthly.unused-resources", broken(break_it, repair)) as r:
-        assert r.message == (
+    return broken(make, drop)
+
+
+# case -> (check, the fault, the message in full (a regex))
+PLATFORM_FAULTS = {
+    "a paused velero schedule and a wrong ttl": (
+        "monthly.velero-schedules",
+        lambda: broken(velero_schedules_off, platform.restore_velero),
+        re.escape(
+            "2 Velero Schedules not as agreed: velero/daily-backup (paused), "
+            "velero/hankook-smartsensor-backup (TTL 72h0m0s, agreed 720h)"
+        ),
+    ),
+    "an argocd application out of sync and degraded": (
+        "daily.argocd-apps",
+        lambda: broken(
+            lambda: application_state("OutOfSync", "Degraded"), lambda: application_state("Synced", "Healthy")
+        ),
+        re.escape(
+            "1 Argo CD Applications not Synced and Healthy: argocd/qsign (OutOfSync, Degraded: "
+            "Deployment api-server exceeded its progress deadline, last sync Failed: one or more "
+            "objects failed to apply)"
+        ),
+    ),
+    "a kubelet below the supported minimum": (
+        "monthly.k8s-version",
+        lambda: node_info("kwok-node-2", kubeletVersion="v1.31.4"),
+        re.escape(
+            "1 Kubernetes versions out of the supported window: kwok-node-2 (kubelet v1.31.4 is "
+            "older than the supported minimum 1.32)"
+        ),
+    ),
+    "a kubelet too far behind": (
+        "predeploy.version-skew",
+        lambda: node_info("kwok-node-1", kubeletVersion="v1.29.15"),
+        re.escape(
+            "1 version skew problems: kwok-node-1 (kubelet v1.29.15 is 4 minor versions behind "
+            f"the API server {K8S} (at most 3))"
+        ),
+    ),
+    "an unpatched kernel": (
+        "monthly.security-patches",
+        lambda: node_info("kwok-node-0", kernelVersion="6.1.0-18-amd64"),
+        re.escape("1 nodes below the agreed patch levels: kwok-node-0 (kernel 6.1.0-18-amd64 below 6.1.0-25)"),
+    ),
+    "a failed helm upgrade": (
+        "predeploy.helm-releases",
+        lambda: broken(
+            lambda: platform.put_helm_release(NS, "qsign", 3, "failed"),
+            lambda: platform.delete_helm_release(NS, "qsign", 3),
+        ),
+        re.escape("1 Helm releases failed or pending: qsign/qsign (revision 3 failed)"),
+    ),
+    "a workload without its pdb": (
+        "predeploy.pdb",
+        lambda: broken(
+            lambda: cluster.delete("PodDisruptionBudget", NS, "postgresql"), lambda: restore_pdb("postgresql")
+        ),
+        re.escape(
+            "1 workloads without a working PodDisruptionBudget: statefulset/qsign/postgresql (no PodDisruptionBudget)"
+        ),
+    ),
+    "a pdb allowing no disruption": (
+        "predeploy.pdb",
+        lambda: broken(
+            lambda: cluster.patch("PodDisruptionBudget", NS, "vault", {"spec": {"maxUnavailable": 0}}),
+            lambda: restore_pdb("vault"),
+        ),
+        re.escape(
+            "1 workloads without a working PodDisruptionBudget: statefulset/qsign/vault "
+            "(PDB vault allows no disruption (maxUnavailable 0 of 2 replicas)"
+        )
+        + ".*",
+    ),
+    "hpa metrics unavailable": (
+        "weekly.hpa-behaviour",
+        hpa_on_unserved_metrics,
+        re.escape(f"1 HPAs not working: {HPA_NAME} (metrics unavailable (ScalingActive False: FailedGetPodsMetric: ")
+        + ".*",
+    ),
+    "hpa pinned at max": (
+        "weekly.hpa-behaviour",
+        lambda: broken(lambda: platform.patch_hpa(*platform.HPA, {"maxReplicas": 3}), platform.restore_hpa),
+        re.escape(f"1 HPAs not working: {HPA_NAME} (pinned at maxReplicas 3 (3 running))"),
+    ),
+    "hpa bounds changed": (
+        "monthly.hpa-configured",
+        hpa_bounds_changed,
+        re.escape(
+            f"1 workloads without the agreed HPA: hpa/{HPA_NAME} (maxReplicas 10, agreed 20; "
+            "cpu target 90%, agreed 70%)"
+        ),
+    ),
+    "a released volume": (
+        "monthly.pv-released",
+        lambda: broken(
+            lambda: platform.create_released_pv("opscheck-selftest-released"),
+            lambda: cluster.delete("PersistentVolume", None, "opscheck-selftest-released"),
+        ),
+        re.escape(
+            "1 PersistentVolumes Released or Failed: opscheck-selftest-released (Released, was "
+            "qsign/deleted-claim, reclaim policy Retain)"
+        ),
+    ),
+    "an unmounted pvc and an unreferenced configmap": (
+        "monthly.unused-resources",
+        unused_resources_made,
+        re.escape(
             "2 unused resources: pvc/qsign/opscheck-selftest-unused (Bound, mounted by no pod), "
             "configmap/qsign/opscheck-selftest-unused (referenced by no pod or workload)"
-        ), r.message
-
-
-def test_cost_review_fails_on_an_over_provisioned_workload(checks):
-    with checks.fails_then_recovers(
+        ),
+    ),
+    "an over-provisioned workload": (
         "monthly.cost-review",
-        broken(
+        lambda: broken(
             lambda: platform.set_pod_cpu_usage(NS, "app=vault", "1m"),
             lambda: platform.set_pod_cpu_usage(NS, "app=vault", None),
         ),
-    ) as r:
-        assert re.fullmatch(
-            r"1 workloads over-provisioned: qsign/vault \(CPU requests 500m, uses [12]m "
-            r"\(0\.[2-4]% < 10%\)\)",
-            r.message,
-        ), r.message
+        r"1 workloads over-provisioned: qsign/vault \(CPU requests 500m, uses [12]m \(0\.[2-4]% < 10%\)\)",
+    ),
+    "a workload with one replica": (
+        "quarterly.spof",
+        lambda: faults.scaled(NS, "vault", 1, "StatefulSet"),
+        re.escape("1 single points of failure: statefulset/qsign/vault (1 replica)"),
+    ),
+}
 
 
-def test_spof_fails_on_a_workload_with_one_replica(checks):
-    with checks.fails_then_recovers("quarterly.spof", faults.scaled(NS, "vault", 1, "StatefulSet")) as r:
-        assert r.message == "1 single points of failure: statefulset/qsign/vault (1 replica)", r.message
+@pytest.mark.parametrize("case", PLATFORM_FAULTS)
+def test_platform_checks_fail(checks, case):
+    fails_with(checks, PLATFORM_FAULTS[case])

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from selftests.faults.common import app_misbehaving, fails_with
 from selftests.harness import broken
 from testenv import apps, postgres, vault
 
@@ -36,51 +37,62 @@ def _stop_app(app: str) -> None:
 
 
 def test_hsm_connected_fails_when_the_hsm_link_drops(checks):
-    with checks.fails_then_recovers(
-        "daily.hsm-connected",
-        broken(
-            lambda: apps.set_control("hsm-adapter", hsm_connected=False),
-            lambda: apps.set_control("hsm-adapter", hsm_connected=None),
-        ),
-    ) as r:
+    with checks.fails_then_recovers("daily.hsm-connected", app_misbehaving("hsm-adapter", hsm_connected=False)) as r:
         assert r.message == "hsm-adapter reports HSM connection DOWN (HTTP 503)"
         assert r.evidence["measured"] == "DOWN"
 
 
-def test_vault_unsealed_fails_when_sealed(checks):
-    with checks.fails_then_recovers("daily.vault-unsealed", broken(vault.seal, vault.unseal)) as r:
-        assert r.message == "Vault at http://127.0.0.1:18200 is sealed"
+# case -> (check, the fault, its outcome (at the first run, without waiting), the message in full)
+STOPPED_SERVER_OUTCOMES = {
+    "vault down": (
+        "daily.vault-unsealed",
+        lambda: broken(vault.stop_server, vault.start_server),
+        "failed",
+        re.escape("Vault at http://127.0.0.1:18200 unreachable: connection refused"),
+    ),
+    # Reading through a down Vault cannot evaluate the audit log: error, not failure.
+    "audit log through a down vault": (
+        "daily.audit-log",
+        lambda: broken(vault.stop_server, vault.start_server),
+        "error",
+        re.escape("could not evaluate: Vault at http://127.0.0.1:18200 unreachable: connection refused"),
+    ),
+    "postgres down": (
+        "daily.postgres-select1",
+        lambda: broken(postgres.stop_server, postgres.start_server),
+        "failed",
+        re.escape("PostgreSQL opscheck@127.0.0.1:15432/qsign: ") + ".*(refused|could not connect).*",
+    ),
+}
 
 
-def test_vault_unsealed_fails_when_vault_is_down(checks):
-    with broken(vault.stop_server, vault.start_server):
-        r = checks.one("daily.vault-unsealed")
-        assert r.outcome == "failed"
-        assert r.message == "Vault at http://127.0.0.1:18200 unreachable: connection refused"
-    checks.until("daily.vault-unsealed", "passed")
+@pytest.mark.parametrize("case", STOPPED_SERVER_OUTCOMES)
+def test_a_stopped_server_is_seen_at_the_first_run(checks, case):
+    check_id, fault, outcome, expected = STOPPED_SERVER_OUTCOMES[case]
+    with fault():
+        r = checks.one(check_id)
+        assert r.outcome == outcome
+        assert re.fullmatch(expected, r.message), r.message
+    checks.until(check_id, "passed")
 
 
-def test_audit_log_fails_without_an_audit_device(checks):
-    with checks.fails_then_recovers("daily.audit-log", broken(vault.restart_without_audit, vault.start_server)) as r:
-        assert r.message == "Vault at http://127.0.0.1:18200 has no audit device enabled"
+VAULT_FAULTS = {
+    "sealed": (
+        "daily.vault-unsealed",
+        lambda: broken(vault.seal, vault.unseal),
+        re.escape("Vault at http://127.0.0.1:18200 is sealed"),
+    ),
+    "no audit device": (
+        "daily.audit-log",
+        lambda: broken(vault.restart_without_audit, vault.start_server),
+        re.escape("Vault at http://127.0.0.1:18200 has no audit device enabled"),
+    ),
+}
 
 
-def test_audit_log_is_an_error_when_vault_is_down(checks):
-    """Reading through a down Vault cannot evaluate the audit log: error, not failure."""
-    with broken(vault.stop_server, vault.start_server):
-        r = checks.one("daily.audit-log")
-        assert r.outcome == "error"
-        assert r.message == "could not evaluate: Vault at http://127.0.0.1:18200 unreachable: connection refused"
-    checks.until("daily.audit-log", "passed")
-
-
-def test_postgres_select1_fails_when_the_server_stops(checks):
-    with broken(postgres.stop_server, postgres.start_server):
-        r = checks.one("daily.postgres-select1")
-        assert r.outcome == "failed"
-        assert r.message.startswith("PostgreSQL opscheck@127.0.0.1:15432/qsign: ")
-        assert "refused" in r.message or "could not connect" in r.message
-    checks.until("daily.postgres-select1", "passed")
+@pytest.mark.parametrize("case", VAULT_FAULTS)
+def test_vault_checks_fail(checks, case):
+    fails_with(checks, VAULT_FAULTS[case])
 
 
 def test_disk_usage_fails_when_the_database_volume_fills(checks):
@@ -95,32 +107,23 @@ def test_disk_usage_fails_when_the_database_volume_fills(checks):
         assert re.search(r"volume qsign/data-postgresql-0 \(9\d(\.\d)?% used\)", r.message), r.message
 
 
-def test_api_latency_fails_when_responses_slow_down(checks, short_window_profile):
-    with checks.fails_then_recovers(
+LATENCY_FAULTS = {
+    "api": (
         "daily.api-latency",
-        broken(
-            lambda: apps.set_control("api-server", latency_ms=900),
-            lambda: apps.set_control("api-server", latency_ms=None),
-        ),
-        timeout=120,
-        profile=short_window_profile,
-    ) as r:
-        assert re.match(r"average API response time over 20s \d+(\.\d)? ms is over the threshold 200 ms", r.message), (
-            r.message
-        )
-
-
-def test_signature_latency_fails_when_signing_slows_down(checks, short_window_profile):
-    with checks.fails_then_recovers(
+        lambda: app_misbehaving("api-server", latency_ms=900),
+        r"average API response time over 20s \d+(\.\d)? ms is over the threshold 200 ms.*",
+    ),
+    "signatures": (
         "daily.signature-latency",
-        broken(
-            lambda: apps.set_control("signature-service", latency_ms=1500),
-            lambda: apps.set_control("signature-service", latency_ms=None),
-        ),
-        timeout=120,
-        profile=short_window_profile,
-    ) as r:
-        assert "average signature time over 20s" in r.message and "over the threshold 500 ms" in r.message
+        lambda: app_misbehaving("signature-service", latency_ms=1500),
+        r".*average signature time over 20s.*over the threshold 500 ms.*",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", LATENCY_FAULTS)
+def test_latency_fails_when_responses_slow_down(checks, short_window_profile, case):
+    fails_with(checks, LATENCY_FAULTS[case], timeout=120, profile=short_window_profile)
 
 
 def test_latency_is_an_error_when_prometheus_has_no_data(checks, tmp_path):

@@ -9,11 +9,13 @@ import os
 import re
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 import yaml
 
+from selftests.faults.common import FaultCase, fails_with
 from selftests.harness import REPO, broken
 from testenv import controlplane, coredns, faults, procs, rediscache, systems, vault
 
@@ -32,21 +34,6 @@ def crashloop(namespace: str, deployment: str):
 # ------------------------------------------------------------------------- SmartSensor (002)
 
 
-def test_top_usage_fails_when_a_pod_nears_its_memory_limit(checks):
-    ns, app = "hankook-smartsensor", "sensor-gateway"
-    with checks.fails_then_recovers(
-        "daily.top-usage",
-        broken(lambda: systems.set_pod_memory(ns, app, "480Mi"), lambda: systems.set_pod_memory(ns, app, None)),
-        timeout=30,
-        profile=SMARTSENSOR,
-    ) as r:
-        assert re.search(
-            r"heavy pods near their memory limit: hankook-smartsensor/sensor-gateway-\S+ "
-            r"\(memory 480Mi is 93\.8% of its 512Mi limit\)",
-            r.message,
-        ), r.message
-
-
 def test_redis_ping_fails_when_redis_is_down(checks):
     with broken(rediscache.stop_server, rediscache.up):
         r = checks.until("daily.redis-ping", "failed", timeout=30, profile=SMARTSENSOR)
@@ -54,115 +41,82 @@ def test_redis_ping_fails_when_redis_is_down(checks):
     checks.until("daily.redis-ping", "passed", profile=SMARTSENSOR)
 
 
-def test_redis_memory_fails_when_the_cache_fills(checks):
-    with checks.fails_then_recovers(
+def system_logged(log_file: str, lines: list[str]):
+    """`lines` in a system's log file (its pods show them), rotated away on exit."""
+    return broken(lambda: systems.write_log_lines(log_file, lines), lambda: systems.rotate_log(log_file))
+
+
+API_SERVER_ERRORS = [
+    systems.message(
+        "api-server",
+        "ERROR",
+        f"[http-nio-8000-exec-{i}] c.h.s.api.SensorController: "
+        f"sensor batch rejected: DataIntegrityViolationException (vehicle {1000 + i})",
+    )
+    for i in range(25)
+]
+BLOCKED_LOGINS = [
+    systems.message(
+        "oauth2-server", "WARN", f"login failed user=driver{i} from 198.51.100.{i}: account blocked after 5 attempts"
+    )
+    for i in range(25)
+]
+# case -> (check, the fault, the message in full (a regex)), with the SmartSensor profile
+SMARTSENSOR_FAULTS = {
+    "a pod near its memory limit": (
+        "daily.top-usage",
+        lambda: broken(
+            lambda: systems.set_pod_memory("hankook-smartsensor", "sensor-gateway", "480Mi"),
+            lambda: systems.set_pod_memory("hankook-smartsensor", "sensor-gateway", None),
+        ),
+        r".*heavy pods near their memory limit: hankook-smartsensor/sensor-gateway-\S+ "
+        r"\(memory 480Mi is 93\.8% of its 512Mi limit\).*",
+    ),
+    "the cache fills": (
         "weekly.redis-memory",
-        broken(lambda: rediscache.fill_memory(95), rediscache.clear_fill),
-        timeout=30,
-        profile=SMARTSENSOR,
-    ) as r:
-        assert re.fullmatch(
-            r"Redis 127\.0\.0\.1:16379: used_memory \d+\.\d MiB is 9\d\.\d% of maxmemory 64\.0 MiB, "
-            r"over 80%",
-            r.message,
-        ), r.message
-
-
-def test_redis_memory_fails_when_the_hit_rate_drops(checks):
-    with checks.fails_then_recovers(
+        lambda: broken(lambda: rediscache.fill_memory(95), rediscache.clear_fill),
+        r"Redis 127\.0\.0\.1:16379: used_memory \d+\.\d MiB is 9\d\.\d% of maxmemory 64\.0 MiB, over 80%",
+    ),
+    "the hit rate drops": (
         "weekly.redis-memory",
-        broken(lambda: rediscache.lookups(hits=0, misses=1500), rediscache.reset_stats),
-        timeout=30,
-        profile=SMARTSENSOR,
-    ) as r:
-        assert re.fullmatch(
-            r"Redis 127\.0\.0\.1:16379: cache hit rate \d+\.\d% \(\d+ lookups\) is under 80%", r.message
-        ), r.message
-
-
-def test_health_endpoints_fail_when_the_smartsensor_api_is_down(checks):
-    with checks.fails_then_recovers(
+        lambda: broken(lambda: rediscache.lookups(hits=0, misses=1500), rediscache.reset_stats),
+        r"Redis 127\.0\.0\.1:16379: cache hit rate \d+\.\d% \(\d+ lookups\) is under 80%",
+    ),
+    "the api is down": (
         "daily.health-endpoints",
-        broken(
+        lambda: broken(
             lambda: systems.set_endpoint("smartsensor-api", "DOWN"), lambda: systems.set_endpoint("smartsensor-api")
         ),
-        timeout=30,
-        profile=SMARTSENSOR,
-    ) as r:
-        assert r.message == "1 health endpoints not UP: api /health (HTTP 503, status DOWN)"
-
-
-def test_error_logs_fail_on_a_day_of_api_server_errors(checks):
-    lines = [
-        systems.message(
-            "api-server",
-            "ERROR",
-            f"[http-nio-8000-exec-{i}] c.h.s.api.SensorController: "
-            f"sensor batch rejected: DataIntegrityViolationException (vehicle {1000 + i})",
-        )
-        for i in range(25)
-    ]
-    with checks.fails_then_recovers(
+        re.escape("1 health endpoints not UP: api /health (HTTP 503, status DOWN)"),
+    ),
+    "a day of api server errors": (
         "daily.error-logs",
-        broken(
-            lambda: systems.write_log_lines("smartsensor-api-server.log", lines),
-            lambda: systems.rotate_log("smartsensor-api-server.log"),
-        ),
-        timeout=30,
-        profile=SMARTSENSOR,
-    ) as r:
-        assert re.fullmatch(
-            r"1 apps over 20 ERROR lines in the last 1 day, 0:00:00: api-server \(\d+ ERROR lines\)", r.message
-        ), r.message
-
-
-def test_security_events_fail_on_blocked_logins(checks):
-    lines = [
-        systems.message(
-            "oauth2-server",
-            "WARN",
-            f"login failed user=driver{i} from 198.51.100.{i}: account blocked after 5 attempts",
-        )
-        for i in range(25)
-    ]
-    with checks.fails_then_recovers(
+        lambda: system_logged("smartsensor-api-server.log", API_SERVER_ERRORS),
+        r"1 apps over 20 ERROR lines in the last 1 day, 0:00:00: api-server \(\d+ ERROR lines\)",
+    ),
+    "blocked logins": (
         "daily.abnormal-access",
-        broken(
-            lambda: systems.write_log_lines("smartsensor-oauth2-server.log", lines),
-            lambda: systems.rotate_log("smartsensor-oauth2-server.log"),
-        ),
-        timeout=30,
-        profile=SMARTSENSOR,
-    ) as r:
-        assert r.message.startswith(
-            "access attempts matching /(failed|unauthorized|blocked)/ in the last 1 day, 0:00:00 "
-        ), r.message
-        assert "is over the threshold 20: hankook-security/oauth2-server-0 (25 attempts)" in r.message
-
-
-def test_pvc_bound_fails_on_a_pending_smartsensor_claim(checks):
-    ns = "hankook-smartsensor"
-    with checks.fails_then_recovers(
-        "daily.pvc-bound", faults.pending_pvc(ns, "opscheck-selftest-pending"), timeout=30, profile=SMARTSENSOR
-    ) as r:
-        assert r.message == "1 PVCs not Bound: hankook-smartsensor/opscheck-selftest-pending (Pending)"
-
-
-def test_node_disk_fails_when_the_image_filesystem_fills(checks):
-    with checks.fails_then_recovers(
+        lambda: system_logged("smartsensor-oauth2-server.log", BLOCKED_LOGINS),
+        re.escape("access attempts matching /(failed|unauthorized|blocked)/ in the last 1 day, 0:00:00 ")
+        + ".*"
+        + re.escape("is over the threshold 20: hankook-security/oauth2-server-0 (25 attempts)")
+        + ".*",
+    ),
+    "the image filesystem fills": (
         "daily.node-disk",
-        broken(lambda: controlplane.fill_node_fs(90), controlplane.clear_node_fs),
-        timeout=30,
-        profile=SMARTSENSOR,
-    ) as r:
-        assert re.fullmatch(
-            r"1 node filesystems over 80% used: demo-node:\S+/control-plane/var-lib-containerd "
-            r"\(9\d% used\)",
-            r.message,
-        ), r.message
+        lambda: broken(lambda: controlplane.fill_node_fs(90), controlplane.clear_node_fs),
+        r"1 node filesystems over 80% used: demo-node:\S+/control-plane/var-lib-containerd \(9\d% used\)",
+    ),
+}
 
 
-# ---------------------------------------------------------------------------- Titanium (003)
+SMARTSENSOR_OBJECT_FAULTS = {
+    "a pending claim": (
+        "daily.pvc-bound",
+        lambda: faults.pending_pvc("hankook-smartsensor", "opscheck-selftest-pending"),
+        re.escape("1 PVCs not Bound: hankook-smartsensor/opscheck-selftest-pending (Pending)"),
+    ),
+}
 
 
 def test_pods_running_fails_on_a_crashlooping_titanium_pod(checks):
@@ -174,44 +128,62 @@ def test_pods_running_fails_on_a_crashlooping_titanium_pod(checks):
         ), r.message
 
 
-def test_endpoints_ready_fails_when_a_titanium_service_has_no_pod(checks):
-    ns, name = "titanium-prod", "prod-blog-service-deployment"
-    with checks.fails_then_recovers(
-        "daily.endpoints-ready", faults.scaled_down(ns, name), timeout=30, profile=TITANIUM
-    ) as r:
-        assert r.message == "1 services without ready endpoints: titanium-prod/prod-blog-service (no ready endpoint)"
+USER_SERVICE_TIMEOUTS = [
+    systems.message(
+        "user-service",
+        "ERROR",
+        f"Database connection timeout after {3000 + i}ms (request {i:06x}) from 10.244.1.{i % 200}",
+    )
+    for i in range(120)
+]
+# case -> (check, the fault, the message in full (a regex)), with the Titanium profile:
+# the services behind the cluster (DNS, the apps' log files)
+TITANIUM_SERVICE_FAULTS = {
+    "dns stops answering": (
+        "daily.cluster-dns",
+        lambda: broken(coredns.stop_server, coredns.start_server),
+        r"cluster DNS resolver 127\.0\.0\.1:15353: no answer from 127\.0\.0\.1:15353 within 2s "
+        r"\(query \S+\.svc\.cluster\.local\)",
+    ),
+    "the dns service has no endpoints": (
+        "daily.cluster-dns",
+        lambda: faults.scaled_down("kube-system", "coredns"),
+        re.escape("1 cluster DNS problems: service/kube-system/kube-dns (cluster DNS Service has no ready endpoint)")
+        + ".*",
+    ),
+    # both user-service replicas show the file: each counts its own lines
+    "a recurring error": (
+        "weekly.error-patterns",
+        lambda: system_logged("titanium-user-service.log", USER_SERVICE_TIMEOUTS),
+        r"1 error patterns seen more than 100 times in 7 days: user-service: \[user-service\] "
+        r"Database connection timeout after <n>ms \(request <n>\) from <ip> \(240 times\)",
+    ),
+}
 
 
-def test_cluster_dns_fails_when_dns_stops_answering(checks):
-    with checks.fails_then_recovers(
-        "daily.cluster-dns", broken(coredns.stop_server, coredns.start_server), timeout=30, profile=TITANIUM
-    ) as r:
-        assert re.fullmatch(
-            r"cluster DNS resolver 127\.0\.0\.1:15353: no answer from 127\.0\.0\.1:15353 within 2s "
-            r"\(query \S+\.svc\.cluster\.local\)",
-            r.message,
-        ), r.message
-
-
-def test_cluster_dns_fails_when_the_dns_service_has_no_endpoints(checks):
-    with checks.fails_then_recovers(
-        "daily.cluster-dns", faults.scaled_down("kube-system", "coredns"), timeout=30, profile=TITANIUM
-    ) as r:
-        assert r.message.startswith(
-            "1 cluster DNS problems: service/kube-system/kube-dns (cluster DNS Service has no ready endpoint)"
-        ), r.message
-
-
-def test_postgres_backup_fails_when_the_titanium_backup_job_fails(checks):
-    ns, name = "titanium-prod", "postgres-backup"
-    with checks.fails_then_recovers(
-        "daily.postgres-backup", faults.failing_backup(ns, name), timeout=30, profile=TITANIUM
-    ) as r:
-        assert re.fullmatch(
-            r"backup titanium-prod/postgres-backup: last job postgres-backup-manual-\w+ failed "
-            r"\(BackoffLimitExceeded\)",
-            r.message,
-        ), r.message
+# The Titanium cluster's own objects (the kubernetes stream).
+TITANIUM_FAULTS = {
+    "a service without a pod": (
+        "daily.endpoints-ready",
+        lambda: faults.scaled_down("titanium-prod", "prod-blog-service-deployment"),
+        re.escape("1 services without ready endpoints: titanium-prod/prod-blog-service (no ready endpoint)"),
+    ),
+    "the backup job fails": (
+        "daily.postgres-backup",
+        lambda: faults.failing_backup("titanium-prod", "postgres-backup"),
+        r"backup titanium-prod/postgres-backup: last job postgres-backup-manual-\w+ failed \(BackoffLimitExceeded\)",
+    ),
+    "a node without a ready shipper": (
+        "daily.log-pipeline",
+        lambda: broken(
+            lambda: systems.set_daemonset_fault("monitoring", "promtail", "crashloop"),
+            lambda: systems.set_daemonset_fault("monitoring", "promtail", None),
+        ),
+        r"\d log pipeline problems: daemonset/monitoring/promtail \(numberReady [0-2], "
+        r"numberAvailable [0-2] of 3 desired\), monitoring/promtail-\w+ \(on kwok-node-\d: "
+        r"CrashLoopBackOff\).*",
+    ),
+}
 
 
 def test_backup_job_history_fails_when_a_day_of_the_week_has_no_run(checks):
@@ -241,50 +213,6 @@ def test_backup_job_history_fails_when_a_day_of_the_week_has_no_run(checks):
         assert r.message == (
             f"1 backup runs missing or failed over 7 days: titanium-prod/postgres-backup {fire:%Y-%m-%d %H:%M}Z "
             "(no run: no Job for this schedule fire)"
-        ), r.message
-
-
-def test_log_pipeline_fails_when_a_node_has_no_ready_shipper(checks):
-    with checks.fails_then_recovers(
-        "daily.log-pipeline",
-        broken(
-            lambda: systems.set_daemonset_fault("monitoring", "promtail", "crashloop"),
-            lambda: systems.set_daemonset_fault("monitoring", "promtail", None),
-        ),
-        timeout=30,
-        profile=TITANIUM,
-    ) as r:
-        assert re.match(
-            r"\d log pipeline problems: daemonset/monitoring/promtail \(numberReady [0-2], "
-            r"numberAvailable [0-2] of 3 desired\), monitoring/promtail-\w+ \(on kwok-node-\d: "
-            r"CrashLoopBackOff\)",
-            r.message,
-        ), r.message
-
-
-def test_error_patterns_fail_on_a_recurring_error(checks):
-    lines = [
-        systems.message(
-            "user-service",
-            "ERROR",
-            f"Database connection timeout after {3000 + i}ms (request {i:06x}) from 10.244.1.{i % 200}",
-        )
-        for i in range(120)
-    ]
-    with checks.fails_then_recovers(
-        "weekly.error-patterns",
-        broken(
-            lambda: systems.write_log_lines("titanium-user-service.log", lines),
-            lambda: systems.rotate_log("titanium-user-service.log"),
-        ),
-        timeout=30,
-        profile=TITANIUM,
-    ) as r:
-        # both user-service replicas show the file: each counts its own lines
-        assert re.fullmatch(
-            r"1 error patterns seen more than 100 times in 7 days: user-service: \[user-service\] "
-            r"Database connection timeout after <n>ms \(request <n>\) from <ip> \(240 times\)",
-            r.message,
         ), r.message
 
 
@@ -329,11 +257,29 @@ ETCD_FAULTS = {
 }
 
 
-@pytest.mark.parametrize("case", ETCD_FAULTS)
-def test_etcd_snapshot_checks_fail(checks, case):
-    check_id, fault, expected = ETCD_FAULTS[case]
-    with checks.fails_then_recovers(check_id, fault(), timeout=30, profile=DEMO) as r:
-        assert re.fullmatch(expected, r.message), r.message
+def by_profile(tables: dict[Path, dict[str, FaultCase]]) -> list[Any]:
+    """(profile, case) parameters over tables of fault cases, each run with its system's profile."""
+    return [
+        pytest.param(profile, case, id=f"{profile.stem}: {case}") for profile, table in tables.items() for case in table
+    ]
+
+
+# The services behind the systems' clusters (the services stream).
+SERVICE_FAULTS = {SMARTSENSOR: SMARTSENSOR_FAULTS, TITANIUM: TITANIUM_SERVICE_FAULTS, DEMO: ETCD_FAULTS}
+
+
+@pytest.mark.parametrize(("profile", "case"), by_profile(SERVICE_FAULTS))
+def test_system_service_checks_fail(checks, profile, case):
+    fails_with(checks, SERVICE_FAULTS[profile][case], timeout=30, profile=profile)
+
+
+# The systems' own Kubernetes objects (the kubernetes stream).
+OBJECT_FAULTS = {SMARTSENSOR: SMARTSENSOR_OBJECT_FAULTS, TITANIUM: TITANIUM_FAULTS}
+
+
+@pytest.mark.parametrize(("profile", "case"), by_profile(OBJECT_FAULTS))
+def test_system_object_checks_fail(checks, profile, case):
+    fails_with(checks, OBJECT_FAULTS[profile][case], timeout=30, profile=profile)
 
 
 def test_vault_pods_fails_when_vault_is_sealed(checks):

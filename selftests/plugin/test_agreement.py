@@ -75,44 +75,41 @@ def hsm(profile):
     component_absent(["hsm"], "hsm", "no hsm_service in this profile")
 '''
 
-MORE_CHECKS = """
-from opscheck.check import check
 
+def generated_check(
+    name: str, title: str, body: str, covers: str, fixture: str | None = None, remediation: str = "x"
+) -> str:
+    """The source of check `daily.<name>`, its test taking `fixture` (if any) and `evidence`."""
+    params = f"{fixture}, evidence" if fixture else "evidence"
+    return f"""
 
-@check(id="daily.waived", title="waived", severity="high", covers=["000.daily.pvc-bound"], remediation="x")
-def test_waived(evidence):
-    evidence.expect_none([{"object": "qsign/old-pvc", "detail": "Released"}], "PVCs not Bound")
-
-
-@check(id="daily.required-absent", title="required", severity="high", covers=["000.daily.hsm-connected"],
-       remediation="configure the HSM")
-def test_required_absent(hsm, evidence):
-    pass
-
-
-@check(id="daily.dep-first", title="first read", severity="high", covers=["000.daily.vault-unsealed"],
-       remediation="x")
-def test_dep_first(dependency, evidence):
-    evidence.expect_none([] if dependency.read() == "ok" else [{"object": "x"}], "bad answers")
-
-
-@check(id="daily.dep-call", title="read in the call", severity="high", covers=["000.daily.vault-unsealed"],
-       remediation="x")
-def test_dep_call(dependency, evidence):
-    dependency.read()
-
-
-@check(id="daily.dep-setup", title="read at setup", severity="high", covers=["000.daily.vault-unsealed"],
-       remediation="x")
-def test_dep_setup(read_at_setup, evidence):
-    pass
-
-
-@check(id="daily.dep-teardown", title="read at teardown", severity="high", covers=["000.daily.vault-unsealed"],
-       remediation="x")
-def test_dep_teardown(read_at_teardown, evidence):
-    evidence.expect_none([], "bad answers")
+@check(id="daily.{name}", title="{title}", severity="high", covers=["{covers}"], remediation="{remediation}")
+def test_{name.replace("-", "_")}({params}):
+    {body}
 """
+
+
+# The one dependency check that passes: it reads the dependency's first (and only) answer.
+FIRST_READ_JUDGED = 'evidence.expect_none([] if dependency.read() == "ok" else [{"object": "x"}], "bad answers")'
+MORE_CHECKS = (
+    "\nfrom opscheck.check import check\n"
+    + generated_check(
+        "waived",
+        "waived",
+        'evidence.expect_none([{"object": "qsign/old-pvc", "detail": "Released"}], "PVCs not Bound")',
+        "000.daily.pvc-bound",
+    )
+    + generated_check("required-absent", "required", "pass", "000.daily.hsm-connected", "hsm", "configure the HSM")
+    + "".join(
+        generated_check(name, title, body, "000.daily.vault-unsealed", fixture)
+        for name, title, fixture, body in [
+            ("dep-first", "first read", "dependency", FIRST_READ_JUDGED),
+            ("dep-call", "read in the call", "dependency", "dependency.read()"),
+            ("dep-setup", "read at setup", "read_at_setup", "pass"),
+            ("dep-teardown", "read at teardown", "read_at_teardown", 'evidence.expect_none([], "bad answers")'),
+        ]
+    )
+)
 
 # Within the profile's waivers_max_days (90 by default).
 SOON = (date.today() + timedelta(days=60)).isoformat()

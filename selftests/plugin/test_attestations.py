@@ -221,6 +221,11 @@ def attest_suite(suite: pytest.Pytester, section: str | None = "default", **file
     return profile
 
 
+def tech_lead_attests(item: str, folder: str = "att") -> str:
+    """A profile's attestations section: `item` attested by a tech lead, the files in `folder`."""
+    return f"attestations:\n  dir: {folder}\n  items: {{{item}: {{roles: [tech_lead]}}}}\n"
+
+
 def now_iso(hours_ago: float = 1) -> str:
     return (datetime.now(UTC) - timedelta(hours=hours_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -290,14 +295,7 @@ def test_without_an_attestations_directory_the_checks_are_not_applicable_unless_
 
 
 def test_a_missing_directory_fails_the_checks_naming_it(suite):
-    profile = attest_suite(
-        suite,
-        section="""\
-        attestations:
-          dir: nowhere
-          items: {001.predeploy.approvals: {roles: [tech_lead]}}
-        """,
-    )
+    profile = attest_suite(suite, section=tech_lead_attests("001.predeploy.approvals", folder="nowhere"))
     assert predeploy(suite, profile, "-k", "approvals").ret == 1
     msg = checks_of(suite)["predeploy.approvals"]["message"]
     assert (
@@ -356,14 +354,7 @@ def test_a_bad_attestation_file_stops_the_run(suite, text, expected):
 
 
 def test_a_profile_attesting_an_unknown_item_stops_the_run(suite):
-    profile = attest_suite(
-        suite,
-        section="""\
-        attestations:
-          dir: att
-          items: {001.predeploy.aproval: {roles: [tech_lead]}}
-        """,
-    )
+    profile = attest_suite(suite, section=tech_lead_attests("001.predeploy.aproval"))
     result = predeploy(suite, profile)
     assert result.ret == 4
     errors = [ln for ln in result.stderr.lines if ln.strip()]

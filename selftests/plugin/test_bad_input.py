@@ -6,6 +6,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 from datetime import date, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -39,30 +40,27 @@ def profile_with(suite: pytest.Pytester, extra: str) -> None:
     path.write_text(path.read_text().rstrip() + "\n" + textwrap.dedent(extra))
 
 
-def kubeconfig(suite: pytest.Pytester, content: str | bytes) -> None:
-    path = suite.path / "kc.kubeconfig"
+def write_file(path: Path, content: str | bytes) -> None:
+    """The bad inputs come as text or as raw bytes (not UTF-8 at all)."""
     if isinstance(content, bytes):
         path.write_bytes(content)
     else:
         path.write_text(content)
+
+
+def kubeconfig(suite: pytest.Pytester, content: str | bytes) -> None:
+    write_file(suite.path / "kc.kubeconfig", content)
 
 
 def with_waivers(suite: pytest.Pytester, content: str | bytes) -> None:
-    path = suite.path / "waivers.yaml"
-    if isinstance(content, bytes):
-        path.write_bytes(content)
-    else:
-        path.write_text(content)
+    write_file(suite.path / "waivers.yaml", content)
     profile_with(suite, "waivers: waivers.yaml\n")
 
 
 def with_attestation(suite: pytest.Pytester, content: str | bytes) -> None:
     folder = suite.path / "att"
     folder.mkdir(exist_ok=True)
-    if isinstance(content, bytes):
-        (folder / "a.yaml").write_bytes(content)
-    else:
-        (folder / "a.yaml").write_text(content)
+    write_file(folder / "a.yaml", content)
     profile_with(suite, "attestations: {dir: att, items: {001.monthly.docs-update: {roles: [tech_lead]}}}\n")
 
 

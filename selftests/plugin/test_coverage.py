@@ -10,6 +10,7 @@ from pathlib import Path
 
 from opscheck.cli import catalog
 from opscheck.runbook import runbook_items
+from selftests.pluginsuite import write_passing_check
 
 pytest_plugins = ["pytester"]
 
@@ -78,15 +79,7 @@ def test_json_lists_every_item_with_its_checks(suite):
 
 def test_a_broken_declaration_exits_3(pytester):
     daily = pytester.mkdir("tests_daily")
-    (daily / "test_bad.py").write_text(
-        textwrap.dedent("""
-        from opscheck.check import check
-
-        @check(id="daily.bad", title="bad", severity="low", covers=["000.daily.no-such-item"], remediation="none")
-        def test_bad(evidence):
-            pass
-        """)
-    )
+    write_passing_check(daily / "test_bad.py", "daily.bad", "bad", "000.daily.no-such-item", remediation="none")
     proc = coverage(pytester.path)
     assert proc.returncode == 3
     assert "000.daily.no-such-item" in proc.stderr and proc.stdout == ""

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from selftests.harness import validate_results
-from selftests.pluginsuite import only_run_folder, run, run_checked
+from selftests.pluginsuite import only_run_folder, run, run_checked, write_passing_check
 
 pytest_plugins = ["pytester"]
 
@@ -84,15 +84,7 @@ def test_a_test_without_check_in_a_check_directory_is_refused(suite):
 
 
 def test_an_unknown_runbook_key_is_refused(suite):
-    (suite.path / "tests_daily" / "test_bad.py").write_text(
-        textwrap.dedent("""
-        from opscheck.check import check
-
-        @check(id="daily.bad", title="bad", severity="low", covers=["999.no.such-key"], remediation="x")
-        def test_bad(evidence):
-            pass
-        """)
-    )
+    write_passing_check(suite.path / "tests_daily" / "test_bad.py", "daily.bad", "bad", "999.no.such-key")
     result = run(suite, "-m", "daily")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*check daily.bad covers unknown runbook key(s): 999.no.such-key"])
@@ -169,15 +161,7 @@ def test_catalog_lists_every_check_without_a_profile(suite):
 
 
 def test_catalog_refuses_duplicate_ids(suite):
-    (suite.path / "tests_weekly" / "test_dup.py").write_text(
-        textwrap.dedent("""
-        from opscheck.check import check
-
-        @check(id="weekly.only", title="dup", severity="low", covers=["000.weekly.latency-7d"], remediation="x")
-        def test_dup(evidence):
-            pass
-        """)
-    )
+    write_passing_check(suite.path / "tests_weekly" / "test_dup.py", "weekly.only", "dup", "000.weekly.latency-7d")
     out = subprocess.run(
         [sys.executable, "-m", "opscheck", "catalog", "--root", str(suite.path)], capture_output=True, text=True
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from selftests.jsonserver import serving_json
 from selftests.pluginsuite import only_run_folder, run, verify
 
 pytest_plugins = ["pytester"]
@@ -111,26 +112,8 @@ def cluster(request, profile, run_cache):
 @pytest.fixture
 def hostile_api_server():
     """An API server whose /version answers a hostile gitVersion (a real HTTP server)."""
-    import http.server
-    import threading
-
-    body = json.dumps({"major": "1", "minor": "33", "gitVersion": hostile("version")}).encode()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving_json({"major": "1", "minor": "33", "gitVersion": hostile("version")}) as url:
+        yield url
 
 
 def test_hostile_strings_in_every_field_are_shown_as_text_and_never_run(

@@ -15,54 +15,21 @@ the key and not the secret.
 from __future__ import annotations
 
 import contextlib
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from selftests.faults.common import app_logged
 from selftests.harness import DEMO_PROFILE, validate_results
+from selftests.jsonserver import serving_json
 from testenv import apps, cluster, faults, prometheus, pushgateway, vault
 
 pytestmark = pytest.mark.usefixtures("testenv_up")
 
 EVERY_CADENCE = "daily or weekly or monthly or quarterly or predeploy or postdeploy"
-
-
-@contextlib.contextmanager
-def health_endpoint_answering(body: dict[str, str]) -> Iterator[str]:
-    """A real HTTP service whose every path answers 200 with `body` (a health answer without a
-    status: the health check quotes it); yields its URL."""
-    payload = json.dumps(body).encode()
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def rotate_log(app: str) -> None:
-    """The planted lines leave the window the checks read (kubectl logs reads the current file only)."""
-    path = apps.log_file(app)
-    path.replace(path.with_suffix(".log.1"))
-    path.touch()
 
 
 @contextlib.contextmanager
@@ -89,10 +56,10 @@ def canaries_where_checks_quote(canary: str) -> Iterator[str]:
         f"https://robot:{canary}-event-url@registry.example/qsign \x1b[31mcanary-red\x1b[0m\rcanary-cr"
     )
     with contextlib.ExitStack() as stack:
-        stack.callback(rotate_log, "api-server")
-        apps.write_log_lines("api-server", log_lines)
+        stack.enter_context(app_logged("api-server", log_lines))
         stack.enter_context(faults.event("qsign", "Deployment", "api-server", "Warning", "FailedMount", event_message))
-        yield stack.enter_context(health_endpoint_answering({"access_token": f"{canary}-http"}))
+        # A health answer without a status: the health check quotes it.
+        yield stack.enter_context(serving_json({"access_token": f"{canary}-http"}))
 
 
 @pytest.fixture

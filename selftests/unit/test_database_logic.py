@@ -15,6 +15,7 @@ from opscheck.rules.dumps import dump_problems, history_gaps
 from opscheck.sources.database import redact_sql
 from opscheck.sources.dumps import DumpFile, archive_tables
 from opscheck.sources.restore_drill import MARKER, ScratchFacts, scratch_verdict
+from selftests.pluginsuite import KUBECONFIG
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -141,21 +142,12 @@ def demo(tmp_path):
 
     # A kubeconfig of its own: the profile rules are judged without a test environment.
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "current-context": "demo",
-                "contexts": [{"name": "demo", "context": {"cluster": "c", "user": "u"}}],
-                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-            }
-        )
-    )
+    kubeconfig.write_text(KUBECONFIG)
 
     def write(change):
         data = yaml.safe_load(DEMO_PROFILE.read_text())
         for cluster in data["clusters"]:
-            cluster.update(kubeconfig=str(kubeconfig), context="demo")
+            cluster.update(kubeconfig=str(kubeconfig), context="ctx")
         data.get("postgres", {}).pop("passfile", None)
         change(data)
         path = tmp_path / "p.yaml"

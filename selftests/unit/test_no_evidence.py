@@ -17,6 +17,7 @@ from opscheck.rules.monitoring import averages_over
 from opscheck.rules.objects import present_namespaces
 from opscheck.sources.http import Probe
 from opscheck.sources.pod_logs import LogLine
+from selftests.pluginsuite import KUBECONFIG
 
 
 def test_examined_fails_on_nothing_and_names_where_it_looked():
@@ -86,17 +87,8 @@ def test_empty_answer():
 
 def _profile(tmp_path, change):
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "current-context": "x",
-                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-            }
-        )
-    )
-    data = {"name": "p", "clusters": [{"name": "x", "kubeconfig": str(kubeconfig), "context": "x"}]}
+    kubeconfig.write_text(KUBECONFIG)
+    data = {"name": "p", "clusters": [{"name": "x", "kubeconfig": str(kubeconfig), "context": "ctx"}]}
     change(data)
     path = tmp_path / "p.yaml"
     path.write_text(yaml.safe_dump(data))
