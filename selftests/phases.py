@@ -3,7 +3,7 @@
 Two phases, each of parallel pytest processes (selftests/streams.py says which test goes
 where and why):
 1. the unit and pytester tests (`-n 2`) beside the whole-environment tests, one at a time;
-2. the fault tests' two streams, "services" and "kubernetes", side by side.
+2. the fault tests' three streams, "apps", "hosts" and "kubernetes", side by side.
 Separate processes rather than pytest-xdist's `--dist loadgroup`: xdist 3.8 marks a group
 by rewriting `item._nodeid`, which pytest 9 no longer reads, so its groups do not hold.
 Each process writes to its own log, printed whole when it ends; the exit code is the first
@@ -25,7 +25,8 @@ PHASES: list[list[tuple[str, list[str]]]] = [
         ("whole environment", ["-m", "whole_environment"]),
     ],
     [
-        ("services faults", ["-m", "stream_services"]),
+        ("apps faults", ["-m", "stream_apps"]),
+        ("hosts faults", ["-m", "stream_hosts"]),
         ("kubernetes faults", ["-m", "stream_kubernetes"]),
     ],
 ]
