@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -83,10 +84,11 @@ def write_overlay(tmp_path: Path) -> Path:
     for ns in namespaces:
         (overlay / ns).mkdir()
         (overlay / ns / "kustomization.yaml").write_text(
-            yaml.safe_dump({"namespace": ns, "resources": [str(DEPLOY / "rbac")]})
+            yaml.safe_dump({"namespace": ns, "resources": [os.path.relpath(DEPLOY / "rbac", overlay / ns)]})
         )
     kustomization = {
-        "resources": [str(DEPLOY), *namespaces],
+        # kustomize takes only relative paths to other kustomizations
+        "resources": [os.path.relpath(DEPLOY, overlay), *namespaces],
         "configMapGenerator": [
             {"name": "opscheck-profile", "namespace": NAMESPACE, "behavior": "replace", "files": ["profile.yaml"]}
         ],
