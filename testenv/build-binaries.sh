@@ -8,12 +8,15 @@
 #   external-secrets (the operator's controller) and its CRD bundle  (github.com/external-secrets/external-secrets)
 #   cert-manager-controller (testenv/certmanager-build) and cert-manager's CRDs
 #                                                            (github.com/cert-manager/cert-manager)
+#   kustomize (renders deploy/ in selftests/runs/test_deploy_manifests.py)
+#                                                            (sigs.k8s.io/kustomize/kustomize/v5)
 # Usage: testenv/build-binaries.sh            prints the bin directory on success
 set -euo pipefail
 
 K8S_VERSION="${OPSCHECK_K8S_VERSION:-v1.33.13}"
 KWOK_VERSION="${OPSCHECK_KWOK_VERSION:-v0.7.0}"
 METRICS_SERVER_VERSION="${OPSCHECK_METRICS_SERVER_VERSION:-v0.9.0}"
+KUSTOMIZE_VERSION="${OPSCHECK_KUSTOMIZE_VERSION:-v5.5.0}"
 CACHE="${OPSCHECK_CACHE:-$HOME/.cache/opscheck}"
 BIN="$CACHE/bin/k8s-$K8S_VERSION-kwok-$KWOK_VERSION-ms-$METRICS_SERVER_VERSION"
 COREDNS_SRC="$(cd "$(dirname "$0")" && pwd)/coredns-build"
@@ -141,8 +144,15 @@ build_cert_manager() {
   mv "$CERT_MANAGER_BIN/crds.tmp" "$CERT_MANAGER_BIN/crds"
 }
 
+build_kustomize() {
+  [ -x "$BIN/kustomize" ] && return 0
+  log "building kustomize $KUSTOMIZE_VERSION"
+  GOFLAGS= GOBIN="$BIN" go install "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION" >&2
+}
+
 build_kwok
 build_metrics_server
+build_kustomize
 build_external_secrets
 build_kubernetes
 build_coredns

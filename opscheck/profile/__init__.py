@@ -21,6 +21,7 @@ from opscheck.profile.clusters import (
     LogRules,
     Thresholds,
     Workload,
+    serviceaccount_dir,
 )
 from opscheck.profile.common import (
     Regex,
@@ -109,6 +110,7 @@ from opscheck.profile.systems import (
 from opscheck.profile.yamlfile import first_error, key_path, load_model, read_yaml
 
 __all__ = [
+    "serviceaccount_dir",
     "AcceptedFinding",
     "AlertingConfig",
     "Attestations",

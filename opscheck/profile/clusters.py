@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from opscheck.profile.common import Regex, Strict, expand_path
 from opscheck.profile.services import VaultConfig
 
+# Where a pod's ServiceAccount token, cluster CA and namespace are mounted; the variable
+# points elsewhere (a self-test's directory laid out the same way).
+SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+SERVICEACCOUNT_DIR_VAR = "OPSCHECK_SERVICEACCOUNT_DIR"
+# kubectl's default when neither the profile nor $KUBECONFIG names a kubeconfig.
+DEFAULT_KUBECONFIG = "~/.kube/config"
+
+
+def serviceaccount_dir() -> Path:
+    return Path(os.environ.get(SERVICEACCOUNT_DIR_VAR) or SERVICEACCOUNT_DIR)
+
 
 class ClusterConfig(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
-    kubeconfig: str = "~/.kube/config"
+    # Unset: $KUBECONFIG (one file or several, joined with ':'), then ~/.kube/config, as kubectl.
+    kubeconfig: str | None = None
     context: str | None = None
+    # Running in a pod: the ServiceAccount token and CA of the standard mount (or
+    # $OPSCHECK_SERVICEACCOUNT_DIR), the API server at $KUBERNETES_SERVICE_HOST:PORT.
+    in_cluster: bool = False
     # Seconds to wait for the API server before the cluster's checks become errors.
     timeout_seconds: Annotated[float, Field(gt=0)] = 15
     # What differs between the clusters of one system (runbook 004: the platform in mgmt,
@@ -25,9 +41,40 @@ class ClusterConfig(Strict):
     namespaces: list[str] | None = None
     vault: VaultConfig | None = None
 
+    @model_validator(mode="after")
+    def _one_way_in(self) -> ClusterConfig:
+        if self.in_cluster and (self.kubeconfig is not None or self.context is not None):
+            given = " and ".join(k for k in ("kubeconfig", "context") if getattr(self, k) is not None)
+            raise ValueError(
+                f"in_cluster: true reads the pod's ServiceAccount, so {given} cannot be set too: give one or the other"
+            )
+        return self
+
     @property
-    def kubeconfig_path(self) -> Path:
-        return expand_path(self.kubeconfig)
+    def kubeconfig_files(self) -> list[Path]:
+        """The kubeconfig files of this cluster, merged in this order by the client (kubectl's
+        rule: the profile's path, else every file of $KUBECONFIG, else ~/.kube/config)."""
+        if self.kubeconfig is not None:
+            return [expand_path(self.kubeconfig)]
+        listed = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+        return [expand_path(p) for p in listed] or [expand_path(DEFAULT_KUBECONFIG)]
+
+    @property
+    def kubeconfig_origin(self) -> str:
+        """Where the kubeconfig came from, for messages: the key, $KUBECONFIG or the default."""
+        if self.kubeconfig is not None:
+            return "kubeconfig"
+        return (
+            "kubeconfig (from $KUBECONFIG)"
+            if os.environ.get("KUBECONFIG")
+            else f"kubeconfig (default {DEFAULT_KUBECONFIG})"
+        )
+
+    def access(self) -> str:
+        """How this cluster is reached, as results.json records it."""
+        if self.in_cluster:
+            return f"in-cluster ServiceAccount ({serviceaccount_dir()})"
+        return os.pathsep.join(map(str, self.kubeconfig_files))
 
 
 class Workload(Strict):

@@ -10,10 +10,12 @@ from typing import Any
 
 import yaml
 from kubernetes.config.config_exception import ConfigException
-from kubernetes.config.kube_config import KubeConfigLoader
+from kubernetes.config.incluster_config import SERVICE_HOST_ENV_NAME, SERVICE_PORT_ENV_NAME
+from kubernetes.config.kube_config import KubeConfigLoader, KubeConfigMerger
 from pydantic import BaseModel
 
 from opscheck.errors import ProfileError
+from opscheck.profile.clusters import ClusterConfig, serviceaccount_dir
 from opscheck.profile.common import SecretRef, expand_path
 from opscheck.profile.model import Profile
 from opscheck.profile.yamlfile import load_model, parse_yaml, read_text
@@ -93,10 +95,36 @@ def _check_references(profile: Profile) -> None:
     """Files the profile names must exist now, not half-way through the run."""
     src = profile.source
     for i, cluster in enumerate(profile.clusters):
-        kc = cluster.kubeconfig_path
-        where = f"{src}: clusters[{i}].kubeconfig"
-        if not kc.is_file():
-            raise ProfileError(f"{where}: {kc} does not exist")
+        if cluster.in_cluster:
+            _check_serviceaccount(f"{src}: clusters[{i}].in_cluster")
+        else:
+            _check_kubeconfig(f"{src}: clusters[{i}]", cluster)
+    if profile.postgres and profile.postgres.passfile and not expand_path(profile.postgres.passfile).is_file():
+        raise ProfileError(f"{src}: postgres.passfile: {expand_path(profile.postgres.passfile)} does not exist")
+
+
+def _check_serviceaccount(where: str) -> None:
+    """What the client's in-cluster loader reads: the mount's token and CA, the service variables."""
+    mount = serviceaccount_dir()
+    for name, what in (("token", "ServiceAccount token"), ("ca.crt", "cluster CA certificate")):
+        if not (mount / name).is_file():
+            raise ProfileError(f"{where}: no {what} at {mount / name} (not running in a pod?)")
+    unset = [v for v in (SERVICE_HOST_ENV_NAME, SERVICE_PORT_ENV_NAME) if not os.environ.get(v)]
+    if unset:
+        raise ProfileError(f"{where}: {' and '.join(unset)} not set (not running in a pod?)")
+
+
+def _check_kubeconfig(where_cluster: str, cluster: ClusterConfig) -> None:
+    """Each kubeconfig file parses, and the client's own loader resolves the context (over
+    the merge of $KUBECONFIG's files, as the run will)."""
+    where = f"{where_cluster}.{cluster.kubeconfig_origin}"
+    files = cluster.kubeconfig_files
+    present = [kc for kc in files if kc.is_file()]
+    if not present:
+        raise ProfileError(f"{where}: {os.pathsep.join(map(str, files))} does not exist")
+    contexts: list[object] = []
+    current = False
+    for kc in present:
         try:
             doc = parse_yaml(read_text(kc, "kubeconfig"))
         except ProfileError as exc:
@@ -107,20 +135,20 @@ def _check_references(profile: Profile) -> None:
             raise ProfileError(f"{where}: {kc} is not a kubeconfig (a YAML mapping), got {type(doc).__name__}")
         if not isinstance(doc.get("contexts") or [], list):
             raise ProfileError(f"{where}: {kc}: contexts must be a list, got {type(doc['contexts']).__name__}")
-        contexts = [c.get("name") if isinstance(c, dict) else c for c in doc.get("contexts") or []]
-        if cluster.context and cluster.context not in contexts:
-            raise ProfileError(
-                f"{src}: clusters[{i}].context: {cluster.context!r} is not in {kc} "
-                f"(contexts: {', '.join(map(str, contexts)) or 'none'})"
-            )
-        if not cluster.context and not doc.get("current-context"):
-            raise ProfileError(f"{src}: clusters[{i}].context: not set and {kc} has no current-context")
-        # The client's own loader resolves the context to its cluster and user, as the run will.
-        try:
-            KubeConfigLoader(config_dict=doc, active_context=cluster.context, config_base_path=str(kc.parent))
-        except ConfigException as exc:
-            raise ProfileError(f"{where}: {kc}: {str(exc).strip().splitlines()[0]}") from None
-        except (TypeError, AttributeError, KeyError, ValueError) as exc:
-            raise ProfileError(f"{where}: {kc} is not a valid kubeconfig ({exc.__class__.__name__}: {exc})") from None
-    if profile.postgres and profile.postgres.passfile and not expand_path(profile.postgres.passfile).is_file():
-        raise ProfileError(f"{src}: postgres.passfile: {expand_path(profile.postgres.passfile)} does not exist")
+        contexts += [c.get("name") if isinstance(c, dict) else c for c in doc.get("contexts") or []]
+        current = current or bool(doc.get("current-context"))
+    named = os.pathsep.join(map(str, present))
+    if cluster.context and cluster.context not in contexts:
+        raise ProfileError(
+            f"{where_cluster}.context: {cluster.context!r} is not in {named} "
+            f"(contexts: {', '.join(map(str, contexts)) or 'none'})"
+        )
+    if not cluster.context and not current:
+        raise ProfileError(f"{where_cluster}.context: not set and {named} has no current-context")
+    try:
+        merged = KubeConfigMerger(os.pathsep.join(map(str, present))).config
+        KubeConfigLoader(config_dict=merged, active_context=cluster.context, config_base_path=None)
+    except ConfigException as exc:
+        raise ProfileError(f"{where}: {named}: {str(exc).strip().splitlines()[0]}") from None
+    except (TypeError, AttributeError, KeyError, ValueError) as exc:
+        raise ProfileError(f"{where}: {named} is not a valid kubeconfig ({exc.__class__.__name__}: {exc})") from None

@@ -73,7 +73,7 @@ class AuditRecord:
         for c in self.run.profile.clusters:
             self.run.clusters[c.name] = {
                 "context": c.context,
-                "kubeconfig": str(c.kubeconfig_path),
+                "kubeconfig": c.access(),
                 "server_version": versions.get(c.name, NOT_CONTACTED),
             }
 

@@ -15,6 +15,7 @@ check; and an API server that gave no answer once answers every later request of
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +25,10 @@ from kubernetes import client as k8s_client
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from kubernetes.config.incluster_config import InClusterConfigLoader
 
 from opscheck.errors import DependencyError
-from opscheck.profile import ClusterConfig
+from opscheck.profile import ClusterConfig, serviceaccount_dir
 from opscheck.sources.deadline import bound_pools, total_deadline
 from opscheck.sources.runcache import RunCache
 
@@ -137,14 +139,24 @@ class KubeCluster:
         if not hasattr(self, "_api_client"):
             configuration = k8s_client.Configuration()
             try:
-                k8s_config.load_kube_config(
-                    config_file=str(self.config.kubeconfig_path),
-                    context=self.config.context,
-                    client_configuration=configuration,
-                    persist_config=False,
-                )
+                if self.config.in_cluster:
+                    # The client's own in-cluster loader, at the mount this run was given; it
+                    # re-reads the token as the kubelet rotates it.
+                    mount = serviceaccount_dir()
+                    InClusterConfigLoader(
+                        token_filename=str(mount / "token"), cert_filename=str(mount / "ca.crt")
+                    ).load_and_set(configuration)
+                else:
+                    # Several files (from $KUBECONFIG) are merged by the client, as kubectl does.
+                    k8s_config.load_kube_config(
+                        config_file=os.pathsep.join(map(str, self.config.kubeconfig_files)),
+                        context=self.config.context,
+                        client_configuration=configuration,
+                        persist_config=False,
+                    )
             except (ConfigException, OSError, ValueError) as exc:
-                raise DependencyError(f"cluster {self.name}: cannot load kubeconfig: {exc}") from None
+                what = "in-cluster configuration" if self.config.in_cluster else "kubeconfig"
+                raise DependencyError(f"cluster {self.name}: cannot load {what}: {exc}") from None
             # Fail fast on a down API server: no urllib3 retry loop. The REST client hands
             # `retries` to its PoolManager when built, so it is set before (after is too late).
             configuration.retries = False
@@ -198,7 +210,8 @@ class KubeCluster:
 
     def _describe_status(self, path: str, status: int, reason: str) -> str:
         if status == 401:
-            return f"cluster {self.name}: authentication failed (401): the kubeconfig credentials were rejected"
+            rejected = "ServiceAccount token was" if self.config.in_cluster else "kubeconfig credentials were"
+            return f"cluster {self.name}: authentication failed (401): the {rejected} rejected"
         if status == 403 and path.endswith("/secrets") and "/namespaces/" in path:
             namespace = path.split("/namespaces/", 1)[1].split("/", 1)[0]
             return (

@@ -145,6 +145,20 @@ def _allowed(attrs: dict[str, Any]) -> bool:
     return bool(answer["status"].get("allowed"))
 
 
+def requests_since(offset: int, user: str = READER) -> list[dict[str, Any]]:
+    """Every request `user` completed since byte `offset` of kube-apiserver's audit log."""
+    time.sleep(1)  # the audit backend writes asynchronously in batches
+    with open(cluster.audit_log(), "rb") as f:
+        f.seek(offset)
+        events = [json.loads(ln) for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    return [e for e in events if e.get("user", {}).get("username") == user and e.get("stage") == "ResponseComplete"]
+
+
+def forbidden_requests(events: list[dict[str, Any]]) -> list[str]:
+    """`verb URI` of every request among `events` the API server answered 403 Forbidden."""
+    return sorted({f"{e['verb']} {e['requestURI']}" for e in events if e.get("responseStatus", {}).get("code") == 403})
+
+
 @pytest.fixture(scope="module")
 def production_rbac() -> None:
     """The demo cluster's reader is deploy/rbac/ and nothing more (as `testenv up` leaves it)."""
@@ -170,15 +184,9 @@ def test_every_cadence_runs_as_the_production_identity_with_no_forbidden_request
     data = json.loads((folder / "results.json").read_text())
     validate_results(data)
     assert set(data["run"]["cadences"]) == {"daily", "weekly", "monthly", "quarterly", "predeploy", "postdeploy"}
-    time.sleep(1)  # the audit backend writes asynchronously in batches
-    with open(cluster.audit_log(), "rb") as f:
-        f.seek(offset)
-        events = [json.loads(ln) for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
-    mine = [e for e in events if e.get("user", {}).get("username") == READER and e.get("stage") == "ResponseComplete"]
+    mine = requests_since(offset)
     codes = Counter(e.get("responseStatus", {}).get("code") for e in mine)
-    forbidden = sorted(
-        {f"{e['verb']} {e['requestURI']}" for e in mine if e.get("responseStatus", {}).get("code") == 403}
-    )
+    forbidden = forbidden_requests(mine)
     print(
         f"least privilege: {len(mine)} requests as {READER}, response codes {dict(codes)}, {len(forbidden)} Forbidden"
     )
