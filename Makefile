@@ -16,7 +16,7 @@ demo: setup up
 	$(PY) -m pytest -m daily --env=environments/$(ENV).yaml
 
 # Phase 1: unit and pytester tests beside the whole-environment runs; phase 2: the fault
-# self-tests in two streams that never break what the other observes (selftests/phases.py).
+# self-tests in three streams that never break what another observes (selftests/phases.py).
 test: setup lint up
 	$(PY) -m selftests.phases
 
