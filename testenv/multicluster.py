@@ -88,6 +88,7 @@ from testenv.readiness import (
     running_pods_measured,
     statefulset_done,
 )
+from testenv.release import ensure_previous_revisions
 
 CLUSTERS = ("mgmt", "app1", "app2")
 ROLE = {"mgmt": "mgmt", "app1": "app", "app2": "app"}
@@ -628,6 +629,8 @@ def _converge(name: str, bins: dict[str, Path], timings: dict[str, float]) -> No
 def _settle(name: str, timings: dict[str, float], metrics: bool = True) -> None:
     """Wait until the cluster's workloads are healthy (and the metrics API serves them)."""
     _timed(timings, "healthy", _wait_healthy, name)
+    # every workload released twice: a previous revision to roll back to (predeploy.rollback-plan)
+    _timed(timings, "revisions", ensure_previous_revisions, target(name).api, NAMESPACES[ROLE[name]])
     for ns in (*NAMESPACES[ROLE[name]], "kube-system"):
         target(name).api.clear_events(ns, "Warning")  # scheduling warnings of the first seconds
     if metrics:
