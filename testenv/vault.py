@@ -165,16 +165,19 @@ def _admin_token() -> str:
 def generate_root_token() -> str:
     """A new root token through the unseal-key holders' quorum, as `bao operator
     generate-root -init`, then one `-nonce` submission per key share, then `-decode` do
-    (the encoded token XOR the one-time password). Recorded so the next up() revokes it."""
-    _api("DELETE", "sys/generate-root/attempt")  # cancel an attempt left half done
-    attempt = _checked(_api("PUT", "sys/generate-root/attempt", json={}), "generate-root init")
+    (the encoded token XOR the one-time password). OpenBao 2.6+ serves this only on the
+    authenticated sys/generate-root-token/* endpoints (the unauthenticated sys/generate-root/*
+    are off by default), so the admin token starts it. Recorded so the next up() revokes it."""
+    base, admin = "sys/generate-root-token", _admin_token()
+    _api("DELETE", f"{base}/attempt", admin)  # cancel an attempt left half done
+    attempt = _checked(_api("POST", f"{base}/attempt", admin, json={}), "generate-root init")["data"]
     init = _init_data()
     progress: dict[str, Any] = {}
     for key in (init.get("keys_base64") or init["keys"])[:KEY_THRESHOLD]:
-        progress = _checked(
-            _api("PUT", "sys/generate-root/update", json={"key": key, "nonce": attempt["nonce"]}),
-            "generate-root update",
+        answer = _checked(
+            _api("POST", f"{base}/update", admin, json={"key": key, "nonce": attempt["nonce"]}), "generate-root update"
         )
+        progress = answer.get("data") or answer
     encoded = progress.get("encoded_token") or progress.get("encoded_root_token") or ""
     if not progress.get("complete") or not encoded:
         raise RuntimeError(f"OpenBao generate-root did not complete: {progress}")
@@ -205,8 +208,7 @@ def _admin_token_works() -> bool:
 
 
 def _bootstrap_admin() -> None:
-    """Admin policy and orphan token from the root token of sys/init (or, when that one is
-    gone, a quorum-generated one), then the root token revoked (init.json keeps no root token);
+    """Admin policy and orphan token from the root token of sys/init, then the root token revoked (init.json keeps no root token);
     done with the audit device off, as before an audit device is enabled. The audit log
     written so far (by a testenv that still used its root token) is rotated aside, as
     logrotate does, so the review starts from the hardened state."""
@@ -214,8 +216,10 @@ def _bootstrap_admin() -> None:
     unseal()
     root = _init_data().get("root_token") or ""
     if not root or not _token_works(root, "root"):
-        root = generate_root_token()
-        break_glass_file().unlink(missing_ok=True)  # revoked right below
+        raise RuntimeError(
+            f"OpenBao in {data_dir()} has neither a working {admin_token_file()} nor the root token of "
+            f"{init_file()}; remove {data_dir()} to start over"
+        )
     _checked(_api("PUT", f"sys/policies/acl/{ADMIN_POLICY_NAME}", root, json={"policy": ADMIN_POLICY}), "admin policy")
     answer = _checked(
         _api(
