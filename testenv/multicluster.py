@@ -3,8 +3,8 @@
 Each is a real control plane like the demo cluster (testenv/cluster.py's lifecycle
 functions run them, each a cluster.KwokTarget, `target(name)`): etcd, kube-apiserver (16444/16445/16446),
 kube-controller-manager, kube-scheduler, kwok-controller and metrics-server as local
-processes on 127.0.0.1, on the fixed ports PORTS["<component>-<cluster>"], with three kwok
-nodes each (<cluster>-cp, a tainted control-plane node, and <cluster>-worker-1/-2):
+processes on 127.0.0.1, on the fixed ports PORTS["<component>-<cluster>"], with five kwok
+nodes each (<cluster>-cp, -cp-2, -cp-3, tainted control-plane nodes, and <cluster>-worker-1/-2):
 
     mgmt   platform services: Argo CD (its Ingress with TLS), the monitoring stack
            (Prometheus on a PersistentVolume, Grafana, kube-state-metrics),
@@ -88,6 +88,7 @@ from testenv.readiness import (
     running_pods_measured,
     statefulset_done,
 )
+from testenv.release import ensure_previous_revisions
 
 CLUSTERS = ("mgmt", "app1", "app2")
 ROLE = {"mgmt": "mgmt", "app1": "app", "app2": "app"}
@@ -217,13 +218,23 @@ def _log(msg: str) -> None:
 
 # ------------------------------------------------------------------------- manifests
 
+# (node name suffix, role, zone): no single control-plane node (quarterly.spof)
+NODES = (
+    ("cp", "control-plane", "a"),
+    ("worker-1", "worker", "b"),
+    ("worker-2", "worker", "c"),
+    ("cp-2", "control-plane", "b"),
+    ("cp-3", "control-plane", "c"),
+)
+
 
 def _nodes(name: str) -> list[dict]:
-    """<name>-cp (control plane, tainted NoSchedule) and <name>-worker-1/-2, made from
-    the demo cluster's node manifest."""
+    """<name>-cp, -cp-2, -cp-3 (an HA control plane, as kubeadm join --control-plane makes:
+    three for etcd's quorum, tainted NoSchedule) and <name>-worker-1/-2, made from the demo
+    cluster's node manifest; spread over three zones."""
     template = demo.load_manifest("nodes.yaml")[0]
     out = []
-    for i, (suffix, role) in enumerate((("cp", "control-plane"), ("worker-1", "worker"), ("worker-2", "worker"))):
+    for suffix, role, zone in NODES:
         n = copy.deepcopy(template)
         node = f"{name}-{suffix}"
         md = n["metadata"]
@@ -235,7 +246,7 @@ def _nodes(name: str) -> list[dict]:
                 "kubernetes.io/hostname": node,
                 f"node-role.kubernetes.io/{role}": "",
                 "topology.kubernetes.io/region": name,
-                "topology.kubernetes.io/zone": f"{name}-{'abc'[i]}",
+                "topology.kubernetes.io/zone": f"{name}-{zone}",
             }
         )
         md["labels"] = labels
@@ -628,6 +639,8 @@ def _converge(name: str, bins: dict[str, Path], timings: dict[str, float]) -> No
 def _settle(name: str, timings: dict[str, float], metrics: bool = True) -> None:
     """Wait until the cluster's workloads are healthy (and the metrics API serves them)."""
     _timed(timings, "healthy", _wait_healthy, name)
+    # every workload released twice: a previous revision to roll back to (predeploy.rollback-plan)
+    _timed(timings, "revisions", ensure_previous_revisions, target(name).api, NAMESPACES[ROLE[name]])
     for ns in (*NAMESPACES[ROLE[name]], "kube-system"):
         target(name).api.clear_events(ns, "Warning")  # scheduling warnings of the first seconds
     if metrics:

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import quoteattr
 
 from testenv.paths import state_dir, under
+
+if TYPE_CHECKING:
+    from testenv.kubeapi import KubeApi
 
 STAGES = {
     "unit": ["test_sign_request_validation", "test_certificate_chain", "test_token_parser"],
@@ -135,52 +139,70 @@ RELEASE_ANNOTATION = "qsign.io/release"
 RELEASE = "1.4.2-r2"
 
 
-def _owned_revisions(kind: str, obj: dict) -> int:
-    from testenv import cluster
+WORKLOAD_KINDS = ("Deployment", "StatefulSet", "DaemonSet")
 
+
+def _owned_revisions(api: KubeApi, kind: str, obj: dict) -> int:
+    """How many revisions the workload keeps: its ReplicaSets (a Deployment) or
+    ControllerRevisions (a StatefulSet or DaemonSet), as `kubectl rollout history` lists."""
     child = "ReplicaSet" if kind == "Deployment" else "ControllerRevision"
     uid = obj["metadata"]["uid"]
     return sum(
         1
-        for c in cluster.list_(child, obj["metadata"]["namespace"])
+        for c in api.list_(child, obj["metadata"]["namespace"])
         if any(o.get("uid") == uid for o in c["metadata"].get("ownerReferences") or [])
     )
 
 
-def roll_out(kind: str, name: str, release: str = RELEASE, timeout: float = 120) -> None:
-    """A new revision of a QSIGN workload (a template annotation naming the release)."""
+def roll_out(
+    kind: str,
+    name: str,
+    release: str = RELEASE,
+    timeout: float = 120,
+    *,
+    api: KubeApi | None = None,
+    namespace: str | None = None,
+) -> None:
+    """A new revision of a workload (a template annotation naming the release), waited
+    until rolled out; by default a QSIGN workload of the demo cluster."""
     from testenv import cluster, readiness
     from testenv.procs import wait_for
 
-    cluster.patch(
-        kind,
-        cluster.NAMESPACE,
-        name,
-        {"spec": {"template": {"metadata": {"annotations": {RELEASE_ANNOTATION: release}}}}},
+    api = api or cluster.DEMO.api
+    namespace = namespace or cluster.NAMESPACE
+    api.patch(
+        kind, namespace, name, {"spec": {"template": {"metadata": {"annotations": {RELEASE_ANNOTATION: release}}}}}
     )
-    done = readiness.deployment_done if kind == "Deployment" else readiness.statefulset_done
-    wait_for(lambda: done(cluster.get(kind, cluster.NAMESPACE, name)), timeout, f"{kind} {name} rolled out")
+    done = {
+        "Deployment": readiness.deployment_done,
+        "StatefulSet": readiness.statefulset_done,
+        "DaemonSet": readiness.daemonset_done,
+    }[kind]
+    wait_for(lambda: done(api.get(kind, namespace, name)), timeout, f"{kind} {namespace}/{name} rolled out")
 
 
-def ensure_previous_revisions() -> None:
-    """Every QSIGN workload has been released twice, so there is a revision to roll back to
-    (the predeploy rollback-plan check reads it)."""
+def ensure_previous_revisions(api: KubeApi | None = None, namespaces: Iterable[str] | None = None) -> None:
+    """Every workload in `namespaces` (default: QSIGN's in the demo cluster) has been
+    released twice, so there is a revision to roll back to (the predeploy rollback-plan
+    check reads it): one with a single revision is rolled out once more. Idempotent."""
     import time
 
     from testenv import cluster
 
-    rolled = False
-    for kind, names in (("Deployment", cluster.DEPLOYMENTS), ("StatefulSet", cluster.STATEFULSETS)):
-        for name in names:
-            obj = cluster.get(kind, cluster.NAMESPACE, name)
-            if obj is not None and _owned_revisions(kind, obj) < 2:
-                roll_out(kind, name)
-                rolled = True
+    api = api or cluster.DEMO.api
+    rolled = set()
+    for namespace in namespaces or (cluster.NAMESPACE,):
+        for kind in WORKLOAD_KINDS:
+            for obj in api.list_(kind, namespace):
+                if _owned_revisions(api, kind, obj) < 2:
+                    roll_out(kind, obj["metadata"]["name"], api=api, namespace=namespace)
+                    rolled.add(namespace)
     if rolled:
         # kwok removes a replaced StatefulSet pod before the controller's own delete, which
         # leaves a FailedDelete Warning: a simulator artifact of this setup, not a fault.
         time.sleep(3)
-        cluster.clear_events(cluster.NAMESPACE, "Warning")
+        for namespace in rolled:
+            api.clear_events(namespace, "Warning")
 
 
 def up() -> dict[str, Any]:

@@ -31,7 +31,7 @@ from typing import Any
 
 import requests
 
-from testenv import cluster, cronjobs, demo, faults, platform_services, procs, readiness
+from testenv import cluster, cronjobs, demo, faults, platform_services, procs, readiness, release
 from testenv.paths import HOST, PORTS, state_dir, under
 from testenv.qsign_app import append_lines, cri_line
 from testenv.systems_app import LOGS
@@ -81,6 +81,8 @@ def up() -> dict[str, Any]:
         _apply()
         _clear_faults()
         _wait_healthy()
+        # each stand-in released twice: a previous revision to roll back to (predeploy.rollback-plan)
+        release.ensure_previous_revisions(cluster.DEMO.api, NAMESPACES)
         for namespace, name in CRONJOBS:
             _ensure_backup_job(namespace, name)
         _wait_metrics()
