@@ -194,7 +194,7 @@ def _root_token() -> str:
     return generate_root_token()
 
 
-def _revoke_break_glass_tokens() -> None:
+def revoke_break_glass_tokens() -> None:
     if not break_glass_file().exists():
         return
     for token in break_glass_file().read_text().split():
@@ -430,7 +430,7 @@ def up() -> dict[str, Any]:
     unseal()
     if not _admin_token_works():
         _bootstrap_admin()
-    _revoke_break_glass_tokens()
+    revoke_break_glass_tokens()
     token = ensure_policy_token(POLICY_NAME, POLICY, token_file(), "read-only operational checks")
     devices = audit_devices(token)
     if AUDIT_PATH not in devices.get("data", devices):

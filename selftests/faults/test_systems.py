@@ -295,7 +295,9 @@ def test_vault_pods_fails_when_vault_is_sealed(checks):
 def rotate_audit_log() -> None:
     """Repair for an audit-log fault: rotate the file as logrotate does (SIGHUP makes
     OpenBao reopen it); the checks read the current file, so the planted entries leave.
-    One request afterwards, so the new file is not empty (daily.audit-log reads its age)."""
+    One request afterwards, so the new file is not empty (daily.audit-log reads its age).
+    A break-glass root token the fault generated is revoked first, as after a real one."""
+    vault.revoke_break_glass_tokens()
     path = vault.audit_log()
     os.replace(path, path.with_name(path.name + ".1"))
     os.kill(procs.read_pid(vault.PROC_NAME), signal.SIGHUP)
