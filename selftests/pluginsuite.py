@@ -5,12 +5,16 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+
+# The project's own suite: its runbooks/ are the items the generated suites' checks cover.
+REPO = Path(__file__).resolve().parents[1]
 
 KUBECONFIG = """\
 apiVersion: v1
@@ -50,7 +54,8 @@ def test_errors(evidence):
 
 
 def make_suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A minimal suite: a profile, a kubeconfig, daily and weekly checks."""
+    """A minimal suite: the project's runbooks, a profile, a kubeconfig, daily and weekly checks."""
+    shutil.copytree(REPO / "runbooks", pytester.path / "runbooks")
     pytester.makefile(".kubeconfig", kc=KUBECONFIG)
     pytester.makefile(
         ".yaml",
