@@ -1,3 +1,8 @@
 """opscheck: operations runbooks as a pytest suite."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("opscheck")  # the installed distribution's, so it is the one pyproject says
+except PackageNotFoundError:  # a source tree used without installing it
+    __version__ = "0+unknown"

@@ -1,7 +1,8 @@
 """`python -m opscheck ...`: commands around the suite that do not run checks.
 
 Exit codes: 0 success, 1 verify found a broken chain (or coverage found an uncovered
-runbook item), 2 bad usage (verify: not a ledger), 3 the suite's declarations are broken.
+runbook item), 2 bad usage (verify: not a ledger), 3 the suite's declarations are broken,
+4 validate found a bad profile or a file it names (the exit code a run gives for it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from typing import Any
 
 import pytest
 
+from opscheck import __version__
 from opscheck.check import CADENCES, PRIMARY_CADENCE_DIRS
+from opscheck.errors import CatalogError, ProfileError
+from opscheck.runbook import known_items, runbook_items, use_suite
 
 CHECK_DIRS = tuple(PRIMARY_CADENCE_DIRS)
 
@@ -162,6 +166,27 @@ def coverage_command(root: Path, fmt: str, gaps_only: bool) -> int:
     return 0 if report["summary"]["uncovered"] == 0 else 1
 
 
+def validate_command(profile_path: Path, root: Path, release: str | None) -> int:
+    """0: the profile and every file it names pass what a run checks at start; 4: they do not
+    (the same one line on stderr as the run's)."""
+    from opscheck.plugin import load_run_inputs
+
+    use_suite(root)
+    try:
+        known_items()
+        profile, waivers = load_run_inputs(profile_path, root, release=release)
+    except (ProfileError, CatalogError) as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return 4
+    attest = "no attestations" if profile.attestations is None else f"{len(profile.attestations.items)} attested items"
+    print(
+        f"profile OK: {profile.name} ({len(profile.clusters)} cluster(s), required: "
+        f"{', '.join(profile.required) or 'none'}, {len(waivers)} waiver(s), {attest}, "
+        f"{len(runbook_items())} runbook items under {root}/runbooks)"
+    )
+    return 0
+
+
 def _format_and_root(command: argparse.ArgumentParser) -> None:
     """The options of the commands that read the suite's checks: output format and suite root."""
     command.add_argument("--format", choices=("text", "json"), default="text")
@@ -170,6 +195,7 @@ def _format_and_root(command: argparse.ArgumentParser) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m opscheck", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"opscheck {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     cat = sub.add_parser("catalog", help="list every check (id, title, severity, cadences, runbook keys, node id)")
     _format_and_root(cat)
@@ -203,14 +229,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     cov = sub.add_parser(
         "coverage",
         help="runbook items covered by a check and those no check covers, by runbook and cadence",
-        description="List the runbook items (opscheck/data/runbook-items.yaml) a check covers and those "
+        description="List the runbook items (the suite's runbooks/*.yaml) a check covers and those "
         "none covers, grouped by runbook and cadence, without contacting anything.",
         epilog="exit codes: 0 every runbook item is covered; 1 some item is uncovered; 2 bad usage; "
         "3 the checks cannot be collected (a broken declaration)",
     )
     _format_and_root(cov)
     cov.add_argument("--gaps", action="store_true", help="list only the uncovered items (text format)")
+    val = sub.add_parser(
+        "validate",
+        help="validate a profile and the files it names as a run does at start, without running a check",
+        description="Every validation a run does before its first check (the profile model, required:, "
+        "windows against cadences, secrets' variables, waivers and attestation files, the suite's runbooks), "
+        "without running a check or contacting a server.",
+        epilog="exit codes: 0 the profile is valid; 4 it is not (one line on stderr, as a run prints it)",
+    )
+    val.add_argument("profile", type=Path)
+    val.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
+    val.add_argument("--release", help="the release id a deployment gate checks (as pytest --release)")
     args = parser.parse_args(argv)
+    if getattr(args, "root", None) is not None:
+        use_suite(args.root.resolve())  # runbook items come from this suite's runbooks/
+
+    if args.command == "validate":
+        return validate_command(args.profile, args.root.resolve(), args.release)
 
     if args.command == "coverage":
         return coverage_command(args.root.resolve(), args.format, args.gaps)

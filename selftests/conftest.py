@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
 from selftests.harness import CheckRunner
 from selftests.streams import pytest_collection_modifyitems, pytest_configure  # noqa: F401 (hooks)
+
+# The project's suite root: its runbooks/ hold the items the generated suites' checks cover.
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def suite_runbooks(request: pytest.FixtureRequest) -> None:
+    """A generated (pytester) suite is a suite like the project's: it has the project's
+    runbooks/ at its root, the items its checks' covers= keys name (opscheck/runbook.py)."""
+    if "pytester" in request.fixturenames:
+        pytester: pytest.Pytester = request.getfixturevalue("pytester")
+        shutil.copytree(REPO / "runbooks", pytester.path / "runbooks", dirs_exist_ok=True)
 
 
 @pytest.fixture(scope="session")

@@ -50,7 +50,8 @@ def test_errors(evidence):
 
 
 def make_suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A minimal suite: a profile, a kubeconfig, daily and weekly checks."""
+    """A minimal suite: a profile, a kubeconfig, daily and weekly checks (and the project's
+    runbooks/, as every pytester suite: selftests/conftest.py)."""
     pytester.makefile(".kubeconfig", kc=KUBECONFIG)
     pytester.makefile(
         ".yaml",

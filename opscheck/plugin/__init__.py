@@ -27,13 +27,13 @@ from pathlib import Path
 import pytest
 
 from opscheck.check import CADENCES, PRIMARY_CADENCE_DIRS, SEVERITIES, CheckFailure, CheckSpec, Evidence
-from opscheck.errors import DependencyError, OpscheckError, ProfileError, RunDeadlineReached
+from opscheck.errors import CatalogError, DependencyError, OpscheckError, ProfileError, RunDeadlineReached
 from opscheck.profile import ENV_VAR, Profile, check_secrets, load_profile
 from opscheck.record.outcomes import TERMINAL_STATUS
 from opscheck.record.results import CHECK_PROPERTY, CatalogEntry, CheckRecord, Failure, short_message
 from opscheck.record.waivers import Waiver, check_known, declared_check_ids, load_waivers
 from opscheck.redact import printable
-from opscheck.runbook import known_items
+from opscheck.runbook import known_items, unknown_key_message, use_suite
 from opscheck.sources.runcache import RunCache
 
 PROFILE_KEY = pytest.StashKey[Profile]()
@@ -120,41 +120,59 @@ def is_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
 
 
+def load_run_inputs(
+    path: str | os.PathLike[str], root: Path, *, release: str | None = None, controller: bool = True
+) -> tuple[Profile, list[Waiver]]:
+    """Every validation a run does at start, without running a check or contacting a server:
+    the profile (model, `required:`, windows vs cadences), its secrets' variables, the waivers
+    (known check ids under `root`) and attestation files it names. ProfileError: one line.
+
+    `controller`: the run's main process (workers skip what the controller already checked)."""
+    profile = load_profile(path)
+    if controller:
+        check_secrets(profile)
+    release_id = (release or "").strip()
+    if release_id:  # the command line names the release being gated
+        profile = profile.model_copy(update={"release": profile.release.model_copy(update={"id": release_id})})
+    from opscheck.record.attestations import input_verifier, load_attestations
+    from opscheck.record.signing import require_signed
+
+    verifier = input_verifier(profile)
+    waivers = []
+    if profile.waivers_path:
+        if verifier is not None:
+            require_signed(profile.waivers_path, verifier, "waivers file")
+        waivers = load_waivers(profile.waivers_path, max_days=profile.waivers_max_days, today=date.today())
+    if waivers and controller:
+        check_known(waivers, declared_check_ids(root), profile.waivers_path)
+    if profile.attestations is not None:  # a malformed (or unsigned) attestation file stops the run too
+        load_attestations(profile.relative_path(profile.attestations.dir), verifier)
+    return profile, waivers
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
     for name in CADENCES:
         config.addinivalue_line("markers", f"{name}: {CADENCE_HELP[name]}")
+    # The suite's runbook items (runbooks/*.yaml under the rootdir): what covers= keys and
+    # attestation items name. A broken runbook file stops the run like a broken profile.
+    use_suite(Path(config.rootpath))
+    try:
+        known_items()
+    except CatalogError as exc:
+        raise pytest.UsageError(str(exc)) from None
     if config.getoption("opscheck_catalog"):
         return
     path = config.getoption("opscheck_env") or os.environ.get(ENV_VAR)
     if not path:
         return  # no profile: fine unless checks are collected (see modifyitems)
     try:
-        profile = load_profile(path)
-        if not is_worker(config):
-            check_secrets(profile)
+        profile, waivers = load_run_inputs(
+            path, Path(config.rootpath), release=config.getoption("opscheck_release"), controller=not is_worker(config)
+        )
     except ProfileError as exc:
         raise pytest.UsageError(str(exc)) from None
-    release_id = (config.getoption("opscheck_release") or "").strip()
-    if release_id:  # the command line names the release being gated
-        profile = profile.model_copy(update={"release": profile.release.model_copy(update={"id": release_id})})
     config.stash[PROFILE_KEY] = profile
-    try:
-        from opscheck.record.attestations import input_verifier, load_attestations
-        from opscheck.record.signing import require_signed
-
-        verifier = input_verifier(profile)
-        waivers = []
-        if profile.waivers_path:
-            if verifier is not None:
-                require_signed(profile.waivers_path, verifier, "waivers file")
-            waivers = load_waivers(profile.waivers_path, max_days=profile.waivers_max_days, today=date.today())
-        if waivers and not is_worker(config):
-            check_known(waivers, declared_check_ids(Path(config.rootpath)), profile.waivers_path)
-        if profile.attestations is not None:  # a malformed (or unsigned) attestation file stops the run too
-            load_attestations(profile.relative_path(profile.attestations.dir), verifier)
-    except ProfileError as exc:
-        raise pytest.UsageError(str(exc)) from None
     config.stash[WAIVERS_KEY] = waivers
 
     if is_worker(config):
@@ -238,9 +256,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             raise pytest.UsageError(f"{item.nodeid}: a test under tests_* must be declared with @check(...)")
         unknown = [k for k in spec.covers if k not in items_known] if spec else []
         if unknown:
-            raise pytest.UsageError(
-                f"{item.nodeid}: check {spec.id} covers unknown runbook key(s): {', '.join(unknown)}"
-            )
+            raise pytest.UsageError(f"{item.nodeid}: check {spec.id} {unknown_key_message(unknown)}")
     catalog = catalog_of(items)  # before -m/-k deselection: the traceability matrix needs them all
     if catalog and PROFILE_KEY not in config.stash and not config.getoption("opscheck_catalog"):
         raise pytest.UsageError(f"no environment profile: pass --env PATH or set {ENV_VAR}")

@@ -1,6 +1,6 @@
 """Coverage: which runbook items a check declares (`covers=[...]`), and which none does.
 
-Measured against the runbooks' items only (opscheck/data/runbook-items.yaml), not
+Measured against the suite's runbook items only (runbooks/*.yaml in the suite), not
 opscheck's own items. An `attest` item is covered by the check that reads its
 attestations (opscheck/record/attestations.py), like any other item.
 """
@@ -11,14 +11,15 @@ from collections.abc import Iterable
 from typing import Any
 
 from opscheck.record.trace import TraceRow, matrix
-from opscheck.runbook import SEEDS
 
 
 def coverage(catalog: Iterable[dict[str, Any]]) -> dict[str, Any]:
     """Runbook items grouped by runbook, then cadence (in the runbooks' order), with their checks."""
     rows: list[TraceRow] = matrix(catalog, {})
     groups: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    titles: dict[str, str] = {}
     for r in rows:
+        titles.setdefault(r.item.seed, r.item.runbook)
         groups.setdefault(r.item.seed, {}).setdefault(r.item.cadence, []).append(
             {
                 "key": r.item.key,
@@ -36,7 +37,7 @@ def coverage(catalog: Iterable[dict[str, Any]]) -> dict[str, Any]:
         "runbooks": [
             {
                 "seed": seed,
-                "runbook": SEEDS.get(seed, seed),
+                "runbook": titles[seed],
                 "covered": sum(i["covered"] for c in cadences.values() for i in c),
                 "items": sum(len(c) for c in cadences.values()),
                 "cadences": [

@@ -87,7 +87,9 @@ def test_an_unknown_runbook_key_is_refused(suite):
     write_passing_check(suite.path / "tests_daily" / "test_bad.py", "daily.bad", "bad", "999.no.such-key")
     result = run(suite, "-m", "daily")
     assert result.ret == 4
-    result.stderr.fnmatch_lines(["*check daily.bad covers unknown runbook key(s): 999.no.such-key"])
+    result.stderr.fnmatch_lines(
+        ["*check daily.bad covers unknown runbook key(s) 999.no.such-key: not an item of */runbooks/*.yaml"]
+    )
 
 
 def test_checks_without_a_profile_are_refused(suite):

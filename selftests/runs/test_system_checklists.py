@@ -20,7 +20,7 @@ from selftests.harness import REPO, validate_results
 pytestmark = pytest.mark.usefixtures("testenv_up")
 
 CHECKLISTS = ("tests_daily", "tests_weekly", "tests_monthly", "tests_quarterly", "tests_predeploy", "tests_postdeploy")
-# The runbooks each system's profile answers to (keys of opscheck/data/runbook-items.yaml).
+# The runbooks each system's profile answers to (keys of runbooks/*.yaml).
 OWN_RUNBOOKS = {"qsign": ("000.", "001."), "smartsensor": ("002.",), "titanium": ("003.",)}
 # Items of a system's own runbook that may stay "not applicable" in its profile, each with
 # the runbook line that says why. None today: every item runs.
