@@ -66,11 +66,11 @@ REQUIREMENTS="$("$PYTHON" image/runtime-requirements.py "$REPO")"
 hash_of() { sha256sum | cut -c1-16; }
 # Step 1's inputs: its code, the Debian side, the pinned runtime requirements.
 BASE_KEY="$({ declare -f build_base; echo "$SUITE $DEBIAN_PACKAGES $MIRROR $SECURITY"; echo "$REQUIREMENTS"; } | hash_of)"
-# Step 2's inputs: step 1, the package and the suite (file names and contents, caches excluded).
+# Step 2's inputs: step 1, this script, the package and the suite (file names and contents, caches excluded).
 tree_digest() {
   find "$@" -type f ! -path '*/__pycache__/*' ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum
 }
-IMAGE_KEY="$({ echo "$BASE_KEY $VERSION"; tree_digest opscheck README.md "${SUITE_PATHS[@]}"; } | hash_of)"
+IMAGE_KEY="$({ echo "$BASE_KEY $VERSION"; tree_digest image/build.sh opscheck README.md "${SUITE_PATHS[@]}"; } | hash_of)"
 BASE_TAR="$CACHE/base-$BASE_KEY.tar"
 IMAGE_TAR="$CACHE/opscheck-$VERSION-$IMAGE_KEY.oci.tar"
 
@@ -91,9 +91,11 @@ cleanup() {
   rm -rf "$STAGE"
 }
 trap cleanup EXIT
-# The package's files as pip installs them (pure Python: the host's pip writes them for the image's venv).
-"$PYTHON" -m pip install -q --disable-pip-version-check --no-deps --no-compile --target "$STAGE/site-packages" "$REPO"
-mkdir "$STAGE/suite"
+# The package's files as pip installs them (pure Python: the host's pip writes them for the image's
+# venv), built from a copy so that setuptools' build/ and egg-info stay out of the repository.
+mkdir "$STAGE/src" "$STAGE/suite"
+tar -C "$REPO" --exclude=__pycache__ --exclude='*.pyc' -cf - opscheck pyproject.toml README.md | tar -C "$STAGE/src" -xf -
+"$PYTHON" -m pip install -q --disable-pip-version-check --no-deps --no-compile --target "$STAGE/site-packages" "$STAGE/src"
 tar -C "$REPO" --exclude=__pycache__ --exclude='*.pyc' -cf - "${SUITE_PATHS[@]}" | tar -C "$STAGE/suite" -xf -
 chmod -R a+rX,go-w "$STAGE"
 
