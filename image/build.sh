@@ -23,6 +23,9 @@ log() { echo "image: $*" >&2; }
 cd "$REPO"
 VERSION="$("$PYTHON" -c 'import tomllib; print(tomllib.load(open("pyproject.toml", "rb"))["project"]["version"])')"
 OUT="$OUT_DIR/opscheck-$VERSION.oci.tar"
+# Fully qualified, as Kubernetes normalizes `image: opscheck:<version>`: `kind load image-archive`
+# (containerd) then finds it under the name the manifests use; podman resolves the short name too.
+IMAGE_NAME="docker.io/library/opscheck:$VERSION"
 mkdir -p "$CACHE" "$OUT_DIR"
 
 # The Debian mirror this machine's apt uses (deb822 .sources or one-line .list), else deb.debian.org.
@@ -127,7 +130,7 @@ container="$("${BUILDAH[@]}" from --pull-never "$BASE_IMAGE")"
   --label "org.opencontainers.image.created=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
   --label "org.opencontainers.image.base.name=debian:$SUITE (mmdebstrap minbase)" \
   "$container"
-"${BUILDAH[@]}" commit -q --format oci --disable-compression=false --rm "$container" "oci-archive:$IMAGE_TAR.partial:opscheck:$VERSION" >/dev/null
+"${BUILDAH[@]}" commit -q --format oci --disable-compression=false --rm "$container" "oci-archive:$IMAGE_TAR.partial:$IMAGE_NAME" >/dev/null
 container=""
 mv "$IMAGE_TAR.partial" "$IMAGE_TAR"
 # Earlier step-2 results of this version are superseded (bases are kept: several trees share one).

@@ -29,11 +29,15 @@ from testenv.paths import state_dir
 pytestmark = pytest.mark.usefixtures("testenv_up")
 
 VERSION = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
-IMAGE = f"localhost/opscheck:{VERSION}"
+IMAGE = f"opscheck:{VERSION}"  # as the manifests name it (the archive holds docker.io/library/...)
 RUNNER_UID = 10001
 # Inside the container uid 10001 is this user (root, who owns the test environment's 0600 tokens
 # and passfiles) and the image's root is an unprivileged host uid: the checks read the mounted
-# state as its owner, and nothing the container owns is root on the host.
+# state as its owner, and nothing the container owns is root on the host. Mapped ids need podman's
+# vfs driver here (overlay refuses the id-mapped lower layers: "creating overlay mount ... permission
+# denied"); the state is mounted at /testenv, not at its host path under /root, because the image's
+# own /root (0700, the image's root) would stand in the way.
+STATE_MOUNT = "/testenv"
 UID_MAP = ["--uidmap", f"0:100000:{RUNNER_UID}", "--uidmap", f"{RUNNER_UID}:{os.getuid()}:1",
            "--uidmap", f"{RUNNER_UID + 1}:{100000 + RUNNER_UID + 1}:55000"]  # fmt: skip
 
@@ -55,7 +59,7 @@ def podman(image_archive: Path, tmp_path_factory: pytest.TempPathFactory):
     """podman with its own storage and this project's containers.conf, the image loaded."""
     store = tmp_path_factory.mktemp("podman")
     base = ["podman", "--root", str(store / "root"), "--runroot", str(store / "run")]
-    base += ["--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+    base += ["--storage-driver", "vfs", "--runtime", "runc", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
     env = {**os.environ, "CONTAINERS_CONF": str(REPO / "image" / "containers.conf")}
 
     def run(*args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
@@ -84,7 +88,7 @@ def test_the_image_runs_the_daily_checklist_read_only_as_uid_10001(podman, check
         "--network", "host", "--tmpfs", "/tmp:rw,mode=1777,size=256m",
         "--volume", f"{reports}:/reports:rw",
         "--volume", f"{profile}:/etc/opscheck/profile.yaml:ro",
-        "--volume", f"{state}:{state}:ro", "--env", f"OPSCHECK_TESTENV_HOME={state}",
+        "--volume", f"{state}:{STATE_MOUNT}:ro", "--env", f"OPSCHECK_TESTENV_HOME={STATE_MOUNT}",
         IMAGE, "-m", "daily", "-q",
     )  # fmt: skip
     try:
