@@ -18,7 +18,8 @@ demo: setup up
 
 # Phase 1: unit and pytester tests beside the whole-environment runs; phase 2: the fault
 # self-tests in two streams that never break what the other observes (selftests/phases.py).
-test: setup lint up
+# The image is built first (cached: a no-op on an unchanged tree); selftests/runs/test_image.py runs it.
+test: setup lint up image
 	$(PY) -m selftests.phases
 
 lint: venv
