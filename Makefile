@@ -1,5 +1,6 @@
 # make demo   : install, build and start the local test environment, run the daily checklist
 # make test   : the suite's own tests (lint, unit, pytester, fault injection on the test environment)
+# make image  : the OCI image image/out/opscheck-<version>.oci.tar, built without a daemon (image/build.sh)
 # make down   : stop the test environment (no process left behind)
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,14 +11,15 @@ SYSTEM ?= $(filter multicluster,$(ENV))
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint setup venv system binaries up down status clean
+.PHONY: demo test lint setup venv system binaries image up down status clean
 
 demo: setup up
 	$(PY) -m pytest -m daily --env=environments/$(ENV).yaml
 
 # Phase 1: unit and pytester tests beside the whole-environment runs; phase 2: the fault
 # self-tests in three streams that never break what another observes (selftests/phases.py).
-test: setup lint up
+# The image is built first (cached: a no-op on an unchanged tree); selftests/runs/test_image.py runs it.
+test: setup lint up image
 	$(PY) -m selftests.phases
 
 lint: venv
@@ -38,6 +40,10 @@ $(STAMP): requirements.txt requirements-test.txt pyproject.toml
 
 binaries:
 	testenv/build-binaries.sh >/dev/null
+
+# Cached under ~/.cache/opscheck/image by its inputs' hash: a second run is a no-op.
+image: system venv
+	PYTHON=$(PY) image/build.sh
 
 up: venv
 	$(PY) -m testenv up $(addprefix --system ,$(SYSTEM))
