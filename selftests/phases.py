@@ -2,7 +2,8 @@
 
 Two phases, each of parallel pytest processes (selftests/streams.py says which test goes
 where and why):
-1. the unit and pytester tests (`-n 2`) beside the whole-environment tests, one at a time;
+1. the unit and pytester tests (`-n 2`) beside the whole-environment tests, one at a time,
+   and the runs against worlds of their own (the multi-cluster system, the empty world);
 2. the fault tests' three streams, "apps", "hosts" and "kubernetes", side by side.
 Separate processes rather than pytest-xdist's `--dist loadgroup`: xdist 3.8 marks a group
 by rewriting `item._nodeid`, which pytest 9 no longer reads, so its groups do not hold.
@@ -21,8 +22,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PHASES: list[list[tuple[str, list[str]]]] = [
     [
-        ("unit and plugin", ["-m", "not whole_environment and not fault_stream", "-n", "2"]),
+        ("unit and plugin", ["-m", "not whole_environment and not separate_world and not fault_stream", "-n", "2"]),
         ("whole environment", ["-m", "whole_environment"]),
+        ("separate worlds", ["-m", "separate_world"]),
     ],
     [
         ("apps faults", ["-m", "stream_apps"]),

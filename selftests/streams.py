@@ -3,7 +3,9 @@
 `make test` (selftests/phases.py) runs two phases, each of pytest processes side by side:
 1. the unit and pytester tests, beside the "whole environment" tests one at a time: the
    whole-checklist runs (selftests/runs/) and the few fault tests that break something
-   every other test observes;
+   every other test observes; beside them, the runs against worlds of their own
+   ("separate world": the multi-cluster system's clusters, the empty world), which read
+   nothing the demo cluster's runs break or count (the demo API server's audit log);
 2. the other fault tests in three streams side by side. A stream never breaks what another
    observes:
    - "apps": the QSIGN sample services and what they depend on or are measured by: their
@@ -32,6 +34,8 @@ WHOLE_ENVIRONMENT_TESTS = {
     "test_kube_system_fails_on_a_broken_system_pod",  # kube-system: DNS, the CNI
     "test_logs_recorded_fails_when_an_application_goes_silent",  # hsm-adapter's pods and its figures
 }
+# Whole-checklist runs against worlds of their own: beside the other runs in phase 1.
+SEPARATE_WORLD_FILES = {"test_multicluster_report.py", "test_empty_world.py"}
 APPS_FILES = {"test_prometheus.py", "test_services.py", "test_database.py"}
 APPS_TESTS = {
     # faults/test_cluster.py: the QSIGN apps' log files
@@ -65,8 +69,11 @@ STREAMS = ("apps", "hosts", "kubernetes")
 
 
 def group_of(item: pytest.Item) -> str | None:
-    """ "whole_environment", a stream of STREAMS, or None: needs no test environment."""
+    """ "separate_world", "whole_environment", a stream of STREAMS, or None: needs no test
+    environment."""
     kind = item.path.parent.name
+    if kind == "runs" and item.path.name in SEPARATE_WORLD_FILES:
+        return "separate_world"
     if kind == "runs" or item.originalname in WHOLE_ENVIRONMENT_TESTS:
         return "whole_environment"
     if kind != "faults":
@@ -81,6 +88,7 @@ def group_of(item: pytest.Item) -> str | None:
 def pytest_configure(config: pytest.Config) -> None:
     for marker, what in (
         ("whole_environment", "needs the whole test environment to itself (phase 1, one at a time)"),
+        ("separate_world", "a whole-checklist run against a world of its own (phase 1, beside the others)"),
         ("fault_stream", "a fault test run beside the other streams (phase 2)"),
         *((f"stream_{name}", f"fault test of the {name} stream") for name in STREAMS),
     ):
@@ -92,8 +100,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         group = group_of(item)
-        if group == "whole_environment":
-            item.add_marker(pytest.mark.whole_environment)
+        if group in ("whole_environment", "separate_world"):
+            item.add_marker(getattr(pytest.mark, group))
         elif group is not None:
             item.add_marker(pytest.mark.fault_stream)
             item.add_marker(getattr(pytest.mark, f"stream_{group}"))
