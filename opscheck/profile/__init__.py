@@ -24,6 +24,7 @@ from opscheck.profile.clusters import (
     serviceaccount_dir,
 )
 from opscheck.profile.common import (
+    HttpAccess,
     Regex,
     SecretRef,
     Strict,
@@ -168,6 +169,7 @@ __all__ = [
     "RunSettings",
     "Schedule",
     "Signing",
+    "HttpAccess",
     "SecretRef",
     "SecurityConfig",
     "ServiceQueries",
