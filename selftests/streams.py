@@ -45,6 +45,7 @@ APPS_TESTS = {
     "test_externalsecrets_fails_when_the_vault_secret_is_removed",
     # faults/test_deploy.py: the apps' answers
     "test_api_smoke_fails_when_the_api_is_not_ready",
+    "test_api_smoke_fails_when_the_api_answers_errors",
 }
 # (and the multi-cluster system's own clusters, which no other stream reads)
 HOSTS_FILES = {"test_logindex.py", "test_attestations.py", "test_ledger.py", "test_multicluster.py"}

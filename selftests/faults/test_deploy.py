@@ -16,9 +16,9 @@ import yaml
 
 from opscheck.rules.maintenance import DAYS
 from opscheck.timeutil import utc_now
-from selftests.faults.common import app_misbehaving, drop_keys, fields_replaced
+from selftests.faults.common import app_misbehaving, drop_keys, fields_replaced, rotate_log
 from selftests.harness import DEMO_PROFILE, broken
-from testenv import release
+from testenv import apps, release
 
 pytestmark = pytest.mark.usefixtures("testenv_up")
 
@@ -176,6 +176,19 @@ def test_api_smoke_fails_when_the_api_is_not_ready(checks):
             "2 smoke request(s) failed: GET api-server /health/ready (HTTP 503, expected 200), "
             "GET signature-service /health/ready (HTTP 503, expected 200)"
         )
+
+
+def test_api_smoke_fails_when_the_api_answers_errors(checks):
+    """The readiness answers stay 200: only the smoke requests that call the API see it."""
+
+    def repair() -> None:
+        apps.set_control("api-server", error_rate=None)
+        rotate_log("api-server")  # the 500s' ERROR lines leave the daily error-logs window
+
+    with checks.fails_then_recovers(
+        "postdeploy.api-smoke", broken(lambda: apps.set_control("api-server", error_rate=1.0), repair)
+    ) as r:
+        assert r.message == "1 smoke request(s) failed: GET api-server /api/v1/documents (HTTP 500, expected 200)"
 
 
 def test_logs_recorded_fails_when_an_application_goes_silent(checks, tmp_path):
