@@ -50,6 +50,7 @@ from opscheck.profile.database import (
     RetentionRule,
 )
 from opscheck.profile.deploy import (
+    CiPipeline,
     LoadTestThresholds,
     MaintenanceWindow,
     ReleaseConfig,
@@ -161,6 +162,7 @@ __all__ = [
     "RedisConfig",
     "Regex",
     "ReleaseConfig",
+    "CiPipeline",
     "RequiredComponent",
     "RestoreDrill",
     "RetentionRule",

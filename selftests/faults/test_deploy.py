@@ -33,6 +33,11 @@ def k6_summary_written(**kw: Any) -> AbstractContextManager[None]:
     return broken(lambda: release.write_k6_summary(**kw), release.write_k6_summary)
 
 
+def ci_runs_written(latest: str = "success", **kw: Any) -> AbstractContextManager[None]:
+    """The CI pipeline's runs written otherwise, then as healthy."""
+    return broken(lambda: release.write_ci_runs(latest, **kw), release.write_ci_runs)
+
+
 def junit_dir_moved() -> AbstractContextManager[None]:
     saved = release.junit_dir().with_name("junit.saved")
     return broken(lambda: release.junit_dir().rename(saved), lambda: saved.rename(release.junit_dir()))
@@ -94,6 +99,27 @@ RELEASE_FAULTS: dict[str, tuple[str, Callable[[datetime], AbstractContextManager
             f"not the load test of release {release.RELEASE} from the last 7 days: {release.k6_summary()} "
             f"states no release (release), expected {release.RELEASE}"
         ),
+    ),
+    # The CI half of CI/CD: the pipeline's latest run, as `gh run list --json` says
+    "the pipeline's latest run failed": (
+        "daily.ci-pipeline",
+        lambda now: ci_runs_written("failure", latest_at=now - timedelta(hours=2)),
+        lambda now: re.escape(
+            f"1 CI workflows not passing: build-scan-push (last run on main failure "
+            f"({now - timedelta(hours=2):%Y-%m-%d %H:%M} UTC))"
+        ),
+    ),
+    "the pipeline stopped running": (
+        "daily.ci-pipeline",
+        lambda now: ci_runs_written(latest_at=now - timedelta(days=3)),
+        lambda now: re.escape(
+            "1 CI workflows not passing: build-scan-push (last run on main 3.0 days ago, over 36.0 h)"
+        ),
+    ),
+    "no record of the pipeline's runs": (
+        "daily.ci-pipeline",
+        lambda now: broken(release.ci_runs_file().unlink, release.write_ci_runs),
+        lambda now: re.escape(f"no CI runs file at {release.ci_runs_file()} (gh run list --json ...)"),
     ),
 }
 
