@@ -8,13 +8,10 @@ request carrying the right bearer token; the daily health check runs against it 
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from opscheck.errors import ProfileError
 from opscheck.profile import HttpAccess, SecretRef
 from opscheck.sources.http import new_session
 from selftests.harness import REPO
+from selftests.jsonserver import serving_json
 
 TOKEN = "opscheck-selftest-bearer-7f3a"
 
@@ -42,29 +40,8 @@ def private_ca_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     key_file.write_bytes(pair.key_pem)
     bundle.write_bytes(certs.ca().cert_pem)
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
-            ok = self.headers.get("Authorization") == f"Bearer {TOKEN}"
-            body = json.dumps({"status": "UP"} if ok else {"error": "unauthorized"}).encode()
-            self.send_response(200 if ok else 401)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", bundle
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving_json({"status": "UP"}, tls=(cert_file, key_file), bearer=TOKEN) as url:
+        yield url, bundle
 
 
 def test_the_session_sends_the_token_and_verifies_against_the_bundle(private_ca_api, monkeypatch):
