@@ -15,10 +15,11 @@
    - "hosts": what stands apart from the QSIGN apps and the cluster objects: Redis,
      CoreDNS, the SmartSensor and Titanium services and their logs, the control-plane
      host's files (etcd snapshots, the node filesystem), the log index, the release's
-     artifacts, attestations and the ledger; the multi-cluster system's own clusters and
-     the QSIGN pods' usage in the metrics API, which no other stream reads;
+     artifacts, attestations and the ledger; the multi-cluster system's own clusters,
+     which no other stream reads;
    - "kubernetes" (every other fault test): breaks and reads only Kubernetes objects in
-     the demo cluster (workloads, kwok pods, CRD objects, RBAC, namespaces).
+     the demo cluster (workloads, kwok pods and their usage, CRD objects, RBAC, namespaces):
+     a usage fault rolls its Deployment out, which node and scheduling faults would stall.
 A fault test put in the wrong stream shows as a flaky failure of another stream: when a
 new test breaks something shared, list it here.
 """
@@ -49,6 +50,7 @@ APPS_TESTS = {
     "test_externalsecrets_fails_when_the_vault_secret_is_removed",
     # faults/test_deploy.py: the apps' answers
     "test_api_smoke_fails_when_the_api_is_not_ready",
+    "test_api_smoke_fails_when_the_api_answers_errors",
 }
 # (and the multi-cluster system's own clusters, which no other stream reads)
 HOSTS_FILES = {"test_logindex.py", "test_attestations.py", "test_ledger.py", "test_multicluster.py"}
@@ -56,9 +58,6 @@ HOSTS_TESTS = {
     # faults/test_systems.py: Redis, CoreDNS, the SmartSensor/Titanium services, the control-plane host
     "test_redis_ping_fails_when_redis_is_down",
     "test_system_service_checks_fail",
-    # faults/test_cluster.py: the QSIGN pods' usage in the metrics API (only the node and
-    # container usage checks read it; balance: three one-minute waits for metrics-server)
-    "test_usage_checks_fail_when_pods_use_much",
     # faults/test_deploy.py: the release's files
     "test_release_artifact_checks_fail",
     "test_perf_test_errors_on_a_file_that_is_not_a_k6_summary",

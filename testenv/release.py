@@ -33,6 +33,11 @@ STAGES = {
 release_dir = under(state_dir, "release")
 junit_dir = under(release_dir, "junit")
 k6_summary = under(release_dir, "k6-summary.json")
+# What a CI job refreshes before the checklist runs: `gh run list --json workflowName,
+# headBranch,status,conclusion,createdAt,url` of the pipeline (runbook 003: Trivy scan, image
+# build, push), one run a day.
+ci_runs_file = under(release_dir, "ci-runs.json")
+CI_WORKFLOW = "build-scan-push"
 
 
 def write_junit(
@@ -107,10 +112,32 @@ def write_k6_summary(
     return path
 
 
+def write_ci_runs(latest: str = "success", *, latest_at: dt.datetime | None = None, days: int = 3) -> Path:
+    """The pipeline's runs on main, one a day for `days` days, all successful but the latest,
+    which ended with `latest` (e.g. "failure") and started at `latest_at` (default: an hour ago)."""
+    latest_at = latest_at or _now() - dt.timedelta(hours=1)
+    runs = [
+        {
+            "workflowName": CI_WORKFLOW,
+            "headBranch": "main",
+            "status": "completed",
+            "conclusion": latest if n == 0 else "success",
+            "createdAt": (latest_at - dt.timedelta(days=n)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "url": f"https://github.com/example/qsign/actions/runs/{9000 - n}",
+        }
+        for n in range(days)
+    ]
+    path = ci_runs_file()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(runs, indent=2))
+    return path
+
+
 def write_passing_release() -> None:
     for stage in STAGES:
         write_junit(stage)
     write_k6_summary()
+    write_ci_runs()
 
 
 def _now() -> dt.datetime:
@@ -130,6 +157,10 @@ def release_current(max_age: dt.timedelta = dt.timedelta(days=1)) -> bool:
             stamps.append((prop.get("value"), dt.datetime.fromisoformat(suite.get("timestamp") + "+00:00")))
         doc = json.loads(k6_summary().read_text())
         stamps.append((doc["release"], dt.datetime.fromisoformat(doc["finished_at"])))
+        latest = json.loads(ci_runs_file().read_text())[0]
+        if latest["conclusion"] != "success":
+            return False
+        stamps.append((RELEASE, dt.datetime.fromisoformat(latest["createdAt"])))
     except (OSError, ValueError, KeyError, TypeError, AttributeError, SyntaxError):
         return False  # missing, unreadable or of the old format: not current
     return all(release == RELEASE and _now() - ran_at < max_age for release, ran_at in stamps)
@@ -221,4 +252,5 @@ def status() -> dict[str, Any]:
         "running": k6_summary().exists(),
         "junit": sorted(p.name for p in junit_dir().glob("*.xml")),
         "k6_summary": str(k6_summary()),
+        "ci_runs": str(ci_runs_file()),
     }

@@ -1,9 +1,10 @@
 """Daily: platform services (SmartSensor 002 `velero backup get`, multi-cluster 004 backups,
-External Secrets, `cilium status`; Titanium 003's CI/CD through Argo CD)."""
+External Secrets, `cilium status`; Titanium 003's CI/CD: the CI system's runs and Argo CD)."""
 
 from datetime import UTC, datetime, timedelta
 
 from opscheck.check import check, component_absent, configured
+from opscheck.rules.ci import pipeline_findings
 from opscheck.rules.objects import find, in_namespace
 from opscheck.rules.platform import application_findings, cni_problems, external_secret_findings, velero_backup_findings
 
@@ -78,15 +79,33 @@ def test_argocd_apps(cluster, profile, evidence):
     apps = cluster.list_served("argocd-applications")
     if apps is None:
         component_absent(profile.required, "argocd", f"no Argo CD Application CRD in cluster {cluster.name}")
-    evidence.note(
-        "CI/CD pipeline success: the CI runs (GitHub Actions) are outside the cluster; what reaches it "
-        "is Argo CD's sync of each Application, checked here"
-    )
+    evidence.note("CI/CD pipeline success: Argo CD's sync of each Application here; the CI runs: daily.ci-pipeline")
     rows, offenders = application_findings(apps, profile.platform.argocd.ignore)
     evidence.table(rows)
     if not rows:
         component_absent(profile.required, "argocd", f"no Argo CD Application in cluster {cluster.name}")
     evidence.expect_none(offenders, "Argo CD Applications not Synced and Healthy", table=False)
+
+
+@check("daily.ci-pipeline", severity="high", covers=["003.daily.cicd-success"])
+def test_ci_pipeline(ci_runs, profile, evidence):
+    """The CI pipeline's workflows last succeeded on the deployed branch, recently (the CI half of CI/CD)
+
+    gh run list --branch <branch> --workflow <workflow>; gh run view <run-id> --log-failed
+    A failed build, Trivy scan or image push never reaches Argo CD: fix the cause, then gh run rerun <run-id>.
+    No recent run: is the workflow disabled (gh workflow list) or its trigger broken?
+    """
+    where = ci_runs.path
+    runs = ci_runs.runs
+    if runs is None:
+        evidence.fail(f"no CI runs file at {where} (gh run list --json ...)")
+    evidence.examined(runs, f"{len(runs)} CI runs in {where}", empty=f"the CI runs file {where} lists no run")
+    ci = profile.ci
+    rows, offenders = pipeline_findings(
+        runs, ci.workflows, ci.branch, datetime.now(UTC), timedelta(hours=ci.max_age_hours)
+    )
+    evidence.table(rows)
+    evidence.expect_none(offenders, "CI workflows not passing", table=False)
 
 
 @check("daily.cni-status", severity="critical", covers=["004.daily.cni-status"])

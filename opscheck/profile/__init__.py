@@ -24,6 +24,7 @@ from opscheck.profile.clusters import (
     serviceaccount_dir,
 )
 from opscheck.profile.common import (
+    HttpAccess,
     Regex,
     SecretRef,
     Strict,
@@ -49,6 +50,7 @@ from opscheck.profile.database import (
     RetentionRule,
 )
 from opscheck.profile.deploy import (
+    CiPipeline,
     LoadTestThresholds,
     MaintenanceWindow,
     ReleaseConfig,
@@ -160,6 +162,7 @@ __all__ = [
     "RedisConfig",
     "Regex",
     "ReleaseConfig",
+    "CiPipeline",
     "RequiredComponent",
     "RestoreDrill",
     "RetentionRule",
@@ -168,6 +171,7 @@ __all__ = [
     "RunSettings",
     "Schedule",
     "Signing",
+    "HttpAccess",
     "SecretRef",
     "SecurityConfig",
     "ServiceQueries",

@@ -99,3 +99,24 @@ def valid_regex(value: str) -> str:
 
 # A profile setting that is a Python regular expression, checked when the profile loads.
 Regex = Annotated[str, AfterValidator(valid_regex)]
+
+
+class HttpAccess(Strict):
+    """How opscheck authenticates to an HTTP endpoint and verifies its TLS certificate: a
+    bearer token (`Authorization: Bearer`, e.g. a Prometheus behind an OAuth proxy or
+    kube-rbac-proxy) and a CA bundle (PEM) for a private CA. Without `ca_bundle`, an
+    https:// URL is verified against the system's CAs; verification is never turned off."""
+
+    bearer_token: SecretRef | None = None
+    ca_bundle: str | None = None
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _bundle_exists(cls, v: str | None) -> str | None:
+        if v is not None and not expand_path(v).is_file():
+            raise ValueError(f"no CA bundle file at {v}")
+        return v
+
+    def verify(self) -> str | bool:
+        """requests' `verify`: the bundle's path, or True (the system's CAs)."""
+        return str(expand_path(self.ca_bundle)) if self.ca_bundle else True

@@ -35,6 +35,7 @@ Component = Literal[
     "vault",
     # Settings inside a section: logs.apps, platform.*, release.*, security.*, smoke_requests.
     "certificates",
+    "ci",
     "cni",
     "cost",
     "hpa",

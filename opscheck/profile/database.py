@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -55,7 +55,11 @@ class PostgresConfig(Strict):
     user: str
     password: SecretRef | None = None
     passfile: str | None = None
-    sslmode: str = "prefer"
+    # Stated, never assumed: libpq's own default ("prefer") silently falls back to plain
+    # text. Production: verify-full with sslrootcert (the server's CA), so the connection is
+    # encrypted and the server is who the host name says.
+    sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+    sslrootcert: str | None = None
     connect_timeout_seconds: Annotated[int, Field(gt=0)] = 5
     statement_timeout_ms: Annotated[int, Field(gt=0)] = 10000
     thresholds: PostgresThresholds = Field(default_factory=lambda: PostgresThresholds())

@@ -66,3 +66,20 @@ class SmokeRequest(Strict):
     path: str = "/"
     expect_status: int = 200
     max_latency_ms: Annotated[float, Field(gt=0)] = 500
+
+
+class CiPipeline(Strict):
+    """The CI system's record of the pipeline's runs (runbook 003, CI/CD 파이프라인 성공 여부:
+    the build, scan and push that happen before Argo CD syncs). A file a job refreshes
+    before the checklist runs, in GitHub's `gh run list --json
+    workflowName,headBranch,status,conclusion,createdAt,url` form; any CI system can write
+    the same five fields."""
+
+    runs_file: str
+    # The workflows whose latest completed run must have succeeded.
+    workflows: Annotated[list[str], Field(min_length=1)]
+    # Only runs of this branch (the one Argo CD deploys); None: every branch.
+    branch: str | None = None
+    # The latest completed run may be at most this old: a pipeline that stopped running is
+    # no evidence of a pipeline that works.
+    max_age_hours: Annotated[float, Field(gt=0)] = 24

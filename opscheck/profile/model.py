@@ -25,7 +25,7 @@ from opscheck.profile.database import (
     RestoreDrill,
     RetentionRule,
 )
-from opscheck.profile.deploy import MaintenanceWindow, ReleaseConfig, SmokeRequest
+from opscheck.profile.deploy import CiPipeline, MaintenanceWindow, ReleaseConfig, SmokeRequest
 from opscheck.profile.monitoring import PrometheusConfig
 from opscheck.profile.platform import PlatformConfig
 from opscheck.profile.reporting import Attestations, ExportConfig, Reporting, RunSettings, Schedule
@@ -90,6 +90,7 @@ class Profile(Strict):
     # Run folder permissions and signatures over the ledger, waivers and attestations.
     reporting: Reporting = Reporting()
     release: ReleaseConfig = ReleaseConfig()
+    ci: CiPipeline | None = None
     # When planned changes may happen (predeploy gate); none configured: not applicable.
     maintenance_windows: list[MaintenanceWindow] = []
     smoke_requests: list[SmokeRequest] = []

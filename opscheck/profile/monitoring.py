@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from opscheck.profile.common import SecretRef, Strict
+from opscheck.profile.common import HttpAccess, SecretRef, Strict
 
 # A PromQL duration: 30d, 7d, 15m, 1h30m.
 PromDuration = Annotated[str, Field(pattern=r"^([0-9]+(ms|s|m|h|d|w|y))+$")]
@@ -112,6 +112,8 @@ class AlertingConfig(Strict):
     watchdog: str | None = None
     # Default: the Alertmanagers Prometheus sends to (/api/v1/alertmanagers).
     alertmanager_url: str | None = None
+    # Bearer token and CA bundle for the Alertmanager(s) (`bearer_token`, `ca_bundle`).
+    alertmanager_access: HttpAccess = HttpAccess()
 
 
 class DashboardQuery(Strict):
@@ -147,7 +149,9 @@ class CapacityConfig(Strict):
     storage_expansion: Forecast = Forecast(window="30d", horizon_days=90)
 
 
-class PrometheusConfig(Strict):
+class PrometheusConfig(HttpAccess):
+    """Prometheus (and, inherited from HttpAccess, its `bearer_token` and `ca_bundle`)."""
+
     url: str
     timeout_seconds: Annotated[float, Field(gt=0)] = 10
     # PromQL giving a latency in seconds, per check; `$window` is replaced by the window.

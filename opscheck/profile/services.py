@@ -7,11 +7,12 @@ from typing import Annotated
 
 from pydantic import Field, field_validator
 
-from opscheck.profile.common import SecretRef, Strict
+from opscheck.profile.common import HttpAccess, SecretRef, Strict
 
 
-class HttpService(Strict):
-    """A service whose health endpoints opscheck probes over HTTP."""
+class HttpService(HttpAccess):
+    """A service whose health endpoints opscheck probes over HTTP (with, inherited from
+    HttpAccess, an optional `bearer_token` and `ca_bundle`)."""
 
     name: str
     url: str

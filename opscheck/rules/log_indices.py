@@ -17,6 +17,7 @@ An index's age:
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -128,7 +129,8 @@ def index_rows(ages: list[IndexAge]) -> list[dict[str, Any]]:
 def past_retention(ages: list[IndexAge], retention_days: float) -> list[dict[str, Any]]:
     """The indices older than the retention."""
     return [
-        {"object": a.name, "detail": f"{a.age_days:.0f} days old by its {a.basis}, {human_bytes(a.size_bytes)}"}
+        # whole days, as an operator counts them: 39.6 days is 39 days old, not 40
+        {"object": a.name, "detail": f"{math.floor(a.age_days)} days old by its {a.basis}, {human_bytes(a.size_bytes)}"}
         for a in ages
         if a.age_days is not None and a.age_days > retention_days
     ]

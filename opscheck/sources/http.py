@@ -23,6 +23,7 @@ from requests.adapters import HTTPAdapter
 from urllib3 import PoolManager
 
 from opscheck.errors import DependencyError
+from opscheck.profile.common import HttpAccess
 from opscheck.sources.deadline import bound_pools, total_deadline
 from opscheck.sources.runcache import RunCache
 
@@ -66,7 +67,7 @@ def total_seconds(timeout: Any) -> float:
     return float(timeout)
 
 
-class _Session(requests.Session):
+class HttpSession(requests.Session):
     """A session whose requests time out after `default_timeout` unless given their own."""
 
     def __init__(self, default_timeout: float, outages: RunCache | None = None) -> None:
@@ -76,6 +77,16 @@ class _Session(requests.Session):
         self.headers["User-Agent"] = USER_AGENT
         for prefix in ("http://", "https://"):
             self.mount(prefix, _BoundedAdapter())
+        # service (scheme://host:port) -> (bearer token, requests' verify)
+        self._access: dict[str, tuple[str | None, str | bool]] = {}
+
+    def allow(self, url: str, access: HttpAccess) -> None:
+        """Requests to `url`'s service carry `access`'s bearer token and verify its TLS
+        certificate against `access`'s CA bundle (one session serves every service, each
+        with its own credentials). The token is read now: a missing one is a profile error."""
+        token = access.bearer_token.read() if access.bearer_token else None
+        if token is not None or access.ca_bundle:
+            self._access[service_of(url)] = (token, access.verify())
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
@@ -83,6 +94,11 @@ class _Session(requests.Session):
         service = service_of(url)
         if self.outages is not None and (known := self.outages.known_outage(service)):
             raise KnownOutage(known)
+        if service in self._access:
+            token, verify = self._access[service]
+            kwargs.setdefault("verify", verify)
+            if token is not None:
+                kwargs["headers"] = {**(kwargs.get("headers") or {}), "Authorization": f"Bearer {token}"}
         seconds = total_seconds(kwargs["timeout"])
         try:
             with total_deadline(seconds) as deadline:
@@ -103,10 +119,10 @@ class _Session(requests.Session):
         return probe(self, url, timeout)
 
 
-def new_session(timeout: float = DEFAULT_TIMEOUT_SECONDS, outages: RunCache | None = None) -> _Session:
+def new_session(timeout: float = DEFAULT_TIMEOUT_SECONDS, outages: RunCache | None = None) -> HttpSession:
     """A requests session with opscheck's User-Agent, a default timeout, no retries, a total
     deadline per request and, given the run cache, the run's known outages."""
-    return _Session(timeout, outages)
+    return HttpSession(timeout, outages)
 
 
 def no_answer_reason(exc: requests.RequestException, timeout: float | None = None) -> str:

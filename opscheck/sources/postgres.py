@@ -74,6 +74,8 @@ def connect_kwargs(
         kwargs["password"] = cfg.password.read()
     if cfg.passfile:
         kwargs["passfile"] = str(expand_path(cfg.passfile))
+    if cfg.sslrootcert:
+        kwargs["sslrootcert"] = str(expand_path(cfg.sslrootcert))
     return kwargs
 
 

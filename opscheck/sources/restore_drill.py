@@ -286,6 +286,7 @@ def _restore(drill: RestoreDrill, archive: Path, workdir: Path, result: DrillRes
         user=cfg.user,
         sslmode=cfg.sslmode,
         application_name="opscheck-restore-drill",
+        **({"sslrootcert": str(expand_path(cfg.sslrootcert))} if cfg.sslrootcert else {}),
     )
     try:
         proc = subprocess.run(

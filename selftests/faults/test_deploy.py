@@ -16,9 +16,9 @@ import yaml
 
 from opscheck.rules.maintenance import DAYS
 from opscheck.timeutil import utc_now
-from selftests.faults.common import app_misbehaving, drop_keys, fields_replaced
+from selftests.faults.common import app_misbehaving, drop_keys, fields_replaced, rotate_log
 from selftests.harness import DEMO_PROFILE, broken
-from testenv import release
+from testenv import apps, release
 
 pytestmark = pytest.mark.usefixtures("testenv_up")
 
@@ -31,6 +31,11 @@ def junit_written(stage: str, **kw: Any) -> AbstractContextManager[None]:
 def k6_summary_written(**kw: Any) -> AbstractContextManager[None]:
     """The load test's summary written otherwise, then as healthy."""
     return broken(lambda: release.write_k6_summary(**kw), release.write_k6_summary)
+
+
+def ci_runs_written(latest: str = "success", **kw: Any) -> AbstractContextManager[None]:
+    """The CI pipeline's runs written otherwise, then as healthy."""
+    return broken(lambda: release.write_ci_runs(latest, **kw), release.write_ci_runs)
 
 
 def junit_dir_moved() -> AbstractContextManager[None]:
@@ -94,6 +99,27 @@ RELEASE_FAULTS: dict[str, tuple[str, Callable[[datetime], AbstractContextManager
             f"not the load test of release {release.RELEASE} from the last 7 days: {release.k6_summary()} "
             f"states no release (release), expected {release.RELEASE}"
         ),
+    ),
+    # The CI half of CI/CD: the pipeline's latest run, as `gh run list --json` says
+    "the pipeline's latest run failed": (
+        "daily.ci-pipeline",
+        lambda now: ci_runs_written("failure", latest_at=now - timedelta(hours=2)),
+        lambda now: re.escape(
+            f"1 CI workflows not passing: build-scan-push (last run on main failure "
+            f"({now - timedelta(hours=2):%Y-%m-%d %H:%M} UTC))"
+        ),
+    ),
+    "the pipeline stopped running": (
+        "daily.ci-pipeline",
+        lambda now: ci_runs_written(latest_at=now - timedelta(days=3)),
+        lambda now: re.escape(
+            "1 CI workflows not passing: build-scan-push (last run on main 3.0 days ago, over 36.0 h)"
+        ),
+    ),
+    "no record of the pipeline's runs": (
+        "daily.ci-pipeline",
+        lambda now: broken(release.ci_runs_file().unlink, release.write_ci_runs),
+        lambda now: re.escape(f"no CI runs file at {release.ci_runs_file()} (gh run list --json ...)"),
     ),
 }
 
@@ -176,6 +202,19 @@ def test_api_smoke_fails_when_the_api_is_not_ready(checks):
             "2 smoke request(s) failed: GET api-server /health/ready (HTTP 503, expected 200), "
             "GET signature-service /health/ready (HTTP 503, expected 200)"
         )
+
+
+def test_api_smoke_fails_when_the_api_answers_errors(checks):
+    """The readiness answers stay 200: only the smoke requests that call the API see it."""
+
+    def repair() -> None:
+        apps.set_control("api-server", error_rate=None)
+        rotate_log("api-server")  # the 500s' ERROR lines leave the daily error-logs window
+
+    with checks.fails_then_recovers(
+        "postdeploy.api-smoke", broken(lambda: apps.set_control("api-server", error_rate=1.0), repair)
+    ) as r:
+        assert r.message == "1 smoke request(s) failed: GET api-server /api/v1/documents (HTTP 500, expected 200)"
 
 
 def test_logs_recorded_fails_when_an_application_goes_silent(checks, tmp_path):

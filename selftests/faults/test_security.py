@@ -314,7 +314,7 @@ def test_istio_version_fails_on_an_istiod_below_the_minimum(checks):
         # the Deployment at once, then its new pods as they roll out
         assert re.match(
             r"\d+ istiod versions out of support: deployment/istio-system/istiod "
-            r"\(1\.19\.3 is below the minimum 1\.20\.1\)",
+            r"\(1\.19\.3 is below the minimum 1\.20\.1; 1\.19 is not a supported release \(1\.20, 1\.21, 1\.22\)\)",
             r.message,
         ), r.message
     wait_for(lambda: deployment_done(cluster.get("Deployment", "istio-system", "istiod")), 60, "istiod rolled back")

@@ -215,8 +215,8 @@ def scratch(objects=(), comment=None, owner="drill", role="drill", superuser=Fal
     return ScratchFacts("scratch", "db:5432", owner, role, superuser, comment, list(objects))
 
 
-DRILL_CFG = PostgresConfig(host="db", port=5432, dbname="scratch", user="drill")
-MONITORED = PostgresConfig(host="db", port=5432, dbname="app", user="opscheck")
+DRILL_CFG = PostgresConfig(host="db", port=5432, dbname="scratch", user="drill", sslmode="disable")
+MONITORED = PostgresConfig(host="db", port=5432, dbname="app", user="opscheck", sslmode="disable")
 MARKED_IDLE = f"{MARKER} {'a' * 32}; state=idle; 2026-12-05T08:00:00Z"
 MARKED_RESTORING = f"{MARKER} {'a' * 32}; state=restoring; 2026-12-05T08:00:00Z"
 APP_TABLE = ("table", "public.accounts", "app_owner")
@@ -258,6 +258,6 @@ def test_restore_drill_refuses_what_it_cannot_prove_is_its_scratch_database(fact
 
 
 def test_restore_drill_refuses_the_monitored_database():
-    same = PostgresConfig(host="db", port=5432, dbname="scratch", user="opscheck")
+    same = PostgresConfig(host="db", port=5432, dbname="scratch", user="opscheck", sslmode="disable")
     with pytest.raises(ProfileError, match="is the monitored database"):
         scratch_verdict(scratch(comment=MARKED_IDLE), same, DRILL_CFG)
