@@ -13,6 +13,7 @@ non-zero one (pytest's 5, "no tests", included: a phase that selects nothing is 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# Set for the pytest processes once this runner found every test-environment component
+# running: a stream's own check at its start could see another stream's fault instead.
+ENV_CHECKED_BY_PHASES = "OPSCHECK_SELFTEST_ENV_CHECKED"
 PHASES: list[list[tuple[str, list[str]]]] = [
     [
         ("unit and plugin", ["-m", "not whole_environment and not separate_world and not fault_stream", "-n", "2"]),
@@ -53,7 +57,22 @@ def run_phase(phase: list[tuple[str, list[str]]], logs: Path, extra: list[str]) 
     return status
 
 
+def environment_problem() -> str | None:
+    """Why the test environment cannot serve the self-tests, or None: every component runs."""
+    from testenv import __main__ as testenv_cli
+
+    for name, module in testenv_cli.COMPONENTS:
+        if not module.status().get("running", False):
+            return f"test environment component {name} is not running: run `python -m testenv up` (make test does it)"
+    return None
+
+
 def main(argv: list[str]) -> int:
+    problem = environment_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    os.environ[ENV_CHECKED_BY_PHASES] = "1"
     status = 0
     with tempfile.TemporaryDirectory(prefix="selftests-") as tmp:
         for phase in PHASES:
