@@ -18,8 +18,8 @@
      artifacts, attestations and the ledger; the multi-cluster system's own clusters,
      which no other stream reads;
    - "kubernetes" (every other fault test): breaks and reads only Kubernetes objects in
-     the demo cluster (workloads, kwok pods and their usage, CRD objects, RBAC, namespaces):
-     a usage fault rolls its Deployment out, which node and scheduling faults would stall.
+     the demo cluster (workloads, kwok pods and their usage, CRD objects, RBAC, namespaces);
+     the usage faults stay here: the usage checks read every monitored namespace's pods.
 A fault test put in the wrong stream shows as a flaky failure of another stream: when a
 new test breaks something shared, list it here.
 """

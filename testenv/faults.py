@@ -354,58 +354,61 @@ def set_pod_usage(
     deployment: str,
     cpu: str | None = None,
     memory: str | None = None,
-    timeout: float = 180,
+    timeout: float = 120,
     *,
     api: KubeApi = DEMO_API,
 ) -> list[dict]:
-    """Set the simulated usage (kwok.x-k8s.io/usage-cpu/-memory on the pod template) of a
-    Deployment; None restores that value from the manifests (both None: the baseline).
-    The Deployment controller rolls the change out; waits until the metrics API reports
-    the new usage for every pod (cpu within 10%, memory within 1%), which takes ~20-30 s
-    (metrics-server needs two scrapes of a new pod). Returns the PodMetrics items."""
+    """Set the simulated usage (kwok.x-k8s.io/usage-cpu/-memory) of a Deployment's running
+    pods themselves; None restores that value from the manifests (both None: the baseline).
+    No rollout: kwok reads the pods' own annotations, so the fault needs no scheduling and
+    does not wait on another stream's node faults. Returns the PodMetrics items once the
+    metrics API reports the new usage for every pod."""
     base_cpu, base_mem = demo.baseline_usage(namespace, deployment)
-    cpu = cpu if cpu is not None else base_cpu
-    memory = memory if memory is not None else base_mem
-    api.patch(
-        "Deployment",
-        namespace,
-        deployment,
-        {
-            "spec": {
-                "template": {
-                    "metadata": {"annotations": {"kwok.x-k8s.io/usage-cpu": cpu, "kwok.x-k8s.io/usage-memory": memory}}
-                }
-            }
-        },
+    sel = api.get("Deployment", namespace, deployment)["spec"]["selector"]["matchLabels"]
+    return annotate_usage(
+        namespace, live_pods(api, namespace, sel), cpu or base_cpu, memory or base_mem, timeout, api=api
     )
-    d = api.get("Deployment", namespace, deployment)
-    sel = d["spec"]["selector"]["matchLabels"]
-    want_cpu, want_mem = parse_cpu(cpu), parse_mem(memory)
-    wait_for(
-        lambda: (
-            deployment_done(api.get("Deployment", namespace, deployment))
-            and len(api.list_("Pod", namespace, selector(sel))) == d["spec"].get("replicas", 1)
-        ),
-        timeout,
-        f"rollout of {deployment}",
-        interval=0.5,
-    )
+
+
+def annotate_usage(
+    namespace: str,
+    pods: list[dict],
+    cpu: str,
+    memory: str | None = None,
+    timeout: float = 120,
+    *,
+    api: KubeApi = DEMO_API,
+) -> list[dict]:
+    """Annotate `pods` with the simulated usage (memory left as it is when None) and wait
+    until the metrics API reports it for each: cpu within 10% (metrics-server's rate over
+    its last two scrapes, ~20-30 s), memory within 1%. Returns their PodMetrics items."""
+    annotations = {"kwok.x-k8s.io/usage-cpu": cpu}
+    if memory is not None:
+        annotations["kwok.x-k8s.io/usage-memory"] = memory
+    for p in pods:
+        api.patch("Pod", namespace, p["metadata"]["name"], {"metadata": {"annotations": annotations}})
+    names = {p["metadata"]["name"] for p in pods}
+    want_cpu = parse_cpu(cpu)
+    want_mem = parse_mem(memory) if memory is not None else None
     result: list[dict] = []
 
     def reflected() -> bool:
-        pods = {p["metadata"]["name"] for p in live_pods(api, namespace, sel)}
-        ms = [m for m in api.metrics_pods(namespace) if m["metadata"]["name"] in pods]
-        if {m["metadata"]["name"] for m in ms} != pods:
+        ms = [m for m in api.metrics_pods(namespace) if m["metadata"]["name"] in names]
+        if {m["metadata"]["name"] for m in ms} != names:
             return False
         for m in ms:
             c = sum(parse_cpu(x["usage"]["cpu"]) for x in m["containers"])
+            if abs(c - want_cpu) > max(0.1 * want_cpu, 0.002):
+                return False
             mem = sum(parse_mem(x["usage"]["memory"]) for x in m["containers"])
-            if abs(c - want_cpu) > max(0.1 * want_cpu, 0.002) or abs(mem - want_mem) > 0.01 * want_mem:
+            if want_mem is not None and abs(mem - want_mem) > 0.01 * want_mem:
                 return False
         result[:] = ms
         return True
 
-    wait_for(reflected, timeout, f"metrics of {deployment} at cpu={cpu} memory={memory}", interval=1)
+    wait_for(
+        reflected, timeout, f"metrics of {namespace} pods {sorted(names)} at cpu={cpu} memory={memory}", interval=1
+    )
     return result
 
 

@@ -571,32 +571,17 @@ def delete_injected() -> None:
 # --------------------------------------------------------------- usage, autoscaling
 
 
-def _pod_cpu(metrics: dict) -> float:
-    return sum(faults.parse_cpu(c["usage"]["cpu"]) for c in metrics["containers"])
-
-
 def set_pod_cpu_usage(namespace: str, selector: str, cpu: str | None, timeout: float = 90) -> None:
     """Set the simulated CPU usage (kwok.x-k8s.io/usage-cpu) on the running pods
     themselves, without a rollout (None: back to their template's value), and wait until
     the metrics API reports it for each (within 10%)."""
     pods = [p for p in cluster.list_("Pod", namespace, selector) if not p["metadata"].get("deletionTimestamp")]
-    want: dict[str, float] = {}
-    for p in pods:
-        name = p["metadata"]["name"]
-        value = cpu
-        if value is None:
-            owner = (p["metadata"].get("ownerReferences") or [{}])[0]
-            kind = {"ReplicaSet": "ReplicaSet", "StatefulSet": "StatefulSet"}.get(owner.get("kind"))
-            tpl = cluster.get(kind, namespace, owner["name"])["spec"]["template"] if kind else {}
-            value = ((tpl.get("metadata") or {}).get("annotations") or {}).get("kwok.x-k8s.io/usage-cpu", "1m")
-        cluster.patch("Pod", namespace, name, {"metadata": {"annotations": {"kwok.x-k8s.io/usage-cpu": value}}})
-        want[name] = faults.parse_cpu(value)
-
-    def reflected() -> bool:
-        got = {m["metadata"]["name"]: _pod_cpu(m) for m in cluster.metrics_pods(namespace)}
-        return all(n in got and abs(got[n] - w) <= max(0.1 * w, 0.002) for n, w in want.items())
-
-    wait_for(reflected, timeout, f"metrics of {namespace} pods {selector} at cpu={cpu or 'template'}", interval=1)
+    if cpu is None and pods:
+        owner = (pods[0]["metadata"].get("ownerReferences") or [{}])[0]
+        kind = {"ReplicaSet": "ReplicaSet", "StatefulSet": "StatefulSet"}.get(owner.get("kind"))
+        tpl = cluster.get(kind, namespace, owner["name"])["spec"]["template"] if kind else {}
+        cpu = ((tpl.get("metadata") or {}).get("annotations") or {}).get("kwok.x-k8s.io/usage-cpu", "1m")
+    faults.annotate_usage(namespace, pods, cpu or "1m", None, timeout)
 
 
 def _hpa_condition(hpa: dict | None, ctype: str) -> dict:
