@@ -206,7 +206,15 @@ def down() -> None:
 
 
 def status() -> dict[str, Any]:
+    """ "running": what up() provides is there (nothing of the drill runs between checks)."""
+    ready = (
+        kubeconfig().exists()
+        and token_file().exists()
+        and _newest(vault_backup_dir(), "openbao-*.tar.gz") is not None
+        and _newest(manifest_backup_dir(), f"{NAMESPACE}-manifests-*.yaml") is not None
+    )
     return {
+        "running": ready,
         "vault_backups": len(list(vault_backup_dir().glob("openbao-*.tar.gz"))) if vault_backup_dir().is_dir() else 0,
         "manifest_backups": len(list(manifest_backup_dir().glob("*.yaml"))) if manifest_backup_dir().is_dir() else 0,
         "kubeconfig": str(kubeconfig()),

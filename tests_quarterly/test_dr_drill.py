@@ -4,12 +4,11 @@
 
 from opscheck.check import check
 from opscheck.rules.dr_drill import drill_problems, step_rows, total_seconds, worst_age_hours
-from opscheck.sources.dr_drill import database_step
 from opscheck.timeutil import utc_now
 
 
 @check("quarterly.dr-drill", severity="critical", covers=["000.quarterly.dr-drill"])
-def test_dr_drill(dr_drill, restore_drill, drill, dump_files, backup_hosts, dr_restore, evidence):
+def test_dr_drill(dr_drill, dr_restore, evidence):
     """DR drill: the database, Vault and the manifests restore from their newest backups within the RTO and RPO
 
     The drill restores, one after the other as a recovery would:
@@ -32,18 +31,7 @@ def test_dr_drill(dr_drill, restore_drill, drill, dump_files, backup_hosts, dr_r
     the times measured here.
     """
     now = utc_now()
-    backup_host = backup_hosts[0]
-    dumps = backup_host.dumps(dump_files.path, dump_files.pattern)
-    scratch = restore_drill.connection
-    steps = [
-        database_step(
-            drill(backup_host, dumps[-1]) if dumps else None,
-            f"{backup_host.name}:{dump_files.path}",
-            f"{scratch.host}:{scratch.port}/{scratch.dbname}",
-        ),
-        dr_restore("vault"),
-        dr_restore("manifests"),
-    ]
+    steps = [dr_restore("database"), dr_restore("vault"), dr_restore("manifests")]
     evidence.table(step_rows(steps, now))
     for step in steps:
         if step.rows:
@@ -60,5 +48,7 @@ def test_dr_drill(dr_drill, restore_drill, drill, dump_files, backup_hosts, dr_r
 
 
 def _describe(row: dict) -> str:
-    detail = row.get("result") or (f"{row['rows']} rows" if "rows" in row else f"HTTP {row.get('status')}")
+    detail = row.get("result") or (
+        f"{row['rows']} rows" if "rows" in row else f"HTTP {row.get('status')}, {row.get('keys')} keys"
+    )
     return f"{row['object']} {detail}"

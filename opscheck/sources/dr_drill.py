@@ -81,7 +81,7 @@ def _unpack(archive: Path, target: Path) -> str | None:
         with tarfile.open(archive, "r:gz") as tar:
             tar.extractall(target, filter="data")
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
-        return f"not a readable tar.gz of OpenBao's storage ({exc})"
+        return f"is not a readable tar.gz of OpenBao's storage ({exc})"
     if not (target / "CURRENT").is_file():
         return "holds no PebbleDB storage (no CURRENT file at its top)"
     return None
