@@ -102,6 +102,8 @@ PORTS = {
     "metrics-server-empty": 16545,
     "prometheus-empty": 19190,
     "vault-empty": 18290,
+    # The quarterly DR drill's throwaway OpenBao (opscheck starts it; testenv/dr_drill.py).
+    "vault-dr-scratch": 18280,
     "redis-empty": 16389,
     "http-empty": 18299,
 }

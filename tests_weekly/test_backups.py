@@ -65,9 +65,8 @@ def test_db_backup_history(profile, dump_files, dump_listings, evidence):
         "000.monthly.dr-restore-test",
         "001.monthly.backup-restore-test",
         "003.monthly.dr-test",
-        "000.quarterly.dr-drill",
     ],
-    also=["monthly", "quarterly"],
+    also=["monthly"],
 )
 def test_restore_drill(restore_drill, drill, dump_files, backup_hosts, evidence):
     """Restore drill: the newest dump restores into a scratch database, with rows, within RTO and RPO

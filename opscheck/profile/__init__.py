@@ -14,7 +14,16 @@ reading it in loader); every public name is re-exported here: `from opscheck.pro
 
 from __future__ import annotations
 
-from opscheck.profile.backups import Backups, CronJobBackup, DumpFiles, EtcdBackups
+from opscheck.profile.backups import (
+    BackupFiles,
+    Backups,
+    CronJobBackup,
+    DrDrill,
+    DumpFiles,
+    EtcdBackups,
+    ManifestRestore,
+    VaultRestore,
+)
 from opscheck.profile.clusters import (
     ClusterConfig,
     HostConfig,
@@ -165,6 +174,10 @@ __all__ = [
     "CiPipeline",
     "RequiredComponent",
     "RestoreDrill",
+    "DrDrill",
+    "BackupFiles",
+    "ManifestRestore",
+    "VaultRestore",
     "RetentionRule",
     "ReviewedSubject",
     "SLO_TIER_OBJECTIVES",

@@ -1,12 +1,13 @@
-"""Backups the checks judge: CronJob runs, database dump files and etcd snapshots."""
+"""Backups the checks judge: CronJob runs, database dump files, etcd snapshots, and the
+quarterly DR drill that restores the newest of them."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from opscheck.profile.common import Strict, expand_path
+from opscheck.profile.common import SecretRef, Strict, expand_path
 
 
 class CronJobBackup(Strict):
@@ -73,3 +74,62 @@ class EtcdBackups(HostDirectory):
     @property
     def etcdutl_command(self) -> str:
         return str(expand_path(self.etcdutl)) if "/" in self.etcdutl or "$" in self.etcdutl else self.etcdutl
+
+
+class BackupFiles(HostDirectory):
+    """Backup files of one kind on the hosts with `host_role`, the newest of which a drill restores."""
+
+    host_role: str = "backup"
+    directory: str
+    pattern: str
+
+
+class VaultRestore(Strict):
+    """The drill's Vault step: the newest backup of OpenBao's storage (a tar.gz of its
+    PebbleDB data directory, taken with the server stopped: PebbleDB has no online snapshot)
+    is unpacked into a temporary directory and served by a throwaway `bao server` listening on
+    `scratch_address` (never the monitored Vault's), unsealed with the key shares given here,
+    then `secret_paths` are read with `token` (a token that exists in the backup)."""
+
+    backups: BackupFiles
+    scratch_address: Annotated[str, Field(pattern=r"^http://(127\.0\.0\.1|localhost|\[::1\]):\d+$")]
+    bao: str = "bao"  # run where opscheck runs
+    unseal_keys: Annotated[list[SecretRef], Field(min_length=1)]
+    token: SecretRef
+    secret_paths: Annotated[list[str], Field(min_length=1)]
+    start_timeout_seconds: Annotated[float, Field(gt=0)] = 30
+
+    @property
+    def bao_command(self) -> str:
+        return str(expand_path(self.bao)) if "/" in self.bao or "$" in self.bao else self.bao
+
+
+class ManifestRestore(Strict):
+    """The drill's manifest step: every object of the newest manifest backup (multi-document
+    YAML) sent to the API server as a server-side apply with dryRun=All, as the identity of
+    `kubeconfig`/`context`: the server validates and admits each one and writes nothing.
+    A dry run needs the same RBAC verbs as the write it simulates, so this is an identity of
+    its own (deploy/rbac/dr-drill.yaml), never the read-only one the checks run as."""
+
+    backups: BackupFiles
+    kubeconfig: str
+    context: str | None = None
+    timeout_seconds: Annotated[float, Field(gt=0)] = 15
+
+
+class DrDrill(Strict):
+    """Opt-in quarterly DR drill: the database (restore_drill), Vault and the manifests
+    restored from their newest backups, the total timed against the RTO, the backups' ages
+    against the RPO."""
+
+    enabled: bool = False
+    rto_minutes: Annotated[float, Field(gt=0)] = 60
+    rpo_hours: Annotated[float, Field(gt=0)] = 26
+    vault: VaultRestore | None = None
+    manifests: ManifestRestore | None = None
+
+    @model_validator(mode="after")
+    def _complete_when_enabled(self) -> DrDrill:
+        if self.enabled and (self.vault is None or self.manifests is None):
+            raise ValueError("enabled: give both vault (the scratch OpenBao) and manifests (the dry-run identity)")
+        return self

@@ -19,6 +19,7 @@ Component = Literal[
     "cluster_dns",
     "data_quality",
     "data_retention",
+    "dr_drill",
     "database_backups",
     "backups",
     "etcd_backups",

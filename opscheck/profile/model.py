@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from opscheck.profile.backups import Backups, DumpFiles, EtcdBackups
+from opscheck.profile.backups import Backups, DrDrill, DumpFiles, EtcdBackups
 from opscheck.profile.clusters import (
     ClusterConfig,
     HostConfig,
@@ -66,6 +66,8 @@ class Profile(Strict):
     # Database dump files on backup hosts, the opt-in restore drill, data rules.
     database_backups: DumpFiles | None = None
     restore_drill: RestoreDrill = RestoreDrill()
+    # The quarterly DR drill: the database (restore_drill), Vault and the manifests, timed.
+    dr_drill: DrDrill = DrDrill()
     data_quality: list[DataQualityRule] = []
     data_retention: list[RetentionRule] = []
     inactive_accounts: InactiveAccounts | None = None
@@ -174,6 +176,23 @@ class Profile(Strict):
                 raise ValueError(
                     f"restore_drill.connection.dbname: {drill.connection.dbname!r} is the "
                     "monitored database; the drill needs a scratch database of its own"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _dr_drill_targets(self) -> Profile:
+        drill = self.dr_drill
+        if not drill.enabled:
+            return self
+        if not self.restore_drill.enabled:
+            raise ValueError("dr_drill: enabled without restore_drill (the database step restores through it)")
+        assert drill.vault is not None
+        monitored = [self.vault, *(c.vault for c in self.clusters)]
+        for vault in monitored:
+            if vault is not None and vault.address.rstrip("/") == drill.vault.scratch_address.rstrip("/"):
+                raise ValueError(
+                    f"dr_drill.vault.scratch_address: {drill.vault.scratch_address} is the monitored Vault; "
+                    "the drill restores into a scratch OpenBao of its own"
                 )
         return self
 

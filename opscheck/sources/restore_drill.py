@@ -204,14 +204,15 @@ class ScratchDatabase:
         self.conn.close()
 
 
-def _local_copy(host: Any, dump: DumpFile, workdir: Path) -> Path:
+def local_copy(host: Any, backup: DumpFile, workdir: Path, what: str = "restore drill") -> Path:
+    """The backup file where opscheck runs: itself on a local:// host, else copied into `workdir`."""
     if getattr(host.backend, "NAME", "") == "local":
-        return Path(dump.path)
-    target = workdir / dump.name
+        return Path(backup.path)
+    target = workdir / backup.name
     try:
-        target.write_bytes(host.file(dump.path).content)
+        target.write_bytes(host.file(backup.path).content)
     except Exception as exc:
-        raise DependencyError(f"restore drill: cannot fetch {dump.name} from the backup host: {exc}") from None
+        raise DependencyError(f"{what}: cannot fetch {backup.name} from the backup host: {exc}") from None
     return target
 
 
@@ -243,7 +244,7 @@ def run_drill(
             with tempfile.TemporaryDirectory(prefix="opscheck-drill-") as tmp:
                 workdir = Path(tmp)
                 start = time.monotonic()
-                local = _local_copy(host, dump, workdir)
+                local = local_copy(host, dump, workdir)
                 restored = _restore(drill, local, workdir, result)
                 if restored:
                     _count(scratch, drill, result)

@@ -11,8 +11,10 @@ from opscheck.errors import ProfileError
 from opscheck.profile import PostgresConfig, PostgresThresholds, load_profile
 from opscheck.profile.database import single_select
 from opscheck.rules.database import redundant_indexes, unused_indexes
+from opscheck.rules.dr_drill import drill_problems, step_rows
 from opscheck.rules.dumps import dump_problems, history_gaps
 from opscheck.sources.database import redact_sql
+from opscheck.sources.dr_drill import StepResult
 from opscheck.sources.dumps import DumpFile, archive_tables
 from opscheck.sources.restore_drill import MARKER, ScratchFacts, scratch_verdict
 from selftests.pluginsuite import KUBECONFIG
@@ -172,8 +174,45 @@ def test_restore_drill_profile_rules(demo):
     with pytest.raises(ProfileError, match=r"data_quality\[0\]: give max and/or min bounds"):
         load_profile(demo(lambda d: d["data_quality"][0].update(max={}, min={})))
     assert (
-        load_profile(demo(lambda d: d["restore_drill"].update(enabled=False, tables=[]))).restore_drill.enabled is False
+        load_profile(
+            demo(lambda d: (d["restore_drill"].update(enabled=False, tables=[]), d["dr_drill"].update(enabled=False)))
+        ).restore_drill.enabled
+        is False
     )
+
+
+def test_dr_drill_profile_rules(demo):
+    def monitored_vault(d):
+        d["dr_drill"]["vault"]["scratch_address"] = d["vault"]["address"]
+
+    with pytest.raises(ProfileError, match="dr_drill.vault.scratch_address: http://127.0.0.1:18200 is the monitored"):
+        load_profile(demo(monitored_vault))
+    with pytest.raises(ProfileError, match="dr_drill: enabled without restore_drill"):
+        load_profile(demo(lambda d: d["restore_drill"].update(enabled=False)))
+    with pytest.raises(ProfileError, match="dr_drill: enabled: give both vault"):
+        load_profile(demo(lambda d: d["dr_drill"].pop("manifests")))
+    with pytest.raises(ProfileError, match=r"dr_drill.vault.scratch_address: String should match pattern"):
+        load_profile(demo(lambda d: d["dr_drill"]["vault"].update(scratch_address="http://vault.example:8200")))
+
+
+def test_dr_drill_judgment():
+    now = datetime(2026, 1, 10, 12, tzinfo=UTC)
+    fresh = DumpFile("/b/openbao-1.tar.gz", now - timedelta(hours=2), 10)
+    stale = DumpFile("/b/qsign-1.dump", now - timedelta(hours=30), 10)
+    steps = [
+        StepResult("database", "dump", stale, 100.0),
+        StepResult("vault", "storage", fresh, 50.0, ["secret secret/data/qsign/database missing after the restore"]),
+        StepResult("manifests", "objects", None, 0.0, ["no backup (*.yaml) in backup:/b"]),
+    ]
+    assert [r["result"] for r in step_rows(steps, now)][0] == "ok"
+    assert step_rows(steps, now)[2]["backup"] == "none"
+    assert drill_problems(steps, now, rto_minutes=2, rpo_hours=26) == [
+        "vault: secret secret/data/qsign/database missing after the restore",
+        "manifests: no backup (*.yaml) in backup:/b",
+        "the drill took 150.0 s, over the RTO 2 min (120 s)",
+        "database: backup qsign-1.dump is 30.0 h old, over the RPO 26 h",
+    ]
+    assert drill_problems(steps[:1], now, rto_minutes=3, rpo_hours=31) == []
 
 
 @pytest.mark.parametrize(
