@@ -37,7 +37,7 @@ WHOLE_ENVIRONMENT_TESTS = {
 }
 # Whole-checklist runs against worlds of their own: beside the other runs in phase 1.
 SEPARATE_WORLD_FILES = {"test_multicluster_report.py", "test_empty_world.py"}
-APPS_FILES = {"test_prometheus.py", "test_services.py", "test_database.py"}
+APPS_FILES = {"test_prometheus.py", "test_services.py", "test_database.py", "test_dr_drill.py"}
 APPS_TESTS = {
     # faults/test_cluster.py: the QSIGN apps' log files
     "test_error_logs_fail_when_an_app_logs_errors",

@@ -3,7 +3,7 @@
 001 restore-postgresql.sh, restore-vault-snapshot.sh, disaster-recovery.sh; 002 전체 시스템 복구)."""
 
 from opscheck.check import check
-from opscheck.rules.dr_drill import drill_problems, step_rows, total_seconds, worst_age_hours
+from opscheck.rules.dr_drill import describe_row, drill_problems, step_rows, total_seconds, worst_age_hours
 from opscheck.timeutil import utc_now
 
 
@@ -35,7 +35,7 @@ def test_dr_drill(dr_drill, dr_restore, evidence):
     evidence.table(step_rows(steps, now))
     for step in steps:
         if step.rows:
-            evidence.note(f"{step.step}: " + ", ".join(_describe(row) for row in step.rows))
+            evidence.note(f"{step.step}: " + ", ".join(describe_row(row) for row in step.rows))
     took, worst = total_seconds(steps), worst_age_hours(steps, now)
     evidence.note(
         f"total {took:.1f} s against the RTO {dr_drill.rto_minutes:g} min; oldest backup "
@@ -45,10 +45,3 @@ def test_dr_drill(dr_drill, dr_restore, evidence):
     problems = drill_problems(steps, now, dr_drill.rto_minutes, dr_drill.rpo_hours)
     if problems:
         evidence.fail(f"DR drill: {'; '.join(problems)}")
-
-
-def _describe(row: dict) -> str:
-    detail = row.get("result") or (
-        f"{row['rows']} rows" if "rows" in row else f"HTTP {row.get('status')}, {row.get('keys')} keys"
-    )
-    return f"{row['object']} {detail}"

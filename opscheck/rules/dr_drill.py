@@ -62,3 +62,11 @@ def drill_problems(steps: Sequence[StepResult], now: datetime, rto_minutes: floa
                 f"over the RPO {rpo_hours:g} h"
             )
     return problems
+
+
+def describe_row(row: dict) -> str:
+    """One restored object and what came of it, for the evidence notes."""
+    detail = row.get("result") or (
+        f"{row['rows']} rows" if "rows" in row else f"HTTP {row.get('status')}, {row.get('keys')} keys"
+    )
+    return f"{row['object']} {detail}"
