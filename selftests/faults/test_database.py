@@ -58,12 +58,16 @@ def connection_as(user: str, statement_timeout_ms: int) -> PostgresConfig:
     )
 
 
-def demo_variant(checks, tmp_path: Path, old: str, new: str) -> Path:
-    """The demo profile with one setting changed (the text must occur exactly once)."""
+def demo_variant(checks, tmp_path: Path, old: str, new: str, *more: str) -> Path:
+    """The demo profile with settings changed: pairs of (old, new) text, each old text
+    occurring exactly once."""
     text = checks.profile.read_text()
-    assert text.count(old) == 1, old
+    changes = [(old, new), *zip(more[::2], more[1::2], strict=True)]
+    for before, after in changes:
+        assert text.count(before) == 1, before
+        text = text.replace(before, after)
     path = tmp_path / "variant.yaml"
-    path.write_text(text.replace(old, new))
+    path.write_text(text)
     return path
 
 
@@ -384,7 +388,15 @@ def test_restore_drill_fails_over_rto_and_rpo(checks, tmp_path):
 
 
 def test_restore_drill_is_opt_in(checks, tmp_path):
-    profile = demo_variant(checks, tmp_path, "restore_drill:\n  enabled: true", "restore_drill:\n  enabled: false")
+    # The quarterly DR drill restores the database with this drill: off with it.
+    profile = demo_variant(
+        checks,
+        tmp_path,
+        "restore_drill:\n  enabled: true",
+        "restore_drill:\n  enabled: false",
+        "dr_drill:\n  enabled: true",
+        "dr_drill:\n  enabled: false",
+    )
     r = checks.one("weekly.restore-drill", profile=profile)
     assert r.outcome == "not applicable"
     assert r.message == "not applicable: restore_drill is not enabled in this profile"
