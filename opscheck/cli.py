@@ -3,6 +3,7 @@
 Exit codes: 0 success, 1 verify found a broken chain (or coverage found an uncovered
 runbook item), 2 bad usage (verify: not a ledger), 3 the suite's declarations are broken,
 4 validate found a bad profile or a file it names (the exit code a run gives for it).
+pdf and pack: 0 written, 1 pack found a broken ledger, 2 bad input (one line on stderr).
 """
 
 from __future__ import annotations
@@ -187,6 +188,21 @@ def validate_command(profile_path: Path, root: Path, release: str | None) -> int
     return 0
 
 
+def pdf_command(page: Path, output: Path | None) -> int:
+    """0: the PDF is written; 2: it could not be (one line on stderr)."""
+    from opscheck.record.pdf import PdfError, print_pdf
+
+    # Beside the current directory, named after the run folder: never inside the sealed folder.
+    target = output or Path.cwd() / f"{page.resolve().parent.name}-{page.stem}.pdf"
+    try:
+        written = print_pdf(page, target)
+    except PdfError as exc:
+        print(f"opscheck pdf: {exc}", file=sys.stderr)
+        return 2
+    print(f"opscheck pdf: written to {written}")
+    return 0
+
+
 def _format_and_root(command: argparse.ArgumentParser) -> None:
     """The options of the commands that read the suite's checks: output format and suite root."""
     command.add_argument("--format", choices=("text", "json"), default="text")
@@ -247,6 +263,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     val.add_argument("profile", type=Path)
     val.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
     val.add_argument("--release", help="the release id a deployment gate checks (as pytest --release)")
+    pdf = sub.add_parser(
+        "pdf",
+        help="print a report page (report.html, an audit pack) to PDF with headless Chromium",
+        description="Print an HTML report with headless Chromium, using the page's print stylesheet "
+        "(evidence open, no table row cut across pages). Written outside the sealed run folder.",
+        epilog="exit codes: 0 the PDF is written; 2 it could not be (no such page, no chromium, chromium failed)",
+    )
+    pdf.add_argument("page", type=Path, help="the HTML file (e.g. reports/<run>/report.html)")
+    pdf.add_argument("-o", "--output", type=Path, help="the PDF to write (default: ./<run folder>-<page>.pdf)")
     args = parser.parse_args(argv)
     if getattr(args, "root", None) is not None:
         use_suite(args.root.resolve())  # runbook items come from this suite's runbooks/
@@ -268,6 +293,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "verify":
         return verify_command(args)
+    if args.command == "pdf":
+        return pdf_command(args.page, args.output)
 
     if args.command == "catalog":
         entries = catalog(args.root.resolve())
