@@ -33,6 +33,11 @@ def _template(name: str) -> Template:
     return env.get_template(name)
 
 
+def render(template: str, **context: Any) -> str:
+    """One of opscheck/record/templates/ rendered (autoescaped: every value is text)."""
+    return _template(template).render(**context)
+
+
 def evidence_block(record: CheckRecord) -> str:
     """The evidence block shown inline under a check in the HTML report."""
     items = known_items()

@@ -397,10 +397,10 @@ def verify(reports_dir: Path) -> tuple[list[str], list[Problem]]:
     return verdict.runs, verdict.problems
 
 
-def sealed_runs(reports_dir: Path) -> Iterator[dict[str, Any]]:
-    """results.json of every sealed run, newest (highest seq) first, read lazily."""
+def sealed_folders(reports_dir: Path) -> list[tuple[int, Path]]:
+    """(seq, folder) of every sealed run folder (one with a readable manifest), newest first."""
     if not reports_dir.is_dir():
-        return
+        return []
     sealed = []
     for folder in reports_dir.iterdir():
         mpath = folder / MANIFEST
@@ -410,7 +410,12 @@ def sealed_runs(reports_dir: Path) -> Iterator[dict[str, Any]]:
             sealed.append((json.loads(mpath.read_text()).get("seq", 0), folder))
         except ValueError:
             continue
-    for _, folder in sorted(sealed, reverse=True):
+    return sorted(sealed, reverse=True)
+
+
+def sealed_runs(reports_dir: Path) -> Iterator[dict[str, Any]]:
+    """results.json of every sealed run, newest (highest seq) first, read lazily."""
+    for _, folder in sealed_folders(reports_dir):
         try:
             yield json.loads((folder / "results.json").read_text())
         except (OSError, ValueError):
