@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,6 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from selftests.browser import Browser
 from selftests.conftest import REPO
@@ -95,7 +97,18 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The suite whose reports/ holds November 2026's sealed runs (daily at 07:00 UTC, but the 12th)."""
     if not LIBFAKETIME.exists():
         pytest.fail(f"{LIBFAKETIME} is missing: run testenv/install-system-packages.sh")
-    suite = tmp_path_factory.mktemp("month")
+    # Built once per session, whichever xdist worker comes first (their base temp dirs share a parent).
+    suite = tmp_path_factory.getbasetemp().parent / "audit-month"
+    with FileLock(f"{suite}.lock"):
+        if not (suite / "built").is_file():
+            shutil.rmtree(suite, ignore_errors=True)
+            build_month(suite)
+            (suite / "built").write_text("")
+    return suite
+
+
+def build_month(suite: Path) -> None:
+    suite.mkdir()
     (suite / "runbooks").symlink_to(REPO / "runbooks")
     (suite / "kc.kubeconfig").write_text(KUBECONFIG)
     (suite / "profile.yaml").write_text(
@@ -130,7 +143,6 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
             assert out.returncode in (0, 1) and "report written to" in out.stdout, out.stdout + out.stderr
     finally:
         server.close()
-    return suite
 
 
 def ledger_bytes(reports: Path) -> dict[str, str]:
@@ -261,8 +273,6 @@ def test_the_pack_refuses_bad_input_in_one_line(month, tmp_path):
 
 
 def test_a_tampered_ledger_is_said_in_one_line_and_on_the_pack_first(month, tmp_path):
-    import shutil
-
     copy = tmp_path / "copy"
     shutil.copytree(month / "reports", copy / "reports", symlinks=True)
     (run,) = (copy / "reports").glob("20261115T*")
