@@ -97,8 +97,10 @@ def month(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The suite whose reports/ holds November 2026's sealed runs (daily at 07:00 UTC, but the 12th)."""
     if not LIBFAKETIME.exists():
         pytest.fail(f"{LIBFAKETIME} is missing: run testenv/install-system-packages.sh")
-    # Built once per session, whichever xdist worker comes first (their base temp dirs share a parent).
-    suite = tmp_path_factory.getbasetemp().parent / "audit-month"
+    # Built once per session, by whichever xdist worker comes first (the workers' base temp
+    # dirs share the session's as their parent; without xdist, the session's own).
+    base = tmp_path_factory.getbasetemp()
+    suite = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "audit-month"
     with FileLock(f"{suite}.lock"):
         if not (suite / "built").is_file():
             shutil.rmtree(suite, ignore_errors=True)
