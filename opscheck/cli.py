@@ -3,6 +3,7 @@
 Exit codes: 0 success, 1 verify found a broken chain (or coverage found an uncovered
 runbook item), 2 bad usage (verify: not a ledger), 3 the suite's declarations are broken,
 4 validate found a bad profile or a file it names (the exit code a run gives for it).
+pdf and pack: 0 written, 1 pack found a broken ledger, 2 bad input (one line on stderr).
 """
 
 from __future__ import annotations
@@ -187,6 +188,93 @@ def validate_command(profile_path: Path, root: Path, release: str | None) -> int
     return 0
 
 
+def pdf_command(page: Path, output: Path | None) -> int:
+    """0: the PDF is written; 2: it could not be (one line on stderr)."""
+    from opscheck.record.pdf import PdfError, print_pdf
+
+    # Beside the current directory, named after the run folder: never inside the sealed folder.
+    target = output or Path.cwd() / f"{page.resolve().parent.name}-{page.stem}.pdf"
+    try:
+        written = print_pdf(page, target)
+    except PdfError as exc:
+        print(f"opscheck pdf: {exc}", file=sys.stderr)
+        return 2
+    print(f"opscheck pdf: written to {written}")
+    return 0
+
+
+def _signing_options(command: argparse.ArgumentParser) -> None:
+    """How the ledger's signatures are checked (verify, pack)."""
+    command.add_argument("--env", type=Path, help="profile whose reporting.signing says how the runs are signed")
+    command.add_argument("--allowed-signers", type=Path, help="OpenSSH allowed_signers file (ssh-keygen -Y verify)")
+    command.add_argument("--identity", help="the principal the runs sign as (default: the profile's, or opscheck)")
+    command.add_argument("--hmac-key-file", type=Path, help="file holding the HMAC key the runs sign with")
+    command.add_argument("--hmac-key-env", metavar="NAME", help="environment variable holding the HMAC key")
+
+
+def pack_command(args: argparse.Namespace) -> int:
+    """0: the pack is written over an intact ledger; 1: written, but the ledger is broken (the
+    pack says so first); 2: bad input (bad period, no run in it, not a ledger, bad output)."""
+    from datetime import UTC, datetime
+
+    from opscheck.errors import OpscheckError
+    from opscheck.profile.reporting import Schedule
+    from opscheck.record.ledger import NotALedger, verify_ledger
+    from opscheck.record.pack import build_pack, period_of, render_pack
+
+    reports: Path = args.reports.resolve()
+    try:
+        period = period_of(args.month, args.from_day, args.to_day)
+        if not reports.is_dir():
+            raise OpscheckError(f"{reports} is not a directory")
+        label = f"{args.profile or 'all'}-{period.label}"
+        output: Path = (args.output or Path.cwd() / f"opscheck-pack-{label}.html").resolve()
+        if output.is_relative_to(reports):
+            raise OpscheckError(f"--output {output}: refused inside the reports directory (the pack only reads it)")
+        verifier = _verifier(args)
+        schedule = Schedule()
+        if args.env is not None:
+            from opscheck.profile import load_profile
+
+            schedule = load_profile(args.env).schedule
+        verdict = verify_ledger(reports, verifier)
+        pack = build_pack(
+            reports,
+            period,
+            args.profile,
+            verdict,
+            verifier.methods() if verifier.active else "",
+            known_items(),
+            schedule.limits(),
+            datetime.now(UTC),
+        )
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(render_pack(pack, output), encoding="utf-8")
+        written = [output]
+        if args.pdf:
+            from opscheck.record.pdf import print_pdf
+
+            written.append(print_pdf(output, output.with_suffix(".pdf")))
+    except (NotALedger, OpscheckError) as exc:
+        print(f"opscheck pack: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"opscheck pack: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    where = " and ".join(str(p) for p in written)
+    if verdict.problems:
+        print(
+            f"opscheck pack: ledger BROKEN ({len(verdict.problems)} problem(s), first: {verdict.problems[0]}); "
+            f"pack written to {where}, marked broken",
+            file=sys.stderr,
+        )
+        return 1
+    print(
+        f"opscheck pack: {len(pack.runs)} run(s) of {period.first} to {period.last}, ledger intact; written to {where}"
+    )
+    return 0
+
+
 def _format_and_root(command: argparse.ArgumentParser) -> None:
     """The options of the commands that read the suite's checks: output format and suite root."""
     command.add_argument("--format", choices=("text", "json"), default="text")
@@ -209,11 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "and no head) or bad usage",
     )
     ver.add_argument("reports", type=Path, nargs="?", default=Path("reports"))
-    ver.add_argument("--env", type=Path, help="profile whose reporting.signing says how the runs are signed")
-    ver.add_argument("--allowed-signers", type=Path, help="OpenSSH allowed_signers file (ssh-keygen -Y verify)")
-    ver.add_argument("--identity", help="the principal the runs sign as (default: the profile's, or opscheck)")
-    ver.add_argument("--hmac-key-file", type=Path, help="file holding the HMAC key the runs sign with")
-    ver.add_argument("--hmac-key-env", metavar="NAME", help="environment variable holding the HMAC key")
+    _signing_options(ver)
     ver.add_argument(
         "--expect-head",
         metavar="SHA256",
@@ -247,6 +331,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     val.add_argument("profile", type=Path)
     val.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory")
     val.add_argument("--release", help="the release id a deployment gate checks (as pytest --release)")
+    pdf = sub.add_parser(
+        "pdf",
+        help="print a report page (report.html, an audit pack) to PDF with headless Chromium",
+        description="Print an HTML report with headless Chromium, using the page's print stylesheet "
+        "(evidence open, no table row cut across pages). Written outside the sealed run folder.",
+        epilog="exit codes: 0 the PDF is written; 2 it could not be (no such page, no chromium, chromium failed)",
+    )
+    pdf.add_argument("page", type=Path, help="the HTML file (e.g. reports/<run>/report.html)")
+    pdf.add_argument("-o", "--output", type=Path, help="the PDF to write (default: ./<run folder>-<page>.pdf)")
+    pk = sub.add_parser(
+        "pack",
+        help="the monthly audit pack: verify the ledger, then every runbook item by day, missed runs, "
+        "failure streaks, waivers, attestations and the pass rate over a period, as one HTML page",
+        description="Read the sealed runs of a period (nothing in the reports directory is written) and write "
+        "one self-contained HTML page, and a PDF on request.",
+        epilog="exit codes: 0 written, ledger intact; 1 written, but the ledger is broken (the pack says so "
+        "first); 2 bad input: a bad period, no sealed run in it, not a ledger, an output inside the reports directory",
+    )
+    pk.add_argument("--reports", type=Path, default=Path("reports"))
+    pk.add_argument("--month", help="the period: a month, YYYY-MM")
+    pk.add_argument("--from", dest="from_day", metavar="YYYY-MM-DD", help="the period's first day (with --to)")
+    pk.add_argument("--to", dest="to_day", metavar="YYYY-MM-DD", help="the period's last day, included")
+    pk.add_argument("--profile", help="only runs of this profile (system) name")
+    pk.add_argument(
+        "-o", "--output", type=Path, help="the HTML to write (default: ./opscheck-pack-<profile>-<period>.html)"
+    )
+    pk.add_argument("--pdf", action="store_true", help="also print it to PDF beside the HTML (headless Chromium)")
+    pk.add_argument("--root", type=Path, default=Path.cwd(), help="the suite's root directory (its runbooks/)")
+    _signing_options(pk)
     args = parser.parse_args(argv)
     if getattr(args, "root", None) is not None:
         use_suite(args.root.resolve())  # runbook items come from this suite's runbooks/
@@ -268,6 +381,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "verify":
         return verify_command(args)
+    if args.command == "pack":
+        return pack_command(args)
+    if args.command == "pdf":
+        return pdf_command(args.page, args.output)
 
     if args.command == "catalog":
         entries = catalog(args.root.resolve())

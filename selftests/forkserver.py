@@ -91,8 +91,11 @@ for line in sys.stdin:
 class ForkServer:
     """One server process; `run()` is `subprocess.run([python, -m, pytest, *args])` in effect."""
 
-    def __init__(self) -> None:
+    def __init__(self, env: dict[str, str] | None = None) -> None:
         self._proc: subprocess.Popen[str] | None = None
+        # The server's own environment (None: this process's), for what must be there from
+        # its start: a preloaded library such as libfaketime.
+        self._env = env
 
     def _server(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
@@ -102,6 +105,7 @@ class ForkServer:
                 stdout=subprocess.PIPE,
                 text=True,
                 bufsize=1,
+                env=self._env,
             )
         return self._proc
 

@@ -37,7 +37,7 @@ from opscheck.profile import Profile
 from opscheck.record import html
 from opscheck.record.audit import AuditRecord
 from opscheck.record.junit import junit_xml
-from opscheck.record.ledger import History, previous_results
+from opscheck.record.ledger import History, next_place, previous_results
 from opscheck.record.outcomes import HTML_RESULT
 from opscheck.record.results import CHECK_PROPERTY, CatalogEntry, Gate, record_of
 from opscheck.record.run import LiveDir, ReportFolder, RunInfo, cadences_of, git_commit, utc_now, write_json
@@ -159,6 +159,7 @@ class RunRecorder:
         self.check_reports: dict[str, list[pytest.TestReport]] = {}
         self.html_rows: dict[int, str] = {}  # id(report) -> outcome
         self.escaped_metadata: dict[str, Any] = {}  # Environment table values as we escaped them
+        self.results: dict[str, Any] | None = None  # results.json's data, once the run is judged
 
     def gate(self) -> Gate:
         return self.audit.gate(
@@ -256,10 +257,10 @@ class RunRecorder:
             escape_metadata(meta, self.escaped_metadata)
         if exitstatus in COMPLETED and not self.config.option.collectonly:
             self.export_notes = self.audit.export()
+        self.results = self.audit.results(gate)
         if self.folder is not None:
-            results = self.audit.results(gate)
-            write_json(self.folder.path("results.json"), results)
-            self.folder.path("junit.xml").write_bytes(junit_xml(results))
+            write_json(self.folder.path("results.json"), self.results)
+            self.folder.path("junit.xml").write_bytes(junit_xml(self.results))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         for line in [*self.export_notes, *self.audit.terminal_lines(self.gate())]:
@@ -321,6 +322,10 @@ class RunRecorder:
         meta = html_metadata(self.config)
         if meta is not None:  # pytest-html writes the page next: whatever was added since is escaped too
             escape_metadata(meta, self.escaped_metadata)
+        if self.results is not None:  # the first screen: the cover and the runbook checklist
+            folder = self.folder
+            ledger = next_place(folder.reports_dir, folder.signer) if folder is not None else None
+            prefix.append(html.runbook_block(self.results, ledger))
         prefix.extend(html.summary_blocks(audit.summary(), audit.waivers, audit.run.started.date()))
         postfix.append(self.trace_html())
 

@@ -6,7 +6,7 @@ everything a check, a profile or a waiver supplies is text, never markup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date
 from functools import cache
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, Template
 from markupsafe import Markup
 
+from opscheck.record.checklist import checklist
 from opscheck.record.outcomes import HTML_RESULT
 from opscheck.record.results import CheckRecord
 from opscheck.record.trace import TraceRow
@@ -32,6 +33,11 @@ def _template(name: str) -> Template:
     return env.get_template(name)
 
 
+def render(template: str, **context: Any) -> str:
+    """One of opscheck/record/templates/ rendered (autoescaped: every value is text)."""
+    return _template(template).render(**context)
+
+
 def evidence_block(record: CheckRecord) -> str:
     """The evidence block shown inline under a check in the HTML report."""
     items = known_items()
@@ -39,7 +45,6 @@ def evidence_block(record: CheckRecord) -> str:
     result = message if message.startswith(record.outcome) else f"{record.outcome}: {message}"
     change = record.change or {}
     shown_change = change if change.get("status") not in (None, "first run", "unchanged") else None
-    ev = record.evidence
     return _template("evidence.html.j2").render(
         spec=record.spec,
         cluster=record.cluster,
@@ -47,10 +52,7 @@ def evidence_block(record: CheckRecord) -> str:
         waiver=record.waiver,
         change=shown_change,
         since=f", failing since {change['failing_since']}" if shown_change and change.get("failing_since") else "",
-        evidence=ev,
-        measure=ev is not None and (ev.measured is not None or ev.threshold is not None),
-        unit=(ev.unit or "") if ev is not None else "",
-        notes=(ev.notes or []) if ev is not None else [],
+        evidence=record.evidence,
         runbook=[
             (key, f"{items[key].text} — {items[key].runbook}" if key in items else "") for key in record.spec.covers
         ],
@@ -72,6 +74,24 @@ def summary_blocks(summary: dict[str, Any], waivers: Iterable[Waiver], today: da
     if waivers:
         blocks.append(_template("waivers.html.j2").render(waivers=waivers))
     return blocks
+
+
+def runbook_block(results: Mapping[str, Any], ledger: Mapping[str, Any] | None) -> str:
+    """The first screen of report.html: the cover block and the run as the runbook's checklist,
+    from results.json's data (`results`: the dict results.json is written from), so the page
+    cannot say otherwise. `ledger`: the run's place in the ledger (opscheck.record.ledger.next_place)."""
+    run = results["run"]
+    view = checklist(results, known_items())
+    return _template("runbook.html.j2").render(
+        run=run,
+        cadences=", ".join(run["cadences"]) or "all cadences",
+        summary=results["summary"],
+        gate=results["gate"],
+        verdict="failed" if results["gate"]["failing"] else "passed",
+        ledger=ledger,
+        checklist=view,
+        shown=sum(len(s.items) for s in view.sections),
+    )
 
 
 def trace_block(rows: list[TraceRow]) -> str:

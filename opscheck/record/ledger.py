@@ -144,6 +144,21 @@ def links_to(manifest: dict[str, Any], head: dict[str, Any] | None) -> bool:
     }
 
 
+def next_place(reports_dir: Path, signer: Signer) -> dict[str, Any]:
+    """Where a run being written now will be sealed: the sequence number after the head, the
+    run and manifest it will link to, how it will be signed. Known before the seal (the report
+    that shows it is one of the files sealed); a run sealed concurrently may take the number first."""
+    head = read_head(reports_dir) if reports_dir.is_dir() else None
+    methods = [m for m, key in (("ssh", signer.ssh_key), ("hmac", signer.hmac_key)) if key is not None]
+    return {
+        "reports_dir": str(reports_dir),
+        "seq": (head.get("seq", 0) + 1) if head else 1,
+        "previous_run": head.get("run") if head else None,
+        "previous_manifest_sha256": head.get("manifest_sha256") if head else None,
+        "signed_with": ", ".join(methods),
+    }
+
+
 def complete_head(reports_dir: Path, signer: Signer, mode: int = 0o600) -> dict[str, Any] | None:
     """Finish a commit a crash interrupted after the rename: the newest run links exactly to
     the head (or is the first run and there is no head) but the head does not name it yet.
@@ -382,10 +397,10 @@ def verify(reports_dir: Path) -> tuple[list[str], list[Problem]]:
     return verdict.runs, verdict.problems
 
 
-def sealed_runs(reports_dir: Path) -> Iterator[dict[str, Any]]:
-    """results.json of every sealed run, newest (highest seq) first, read lazily."""
+def sealed_folders(reports_dir: Path) -> list[tuple[int, Path]]:
+    """(seq, folder) of every sealed run folder (one with a readable manifest), newest first."""
     if not reports_dir.is_dir():
-        return
+        return []
     sealed = []
     for folder in reports_dir.iterdir():
         mpath = folder / MANIFEST
@@ -395,7 +410,12 @@ def sealed_runs(reports_dir: Path) -> Iterator[dict[str, Any]]:
             sealed.append((json.loads(mpath.read_text()).get("seq", 0), folder))
         except ValueError:
             continue
-    for _, folder in sorted(sealed, reverse=True):
+    return sorted(sealed, reverse=True)
+
+
+def sealed_runs(reports_dir: Path) -> Iterator[dict[str, Any]]:
+    """results.json of every sealed run, newest (highest seq) first, read lazily."""
+    for _, folder in sealed_folders(reports_dir):
         try:
             yield json.loads((folder / "results.json").read_text())
         except (OSError, ValueError):
