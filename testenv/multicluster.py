@@ -695,8 +695,8 @@ def down() -> None:
         shutil.rmtree(_volumes_dir() / f"multicluster-{name}-app-worker-data", ignore_errors=True)
     for name in CLUSTERS:
         (state_dir() / f"kwok-{name}.yaml").unlink(missing_ok=True)
-    clustermesh.remove(SYSTEM)
         (state_dir() / f"cluster-{name}.lock").unlink(missing_ok=True)
+    clustermesh.remove(SYSTEM)
 
 
 def _api_ready(api: KubeApi) -> bool:

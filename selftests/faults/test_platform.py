@@ -4,7 +4,7 @@ of failure. Each fault goes through the real API server (and, where one runs, it
 controller: the DaemonSet controller and kwok's stages for the CNI, the HPA controller,
 the PV controller, the StatefulSet controller, the External Secrets operator syncing from
 OpenBao); where no controller runs here (Velero, Argo CD), testenv writes the status those
-controllers would.
+controllers would, and the Cilium agents' cluster mesh metrics (testenv/clustermesh.py).
 Each test repairs what it broke.
 """
 
@@ -17,7 +17,7 @@ import pytest
 
 from selftests.faults.common import fails_with
 from selftests.harness import broken
-from testenv import cluster, external_secrets, faults
+from testenv import cluster, clustermesh, external_secrets, faults
 from testenv import platform_services as platform
 from testenv.procs import wait_for
 
@@ -159,6 +159,13 @@ def scaling_active(status: str):
 # -- one fault, one check -----------------------------------------------------------
 
 
+def mesh_peer_ready(ready: bool) -> None:
+    """The demo cluster's agents see their mesh peer (testenv/clustermesh.py's metrics, as
+    `cilium clustermesh status` would show it) ready or not."""
+    cluster_name, peer = platform.DEMO_MESH
+    clustermesh.set_ready(cluster_name, cluster_name, peer, ready)
+
+
 def velero_schedules_off() -> None:
     platform.set_schedule_spec("daily-backup", paused=True)
     platform.set_schedule_spec("hankook-smartsensor-backup", template={"ttl": "72h0m0s"})
@@ -229,6 +236,12 @@ PLATFORM_FAULTS = {
             "Deployment api-server exceeded its progress deadline, last sync Failed: one or more "
             "objects failed to apply)"
         ),
+    ),
+    "a cluster mesh peer not ready": (
+        "daily.cni-status",
+        lambda: broken(lambda: mesh_peer_ready(False), lambda: mesh_peer_ready(True)),
+        # every agent (one per node) has lost the peer, failed just now
+        r"CNI kube-system/cilium: cluster mesh: dr not ready on (\d+) of \1 agents \(last failure [01] min ago\)",
     ),
     "a kubelet below the supported minimum": (
         "monthly.k8s-version",
