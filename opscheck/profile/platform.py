@@ -120,6 +120,11 @@ class NodePatches(Strict):
     os_images: list[str] = []
     # runtime name -> lowest acceptable version: {"containerd": "1.7.20"}
     min_container_runtime: dict[str, Annotated[str, Field(pattern=VERSION)]] = {}
+    # The patch window for the running images (in the monitored namespaces, by their newest
+    # Trivy report): none built longer ago than this, none on an end-of-life OS, and no
+    # HIGH/CRITICAL finding fixed upstream longer ago than this left unapplied (a finding
+    # without a published date counts at once). Unset: images are not judged here.
+    image_max_age_days: Annotated[float, Field(gt=0)] | None = None
 
     @field_validator("os_images")
     @classmethod
@@ -133,7 +138,13 @@ class NodePatches(Strict):
 
     @property
     def configured(self) -> bool:
-        return bool(self.min_kubelet_patch or self.min_kernel or self.os_images or self.min_container_runtime)
+        return bool(
+            self.min_kubelet_patch
+            or self.min_kernel
+            or self.os_images
+            or self.min_container_runtime
+            or self.image_max_age_days
+        )
 
 
 class HpaBounds(Strict):

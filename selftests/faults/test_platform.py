@@ -262,7 +262,9 @@ PLATFORM_FAULTS = {
     "an unpatched kernel": (
         "monthly.security-patches",
         lambda: node_info("kwok-node-0", kernelVersion="6.1.0-18-amd64"),
-        re.escape("1 nodes below the agreed patch levels: kwok-node-0 (kernel 6.1.0-18-amd64 below 6.1.0-25)"),
+        re.escape(
+            "1 nodes or images below the agreed patch levels: kwok-node-0 (kernel 6.1.0-18-amd64 below 6.1.0-25)"
+        ),
     ),
     "a failed helm upgrade": (
         "predeploy.helm-releases",
