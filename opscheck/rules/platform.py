@@ -413,7 +413,7 @@ def clustermesh_findings(
             last_text = f"{describe_age(now - datetime.fromtimestamp(last, UTC))} ago"
         rows.append(
             {
-                "remote_cluster": remote,
+                "object": f"remote cluster {remote}",
                 "agents_ready": f"{ready_count}/{len(agents)}",
                 "last_failure": last_text,
             }
@@ -425,7 +425,7 @@ def clustermesh_findings(
             if last > 0:
                 problems[-1] += f" (last failure {last_text})"
     for remote in sorted(set(ready) - set(remotes)):
-        rows.append({"remote_cluster": f"{remote} (not expected)", "agents_ready": "", "last_failure": ""})
+        rows.append({"object": f"remote cluster {remote} (not expected)", "agents_ready": "", "last_failure": ""})
     return rows, problems
 
 

@@ -276,9 +276,9 @@ def test_clustermesh_findings():
         "app2 missing (none of 2 agents has it configured)",
     ]
     assert rows == [
-        {"remote_cluster": "mgmt", "agents_ready": "1/2", "last_failure": "30 min ago"},
-        {"remote_cluster": "app2", "agents_ready": "0/2", "last_failure": "never"},
-        {"remote_cluster": "mgmt2 (not expected)", "agents_ready": "", "last_failure": ""},
+        {"object": "remote cluster mgmt", "agents_ready": "1/2", "last_failure": "30 min ago"},
+        {"object": "remote cluster app2", "agents_ready": "0/2", "last_failure": "never"},
+        {"object": "remote cluster mgmt2 (not expected)", "agents_ready": "", "last_failure": ""},
     ]
     healthy = _mesh_series({("a", "mgmt"): 1, ("b", "mgmt"): 1})
     assert clustermesh_findings(["mgmt"], healthy, [], now)[1] == []
