@@ -73,7 +73,7 @@ from typing import Any
 
 import yaml
 
-from testenv import certs, cluster, demo, faults
+from testenv import certs, cluster, clustermesh, demo, faults
 from testenv.cluster import KwokTarget
 from testenv.kubeapi import KubeApi, api_path
 from testenv.paths import HOST, PORTS, state_dir, under
@@ -91,6 +91,7 @@ from testenv.readiness import (
 from testenv.release import ensure_previous_revisions
 
 CLUSTERS = ("mgmt", "app1", "app2")
+SYSTEM = "multicluster"  # the name of its Cluster Mesh metrics (testenv/clustermesh.py)
 ROLE = {"mgmt": "mgmt", "app1": "app", "app2": "app"}
 MANIFEST = {"mgmt": "multicluster-mgmt.yaml", "app": "multicluster-app.yaml"}
 NAMESPACES = {
@@ -606,6 +607,10 @@ def up(names: tuple[str, ...] | list[str] = CLUSTERS, metrics: bool = True) -> d
         with cluster.locked(target(name)):
             _settle(name, timings[name], metrics)
     _write_kubeconfigs()
+    # the three are one Cilium Cluster Mesh: each cluster's agents (one per node) see the others ready
+    clustermesh.publish(
+        SYSTEM, list(CLUSTERS), {name: [f"{name}-{suffix}" for suffix, _, _ in NODES] for name in CLUSTERS}
+    )
     info = status()
     info["timings"] = timings
     info["up_seconds"] = round(time.monotonic() - t0, 1)
@@ -691,6 +696,7 @@ def down() -> None:
     for name in CLUSTERS:
         (state_dir() / f"kwok-{name}.yaml").unlink(missing_ok=True)
         (state_dir() / f"cluster-{name}.lock").unlink(missing_ok=True)
+    clustermesh.remove(SYSTEM)
 
 
 def _api_ready(api: KubeApi) -> bool:

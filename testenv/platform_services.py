@@ -45,7 +45,7 @@ from typing import Any
 
 import yaml
 
-from testenv import cluster, faults, readiness
+from testenv import cluster, clustermesh, faults, readiness
 from testenv.procs import wait_for
 
 MANIFESTS = Path(__file__).resolve().parent / "manifests"
@@ -59,6 +59,8 @@ HPA = (AUTOSCALING_NS, "scaled-api")
 FIELD_MANAGER = "opscheck-testenv-platform"
 CILIUM = ("kube-system", "cilium")
 CILIUM_OPERATOR = ("kube-system", "cilium-operator")
+# The demo cluster's Cilium Cluster Mesh: itself and its peer (which runs nowhere here).
+DEMO_MESH = ("demo", "dr")
 INJECTED = "opscheck.testenv/injected"
 BACKUPS_PER_SCHEDULE = 3
 # What a Debian 12 node with containerd reports (kwok's default is "kwok-<version>").
@@ -672,6 +674,11 @@ def up() -> dict:
             set_pod_cpu_usage(cluster.NAMESPACE, "app=vault", None)
             break
     _wait_healthy()
+    # the demo cluster is meshed with a disaster-recovery peer (environments/demo.yaml):
+    # its agents' metrics, as Prometheus would scrape them (testenv/clustermesh.py)
+    clustermesh.publish(
+        DEMO_MESH[0], list(DEMO_MESH), {DEMO_MESH[0]: [n["metadata"]["name"] for n in cluster.list_("Node")]}
+    )
     info = status()
     info["up_seconds"] = round(time.monotonic() - t0, 1)
     return info

@@ -490,22 +490,41 @@ OPERATOR_REPORTS: dict[str, dict[str, Any]] = {
 SCANNER_VERSION = "0.57.1"
 
 
-def _trivy_document(image: str, os_family: str, os_name: str, vulns: list[tuple], created: dt.datetime) -> dict:
-    entries = [
-        {
-            "VulnerabilityID": vid,
-            "PkgID": f"{pkg}@{installed}",
-            "PkgName": pkg,
-            "InstalledVersion": installed,
-            "FixedVersion": fixed,
-            "Status": "fixed" if fixed else "affected",
-            "SeveritySource": "nvd",
-            "PrimaryURL": f"https://avd.aquasec.com/nvd/{vid.lower()}",
-            "Title": title,
-            "Severity": severity,
-        }
-        for vid, pkg, installed, fixed, severity, title in vulns
-    ]
+# The demo images were built this long before their scan: inside the patch window of
+# environments/demo.yaml (platform.node_patches.image_max_age_days).
+IMAGE_AGE = dt.timedelta(days=20)
+
+
+def _trivy_vulnerability(vuln: tuple) -> dict:
+    """(id, package, installed, fixed, severity, title[, published]) as trivy writes it."""
+    vid, pkg, installed, fixed, severity, title, *published = vuln
+    entry = {
+        "VulnerabilityID": vid,
+        "PkgID": f"{pkg}@{installed}",
+        "PkgName": pkg,
+        "InstalledVersion": installed,
+        "FixedVersion": fixed,
+        "Status": "fixed" if fixed else "affected",
+        "SeveritySource": "nvd",
+        "PrimaryURL": f"https://avd.aquasec.com/nvd/{vid.lower()}",
+        "Title": title,
+        "Severity": severity,
+    }
+    if published:
+        entry["PublishedDate"] = published[0].isoformat().replace("+00:00", "Z")
+    return entry
+
+
+def _trivy_document(
+    image: str,
+    os_family: str,
+    os_name: str,
+    vulns: list[tuple],
+    created: dt.datetime,
+    image_created: dt.datetime,
+    eosl: bool = False,
+) -> dict:
+    entries = [_trivy_vulnerability(v) for v in vulns]
     result: dict[str, Any] = {"Target": f"{image} ({os_family} {os_name})", "Class": "os-pkgs", "Type": os_family}
     if entries:
         result["Vulnerabilities"] = entries
@@ -516,7 +535,9 @@ def _trivy_document(image: str, os_family: str, os_name: str, vulns: list[tuple]
         "ArtifactName": image,
         "ArtifactType": "container_image",
         "Metadata": {
-            "OS": {"Family": os_family, "Name": os_name},
+            # trivy writes EOSL only when the distribution is past its end of service life
+            "OS": {"Family": os_family, "Name": os_name, **({"EOSL": True} if eosl else {})},
+            "ImageConfig": {"created": image_created.isoformat().replace("+00:00", "Z")},
             "RepoTags": [image],
             "RepoDigests": [f"{repo}@sha256:{'0' * 64}"],
         },
@@ -534,14 +555,22 @@ def write_trivy_report(
     name: str | None = None,
     created: dt.datetime | None = None,
     directory: Path | None = None,
+    image_created: dt.datetime | None = None,
+    os: tuple[str, str] | None = None,
+    eosl: bool = False,
 ) -> Path:
     """A `trivy image --format json` report of `image` with the given findings
-    (id, package, installed, fixed, severity, title), scanned at `created` (default: now),
+    (id, package, installed, fixed, severity, title[, published]), scanned at `created`
+    (default: now), of an image built at `image_created` (default: IMAGE_AGE before the
+    scan) on `os` (family, name; default: TRIVY_IMAGES') that is end of life if `eosl`,
     written under `directory` (default: trivy_dir())."""
     path = (directory or trivy_dir()) / (name or _report_file(image).name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    os_family, os_name = TRIVY_IMAGES.get(image, {}).get("os", ("alpine", "3.20.3"))
-    doc = _trivy_document(image, os_family, os_name, vulnerabilities, created or _now())
+    os_family, os_name = os or TRIVY_IMAGES.get(image, {}).get("os", ("alpine", "3.20.3"))
+    scanned = created or _now()
+    doc = _trivy_document(
+        image, os_family, os_name, vulnerabilities, scanned, image_created or scanned - IMAGE_AGE, eosl
+    )
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(doc, indent=2))
     tmp.replace(path)
@@ -562,9 +591,18 @@ def _fresh(path: Path, time_key: str, days: float = 7) -> bool:
     return (_now() - taken).total_seconds() < days * 86400
 
 
+def _has_build_time(path: Path) -> bool:
+    """Written by this testenv: older ones wrote no Metadata.ImageConfig.created."""
+    try:
+        return "created" in json.loads(path.read_text())["Metadata"].get("ImageConfig", {})
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+
+
 def _write_trivy_reports() -> None:
     for image, spec in TRIVY_IMAGES.items():
-        if not _fresh(_report_file(image), "CreatedAt"):
+        path = _report_file(image)
+        if not (_fresh(path, "CreatedAt") and _has_build_time(path)):
             write_trivy_report(image, spec["vulns"])
 
 

@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta
 from opscheck.check import check, component_absent, configured
 from opscheck.rules.ci import pipeline_findings
 from opscheck.rules.objects import find, in_namespace
-from opscheck.rules.platform import application_findings, cni_problems, external_secret_findings, velero_backup_findings
+from opscheck.rules.platform import (
+    application_findings,
+    clustermesh_findings,
+    cni_problems,
+    external_secret_findings,
+    velero_backup_findings,
+)
 
 
 @check("daily.velero-backups", severity="critical", covers=["002.daily.velero-backups", "004.backup.velero"])
@@ -109,13 +115,17 @@ def test_ci_pipeline(ci_runs, profile, evidence):
 
 
 @check("daily.cni-status", severity="critical", covers=["004.daily.cni-status"])
-def test_cni_status(cluster, profile, evidence):
-    """The CNI agent runs ready and up to date on every node, its operator is available, at the agreed version
+def test_cni_status(cluster, profile, clustermesh, evidence):
+    """The CNI agent runs ready and up to date on every node, its operator is available, at the agreed version; where a cluster mesh is configured, every agent has every other member cluster ready
 
     cilium status; kubectl -n kube-system get ds cilium -o wide; kubectl -n kube-system get pods -l k8s-app=cilium -o wide
     kubectl -n kube-system describe pod <agent>; kubectl -n kube-system logs <agent> --previous
     cilium connectivity test; kubectl get ciliumendpoints -A
     An old or mixed version: cilium upgrade --version <version>, then cilium status (runbook 004 §4.3).
+    A remote cluster not ready or missing: cilium clustermesh status --context <cluster>; in an agent,
+    cilium-dbg troubleshoot clustermesh <remote> (etcd reachable? certificates valid?); the
+    clustermesh-apiserver of the remote: kubectl --context <remote> -n kube-system get pods -l k8s-app=clustermesh-apiserver;
+    missing from an agent's configuration: cilium clustermesh connect --context <cluster> --destination-context <remote>.
     """
     cfg = configured(profile.platform.cni, profile.required, "cni", "no platform.cni in this profile")
     ds = find(cluster.list("daemonsets"), cfg.namespace, cfg.daemonset)
@@ -124,13 +134,20 @@ def test_cni_status(cluster, profile, evidence):
     problems, facts = cni_problems(ds, operator, cfg.operator, cfg.min_version)
     evidence.table([{"object": f"{cfg.namespace}/{cfg.daemonset}", **facts}])
     evidence.note(f"{len(cluster.list('nodes'))} nodes in the cluster")
-    evidence.note(
-        "cluster mesh: `cilium clustermesh status` asks the agents themselves; the Kubernetes API does "
-        "not show it, so it is not checked here"
-    )
-    evidence.record(
-        measured="; ".join(problems) or "ok",
-        threshold="all agents ready and updated" + (f", version >= {cfg.min_version}" if cfg.min_version else ""),
-    )
+    threshold = "all agents ready and updated" + (f", version >= {cfg.min_version}" if cfg.min_version else "")
+    if clustermesh is None:
+        evidence.note(
+            "cluster mesh: none configured for this cluster (platform.cni.clustermesh): only the agents are judged"
+        )
+    else:
+        remotes = cfg.clustermesh.remotes_of(cluster.name)
+        rows, mesh_problems = clustermesh_findings(
+            remotes, clustermesh.readiness, clustermesh.last_failure, datetime.now(UTC)
+        )
+        evidence.note(f"cluster mesh of {cluster.name}: expects {', '.join(remotes)} ready ({clustermesh.query})")
+        evidence.table(rows)
+        problems += [f"cluster mesh: {p}" for p in mesh_problems]
+        threshold += f"; remote clusters {', '.join(remotes)} ready on every agent"
+    evidence.record(measured="; ".join(problems) or "ok", threshold=threshold)
     if problems:
         evidence.fail(f"CNI {cfg.namespace}/{cfg.daemonset}: {'; '.join(problems)}")

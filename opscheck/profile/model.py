@@ -167,6 +167,18 @@ class Profile(Strict):
         return self
 
     @model_validator(mode="after")
+    def _clustermesh_metrics_source(self) -> Profile:
+        """The mesh status comes from the agents' metrics: some Prometheus must hold them."""
+        cni = self.platform.cni
+        mesh = cni.clustermesh if cni is not None else None
+        if mesh is not None and mesh.prometheus_url is None and self.prometheus is None:
+            raise ValueError(
+                "platform.cni.clustermesh: no prometheus_url and no prometheus section: "
+                "say which Prometheus scrapes the Cilium agents"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _restore_drill_target(self) -> Profile:
         drill = self.restore_drill
         if drill.enabled and drill.connection is not None:

@@ -61,14 +61,38 @@ class ArgoCDConfig(Strict):
     ignore: list[str] = []  # namespace/name of Applications left out (e.g. manual sync on purpose)
 
 
+class ClusterMesh(Strict):
+    """Cilium Cluster Mesh (`cilium clustermesh status`), as the agents report it in their
+    Prometheus metrics (cilium_clustermesh_remote_cluster_readiness_status per
+    target_cluster): in each member cluster, every agent must have every other member ready."""
+
+    # The mesh's clusters by their Cilium cluster name (the profile's clusters[].name for
+    # those checked here); each member expects the others. A profile cluster not listed is
+    # not in the mesh: only its agents are judged.
+    clusters: Annotated[list[Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]], Field(min_length=2)]
+    # The series label naming the cluster whose agent reported it: a Prometheus scraping
+    # several clusters adds it (an external label or relabelling; Cilium before 1.15 set
+    # source_cluster itself). null: the Prometheus scrapes one cluster's agents only.
+    cluster_label: str | None = "cluster"
+    # The Prometheus scraping the agents; unset: the profile's `prometheus`.
+    prometheus_url: str | None = None
+    timeout_seconds: Annotated[float, Field(gt=0)] = 10
+
+    def remotes_of(self, cluster: str) -> list[str]:
+        """The clusters `cluster` must be connected to; none when it is not a member."""
+        return [c for c in self.clusters if c != cluster] if cluster in self.clusters else []
+
+
 class CniConfig(Strict):
-    """The CNI agent (`cilium status`): a DaemonSet on every node, and its operator."""
+    """The CNI agent (`cilium status`): a DaemonSet on every node, and its operator; the
+    cluster mesh where one is configured (`cilium clustermesh status`)."""
 
     namespace: str = "kube-system"
     daemonset: str = "cilium"
     operator: str | None = "cilium-operator"  # a Deployment in the same namespace
     # The agent's image tag must be at least this (runbook 004 upgrades to 1.16.0).
     min_version: Annotated[str, Field(pattern=VERSION)] | None = None
+    clustermesh: ClusterMesh | None = None
 
 
 class KubernetesVersions(Strict):
@@ -96,6 +120,11 @@ class NodePatches(Strict):
     os_images: list[str] = []
     # runtime name -> lowest acceptable version: {"containerd": "1.7.20"}
     min_container_runtime: dict[str, Annotated[str, Field(pattern=VERSION)]] = {}
+    # The patch window for the running images (in the monitored namespaces, by their newest
+    # Trivy report): none built longer ago than this, none on an end-of-life OS, and no
+    # HIGH/CRITICAL finding fixed upstream longer ago than this left unapplied (a finding
+    # without a published date counts at once). Unset: images are not judged here.
+    image_max_age_days: Annotated[float, Field(gt=0)] | None = None
 
     @field_validator("os_images")
     @classmethod
@@ -109,7 +138,13 @@ class NodePatches(Strict):
 
     @property
     def configured(self) -> bool:
-        return bool(self.min_kubelet_patch or self.min_kernel or self.os_images or self.min_container_runtime)
+        return bool(
+            self.min_kubelet_patch
+            or self.min_kernel
+            or self.os_images
+            or self.min_container_runtime
+            or self.image_max_age_days
+        )
 
 
 class HpaBounds(Strict):

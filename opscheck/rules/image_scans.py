@@ -144,3 +144,69 @@ def judge_images(
         elif v.blocking:
             offenders.append({"object": written, "detail": v.detail()})
     return rows, offenders, accepted
+
+
+def _unapplied_fixes(
+    result: ScanResult, severities: Iterable[str], accepted: list[AcceptedFinding], now: datetime, window: timedelta
+) -> list[str]:
+    """Findings at a gating severity that upstream has fixed (FixedVersion) longer ago than
+    the window, or of unknown date, and that are not accepted: "CVE-x in pkg 1.0 (fixed in 1.1)"."""
+    gating = set(severities)
+    out = []
+    for f in result.findings or []:
+        if not f.fixed or f.severity not in gating or acceptance(f, result.image, accepted, now.date()):
+            continue
+        if f.published is not None and now - f.published <= window:
+            continue  # fixed within the window: still time to apply it
+        since = f", public since {f.published:%Y-%m-%d}" if f.published else ""
+        out.append(f"{f.id} in {f.package} {f.installed} (fixed in {f.fixed}{since})")
+    return out
+
+
+def image_patch_findings(
+    images: dict[str, str],
+    results: dict[str, ScanResult],
+    max_age_days: float,
+    severities: Iterable[str],
+    accepted: list[AcceptedFinding],
+    now: datetime,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The running images' patch level (001 보안 패치 적용) by their newest scan report: rows
+    for every image ({normalized: as written}) and offenders: no report, built longer ago
+    than the window, an end-of-life OS, or a fix available upstream for longer than the
+    window and not applied. An image whose report states no build time (trivy-operator's)
+    is judged on the rest; its row says the age is unknown."""
+    window = timedelta(days=max_age_days)
+    rows, offenders = [], []
+    for image, written in sorted(images.items(), key=lambda kv: kv[1]):
+        r = results.get(image)
+        if r is None:
+            rows.append({"object": written, "built": "", "os": "", "unapplied_fixes": "", "source": ""})
+            offenders.append({"object": written, "detail": "no scan report"})
+            continue
+        problems = []
+        built = "unknown"
+        if r.image_created is not None:
+            age = now - r.image_created
+            built = f"{r.image_created:%Y-%m-%d} ({age.days} days)"
+            if age > window:
+                problems.append(f"built {age.days} days ago, {r.image_created:%Y-%m-%d} (at most {max_age_days:g})")
+        if r.eosl:
+            problems.append(f"OS {r.os or '?'} is end of life")
+        fixes = _unapplied_fixes(r, severities, accepted, now, window)
+        if fixes:
+            problems.append(
+                f"{len(fixes)} fixes not applied: " + ", ".join(fixes[:3]) + (" ..." if len(fixes) > 3 else "")
+            )
+        rows.append(
+            {
+                "object": written,
+                "built": built,
+                "os": r.os + (" (end of life)" if r.eosl else ""),
+                "unapplied_fixes": len(fixes),
+                "source": r.source,
+            }
+        )
+        if problems:
+            offenders.append({"object": written, "detail": "; ".join(problems)})
+    return rows, offenders

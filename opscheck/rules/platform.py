@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from croniter import croniter
@@ -20,6 +20,9 @@ from croniter import croniter
 from opscheck.rules.objects import Obj, Row, ref
 from opscheck.rules.versions import parse_version
 from opscheck.timeutil import describe_age, parse_duration, parse_time
+
+if TYPE_CHECKING:
+    from opscheck.sources.prometheus import Sample
 
 
 def go_duration(text: str | None) -> timedelta | None:
@@ -373,6 +376,57 @@ def cni_problems(
             if agent_version and operator_version and parse_version(agent_version) != parse_version(operator_version):
                 problems.append(f"operator {operator_version} and agents {agent_version} differ (upgrade half done)")
     return problems, facts
+
+
+def _agent(labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Which agent a series came from: its labels but the metric name and the remote."""
+    return tuple(sorted((k, v) for k, v in labels.items() if k not in ("__name__", "target_cluster")))
+
+
+def clustermesh_findings(
+    remotes: list[str], readiness: Iterable[Sample], last_failure: Iterable[Sample], now: datetime
+) -> tuple[list[Row], list[str]]:
+    """Each expected remote cluster as this cluster's agents see it (`cilium clustermesh
+    status`): a row per remote (agents reporting it ready, the last failure), and the
+    problems: a remote some agent reports not ready, a remote no agent reports while others
+    are reported (missing from the mesh configuration), or no agent reporting at all."""
+    ready: dict[str, dict[tuple[tuple[str, str], ...], bool]] = {}
+    agents: set[tuple[tuple[str, str], ...]] = set()
+    for sample in readiness:
+        agent = _agent(sample.labels)
+        agents.add(agent)
+        ready.setdefault(sample.labels.get("target_cluster", ""), {})[agent] = sample.value == 1
+    failed_at: dict[str, float] = {}
+    for sample in last_failure:
+        remote = sample.labels.get("target_cluster", "")
+        failed_at[remote] = max(failed_at.get(remote, 0.0), sample.value)
+    if not agents:
+        return [], ["no agent reports the cluster mesh (no readiness samples)"]
+    rows: list[Row] = []
+    problems: list[str] = []
+    for remote in remotes:
+        seen = ready.get(remote, {})
+        ready_count = sum(seen.values())
+        last = failed_at.get(remote, 0.0)
+        last_text = "never"
+        if last > 0:
+            last_text = f"{describe_age(now - datetime.fromtimestamp(last, UTC))} ago"
+        rows.append(
+            {
+                "object": f"remote cluster {remote}",
+                "agents_ready": f"{ready_count}/{len(agents)}",
+                "last_failure": last_text,
+            }
+        )
+        if not seen:
+            problems.append(f"{remote} missing (none of {len(agents)} agents has it configured)")
+        elif ready_count < len(agents):
+            problems.append(f"{remote} not ready on {len(agents) - ready_count} of {len(agents)} agents")
+            if last > 0:
+                problems[-1] += f" (last failure {last_text})"
+    for remote in sorted(set(ready) - set(remotes)):
+        rows.append({"object": f"remote cluster {remote} (not expected)", "agents_ready": "", "last_failure": ""})
+    return rows, problems
 
 
 # --------------------------------------------------------------------------------- Helm

@@ -1,11 +1,14 @@
 """Image vulnerability scan results: `trivy image --format json` reports and trivy-operator
 VulnerabilityReports, read into one ScanResult per image (opscheck/rules/image_scans.py judges them).
 
-Trivy's JSON (schema 2): ArtifactName, CreatedAt, Results[].Vulnerabilities[] with
-VulnerabilityID, PkgName, InstalledVersion, FixedVersion, Severity, Title.
+Trivy's JSON (schema 2): ArtifactName, CreatedAt, Metadata.OS (Family, Name, EOSL: true
+when the distribution is end of life), Metadata.ImageConfig.created (when the image was
+built), Results[].Vulnerabilities[] with VulnerabilityID, PkgName, InstalledVersion,
+FixedVersion, Severity, Title, PublishedDate, LastModifiedDate.
 trivy-operator (aquasecurity.github.io/v1alpha1 VulnerabilityReport): report.registry.server,
-report.artifact.repository/tag, report.updateTimestamp, report.summary.<severity>Count and
-report.vulnerabilities[] (vulnerabilityID, resource, installedVersion, fixedVersion, severity).
+report.artifact.repository/tag, report.updateTimestamp, report.os (family, name, eosl),
+report.summary.<severity>Count and report.vulnerabilities[] (vulnerabilityID, resource,
+installedVersion, fixedVersion, severity); it states no image creation time.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ class Finding:
     installed: str
     fixed: str
     severity: str
+    # when the vulnerability was made public (trivy's PublishedDate, else LastModifiedDate);
+    # None when the report does not say
+    published: datetime | None = None
 
     @classmethod
     def read(cls, vuln: dict[str, Any], fields: tuple[str, str, str, str, str]) -> Finding:
@@ -41,7 +47,12 @@ class Finding:
             vuln.get(installed, ""),
             vuln.get(fixed, ""),
             (vuln.get(severity) or "UNKNOWN").upper(),
+            _time(vuln.get("PublishedDate")) or _time(vuln.get("LastModifiedDate")),
         )
+
+
+def _time(value: Any) -> datetime | None:
+    return parse_time(value) if isinstance(value, str) else None
 
 
 # How `trivy image --format json` and the Trivy Operator's VulnerabilityReports name them.
@@ -60,6 +71,9 @@ class ScanResult:
     counts: dict[str, int]
     # None when only the summary counts are known (no per-finding list to accept from)
     findings: list[Finding] | None = None
+    os: str = ""  # "alpine 3.20.3"; empty when the report names none
+    eosl: bool = False  # the scanner says the OS is past its end of service life
+    image_created: datetime | None = None  # when the image was built (trivy only)
 
 
 def trivy_report(path: Path) -> ScanResult:
@@ -72,15 +86,23 @@ def trivy_report(path: Path) -> ScanResult:
         for v in result.get("Vulnerabilities") or []:
             findings.append(Finding.read(v, TRIVY_FIELDS))
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
-    scanned = parse_time(doc.get("CreatedAt")) if isinstance(doc.get("CreatedAt"), str) else None
+    metadata = doc.get("Metadata") or {}
+    os_info = metadata.get("OS") or {}
     return ScanResult(
         normalize_image(doc["ArtifactName"]),
         doc["ArtifactName"],
         f"trivy report {path.name}",
-        scanned,
+        _time(doc.get("CreatedAt")),
         counts,
         findings,
+        os=_os_name(os_info.get("Family"), os_info.get("Name")),
+        eosl=os_info.get("EOSL") is True,
+        image_created=_time((metadata.get("ImageConfig") or {}).get("created")),
     )
+
+
+def _os_name(family: Any, name: Any) -> str:
+    return " ".join(str(part) for part in (family, name) if part)
 
 
 def trivy_reports(directory: Path) -> tuple[list[ScanResult], list[str]]:
@@ -112,6 +134,7 @@ def operator_report(obj: dict[str, Any]) -> ScanResult | None:
         findings = [Finding.read(v, OPERATOR_FIELDS) for v in vulns]
     meta = obj["metadata"]
     scanned = parse_time(report.get("updateTimestamp")) or parse_time(meta.get("creationTimestamp"))
+    os_info = report.get("os") or {}
     return ScanResult(
         normalize_image(ref),
         ref,
@@ -119,6 +142,8 @@ def operator_report(obj: dict[str, Any]) -> ScanResult | None:
         scanned,
         counts,
         findings,
+        os=_os_name(os_info.get("family"), os_info.get("name")),
+        eosl=os_info.get("eosl") is True,
     )
 
 

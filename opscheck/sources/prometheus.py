@@ -164,7 +164,7 @@ class PrometheusReader:
 
     def query(self, promql: str) -> list[Sample]:
         """An instant query; a scalar comes back as one sample without labels."""
-        data = self._get("/api/v1/query", {"query": promql, "timeout": f"{self.config.timeout_seconds}s"}, promql)
+        data = self._get("/api/v1/query", {"query": promql, "timeout": f"{self.config.timeout_seconds:g}s"}, promql)
         if data["resultType"] == "scalar":
             return [Sample({}, float(data["result"][1]))]
         if data["resultType"] != "vector":

@@ -4,20 +4,20 @@ of failure. Each fault goes through the real API server (and, where one runs, it
 controller: the DaemonSet controller and kwok's stages for the CNI, the HPA controller,
 the PV controller, the StatefulSet controller, the External Secrets operator syncing from
 OpenBao); where no controller runs here (Velero, Argo CD), testenv writes the status those
-controllers would.
+controllers would, and the Cilium agents' cluster mesh metrics (testenv/clustermesh.py).
 Each test repairs what it broke.
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from selftests.faults.common import fails_with
 from selftests.harness import broken
-from testenv import cluster, external_secrets, faults
+from testenv import cluster, clustermesh, external_secrets, faults, security
 from testenv import platform_services as platform
 from testenv.procs import wait_for
 
@@ -159,6 +159,32 @@ def scaling_active(status: str):
 # -- one fault, one check -----------------------------------------------------------
 
 
+def mesh_peer_ready(ready: bool) -> None:
+    """The demo cluster's agents see their mesh peer (testenv/clustermesh.py's metrics, as
+    `cilium clustermesh status` would show it) ready or not."""
+    cluster_name, peer = platform.DEMO_MESH
+    clustermesh.set_ready(cluster_name, cluster_name, peer, ready)
+
+
+OUTDATED_REPORT = "opscheck-selftest-outdated-hsm-adapter.json"
+
+
+def outdated_image_report() -> None:
+    """A newer Trivy report of a running image: built 400 days ago on Alpine 3.10 (end of
+    life), with a CRITICAL OpenSSL finding fixed upstream since mid-2024."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    published = datetime(2024, 6, 27, tzinfo=UTC)
+    finding = ("CVE-2024-5535", "libssl3", "3.3.0-r2", "3.3.1-r1", "CRITICAL", "openssl: buffer overread", published)
+    security.write_trivy_report(
+        "qsign/hsm-adapter:1.4.2",
+        [finding],
+        name=OUTDATED_REPORT,
+        image_created=now - timedelta(days=400),
+        os=("alpine", "3.10.9"),
+        eosl=True,
+    )
+
+
 def velero_schedules_off() -> None:
     platform.set_schedule_spec("daily-backup", paused=True)
     platform.set_schedule_spec("hankook-smartsensor-backup", template={"ttl": "72h0m0s"})
@@ -230,6 +256,12 @@ PLATFORM_FAULTS = {
             "objects failed to apply)"
         ),
     ),
+    "a cluster mesh peer not ready": (
+        "daily.cni-status",
+        lambda: broken(lambda: mesh_peer_ready(False), lambda: mesh_peer_ready(True)),
+        # every agent (one per node) has lost the peer, failed just now
+        r"CNI kube-system/cilium: cluster mesh: dr not ready on (\d+) of \1 agents \(last failure [01] min ago\)",
+    ),
     "a kubelet below the supported minimum": (
         "monthly.k8s-version",
         lambda: node_info("kwok-node-2", kubeletVersion="v1.31.4"),
@@ -249,7 +281,16 @@ PLATFORM_FAULTS = {
     "an unpatched kernel": (
         "monthly.security-patches",
         lambda: node_info("kwok-node-0", kernelVersion="6.1.0-18-amd64"),
-        re.escape("1 nodes below the agreed patch levels: kwok-node-0 (kernel 6.1.0-18-amd64 below 6.1.0-25)"),
+        re.escape(
+            "1 nodes or images below the agreed patch levels: kwok-node-0 (kernel 6.1.0-18-amd64 below 6.1.0-25)"
+        ),
+    ),
+    "an old image on an end-of-life os with a fix not applied": (
+        "monthly.security-patches",
+        lambda: broken(outdated_image_report, lambda: security.remove_trivy_report(OUTDATED_REPORT)),
+        r"1 nodes or images below the agreed patch levels: qsign/hsm-adapter:1\.4\.2 \(built 400 days ago, "
+        r"\d{4}-\d\d-\d\d \(at most 90\); OS alpine 3\.10\.9 is end of life; 1 fixes not applied: "
+        r"CVE-2024-5535 in libssl3 3\.3\.0-r2 \(fixed in 3\.3\.1-r1, public since 2024-06-27\)\)",
     ),
     "a failed helm upgrade": (
         "predeploy.helm-releases",

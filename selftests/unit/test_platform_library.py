@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from opscheck.profile.platform import HpaBounds, NodePatches, VeleroSchedule
+from opscheck.profile.platform import ClusterMesh, HpaBounds, NodePatches, VeleroSchedule
 from opscheck.rules.availability import (
     hpa_bounds_problems,
     hpa_problems,
@@ -20,6 +20,7 @@ from opscheck.rules.availability import (
 from opscheck.rules.housekeeping import over_provisioned, request_usage, unused
 from opscheck.rules.platform import (
     application_problems,
+    clustermesh_findings,
     cni_problems,
     external_secret_problems,
     go_duration,
@@ -31,6 +32,8 @@ from opscheck.rules.platform import (
     velero_backup_findings,
 )
 from opscheck.rules.versions import kubelet_skew_problems, node_patch_problems, parse_version, upgrade_path_problems
+from opscheck.sources.clustermesh import selector
+from opscheck.sources.prometheus import Sample
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
@@ -253,6 +256,45 @@ def test_cni_rules():
         "agent v1.15.6 is older than 1.16.0",
         "operator v1.16.0 and agents v1.15.6 differ (upgrade half done)",
     ]
+
+
+def _mesh_series(values: dict[tuple[str, str], float]) -> list[Sample]:
+    return [
+        Sample({"cluster": "app1", "node": node, "target_cluster": remote}, value)
+        for (node, remote), value in values.items()
+    ]
+
+
+def test_clustermesh_findings():
+    now = datetime(2026, 12, 5, 12, tzinfo=UTC)
+    # node-b sees mgmt down since 30 minutes; nobody has app2 configured; mgmt2 is not expected
+    readiness = _mesh_series({("a", "mgmt"): 1, ("b", "mgmt"): 0, ("a", "mgmt2"): 1})
+    failures = _mesh_series({("a", "mgmt"): 0, ("b", "mgmt"): (now - timedelta(minutes=30)).timestamp()})
+    rows, problems = clustermesh_findings(["mgmt", "app2"], readiness, failures, now)
+    assert problems == [
+        "mgmt not ready on 1 of 2 agents (last failure 30 min ago)",
+        "app2 missing (none of 2 agents has it configured)",
+    ]
+    assert rows == [
+        {"object": "remote cluster mgmt", "agents_ready": "1/2", "last_failure": "30 min ago"},
+        {"object": "remote cluster app2", "agents_ready": "0/2", "last_failure": "never"},
+        {"object": "remote cluster mgmt2 (not expected)", "agents_ready": "", "last_failure": ""},
+    ]
+    healthy = _mesh_series({("a", "mgmt"): 1, ("b", "mgmt"): 1})
+    assert clustermesh_findings(["mgmt"], healthy, [], now)[1] == []
+    # no samples is never green
+    assert clustermesh_findings(["mgmt"], [], [], now) == (
+        [],
+        ["no agent reports the cluster mesh (no readiness samples)"],
+    )
+
+
+def test_clustermesh_members_and_selector():
+    mesh = ClusterMesh(clusters=["mgmt", "app1", "app2"])
+    assert mesh.remotes_of("app1") == ["mgmt", "app2"]
+    assert mesh.remotes_of("other") == []
+    assert selector("cluster", "app1") == '{cluster="app1"}'
+    assert selector(None, "app1") == ""
 
 
 def test_kubelet_skew_and_upgrade_path():

@@ -70,6 +70,55 @@ def test_trivy_report_and_acceptance(tmp_path):
     assert scan_rules.judge(r, ["CRITICAL", "HIGH"], other, today).blocking == 2
 
 
+def test_image_patch_level(tmp_path):
+    """monthly.security-patches' images: build time, end-of-life OS, fixes public longer than
+    the window; a running image without a report fails; an accepted finding does not count."""
+    now = datetime(2026, 12, 5, tzinfo=UTC)
+
+    def report(name: str, built: str, eosl: bool, vulns: list[dict]) -> vulnscan.ScanResult:
+        os_info = {"Family": "alpine", "Name": "3.10.9", **({"EOSL": True} if eosl else {})}
+        doc = {
+            "SchemaVersion": 2,
+            "CreatedAt": "2026-12-04T03:00:00Z",
+            "ArtifactName": name,
+            "Metadata": {"OS": os_info, "ImageConfig": {"created": built}},
+            "Results": [{"Target": "t", "Vulnerabilities": vulns}],
+        }
+        path = tmp_path / f"{name.replace('/', '_')}.json"
+        path.write_text(json.dumps(doc))
+        return vulnscan.trivy_report(path)
+
+    def vuln(vid: str, severity: str, fixed: str, published: str | None = None) -> dict:
+        v = {"VulnerabilityID": vid, "PkgName": "p", "InstalledVersion": "1", "FixedVersion": fixed}
+        return {**v, "Severity": severity, **({"PublishedDate": published} if published else {})}
+
+    fresh = report("a/fresh:1", "2026-11-20T00:00:00Z", False, [vuln("CVE-NEW", "HIGH", "2", "2026-11-30T00:00:00Z")])
+    assert fresh.image_created == datetime(2026, 11, 20, tzinfo=UTC) and fresh.os == "alpine 3.10.9"
+    assert fresh.findings[0].published == datetime(2026, 11, 30, tzinfo=UTC)
+    old = report("a/old:1", "2026-01-10T00:00:00Z", True, [])
+    unfixed = report(
+        "a/unfixed:1",
+        "2026-11-20T00:00:00Z",
+        False,
+        [vuln("CVE-OLD", "CRITICAL", "2", "2025-01-01T00:00:00Z"), vuln("CVE-UNDATED", "HIGH", "3")]
+        + [vuln("CVE-NOFIX", "CRITICAL", ""), vuln("CVE-LOW", "LOW", "2"), vuln("CVE-OK", "HIGH", "2")],
+    )
+    results = vulnscan.newest_by_image([fresh, old, unfixed])
+    images = {vulnscan.normalize_image(i): i for i in ("a/fresh:1", "a/old:1", "a/unfixed:1", "a/unscanned:1")}
+    accepted = [AcceptedFinding(id="CVE-OK", justification="not reachable")]
+    rows, offenders = scan_rules.image_patch_findings(images, results, 90, ["CRITICAL", "HIGH"], accepted, now)
+    assert offenders == [
+        {"object": "a/old:1", "detail": "built 329 days ago, 2026-01-10 (at most 90); OS alpine 3.10.9 is end of life"},
+        {
+            "object": "a/unfixed:1",
+            "detail": "2 fixes not applied: CVE-OLD in p 1 (fixed in 2, public since 2025-01-01), "
+            "CVE-UNDATED in p 1 (fixed in 3)",
+        },
+        {"object": "a/unscanned:1", "detail": "no scan report"},
+    ]
+    assert [r["built"] for r in rows] == ["2026-11-20 (15 days)", "2026-01-10 (329 days)", "2026-11-20 (15 days)", ""]
+
+
 def test_operator_report_counts_only():
     obj = {
         "metadata": {"name": "r", "namespace": "ns"},
@@ -82,6 +131,7 @@ def test_operator_report_counts_only():
     }
     r = vulnscan.operator_report(obj)
     assert r.image == "docker.io/library/postgres:16.4" and r.findings is None
+    assert r.image_created is None and r.os == "" and not r.eosl
     v = scan_rules.judge(r, ["CRITICAL", "HIGH"], [AcceptedFinding(id="CVE-1", justification="x")], date(2026, 11, 22))
     assert v.blocking == 3 and v.detail() == "2 CRITICAL, 1 HIGH"
 
