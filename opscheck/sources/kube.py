@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,9 +112,84 @@ PUBLIC_SECRET_KEYS = ("tls.crt", "ca.crt")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
 
+# Fields no check reads, dropped from every object before it is cached or kept in memory:
+# on a big cluster they are most of its bytes (a pod's volume mounts, IPs, tolerations,
+# container and image IDs). selftests/unit/test_kube_projection.py asserts that no code
+# outside this module names any of them; a check that needs one removes it here.
+UNREAD_METADATA = ("managedFields", "generateName", "resourceVersion", "selfLink")
+UNREAD_POD_SPEC = (
+    "tolerations",
+    "dnsPolicy",
+    "terminationGracePeriodSeconds",
+    "schedulerName",
+    "enableServiceLinks",
+    "preemptionPolicy",
+    "priority",
+)
+UNREAD_CONTAINER = (
+    "volumeMounts",
+    "terminationMessagePath",
+    "terminationMessagePolicy",
+    "imagePullPolicy",
+    "ports",
+    "command",
+    "args",
+    "workingDir",
+)
+UNREAD_POD_STATUS = ("hostIP", "hostIPs", "podIP", "podIPs", "qosClass")
+UNREAD_CONTAINER_STATUS = ("imageID", "containerID", "allocatedResources", "volumeMounts")
+UNREAD_EVENT = ("reportingComponent", "reportingInstance", "action", "related", "firstTimestamp")
+UNREAD_NODE_STATUS = ("images", "daemonEndpoints", "volumesAttached")
+UNREAD_FIELDS = (
+    UNREAD_METADATA
+    + UNREAD_POD_SPEC
+    + UNREAD_CONTAINER
+    + UNREAD_POD_STATUS
+    + UNREAD_CONTAINER_STATUS
+    + UNREAD_EVENT
+    + UNREAD_NODE_STATUS
+    + ("lastProbeTime", "fieldPath")
+)
+# Where a kind carries a pod template: the path to it.
+POD_TEMPLATE_PATHS: dict[str, tuple[str, ...]] = {
+    "deployments": ("spec", "template"),
+    "statefulsets": ("spec", "template"),
+    "daemonsets": ("spec", "template"),
+    "replicasets": ("spec", "template"),
+    "jobs": ("spec", "template"),
+    "cronjobs": ("spec", "jobTemplate", "spec", "template"),
+}
+
+
+def _drop(obj: dict[str, Any] | None, names: tuple[str, ...]) -> None:
+    if obj:
+        for name in names:
+            obj.pop(name, None)
+
+
+def _slim_pod_spec(spec: dict[str, Any] | None) -> None:
+    if not spec:
+        return
+    _drop(spec, UNREAD_POD_SPEC)
+    for key in ("containers", "initContainers", "ephemeralContainers"):
+        for container in spec.get(key) or []:
+            _drop(container, UNREAD_CONTAINER)
+
+
+def _slim_pod_status(status: dict[str, Any] | None) -> None:
+    if not status:
+        return
+    _drop(status, UNREAD_POD_STATUS)
+    for condition in status.get("conditions") or []:
+        condition.pop("lastProbeTime", None)
+    for key in ("containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"):
+        for container in status.get(key) or []:
+            _drop(container, UNREAD_CONTAINER_STATUS)
+
+
 def project(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     meta = obj.get("metadata") or {}
-    meta.pop("managedFields", None)
+    _drop(meta, UNREAD_METADATA)
     annotations = meta.get("annotations") or {}
     # last-applied holds a full copy of the object, a Secret's values included.
     annotations.pop(LAST_APPLIED, None)
@@ -120,15 +197,47 @@ def project(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
         data = obj.get("data") or {}
         obj["data"] = {k: v for k, v in data.items() if k in PUBLIC_SECRET_KEYS}
         obj.pop("stringData", None)
+    elif kind == "pods":
+        _slim_pod_spec(obj.get("spec"))
+        _slim_pod_status(obj.get("status"))
+    elif kind == "events":
+        _drop(obj, UNREAD_EVENT)
+        (obj.get("involvedObject") or {}).pop("fieldPath", None)
+    elif kind == "nodes":
+        _drop(obj.get("status"), UNREAD_NODE_STATUS)
+    elif kind in POD_TEMPLATE_PATHS:
+        template: Any = obj
+        for step in POD_TEMPLATE_PATHS[kind]:
+            template = (template or {}).get(step)
+        if template:
+            _drop(template.get("metadata"), UNREAD_METADATA)
+            _slim_pod_spec(template.get("spec"))
     return obj
+
+
+# Reads of the profile's other clusters started ahead (see KubeCluster.peers): a check runs
+# once per cluster, so what it reads from one it reads from all of them next.
+_AHEAD = ThreadPoolExecutor(max_workers=4, thread_name_prefix="opscheck-kube-ahead")
+_started_ahead: set[str] = set()
+_ahead_lock = threading.Lock()
 
 
 @dataclass
 class KubeCluster:
-    """One cluster of the profile, read through the run cache."""
+    """One cluster of the profile, read through the run cache. `peers`: the profile's other
+    clusters, whose same read is started in the background the first time this one makes
+    it, so that a multi-cluster run reads its clusters concurrently."""
 
     config: ClusterConfig
     cache: RunCache
+    peers: tuple[ClusterConfig, ...] = ()
+
+    def _read_ahead(self, what: str, read: Callable[[KubeCluster], object]) -> None:
+        with _ahead_lock:
+            fresh = [p for p in self.peers if f"{id(self.cache)}/{p.name}/{what}" not in _started_ahead]
+            _started_ahead.update(f"{id(self.cache)}/{p.name}/{what}" for p in fresh)
+        for peer in fresh:
+            _AHEAD.submit(_quietly, read, KubeCluster(peer, self.cache))
 
     @property
     def name(self) -> str:
@@ -229,6 +338,7 @@ class KubeCluster:
     # -- reads ---------------------------------------------------------------------------
     def version(self) -> dict[str, Any]:
         """The server's /version; also the cluster's reachability probe."""
+        self._read_ahead("version", KubeCluster.version)
         return self.cache.get(f"{self.name}/version", lambda: self._get("/version"))
 
     def list(self, kind: str) -> list[dict[str, Any]]:
@@ -236,6 +346,7 @@ class KubeCluster:
         if kind in PER_NAMESPACE:
             raise ValueError(f"{kind} are read per namespace: use in_namespaces({kind!r}, namespaces)")
         path = KINDS[kind]
+        self._read_ahead(f"list/{kind}", lambda peer: peer.list(kind))
         return self.cache.get(f"{self.name}/list/{kind}", lambda: list(self._list_all(kind, path)))
 
     def served(self, kind: str) -> bool:
@@ -294,6 +405,14 @@ class KubeCluster:
         query = [("container", container), ("sinceSeconds", since_seconds), ("timestamps", "true")]
         key = f"{self.name}/log/{namespace}/{pod}/{container}/{since_seconds}"
         return self.cache.get(key, lambda: self._get(path, query, raw=True))
+
+
+def _quietly(read: Callable[[KubeCluster], object], cluster: KubeCluster) -> None:
+    """A read ahead: its error is cached for the check that makes the read itself."""
+    try:
+        read(cluster)
+    except Exception:  # noqa: BLE001 - reported by the check that reads it, not here
+        pass
 
 
 class _NoAnswer(Exception):

@@ -43,6 +43,9 @@ class RunCache:
         self.directory = Path(directory)
         self.lock_timeout = lock_timeout
         self._outages: dict[str, str] = {}
+        # Values this process has read, parsed once: a LIST of a big cluster is tens of MB of
+        # JSON that every check would otherwise parse again. Callers must not mutate them.
+        self._values: dict[str, Any] = {}
 
     def _base(self, prefix: str, key: str) -> str:
         # Readable prefix for debugging, hash for uniqueness and safe file names. (Not
@@ -61,7 +64,7 @@ class RunCache:
     def _write(self, path: Path, entry: dict[str, Any]) -> None:
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-            json.dump(entry, f)
+            json.dump(entry, f, separators=(",", ":"))
         os.replace(tmp, path)
 
     # -- outages -------------------------------------------------------------------------
@@ -95,6 +98,8 @@ class RunCache:
         An OpscheckError raised by `fetch` is cached and re-raised as DependencyError
         for every later caller, saying it is the cached error.
         """
+        if key in self._values:
+            return self._values[key]
         data_path, lock_path = self._paths(key)
         fetched_here = False
         if not data_path.exists():
@@ -107,6 +112,9 @@ class RunCache:
                         except OpscheckError as exc:
                             entry = {"error": str(exc)}
                         self._write(data_path, entry)
+                        if "value" in entry:  # no need to read back what was just fetched
+                            self._values[key] = entry["value"]
+                            return entry["value"]
             except Timeout:
                 raise DependencyError(
                     f"run cache: {key} still being fetched by another check after {self.lock_timeout:g} s "
@@ -119,4 +127,5 @@ class RunCache:
             if not fetched_here and CACHED_NOTE not in message:
                 message = f"{message} ({CACHED_NOTE})"
             raise DependencyError(message)
+        self._values[key] = entry["value"]
         return entry["value"]
