@@ -186,6 +186,7 @@ apply = DEMO.api.apply
 create_if_missing = DEMO.api.create_if_missing
 delete = DEMO.api.delete
 delete_events = DEMO.api.delete_events
+delete_events_of = DEMO.api.delete_events_of
 clear_events = DEMO.api.clear_events
 metrics_nodes = DEMO.api.metrics_nodes
 metrics_pods = DEMO.api.metrics_pods

@@ -343,7 +343,7 @@ def _forget_warnings(namespace: str, name: str) -> None:
     """The operator's Warning events of a failed sync (a fault's, or the start-up's before
     the store was ready) would stay an hour, failing the daily warning-events check of
     every run after the repair: once synced again they go."""
-    cluster.delete_events(namespace, lambda o: o.get("kind") == "ExternalSecret" and o.get("name") == name)
+    cluster.delete_events_of(namespace, "ExternalSecret", name)
 
 
 if __name__ == "__main__":  # python -m testenv.external_secrets up|down|status

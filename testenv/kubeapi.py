@@ -293,7 +293,12 @@ class KubeApi:
                 raise
         wait_for(lambda: self.get(kind, ns, name) is None, timeout, f"{kind} {name} deleted")
         if kind != "Event" and namespace:
-            self.delete_events(namespace, lambda o: o.get("kind") == kind and o.get("name") == name, warning_only=False)
+            self.delete_events_of(namespace, kind, name, warning_only=False)
+
+    def delete_events_of(self, namespace: str, kind: str, name: str, warning_only: bool = True) -> int:
+        """Delete the (Warning) Events about one object: a repaired fault's warnings would stay
+        an hour, failing the daily warning-events check of every run after the repair."""
+        return self.delete_events(namespace, lambda o: o.get("kind") == kind and o.get("name") == name, warning_only)
 
     def delete_events(self, namespace: str, about: Callable[[dict], bool], warning_only: bool = True) -> int:
         """Delete the Events in `namespace` whose involvedObject satisfies `about`."""

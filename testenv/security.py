@@ -333,9 +333,8 @@ def restore_certificates(namespace: str = "qsign", timeout: float = 120) -> None
             timeout,
             f"cert-manager issued Certificate {namespace}/{name}",
         )
-        # cert-manager's Warning events of a fault (RequestFailed, ...) would stay an hour,
-        # failing the daily warning-events check of every run after the repair
-        cluster.delete_events(namespace, lambda o, name=name: o.get("kind") == "Certificate" and o.get("name") == name)
+        # cert-manager's Warning events of a fault (RequestFailed, ...)
+        cluster.delete_events_of(namespace, "Certificate", name)
 
 
 def revoke_issuer(namespace: str, name: str, timeout: float = 60) -> dict:

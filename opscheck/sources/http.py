@@ -88,6 +88,10 @@ class HttpSession(requests.Session):
         if token is not None or access.ca_bundle:
             self._access[service_of(url)] = (token, access.verify())
 
+    def services_with_access(self) -> set[str]:
+        """The services (scheme://host:port) whose requests carry a token or a CA bundle."""
+        return set(self._access)
+
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.default_timeout

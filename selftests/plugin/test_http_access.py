@@ -58,7 +58,7 @@ def test_the_session_sends_the_token_and_verifies_against_the_bundle(private_ca_
     answer = authorized.probe(url + "/health", 5)
     assert (answer.status, answer.body) == (200, {"status": "UP"})
     # Another service of the same session gets neither the token nor the bundle.
-    assert authorized._access.keys() == {url}
+    assert authorized.services_with_access() == {url}
 
 
 def _profile(tmp_path: Path, service: dict) -> Path:
