@@ -55,7 +55,14 @@ HOME_PREFIX = "${OPSCHECK_TESTENV_HOME:-~/.local/state/opscheck/testenv}/"
 # Paths under it that are tools, not data: they stay.
 TOOLS = ("bin/",)
 # Credentials the profiles read, copied so the empty servers accept the same login.
-CREDENTIALS = ("postgres/pgpass", "redis/opscheck-password")
+CREDENTIALS = (
+    "postgres/pgpass",
+    "redis/opscheck-password",
+    # the DR drill's: it finds no backup to restore in the empty world before it uses them
+    "vault/dr-drill-token",
+    "vault/unseal-key-1",
+    "vault/unseal-key-2",
+)
 VAULT_TOKEN = "vault/opscheck-token"
 
 
@@ -114,6 +121,9 @@ def profile_for(source: Path, dest_dir: Path) -> Path:
         data["redis"]["port"] = PORTS["redis-empty"]
     if isinstance(data.get("log_indices"), dict):
         data["log_indices"]["patterns"] = [INDEX_PATTERN]
+    manifests = (data.get("dr_drill") or {}).get("manifests")
+    if isinstance(manifests, dict):  # the drill's dry-run identity: the empty cluster's
+        manifests.update(kubeconfig=str(kubeconfig()), context=CONTEXT)
     data["description"] = f"{data.get('description', '')} -- pointed at the empty world (testenv/empty_world.py)"
     dest_dir.mkdir(parents=True, exist_ok=True)
     out = dest_dir / f"{source.stem}-empty-world.yaml"
