@@ -286,7 +286,12 @@ def _deployment(c: Creator, ns: str, ns_index: int, d: int, replicas: int) -> di
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": {"name": app, "namespace": ns, "labels": labels},
-            "spec": {"selector": {"app": app}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+            # headless: the kwok cluster's service range is one /24 (254 ClusterIPs)
+            "spec": {
+                "clusterIP": "None",
+                "selector": {"app": app},
+                "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
+            },
         },
     )
     return rs
