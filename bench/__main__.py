@@ -160,6 +160,11 @@ def profile_run(pods: int, home: Path) -> Path:
     cmd = opscheck_cmd(profile, 0, home / "reports" / f"{pods}-profile")
     cmd[1:1] = ["-m", "cProfile", "-o", str(stats)]
     subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return write_profile_top(stats, pods)
+
+
+def write_profile_top(stats: Path, pods: int) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / f"profile-before-{pods // 1000}k.txt"
     with open(out, "w") as f:
         f.write(f"# cProfile of `pytest -m daily -n 0` at {pods} pods (bench/__main__.py), top 25 cumulative\n")
@@ -169,13 +174,19 @@ def profile_run(pods: int, home: Path) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("action", nargs="?", default="run", choices=["run", "down"])
+    parser.add_argument("action", nargs="?", default="run", choices=["run", "down", "report"])
     parser.add_argument("--sizes", default="0 2000 10000 30000 50000")
     parser.add_argument("--profile-at", type=int, default=10000, help="pods at which to cProfile the run (0: never)")
     args = parser.parse_args()
     home = cluster.use_bench_home()
     if args.action == "down":
         cluster.down()
+        return 0
+    if args.action == "report":  # again from the last run's numbers (<bench home>/rows.json)
+        saved = json.loads((home / "rows.json").read_text())
+        for prof in home.glob("profile-*.prof"):
+            write_profile_top(prof, int(prof.stem.split("-")[1]))
+        write_results(saved["rows"], saved["machine"])
         return 0
     sizes = sorted(int(s) for s in args.sizes.split())
     kubectl = subprocess.run(
@@ -201,6 +212,11 @@ def main() -> int:
     finally:
         log("stopping the bench cluster")
         cluster.down()
+    write_results(rows, info)
+    return 0
+
+
+def write_results(rows: list[dict], info: dict[str, str]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stem = RESULTS / f"{date.today().isoformat()}-{socket.gethostname()}"
     (stem.with_suffix(".json")).write_text(json.dumps({"machine": info, "rows": rows}, indent=1))
@@ -209,7 +225,6 @@ def main() -> int:
     report.write_markdown(stem.with_suffix(".md"), table, rows, info)
     report.plot(rows, stem.with_suffix(".png"))
     log(f"wrote {stem}.md, .json, .png")
-    return 0
 
 
 if __name__ == "__main__":
