@@ -2,6 +2,7 @@
 # make test   : the suite's own tests (lint, unit, pytester, fault injection on the test environment)
 # make image  : the OCI image image/out/opscheck-<version>.oci.tar, built without a daemon (image/build.sh)
 # make down   : stop the test environment (no process left behind)
+# make bench  : issue 13's benchmark on its own kwok cluster (not part of make test; SIZES="0 2000")
 PYTHON ?= python3
 VENV ?= .venv
 ENV ?= demo
@@ -11,7 +12,7 @@ SYSTEM ?= $(filter multicluster,$(ENV))
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint setup venv system binaries image up down status clean
+.PHONY: demo test lint setup venv system binaries image up down status clean bench
 
 demo: setup up
 	$(PY) -m pytest -m daily --env=environments/$(ENV).yaml
@@ -56,3 +57,16 @@ status:
 
 clean: down
 	rm -rf $(VENV)
+
+# The benchmark (bench/, README "Benchmark"): builds its own kwok cluster "bench" (never the
+# demo or multicluster clusters), grows it through SIZES pods and measures opscheck's daily run
+# beside the floor, the seeds' kubectl lines and a typed-client pytest suite; the cluster is
+# stopped at the end. One bench at a time: /tmp/opscheck-bench.lock.
+SIZES ?= 0 2000 10000 30000 50000
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	touch $(BENCH_STAMP)
+
+bench: setup $(BENCH_STAMP)
+	flock /tmp/opscheck-bench.lock $(PY) -m bench --sizes "$(SIZES)"

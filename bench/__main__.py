@@ -1,0 +1,231 @@
+"""make bench: opscheck's daily checklist on a growing kwok cluster, beside the floor, the
+seeds' kubectl lines and a plain typed-client pytest suite (issue 13).
+
+    python -m bench --sizes "0 2000 10000" [--profile-at 10000]
+    python -m bench down          # stop the bench cluster (the run does it at its end)
+
+Run it under `flock /tmp/opscheck-bench.lock` (the Makefile target does): one bench at a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pstats
+import signal
+import socket
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import yaml
+
+from bench import cluster, populate, report
+from bench.measure import (
+    audit_offset,
+    audit_requests,
+    floor,
+    listed_paths,
+    machine,
+    request_summary,
+    run_measured,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+BENCH = REPO / "bench"
+RESULTS = BENCH / "results"
+READER_USER = "system:serviceaccount:opscheck-system:opscheck"
+ADMIN_USER = "kwok-admin"
+
+
+def log(msg: str) -> None:
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def write_profile(home: Path, pods: int) -> tuple[Path, list[str]]:
+    """The bench profile: one cluster, the bench namespaces; every other section absent, so
+    the checks that need it are not applicable (environments/minimal.yaml's way)."""
+    namespaces = [cluster.BASE_NAMESPACE, *populate.namespaces_for(pods)]
+    profile = {
+        "name": "bench",
+        "description": f"issue 13 benchmark: {pods} pods on the bench kwok cluster (bench/__main__.py)",
+        "clusters": [{"name": "bench", "kubeconfig": str(cluster.TARGET.reader_kubeconfig()), "context": "bench"}],
+        "namespaces": namespaces,
+        "system_namespaces": ["kube-system"],
+        "certificate_namespaces": [cluster.BASE_NAMESPACE],
+        "default_min_replicas": 1,
+    }
+    path = home / f"profile-{pods}.yaml"
+    path.write_text(yaml.safe_dump(profile, sort_keys=False))
+    return path, namespaces
+
+
+def opscheck_cmd(profile: Path, workers: int, report_dir: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-m",
+        "daily",
+        f"--env={profile}",
+        "-n",
+        str(workers),
+        "-q",
+        f"--report-dir={report_dir}",
+    ]
+
+
+def outcomes(report_dir: Path) -> str:
+    files = sorted(report_dir.rglob("results.json"))
+    if not files:
+        return "no results.json"
+    data = json.loads(files[-1].read_text())
+    counts: dict[str, int] = {}
+    for r in data.get("results") or data.get("checks") or []:
+        counts[r.get("outcome", "?")] = counts.get(r.get("outcome", "?"), 0) + 1
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
+
+def measure_size(pods: int, home: Path, kubectl: str) -> dict:
+    row: dict = {"pods": pods}
+    profile, namespaces = write_profile(home, pods)
+    for workers in (0, 2):
+        report_dir = home / "reports" / f"{pods}-n{workers}"
+        offset = audit_offset()
+        m = run_measured(opscheck_cmd(profile, workers, report_dir), cwd=REPO)
+        time.sleep(1)  # the audit log's writer is buffered
+        events = audit_requests(offset, READER_USER)
+        row[f"n{workers}"] = {
+            "wall_s": round(m.wall_s, 2),
+            "peak_mb": round(m.peak_mb),
+            "peak_process": m.peak_process,
+            "processes": len(m.peaks),
+            "requests": len(events),
+            "requests_by_verb": request_summary(events),
+            "exit": m.returncode,
+            "outcomes": outcomes(report_dir),
+        }
+        if workers == 0:
+            paths = listed_paths(events)
+            row["kinds"] = paths
+        log(f"{pods} pods, opscheck -n {workers}: {row[f'n{workers}']}")
+        if m.returncode not in (0, 1):
+            log(m.output[-3000:])
+    seconds, pages, objects = floor(row["kinds"])
+    row["floor"] = {"wall_s": round(seconds, 2), "lists": len(row["kinds"]), "pages": pages, "objects": objects}
+    log(f"{pods} pods, floor: {row['floor']}")
+    row["kubectl"] = run_kubectl(kubectl)
+    log(f"{pods} pods, kubectl lines: {row['kubectl']['wall_s']} s")
+    env = {
+        **os.environ,
+        "BENCH_KUBECONFIG": str(cluster.TARGET.kubeconfig()),
+        "BENCH_NAMESPACES": ",".join(namespaces),
+    }
+    baseline = BENCH / "baseline"
+    m = run_measured(
+        [sys.executable, "-m", "pytest", "-c", str(baseline / "pytest.ini"), "-p", "no:opscheck", "-q", str(baseline)],
+        cwd=baseline,
+        env=env,
+    )
+    row["baseline"] = {"wall_s": round(m.wall_s, 2), "peak_mb": round(m.peak_mb), "exit": m.returncode}
+    log(f"{pods} pods, typed-client baseline: {row['baseline']}")
+    return row
+
+
+def kubectl_lines() -> list[tuple[str, str]]:
+    out = []
+    for line in (BENCH / "kubectl_lines.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            command, _, seed = line.partition("\t#\t")
+            out.append((command.strip(), seed.strip()))
+    return out
+
+
+def run_kubectl(kubectl: str) -> dict:
+    """The seeds' lines one after the other, as an operator's daily script runs them."""
+    env = {**os.environ, "KUBECONFIG": str(cluster.TARGET.kubeconfig())}
+    env["PATH"] = f"{Path(kubectl).parent}{os.pathsep}{env['PATH']}"
+    script = "\n".join(f"{c} > /dev/null 2>&1" for c, _ in kubectl_lines())
+    m = run_measured([script], cwd=REPO, env=env, shell=True)
+    return {"wall_s": round(m.wall_s, 2), "lines": len(kubectl_lines())}
+
+
+def profile_run(pods: int, home: Path) -> Path:
+    """The opscheck daily run (-n 0) once more under cProfile: the top 25 cumulative entries."""
+    profile, _ = write_profile(home, pods)
+    stats = home / f"profile-{pods}.prof"
+    cmd = opscheck_cmd(profile, 0, home / "reports" / f"{pods}-profile")
+    cmd[1:1] = ["-m", "cProfile", "-o", str(stats)]
+    subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return write_profile_top(stats, pods)
+
+
+def write_profile_top(stats: Path, pods: int) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"profile-before-{pods // 1000}k.txt"
+    with open(out, "w") as f:
+        f.write(f"# cProfile of `pytest -m daily -n 0` at {pods} pods (bench/__main__.py), top 25 cumulative\n")
+        pstats.Stats(str(stats), stream=f).sort_stats("cumulative").print_stats(25)
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("action", nargs="?", default="run", choices=["run", "down", "report"])
+    parser.add_argument("--sizes", default="0 2000 10000 30000 50000")
+    parser.add_argument("--profile-at", type=int, default=10000, help="pods at which to cProfile the run (0: never)")
+    args = parser.parse_args()
+    home = cluster.use_bench_home()
+    if args.action == "down":
+        cluster.down()
+        return 0
+    if args.action == "report":  # again from the last run's numbers (<bench home>/rows.json)
+        saved = json.loads((home / "rows.json").read_text())
+        for prof in home.glob("profile-*.prof"):
+            write_profile_top(prof, int(prof.stem.split("-")[1]))
+        write_results(saved["rows"], saved["machine"])
+        return 0
+    sizes = sorted(int(s) for s in args.sizes.split())
+    kubectl = subprocess.run(
+        [str(BENCH / "build-kubectl.sh")], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    # a SIGTERM (make interrupted, a timeout) still stops the cluster
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    rows, populate_s = [], {}
+    try:
+        log("starting the bench cluster")
+        cluster.up()
+        info = machine()
+        for pods in sizes:
+            log(f"populating to {pods} pods")
+            populate_s[pods] = round(populate.populate(pods, log), 1)
+            time.sleep(25)  # metrics-server scrapes the new nodes and pods (every 10 s)
+            rows.append(measure_size(pods, home, kubectl))
+            rows[-1]["populate_s"] = populate_s[pods]
+            # kept as it goes: an interrupted run still leaves its numbers
+            (home / "rows.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=1))
+            if pods == args.profile_at:
+                log(f"cProfile: {profile_run(pods, home)}")
+    finally:
+        log("stopping the bench cluster")
+        cluster.down()
+    write_results(rows, info)
+    return 0
+
+
+def write_results(rows: list[dict], info: dict[str, str]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = RESULTS / f"{date.today().isoformat()}-{socket.gethostname()}"
+    (stem.with_suffix(".json")).write_text(json.dumps({"machine": info, "rows": rows}, indent=1))
+    table = report.table(rows)
+    print(table)
+    report.write_markdown(stem.with_suffix(".md"), table, rows, info)
+    report.plot(rows, stem.with_suffix(".png"))
+    log(f"wrote {stem}.md, .json, .png")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
