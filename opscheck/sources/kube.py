@@ -231,13 +231,14 @@ class KubeCluster:
     config: ClusterConfig
     cache: RunCache
     peers: tuple[ClusterConfig, ...] = ()
+    ahead: bool = False  # this instance reads ahead for a peer
 
     def _read_ahead(self, what: str, read: Callable[[KubeCluster], object]) -> None:
         with _ahead_lock:
             fresh = [p for p in self.peers if f"{id(self.cache)}/{p.name}/{what}" not in _started_ahead]
             _started_ahead.update(f"{id(self.cache)}/{p.name}/{what}" for p in fresh)
         for peer in fresh:
-            _AHEAD.submit(_quietly, read, KubeCluster(peer, self.cache))
+            _AHEAD.submit(_quietly, read, KubeCluster(peer, self.cache, ahead=True))
 
     @property
     def name(self) -> str:
@@ -339,7 +340,7 @@ class KubeCluster:
     def version(self) -> dict[str, Any]:
         """The server's /version; also the cluster's reachability probe."""
         self._read_ahead("version", KubeCluster.version)
-        return self.cache.get(f"{self.name}/version", lambda: self._get("/version"))
+        return self.cache.get(f"{self.name}/version", lambda: self._get("/version"), self.ahead)
 
     def list(self, kind: str) -> list[dict[str, Any]]:
         """Every object of `kind` in the cluster, fetched once per run."""
@@ -347,7 +348,7 @@ class KubeCluster:
             raise ValueError(f"{kind} are read per namespace: use in_namespaces({kind!r}, namespaces)")
         path = KINDS[kind]
         self._read_ahead(f"list/{kind}", lambda peer: peer.list(kind))
-        return self.cache.get(f"{self.name}/list/{kind}", lambda: list(self._list_all(kind, path)))
+        return self.cache.get(f"{self.name}/list/{kind}", lambda: list(self._list_all(kind, path)), self.ahead)
 
     def served(self, kind: str) -> bool:
         """Whether the API server serves `kind` (a custom resource's CRD is installed): one

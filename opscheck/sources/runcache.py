@@ -46,6 +46,9 @@ class RunCache:
         # Values this process has read, parsed once: a LIST of a big cluster is tens of MB of
         # JSON that every check would otherwise parse again. Callers must not mutate them.
         self._values: dict[str, Any] = {}
+        # Keys whose failed fetch a read ahead made in this process: the first check that asks
+        # gets the error as its own, without the "cached" note (it was not there before).
+        self._failed_ahead: set[str] = set()
 
     def _base(self, prefix: str, key: str) -> str:
         # Readable prefix for debugging, hash for uniqueness and safe file names. (Not
@@ -92,11 +95,12 @@ class RunCache:
         except OSError:
             pass  # the run directory is gone (run ending): this process still remembers
 
-    def get(self, key: str, fetch: Callable[[], Any]) -> Any:
+    def get(self, key: str, fetch: Callable[[], Any], ahead: bool = False) -> Any:
         """The cached value of `key`, fetching it once per run.
 
         An OpscheckError raised by `fetch` is cached and re-raised as DependencyError
-        for every later caller, saying it is the cached error.
+        for every later caller, saying it is the cached error. `ahead`: a read started
+        before any check asked for it (see kube.KubeCluster.peers).
         """
         if key in self._values:
             return self._values[key]
@@ -111,6 +115,8 @@ class RunCache:
                             entry = {"value": fetch()}
                         except OpscheckError as exc:
                             entry = {"error": str(exc)}
+                            if ahead:
+                                self._failed_ahead.add(key)
                         self._write(data_path, entry)
                         if "value" in entry:  # no need to read back what was just fetched
                             self._values[key] = entry["value"]
@@ -124,6 +130,9 @@ class RunCache:
             entry = json.load(f)
         if "error" in entry:
             message = entry["error"]
+            if not ahead and key in self._failed_ahead:
+                self._failed_ahead.discard(key)
+                fetched_here = True
             if not fetched_here and CACHED_NOTE not in message:
                 message = f"{message} ({CACHED_NOTE})"
             raise DependencyError(message)

@@ -123,6 +123,28 @@ def test_run_cache_caches_errors(tmp_path):
     assert calls == [1]
 
 
+def test_run_cache_hands_a_read_ahead_error_to_the_first_asker_as_its_own(tmp_path):
+    cache = RunCache(tmp_path)
+
+    def down():
+        raise DependencyError("cluster x unreachable: connection refused")
+
+    with pytest.raises(DependencyError):
+        cache.get("x/version", down, ahead=True)
+    with pytest.raises(DependencyError) as first:
+        cache.get("x/version", down)
+    assert str(first.value) == "cluster x unreachable: connection refused"
+    with pytest.raises(DependencyError, match=r"refused \(cached error from the first attempt in this run\)$"):
+        cache.get("x/version", down)
+
+
+def test_run_cache_parses_a_value_once_per_process(tmp_path):
+    fetched = RunCache(tmp_path).get("x/list/pods", lambda: [{"metadata": {"name": "p"}}])
+    reader = RunCache(tmp_path)
+    first = reader.get("x/list/pods", lambda: pytest.fail("fetched twice"))
+    assert first == fetched and reader.get("x/list/pods", lambda: []) is first
+
+
 def _job(name, uid, created, outcome, finished=None):
     cond = {"Complete": "Complete", "Failed": "Failed"}.get(outcome)
     return {
