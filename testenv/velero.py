@@ -10,7 +10,8 @@ What runs (built from the Go module proxy by testenv/build-binaries.sh, cached u
     against the demo cluster's kube-apiserver, with the AWS object-store plugin
     (github.com/vmware-tanzu/velero-plugin-for-aws PLUGIN_VERSION) in its plugin dir and
     BackupStorageLocation `default` pointing at gofakes3. kwok has no volumes: no node agent,
-    no VolumeSnapshotLocation, no file-system backup. Off: the backup-sync controller (it
+    no file-system backup (a VolumeSnapshotLocation only because runbook 002's Schedule names
+    one: there is no volume to snapshot). Off: the backup-sync controller (it
     deletes every Completed Backup not in the bucket, i.e. the back-dated history below),
     the repository controllers (no kopia repository without volumes).
   * Velero's own CRDs (`velero install --crds-only --dry-run -o yaml` of the same release),
@@ -61,6 +62,9 @@ BUNDLE_ANNOTATION = "opscheck.testenv/bundle"
 # and a reader can tell them from the server's own.
 WRITTEN = "opscheck.testenv/written"
 SCHEDULE_LABEL = "velero.io/schedule-name"
+# What the server writes on every backup it runs (a written one, even an older testenv's
+# without WRITTEN, has none).
+RAN_ANNOTATION = "velero.io/source-cluster-k8s-gitversion"
 FINISHED = {"Completed", "PartiallyFailed", "Failed", "FailedValidation"}
 TIMEOUT = 90.0
 
@@ -100,9 +104,9 @@ def _metrics_url() -> str:
     return f"http://{HOST}:{PORTS['velero-metrics']}/metrics"
 
 
-def _bsl_path(name: str = LOCATION) -> str:
+def _bsl_path(name: str = LOCATION, plural: str = "backupstoragelocations") -> str:
     # BackupStorageLocation is no kind testenv's client knows (the checks never read it)
-    return f"/apis/velero.io/v1/namespaces/{NAMESPACE}/backupstoragelocations/{name}"
+    return f"/apis/velero.io/v1/namespaces/{NAMESPACE}/{plural}/{name}"
 
 
 def location() -> dict | None:
@@ -183,17 +187,32 @@ def _location_doc() -> dict:
     }
 
 
+def _snapshot_location_doc() -> dict:
+    """The VolumeSnapshotLocation runbook 002's Schedule names (`volumeSnapshotLocations:
+    [default]`): Velero refuses the backup without it; nothing here has a volume to snapshot."""
+    return {
+        "apiVersion": "velero.io/v1",
+        "kind": "VolumeSnapshotLocation",
+        "metadata": {"name": LOCATION, "namespace": NAMESPACE},
+        "spec": {"provider": "aws", "config": {"region": "minio"}},
+    }
+
+
 def _ensure_objects() -> None:
     cluster.apply(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}, field_manager=FIELD_MANAGER
     )
-    cluster.request(
-        "PATCH",
-        _bsl_path(),
-        _location_doc(),
-        content_type="application/apply-patch+yaml",
-        query={"fieldManager": FIELD_MANAGER, "force": "true"},
-    )
+    for doc, plural in (
+        (_location_doc(), "backupstoragelocations"),
+        (_snapshot_location_doc(), "volumesnapshotlocations"),
+    ):
+        cluster.request(
+            "PATCH",
+            _bsl_path(plural=plural),
+            doc,
+            content_type="application/apply-patch+yaml",
+            query={"fieldManager": FIELD_MANAGER, "force": "true"},
+        )
     for sched in [d for d in platform._docs("platform.yaml") if d["kind"] == "Schedule"]:
         cluster.apply(sched, field_manager=FIELD_MANAGER)
         name, spec = sched["metadata"]["name"], sched["spec"]
@@ -289,7 +308,7 @@ def create_backup(schedule: str | None, spec: dict | None = None, name: str | No
     if schedule is not None:
         spec, labels = _schedule_template(cluster.get("Schedule", NAMESPACE, schedule))
     name = name or f"{schedule or 'backup'}-{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
-    cluster.create(
+    cluster.DEMO.api.create(
         {
             "apiVersion": "velero.io/v1",
             "kind": "Backup",
@@ -322,15 +341,14 @@ def _write_backup(name: str, spec: dict, labels: dict[str, str], status: dict) -
     )
 
 
+def made_by_server(backup: dict) -> bool:
+    return RAN_ANNOTATION in (backup["metadata"].get("annotations") or {})
+
+
 def _real_completed_since(backups: list[dict], since: dt.datetime) -> bool:
     for b in backups:
         started = (b.get("status") or {}).get("startTimestamp")
-        if (
-            WRITTEN not in (b["metadata"].get("annotations") or {})
-            and _phase(b) == "Completed"
-            and started
-            and dt.datetime.fromisoformat(started) >= since
-        ):
+        if made_by_server(b) and _phase(b) == "Completed" and started and dt.datetime.fromisoformat(started) >= since:
             return True
     return False
 
@@ -348,11 +366,11 @@ def _ensure_backups(now: dt.datetime) -> None:
         if not _real_completed_since(_backups(name), fires[0]):
             create_backup(name)
     manual = [b for b in _backups() if SCHEDULE_LABEL not in (b["metadata"].get("labels") or {})]
-    if not any(_phase(b) == "Completed" for b in manual):
+    if not any(_phase(b) == "Completed" and made_by_server(b) for b in manual):
         create_backup(
             None,
             {"includedNamespaces": [cluster.NAMESPACE], "ttl": "168h0m0s", "storageLocation": LOCATION},
-            f"ns-backup-{now:%Y%m%d}",
+            f"ns-backup-{now:%Y%m%d%H%M%S}",
         )
 
 
@@ -360,13 +378,14 @@ def _ensure_backups(now: dt.datetime) -> None:
 
 
 def up() -> dict[str, Any]:
+    """Build check, CRDs, the S3 endpoint and the server, then what restore_velero makes
+    (idempotent; repairs what the fault helpers left)."""
     t0 = time.monotonic()
     _ensure_crds()
     _ensure_objects()
     _start_object_store()
     _start_server()
-    _wait_location("Available")
-    _ensure_backups(dt.datetime.now(dt.UTC).replace(microsecond=0))
+    restore_velero()
     info = status()
     info["up_seconds"] = round(time.monotonic() - t0, 1)
     return info
@@ -390,10 +409,7 @@ def status() -> dict[str, Any]:
     try:
         info["location"] = location_phase()
         info["backups"] = {
-            b["metadata"][
-                "name"
-            ]: f"{_phase(b)}{' (written)' if WRITTEN in (b['metadata'].get('annotations') or {}) else ''}"
-            for b in _backups()
+            b["metadata"]["name"]: f"{_phase(b)}{'' if made_by_server(b) else ' (written)'}" for b in _backups()
         }
     except Exception as exc:  # the cluster is down
         info["error"] = str(exc)
@@ -438,7 +454,7 @@ def restore_velero() -> None:
         st, name = b.get("status") or {}, b["metadata"]["name"]
         if st.get("phase") == "Completed" and not st.get("errors"):
             continue
-        if WRITTEN in (b["metadata"].get("annotations") or {}):
+        if not made_by_server(b):
             start = dt.datetime.fromisoformat(st.get("startTimestamp") or b["metadata"]["creationTimestamp"])
             fixed = platform._completed_status(start, b["spec"].get("ttl", "168h0m0s"), 412)
             cluster.patch("Backup", NAMESPACE, name, {"status": fixed})
