@@ -29,10 +29,10 @@ backup `ns-backup-<date>` is real too.
 
 Public API:
     up() -> dict / down() / status()
-    newest_backup(schedule), create_backup(schedule) (waits until it finished),
-    set_backup_phase (a written status: Velero has no way to make a backup partly fail
-    here), set_schedule_spec, stop_object_store (a real break: the bucket goes away),
-    restore_velero (the repair of all of them)
+    newest_backup(schedule), create_backup(schedule) (waits until it finished)
+    fault helpers, real breaks the server reports: add_failing_hook (a backup ends
+    PartiallyFailed), stop_object_store (the location goes Unavailable, backups fail),
+    set_schedule_spec (paused, another TTL); restore_velero repairs them all
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def _server_argv() -> list[str]:
         "--default-volumes-to-fs-backup=false",
         "--disable-controllers=backup-sync,backup-repo",
         # a stopped S3 shows as Unavailable within seconds (the default is a minute)
-        "--store-validation-frequency=5s",
+        "--store-validation-frequency=2s",
         "--log-format=text",
     ]
 
@@ -421,12 +421,19 @@ def status() -> dict[str, Any]:
 # ----------------------------------------------------------------------------- faults
 
 
-def set_backup_phase(name: str, phase: str, errors: int = 0) -> dict:
-    """A Backup ends in `phase` with `errors` errors, as `velero backup describe` would show
-    it: written (nothing here makes the real server's backup fail part-way). Repair:
-    restore_velero."""
-    cluster.patch("Backup", NAMESPACE, name, {"status": {"phase": phase, "errors": errors}})
-    return cluster.get("Backup", NAMESPACE, name)
+def add_failing_hook(schedule: str, namespace: str, app: str) -> dict:
+    """Fault, real: the Schedule's backups run a pre-backup exec hook (`sync`, onError
+    Continue) in the pods of `namespace` labelled app=`app`. kwok's pods have no exec, so
+    the server records one error per pod and ends the backup PartiallyFailed. Returns the
+    backup `velero backup create --from-schedule` makes then. Repair: restore_velero."""
+    hook = {
+        "name": "quiesce",
+        "includedNamespaces": [namespace],
+        "labelSelector": {"matchLabels": {"app": app}},
+        "pre": [{"exec": {"container": app, "command": ["/bin/sync"], "onError": "Continue", "timeout": "10s"}}],
+    }
+    set_schedule_spec(schedule, template={"hooks": {"resources": [hook]}})
+    return create_backup(schedule)
 
 
 def set_schedule_spec(name: str, **changes: Any) -> dict:

@@ -4,9 +4,8 @@ of failure. Each fault goes through the real API server (and, where one runs, it
 controller: the DaemonSet controller and kwok's stages for the CNI, the HPA controller,
 the PV controller, the StatefulSet controller, the External Secrets operator syncing from
 OpenBao, the Velero server backing up into its S3 bucket); where no controller runs here
-(Argo CD), or the real one cannot be made to fail so (a Velero backup PartiallyFailed),
-testenv writes the status those controllers would, and the Cilium agents' cluster mesh
-metrics (testenv/clustermesh.py).
+(Argo CD), testenv writes the status those controllers would, and the Cilium agents'
+cluster mesh metrics (testenv/clustermesh.py).
 Each test repairs what it broke.
 """
 
@@ -41,14 +40,17 @@ def platform_up():
 
 
 def test_velero_backups_fails_on_a_partially_failed_backup(checks):
-    newest = velero.newest_backup("daily-backup")["metadata"]["name"]
-    with checks.fails_then_recovers(
-        "daily.velero-backups",
-        broken(lambda: velero.set_backup_phase(newest, "PartiallyFailed", errors=2), velero.restore_velero),
-    ) as r:
+    """The schedule's backups run a pre-backup hook in QSIGN's two api-server pods, which
+    have no exec (kwok): the real server's next backup ends PartiallyFailed, 2 errors."""
+    made: dict[str, str] = {}
+
+    def hook_and_back_up() -> None:
+        made["backup"] = velero.add_failing_hook("daily-backup", NS, "api-server")["metadata"]["name"]
+
+    with checks.fails_then_recovers("daily.velero-backups", broken(hook_and_back_up, velero.restore_velero)) as r:
         # (when the run before it is over 26 h old, that one is named too: the newest Completed backup)
         assert re.match(
-            rf"[12] Velero backups not in order: velero/{newest} \(PartiallyFailed, 2 errors\)", r.message
+            rf"[12] Velero backups not in order: velero/{made['backup']} \(PartiallyFailed, 2 errors\)", r.message
         ), r.message
 
 
