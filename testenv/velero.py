@@ -260,6 +260,7 @@ def _s3_answers() -> bool:
 def _start_object_store() -> None:
     if not s3_binary().exists():
         raise RuntimeError(f"missing {s3_binary()} (run testenv/build-binaries.sh first)")
+    procs.stop_if_started_otherwise(S3_PROC, _s3_argv())
     procs.start(S3_PROC, _s3_argv())
     procs.wait_started(S3_PROC, _s3_answers, TIMEOUT, f"S3 at {s3_url()}")
 
@@ -267,6 +268,7 @@ def _start_object_store() -> None:
 def _start_server() -> None:
     if not binary().exists():
         raise RuntimeError(f"missing {binary()} (run testenv/build-binaries.sh first)")
+    procs.stop_if_started_otherwise(PROC, _server_argv())
     procs.start(
         PROC,
         _server_argv(),
