@@ -34,6 +34,7 @@ from testenv import (
     security,
     systems,
     vault,
+    velero,
 )
 
 # Start order: the sample services' readiness reads PostgreSQL and Vault; Prometheus
@@ -48,6 +49,7 @@ COMPONENTS = [
     ("coredns", coredns),
     ("controlplane", controlplane),
     ("security", security),
+    ("velero", velero),
     ("platform", platform_services),
     ("external-secrets", external_secrets),
     ("dr-drill", dr_drill),

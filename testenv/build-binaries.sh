@@ -8,6 +8,9 @@
 #   external-secrets (the operator's controller) and its CRD bundle  (github.com/external-secrets/external-secrets)
 #   cert-manager-controller (testenv/certmanager-build) and cert-manager's CRDs
 #                                                            (github.com/cert-manager/cert-manager)
+#   velero (server and CLI), its CRDs, the AWS object-store plugin, gofakes3 (the S3 endpoint)
+#                                                            (github.com/vmware-tanzu/velero,
+#                 github.com/vmware-tanzu/velero-plugin-for-aws, github.com/johannesboyne/gofakes3)
 #   kustomize (renders deploy/ in selftests/runs/test_deploy_manifests.py)
 #                                                            (sigs.k8s.io/kustomize/kustomize/v5)
 # Usage: testenv/build-binaries.sh            prints the bin directory on success
@@ -23,6 +26,11 @@ COREDNS_SRC="$(cd "$(dirname "$0")" && pwd)/coredns-build"
 COREDNS_BIN="$CACHE/bin/coredns-$(sed -n 's#^require github.com/coredns/coredns ##p' "$COREDNS_SRC/go.mod")"
 # the version testenv/external_secrets.py runs (its VERSION), so the two cannot disagree
 ESO_VERSION="$(sed -n 's/^VERSION = "\(v[^"]*\)".*/\1/p' "$(dirname "$COREDNS_SRC")/external_secrets.py")"
+# the versions testenv/velero.py runs (its VERSION, PLUGIN_VERSION, GOFAKES3_VERSION)
+velero_py_version() { sed -n "s/^$1 = \"\(v[^\"]*\)\".*/\1/p" "$(dirname "$COREDNS_SRC")/velero.py"; }
+VELERO_VERSION="$(velero_py_version VERSION)"
+VELERO_PLUGIN_VERSION="$(velero_py_version PLUGIN_VERSION)"
+GOFAKES3_VERSION="$(velero_py_version GOFAKES3_VERSION)"
 CERT_MANAGER_SRC="$(cd "$(dirname "$0")" && pwd)/certmanager-build"
 CERT_MANAGER_VERSION="$(sed -n 's#^require github.com/cert-manager/cert-manager ##p' "$CERT_MANAGER_SRC/go.mod")"
 CERT_MANAGER_BIN="$CACHE/bin/cert-manager-$CERT_MANAGER_VERSION"
@@ -144,6 +152,50 @@ build_cert_manager() {
   mv "$CERT_MANAGER_BIN/crds.tmp" "$CERT_MANAGER_BIN/crds"
 }
 
+build_velero() {
+  # cmd/velero is server and CLI in one. Velero's go.mod pins k8s.io/* v0.33.12, of which
+  # the module proxy here lacks k8s.io/cli-runtime: the builder module lifts the k8s.io
+  # modules to the patch release the control plane is built from (v0.33.13).
+  # Cold on 2 shared cores: ~1 minute to resolve, ~16 to build velero, ~8 the AWS plugin
+  # (its own module, resolved and built apart), seconds for gofakes3.
+  local out="$CACHE/bin/velero-$VELERO_VERSION"
+  if ! { [ -x "$out/velero" ] && [ -s "$out/crds.yaml" ]; }; then
+    local work="$CACHE/build/velero-$VELERO_VERSION"
+    mkdir -p "$work" "$out"
+    cd "$work"
+    local gomod staging="v0.${K8S_VERSION#v1.}"
+    gomod=$(go mod download -json "github.com/vmware-tanzu/velero@$VELERO_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
+    {
+      echo "module opscheck.local/velerobuilder"
+      echo
+      echo "go 1.26.0"
+      echo
+      echo "require github.com/vmware-tanzu/velero $VELERO_VERSION"
+      echo
+      grep -E '^replace ' "$gomod" || true
+    } > go.mod
+    log "resolving velero $VELERO_VERSION"
+    go get "github.com/vmware-tanzu/velero@$VELERO_VERSION" \
+      $(grep -oE '^\s+k8s\.io/(api|apiextensions-apiserver|apimachinery|cli-runtime|client-go|kube-aggregator|metrics) v0\.[0-9.]+' "$gomod" |
+        awk -v v="$staging" '{print $1 "@" v}') >&2
+    log "building velero $VELERO_VERSION (cold: ~16 minutes)"
+    go build -trimpath -ldflags "-s -w -X github.com/vmware-tanzu/velero/pkg/buildinfo.Version=$VELERO_VERSION" \
+      -o "$out/velero" github.com/vmware-tanzu/velero/cmd/velero >&2
+    "$out/velero" install --crds-only --dry-run -o yaml > "$out/crds.yaml.tmp"
+    mv "$out/crds.yaml.tmp" "$out/crds.yaml"
+  fi
+  if [ ! -x "$out/plugins/velero-plugin-for-aws" ]; then
+    log "building velero-plugin-for-aws $VELERO_PLUGIN_VERSION (cold: ~8 minutes)"
+    GOFLAGS= GOBIN="$out/plugins" go install \
+      "github.com/vmware-tanzu/velero-plugin-for-aws/velero-plugin-for-aws@$VELERO_PLUGIN_VERSION" >&2
+  fi
+  local s3="$CACHE/bin/gofakes3-$GOFAKES3_VERSION"
+  if [ ! -x "$s3/gofakes3" ]; then
+    log "building gofakes3 $GOFAKES3_VERSION"
+    GOFLAGS= GOBIN="$s3" go install "github.com/johannesboyne/gofakes3/cmd/gofakes3@$GOFAKES3_VERSION" >&2
+  fi
+}
+
 build_kustomize() {
   [ -x "$BIN/kustomize" ] && return 0
   log "building kustomize $KUSTOMIZE_VERSION"
@@ -157,4 +209,5 @@ build_external_secrets
 build_kubernetes
 build_coredns
 build_cert_manager
+build_velero
 echo "$BIN"

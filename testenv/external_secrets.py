@@ -212,13 +212,7 @@ def _metrics_url() -> str:
 def _start_process() -> None:
     if not binary().exists():
         raise RuntimeError(f"missing {binary()} (run testenv/build-binaries.sh first)")
-    pid = procs.read_pid(PROC)
-    if pid is not None:  # one started with other arguments (an older testenv) goes
-        try:
-            if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1] != [a.encode() for a in _argv()]:
-                procs.stop(PROC)
-        except OSError:  # it just exited
-            pass
+    procs.stop_if_started_otherwise(PROC, _argv())
     # the controller reads its cluster from KUBECONFIG (controller-runtime's config loading)
     procs.start(PROC, _argv(), env={"KUBECONFIG": str(cluster.kubeconfig())})
     procs.wait_started(

@@ -67,6 +67,9 @@ PORTS = {
     # The demo cluster's cert-manager controller (testenv/security.py).
     "cert-manager-metrics": 19402,
     "cert-manager-healthz": 19403,
+    # The demo cluster's Velero server and the S3 endpoint it backs up to (testenv/velero.py).
+    "velero-metrics": 18085,
+    "velero-s3": 19095,
     # The multi-cluster system (mgmt, app1, app2): one kube-apiserver each.
     "kube-apiserver-mgmt": 16444,
     "kube-apiserver-app1": 16445,

@@ -1,34 +1,32 @@
-"""Platform services in the demo cluster: Velero, Argo CD, Cilium, Helm releases,
+"""Platform services in the demo cluster: Argo CD, Cilium, Helm releases,
 PodDisruptionBudgets, an autoscaled workload, and the nodes' software versions (External
-Secrets has its real operator: testenv/external_secrets.py).
+Secrets and Velero have their real servers: testenv/external_secrets.py, testenv/velero.py;
+the Velero helpers below write the multi-cluster system's backups, testenv/multicluster.py).
 
-The runbooks check these through the Kubernetes API (`velero backup get`, `kubectl get
-applications -n argocd`, `cilium status`, `helm list -A`, `kubectl get hpa`, `kubectl get
-nodes -o wide`), so the test environment gives the demo cluster the objects those commands
-read:
+The runbooks check these through the Kubernetes API (`kubectl get applications -n argocd`,
+`cilium status`, `helm list -A`, `kubectl get hpa`, `kubectl get nodes -o wide`), so the
+test environment gives the demo cluster the objects those commands read:
 
-  * manifests/crds-platform.yaml: the CRDs of Velero (Backup, Schedule) and Argo CD
-    (Application), waited on until Established;
+  * manifests/crds-platform.yaml: the CRDs of Argo CD (Application), waited on until
+    Established (its Velero stand-ins serve the multi-cluster system only);
   * manifests/platform.yaml: their objects, the Cilium agent DaemonSet and operator (kwok
     plays their pods), PodDisruptionBudgets for the QSIGN StatefulSets, and a Deployment
     with runbook 002's HorizontalPodAutoscaler in namespace opscheck-autoscaling, scaled
-    for real by kube-controller-manager's HPA controller from metrics-server's numbers;
-  * what no controller writes here, because neither Velero nor the Argo CD application
-    controller runs: the Schedules' status and the Backups they would have made for their
-    last three fire times (Completed), the Applications' status (Synced, Healthy); Helm's
-    release Secrets (type helm.sh/release.v1, the payload encoded as Helm does); the kwok
-    nodes' kernel and container runtime versions, as a kubelet reports them.
+    for real by kube-controller-manager's HPA controller from metrics-server's numbers
+    (its Velero Schedules are testenv/velero.py's);
+  * what no controller writes here, because the Argo CD application controller does not
+    run: the Applications' status (Synced, Healthy); Helm's release Secrets (type
+    helm.sh/release.v1, the payload encoded as Helm does); the kwok nodes' kernel and
+    container runtime versions, as a kubelet reports them.
 
 `up()` converges all of it and undoes what the fault helpers below left (call it only when
 no self-test has a fault injected). Time-dependent status is written as of the moment
-`up()` runs: a long-lived environment needs `python -m testenv up` once a day (after
-02:00 UTC) for the Velero backups to stay within 26 hours, as it does for the database dumps.
+`up()` runs.
 
 Fault helpers (each waits until the change shows through the API; each has its repair):
-    set_backup_phase, set_schedule_spec / restore_schedules, set_application_state,
-    set_daemonset_crashloop, set_node_info, put_helm_release / delete_helm_release,
-    create_released_pv, create_unused_pvc / create_unused_configmap, set_pod_cpu_usage,
-    patch_hpa / restore_hpa, delete_injected
+    set_application_state, set_daemonset_crashloop, set_node_info, put_helm_release /
+    delete_helm_release, create_released_pv, create_unused_pvc / create_unused_configmap,
+    set_pod_cpu_usage, patch_hpa / restore_hpa, delete_injected
 """
 
 from __future__ import annotations
@@ -132,8 +130,14 @@ def _crd_established(name: str) -> bool:
     )
 
 
+def _crds() -> list[dict]:
+    """The stand-in CRDs this cluster takes from crds-platform.yaml: Velero's are its own
+    release's (testenv/velero.py); the multi-cluster system takes them all."""
+    return [d for d in _docs("crds-platform.yaml") if d["spec"]["group"] != "velero.io"]
+
+
 def _ensure_crds() -> None:
-    crds = _docs("crds-platform.yaml")
+    crds = _crds()
     for crd in crds:
         _apply(crd)
     for crd in crds:
@@ -150,7 +154,7 @@ def _ensure_crds() -> None:
         )
 
 
-# ------------------------------------------------------------------------- Velero
+# ------------------- Velero history as a past server left it (testenv/velero.py, multicluster.py)
 
 
 def _previous_fires(schedule: str, n: int, now: dt.datetime) -> list[dt.datetime]:
@@ -176,115 +180,6 @@ def _completed_status(start: dt.datetime, ttl: str, items: int) -> dict:
         "errors": 0,
         "warnings": 0,
     }
-
-
-def _put_backup(name: str, spec: dict, labels: dict[str, str], status: dict) -> None:
-    body = {
-        "apiVersion": "velero.io/v1",
-        "kind": "Backup",
-        "metadata": {"name": name, "namespace": VELERO_NS, "labels": labels},
-        "spec": spec,
-    }
-    cluster.create_if_missing(body)
-    cluster.patch("Backup", VELERO_NS, name, {"status": status}, sub="status")
-
-
-def _ensure_velero(now: dt.datetime | None = None) -> None:
-    """Each Schedule has a Completed Backup for each of its last three fire times, and its
-    status says Enabled with lastBackup the newest of them (what Velero records); plus one
-    manual backup (`velero backup create ns-backup-<date>`)."""
-    now = now or _now()
-    for sched in [d for d in _docs("platform.yaml") if d["kind"] == "Schedule"]:
-        _apply(sched)
-        name, spec = sched["metadata"]["name"], sched["spec"]
-        if cluster.get("Schedule", VELERO_NS, name)["spec"] != spec:  # a fault helper's change
-            cluster.patch(
-                "Schedule", VELERO_NS, name, [{"op": "replace", "path": "/spec", "value": spec}], kind_of_patch="json"
-            )
-        template = {k: v for k, v in spec["template"].items() if k != "metadata"}
-        labels = {
-            **((spec["template"].get("metadata") or {}).get("labels") or {}),
-            "velero.io/schedule-name": name,
-            "velero.io/storage-location": "default",
-        }
-        fires = _previous_fires(spec["schedule"], BACKUPS_PER_SCHEDULE, now)
-        for fire in fires:
-            _put_backup(
-                _backup_name(name, fire),
-                template,
-                labels,
-                _completed_status(fire + dt.timedelta(seconds=2), template["ttl"], 412),
-            )
-        cluster.patch(
-            "Schedule",
-            VELERO_NS,
-            name,
-            {
-                "status": {
-                    "phase": "Enabled",
-                    "lastBackup": _ts(fires[0] + dt.timedelta(seconds=2)),
-                    "validationErrors": None,
-                }
-            },
-            sub="status",
-        )
-    manual = [
-        b
-        for b in cluster.list_("Backup", VELERO_NS)
-        if "velero.io/schedule-name" not in (b["metadata"].get("labels") or {})
-    ]
-    if not manual:
-        start = now - dt.timedelta(hours=3)
-        _put_backup(
-            f"ns-backup-{start:%Y%m%d}",
-            {"includedNamespaces": [cluster.NAMESPACE], "ttl": "168h0m0s", "storageLocation": "default"},
-            {"velero.io/storage-location": "default"},
-            _completed_status(start, "168h0m0s", 398),
-        )
-    else:
-        for b in manual:
-            if (b.get("status") or {}).get("phase") != "Completed":
-                _mark_completed(b, dt.datetime.fromisoformat(b["metadata"]["creationTimestamp"]), 398)
-
-
-def _mark_completed(backup: dict, start: dt.datetime, items: int) -> None:
-    """The Backup's status says Completed: started at `start`, `items` items, expiring after its ttl."""
-    status = _completed_status(start, backup["spec"].get("ttl", "168h0m0s"), items)
-    cluster.patch("Backup", VELERO_NS, backup["metadata"]["name"], {"status": status}, sub="status")
-
-
-def newest_backup(schedule: str) -> dict:
-    backups = [b for b in cluster.list_("Backup", VELERO_NS, f"velero.io/schedule-name={schedule}")]
-    return max(backups, key=lambda b: (b.get("status") or {}).get("startTimestamp", ""))
-
-
-def set_backup_phase(name: str, phase: str, errors: int = 0) -> dict:
-    """A Backup ends in `phase` (PartiallyFailed, Failed, Completed) with `errors` errors,
-    as `velero backup describe` would show it. `_ensure_velero` (or up()) repairs."""
-    cluster.patch("Backup", VELERO_NS, name, {"status": {"phase": phase, "errors": errors}}, sub="status")
-    wait_for(
-        lambda: (cluster.get("Backup", VELERO_NS, name) or {}).get("status", {}).get("phase") == phase,
-        20,
-        f"Backup {name} {phase}",
-    )
-    return cluster.get("Backup", VELERO_NS, name)
-
-
-def restore_velero() -> None:
-    """Every Schedule back to its manifest, its backups Completed."""
-    for b in cluster.list_("Backup", VELERO_NS):
-        st = b.get("status") or {}
-        if st.get("phase") != "Completed" or st.get("errors"):
-            _mark_completed(
-                b, dt.datetime.fromisoformat(st.get("startTimestamp") or b["metadata"]["creationTimestamp"]), 412
-            )
-    _ensure_velero()
-
-
-def set_schedule_spec(name: str, **changes: Any) -> dict:
-    """Change a Schedule's spec, e.g. paused=True or template={"ttl": "72h0m0s"} (merged)."""
-    cluster.patch("Schedule", VELERO_NS, name, {"spec": changes})
-    return cluster.get("Schedule", VELERO_NS, name)
 
 
 # ------------------------------------------------------------------------- Argo CD
@@ -665,7 +560,6 @@ def up() -> dict:
     delete_injected()
     _ensure_node_info()
     now = _now()
-    _ensure_velero(now)
     _ensure_applications(now)
     _ensure_helm_releases(now)
     # the hand-made QSIGN faults these self-tests use leave vault's pods with a usage override
@@ -693,7 +587,7 @@ def status() -> dict:
     if not cluster.kubeconfig().exists():
         return info
     try:
-        crds = [d["metadata"]["name"] for d in _docs("crds-platform.yaml")]
+        crds = [d["metadata"]["name"] for d in _crds()]
         info["crds"] = {n: _crd_established(n) for n in crds}
         info["velero_backups"] = len(cluster.list_("Backup", VELERO_NS))
         info["applications"] = {

@@ -101,6 +101,19 @@ def start(
     return proc.pid
 
 
+def stop_if_started_otherwise(name: str, argv: Sequence[str]) -> None:
+    """Stop process `name` if it runs with other arguments than `argv` (one an older
+    testenv started), so the next start() runs the current ones."""
+    pid = read_pid(name)
+    if pid is None:
+        return
+    try:
+        if Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:-1] != [str(a).encode() for a in argv]:
+            stop(name)
+    except OSError:  # it just exited
+        pass
+
+
 def stop(name: str, timeout: float = 15.0) -> bool:
     """Stop the process group of `name`; SIGKILL after `timeout`. True if one was running."""
     pid = read_pid(name)

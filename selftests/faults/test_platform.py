@@ -3,8 +3,9 @@ versions, node patches, Helm, PDBs, HPAs, volumes, unused resources, cost, singl
 of failure. Each fault goes through the real API server (and, where one runs, its real
 controller: the DaemonSet controller and kwok's stages for the CNI, the HPA controller,
 the PV controller, the StatefulSet controller, the External Secrets operator syncing from
-OpenBao); where no controller runs here (Velero, Argo CD), testenv writes the status those
-controllers would, and the Cilium agents' cluster mesh metrics (testenv/clustermesh.py).
+OpenBao, the Velero server backing up into its S3 bucket); where no controller runs here
+(Argo CD), testenv writes the status those controllers would, and the Cilium agents'
+cluster mesh metrics (testenv/clustermesh.py).
 Each test repairs what it broke.
 """
 
@@ -17,7 +18,7 @@ import pytest
 
 from selftests.faults.common import fails_with
 from selftests.harness import broken
-from testenv import cluster, clustermesh, external_secrets, faults, security
+from testenv import cluster, clustermesh, external_secrets, faults, security, velero
 from testenv import platform_services as platform
 from testenv.procs import wait_for
 
@@ -29,29 +30,49 @@ K8S = cluster.K8S_VERSION
 
 @pytest.fixture(scope="module", autouse=True)
 def platform_up():
-    """The platform objects as testenv/platform_services.py makes them (idempotent, ~1 s)."""
+    """The platform objects as testenv/platform_services.py makes them, Velero's server and
+    its backups as testenv/velero.py does (idempotent, ~2 s)."""
     platform.up()
+    velero.up()
 
 
 # -- Velero -------------------------------------------------------------------------
 
 
 def test_velero_backups_fails_on_a_partially_failed_backup(checks):
-    newest = platform.newest_backup("daily-backup")["metadata"]["name"]
-    with checks.fails_then_recovers(
-        "daily.velero-backups",
-        broken(lambda: platform.set_backup_phase(newest, "PartiallyFailed", errors=2), platform.restore_velero),
-    ) as r:
+    """The schedule's backups run a pre-backup hook in QSIGN's two api-server pods, which
+    have no exec (kwok): the real server's next backup ends PartiallyFailed, 2 errors."""
+    made: dict[str, str] = {}
+
+    def hook_and_back_up() -> None:
+        made["backup"] = velero.add_failing_hook("daily-backup", NS, "api-server")["metadata"]["name"]
+
+    with checks.fails_then_recovers("daily.velero-backups", broken(hook_and_back_up, velero.restore_velero)) as r:
         # (when the run before it is over 26 h old, that one is named too: the newest Completed backup)
         assert re.match(
-            rf"[12] Velero backups not in order: velero/{newest} \(PartiallyFailed, 2 errors\)", r.message
+            rf"[12] Velero backups not in order: velero/{made['backup']} \(PartiallyFailed, 2 errors\)", r.message
+        ), r.message
+
+
+def test_velero_backups_fails_when_the_object_store_is_down(checks):
+    """The S3 endpoint stops: the real server finds the location Unavailable, and the
+    schedule's next backup (`velero backup create --from-schedule`) really fails."""
+    made: dict[str, str] = {}
+
+    def stop_and_back_up() -> None:
+        velero.stop_object_store()
+        made["backup"] = velero.create_backup("daily-backup")["metadata"]["name"]
+
+    with checks.fails_then_recovers("daily.velero-backups", broken(stop_and_back_up, velero.restore_velero)) as r:
+        assert re.match(
+            rf"[12] Velero backups not in order: velero/{made['backup']} \((FailedValidation|Failed)\b", r.message
         ), r.message
 
 
 def test_velero_backups_fails_when_the_last_backups_are_missing(checks):
     """The schedule's two newest runs never happened: the newest left is 2 days old."""
     backups = sorted(
-        cluster.list_("Backup", platform.VELERO_NS, "velero.io/schedule-name=hankook-smartsensor-backup"),
+        cluster.list_("Backup", velero.NAMESPACE, "velero.io/schedule-name=hankook-smartsensor-backup"),
         key=lambda b: b["status"]["startTimestamp"],
         reverse=True,
     )
@@ -59,8 +80,8 @@ def test_velero_backups_fails_when_the_last_backups_are_missing(checks):
     with checks.fails_then_recovers(
         "daily.velero-backups",
         broken(
-            lambda: [cluster.delete("Backup", platform.VELERO_NS, b["metadata"]["name"]) for b in gone],
-            platform.restore_velero,
+            lambda: [cluster.delete("Backup", velero.NAMESPACE, b["metadata"]["name"]) for b in gone],
+            velero.restore_velero,
         ),
     ) as r:
         assert re.fullmatch(
@@ -186,8 +207,8 @@ def outdated_image_report() -> None:
 
 
 def velero_schedules_off() -> None:
-    platform.set_schedule_spec("daily-backup", paused=True)
-    platform.set_schedule_spec("hankook-smartsensor-backup", template={"ttl": "72h0m0s"})
+    velero.set_schedule_spec("daily-backup", paused=True)
+    velero.set_schedule_spec("hankook-smartsensor-backup", template={"ttl": "72h0m0s"})
 
 
 def application_state(sync: str, health: str) -> None:
@@ -239,7 +260,7 @@ def unused_resources_made():
 PLATFORM_FAULTS = {
     "a paused velero schedule and a wrong ttl": (
         "monthly.velero-schedules",
-        lambda: broken(velero_schedules_off, platform.restore_velero),
+        lambda: broken(velero_schedules_off, velero.restore_velero),
         re.escape(
             "2 Velero Schedules not as agreed: velero/daily-backup (paused), "
             "velero/hankook-smartsensor-backup (TTL 72h0m0s, agreed 720h)"
