@@ -47,15 +47,6 @@ CONTROLLERS = "serviceaccount,namespace,endpoint,endpointslice,nodelifecycle"
 # Where the TLS Secret the certificate check reads lives (the reader's Secrets Role is there).
 BASE_NAMESPACE = "bench-base"
 
-_COMPONENT_PORT_OPTIONS = {
-    "etcdPort": "etcd",
-    "etcdPeerPort": "etcd-peer",
-    "kubeControllerManagerPort": "kube-controller-manager",
-    "kubeSchedulerPort": "kube-scheduler",
-    "kwokControllerPort": "kwok-controller",
-    "metricsServerPort": "metrics-server",
-}
-
 
 def testenv_home() -> Path:
     """The shared test environment's state directory (as if OPSCHECK_TESTENV_HOME were unset
@@ -78,7 +69,7 @@ TARGET = KwokTarget(
     name=NAME,
     context=CONTEXT,
     apiserver_port="kube-apiserver-bench",
-    component_ports={opt: f"{comp}-bench" for opt, comp in _COMPONENT_PORT_OPTIONS.items()},
+    component_ports=testenv_cluster.component_ports("bench"),
     metrics_server=True,
     secret_namespaces=(BASE_NAMESPACE,),
     component_args=(

@@ -121,6 +121,22 @@ COMPONENTS = (
 # ---------------------------------------------------------------------- the clusters
 
 
+# kwokctl's option for each component's port -> the PORTS key prefix of that component
+_COMPONENT_PORT_OPTIONS = {
+    "etcdPort": "etcd",
+    "etcdPeerPort": "etcd-peer",
+    "kubeControllerManagerPort": "kube-controller-manager",
+    "kubeSchedulerPort": "kube-scheduler",
+    "kwokControllerPort": "kwok-controller",
+    "metricsServerPort": "metrics-server",
+}
+
+
+def component_ports(suffix: str) -> dict[str, str]:
+    """KwokTarget.component_ports for a cluster whose PORTS keys end in `-suffix`."""
+    return {option: f"{component}-{suffix}" for option, component in _COMPONENT_PORT_OPTIONS.items()}
+
+
 @dataclass(frozen=True)
 class KwokTarget:
     """A kwokctl cluster of the test environment: where its files are, how kwokctl is
@@ -179,6 +195,7 @@ audit_log = DEMO.audit_log
 cluster_dir = DEMO.cluster_dir
 server_url = DEMO.server_url
 request = DEMO.api.request
+get_path = DEMO.api.get_path
 get = DEMO.api.get
 list_ = DEMO.api.list_
 patch = DEMO.api.patch

@@ -85,14 +85,7 @@ def target() -> KwokTarget:
             context=CONTEXT,
             apiserver_port="kube-apiserver-empty",
             home=home() / "cluster",
-            component_ports={
-                "etcdPort": "etcd-empty",
-                "etcdPeerPort": "etcd-peer-empty",
-                "kubeControllerManagerPort": "kube-controller-manager-empty",
-                "kubeSchedulerPort": "kube-scheduler-empty",
-                "kwokControllerPort": "kwok-controller-empty",
-                "metricsServerPort": "metrics-server-empty",
-            },
+            component_ports=cluster.component_ports("empty"),
             component_args=(
                 ("kube-controller-manager", "leader-elect", "false"),
                 ("kube-scheduler", "leader-elect", "false"),

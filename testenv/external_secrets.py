@@ -96,12 +96,7 @@ def _store_path(name: str = STORE) -> str:
 
 
 def _store() -> dict | None:
-    try:
-        return cluster.request("GET", _store_path())
-    except cluster.ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
+    return cluster.get_path(_store_path())
 
 
 def _apply(obj: dict) -> dict:

@@ -169,6 +169,15 @@ class KubeApi:
     def forget_client(self) -> None:
         self._client = None
 
+    def get_path(self, path: str) -> Any:
+        """GET `path` (for kinds this client has no table entry for); None when it is absent (404)."""
+        try:
+            return self.request("GET", path)
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+
     def request(
         self,
         method: str,

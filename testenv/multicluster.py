@@ -161,14 +161,6 @@ CONTROLLERS = ",".join(
         "podgc",
     ]
 )
-_COMPONENT_PORT_OPTIONS = {
-    "etcdPort": "etcd",
-    "etcdPeerPort": "etcd-peer",
-    "kubeControllerManagerPort": "kube-controller-manager",
-    "kubeSchedulerPort": "kube-scheduler",
-    "kwokControllerPort": "kwok-controller",
-    "metricsServerPort": "metrics-server",
-}
 
 
 home = under(state_dir, "multicluster")
@@ -197,7 +189,7 @@ def _new_target(name: str) -> KwokTarget:
         context=name,
         apiserver_port=f"kube-apiserver-{name}",
         home=home() / name,
-        component_ports={opt: f"{comp}-{name}" for opt, comp in _COMPONENT_PORT_OPTIONS.items()},
+        component_ports=cluster.component_ports(name),
         metrics_server=True,
         # the profile's certificate and Helm namespaces that this cluster has
         secret_namespaces=(*NAMESPACES[ROLE[name]], "kube-system"),

@@ -110,12 +110,7 @@ def _bsl_path(name: str = LOCATION, plural: str = "backupstoragelocations") -> s
 
 
 def location() -> dict | None:
-    try:
-        return cluster.request("GET", _bsl_path())
-    except cluster.ApiError as exc:
-        if exc.status == 404:
-            return None
-        raise
+    return cluster.get_path(_bsl_path())
 
 
 def location_phase() -> str | None:

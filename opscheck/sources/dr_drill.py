@@ -156,9 +156,14 @@ class _ScratchBao:
 def restore_vault(cfg: VaultRestore, host: Any, backup: DumpFile, result: StepResult) -> None:
     """Serve the backed-up storage with a throwaway OpenBao, unseal it, read the secret paths
     (timed from fetching the backup to the last read)."""
+    _timed(_restore_vault, cfg, host, backup, result)
+
+
+def _timed(step: Any, cfg: Any, host: Any, backup: DumpFile, result: StepResult) -> None:
+    """Run a restore step; its seconds, failed or not, are the step's time."""
     start = time.monotonic()
     try:
-        _restore_vault(cfg, host, backup, result)
+        step(cfg, host, backup, result)
     finally:
         result.seconds = time.monotonic() - start
 
@@ -254,11 +259,7 @@ def _refusal(exc: Exception) -> str:
 def dry_run_manifests(cfg: ManifestRestore, host: Any, backup: DumpFile, result: StepResult) -> None:
     """Server-side apply of every object in the backup with dryRun=All; a row per object
     (timed from fetching the backup to the last answer)."""
-    start = time.monotonic()
-    try:
-        _dry_run_manifests(cfg, host, backup, result)
-    finally:
-        result.seconds = time.monotonic() - start
+    _timed(_dry_run_manifests, cfg, host, backup, result)
 
 
 def _dry_run_manifests(cfg: ManifestRestore, host: Any, backup: DumpFile, result: StepResult) -> None:
