@@ -165,7 +165,7 @@ def profile_run(pods: int, home: Path) -> Path:
 
 def write_profile_top(stats: Path, pods: int) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"profile-before-{pods // 1000}k.txt"
+    out = RESULTS / f"profile-{pods // 1000}k.txt"
     with open(out, "w") as f:
         f.write(f"# cProfile of `pytest -m daily -n 0` at {pods} pods (bench/__main__.py), top 25 cumulative\n")
         pstats.Stats(str(stats), stream=f).sort_stats("cumulative").print_stats(25)
