@@ -16,6 +16,7 @@ A leaf: imports nothing of opscheck, so every part may use it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -104,6 +105,8 @@ def excerpt(text: str, limit: int) -> str:
     return mask(text)[:limit]
 
 
+# Cached: a big cluster's evidence repeats the same names, states and images many times over.
+@functools.lru_cache(maxsize=1 << 16)
 def mask(text: str) -> str:
     """`text` with every credential shape replaced by `MASK` (idempotent: mask(mask(t)) == mask(t))."""
     if not text:
@@ -124,6 +127,7 @@ def _visible(m: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def printable(text: str, *, one_line: bool = False) -> str:
     """`text` masked, with control characters shown as `\\x1b`-style escapes instead of acting
     (an ANSI sequence cannot recolour, a carriage return cannot overwrite); `one_line` also

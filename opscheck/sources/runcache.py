@@ -67,7 +67,9 @@ class RunCache:
     def _write(self, path: Path, entry: dict[str, Any]) -> None:
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-            json.dump(entry, f, separators=(",", ":"))
+            # dumps, not dump: only a one-shot encode uses the C encoder (dump is ~6x slower
+            # on a big cluster's LIST)
+            f.write(json.dumps(entry, separators=(",", ":")))
         os.replace(tmp, path)
 
     # -- outages -------------------------------------------------------------------------
