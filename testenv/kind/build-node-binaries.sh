@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the node binaries a kind node runs (kubelet, kubeadm; kubectl too) from
-# k8s.io/kubernetes on the Go module proxy, in the same module setup as
+# k8s.io/kubernetes on the Go module proxy, in the module setup of
 # testenv/build-binaries.sh build_kubernetes; prints the bin directory.
 set -euo pipefail
-. "$(dirname "$0")/common.sh"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+. "$HERE/common.sh"
 mkdir -p "$NODE_BIN"
 need=()
 for b in kubelet kubeadm kubectl; do
@@ -14,23 +15,10 @@ if [ "${#need[@]}" -gt 0 ]; then
   mkdir -p "$work"
   cd "$work"
   if [ ! -f go.sum ]; then
-    # k8s.io/kubernetes points its staging modules at ./staging/...; a dependent module
-    # must replace each of them with the published v0.X.Y of the same release.
-    staging_version="v0.${K8S_VERSION#v1.}"
-    gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["GoMod"])')
-    {
-      echo "module opscheck.local/kindnodebuilder"
-      echo
-      echo "go 1.24.0"
-      echo
-      echo "require k8s.io/kubernetes $K8S_VERSION"
-      echo
-      echo "replace ("
-      grep -E '^\s*k8s\.io/[^ ]+ => \./staging/' "$gomod" | awk -v v="$staging_version" '{print "\t" $1 " => " $1 " " v}'
-      echo ")"
-    } > go.mod
-    log "resolving k8s.io/kubernetes $K8S_VERSION"
-    go get "k8s.io/kubernetes@$K8S_VERSION" >&2
+    # testenv/build-binaries.sh owns the module setup for k8s.io/kubernetes (its staging
+    # replaces); reuse the go.mod/go.sum it resolved instead of repeating that logic
+    "$HERE/../build-binaries.sh" >/dev/null
+    cp "$CACHE/build/kubernetes-$K8S_VERSION/go.mod" "$CACHE/build/kubernetes-$K8S_VERSION/go.sum" .
   fi
   pkg=k8s.io/component-base/version
   minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
