@@ -4,11 +4,14 @@
 # import the images into containerd's k8s.io namespace, commit) but with podman and
 # without pulling: every image comes from $KIND_CACHE/images/*.tar (build-images.sh).
 # `kind build node-image` itself calls the docker CLI and `ctr content fetch` (a registry).
-# Prints the image name: localhost/opscheck-kind-node:<k8s version>.
+# Prints the image name: localhost/opscheck-kind-node:<k8s version>-<hash of the image set>.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/common.sh"
-IMAGE="localhost/opscheck-kind-node:$K8S_VERSION"
+shopt -s nullglob
+archives=("$KIND_CACHE"/images/*.tar)
+# the tag names the image set inside, so adding an image archive makes a new node image
+IMAGE="localhost/opscheck-kind-node:$K8S_VERSION-$(printf '%s\n' "${archives[@]##*/}" oom-restricted | sha256sum | cut -c1-8)"
 if "${PODMAN[@]}" image exists "$IMAGE"; then echo "$IMAGE"; exit 0; fi
 BASE="$("$HERE/build-base-image.sh")"
 "$HERE/build-node-binaries.sh" >/dev/null
@@ -20,9 +23,11 @@ trap '"${PODMAN[@]}" rm -f "$BUILDER" >/dev/null 2>&1 || true' EXIT
 for b in kubelet kubeadm kubectl; do
   "${PODMAN[@]}" cp "$NODE_BIN/$b" "$BUILDER:/usr/bin/$b"
 done
+# this VM refuses a negative oom_score_adj even to root ("echo -998 > /proc/self/oom_score_adj":
+# I/O error), so runc fails every pod sandbox ("can't get final child's PID from pipe: EOF");
+# containerd then clamps pods' OOMScoreAdj to its own, as kind does for rootless nodes
+"${PODMAN[@]}" exec "$BUILDER" sed -i 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' /etc/containerd/config.toml
 "${PODMAN[@]}" exec "$BUILDER" sh -c "chmod 0755 /usr/bin/kubelet /usr/bin/kubeadm /usr/bin/kubectl && printf %s '$K8S_VERSION' > /kind/version"
-shopt -s nullglob
-archives=("$KIND_CACHE"/images/*.tar)
 if [ "${#archives[@]}" -gt 0 ]; then
   "${PODMAN[@]}" exec "$BUILDER" bash -c 'nohup containerd >/dev/null 2>&1 & for i in $(seq 50); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.1; done'
   for archive in "${archives[@]}"; do
