@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts a one-node kind cluster under podman from the node image built here (build-images.sh,
-# then build-node-image.sh). No CNI (kindnetd) and no kube-proxy images exist yet, so the
-# cluster runs without them: the node stays NotReady, the control plane is real.
+# then build-node-image.sh). No kindnetd and no kube-proxy images exist yet: the node image
+# carries a bridge CNI config instead and the cluster runs without kube-proxy, so Service
+# IPs (10.96.0.1 too) are not routed yet.
 # Usage: testenv/kind/create-cluster.sh [name]     (delete: kind delete cluster --name NAME)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
