@@ -7,7 +7,9 @@
 #   coredns   github.com/coredns/coredns, stock plugin set (kubeadm's Corefile uses forward,
 #             loop, reload, ...: testenv's trimmed coredns lacks them)
 #   pause     build/pause/linux/pause.c from the k8s.io/kubernetes module, static with gcc
-# Not built yet: kube-proxy (needs iptables/nft in its image), kindnetd, local-path-provisioner.
+#   kube-proxy  build-node-binaries.sh's kube-proxy on a Debian minbase root with iptables
+#               (legacy backend, as the node's entrypoint detects here) and conntrack
+# Not built yet: kindnetd, local-path-provisioner.
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/common.sh"
@@ -56,4 +58,22 @@ done
 save_image "registry.k8s.io/etcd:${ETCD_VERSION#v}-0" "$IMAGE_BIN/etcd"
 save_image "registry.k8s.io/coredns/coredns:$COREDNS_VERSION" "$IMAGE_BIN/coredns"
 save_image "registry.k8s.io/pause:$PAUSE_VERSION" "$IMAGE_BIN/pause"
+KUBE_PROXY_ARCHIVE="$IMAGES/registry.k8s.io_kube-proxy_$K8S_VERSION.tar"
+if [ ! -f "$KUBE_PROXY_ARCHIVE" ]; then
+  node_bin="$("$HERE/build-node-binaries.sh")"
+  root_tar="$KIND_CACHE/kube-proxy-rootfs-bookworm.tar"
+  [ -f "$root_tar" ] || mmdebstrap --format=tar --variant=minbase --include=iptables,conntrack,kmod \
+    --customize-hook='chroot "$1" update-alternatives --set iptables /usr/sbin/iptables-legacy' \
+    --customize-hook='chroot "$1" update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy' \
+    bookworm "$root_tar" >&2
+  context="$(mktemp -d)"
+  cp "$node_bin/kube-proxy" "$context/"
+  "${PODMAN[@]}" import "$root_tar" localhost/opscheck-kube-proxy-root:bookworm >&2
+  printf 'FROM localhost/opscheck-kube-proxy-root:bookworm\nCOPY kube-proxy /usr/local/bin/kube-proxy\nENTRYPOINT ["/usr/local/bin/kube-proxy"]\n' > "$context/Containerfile"
+  "${PODMAN[@]}" build -q -t "registry.k8s.io/kube-proxy:$K8S_VERSION" "$context" >&2
+  rm -rf "$context"
+  "${PODMAN[@]}" save --format docker-archive -o "$KUBE_PROXY_ARCHIVE.part" "registry.k8s.io/kube-proxy:$K8S_VERSION"
+  mv "$KUBE_PROXY_ARCHIVE.part" "$KUBE_PROXY_ARCHIVE"
+  log "saved registry.k8s.io/kube-proxy:$K8S_VERSION"
+fi
 echo "$IMAGES"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the node binaries a kind node runs (kubelet, kubeadm; kubectl too) from
+# Builds the node binaries a kind node runs (kubelet, kubeadm, kubectl; kube-proxy for its image) from
 # k8s.io/kubernetes on the Go module proxy, in the module setup of
 # testenv/build-binaries.sh build_kubernetes; prints the bin directory.
 set -euo pipefail
@@ -7,7 +7,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/common.sh"
 mkdir -p "$NODE_BIN"
 need=()
-for b in kubelet kubeadm kubectl; do
+for b in kubelet kubeadm kubectl kube-proxy; do
   [ -x "$NODE_BIN/$b" ] || need+=("k8s.io/kubernetes/cmd/$b")
 done
 if [ "${#need[@]}" -gt 0 ]; then

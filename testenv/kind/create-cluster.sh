@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # Starts a one-node kind cluster under podman from the node image built here (build-images.sh,
-# then build-node-image.sh). No kindnetd and no kube-proxy images exist yet: the node image
-# carries a bridge CNI config instead and the cluster runs without kube-proxy, so Service
-# IPs (10.96.0.1 too) are not routed yet.
+# then build-node-image.sh). No kindnetd image exists yet: the node image carries a bridge
+# CNI config instead, enough for one node.
 # Usage: testenv/kind/create-cluster.sh [name]     (delete: kind delete cluster --name NAME)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
@@ -22,7 +21,6 @@ kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 networking:
   disableDefaultCNI: true
-  kubeProxyMode: none
 nodes:
   - role: control-plane
 YAML
