@@ -167,8 +167,8 @@ def ensure_identity() -> None:
     for obj in [d for d in yaml.safe_load_all(RBAC.read_text()) if d]:
         t.api.apply(obj)
     cluster.wait_for(lambda: t.api.get("ServiceAccount", *SA) is not None, 30, "ServiceAccount opscheck-dr-drill")
-    if kubeconfig().exists():
-        return
+    # A fresh token and the cluster's current CA at every `up`: a cluster made again (after
+    # `make down`) has a new CA, which an old kubeconfig's TLS check refuses.
     tr = t.api.request(
         "POST",
         cluster.api_path("ServiceAccount", SA[0], SA[1], "token"),

@@ -281,6 +281,12 @@ def _server_argv() -> list[str]:
         f"port={PORTS['postgres']}",
         "-c",
         f"unix_socket_directories={socket_dir()}",
+        # the data volume is a 256 MB tmpfs: PostgreSQL's default 1 GB of WAL between
+        # checkpoints filled it after a day of restore drills (and then it cannot start)
+        "-c",
+        "max_wal_size=64MB",
+        "-c",
+        "min_wal_size=32MB",
     ]
 
 

@@ -350,6 +350,19 @@ def _real_completed_since(backups: list[dict], since: dt.datetime) -> bool:
     return False
 
 
+def _record_last_backup(schedule: dict) -> None:
+    """The Schedule's status.lastBackup: the start of its newest real backup. The server
+    writes it only when the schedule itself fires, which in a fresh environment it has not
+    yet done (the backups above are made `--from-schedule`); a Schedule without it is
+    "never backed up" to monthly.velero-schedules."""
+    name = schedule["metadata"]["name"]
+    real = [b for b in _backups(name) if made_by_server(b) and _phase(b) == "Completed"]
+    started = max(((b.get("status") or {}).get("startTimestamp") or "" for b in real), default="")
+    recorded = (schedule.get("status") or {}).get("lastBackup") or ""
+    if started and started > recorded:
+        cluster.patch("Schedule", NAMESPACE, name, {"status": {"lastBackup": started}})
+
+
 def _ensure_backups(now: dt.datetime) -> None:
     """Per Schedule: its older fire times written (history), and a real Completed backup
     since its last fire time, made now if the server has not made one."""
@@ -362,6 +375,7 @@ def _ensure_backups(now: dt.datetime) -> None:
             _write_backup(platform._backup_name(name, fire), template, labels, status)
         if not _real_completed_since(_backups(name), fires[0]):
             create_backup(name)
+        _record_last_backup(sched)
     manual = [b for b in _backups() if SCHEDULE_LABEL not in (b["metadata"].get("labels") or {})]
     if not any(_phase(b) == "Completed" and made_by_server(b) for b in manual):
         create_backup(

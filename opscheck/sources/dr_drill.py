@@ -262,6 +262,26 @@ def dry_run_manifests(cfg: ManifestRestore, host: Any, backup: DumpFile, result:
     _timed(_dry_run_manifests, cfg, host, backup, result)
 
 
+# What the API server assigns when it creates an object: a restore leaves them out (as
+# Velero's restore does), else a Service exported from another cluster is refused for its
+# clusterIP ("may not change once set").
+_ASSIGNED_METADATA = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
+
+
+def restorable(obj: dict[str, Any]) -> dict[str, Any]:
+    """`obj` as a restore sends it: without its status and the fields the server assigns."""
+    obj = {k: v for k, v in obj.items() if k != "status"}
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k not in _ASSIGNED_METADATA}
+    obj["metadata"] = meta
+    if obj.get("kind") == "Service" and isinstance(obj.get("spec"), dict):
+        spec = dict(obj["spec"])
+        if spec.get("clusterIP") != "None":  # headless stays headless
+            spec.pop("clusterIP", None)
+            spec.pop("clusterIPs", None)
+        obj["spec"] = spec
+    return obj
+
+
 def _dry_run_manifests(cfg: ManifestRestore, host: Any, backup: DumpFile, result: StepResult) -> None:
     with tempfile.TemporaryDirectory(prefix="opscheck-dr-manifests-") as tmp:
         text = local_copy(host, backup, Path(tmp), "DR drill (manifests)").read_text(errors="replace")
@@ -280,7 +300,7 @@ def _dry_run_manifests(cfg: ManifestRestore, host: Any, backup: DumpFile, result
         raise ProfileError(f"dr_drill.manifests.kubeconfig: {exc}") from None
     except (ApiException, DynamicApiError, urllib3.exceptions.HTTPError) as exc:
         raise DependencyError(f"DR drill (manifests): API discovery failed: {_refusal(exc)}") from None
-    for obj in objects:
+    for obj in map(restorable, objects):
         meta = obj.get("metadata") or {}
         name = f"{obj.get('kind')} {meta.get('namespace', '') + '/' if meta.get('namespace') else ''}{meta.get('name')}"
         verdict = "admitted"
