@@ -14,7 +14,7 @@ from opscheck.rules.database import redundant_indexes, unused_indexes
 from opscheck.rules.dr_drill import drill_problems, step_rows
 from opscheck.rules.dumps import dump_problems, history_gaps
 from opscheck.sources.database import redact_sql
-from opscheck.sources.dr_drill import StepResult
+from opscheck.sources.dr_drill import StepResult, restorable
 from opscheck.sources.dumps import DumpFile, archive_tables
 from opscheck.sources.restore_drill import MARKER, ScratchFacts, scratch_verdict
 from selftests.pluginsuite import KUBECONFIG
@@ -300,3 +300,22 @@ def test_restore_drill_refuses_the_monitored_database():
     same = PostgresConfig(host="db", port=5432, dbname="scratch", user="opscheck", sslmode="disable")
     with pytest.raises(ProfileError, match="is the monitored database"):
         scratch_verdict(scratch(comment=MARKED_IDLE), same, DRILL_CFG)
+
+
+def test_a_restored_manifest_leaves_out_what_the_api_server_assigns():
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "api", "namespace": "qsign", "uid": "u", "resourceVersion": "7", "labels": {"a": "b"}},
+        "spec": {"clusterIP": "10.0.0.103", "clusterIPs": ["10.0.0.103"], "ports": [{"port": 80}]},
+        "status": {"loadBalancer": {}},
+    }
+    assert restorable(service) == {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "api", "namespace": "qsign", "labels": {"a": "b"}},
+        "spec": {"ports": [{"port": 80}]},
+    }
+    headless = {"kind": "Service", "metadata": {"name": "db"}, "spec": {"clusterIP": "None"}}
+    assert restorable(headless)["spec"] == {"clusterIP": "None"}
+    assert service["spec"]["clusterIP"] == "10.0.0.103"  # the backup's object is left as it was
