@@ -40,6 +40,7 @@ from kubernetes.dynamic.exceptions import DynamicApiError, ResourceNotFoundError
 from opscheck.errors import DependencyError, ProfileError
 from opscheck.profile import BackupFiles, ManifestRestore, VaultRestore, expand_path
 from opscheck.sources.dumps import DumpFile, list_dumps
+from opscheck.sources.kube import UNREAD_METADATA
 from opscheck.sources.restore_drill import DrillResult, local_copy
 
 FIELD_MANAGER = "opscheck-dr-drill"
@@ -265,7 +266,7 @@ def dry_run_manifests(cfg: ManifestRestore, host: Any, backup: DumpFile, result:
 # What the API server assigns when it creates an object: a restore leaves them out (as
 # Velero's restore does), else a Service exported from another cluster is refused for its
 # clusterIP ("may not change once set").
-_ASSIGNED_METADATA = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields", "selfLink")
+_ASSIGNED_METADATA = ("uid", "creationTimestamp", "generation", *UNREAD_METADATA)
 
 
 def restorable(obj: dict[str, Any]) -> dict[str, Any]:

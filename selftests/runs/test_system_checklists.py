@@ -38,6 +38,7 @@ KNOWN_FINDINGS: dict[str, dict[str, str]] = {
         "monthly.sla": "30-day availability of the QSIGN services counts the fault self-tests' outages",
         "predeploy.maintenance-window": "the runbook's window is Sunday 02:00-06:00 KST; a run at any other time fails",
         "postdeploy.perf-normal": "10-minute error rate of api-server counts the fault self-tests' 5xx answers",
+        "daily.disk-usage": "the production filesystem selector reads this machine's own disks too: over 80% here, it fails",
     },
     "smartsensor": {},
     "titanium": {},
