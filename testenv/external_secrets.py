@@ -49,7 +49,6 @@ TOKEN_SECRET = "vault-token"
 POLICY_NAME = "external-secrets"
 # Which CRD bundle a CRD came from: another (or none: the open-schema stand-in an older
 # testenv applied) is replaced whole, since a merge would keep the stand-in's fields.
-BUNDLE_ANNOTATION = "opscheck.testenv/bundle"
 # The annotation `kubectl annotate externalsecret ... force-sync=$(date +%s)` sets (the
 # check's remediation): any change of it makes the operator re-read the provider now.
 FORCE_SYNC = "force-sync"
@@ -119,34 +118,11 @@ def ready_condition(obj: dict | None) -> dict:
 # --------------------------------------------------------------------------- setup
 
 
-def _crd_established(crd: dict | None) -> bool:
-    return any(
-        c.get("type") == "Established" and c.get("status") == "True"
-        for c in ((crd or {}).get("status") or {}).get("conditions") or []
-    )
-
-
 def _ensure_crds() -> None:
     if not crds_file().exists():
         raise RuntimeError(f"missing {crds_file()} (run testenv/build-binaries.sh first)")
-    bundle = f"external-secrets-{VERSION}"
     crds = [d for d in yaml.safe_load_all(crds_file().read_text()) if d]
-    for crd in crds:
-        name = crd["metadata"]["name"]
-        crd["metadata"].setdefault("annotations", {})[BUNDLE_ANNOTATION] = bundle
-        existing = cluster.get("CustomResourceDefinition", None, name)
-        if existing is None:
-            cluster.create_if_missing(crd)
-        elif (existing["metadata"].get("annotations") or {}).get(BUNDLE_ANNOTATION) != bundle:
-            crd["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
-            cluster.request("PUT", cluster.api_path("CustomResourceDefinition", None, name), crd)
-    for crd in crds:
-        name = crd["metadata"]["name"]
-        procs.wait_for(
-            lambda n=name: _crd_established(cluster.get("CustomResourceDefinition", None, n)),
-            TIMEOUT,
-            f"CRD {name} Established",
-        )
+    cluster.DEMO.api.install_crds(crds, f"external-secrets-{VERSION}", TIMEOUT)
     procs.wait_for(
         lambda: cluster.request("GET", f"/apis/{GROUP_VERSION}/clustersecretstores") is not None,
         TIMEOUT,

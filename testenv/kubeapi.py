@@ -21,6 +21,9 @@ from typing import Any
 from opscheck.sources.kube import CLUSTER_SCOPED, KINDS
 from testenv.procs import wait_for
 
+# Which release of a tool installed a CRD (KubeApi.install_crds).
+BUNDLE_ANNOTATION = "opscheck.testenv/bundle"
+
 FIELD_MANAGER = "opscheck-testenv"
 DEFAULT_TIMEOUT = 120.0
 
@@ -303,6 +306,32 @@ class KubeApi:
         wait_for(lambda: self.get(kind, ns, name) is None, timeout, f"{kind} {name} deleted")
         if kind != "Event" and namespace:
             self.delete_events_of(namespace, kind, name, warning_only=False)
+
+    def crd_established(self, name: str) -> bool:
+        """The CustomResourceDefinition `name` exists and its API is served (Established)."""
+        crd = self.get("CustomResourceDefinition", None, name)
+        return any(
+            c.get("type") == "Established" and c.get("status") == "True"
+            for c in ((crd or {}).get("status") or {}).get("conditions") or []
+        )
+
+    def install_crds(self, crds: list[dict], bundle: str, timeout: float) -> None:
+        """A real tool's CRDs (`bundle`: its name and release) installed, each replacing
+        whole another release's or a hand-written stand-in's (a merge would keep an old
+        schema), then waited for until Established."""
+        for crd in crds:
+            name = crd["metadata"]["name"]
+            crd["metadata"].setdefault("annotations", {})[BUNDLE_ANNOTATION] = bundle
+            crd.pop("status", None)
+            existing = self.get("CustomResourceDefinition", None, name)
+            if existing is None:
+                self.create_if_missing(crd)
+            elif (existing["metadata"].get("annotations") or {}).get(BUNDLE_ANNOTATION) != bundle:
+                crd["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
+                self.request("PUT", api_path("CustomResourceDefinition", None, name), crd)
+        for crd in crds:
+            name = crd["metadata"]["name"]
+            wait_for(lambda n=name: self.crd_established(n), timeout, f"CRD {name} Established")
 
     def delete_events_of(self, namespace: str, kind: str, name: str, warning_only: bool = True) -> int:
         """Delete the (Warning) Events about one object: a repaired fault's warnings would stay

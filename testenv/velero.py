@@ -57,7 +57,6 @@ NAMESPACE = platform.VELERO_NS
 BUCKET = "velero"
 LOCATION = "default"
 FIELD_MANAGER = "opscheck-testenv-velero"
-BUNDLE_ANNOTATION = "opscheck.testenv/bundle"
 # On the Backups testenv writes (history the server cannot back-date), so `restore_velero`
 # and a reader can tell them from the server's own.
 WRITTEN = "opscheck.testenv/written"
@@ -127,24 +126,9 @@ def _phase(backup: dict | None) -> str | None:
 def _ensure_crds() -> None:
     if not crds_file().exists():
         raise RuntimeError(f"missing {crds_file()} (run testenv/build-binaries.sh first)")
-    bundle = f"velero-{VERSION}"
     docs = [d for d in yaml.safe_load_all(crds_file().read_text()) if d]
     crds = [i for d in docs for i in (d.get("items") or [d]) if i.get("kind") == "CustomResourceDefinition"]
-    for crd in crds:
-        name = crd["metadata"]["name"]
-        crd["metadata"].setdefault("annotations", {})[BUNDLE_ANNOTATION] = bundle
-        crd.pop("status", None)
-        existing = cluster.get("CustomResourceDefinition", None, name)
-        if existing is None:
-            cluster.create_if_missing(crd)
-        elif (existing["metadata"].get("annotations") or {}).get(BUNDLE_ANNOTATION) != bundle:
-            # the stand-in of crds-platform.yaml goes whole (a merge would keep its open schema)
-            crd["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
-            cluster.request("PUT", cluster.api_path("CustomResourceDefinition", None, name), crd)
-    for crd in crds:
-        procs.wait_for(
-            lambda n=crd["metadata"]["name"]: platform._crd_established(n), TIMEOUT, f"CRD {crd['metadata']['name']}"
-        )
+    cluster.DEMO.api.install_crds(crds, f"velero-{VERSION}", TIMEOUT)
     procs.wait_for(
         lambda: cluster.request("GET", f"/apis/velero.io/v1/namespaces/{NAMESPACE}/backupstoragelocations") is not None,
         TIMEOUT,
