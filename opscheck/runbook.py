@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from opscheck.errors import CatalogError
+from opscheck.yamlparse import parse_yaml
 
 RUNBOOKS_DIR = "runbooks"
 KINDS = ("auto", "attest")
@@ -67,7 +68,7 @@ def runbooks_dir() -> Path:
 def parse_runbook(text: str, source: str) -> dict[str, RunbookItem]:
     """One runbook file's items; CatalogError with one line naming the file on any problem."""
     try:
-        raw = yaml.safe_load(text)
+        raw = parse_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""

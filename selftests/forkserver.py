@@ -6,7 +6,10 @@ hvac, psycopg, testinfra, ... before the check runs. The fork server pays that o
 imports those libraries, then forks a child per run. The child is a new process with its
 own `pytest.main()`, working directory, environment, stdout and stderr, exactly as a fresh
 `python -m pytest` would have (the libraries it finds already imported are the same code).
-Nothing of the suite under test (tests_*, conftest.py, fixtures/) is imported before the fork.
+Nothing of the suite under test (tests_*, conftest.py, fixtures/) is imported before the fork;
+opscheck's library is (its plugin, profile models and record), as an installed plugin would be,
+and the preloaded heap is frozen out of the garbage collector, so the child's collections at
+pytest's exit do not walk it (about 0.4 s a run).
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ PRELOAD = (
     "jsonschema",
     "filelock",
     "jinja2",
+    # the library (not the suite): the pytest plugin and what it imports
+    "opscheck.plugin",
+    "opscheck.record.html",
 )
 
 SERVER = r"""
@@ -54,6 +60,8 @@ for name in json.loads(sys.argv[1]):
         importlib.import_module(name)
     except ImportError:
         pass
+import gc
+gc.freeze()
 out = sys.stdout
 for line in sys.stdin:
     req = json.loads(line)

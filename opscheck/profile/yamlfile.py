@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from opscheck.errors import ProfileError
+from opscheck.yamlparse import parse_yaml
 
 M = TypeVar("M", bound=BaseModel)
 # Plain words for pydantic's error types the operator sees most.
@@ -43,34 +44,6 @@ def first_error(exc: ValidationError, explain: Callable[[ErrorDetails], str | No
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     # A whole-model rule names its keys itself ("clusters: duplicate name(s) ...").
     return f"{key_path(loc)}: {msg}{suffix}" if loc else f"{msg}{suffix}"
-
-
-class StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that refuses a mapping key given twice (the safe loader keeps the
-    last one silently: a typo'd duplicate would quietly override a setting) and leaves dates
-    and times as text, so the model parses them and an impossible date (2027-02-30) is a
-    validation error naming its key instead of a ValueError out of the YAML parser."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
-            try:
-                duplicate = key in seen
-                seen.add(key)
-            except TypeError:  # an unhashable key: the safe loader's own error follows
-                continue
-            if duplicate:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-        return super().construct_mapping(node, deep=deep)
-
-
-StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)
-
-
-def parse_yaml(text: str) -> Any:
-    """`text` parsed with StrictLoader (yaml.YAMLError on malformed YAML or a duplicate key)."""
-    return yaml.load(text, Loader=StrictLoader)  # noqa: S506 (StrictLoader is a SafeLoader)
 
 
 def read_text(path: Path, what: str) -> str:

@@ -19,6 +19,7 @@ LEAVES = {
     "opscheck.runbook",
     "opscheck.images",
     "opscheck.redact",
+    "opscheck.yamlparse",
     "opscheck",
 }
 # Libraries that talk to the outside world: only sources/ (and the plugin, the CLI, testenv) use them.
@@ -110,6 +111,5 @@ def test_imports_follow_the_layout(rule: str) -> None:
 def test_no_module_left_at_the_top_of_the_library() -> None:
     """opscheck/ holds the leaves, the CLI and the packages by role; nothing else."""
     top = {p.stem for p in (REPO / "opscheck").glob("*.py")}
-    assert top <= {"__init__", "__main__", "check", "errors", "timeutil", "runbook", "images", "redact", "cli"}, sorted(
-        top
-    )
+    leaves = {m.removeprefix("opscheck.") for m in LEAVES if m != "opscheck"}
+    assert top <= leaves | {"__init__", "__main__", "cli"}, sorted(top)
