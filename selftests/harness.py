@@ -166,7 +166,7 @@ class CheckRunner:
         check_id: str,
         outcome: str,
         timeout: float = 90,
-        interval: float = 2,
+        interval: float = 1,
         message: Callable[[str], bool] | None = None,
         **kw: Any,
     ) -> Outcome:

@@ -43,7 +43,8 @@ def run_phase(phase: list[tuple[str, list[str]]], logs: Path, extra: list[str]) 
     running = []
     for name, args in phase:
         log = logs / f"{name.replace(' ', '-')}.log"
-        cmd = [sys.executable, "-m", "pytest", "selftests", "-p", "no:cacheprovider", *args, *extra]
+        # --durations: each log names its slowest tests, where the next saving is.
+        cmd = [sys.executable, "-m", "pytest", "selftests", "-p", "no:cacheprovider", "--durations=15", *args, *extra]
         out = log.open("w")
         running.append((name, cmd, log, out, subprocess.Popen(cmd, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)))
     status = 0

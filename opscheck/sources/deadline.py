@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,11 +33,18 @@ class Deadline:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.expired = False
+        self._started = time.monotonic()
+        self._fired = False
         self._connections: list[HTTPConnection] = []
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._expire)
         self._timer.daemon = True
+
+    @property
+    def expired(self) -> bool:
+        """The timer fired, or the time is up: a socket read timeout of the same length can
+        end the call a moment before the timer thread runs (on a busy machine)."""
+        return self._fired or time.monotonic() - self._started >= self.seconds
 
     def watch(self, connection: HTTPConnection) -> None:
         with self._lock:
@@ -48,7 +56,7 @@ class Deadline:
 
     def _expire(self) -> None:
         with self._lock:
-            self.expired = True
+            self._fired = True
             connections = list(self._connections)
         for connection in connections:
             _cut(connection)
