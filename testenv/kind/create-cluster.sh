@@ -3,7 +3,8 @@
 # build-node-image.sh), with kind's default CNI (kindnetd) and storage (local-path-provisioner).
 # Usage: testenv/kind/create-cluster.sh [NAME [CONFIG]]   (CONFIG: a kind config file, default
 # cluster.yaml beside this script: one control-plane node and one worker)
-# Prints the kubeconfig path. Delete: testenv/kind/delete-cluster.sh NAME
+# A cluster of that name that exists is reused: its stopped node containers are started and
+# its kubeconfig written again. Prints the kubeconfig path. Delete: delete-cluster.sh NAME
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/common.sh"
@@ -13,9 +14,18 @@ if [ ! -d /lib/modules ]; then
   echo "kind: /lib/modules is missing on this host; kind's podman provider mounts it (create it: mkdir /lib/modules)" >&2
   exit 1
 fi
+KUBECONFIG_PATH="$KIND_CACHE/kubeconfig-$NAME"
+if "$HERE/tool.sh" kind get clusters 2>/dev/null | grep -qx "$NAME"; then
+  for node in $("$HERE/tool.sh" kind get nodes --name "$NAME" 2>/dev/null); do
+    "${PODMAN[@]}" start "$node" >/dev/null
+  done
+  "$HERE/tool.sh" kind export kubeconfig --name "$NAME" --kubeconfig "$KUBECONFIG_PATH" >&2
+  echo "$KUBECONFIG_PATH"
+  exit 0
+fi
 "$HERE/build-images.sh" >/dev/null
 IMAGE="$("$HERE/build-node-image.sh")"
 CONFIG="${2:-$HERE/cluster.yaml}"
 "$HERE/tool.sh" kind create cluster --name "$NAME" --image "$IMAGE" --config "$CONFIG" \
-  --kubeconfig "$KIND_CACHE/kubeconfig-$NAME"
-echo "$KIND_CACHE/kubeconfig-$NAME"
+  --kubeconfig "$KUBECONFIG_PATH" >&2
+echo "$KUBECONFIG_PATH"

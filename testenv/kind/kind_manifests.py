@@ -43,9 +43,7 @@ def read_constants(source: str) -> dict[str, str]:
 
 def main(kind_module: Path, out_dir: Path) -> None:
     nodeimage = kind_module / "pkg/build/nodeimage"
-    source = "\n".join(
-        (nodeimage / name).read_text() for name in ("const_cni.go", "const_storage.go")
-    )
+    source = "\n".join((nodeimage / name).read_text() for name in ("const_cni.go", "const_storage.go"))
     constants = read_constants(source)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "default-cni.yaml").write_text(constants["defaultCNIManifest"])
