@@ -68,7 +68,7 @@ save_image "registry.k8s.io/kube-proxy:$K8S_VERSION" "$("$HERE/build-node-binari
 # kind's add-ons: image names from kind's own manifests
 eval "$(python3 "$HERE/kind_manifests.py" "$(module_dir "sigs.k8s.io/kind@$KIND_VERSION")" "$KIND_CACHE/manifests")"
 kindnetd_commit="${kindnetdImage##*-}"
-if [ ! -x "$IMAGE_BIN/kindnetd-$kindnetd_commit" ]; then
+if [ ! -x "$IMAGE_BIN/kindnetd-$kindnetd_commit/kindnetd" ]; then
   kind_git="${OPSCHECK_KIND_GIT:-/work/.mirror/kubernetes-sigs+kind/repo}"
   knp_git="${OPSCHECK_KNP_GIT:-/work/.mirror/kubernetes-sigs+kube-network-policies/repo}"
   work="$KIND_CACHE/build/kindnetd-$kindnetd_commit"
@@ -82,19 +82,20 @@ if [ ! -x "$IMAGE_BIN/kindnetd-$kindnetd_commit" ]; then
     (cd "$work" && go mod edit -replace sigs.k8s.io/kube-network-policies=./kube-network-policies)
   fi
   log "building kindnetd at kind commit $kindnetd_commit"
-  (cd "$work" && go build -trimpath -o "$IMAGE_BIN/kindnetd-$kindnetd_commit" ./cmd/kindnetd)
+  (cd "$work" && go build -trimpath -o "$IMAGE_BIN/kindnetd-$kindnetd_commit/kindnetd" ./cmd/kindnetd)
 fi
-save_image "$kindnetdImage" "$IMAGE_BIN/kindnetd-$kindnetd_commit" "$DEBIAN_ROOT"
+save_image "$kindnetdImage" "$IMAGE_BIN/kindnetd-$kindnetd_commit/kindnetd" "$DEBIAN_ROOT"
+# each add-on binary in a folder of its version, under the name its manifest runs
 LPP_VERSION="${OPSCHECK_KIND_LPP_VERSION:-v0.0.30}"
-if [ ! -x "$IMAGE_BIN/local-path-provisioner-$LPP_VERSION" ]; then
+if [ ! -x "$IMAGE_BIN/local-path-provisioner-$LPP_VERSION/local-path-provisioner" ]; then
   work="$KIND_CACHE/build/local-path-provisioner-$LPP_VERSION"
   mkdir -p "$work"
   log "building local-path-provisioner $LPP_VERSION"
   (cd "$work" && { [ -f go.mod ] || go mod init opscheck.local/lppbuilder >&2; } &&
     go get "github.com/rancher/local-path-provisioner@$LPP_VERSION" >&2 &&
-    go build -trimpath -o "$IMAGE_BIN/local-path-provisioner-$LPP_VERSION" github.com/rancher/local-path-provisioner)
+    go build -trimpath -o "$IMAGE_BIN/local-path-provisioner-$LPP_VERSION/local-path-provisioner" github.com/rancher/local-path-provisioner)
 fi
-save_image "$storageProvisionerImage" "$IMAGE_BIN/local-path-provisioner-$LPP_VERSION"
+save_image "$storageProvisionerImage" "$IMAGE_BIN/local-path-provisioner-$LPP_VERSION/local-path-provisioner"
 helper_archive="$IMAGES/$(echo "$storageHelperImage" | tr '/:' '__').tar"
 if [ ! -f "$helper_archive" ]; then
   "${PODMAN[@]}" tag "$DEBIAN_ROOT" "$storageHelperImage"

@@ -12,8 +12,9 @@ shopt -s nullglob
 # the images and kind's manifests come from build-images.sh
 [ -f "$KIND_CACHE/manifests/default-storage.yaml" ] || "$HERE/build-images.sh" >/dev/null
 archives=("$KIND_CACHE"/images/*.tar)
-# the tag names the image set inside, so adding an image archive makes a new node image
-IMAGE="localhost/opscheck-kind-node:$K8S_VERSION-$(printf '%s\n' "${archives[@]##*/}" oom-restricted kind-manifests "$(cat "$KIND_CACHE"/manifests/*.yaml)" | sha256sum | cut -c1-8)"
+# the tag names what is inside (each archive's name, size and time, kind's manifests, the
+# containerd setting below), so a rebuilt image archive makes a new node image
+IMAGE="localhost/opscheck-kind-node:$K8S_VERSION-$( (cd "$KIND_CACHE" && stat -c "%n %s %Y" images/*.tar && cat manifests/*.yaml && echo oom-restricted) | sha256sum | cut -c1-8)"
 if "${PODMAN[@]}" image exists "$IMAGE"; then echo "$IMAGE"; exit 0; fi
 BASE="$("$HERE/build-base-image.sh")"
 "$HERE/build-node-binaries.sh" >/dev/null

@@ -14,6 +14,16 @@ if [ ! -d /lib/modules ]; then
   echo "kind: /lib/modules is missing on this host; kind's podman provider mounts it (create it: mkdir /lib/modules)" >&2
   exit 1
 fi
+# nodes find the control plane by its container name: podman's CNI network backend needs the
+# dnsname plugin for that (kind creates its "kind" network with DNS only when it is there)
+if [ "$("${PODMAN[@]}" info --format '{{.Host.NetworkBackend}}')" = cni ] && [ ! -x /usr/lib/cni/dnsname ]; then
+  echo "kind: podman's CNI backend has no dnsname plugin, so nodes cannot resolve each other (apt-get install golang-github-containernetworking-plugin-dnsname)" >&2
+  exit 1
+fi
+if [ "$("${PODMAN[@]}" network inspect kind --format '{{.DNSEnabled}}' 2>/dev/null)" = false ]; then
+  echo "kind: podman network \"kind\" has no DNS (made before the dnsname plugin was installed): remove it when no kind cluster runs (podman network rm kind)" >&2
+  exit 1
+fi
 KUBECONFIG_PATH="$KIND_CACHE/kubeconfig-$NAME"
 if "$HERE/tool.sh" kind get clusters 2>/dev/null | grep -qx "$NAME"; then
   for node in $("$HERE/tool.sh" kind get nodes --name "$NAME" 2>/dev/null); do
