@@ -99,6 +99,7 @@ def check_env(kind_world: KindWorld) -> dict[str, str]:
 @pytest.fixture
 def pod_fault(kind_world: KindWorld) -> Iterator[Any]:
     """pod_fault(manifest): a context manager that creates the pod and always deletes it."""
+
     def fault(manifest: dict[str, Any]) -> Any:
         name = manifest["metadata"]["name"]
         return broken(
