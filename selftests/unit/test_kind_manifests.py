@@ -15,7 +15,7 @@ _spec.loader.exec_module(kind_manifests)
 
 # The shape of kind's pkg/build/nodeimage/const_cni.go: a raw-string manifest joined with
 # image constants by `+`, and a Go template placeholder kind fills at `kind create cluster`.
-GO_SOURCE = '''package nodeimage
+GO_SOURCE = """package nodeimage
 
 const kindnetdImage = "docker.io/kindest/kindnetd:v20260820-69b56db7"
 
@@ -30,7 +30,7 @@ spec:
     - name: POD_SUBNET
       value: {{ .PodSubnet }}
 `
-'''
+"""
 
 
 def test_raw_strings_are_joined_with_the_image_constants() -> None:
