@@ -39,6 +39,9 @@ def test_crash_loop_fails_pods_running(
         timeout=120,
     ) as failed:
         assert f"{NAMESPACE}/crasher" in failed.message
+        # the troubleshooting check reads the same kubelet-written state
+        states = kind_checks.one("daily.pod-states", env=check_env)
+        assert states.outcome == "failed" and f"{NAMESPACE}/crasher" in states.message, states.message
 
 
 def test_oom_kill_fails_oomkilled(
