@@ -28,7 +28,8 @@ LISTEN_PORT = 8080
 
 @dataclass
 class KindWorld:
-    """The cluster, the fault image loaded into it, and the one steady pod its namespace keeps."""
+    """The cluster, the fault image loaded into it, and the steady Deployment (one pod on the
+    control plane, answering on LISTEN_PORT behind the Service "steady") its namespace keeps."""
 
     cluster: KindCluster
     image: str
@@ -62,7 +63,8 @@ def kind_world() -> KindWorld:
     cluster.load_image_archive(archive)
     control_plane = next(n for n in cluster.kubectl("get", "nodes", "-o", "name").split() if "control-plane" in n)
     world = KindWorld(cluster, image, cluster.worker_nodes()[0], "")
-    steady = world.pod(
+    # a Deployment, so the workload checks (daily.replicas) have one to judge too
+    steady_pod = world.pod(
         "steady",
         "listen",
         str(LISTEN_PORT),
@@ -70,6 +72,16 @@ def kind_world() -> KindWorld:
         tolerations=[{"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}],
         container={"readinessProbe": {"tcpSocket": {"port": LISTEN_PORT}, "periodSeconds": 2}},
     )
+    steady = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "steady", "namespace": NAMESPACE},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "steady"}},
+            "template": {"metadata": {"labels": {"app": "steady"}}, "spec": steady_pod["spec"]},
+        },
+    }
     service = {
         "apiVersion": "v1",
         "kind": "Service",
@@ -78,7 +90,7 @@ def kind_world() -> KindWorld:
     }
     cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
     cluster.apply(steady, service)
-    cluster.wait("condition=Ready", "pod/steady", "-n", NAMESPACE)
+    cluster.kubectl("rollout", "status", "deployment/steady", "-n", NAMESPACE, "--timeout=180s", timeout=210)
     world.steady_service_ip = cluster.kubectl(
         "get", "service", "steady", "-n", NAMESPACE, "-o", "jsonpath={.spec.clusterIP}"
     )
