@@ -71,6 +71,12 @@ kindnetd_commit="${kindnetdImage##*-}"
 if [ ! -x "$IMAGE_BIN/kindnetd-$kindnetd_commit/kindnetd" ]; then
   kind_git="${OPSCHECK_KIND_GIT:-/work/.mirror/kubernetes-sigs+kind/repo}"
   knp_git="${OPSCHECK_KNP_GIT:-/work/.mirror/kubernetes-sigs+kube-network-policies/repo}"
+  for git_dir in "$kind_git" "$knp_git"; do
+    git --git-dir="$git_dir" rev-parse --git-dir >/dev/null 2>&1 || {
+      echo "kind: kindnetd's source is not on the module proxy and $git_dir is no git repository: set OPSCHECK_KIND_GIT to a clone of github.com/kubernetes-sigs/kind and OPSCHECK_KNP_GIT to one of github.com/kubernetes-sigs/kube-network-policies" >&2
+      exit 1
+    }
+  done
   work="$KIND_CACHE/build/kindnetd-$kindnetd_commit"
   rm -rf "$work" && mkdir -p "$work"
   git --git-dir="$kind_git" archive "$kindnetd_commit" images/kindnetd | tar -x -C "$work" --strip-components=2
