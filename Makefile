@@ -2,6 +2,7 @@
 # make test   : the suite's own tests (lint, unit, pytester, fault injection on the test environment)
 # make image  : the OCI image image/out/opscheck-<version>.oci.tar, built without a daemon (image/build.sh)
 # make down   : stop the test environment (no process left behind)
+# make test-kind : lived faults on a kind cluster with real kubelets (selftests/kind/, not in make test)
 # make bench  : issue 13's benchmark on its own kwok cluster (not part of make test; SIZES="0 2000")
 PYTHON ?= python3
 VENV ?= .venv
@@ -12,7 +13,7 @@ SYSTEM ?= $(filter multicluster,$(ENV))
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint setup venv system binaries image up down status clean bench
+.PHONY: demo test test-kind lint setup venv system binaries image up down status clean bench
 
 demo: setup up
 	$(PY) -m pytest -m daily --env=environments/$(ENV).yaml
@@ -22,6 +23,12 @@ demo: setup up
 # The image is built first (cached: a no-op on an unchanged tree); selftests/runs/test_image.py runs it.
 test: setup lint up image
 	$(PY) -m selftests.phases
+
+# Builds what testenv/kind/ has not cached (about 20 min cold), creates or reuses the kind
+# cluster $(KIND_CLUSTER) and leaves it running; testenv/kind/delete-cluster.sh NAME removes it.
+KIND_CLUSTER ?= opscheck-kind
+test-kind: venv
+	OPSCHECK_KIND=1 OPSCHECK_KIND_CLUSTER=$(KIND_CLUSTER) $(PY) -m pytest selftests/kind -p no:cacheprovider -v
 
 lint: venv
 	$(PY) -m ruff check .

@@ -14,6 +14,9 @@ from selftests.streams import pytest_collection_modifyitems, pytest_configure  #
 
 # The project's suite root: its runbooks/ hold the items the generated suites' checks cover.
 REPO = Path(__file__).resolve().parents[1]
+# The lived faults on kind (selftests/kind/, `make test-kind`) need a kind cluster and minutes:
+# never collected by `make test` or a plain `pytest selftests`.
+collect_ignore = [] if os.environ.get("OPSCHECK_KIND") == "1" else ["kind"]
 
 
 @pytest.fixture(autouse=True)

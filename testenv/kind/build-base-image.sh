@@ -9,7 +9,7 @@ IMAGE="localhost/opscheck-kind-base:$KIND_VERSION"
 ROOTFS_TAR="$KIND_CACHE/base-rootfs-bookworm-$KIND_VERSION.tar"
 if "${PODMAN[@]}" image exists "$IMAGE"; then echo "$IMAGE"; exit 0; fi
 
-KIND_SRC="$(GOFLAGS=-mod=mod go mod download -json "sigs.k8s.io/kind@$KIND_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+KIND_SRC="$(module_dir "sigs.k8s.io/kind@$KIND_VERSION")"
 BASE_FILES="$KIND_SRC/images/base/files"
 # what kind's base image installs (nfs-common and open-iscsi left out: storage drivers
 # the demo does not use), plus the runtime kind builds from source

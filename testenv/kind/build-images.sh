@@ -9,7 +9,15 @@
 #   pause     build/pause/linux/pause.c from the k8s.io/kubernetes module, static with gcc
 #   kube-proxy  build-node-binaries.sh's kube-proxy on a Debian minbase root with iptables
 #               (legacy backend, as the node's entrypoint detects here) and conntrack
-# Not built yet: kindnetd, local-path-provisioner.
+# and kind's default CNI and storage add-ons, under the tags kind's manifests name
+# (kind_manifests.py reads them from the kind module; the manifests go to $KIND_CACHE/manifests/):
+#   kindnetd  kind's images/kindnetd at the commit its tag names, on the same Debian root
+#             (it calls iptables); neither github.com/aojea/kindnet nor kind's nested kindnetd
+#             module is on the module proxy, so its source comes from a git clone of
+#             kubernetes-sigs/kind ($OPSCHECK_KIND_GIT) and kube-network-policies
+#             ($OPSCHECK_KNP_GIT), at the pseudo-version kindnetd's go.mod requires
+#   local-path-provisioner  github.com/rancher/local-path-provisioner (module proxy), scratch
+#   local-path-helper       the Debian root (its helper pods run sh, mkdir, rm)
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/common.sh"
@@ -33,47 +41,71 @@ if [ ! -x "$IMAGE_BIN/etcd" ]; then
 fi
 [ -x "$IMAGE_BIN/coredns" ] || { log "building coredns $COREDNS_VERSION"; GOBIN="$IMAGE_BIN" go install "github.com/coredns/coredns@$COREDNS_VERSION"; }
 if [ ! -x "$IMAGE_BIN/pause" ]; then
-  k8s_src="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')"
+  k8s_src="$(module_dir "k8s.io/kubernetes@$K8S_VERSION")"
   log "building pause $PAUSE_VERSION"
   gcc -Os -Wall -Werror -static -DVERSION="v$PAUSE_VERSION-opscheck" -o "$IMAGE_BIN/pause" "$k8s_src/build/pause/linux/pause.c"
 fi
 
-# save_image NAME BINARY_PATH [ENTRYPOINT_BINARY]: a FROM-scratch image holding one binary
-save_image() {
-  local name="$1" binary="$2" archive
-  archive="$IMAGES/$(echo "$name" | tr '/:' '__').tar"
-  [ -f "$archive" ] && return 0
-  local context; context="$(mktemp -d)"
-  cp "$binary" "$context/"
-  printf 'FROM scratch\nCOPY %s /usr/local/bin/%s\nENV PATH=/usr/local/bin:/usr/bin:/bin\nENTRYPOINT ["/usr/local/bin/%s"]\n' \
-    "$(basename "$binary")" "$(basename "$binary")" "$(basename "$binary")" > "$context/Containerfile"
-  "${PODMAN[@]}" build -q -t "$name" "$context" >&2
-  rm -rf "$context"
-  "${PODMAN[@]}" save --format docker-archive -o "$archive.part" "$name" && mv "$archive.part" "$archive"
-  log "saved $name"
-}
+# a Debian minbase root with iptables (legacy) and conntrack, for kube-proxy, kindnetd and
+# the local-path helper
+DEBIAN_ROOT=localhost/opscheck-kube-proxy-root:bookworm
+if ! "${PODMAN[@]}" image exists "$DEBIAN_ROOT"; then
+  root_tar="$KIND_CACHE/kube-proxy-rootfs-bookworm.tar"
+  [ -f "$root_tar" ] || mmdebstrap --format=tar --variant=minbase --include=iptables,conntrack,kmod \
+    --customize-hook='chroot "$1" update-alternatives --set iptables /usr/sbin/iptables-legacy' \
+    --customize-hook='chroot "$1" update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy' \
+    bookworm "$root_tar" >&2
+  "${PODMAN[@]}" import "$root_tar" "$DEBIAN_ROOT" >&2
+fi
 for b in kube-apiserver kube-controller-manager kube-scheduler; do
   save_image "registry.k8s.io/$b:$K8S_VERSION" "$CONTROL_PLANE_BIN/$b"
 done
 save_image "registry.k8s.io/etcd:${ETCD_VERSION#v}-0" "$IMAGE_BIN/etcd"
 save_image "registry.k8s.io/coredns/coredns:$COREDNS_VERSION" "$IMAGE_BIN/coredns"
 save_image "registry.k8s.io/pause:$PAUSE_VERSION" "$IMAGE_BIN/pause"
-KUBE_PROXY_ARCHIVE="$IMAGES/registry.k8s.io_kube-proxy_$K8S_VERSION.tar"
-if [ ! -f "$KUBE_PROXY_ARCHIVE" ]; then
-  node_bin="$("$HERE/build-node-binaries.sh")"
-  root_tar="$KIND_CACHE/kube-proxy-rootfs-bookworm.tar"
-  [ -f "$root_tar" ] || mmdebstrap --format=tar --variant=minbase --include=iptables,conntrack,kmod \
-    --customize-hook='chroot "$1" update-alternatives --set iptables /usr/sbin/iptables-legacy' \
-    --customize-hook='chroot "$1" update-alternatives --set ip6tables /usr/sbin/ip6tables-legacy' \
-    bookworm "$root_tar" >&2
-  context="$(mktemp -d)"
-  cp "$node_bin/kube-proxy" "$context/"
-  "${PODMAN[@]}" import "$root_tar" localhost/opscheck-kube-proxy-root:bookworm >&2
-  printf 'FROM localhost/opscheck-kube-proxy-root:bookworm\nCOPY kube-proxy /usr/local/bin/kube-proxy\nENTRYPOINT ["/usr/local/bin/kube-proxy"]\n' > "$context/Containerfile"
-  "${PODMAN[@]}" build -q -t "registry.k8s.io/kube-proxy:$K8S_VERSION" "$context" >&2
-  rm -rf "$context"
-  "${PODMAN[@]}" save --format docker-archive -o "$KUBE_PROXY_ARCHIVE.part" "registry.k8s.io/kube-proxy:$K8S_VERSION"
-  mv "$KUBE_PROXY_ARCHIVE.part" "$KUBE_PROXY_ARCHIVE"
-  log "saved registry.k8s.io/kube-proxy:$K8S_VERSION"
+save_image "registry.k8s.io/kube-proxy:$K8S_VERSION" "$("$HERE/build-node-binaries.sh")/kube-proxy" "$DEBIAN_ROOT"
+
+# kind's add-ons: image names from kind's own manifests
+eval "$(python3 "$HERE/kind_manifests.py" "$(module_dir "sigs.k8s.io/kind@$KIND_VERSION")" "$KIND_CACHE/manifests")"
+kindnetd_commit="${kindnetdImage##*-}"
+if [ ! -x "$IMAGE_BIN/kindnetd-$kindnetd_commit/kindnetd" ]; then
+  kind_git="${OPSCHECK_KIND_GIT:-/work/.mirror/kubernetes-sigs+kind/repo}"
+  knp_git="${OPSCHECK_KNP_GIT:-/work/.mirror/kubernetes-sigs+kube-network-policies/repo}"
+  for git_dir in "$kind_git" "$knp_git"; do
+    git --git-dir="$git_dir" rev-parse --git-dir >/dev/null 2>&1 || {
+      echo "kind: kindnetd's source is not on the module proxy and $git_dir is no git repository: set OPSCHECK_KIND_GIT to a clone of github.com/kubernetes-sigs/kind and OPSCHECK_KNP_GIT to one of github.com/kubernetes-sigs/kube-network-policies" >&2
+      exit 1
+    }
+  done
+  work="$KIND_CACHE/build/kindnetd-$kindnetd_commit"
+  rm -rf "$work" && mkdir -p "$work"
+  git --git-dir="$kind_git" archive "$kindnetd_commit" images/kindnetd | tar -x -C "$work" --strip-components=2
+  # kindnetd requires kube-network-policies at a commit the module proxy does not serve
+  knp_commit="$(sed -n 's|^\s*sigs.k8s.io/kube-network-policies v.*-\([0-9a-f]\{12\}\)$|\1|p' "$work/go.mod")"
+  if [ -n "$knp_commit" ]; then
+    mkdir -p "$work/kube-network-policies"
+    git --git-dir="$knp_git" archive "$knp_commit" | tar -x -C "$work/kube-network-policies"
+    (cd "$work" && go mod edit -replace sigs.k8s.io/kube-network-policies=./kube-network-policies)
+  fi
+  log "building kindnetd at kind commit $kindnetd_commit"
+  (cd "$work" && go build -trimpath -o "$IMAGE_BIN/kindnetd-$kindnetd_commit/kindnetd" ./cmd/kindnetd)
+fi
+save_image "$kindnetdImage" "$IMAGE_BIN/kindnetd-$kindnetd_commit/kindnetd" "$DEBIAN_ROOT"
+# each add-on binary in a folder of its version, under the name its manifest runs
+LPP_VERSION="${OPSCHECK_KIND_LPP_VERSION:-v0.0.30}"
+if [ ! -x "$IMAGE_BIN/local-path-provisioner-$LPP_VERSION/local-path-provisioner" ]; then
+  work="$KIND_CACHE/build/local-path-provisioner-$LPP_VERSION"
+  mkdir -p "$work"
+  log "building local-path-provisioner $LPP_VERSION"
+  (cd "$work" && { [ -f go.mod ] || go mod init opscheck.local/lppbuilder >&2; } &&
+    go get "github.com/rancher/local-path-provisioner@$LPP_VERSION" >&2 &&
+    go build -trimpath -o "$IMAGE_BIN/local-path-provisioner-$LPP_VERSION/local-path-provisioner" github.com/rancher/local-path-provisioner)
+fi
+save_image "$storageProvisionerImage" "$IMAGE_BIN/local-path-provisioner-$LPP_VERSION/local-path-provisioner"
+helper_archive="$IMAGES/$(echo "$storageHelperImage" | tr '/:' '__').tar"
+if [ ! -f "$helper_archive" ]; then
+  "${PODMAN[@]}" tag "$DEBIAN_ROOT" "$storageHelperImage"
+  "${PODMAN[@]}" save --format docker-archive -o "$helper_archive.part" "$storageHelperImage" && mv "$helper_archive.part" "$helper_archive"
+  log "saved $storageHelperImage"
 fi
 echo "$IMAGES"

@@ -9,9 +9,12 @@ set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/common.sh"
 shopt -s nullglob
+# the images and kind's manifests come from build-images.sh
+[ -f "$KIND_CACHE/manifests/default-storage.yaml" ] || "$HERE/build-images.sh" >/dev/null
 archives=("$KIND_CACHE"/images/*.tar)
-# the tag names the image set inside, so adding an image archive makes a new node image
-IMAGE="localhost/opscheck-kind-node:$K8S_VERSION-$(printf '%s\n' "${archives[@]##*/}" oom-restricted bridge-cni | sha256sum | cut -c1-8)"
+# the tag names what is inside (each archive's name, size and time, kind's manifests, the
+# containerd setting below), so a rebuilt image archive makes a new node image
+IMAGE="localhost/opscheck-kind-node:$K8S_VERSION-$( (cd "$KIND_CACHE" && stat -c "%n %s %Y" images/*.tar && cat manifests/*.yaml && echo oom-restricted) | sha256sum | cut -c1-8)"
 if "${PODMAN[@]}" image exists "$IMAGE"; then echo "$IMAGE"; exit 0; fi
 BASE="$("$HERE/build-base-image.sh")"
 "$HERE/build-node-binaries.sh" >/dev/null
@@ -27,14 +30,11 @@ done
 # I/O error), so runc fails every pod sandbox ("can't get final child's PID from pipe: EOF");
 # containerd then clamps pods' OOMScoreAdj to its own, as kind does for rootless nodes
 "${PODMAN[@]}" exec "$BUILDER" sed -i 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' /etc/containerd/config.toml
-# until kindnetd is built here: a bridge network from Debian's CNI plugins, enough for a
-# one-node cluster (pods get 10.244.0.0/24, inside kind's default pod subnet)
-"${PODMAN[@]}" exec -i "$BUILDER" sh -c 'mkdir -p /etc/cni/net.d && cat > /etc/cni/net.d/10-bridge.conflist' <<'JSON'
-{"cniVersion": "0.4.0", "name": "opscheck-bridge", "plugins": [
-  {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
-  {"type": "portmap", "capabilities": {"portMappings": true}}]}
-JSON
+# kind's default CNI (kindnetd) and storage manifests, where `kind create cluster` reads them
+"${PODMAN[@]}" exec "$BUILDER" mkdir -p /kind/manifests
+for manifest in default-cni.yaml default-storage.yaml; do
+  "${PODMAN[@]}" cp "$KIND_CACHE/manifests/$manifest" "$BUILDER:/kind/manifests/$manifest"
+done
 "${PODMAN[@]}" exec "$BUILDER" sh -c "chmod 0755 /usr/bin/kubelet /usr/bin/kubeadm /usr/bin/kubectl && printf %s '$K8S_VERSION' > /kind/version"
 if [ "${#archives[@]}" -gt 0 ]; then
   "${PODMAN[@]}" exec "$BUILDER" bash -c 'nohup containerd >/dev/null 2>&1 & for i in $(seq 50); do [ -S /run/containerd/containerd.sock ] && break; sleep 0.1; done'

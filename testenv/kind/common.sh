@@ -22,3 +22,20 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 CONF
 fi
+# module_dir MODULE@VERSION: the module's source directory in Go's module cache (downloaded if missing)
+module_dir() { go mod download -json "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])'; }
+# save_image NAME BINARY_PATH [BASE]: an image holding one binary as its entrypoint, on BASE
+# (default: scratch), saved as a docker archive in $IMAGES (the caller's folder)
+save_image() {
+  local name="$1" binary="$2" base="${3:-scratch}" archive context
+  archive="$IMAGES/$(echo "$name" | tr '/:' '__').tar"
+  [ -f "$archive" ] && return 0
+  context="$(mktemp -d)"
+  cp "$binary" "$context/"
+  printf 'FROM %s\nCOPY %s /usr/local/bin/%s\nENV PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\nENTRYPOINT ["/usr/local/bin/%s"]\n' \
+    "$base" "$(basename "$binary")" "$(basename "$binary")" "$(basename "$binary")" > "$context/Containerfile"
+  "${PODMAN[@]}" build -q -t "$name" "$context" >&2
+  rm -rf "$context"
+  "${PODMAN[@]}" save --format docker-archive -o "$archive.part" "$name" && mv "$archive.part" "$archive"
+  log "saved $name"
+}

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Starts a one-node kind cluster under podman from the node image built here (build-images.sh,
-# then build-node-image.sh). No kindnetd image exists yet: the node image carries a bridge
-# CNI config instead, enough for one node.
-# Usage: testenv/kind/create-cluster.sh [name]     (delete: kind delete cluster --name NAME)
+# Starts a kind cluster under podman from the node image built here (build-images.sh, then
+# build-node-image.sh), with kind's default CNI (kindnetd) and storage (local-path-provisioner).
+# Usage: testenv/kind/create-cluster.sh [NAME [CONFIG]]   (CONFIG: a kind config file, default
+# cluster.yaml beside this script: one control-plane node and one worker)
+# A cluster of that name that exists is reused: its stopped node containers are started and
+# its kubeconfig written again. Prints the kubeconfig path. Delete: delete-cluster.sh NAME
 set -euo pipefail
 HERE="$(cd "$(dirname "$0")" && pwd)"
 . "$HERE/common.sh"
@@ -12,19 +14,28 @@ if [ ! -d /lib/modules ]; then
   echo "kind: /lib/modules is missing on this host; kind's podman provider mounts it (create it: mkdir /lib/modules)" >&2
   exit 1
 fi
-KIND="$("$HERE/build-kind.sh")"
+# nodes find the control plane by its container name: podman's CNI network backend needs the
+# dnsname plugin for that (kind creates its "kind" network with DNS only when it is there)
+if [ "$("${PODMAN[@]}" info --format '{{.Host.NetworkBackend}}')" = cni ] && [ ! -x /usr/lib/cni/dnsname ]; then
+  echo "kind: podman's CNI backend has no dnsname plugin, so nodes cannot resolve each other (apt-get install golang-github-containernetworking-plugin-dnsname)" >&2
+  exit 1
+fi
+if [ "$("${PODMAN[@]}" network inspect kind --format '{{.DNSEnabled}}' 2>/dev/null)" = false ]; then
+  echo "kind: podman network \"kind\" has no DNS (made before the dnsname plugin was installed): remove it when no kind cluster runs (podman network rm kind)" >&2
+  exit 1
+fi
+KUBECONFIG_PATH="$KIND_CACHE/kubeconfig-$NAME"
+if "$HERE/tool.sh" kind get clusters 2>/dev/null | grep -qx "$NAME"; then
+  for node in $("$HERE/tool.sh" kind get nodes --name "$NAME" 2>/dev/null); do
+    "${PODMAN[@]}" start "$node" >/dev/null
+  done
+  "$HERE/tool.sh" kind export kubeconfig --name "$NAME" --kubeconfig "$KUBECONFIG_PATH" >&2
+  echo "$KUBECONFIG_PATH"
+  exit 0
+fi
 "$HERE/build-images.sh" >/dev/null
 IMAGE="$("$HERE/build-node-image.sh")"
-CONFIG="$KIND_CACHE/cluster-config.yaml"
-cat > "$CONFIG" <<'YAML'
-kind: Cluster
-apiVersion: kind.x-k8s.io/v1alpha4
-networking:
-  disableDefaultCNI: true
-nodes:
-  - role: control-plane
-YAML
-export KIND_EXPERIMENTAL_PROVIDER=podman
-"$KIND" create cluster --name "$NAME" --image "$IMAGE" --config "$CONFIG" \
-  --kubeconfig "$KIND_CACHE/kubeconfig-$NAME"
-echo "$KIND_CACHE/kubeconfig-$NAME"
+CONFIG="${2:-$HERE/cluster.yaml}"
+"$HERE/tool.sh" kind create cluster --name "$NAME" --image "$IMAGE" --config "$CONFIG" \
+  --kubeconfig "$KUBECONFIG_PATH" >&2
+echo "$KUBECONFIG_PATH"
