@@ -131,6 +131,9 @@ class ForkServer:
         self, args: list[str], *, cwd: Path, env: dict[str, str], timeout: float
     ) -> subprocess.CompletedProcess[str]:
         proc = self._server()
+        # The preloaded plugins were imported before pytest could rewrite their asserts: its
+        # warning says so in every run. An artefact of preloading, not of the run: hidden.
+        args = ["-W", "ignore::pytest.PytestAssertRewriteWarning", *args]
         with tempfile.TemporaryDirectory(prefix="forkrun-") as tmp:
             out, err = Path(tmp) / "stdout", Path(tmp) / "stderr"
             assert proc.stdin is not None

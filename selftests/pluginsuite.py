@@ -5,9 +5,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -97,10 +99,24 @@ def run_checked(suite: pytest.Pytester, *args: str) -> pytest.RunResult:
     report_dirs = [suite.path / a.split("=", 1)[1] for a in args if a.startswith("--report-dir=")]
     reports = report_dirs[-1] if report_dirs else suite.path / "reports"
     before = set(new_run_folders(reports, set()))
-    result = suite.runpytest_subprocess(*args)
+    result = runpytest_forked(suite, *args)
     for folder in new_run_folders(reports, before):
         assert_records_agree(folder, terminal=result.stdout.str(), exit_code=result.ret)
     return result
+
+
+def runpytest_forked(suite: pytest.Pytester, *args: str) -> pytest.RunResult:
+    """`suite.runpytest_subprocess(*args)` in effect: a fresh `python -m pytest` process in
+    the suite's folder with the test's environment (pytester's HOME, ...), forked from the
+    harness's fork server instead of started cold (selftests/forkserver.py: 2 s less a run)."""
+    from selftests.harness import _FORK_SERVER
+
+    basetemp = suite.path / f"runpytest-{len(list(suite.path.glob('runpytest-*')))}"
+    started = time.monotonic()
+    proc = _FORK_SERVER.run([f"--basetemp={basetemp}", *args], cwd=suite.path, env=dict(os.environ), timeout=600)
+    return pytest.RunResult(
+        proc.returncode, proc.stdout.splitlines(), proc.stderr.splitlines(), time.monotonic() - started
+    )
 
 
 def only_run_folder(suite: pytest.Pytester) -> Path:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from selftests.pluginsuite import runpytest_forked
+
 pytest_plugins = ["pytester"]
 
 BINARY = bytes(range(256)) * 4  # NUL bytes, invalid UTF-8
@@ -134,7 +136,7 @@ def test_bad_input_is_one_line_exit_4_and_no_traceback(suite: pytest.Pytester, c
         "-p",
         "no:cacheprovider",
     ]
-    result = suite.runpytest_subprocess(*args)
+    result = runpytest_forked(suite, *args)
     out, err = result.stdout.str(), result.stderr.str()
     assert "Traceback" not in out + err, out + err
     lines = [line for line in err.splitlines() if line.strip()]
