@@ -78,6 +78,9 @@ for line in sys.stdin:
             sys.stdin.close()
             sys.argv = ["pytest", *req["args"]]
             sys.path[0] = req["cwd"]
+            # PYTHONPATH as a fresh interpreter reads it: after the script's folder.
+            extra = [p for p in req["env"].get("PYTHONPATH", "").split(os.pathsep) if p]
+            sys.path[1:1] = [p for p in extra if p not in sys.path]
             import pytest
             code = pytest.main(req["args"])
             sys.stdout.flush()

@@ -386,7 +386,7 @@ PLATFORM_FAULTS = {
             lambda: platform.set_pod_cpu_usage(NS, "app=vault", "1m"),
             lambda: platform.set_pod_cpu_usage(NS, "app=vault", None),
         ),
-        r"1 workloads over-provisioned: qsign/vault \(CPU requests 500m, uses [12]m \(0\.[2-4]% < 10%\)\)",
+        r"1 workloads over-provisioned: qsign/vault \(CPU requests 500m, uses [1-3]m \(0\.[2-6]% < 10%\)\)",
     ),
     "a workload with one replica": (
         "quarterly.spof",
