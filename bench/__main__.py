@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from bench import cluster, populate, report
+from bench import cluster, populate, report, verify
 from bench.measure import (
     audit_offset,
     audit_requests,
@@ -33,6 +33,7 @@ from bench.measure import (
     request_summary,
     run_measured,
 )
+from opscheck.profile import load_profile
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -114,9 +115,13 @@ def measure_size(pods: int, home: Path, kubectl: str) -> dict:
         log(f"{pods} pods, opscheck -n {workers}: {row[f'n{workers}']}")
         if m.returncode not in (0, 1):
             log(m.output[-3000:])
-    seconds, pages, objects = floor(row["kinds"])
+    raw: dict[str, list[dict]] = {}
+    seconds, pages, objects = floor(row["kinds"], keep=raw)
     row["floor"] = {"wall_s": round(seconds, 2), "lists": len(row["kinds"]), "pages": pages, "objects": objects}
     log(f"{pods} pods, floor: {row['floor']}")
+    row["correct"] = check_counts(profile, raw, home / "reports", pods)
+    del raw
+    log(f"{pods} pods, counts against the raw LISTs: {row['correct']}")
     row["kubectl"] = run_kubectl(kubectl)
     log(f"{pods} pods, kubectl lines: {row['kubectl']['wall_s']} s")
     env = {
@@ -133,6 +138,18 @@ def measure_size(pods: int, home: Path, kubectl: str) -> dict:
     row["baseline"] = {"wall_s": round(m.wall_s, 2), "peak_mb": round(m.peak_mb), "exit": m.returncode}
     log(f"{pods} pods, typed-client baseline: {row['baseline']}")
     return row
+
+
+def check_counts(profile_path: Path, raw_by_path: dict[str, list[dict]], reports: Path, pods: int) -> dict:
+    """Each run's reported counts (its results.json) against the floor's raw LISTs."""
+    raw = verify.by_kind(raw_by_path)
+    profile = load_profile(profile_path)
+    out = {}
+    for workers in (0, 2):
+        results = sorted((reports / f"{pods}-n{workers}").rglob("results.json"))[-1]
+        compared, wrong = verify.verify(results, [raw], profile, cluster.NAME)
+        out[f"n{workers}"] = {"compared": compared, "mismatches": wrong}
+    return out
 
 
 def kubectl_lines() -> list[tuple[str, str]]:

@@ -16,11 +16,21 @@ COLUMNS = (
     "opscheck / (start-up + floor)",
     "kubectl / opscheck",
     "baseline / opscheck",
+    "counts correct -n0 / -n2",
 )
 
 
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "-"
+
+
+def _correct(row: dict, run: str) -> str:
+    """ "yes (19)": every one of the 19 counts compared (bench/verify.py) agrees."""
+    result = (row.get("correct") or {}).get(run)
+    if result is None:
+        return "-"
+    wrong = len(result["mismatches"])
+    return f"yes ({result['compared']})" if not wrong else f"NO ({wrong} of {result['compared']})"
 
 
 def table(rows: list[dict]) -> str:
@@ -43,6 +53,7 @@ def table(rows: list[dict]) -> str:
             _ratio(n0["wall_s"], startup + fl["wall_s"]),
             _ratio(r["kubectl"]["wall_s"], best),
             _ratio(r["baseline"]["wall_s"], best),
+            " / ".join(_correct(r, f"n{w}") for w in (0, 2)),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -66,6 +77,12 @@ def write_markdown(path: Path, table_text: str, rows: list[dict], info: dict[str
             f"-n2 peak in {r['n2']['peak_process']}; requests -n0 {r['n0']['requests_by_verb']}; "
             f"floor {r['floor']['lists']} LISTs, {r['floor']['pages']} pages, {r['floor']['objects']:,} objects"
         )
+    wrong = [
+        (r["pods"], run, m) for r in rows for run, res in (r.get("correct") or {}).items() for m in res["mismatches"]
+    ]
+    if wrong:
+        out += ["", "Counts that differ from the raw LISTs (bench/verify.py):", ""]
+        out += [f"- {pods:,} pods, {run}: {m}" for pods, run, m in wrong]
     if rows:
         out += ["", "Collections the daily run lists (from the audit log):", ""]
         out += [f"- `{p}`" for p in rows[-1]["kinds"]]
