@@ -39,9 +39,17 @@ CACHED_NOTE = "cached error from the first attempt in this run"
 
 
 class RunCache:
-    def __init__(self, directory: str | os.PathLike[str], lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], lock_timeout: float = LOCK_TIMEOUT_SECONDS, *, shared: bool = True
+    ) -> None:
         self.directory = Path(directory)
         self.lock_timeout = lock_timeout
+        # shared=False: no other process reads this run's values (no xdist workers), so they
+        # stay in memory only: encoding a big cluster's LIST to a file nobody reads costs
+        # seconds and a copy of it as one string.
+        self.shared = shared
+        # Failed fetches of an unshared cache (a shared one keeps them in its files).
+        self._errors: dict[str, str] = {}
         self._outages: dict[str, str] = {}
         # Values this process has read, parsed once: a LIST of a big cluster is tens of MB of
         # JSON that every check would otherwise parse again. Callers must not mutate them.
@@ -71,6 +79,11 @@ class RunCache:
             # on a big cluster's LIST)
             f.write(json.dumps(entry, separators=(",", ":")))
         os.replace(tmp, path)
+
+    def _stored(self, key: str, data_path: Path) -> bool:
+        if self.shared:
+            return data_path.exists()
+        return key in self._values or key in self._errors
 
     # -- outages -------------------------------------------------------------------------
     def known_outage(self, dependency: str) -> str | None:
@@ -108,10 +121,10 @@ class RunCache:
             return self._values[key]
         data_path, lock_path = self._paths(key)
         fetched_here = False
-        if not data_path.exists():
+        if not self._stored(key, data_path):
             try:
                 with FileLock(str(lock_path), timeout=self.lock_timeout):
-                    if not data_path.exists():
+                    if not self._stored(key, data_path):
                         fetched_here = True
                         try:
                             entry = {"value": fetch()}
@@ -119,7 +132,10 @@ class RunCache:
                             entry = {"error": str(exc)}
                             if ahead:
                                 self._failed_ahead.add(key)
-                        self._write(data_path, entry)
+                        if self.shared:
+                            self._write(data_path, entry)
+                        elif "error" in entry:
+                            self._errors[key] = entry["error"]
                         if "value" in entry:  # no need to read back what was just fetched
                             self._values[key] = entry["value"]
                             return entry["value"]
@@ -128,8 +144,13 @@ class RunCache:
                     f"run cache: {key} still being fetched by another check after {self.lock_timeout:g} s "
                     f"(lock {lock_path.name} not released)"
                 ) from None
-        with open(data_path) as f:
-            entry = json.load(f)
+        if key in self._values:  # an unshared value another thread fetched meanwhile
+            return self._values[key]
+        if self.shared:
+            with open(data_path) as f:
+                entry = json.load(f)
+        else:
+            entry = {"error": self._errors[key]}
         if "error" in entry:
             message = entry["error"]
             if not ahead and key in self._failed_ahead:

@@ -109,8 +109,9 @@ def test_expand_path_defaults(monkeypatch):
     assert str(expand_path("${OPSCHECK_X:-/opt/a}/b")) == "/srv/b"
 
 
-def test_run_cache_caches_errors(tmp_path):
-    cache = RunCache(tmp_path)
+@pytest.mark.parametrize("shared", [True, False])
+def test_run_cache_caches_errors(tmp_path, shared):
+    cache = RunCache(tmp_path, shared=shared)
     calls = []
 
     def down():
@@ -123,8 +124,9 @@ def test_run_cache_caches_errors(tmp_path):
     assert calls == [1]
 
 
-def test_run_cache_hands_a_read_ahead_error_to_the_first_asker_as_its_own(tmp_path):
-    cache = RunCache(tmp_path)
+@pytest.mark.parametrize("shared", [True, False])
+def test_run_cache_hands_a_read_ahead_error_to_the_first_asker_as_its_own(tmp_path, shared):
+    cache = RunCache(tmp_path, shared=shared)
 
     def down():
         raise DependencyError("cluster x unreachable: connection refused")
@@ -143,6 +145,14 @@ def test_run_cache_parses_a_value_once_per_process(tmp_path):
     reader = RunCache(tmp_path)
     first = reader.get("x/list/pods", lambda: pytest.fail("fetched twice"))
     assert first == fetched and reader.get("x/list/pods", lambda: []) is first
+
+
+def test_an_unshared_run_cache_fetches_once_and_writes_no_value_file(tmp_path):
+    """-n 0: no worker reads the cache's files, so a value is not encoded into one."""
+    cache = RunCache(tmp_path, shared=False)
+    first = cache.get("x/list/pods", lambda: [{"metadata": {"name": "p"}}])
+    assert cache.get("x/list/pods", lambda: pytest.fail("fetched twice")) is first
+    assert not list(tmp_path.glob("*.json"))
 
 
 def _job(name, uid, created, outcome, finished=None):
