@@ -97,3 +97,16 @@ def test_pod_templates_are_slimmed_too() -> None:
     assert "volumeMounts" not in template["spec"]["containers"][0]
     assert "tolerations" not in template["spec"]
     assert template["metadata"]["labels"]["app"] == "api"
+
+
+def test_a_pages_continue_token_is_read_from_its_head() -> None:
+    """The next page is requested before this one is decoded: its token comes from the head
+    the API server writes (kind, apiVersion, metadata, then items); any other shape is
+    decoded first."""
+    page = b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"63130","continue":"eyJ2Ijo_-+/="'
+    page += b',"remainingItemCount":9500},"items":[{"metadata":{"name":"p","continue":"not-this"}}]}'
+    assert kube.continue_token(page) == (True, "eyJ2Ijo_-+/=")
+    last = b'{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},"items":[]}'
+    assert kube.continue_token(last) == (True, None)
+    reordered = b'{"items":[],"kind":"PodList","apiVersion":"v1","metadata":{"continue":"abc"}}'
+    assert kube.continue_token(reordered) == (False, None)
