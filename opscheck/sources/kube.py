@@ -216,6 +216,43 @@ def project(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
+# Parts of a pod that many pods repeat (their workload's labels, containers with probes and
+# limits, security context; the same conditions and container states): one instance per
+# LIST instead of one per pod, keyed by their encoding. At 10k pods this keeps ~4 KB a pod
+# in memory instead of ~15 KB, for ~0.1 ms a pod. Callers never mutate listed objects (the
+# run cache hands the same ones to every check).
+SHARED_POD_METADATA = ("labels", "annotations", "ownerReferences")
+SHARED_POD_SPEC = ("securityContext",)
+SHARED_CONTAINER_STATUS = ("state", "lastState")
+
+
+def _same(value: Any, memo: dict[bytes, Any]) -> Any:
+    return memo.setdefault(orjson.dumps(value), value) if value else value
+
+
+def share(kind: str, obj: dict[str, Any], memo: dict[bytes, Any]) -> dict[str, Any]:
+    """`obj` (projected) with the parts it has in common with earlier objects of the same
+    LIST (`memo`) replaced by the earlier instances."""
+    if kind != "pods":
+        return obj
+    for parent, names in ((obj.get("metadata"), SHARED_POD_METADATA), (obj.get("spec"), SHARED_POD_SPEC)):
+        for name in names:
+            if parent and name in parent:
+                parent[name] = _same(parent[name], memo)
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    for key in ("containers", "initContainers"):
+        if key in spec:
+            spec[key] = [_same(c, memo) for c in spec[key]]
+    if "conditions" in status:
+        status["conditions"] = _same(status["conditions"], memo)
+    for key in ("containerStatuses", "initContainerStatuses"):
+        for container in status.get(key) or []:
+            for name in SHARED_CONTAINER_STATUS:
+                if name in container:
+                    container[name] = _same(container[name], memo)
+    return obj
+
+
 # The head of a LIST's body as the API server writes it (Go's field order: kind, apiVersion,
 # the list's metadata, then items), and the continue token in that metadata.
 _LIST_HEAD = re.compile(rb'\{"kind":"[^"]*","apiVersion":"[^"]*","metadata":\{([^{}]*)\},"items":')
@@ -407,6 +444,7 @@ class KubeCluster:
             return [("limit", PAGE_SIZE)] + ([("continue", token)] if token else [])
 
         body = self._fetch(path, page_query(None))
+        memo: dict[bytes, Any] = {}
         while body is not None:
             known, token = continue_token(body)
             ahead = _PAGES.submit(self._fetch, path, page_query(token)) if known and token else None
@@ -416,7 +454,7 @@ class KubeCluster:
             if known and decoded != token:
                 raise DependencyError(f"cluster {self.name}: {path}: page head and body disagree on the continue token")
             for obj in page.pop("items", None) or []:
-                yield project(kind, obj)
+                yield share(kind, project(kind, obj), memo)
             if ahead is not None:
                 body = ahead.result()
             else:
