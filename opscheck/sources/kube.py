@@ -253,6 +253,12 @@ def share(kind: str, obj: dict[str, Any], memo: dict[bytes, Any]) -> dict[str, A
     return obj
 
 
+def _sharing(kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """`share` for the objects of one LIST read back from the run cache's file."""
+    memo: dict[bytes, Any] = {}
+    return lambda obj: share(kind, obj, memo)
+
+
 # The head of a LIST's body as the API server writes it (Go's field order: kind, apiVersion,
 # the list's metadata, then items), and the continue token in that metadata.
 _LIST_HEAD = re.compile(rb'\{"kind":"[^"]*","apiVersion":"[^"]*","metadata":\{([^{}]*)\},"items":')
@@ -417,7 +423,9 @@ class KubeCluster:
             raise ValueError(f"{kind} are read per namespace: use in_namespaces({kind!r}, namespaces)")
         path = KINDS[kind]
         self._read_ahead(f"list/{kind}", lambda peer: peer.list(kind))
-        return self.cache.get(f"{self.name}/list/{kind}", lambda: list(self._list_all(kind, path)), self.ahead)
+        return self.cache.get(
+            f"{self.name}/list/{kind}", lambda: list(self._list_all(kind, path)), self.ahead, _sharing(kind)
+        )
 
     def served(self, kind: str) -> bool:
         """Whether the API server serves `kind` (a custom resource's CRD is installed): one
@@ -473,7 +481,9 @@ class KubeCluster:
             return []
         prefix, plural = KINDS[kind].rsplit("/", 1)
         path = f"{prefix}/namespaces/{namespace}/{plural}"
-        return self.cache.get(f"{self.name}/list/{kind}/{namespace}", lambda: list(self._list_all(kind, path)))
+        return self.cache.get(
+            f"{self.name}/list/{kind}/{namespace}", lambda: list(self._list_all(kind, path)), revive=_sharing(kind)
+        )
 
     def workloads(
         self, namespaces: list[str], kinds: tuple[str, ...] = ("Deployment", "StatefulSet")

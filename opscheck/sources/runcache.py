@@ -75,8 +75,15 @@ class RunCache:
     def _write(self, path: Path, entry: dict[str, Any]) -> None:
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
         with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
-            # orjson: a big cluster's LIST is tens of MB, encoded here and decoded by every worker
-            f.write(orjson.dumps(entry))
+            # A list (a big cluster's LIST: tens of MB) is written one item a line after a
+            # header, so neither writing nor reading it holds the whole encoding at once.
+            value = entry.get("value")
+            if isinstance(value, list):
+                f.write(orjson.dumps({"items": len(value)}) + b"\n")
+                for item in value:
+                    f.write(orjson.dumps(item) + b"\n")
+            else:
+                f.write(orjson.dumps(entry) + b"\n")
         os.replace(tmp, path)
 
     def _stored(self, key: str, data_path: Path) -> bool:
@@ -93,7 +100,7 @@ class RunCache:
             path = self._outage_path(dependency)
             try:
                 with open(path, "rb") as f:
-                    message = orjson.loads(f.read())["error"]
+                    message = orjson.loads(f.readline())["error"]
             except (OSError, ValueError, KeyError):
                 return None
             self._outages[dependency] = message
@@ -109,12 +116,26 @@ class RunCache:
         except OSError:
             pass  # the run directory is gone (run ending): this process still remembers
 
-    def get(self, key: str, fetch: Callable[[], Any], ahead: bool = False) -> Any:
+    @staticmethod
+    def _read(path: Path, revive: Callable[[Any], Any] | None) -> dict[str, Any]:
+        with open(path, "rb") as f:
+            header = orjson.loads(f.readline())
+            if "items" not in header:
+                return header
+            items = [orjson.loads(line) for line in f] if revive is None else [revive(orjson.loads(line)) for line in f]
+        if len(items) != header["items"]:
+            raise DependencyError(f"run cache: {path.name} holds {len(items)} of its {header['items']} items")
+        return {"value": items}
+
+    def get(
+        self, key: str, fetch: Callable[[], Any], ahead: bool = False, revive: Callable[[Any], Any] | None = None
+    ) -> Any:
         """The cached value of `key`, fetching it once per run.
 
         An OpscheckError raised by `fetch` is cached and re-raised as DependencyError
         for every later caller, saying it is the cached error. `ahead`: a read started
-        before any check asked for it (see kube.KubeCluster.peers).
+        before any check asked for it (see kube.KubeCluster.peers). `revive`: applied to each
+        item of a list value read from another process's file, as it is read.
         """
         if key in self._values:
             return self._values[key]
@@ -146,8 +167,7 @@ class RunCache:
         if key in self._values:  # an unshared value another thread fetched meanwhile
             return self._values[key]
         if self.shared:
-            with open(data_path, "rb") as f:
-                entry = orjson.loads(f.read())
+            entry = self._read(data_path, revive)
         else:
             entry = {"error": self._errors[key]}
         if "error" in entry:

@@ -147,6 +147,17 @@ def test_run_cache_parses_a_value_once_per_process(tmp_path):
     assert first == fetched and reader.get("x/list/pods", lambda: []) is first
 
 
+def test_a_list_crosses_processes_one_item_a_line_and_is_revived_as_read(tmp_path):
+    """A worker reads another's LIST item by item (no whole-file string), `revive` on each."""
+    pods = [{"metadata": {"name": f"p{i}"}} for i in range(3)]
+    RunCache(tmp_path).get("x/list/pods", lambda: pods)
+    (written,) = tmp_path.glob("*.json")
+    assert len(written.read_bytes().splitlines()) == 1 + len(pods)
+    seen = []
+    back = RunCache(tmp_path).get("x/list/pods", lambda: pytest.fail("fetched twice"), revive=seen.append)
+    assert back == [None] * 3 and seen == pods
+
+
 def test_an_unshared_run_cache_fetches_once_and_writes_no_value_file(tmp_path):
     """-n 0: no worker reads the cache's files, so a value is not encoded into one."""
     cache = RunCache(tmp_path, shared=False)
