@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from bench import cluster, populate, report
+from bench import cluster, populate, report, verify
 from bench.measure import (
     audit_offset,
     audit_requests,
@@ -33,6 +33,7 @@ from bench.measure import (
     request_summary,
     run_measured,
 )
+from opscheck.profile import load_profile
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO / "bench"
@@ -89,13 +90,16 @@ def outcomes(report_dir: Path) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
 
 
-def measure_size(pods: int, home: Path, kubectl: str) -> dict:
+def measure_size(pods: int, home: Path, kubectl: str, baseline: bool = True) -> dict:
     row: dict = {"pods": pods}
     profile, namespaces = write_profile(home, pods)
+    live: dict[int, list[dict]] = {}  # workers -> what changes by itself, before and after the run
     for workers in (0, 2):
         report_dir = home / "reports" / f"{pods}-n{workers}"
+        live[workers] = [verify.raw_lists(cluster.TARGET, verify.LIVE_KINDS)]
         offset = audit_offset()
         m = run_measured(opscheck_cmd(profile, workers, report_dir), cwd=REPO)
+        live[workers].append(verify.raw_lists(cluster.TARGET, verify.LIVE_KINDS))
         time.sleep(1)  # the audit log's writer is buffered
         events = audit_requests(offset, READER_USER)
         row[f"n{workers}"] = {
@@ -114,11 +118,22 @@ def measure_size(pods: int, home: Path, kubectl: str) -> dict:
         log(f"{pods} pods, opscheck -n {workers}: {row[f'n{workers}']}")
         if m.returncode not in (0, 1):
             log(m.output[-3000:])
-    seconds, pages, objects = floor(row["kinds"])
+    raw: dict[str, list[dict]] = {}
+    seconds, pages, objects = floor(row["kinds"], keep=raw)
     row["floor"] = {"wall_s": round(seconds, 2), "lists": len(row["kinds"]), "pages": pages, "objects": objects}
     log(f"{pods} pods, floor: {row['floor']}")
+    row["correct"] = check_counts(profile, raw, live, home / "reports", pods)
+    del raw, live
+    log(f"{pods} pods, counts against the raw LISTs: {row['correct']}")
     row["kubectl"] = run_kubectl(kubectl)
     log(f"{pods} pods, kubectl lines: {row['kubectl']['wall_s']} s")
+    row["baseline"] = run_baseline(namespaces) if baseline else None
+    log(f"{pods} pods, typed-client baseline: {row['baseline']}")
+    return row
+
+
+def run_baseline(namespaces: list[str]) -> dict:
+    """The plain typed-client pytest suite (bench/baseline/) on the same cluster."""
     env = {
         **os.environ,
         "BENCH_KUBECONFIG": str(cluster.TARGET.kubeconfig()),
@@ -130,9 +145,23 @@ def measure_size(pods: int, home: Path, kubectl: str) -> dict:
         cwd=baseline,
         env=env,
     )
-    row["baseline"] = {"wall_s": round(m.wall_s, 2), "peak_mb": round(m.peak_mb), "exit": m.returncode}
-    log(f"{pods} pods, typed-client baseline: {row['baseline']}")
-    return row
+    return {"wall_s": round(m.wall_s, 2), "peak_mb": round(m.peak_mb), "exit": m.returncode}
+
+
+def check_counts(
+    profile_path: Path, raw_by_path: dict[str, list[dict]], live: dict[int, list[dict]], reports: Path, pods: int
+) -> dict:
+    """Each run's reported counts (its results.json) against the floor's raw LISTs, with what
+    changes by itself (`live`) as listed right before and after that run."""
+    raw = verify.by_kind(raw_by_path)
+    profile = load_profile(profile_path)
+    out = {}
+    for workers in (0, 2):
+        results = sorted((reports / f"{pods}-n{workers}").rglob("results.json"))[-1]
+        snapshots = [raw | around for around in live[workers]]
+        compared, wrong = verify.verify(results, snapshots, profile, cluster.NAME)
+        out[f"n{workers}"] = {"compared": compared, "mismatches": wrong}
+    return out
 
 
 def kubectl_lines() -> list[tuple[str, str]]:
@@ -176,6 +205,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("action", nargs="?", default="run", choices=["run", "down", "report"])
     parser.add_argument("--sizes", default="0 2000 10000 30000 50000")
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the typed-client baseline (minutes at 10k pods)"
+    )
     parser.add_argument("--profile-at", type=int, default=10000, help="pods at which to cProfile the run (0: never)")
     args = parser.parse_args()
     home = cluster.use_bench_home()
@@ -203,7 +235,7 @@ def main() -> int:
             log(f"populating to {pods} pods")
             populate_s[pods] = round(populate.populate(pods, log), 1)
             time.sleep(25)  # metrics-server scrapes the new nodes and pods (every 10 s)
-            rows.append(measure_size(pods, home, kubectl))
+            rows.append(measure_size(pods, home, kubectl, baseline=not args.no_baseline))
             rows[-1]["populate_s"] = populate_s[pods]
             # kept as it goes: an interrupted run still leaves its numbers
             (home / "rows.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=1))

@@ -17,6 +17,7 @@ import psutil
 
 from bench.cluster import TARGET
 from bench.populate import session
+from testenv.cluster import KwokTarget
 
 PAGE_SIZE = 500  # the same as opscheck/sources/kube.py PAGE_SIZE
 POLL_SECONDS = 0.05
@@ -137,11 +138,14 @@ def request_summary(events: list[dict]) -> str:
 # ------------------------------------------------------------------------------ floor
 
 
-def floor(paths: list[str]) -> tuple[float, int, int]:
+def floor(
+    paths: list[str], keep: dict[str, list[dict]] | None = None, target: KwokTarget = TARGET
+) -> tuple[float, int, int]:
     """One paginated LIST (limit PAGE_SIZE) of every path, each page parsed with json:
-    (seconds, pages, objects)."""
-    http = session()
-    base = TARGET.server_url()
+    (seconds, pages, objects). `keep`: filled with every path's raw items (bench/verify.py
+    counts over them)."""
+    http = session(target)
+    base = target.server_url()
     pages = objects = 0
     started = time.monotonic()
     for path in paths:
@@ -155,6 +159,8 @@ def floor(paths: list[str]) -> tuple[float, int, int]:
             page = json.loads(r.content)
             pages += 1
             objects += len(page.get("items") or [])
+            if keep is not None:
+                keep.setdefault(path, []).extend(page.get("items") or [])
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 break

@@ -27,6 +27,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from bench.cluster import BASE_NAMESPACE, TARGET
+from testenv.cluster import KwokTarget
 
 PODS_PER_NAMESPACE = 100
 DEPLOYMENTS_PER_NAMESPACE = 4
@@ -39,9 +40,9 @@ THREADS = 24
 RESTART_LABEL = ("opscheck.testenv/fault", "oomkilled")
 
 
-def session() -> requests.Session:
-    """A raw HTTP session to the bench cluster with the admin identity."""
-    pki = TARGET.cluster_dir() / "pki"
+def session(target: KwokTarget = TARGET) -> requests.Session:
+    """A raw HTTP session to a kwok cluster (the bench's by default) with the admin identity."""
+    pki = target.cluster_dir() / "pki"
     s = requests.Session()
     # else REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE would override `verify` on every request
     s.trust_env = False

@@ -16,11 +16,21 @@ COLUMNS = (
     "opscheck / (start-up + floor)",
     "kubectl / opscheck",
     "baseline / opscheck",
+    "counts correct -n0 / -n2",
 )
 
 
 def _ratio(a: float, b: float) -> str:
     return f"{a / b:.2f}" if b else "-"
+
+
+def _correct(row: dict, run: str) -> str:
+    """ "yes (19)": every one of the 19 counts compared (bench/verify.py) agrees."""
+    result = (row.get("correct") or {}).get(run)
+    if result is None:
+        return "-"
+    wrong = len(result["mismatches"])
+    return f"yes ({result['compared']})" if not wrong else f"NO ({wrong} of {result['compared']})"
 
 
 def table(rows: list[dict]) -> str:
@@ -29,7 +39,7 @@ def table(rows: list[dict]) -> str:
     startup = rows[0]["n0"]["wall_s"] if rows else 0.0
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
-        n0, n2, fl = r["n0"], r["n2"], r["floor"]
+        n0, n2, fl, base = r["n0"], r["n2"], r["floor"], r["baseline"]
         best = min(n0["wall_s"], n2["wall_s"])
         cells = [
             f"{r['pods']:,}",
@@ -39,10 +49,11 @@ def table(rows: list[dict]) -> str:
             f"{n2['wall_s']:.1f} / {n2['peak_mb']}",
             f"{n0['requests']} / {n2['requests']}",
             f"{r['kubectl']['wall_s']:.1f}",
-            f"{r['baseline']['wall_s']:.1f} / {r['baseline']['peak_mb']}",
+            f"{base['wall_s']:.1f} / {base['peak_mb']}" if base else "not run",
             _ratio(n0["wall_s"], startup + fl["wall_s"]),
             _ratio(r["kubectl"]["wall_s"], best),
-            _ratio(r["baseline"]["wall_s"], best),
+            _ratio(base["wall_s"], best) if base else "-",
+            " / ".join(_correct(r, f"n{w}") for w in (0, 2)),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -66,6 +77,12 @@ def write_markdown(path: Path, table_text: str, rows: list[dict], info: dict[str
             f"-n2 peak in {r['n2']['peak_process']}; requests -n0 {r['n0']['requests_by_verb']}; "
             f"floor {r['floor']['lists']} LISTs, {r['floor']['pages']} pages, {r['floor']['objects']:,} objects"
         )
+    wrong = [
+        (r["pods"], run, m) for r in rows for run, res in (r.get("correct") or {}).items() for m in res["mismatches"]
+    ]
+    if wrong:
+        out += ["", "Counts that differ from the raw LISTs (bench/verify.py):", ""]
+        out += [f"- {pods:,} pods, {run}: {m}" for pods, run, m in wrong]
     if rows:
         out += ["", "Collections the daily run lists (from the audit log):", ""]
         out += [f"- `{p}`" for p in rows[-1]["kinds"]]
@@ -86,19 +103,21 @@ def plot(rows: list[dict], path: Path) -> None:
         "opscheck -n 0": [r["n0"]["wall_s"] for r in rows],
         "opscheck -n 2": [r["n2"]["wall_s"] for r in rows],
         "seeds' kubectl lines": [r["kubectl"]["wall_s"] for r in rows],
-        "typed-client pytest": [r["baseline"]["wall_s"] for r in rows],
+        "typed-client pytest": [r["baseline"]["wall_s"] if r["baseline"] else None for r in rows],
     }
     for label, values in series.items():
-        left.plot(pods, values, marker="o", label=label)
+        if None not in values:  # a part not run (--no-baseline) is left out
+            left.plot(pods, values, marker="o", label=label)
     left.set(xlabel="pods", ylabel="wall time (s)", title="daily checklist: time")
     left.legend()
     memory = {
         "opscheck -n 0": [r["n0"]["peak_mb"] for r in rows],
         "opscheck -n 2": [r["n2"]["peak_mb"] for r in rows],
-        "typed-client pytest": [r["baseline"]["peak_mb"] for r in rows],
+        "typed-client pytest": [r["baseline"]["peak_mb"] if r["baseline"] else None for r in rows],
     }
     for label, values in memory.items():
-        right.plot(pods, values, marker="o", label=label)
+        if None not in values:
+            right.plot(pods, values, marker="o", label=label)
     right.axhline(300, color="grey", linestyle="--", label="target: 300 MB")
     right.set(xlabel="pods", ylabel="peak RSS of one process (MB)", title="daily checklist: memory")
     right.legend()

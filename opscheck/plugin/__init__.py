@@ -448,8 +448,9 @@ def profile(request: pytest.FixtureRequest, run_profile: Profile) -> Profile:
 
 @pytest.fixture(scope="session")
 def run_cache(request: pytest.FixtureRequest) -> RunCache:
-    """The per-run cache shared by every check and xdist worker."""
-    return RunCache(request.config.stash[CACHE_DIR_KEY])
+    """The per-run cache shared by every check and xdist worker (kept in memory only when
+    there are no workers)."""
+    return RunCache(request.config.stash[CACHE_DIR_KEY], shared=is_worker(request.config))
 
 
 @pytest.fixture

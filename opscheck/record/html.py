@@ -21,6 +21,11 @@ from opscheck.record.trace import TraceRow
 from opscheck.record.waivers import Waiver
 from opscheck.runbook import known_items
 
+# Evidence rows a page shows per check: a big cluster's table (a row per container of 10k
+# pods) would make the page tens of MB and take seconds to render, twice (checklist and
+# inline). The page says how many more there are; results.json keeps every row.
+ROWS_SHOWN = 200
+
 
 @cache
 def _template(name: str) -> Template:
@@ -30,6 +35,7 @@ def _template(name: str) -> Template:
         trim_blocks=True,
         keep_trailing_newline=False,
     )
+    env.globals["rows_shown"] = ROWS_SHOWN
     return env.get_template(name)
 
 

@@ -21,7 +21,6 @@ here: callers project objects before caching (see kube.project_secret).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import threading
@@ -29,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
 from filelock import FileLock, Timeout
 
 from opscheck.errors import DependencyError, OpscheckError
@@ -39,9 +39,17 @@ CACHED_NOTE = "cached error from the first attempt in this run"
 
 
 class RunCache:
-    def __init__(self, directory: str | os.PathLike[str], lock_timeout: float = LOCK_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self, directory: str | os.PathLike[str], lock_timeout: float = LOCK_TIMEOUT_SECONDS, *, shared: bool = True
+    ) -> None:
         self.directory = Path(directory)
         self.lock_timeout = lock_timeout
+        # shared=False: no other process reads this run's values (no xdist workers), so they
+        # stay in memory only: encoding a big cluster's LIST to a file nobody reads costs
+        # seconds and a copy of it as one string.
+        self.shared = shared
+        # Failed fetches of an unshared cache (a shared one keeps them in its files).
+        self._errors: dict[str, str] = {}
         self._outages: dict[str, str] = {}
         # Values this process has read, parsed once: a LIST of a big cluster is tens of MB of
         # JSON that every check would otherwise parse again. Callers must not mutate them.
@@ -66,11 +74,22 @@ class RunCache:
 
     def _write(self, path: Path, entry: dict[str, Any]) -> None:
         tmp = path.with_name(f"{path.name}.tmp{os.getpid()}-{threading.get_ident()}")
-        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-            # dumps, not dump: only a one-shot encode uses the C encoder (dump is ~6x slower
-            # on a big cluster's LIST)
-            f.write(json.dumps(entry, separators=(",", ":")))
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as f:
+            # A list (a big cluster's LIST: tens of MB) is written one item a line after a
+            # header, so neither writing nor reading it holds the whole encoding at once.
+            value = entry.get("value")
+            if isinstance(value, list):
+                f.write(orjson.dumps({"items": len(value)}) + b"\n")
+                for item in value:
+                    f.write(orjson.dumps(item) + b"\n")
+            else:
+                f.write(orjson.dumps(entry) + b"\n")
         os.replace(tmp, path)
+
+    def _stored(self, key: str, data_path: Path) -> bool:
+        if self.shared:
+            return data_path.exists()
+        return key in self._values or key in self._errors
 
     # -- outages -------------------------------------------------------------------------
     def known_outage(self, dependency: str) -> str | None:
@@ -80,8 +99,8 @@ class RunCache:
         if message is None:
             path = self._outage_path(dependency)
             try:
-                with open(path) as f:
-                    message = json.load(f)["error"]
+                with open(path, "rb") as f:
+                    message = orjson.loads(f.readline())["error"]
             except (OSError, ValueError, KeyError):
                 return None
             self._outages[dependency] = message
@@ -97,21 +116,35 @@ class RunCache:
         except OSError:
             pass  # the run directory is gone (run ending): this process still remembers
 
-    def get(self, key: str, fetch: Callable[[], Any], ahead: bool = False) -> Any:
+    @staticmethod
+    def _read(path: Path, revive: Callable[[Any], Any] | None) -> dict[str, Any]:
+        with open(path, "rb") as f:
+            header = orjson.loads(f.readline())
+            if "items" not in header:
+                return header
+            items = [orjson.loads(line) for line in f] if revive is None else [revive(orjson.loads(line)) for line in f]
+        if len(items) != header["items"]:
+            raise DependencyError(f"run cache: {path.name} holds {len(items)} of its {header['items']} items")
+        return {"value": items}
+
+    def get(
+        self, key: str, fetch: Callable[[], Any], ahead: bool = False, revive: Callable[[Any], Any] | None = None
+    ) -> Any:
         """The cached value of `key`, fetching it once per run.
 
         An OpscheckError raised by `fetch` is cached and re-raised as DependencyError
         for every later caller, saying it is the cached error. `ahead`: a read started
-        before any check asked for it (see kube.KubeCluster.peers).
+        before any check asked for it (see kube.KubeCluster.peers). `revive`: applied to each
+        item of a list value read from another process's file, as it is read.
         """
         if key in self._values:
             return self._values[key]
         data_path, lock_path = self._paths(key)
         fetched_here = False
-        if not data_path.exists():
+        if not self._stored(key, data_path):
             try:
                 with FileLock(str(lock_path), timeout=self.lock_timeout):
-                    if not data_path.exists():
+                    if not self._stored(key, data_path):
                         fetched_here = True
                         try:
                             entry = {"value": fetch()}
@@ -119,7 +152,10 @@ class RunCache:
                             entry = {"error": str(exc)}
                             if ahead:
                                 self._failed_ahead.add(key)
-                        self._write(data_path, entry)
+                        if self.shared:
+                            self._write(data_path, entry)
+                        elif "error" in entry:
+                            self._errors[key] = entry["error"]
                         if "value" in entry:  # no need to read back what was just fetched
                             self._values[key] = entry["value"]
                             return entry["value"]
@@ -128,8 +164,12 @@ class RunCache:
                     f"run cache: {key} still being fetched by another check after {self.lock_timeout:g} s "
                     f"(lock {lock_path.name} not released)"
                 ) from None
-        with open(data_path) as f:
-            entry = json.load(f)
+        if key in self._values:  # an unshared value another thread fetched meanwhile
+            return self._values[key]
+        if self.shared:
+            entry = self._read(data_path, revive)
+        else:
+            entry = {"error": self._errors[key]}
         if "error" in entry:
             message = entry["error"]
             if not ahead and key in self._failed_ahead:

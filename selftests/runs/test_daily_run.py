@@ -1,6 +1,8 @@
 """The whole daily checklist against the healthy test environment.
 
-- every daily check passes;
+- every daily check passes, and every count it reports about the cluster (pods, nodes,
+  Services, workloads, events, ... in results.json) equals a straightforward count over the
+  raw LISTs (bench/verify.py, which the bench runs at 10k pods and more);
 - the run makes the same Kubernetes requests with -n 0 and -n 4 (one LIST per kind per
   run, shared by the workers), all of them reads, counted in the apiserver's audit log.
 (Canary secrets: selftests/runs/test_canaries.py.)
@@ -14,6 +16,8 @@ from collections import Counter
 
 import pytest
 
+from bench import verify
+from opscheck.profile import load_profile
 from opscheck.sources.runcache import CACHED_NOTE
 from selftests.harness import validate_results
 from testenv import cluster
@@ -31,7 +35,11 @@ def run_daily(checks, *args: str):
 
 
 def test_every_daily_check_passes_on_the_healthy_environment(checks):
+    # raw LISTs before and after: a count is right if it is a count over either (a live
+    # cluster may change during the run)
+    before = verify.raw_lists(cluster.DEMO)
     proc, folder = run_daily(checks)
+    after = verify.raw_lists(cluster.DEMO)
     data = json.loads((folder / "results.json").read_text())
     validate_results(data)
     not_passed = {c["id"]: f"{c['outcome']}: {c['message']}" for c in data["checks"] if c["outcome"] != "passed"}
@@ -45,6 +53,9 @@ def test_every_daily_check_passes_on_the_healthy_environment(checks):
     assert data["summary"]["outcomes"]["passed"] == len(data["checks"]) - 1 >= 28
     assert data["run"]["clusters"]["demo"]["server_version"] == "v1.33.13"
     assert sorted(p.name for p in folder.iterdir()) == ["junit.xml", "manifest.json", "report.html", "results.json"]
+    profile = load_profile(checks.profile)
+    compared, wrong = verify.verify(folder / "results.json", [before, after], profile, "demo")
+    assert (compared, wrong) == (19, [])
 
 
 def audit_entries_since(offset: int) -> list[dict]:

@@ -97,3 +97,37 @@ def test_pod_templates_are_slimmed_too() -> None:
     assert "volumeMounts" not in template["spec"]["containers"][0]
     assert "tolerations" not in template["spec"]
     assert template["metadata"]["labels"]["app"] == "api"
+
+
+def test_a_pages_continue_token_is_read_from_its_head() -> None:
+    """The next page is requested before this one is decoded: its token comes from the head
+    the API server writes (kind, apiVersion, metadata, then items); any other shape is
+    decoded first."""
+    page = b'{"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"63130","continue":"eyJ2Ijo_-+/="'
+    page += b',"remainingItemCount":9500},"items":[{"metadata":{"name":"p","continue":"not-this"}}]}'
+    assert kube.continue_token(page) == (True, "eyJ2Ijo_-+/=")
+    last = b'{"kind":"PodMetricsList","apiVersion":"metrics.k8s.io/v1beta1","metadata":{},"items":[]}'
+    assert kube.continue_token(last) == (True, None)
+    reordered = b'{"items":[],"kind":"PodList","apiVersion":"v1","metadata":{"continue":"abc"}}'
+    assert kube.continue_token(reordered) == (False, None)
+
+
+def test_pods_of_one_list_share_their_common_parts() -> None:
+    """What replicas repeat is kept once per LIST (memory at 10k pods); every pod still reads
+    as its own object."""
+
+    def pod(name: str, image: str) -> dict:
+        container = {"name": "app", "image": image, "resources": {"limits": {"memory": "256Mi"}}}
+        return {
+            "metadata": {"name": name, "namespace": "ns", "labels": {"app": "a"}},
+            "spec": {"containers": [container], "nodeName": name},
+            "status": {"phase": "Running", "containerStatuses": [{"name": "app", "state": {"running": {}}}]},
+        }
+
+    memo: dict = {}
+    a, b, c = (
+        kube.share("pods", kube.project("pods", pod(n, i)), memo) for n, i in [("a", "x:1"), ("b", "x:1"), ("c", "x:2")]
+    )
+    assert (a, b, c) == tuple(kube.project("pods", pod(n, i)) for n, i in [("a", "x:1"), ("b", "x:1"), ("c", "x:2")])
+    assert a["spec"]["containers"][0] is b["spec"]["containers"][0] is not c["spec"]["containers"][0]
+    assert a["metadata"]["labels"] is c["metadata"]["labels"] and a["spec"] is not b["spec"]

@@ -109,8 +109,9 @@ def test_expand_path_defaults(monkeypatch):
     assert str(expand_path("${OPSCHECK_X:-/opt/a}/b")) == "/srv/b"
 
 
-def test_run_cache_caches_errors(tmp_path):
-    cache = RunCache(tmp_path)
+@pytest.mark.parametrize("shared", [True, False])
+def test_run_cache_caches_errors(tmp_path, shared):
+    cache = RunCache(tmp_path, shared=shared)
     calls = []
 
     def down():
@@ -123,8 +124,9 @@ def test_run_cache_caches_errors(tmp_path):
     assert calls == [1]
 
 
-def test_run_cache_hands_a_read_ahead_error_to_the_first_asker_as_its_own(tmp_path):
-    cache = RunCache(tmp_path)
+@pytest.mark.parametrize("shared", [True, False])
+def test_run_cache_hands_a_read_ahead_error_to_the_first_asker_as_its_own(tmp_path, shared):
+    cache = RunCache(tmp_path, shared=shared)
 
     def down():
         raise DependencyError("cluster x unreachable: connection refused")
@@ -143,6 +145,25 @@ def test_run_cache_parses_a_value_once_per_process(tmp_path):
     reader = RunCache(tmp_path)
     first = reader.get("x/list/pods", lambda: pytest.fail("fetched twice"))
     assert first == fetched and reader.get("x/list/pods", lambda: []) is first
+
+
+def test_a_list_crosses_processes_one_item_a_line_and_is_revived_as_read(tmp_path):
+    """A worker reads another's LIST item by item (no whole-file string), `revive` on each."""
+    pods = [{"metadata": {"name": f"p{i}"}} for i in range(3)]
+    RunCache(tmp_path).get("x/list/pods", lambda: pods)
+    (written,) = tmp_path.glob("*.json")
+    assert len(written.read_bytes().splitlines()) == 1 + len(pods)
+    seen = []
+    back = RunCache(tmp_path).get("x/list/pods", lambda: pytest.fail("fetched twice"), revive=seen.append)
+    assert back == [None] * 3 and seen == pods
+
+
+def test_an_unshared_run_cache_fetches_once_and_writes_no_value_file(tmp_path):
+    """-n 0: no worker reads the cache's files, so a value is not encoded into one."""
+    cache = RunCache(tmp_path, shared=False)
+    first = cache.get("x/list/pods", lambda: [{"metadata": {"name": "p"}}])
+    assert cache.get("x/list/pods", lambda: pytest.fail("fetched twice")) is first
+    assert not list(tmp_path.glob("*.json"))
 
 
 def _job(name, uid, created, outcome, finished=None):

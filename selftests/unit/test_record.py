@@ -59,6 +59,17 @@ def test_the_evidence_block_escapes_what_a_check_recorded():
     assert html.table_row_cells(failed_record())[0] == '<td class="col-checkId">daily.x</td>'
 
 
+def test_the_evidence_block_shows_the_first_rows_and_says_how_many_more_there_are():
+    record = CheckRecord("n", SPEC, ["daily"], "one")
+    evidence = Evidence()
+    evidence.table({"object": f"ns/pod-{i}"} for i in range(html.ROWS_SHOWN + 7))
+    record.add_phase("call", "passed", "", 0, None, evidence)
+    block = html.evidence_block(record)
+    assert block.count("<tr>") == 1 + html.ROWS_SHOWN and f"ns/pod-{html.ROWS_SHOWN - 1}<" in block
+    assert f"and 7 more rows ({html.ROWS_SHOWN + 7} in all): every row is in results.json" in block
+    assert len(record.as_dict()["evidence"]["rows"]) == html.ROWS_SHOWN + 7
+
+
 # -- change since the previous run (History) ----------------------------------------------------
 def previous_run(outcome: str, failing_since: str | None = None) -> dict:
     change = {"status": "x", "previous_outcome": None, "previous_run": None, "failing_since": failing_since}
