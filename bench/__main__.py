@@ -185,7 +185,8 @@ def main() -> int:
     # a SIGTERM (make interrupted, a timeout) still stops the clusters
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.action == "clusters":
-        rows, info = clusters.run(sizes, args.rounds, home, READER_USER, REPO, log)
+        profile_results = RESULTS if args.profile_at else None
+        rows, info = clusters.run(sizes, args.rounds, home, READER_USER, REPO, log, profile_results)
         log(f"wrote {clusters.write_results(rows, info, RESULTS, socket.gethostname())}.md, .json")
         return 0
     kubectl = subprocess.run(

@@ -14,6 +14,9 @@ of opscheck/sources/kube.py starts a cluster's LIST on the others too).
 from __future__ import annotations
 
 import json
+import pstats
+import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import date, datetime
@@ -95,6 +98,32 @@ def measure(pods: int, rounds: int, home: Path, reader: str, repo: Path, log: Ca
     return out
 
 
+def profile_three(pods: int, home: Path, repo: Path, results: Path) -> Path:
+    """The three-cluster daily run once more under cProfile (its main thread: the reads ahead
+    run in threads, so their time shows as the main thread's waits for them)."""
+    targets = tuple(cluster.target(n) for n in cluster.NAMES)
+    profile = home / f"profile-{pods}-three.yaml"
+    write_profile(profile, pods, targets)
+    stats = home / f"profile-{pods}-three.prof"
+    cmd = opscheck_cmd(profile, 0, home / "reports" / f"{pods}-three-profile")
+    cmd[1:1] = ["-m", "cProfile", "-o", str(stats)]
+    subprocess.run(cmd, cwd=repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    results.mkdir(parents=True, exist_ok=True)
+    out = results / f"profile-clusters-{pods // 1000}k.txt"
+    with open(out, "w") as f:
+        for order in ("cumulative", "tottime"):
+            f.write(f"# cProfile of `pytest -m daily -n 0` on three clusters of {pods} pods, top 25 by {order}\n")
+            pstats.Stats(str(stats), stream=f).sort_stats(order).print_stats(25)
+    return out
+
+
+def median_ratio(row: dict) -> float:
+    """The median three-cluster wall time over the median of each round's slowest single."""
+    three = statistics.median(r["three"]["wall_s"] for r in row["rounds"])
+    slowest = statistics.median(max(r[n]["wall_s"] for n in cluster.NAMES) for r in row["rounds"])
+    return round(three / slowest, 2)
+
+
 def table(rows: list[dict]) -> str:
     head = "| pods | round | bench alone s / MB / requests | bench2 alone | bench3 alone | three together s / MB | requests per cluster (three) | three / slowest single | largest LIST start spread s |"
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
@@ -108,11 +137,18 @@ def table(rows: list[dict]) -> str:
                 f"| {row['pods']:,} | {i} | {' | '.join(singles)} | {three['wall_s']} / {three['peak_mb']} "
                 f"| {per_cluster} | {runs['ratio']} | {spread} |"
             )
-    return "\n".join(lines)
+    medians = ", ".join(f"{row['pods']:,} pods: {median_ratio(row)}" for row in rows)
+    return "\n".join(lines) + f"\n\nMedian three / median slowest single over the rounds: {medians}"
 
 
 def run(
-    sizes: list[int], rounds: int, home: Path, reader: str, repo: Path, log: Callable[[str], None]
+    sizes: list[int],
+    rounds: int,
+    home: Path,
+    reader: str,
+    repo: Path,
+    log: Callable[[str], None],
+    profile_results: Path | None = None,
 ) -> tuple[list[dict], dict[str, str]]:
     """Start the three clusters, grow them size by size, measure; always stop them.
     Returns the rows and the machine."""
@@ -130,6 +166,8 @@ def run(
             time.sleep(25)  # metrics-server scrapes the new nodes and pods (every 10 s)
             rows.append(measure(pods, rounds, home, reader, repo, log))
             (home / "clusters-rows.json").write_text(json.dumps(rows, indent=1))
+            if profile_results is not None:
+                log(f"cProfile: {profile_three(pods, home, repo, profile_results)}")
     finally:
         for t in targets:
             log(f"stopping bench cluster {t.name}")
