@@ -21,17 +21,18 @@ import time
 from datetime import date
 from pathlib import Path
 
-import yaml
-
-from bench import cluster, populate, report, verify
+from bench import cluster, clusters, populate, report, verify
 from bench.measure import (
     audit_offset,
     audit_requests,
     floor,
     listed_paths,
     machine,
+    opscheck_cmd,
+    outcomes,
     request_summary,
     run_measured,
+    write_profile,
 )
 from opscheck.profile import load_profile
 
@@ -46,53 +47,10 @@ def log(msg: str) -> None:
     print(f"bench: {msg}", file=sys.stderr, flush=True)
 
 
-def write_profile(home: Path, pods: int) -> tuple[Path, list[str]]:
-    """The bench profile: one cluster, the bench namespaces; every other section absent, so
-    the checks that need it are not applicable (environments/minimal.yaml's way)."""
-    namespaces = [cluster.BASE_NAMESPACE, *populate.namespaces_for(pods)]
-    profile = {
-        "name": "bench",
-        "description": f"issue 13 benchmark: {pods} pods on the bench kwok cluster (bench/__main__.py)",
-        "clusters": [{"name": "bench", "kubeconfig": str(cluster.TARGET.reader_kubeconfig()), "context": "bench"}],
-        "namespaces": namespaces,
-        "system_namespaces": ["kube-system"],
-        "certificate_namespaces": [cluster.BASE_NAMESPACE],
-        "default_min_replicas": 1,
-    }
-    path = home / f"profile-{pods}.yaml"
-    path.write_text(yaml.safe_dump(profile, sort_keys=False))
-    return path, namespaces
-
-
-def opscheck_cmd(profile: Path, workers: int, report_dir: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-m",
-        "daily",
-        f"--env={profile}",
-        "-n",
-        str(workers),
-        "-q",
-        f"--report-dir={report_dir}",
-    ]
-
-
-def outcomes(report_dir: Path) -> str:
-    files = sorted(report_dir.rglob("results.json"))
-    if not files:
-        return "no results.json"
-    data = json.loads(files[-1].read_text())
-    counts: dict[str, int] = {}
-    for r in data.get("results") or data.get("checks") or []:
-        counts[r.get("outcome", "?")] = counts.get(r.get("outcome", "?"), 0) + 1
-    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-
-
 def measure_size(pods: int, home: Path, kubectl: str, baseline: bool = True) -> dict:
     row: dict = {"pods": pods}
-    profile, namespaces = write_profile(home, pods)
+    profile = home / f"profile-{pods}.yaml"
+    namespaces = write_profile(profile, pods)
     live: dict[int, list[dict]] = {}  # workers -> what changes by itself, before and after the run
     for workers in (0, 2):
         report_dir = home / "reports" / f"{pods}-n{workers}"
@@ -184,7 +142,8 @@ def run_kubectl(kubectl: str) -> dict:
 
 def profile_run(pods: int, home: Path) -> Path:
     """The opscheck daily run (-n 0) once more under cProfile: the top 25 cumulative entries."""
-    profile, _ = write_profile(home, pods)
+    profile = home / f"profile-{pods}.yaml"
+    write_profile(profile, pods)
     stats = home / f"profile-{pods}.prof"
     cmd = opscheck_cmd(profile, 0, home / "reports" / f"{pods}-profile")
     cmd[1:1] = ["-m", "cProfile", "-o", str(stats)]
@@ -203,16 +162,18 @@ def write_profile_top(stats: Path, pods: int) -> Path:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
-    parser.add_argument("action", nargs="?", default="run", choices=["run", "down", "report"])
+    parser.add_argument("action", nargs="?", default="run", choices=["run", "clusters", "down", "report"])
     parser.add_argument("--sizes", default="0 2000 10000 30000 50000")
     parser.add_argument(
         "--no-baseline", action="store_true", help="skip the typed-client baseline (minutes at 10k pods)"
     )
+    parser.add_argument("--rounds", type=int, default=2, help="clusters: measurement rounds per size")
     parser.add_argument("--profile-at", type=int, default=10000, help="pods at which to cProfile the run (0: never)")
     args = parser.parse_args()
     home = cluster.use_bench_home()
     if args.action == "down":
-        cluster.down()
+        for name in cluster.NAMES:
+            cluster.down(cluster.target(name))
         return 0
     if args.action == "report":  # again from the last run's numbers (<bench home>/rows.json)
         saved = json.loads((home / "rows.json").read_text())
@@ -221,11 +182,16 @@ def main() -> int:
         write_results(saved["rows"], saved["machine"])
         return 0
     sizes = sorted(int(s) for s in args.sizes.split())
+    # a SIGTERM (make interrupted, a timeout) still stops the clusters
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.action == "clusters":
+        profile_results = RESULTS if args.profile_at else None
+        rows, info = clusters.run(sizes, args.rounds, home, READER_USER, REPO, log, profile_results)
+        log(f"wrote {clusters.write_results(rows, info, RESULTS, socket.gethostname())}.md, .json")
+        return 0
     kubectl = subprocess.run(
         [str(BENCH / "build-kubectl.sh")], check=True, capture_output=True, text=True
     ).stdout.strip()
-    # a SIGTERM (make interrupted, a timeout) still stops the cluster
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows, populate_s = [], {}
     try:
         log("starting the bench cluster")

@@ -25,14 +25,21 @@ from testenv.paths import PORTS, state_dir
 NAME = "bench"
 CONTEXT = "bench"
 # A block of ports testenv/paths.py does not use (checked below).
+# "bench" alone for the single-cluster bench; "bench2" and "bench3" join it for the
+# many-clusters measurement (python -m bench clusters).
+NAMES = ("bench", "bench2", "bench3")
 BENCH_PORTS = {
-    "kube-apiserver-bench": 16460,
-    "etcd-bench": 16560,
-    "etcd-peer-bench": 16561,
-    "kube-controller-manager-bench": 16562,
-    "kube-scheduler-bench": 16563,
-    "kwok-controller-bench": 16564,
-    "metrics-server-bench": 16565,
+    key: port
+    for i, name in enumerate(NAMES)
+    for key, port in {
+        f"kube-apiserver-{name}": 16460 + i,
+        f"etcd-{name}": 16560 + 10 * i,
+        f"etcd-peer-{name}": 16561 + 10 * i,
+        f"kube-controller-manager-{name}": 16562 + 10 * i,
+        f"kube-scheduler-{name}": 16563 + 10 * i,
+        f"kwok-controller-{name}": 16564 + 10 * i,
+        f"metrics-server-{name}": 16565 + 10 * i,
+    }.items()
 }
 _clash = {k for k in BENCH_PORTS if k in PORTS and PORTS[k] != BENCH_PORTS[k]} | (
     set(BENCH_PORTS.values()) & {v for k, v in PORTS.items() if k not in BENCH_PORTS}
@@ -65,41 +72,60 @@ def use_bench_home() -> Path:
     return home
 
 
-TARGET = KwokTarget(
-    name=NAME,
-    context=CONTEXT,
-    apiserver_port="kube-apiserver-bench",
-    component_ports=testenv_cluster.component_ports("bench"),
-    metrics_server=True,
-    secret_namespaces=(BASE_NAMESPACE,),
-    component_args=(
-        ("kube-controller-manager", "controllers", CONTROLLERS),
-        ("kube-controller-manager", "leader-elect", "false"),
-        ("kube-scheduler", "leader-elect", "false"),
-        # 50k pods: the default client rate limits (QPS 50) would make the endpoint
-        # controllers lag minutes behind the populate
-        ("kube-controller-manager", "kube-api-qps", "500"),
-        ("kube-controller-manager", "kube-api-burst", "1000"),
-    ),
-)
+def _target(name: str, home: Path | None = None) -> KwokTarget:
+    return KwokTarget(
+        name=name,
+        context=name,
+        apiserver_port=f"kube-apiserver-{name}",
+        home=home,
+        component_ports=testenv_cluster.component_ports(name),
+        metrics_server=True,
+        secret_namespaces=(BASE_NAMESPACE,),
+        component_args=(
+            ("kube-controller-manager", "controllers", CONTROLLERS),
+            ("kube-controller-manager", "leader-elect", "false"),
+            ("kube-scheduler", "leader-elect", "false"),
+            # 50k pods: the default client rate limits (QPS 50) would make the endpoint
+            # controllers lag minutes behind the populate
+            ("kube-controller-manager", "kube-api-qps", "500"),
+            ("kube-controller-manager", "kube-api-burst", "1000"),
+        ),
+    )
 
 
-def up() -> None:
-    """Start the bench cluster (fresh: any earlier one is deleted first, so every run
+# The single-cluster bench's cluster: its kubeconfigs in the bench home itself.
+TARGET = _target(NAME)
+_targets: dict[str, KwokTarget] = {NAME: TARGET}
+
+
+def target(name: str) -> KwokTarget:
+    """Bench cluster `name` (one of NAMES); the others than "bench" keep their kubeconfigs
+    in <bench home>/<name> (a KwokTarget's kubeconfig files are per home)."""
+    if name not in _targets:
+        if name not in NAMES:
+            raise ValueError(f"unknown bench cluster {name!r}: {', '.join(NAMES)}")
+        home = use_bench_home() / name
+        home.mkdir(exist_ok=True)
+        _targets[name] = _target(name, home)
+    return _targets[name]
+
+
+def up(t: KwokTarget = TARGET) -> None:
+    """Start a bench cluster (fresh: any earlier one is deleted first, so every run
     starts from the same empty cluster) and its read-only identity."""
     use_bench_home()
     testenv_cluster.ensure_app_logs()
-    down()
-    with testenv_cluster.locked(TARGET):
-        testenv_cluster.start_cluster(TARGET, testenv_cluster.check_binaries())
-        testenv_cluster.ensure_reader(TARGET)
+    down(t)
+    with testenv_cluster.locked(t):
+        testenv_cluster.start_cluster(t, testenv_cluster.check_binaries())
+        testenv_cluster.ensure_reader(t)
 
 
-def down() -> None:
-    """Stop and delete the bench cluster; no process is left."""
+def down(t: KwokTarget = TARGET) -> None:
+    """Stop and delete a bench cluster; no process is left."""
     use_bench_home()
-    if TARGET.cluster_dir().exists() or testenv_cluster.stray_pids(TARGET):
-        testenv_cluster.delete_cluster(TARGET)
+    if t.cluster_dir().exists() or testenv_cluster.stray_pids(t):
+        testenv_cluster.delete_cluster(t)
 
 
 def component_pids() -> dict[str, int]:

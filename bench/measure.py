@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -14,9 +15,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import psutil
+import yaml
 
-from bench.cluster import TARGET
-from bench.populate import session
+from bench.cluster import BASE_NAMESPACE, TARGET
+from bench.populate import namespaces_for, session
 from testenv.cluster import KwokTarget
 
 PAGE_SIZE = 500  # the same as opscheck/sources/kube.py PAGE_SIZE
@@ -101,19 +103,68 @@ def run_measured(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None
     return Measured(wall, proc.returncode, peaks, b"".join(chunks).decode(errors="replace"))
 
 
+# ------------------------------------------------------------------ the opscheck run
+
+
+def write_profile(path: Path, pods: int, targets: tuple[KwokTarget, ...] = (TARGET,)) -> list[str]:
+    """A bench profile at `path`: the bench clusters `targets` (each read with its reader
+    kubeconfig), the bench namespaces (the same in every cluster); every other section
+    absent, so the checks that need it are not applicable (environments/minimal.yaml's
+    way). Returns the namespaces."""
+    namespaces = [BASE_NAMESPACE, *namespaces_for(pods)]
+    names = ", ".join(t.name for t in targets)
+    profile = {
+        "name": "bench",
+        "description": f"issue 13 benchmark: {pods} pods on each of the kwok clusters {names} (bench/)",
+        "clusters": [{"name": t.name, "kubeconfig": str(t.reader_kubeconfig()), "context": t.context} for t in targets],
+        "namespaces": namespaces,
+        "system_namespaces": ["kube-system"],
+        "certificate_namespaces": [BASE_NAMESPACE],
+        "default_min_replicas": 1,
+    }
+    path.write_text(yaml.safe_dump(profile, sort_keys=False))
+    return namespaces
+
+
+def opscheck_cmd(profile: Path, workers: int, report_dir: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-m",
+        "daily",
+        f"--env={profile}",
+        "-n",
+        str(workers),
+        "-q",
+        f"--report-dir={report_dir}",
+    ]
+
+
+def outcomes(report_dir: Path) -> str:
+    files = sorted(report_dir.rglob("results.json"))
+    if not files:
+        return "no results.json"
+    data = json.loads(files[-1].read_text())
+    counts: dict[str, int] = {}
+    for r in data.get("results") or data.get("checks") or []:
+        counts[r.get("outcome", "?")] = counts.get(r.get("outcome", "?"), 0) + 1
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+
+
 # --------------------------------------------------------------------------- audit log
 
 
-def audit_offset() -> int:
-    path = TARGET.audit_log()
+def audit_offset(target: KwokTarget = TARGET) -> int:
+    path = target.audit_log()
     return path.stat().st_size if path.exists() else 0
 
 
-def audit_requests(since_offset: int, username: str) -> list[dict]:
+def audit_requests(since_offset: int, username: str, target: KwokTarget = TARGET) -> list[dict]:
     """The audit events of `username` written after byte `since_offset` (one per request:
     the policy logs ResponseComplete only, plus ResponseStarted for watches)."""
     out = []
-    with open(TARGET.audit_log(), "rb") as f:
+    with open(target.audit_log(), "rb") as f:
         f.seek(since_offset)
         for line in f:
             if username.encode() not in line:

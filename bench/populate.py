@@ -71,9 +71,9 @@ def nodes_for(pods: int) -> int:
 class Creator:
     """Parallel server-side creates; an object that exists already is left as it is."""
 
-    def __init__(self) -> None:
-        self.base = TARGET.server_url()
-        self.http = session()
+    def __init__(self, target: KwokTarget = TARGET) -> None:
+        self.base = target.server_url()
+        self.http = session(target)
         self.pool = ThreadPoolExecutor(THREADS)
 
     def post(self, path: str, obj: dict[str, Any]) -> dict[str, Any] | None:
@@ -371,11 +371,11 @@ def _base(c: Creator) -> None:
     )
 
 
-def populate(pods: int, log: Callable[[str], None]) -> float:
-    """Grow the cluster to `pods` bench pods (and their nodes, namespaces, objects); wait
+def populate(pods: int, log: Callable[[str], None], target: KwokTarget = TARGET) -> float:
+    """Grow a bench cluster to `pods` bench pods (and their nodes, namespaces, objects); wait
     until kwok has them all Running. Returns the seconds it took."""
     started = time.monotonic()
-    c = Creator()
+    c = Creator(target)
     try:
         _base(c)
         node_count = nodes_for(pods)

@@ -24,6 +24,7 @@ import hashlib
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,12 @@ class RunCache:
         # Keys whose failed fetch a read ahead made in this process: the first check that asks
         # gets the error as its own, without the "cached" note (it was not there before).
         self._failed_ahead: set[str] = set()
+        # Threads of this process wait for each other's fetch of a key on a lock of their
+        # own, woken the moment it is done; the file lock, polled every 50 ms, is only
+        # between processes (a check waiting for a read ahead of another cluster's LIST
+        # would otherwise lose up to 50 ms each time).
+        self._key_locks: dict[str, threading.Lock] = {}
+        self._key_locks_lock = threading.Lock()
 
     def _base(self, prefix: str, key: str) -> str:
         # Readable prefix for debugging, hash for uniqueness and safe file names. (Not
@@ -139,11 +146,34 @@ class RunCache:
         """
         if key in self._values:
             return self._values[key]
+        with self._key_locks_lock:
+            key_lock = self._key_locks.setdefault(key, threading.Lock())
+        started = time.monotonic()
+        if not key_lock.acquire(timeout=self.lock_timeout):
+            raise self._still_fetching(key)
+        try:
+            # one lock_timeout for both waits, this process's threads' and other processes'
+            return self._get(key, fetch, ahead, revive, max(0.0, self.lock_timeout - (time.monotonic() - started)))
+        finally:
+            key_lock.release()
+
+    def _still_fetching(self, key: str) -> DependencyError:
+        return DependencyError(
+            f"run cache: {key} still being fetched by another check after {self.lock_timeout:g} s "
+            f"(lock {self._paths(key)[1].name} not released)"
+        )
+
+    def _get(
+        self, key: str, fetch: Callable[[], Any], ahead: bool, revive: Callable[[Any], Any] | None, lock_timeout: float
+    ) -> Any:
+        """get() with this process's lock of `key` held."""
+        if key in self._values:  # another thread of this process fetched it meanwhile
+            return self._values[key]
         data_path, lock_path = self._paths(key)
         fetched_here = False
         if not self._stored(key, data_path):
             try:
-                with FileLock(str(lock_path), timeout=self.lock_timeout):
+                with FileLock(str(lock_path), timeout=lock_timeout):
                     if not self._stored(key, data_path):
                         fetched_here = True
                         try:
@@ -160,10 +190,7 @@ class RunCache:
                             self._values[key] = entry["value"]
                             return entry["value"]
             except Timeout:
-                raise DependencyError(
-                    f"run cache: {key} still being fetched by another check after {self.lock_timeout:g} s "
-                    f"(lock {lock_path.name} not released)"
-                ) from None
+                raise self._still_fetching(key) from None
         if key in self._values:  # an unshared value another thread fetched meanwhile
             return self._values[key]
         if self.shared:

@@ -141,3 +141,19 @@ def test_a_missing_kubeconfig_says_where_its_path_came_from(tmp_path, clean_env)
     # the profile's own key wins over $KUBECONFIG
     path = profile_file(tmp_path, f"{{name: a, kubeconfig: {tmp_path}/c}}")
     assert one_line_error(path) == f"{path}: clusters[0].kubeconfig: {tmp_path}/c does not exist"
+
+
+def test_one_client_per_cluster_per_run(tmp_path, clean_env):
+    """Every KubeCluster of a cluster in a run (one per check, one per read ahead) shares the
+    run's client, so the kubeconfig is loaded and its connections opened once; another run
+    (another RunCache) or another cluster gets its own."""
+    kubeconfig = tmp_path / "config.yaml"
+    kubeconfig.write_text(OTHER_KUBECONFIG)
+    entry = f"kubeconfig: {kubeconfig}, context: far-ctx"
+    a, b = load_profile(profile_file(tmp_path, f"{{name: a, {entry}}}, {{name: b, {entry}}}")).clusters
+    run, other_run = RunCache(tmp_path / "cache"), RunCache(tmp_path / "cache2")
+    client = KubeCluster(a, run)._api()
+    assert KubeCluster(a, run, (b,))._api() is client
+    assert KubeCluster(a, run, ahead=True)._api() is client
+    assert KubeCluster(b, run)._api() is not client
+    assert KubeCluster(a, other_run)._api() is not client

@@ -4,6 +4,7 @@ selftests/faults/)."""
 from __future__ import annotations
 
 import base64
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,6 +19,7 @@ from opscheck.profile import expand_path
 from opscheck.rules.backups import backup_problems, daily_history, schedule_problems
 from opscheck.rules.certs import secret_leaf_certificate
 from opscheck.rules.workloads import pod_problem
+from opscheck.sources import runcache
 from opscheck.sources.kube import project
 from opscheck.sources.runcache import RunCache
 
@@ -138,6 +140,38 @@ def test_run_cache_hands_a_read_ahead_error_to_the_first_asker_as_its_own(tmp_pa
     assert str(first.value) == "cluster x unreachable: connection refused"
     with pytest.raises(DependencyError, match=r"refused \(cached error from the first attempt in this run\)$"):
         cache.get("x/version", down)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_a_thread_waiting_for_another_threads_fetch_is_not_polling_the_file_lock(tmp_path, shared, monkeypatch):
+    """A check waiting for a read ahead (another thread) of the same key waits on a lock of
+    this process, woken when the fetch is done: one fetch, and the file lock (polled every
+    50 ms, for other processes) is taken by the fetching thread only."""
+    takers: list[str] = []
+
+    class WatchedFileLock(runcache.FileLock):
+        def __enter__(self):
+            takers.append(threading.current_thread().name)
+            return super().__enter__()
+
+    monkeypatch.setattr(runcache, "FileLock", WatchedFileLock)
+    cache = RunCache(tmp_path, shared=shared)
+    fetching, finish, calls = threading.Event(), threading.Event(), []
+
+    def slow_fetch() -> list[str]:
+        calls.append(1)
+        fetching.set()
+        finish.wait(5)
+        return ["pod"]
+
+    ahead = threading.Thread(target=cache.get, args=("x/list/pods", slow_fetch, True), name="ahead")
+    ahead.start()
+    fetching.wait(5)
+    threading.Timer(0.1, finish.set).start()
+    value = cache.get("x/list/pods", lambda: pytest.fail("fetched twice"))
+    ahead.join()
+    assert value == ["pod"] and calls == [1]
+    assert takers == ["ahead"]
 
 
 def test_run_cache_parses_a_value_once_per_process(tmp_path):
