@@ -29,12 +29,13 @@ from testenv.readiness import deployment_done, statefulset_done
 KIND_DIR = Path(__file__).resolve().parent / "kind"
 CLUSTER = os.environ.get("OPSCHECK_KIND_DEMO_CLUSTER", "opscheck-kind-demo")
 NAMESPACE = "qsign"
-APPS = ("api-server", "signature-service", "hsm-adapter")
+# the hsm-adapter first: the other two are ready only when it is
+APPS = ("hsm-adapter", "api-server", "signature-service")
 APP_PORT = 8080
 POSTGRES_PORT = 5432
 VAULT_PORT = 8200
 PG_BIN = "/usr/lib/postgresql/15/bin"  # Debian's postgresql-15 in the image
-READY_TIMEOUT = 300.0
+READY_TIMEOUT = 180.0
 PART_OF = {"app.kubernetes.io/part-of": "qsign"}
 
 
@@ -69,7 +70,9 @@ def _service(app: str, port: int) -> dict:
 def _probe(path: str | None, period_seconds: int) -> dict:
     """An HTTP GET of path on the container's port, or a TCP connect to it without a path."""
     action = {"httpGet": {"path": path, "port": "http"}} if path else {"tcpSocket": {"port": "http"}}
-    return {**action, "periodSeconds": period_seconds, "failureThreshold": 3}
+    # the first probe after the process had time to listen: a probe of a starting process
+    # fails, and each failure is a Warning event that daily.warning-events reports
+    return {**action, "initialDelaySeconds": 5, "periodSeconds": period_seconds, "failureThreshold": 3}
 
 
 def _container(
@@ -109,7 +112,7 @@ def objects(qsign_image: str, openbao_image: str) -> list[dict]:
     postgres_start = (
         "set -e; export PGDATA=/var/lib/postgresql/data/pgdata; mkdir -p $PGDATA; chown postgres $PGDATA; "
         f'[ -s "$PGDATA/PG_VERSION" ] || runuser -u postgres -- {PG_BIN}/initdb -U postgres --auth=trust >/dev/null; '
-        f"exec runuser -u postgres -- {PG_BIN}/postgres -c listen_addresses='*'"
+        f"exec runuser -u postgres -- {PG_BIN}/postgres -c listen_addresses='*' -c unix_socket_directories=/tmp"
     )
     postgres = _container("postgresql", qsign_image, POSTGRES_PORT, [])
     postgres |= {"command": ["sh", "-c", postgres_start], "args": []}
@@ -134,8 +137,12 @@ def objects(qsign_image: str, openbao_image: str) -> list[dict]:
         ready_path="/v1/sys/health",  # 200: initialized, unsealed, active
         live_path="/v1/sys/health",
     )
+    # the image is FROM scratch: dev mode writes its token file to $HOME, an emptyDir
     vault["env"] = [{"name": "HOME", "value": "/tmp"}]
-    out += [_workload("StatefulSet", "vault", 1, vault, serviceName="vault"), _service("vault", VAULT_PORT)]
+    vault["volumeMounts"] = [{"name": "tmp", "mountPath": "/tmp"}]
+    vault_set = _workload("StatefulSet", "vault", 1, vault, serviceName="vault")
+    vault_set["spec"]["template"]["spec"]["volumes"] = [{"name": "tmp", "emptyDir": {}}]
+    out += [vault_set, _service("vault", VAULT_PORT)]
     deps = [
         f"--db-host=postgresql.{NAMESPACE}.svc",
         f"--db-port={POSTGRES_PORT}",
@@ -170,10 +177,11 @@ def up() -> int:
     print(f"testenv: demo images built and loaded ({time.monotonic() - step:.1f}s)", flush=True)
     step = time.monotonic()
     api = KubeApi(kubeconfig, f"kind-{CLUSTER}")
-    for obj in objects(qsign_image, openbao_image):
-        api.apply(obj)
+    # each workload ready before the next one starts: a service whose dependency is not up
+    # yet fails its readiness probe, a Warning event the daily checklist reports
     done = {"Deployment": deployment_done, "StatefulSet": statefulset_done}
     for obj in objects(qsign_image, openbao_image):
+        api.apply(obj)
         if obj["kind"] in done:
             kind, name = obj["kind"], obj["metadata"]["name"]
             wait_for(lambda k=kind, n=name: done[k](api.get(k, NAMESPACE, n)), READY_TIMEOUT, f"{kind} {name} ready")
