@@ -9,7 +9,8 @@ namespace qsign gets its workloads, all real processes under the kubelet:
   * vault       a StatefulSet running OpenBao in dev mode (unsealed, in memory)
   * api-server, signature-service, hsm-adapter  Deployments of testenv/qsign_app.py, two
                 replicas each, whose readiness probe (/health/ready) really connects to
-                PostgreSQL, OpenBao and the hsm-adapter through their Services
+                PostgreSQL, OpenBao and the hsm-adapter through their Services; their
+                NodePorts are published on the host's 127.0.0.1:30081-30083
 Nothing of the default (kwok) environment is started, read or touched: its ports stay free
 of this, the kind cluster lives in podman's "kind" network.
 """
@@ -31,6 +32,8 @@ CLUSTER = os.environ.get("OPSCHECK_KIND_DEMO_CLUSTER", "opscheck-kind-demo")
 NAMESPACE = "qsign"
 # the hsm-adapter first: the other two are ready only when it is
 APPS = ("hsm-adapter", "api-server", "signature-service")
+# each service's NodePort, published on the host's 127.0.0.1 by kind/demo-cluster.yaml
+NODE_PORTS = {"api-server": 30081, "signature-service": 30082, "hsm-adapter": 30083}
 APP_PORT = 8080
 POSTGRES_PORT = 5432
 VAULT_PORT = 8200
@@ -58,12 +61,17 @@ def _labels(app: str) -> dict[str, str]:
     return {"app": app, "app.kubernetes.io/name": app, **PART_OF}
 
 
-def _service(app: str, port: int) -> dict:
+def _service(app: str, port: int, node_port: int | None = None) -> dict:
+    service_port = {"name": "http", "port": port, "targetPort": "http"}
+    spec: dict = {"selector": {"app": app}, "ports": [service_port]}
+    if node_port is not None:
+        service_port["nodePort"] = node_port
+        spec["type"] = "NodePort"
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": app, "namespace": NAMESPACE, "labels": _labels(app)},
-        "spec": {"selector": {"app": app}, "ports": [{"name": "http", "port": port, "targetPort": "http"}]},
+        "spec": spec,
     }
 
 
@@ -157,14 +165,14 @@ def objects(qsign_image: str, openbao_image: str) -> list[dict]:
             _workload(
                 "Deployment", app, 2, _container(app, qsign_image, APP_PORT, args, "/health/ready", "/health/live")
             ),
-            _service(app, APP_PORT),
+            _service(app, APP_PORT, NODE_PORTS[app]),
         ]
     return out
 
 
 def up() -> int:
     start = time.monotonic()
-    kubeconfig = Path(_script("create-cluster.sh", CLUSTER))
+    kubeconfig = Path(_script("create-cluster.sh", CLUSTER, str(KIND_DIR / "demo-cluster.yaml")))
     print(f"testenv: kind cluster {CLUSTER} up ({time.monotonic() - start:.1f}s)", flush=True)
     step = time.monotonic()
     _script("install-metrics-server.sh", CLUSTER, str(kubeconfig))

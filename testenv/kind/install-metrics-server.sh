@@ -40,10 +40,25 @@ patches:
 KUSTOMIZATION
 "$HERE/tool.sh" kubectl apply -k "$overlay" >&2
 "$HERE/tool.sh" kubectl -n kube-system rollout status deployment/metrics-server --timeout=120s >&2
-# the first scrape needs two samples of each kubelet (metric-resolution 15 s)
-for _ in $(seq 60); do
+# The first scrape needs two samples of each kubelet (metric-resolution 15 s).
+# Seen here (kube-apiserver v1.33.13, metrics-server applied within a minute or two of the
+# cluster's creation): the APIService turns Available (the availability controller reaches
+# metrics-server with the front-proxy certificate), but the apiserver answers
+# /apis/metrics.k8s.io/v1beta1 with 404 from its own handlers and never proxies it, while
+# metrics-server answers that path itself when called with the front-proxy certificate.
+# A restart of kube-apiserver (the kubelet restarts the static pod) proxies it from then on;
+# deleting and re-creating the APIService did not. So: once, restart it.
+restarted=no
+for _ in $(seq 120); do
   "$HERE/tool.sh" kubectl top nodes >/dev/null 2>&1 && { "$HERE/tool.sh" kubectl top nodes >&2; exit 0; }
+  if [ "$restarted" = no ] &&
+    [ "$("$HERE/tool.sh" kubectl get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')" = True ] &&
+    "$HERE/tool.sh" kubectl get --raw /apis/metrics.k8s.io/v1beta1 2>&1 | grep -q NotFound; then
+    log "the APIService is Available but kube-apiserver answers 404 for it: restarting kube-apiserver once"
+    "${PODMAN[@]}" exec "$NAME-control-plane" sh -c 'kill $(pidof kube-apiserver)'
+    restarted=yes
+  fi
   sleep 2
 done
-echo "kind: metrics-server runs but \`kubectl top nodes\` gave no answer within 120 s: $("$HERE/tool.sh" kubectl top nodes 2>&1 | tail -1)" >&2
+echo "kind: metrics-server runs but \`kubectl top nodes\` gave no answer within 240 s: $("$HERE/tool.sh" kubectl top nodes 2>&1 | tail -1)" >&2
 exit 1
