@@ -1,4 +1,5 @@
 # make demo   : install, build and start the local test environment, run the daily checklist
+#               (make demo BACKEND=kind: the QSIGN demo as real pods on a kind cluster)
 # make test   : the suite's own tests (lint, unit, pytester, fault injection on the test environment)
 # make image  : the OCI image image/out/opscheck-<version>.oci.tar, built without a daemon (image/build.sh)
 # make down   : stop the test environment (no process left behind)
@@ -6,7 +7,11 @@
 # make bench  : issue 13's benchmark on its own kwok cluster (not part of make test; SIZES="0 2000")
 PYTHON ?= python3
 VENV ?= .venv
-ENV ?= demo
+# Where the demo runs: kwok (the default: the whole test environment, simulated nodes) or
+# kind (the QSIGN demo as real pods on a kind cluster under podman, testenv/kind_demo.py,
+# profile environments/demo-kind.yaml): make demo BACKEND=kind
+BACKEND ?= kwok
+ENV ?= $(if $(filter kind,$(BACKEND)),demo-kind,demo)
 # Systems started only on demand (python -m testenv up --system NAME): the one the
 # profile needs, e.g. make demo ENV=multicluster starts the mgmt/app1/app2 clusters.
 SYSTEM ?= $(filter multicluster,$(ENV))
@@ -54,7 +59,7 @@ image: system venv
 	PYTHON=$(PY) image/build.sh
 
 up: venv
-	$(PY) -m testenv up $(addprefix --system ,$(SYSTEM))
+	$(PY) -m testenv up --backend $(BACKEND) $(addprefix --system ,$(SYSTEM))
 
 down:
 	$(PY) -m testenv down

@@ -3,7 +3,8 @@
 `up` builds what is missing (cached outside the repo), starts every component and is
 idempotent; `down` stops them all and leaves no process behind; `status` says what runs.
 `up --system multicluster` also starts a system only some profiles need (SYSTEMS);
-`down` stops those too.
+`down` stops those too. `up --backend kind` starts only the QSIGN demo as real pods on a
+kind cluster (testenv/kind_demo.py), without starting or touching the other components.
 """
 
 from __future__ import annotations
@@ -122,7 +123,23 @@ def main() -> int:
         choices=sorted(SYSTEMS),
         help="with up: also start this system (repeatable)",
     )
+    parser.add_argument(
+        "--backend",
+        choices=("kwok", "kind"),
+        default="kwok",
+        help="with up: kwok (every component, simulated nodes) or kind (the demo as real pods only)",
+    )
     args = parser.parse_args()
+    if args.command == "up" and args.backend == "kind":
+        if args.system:
+            parser.error("--system runs on the kwok backend only")
+        from testenv import kind_demo
+
+        try:
+            return kind_demo.up()
+        except Exception as exc:  # one line naming what failed
+            print(f"testenv: kind backend failed: {exc}", file=sys.stderr)
+            return 1
     if args.command == "up":
         return up(args.system)
     return {"down": down, "status": status}[args.command]()

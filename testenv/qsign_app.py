@@ -25,6 +25,7 @@ import os
 import random
 import signal
 import socket
+import sys
 import threading
 import time
 import urllib.error
@@ -237,10 +238,12 @@ class Service:
         self.state_dir = Path(args.state_dir)
         self.log_path = self.state_dir / "logs" / f"{self.name}.log"
         self.control = Control(self.state_dir / f"{self.name}.control.json", self.name)
-        self.db_addr = (args.host, args.db_port)
-        self.vault_url = f"http://{args.host}:{args.vault_port}/v1/sys/health"
-        self.hsm_ready_url = f"http://{args.host}:{args.hsm_port}/health/ready"
+        # each dependency on its own host when it runs elsewhere (pods on kind), else beside us
+        self.db_addr = (args.db_host or args.host, args.db_port)
+        self.vault_url = f"http://{args.vault_host or args.host}:{args.vault_port}/v1/sys/health"
+        self.hsm_ready_url = f"http://{args.hsm_host or args.host}:{args.hsm_port}/health/ready"
         self.log_max_bytes: int = args.log_max_bytes
+        self.log_stdout: bool = args.log_stdout
         self.rng = random.Random()
         self.rng_lock = threading.Lock()
         self.next_id = 1
@@ -274,6 +277,11 @@ class Service:
     def log(self, entries: list[tuple[str, str]]) -> None:
         """Write (level, text) entries with increasing nanosecond timestamps."""
         base = time.time_ns()
+        if self.log_stdout:  # in a container: the runtime frames and stores each line itself
+            messages = [app_message(self.name, lvl, txt, base + i) + "\n" for i, (lvl, txt) in enumerate(entries)]
+            sys.stdout.write("".join(messages))
+            sys.stdout.flush()
+            return
         lines = [cri_line(app_message(self.name, lvl, txt, base + i), base + i) for i, (lvl, txt) in enumerate(entries)]
         append_lines(self.log_path, lines, self.log_max_bytes)
 
@@ -571,10 +579,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--state-dir", default=".", help="holds logs/<name>.log and <name>.control.json")
+    p.add_argument("--db-host", help="PostgreSQL's host (default: --host)")
+    p.add_argument("--vault-host", help="OpenBao's host (default: --host)")
+    p.add_argument("--hsm-host", help="the hsm-adapter's host (default: --host)")
     p.add_argument("--db-port", type=int, default=15432)
     p.add_argument("--vault-port", type=int, default=18200)
     p.add_argument("--hsm-port", type=int, default=18083)
     p.add_argument("--log-max-bytes", type=int, default=10 * 1024 * 1024)
+    p.add_argument("--log-stdout", action="store_true", help="log to stdout (in a container), not to the state dir")
     p.add_argument("--volume-path", help="mounted volume to report (volume-exporter role)")
     p.add_argument("--namespace", default="qsign")
     p.add_argument("--pvc", default="data-postgresql-0")
