@@ -12,14 +12,17 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import psutil
 import yaml
 
 from bench.cluster import BASE_NAMESPACE, TARGET
 from bench.populate import namespaces_for, session
 from testenv.cluster import KwokTarget
+
+if TYPE_CHECKING:
+    import psutil
 
 PAGE_SIZE = 500  # the same as opscheck/sources/kube.py PAGE_SIZE
 POLL_SECONDS = 0.05
@@ -59,6 +62,8 @@ def _vm_hwm_mb(pid: int) -> float | None:
 
 
 def _describe(proc: psutil.Process) -> str:
+    import psutil
+
     try:
         cmd = proc.cmdline()
     except psutil.Error:
@@ -69,6 +74,10 @@ def _describe(proc: psutil.Process) -> str:
 
 def run_measured(cmd: list[str], *, cwd: Path, env: dict[str, str] | None = None, shell: bool = False) -> Measured:
     """Run `cmd`, polling its whole process tree for VmHWM; output captured."""
+    # Imported here: psutil is the bench's own dependency (bench/requirements.txt), and
+    # make test imports this module for the floor's LISTs (bench/verify.py).
+    import psutil
+
     started = time.monotonic()
     proc = subprocess.Popen(
         cmd if not shell else cmd[0],
