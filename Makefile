@@ -32,7 +32,7 @@ test: setup lint up image
 # Builds what testenv/kind/ has not cached (about 20 min cold), creates or reuses the kind
 # cluster $(KIND_CLUSTER) and leaves it running; testenv/kind/delete-cluster.sh NAME removes it.
 KIND_CLUSTER ?= opscheck-kind
-test-kind: venv
+test-kind: system venv
 	OPSCHECK_KIND=1 OPSCHECK_KIND_CLUSTER=$(KIND_CLUSTER) $(PY) -m pytest selftests/kind -p no:cacheprovider -v
 
 lint: venv

@@ -5,7 +5,8 @@
 set -euo pipefail
 PACKAGES=(postgresql prometheus prometheus-node-exporter iproute2 chromium fonts-noto-cjk prometheus-pushgateway prometheus-alertmanager redis-server
   openjdk-17-jre-headless maven libfaketime  # OpenSearch (testenv/search.py): assembled with maven, run on the JRE
-  mmdebstrap buildah podman runc uidmap)  # the OCI image (image/build.sh) and its run (selftests/runs/test_image.py)
+  mmdebstrap buildah podman runc uidmap  # the OCI image (image/build.sh) and its run (selftests/runs/test_image.py)
+  golang-github-containernetworking-plugin-dnsname)  # kind under podman: nodes resolve each other (testenv/kind/)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
