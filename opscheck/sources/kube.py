@@ -443,7 +443,7 @@ class KubeCluster:
         path = KINDS[kind]
         self._read_ahead(f"list/{kind}", lambda peer: peer.list(kind))
         return self.cache.get(
-            f"{self.name}/list/{kind}", lambda: list(self._list_all(kind, path)), self.ahead, _sharing(kind)
+            f"{self.name}/list/{kind}", lambda: list(self._list_all(kind, path)), self.ahead, revive=_sharing(kind)
         )
 
     def served(self, kind: str) -> bool:

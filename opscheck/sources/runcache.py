@@ -191,8 +191,6 @@ class RunCache:
                             return entry["value"]
             except Timeout:
                 raise self._still_fetching(key) from None
-        if key in self._values:  # an unshared value another thread fetched meanwhile
-            return self._values[key]
         if self.shared:
             entry = self._read(data_path, revive)
         else:
