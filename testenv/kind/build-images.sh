@@ -30,14 +30,9 @@ mkdir -p "$IMAGE_BIN" "$IMAGES"
 CONTROL_PLANE_BIN="$("$HERE/../build-binaries.sh")"
 
 if [ ! -x "$IMAGE_BIN/etcd" ]; then
-  # etcd's server module carries replace directives, so `go install mod@v` refuses it:
-  # build it from a throwaway module that requires it
-  work="$KIND_CACHE/build/etcd-$ETCD_VERSION"
-  mkdir -p "$work"
+  # etcd's server module carries replace directives, so `go install mod@v` refuses it
   log "building etcd $ETCD_VERSION"
-  (cd "$work" && { [ -f go.mod ] || go mod init opscheck.local/etcdbuilder >&2; } &&
-    go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2 &&
-    go build -trimpath -o "$IMAGE_BIN/etcd" go.etcd.io/etcd/server/v3)
+  go_build_in_module "etcd-$ETCD_VERSION" "go.etcd.io/etcd/server/v3@$ETCD_VERSION" go.etcd.io/etcd/server/v3 "$IMAGE_BIN/etcd"
 fi
 [ -x "$IMAGE_BIN/coredns" ] || { log "building coredns $COREDNS_VERSION"; GOBIN="$IMAGE_BIN" go install "github.com/coredns/coredns@$COREDNS_VERSION"; }
 if [ ! -x "$IMAGE_BIN/pause" ]; then
@@ -94,12 +89,9 @@ save_image "$kindnetdImage" "$IMAGE_BIN/kindnetd-$kindnetd_commit/kindnetd" "$DE
 # each add-on binary in a folder of its version, under the name its manifest runs
 LPP_VERSION="${OPSCHECK_KIND_LPP_VERSION:-v0.0.30}"
 if [ ! -x "$IMAGE_BIN/local-path-provisioner-$LPP_VERSION/local-path-provisioner" ]; then
-  work="$KIND_CACHE/build/local-path-provisioner-$LPP_VERSION"
-  mkdir -p "$work"
   log "building local-path-provisioner $LPP_VERSION"
-  (cd "$work" && { [ -f go.mod ] || go mod init opscheck.local/lppbuilder >&2; } &&
-    go get "github.com/rancher/local-path-provisioner@$LPP_VERSION" >&2 &&
-    go build -trimpath -o "$IMAGE_BIN/local-path-provisioner-$LPP_VERSION/local-path-provisioner" github.com/rancher/local-path-provisioner)
+  go_build_in_module "local-path-provisioner-$LPP_VERSION" "github.com/rancher/local-path-provisioner@$LPP_VERSION" \
+    github.com/rancher/local-path-provisioner "$IMAGE_BIN/local-path-provisioner-$LPP_VERSION/local-path-provisioner"
 fi
 save_image "$storageProvisionerImage" "$IMAGE_BIN/local-path-provisioner-$LPP_VERSION/local-path-provisioner"
 helper_archive="$IMAGES/$(echo "$storageHelperImage" | tr '/:' '__').tar"
