@@ -47,8 +47,6 @@ GROUP_VERSION = "external-secrets.io/v1"
 STORE = "vault-backend"
 TOKEN_SECRET = "vault-token"
 POLICY_NAME = "external-secrets"
-# Which CRD bundle a CRD came from: another (or none: the open-schema stand-in an older
-# testenv applied) is replaced whole, since a merge would keep the stand-in's fields.
 # The annotation `kubectl annotate externalsecret ... force-sync=$(date +%s)` sets (the
 # check's remediation): any change of it makes the operator re-read the provider now.
 FORCE_SYNC = "force-sync"
