@@ -19,8 +19,9 @@ pytestmark = pytest.mark.kind
 
 
 def test_pod_on_worker_reaches_service_on_control_plane(kind_world: KindWorld) -> None:
-    """kindnetd routes pod traffic between nodes and kube-proxy serves the Service: a pod on
-    the worker connects to the steady pod's Service, whose backend runs on the control plane."""
+    """The CNI (kube-router) routes pod traffic between nodes and kube-proxy serves the Service:
+    a pod on the worker connects to the steady pod's Service, whose backend runs on the control
+    plane."""
     cluster = kind_world.cluster
     client = kind_world.pod("client", "connect", kind_world.steady_service_ip, "8080", restartPolicy="Never")
     with broken(lambda: cluster.apply(client), lambda: cluster.delete("pod", "client", NAMESPACE)):

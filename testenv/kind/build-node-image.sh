@@ -30,7 +30,7 @@ done
 # I/O error), so runc fails every pod sandbox ("can't get final child's PID from pipe: EOF");
 # containerd then clamps pods' OOMScoreAdj to its own, as kind does for rootless nodes
 "${PODMAN[@]}" exec "$BUILDER" sed -i 's/restrict_oom_score_adj = false/restrict_oom_score_adj = true/' /etc/containerd/config.toml
-# kind's default CNI (kindnetd) and storage manifests, where `kind create cluster` reads them
+# the default CNI (kube-router) and storage manifests, where `kind create cluster` reads them
 "${PODMAN[@]}" exec "$BUILDER" mkdir -p /kind/manifests
 for manifest in default-cni.yaml default-storage.yaml; do
   "${PODMAN[@]}" cp "$KIND_CACHE/manifests/$manifest" "$BUILDER:/kind/manifests/$manifest"

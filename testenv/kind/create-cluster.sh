@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts a kind cluster under podman from the node image built here (build-images.sh, then
-# build-node-image.sh), with kind's default CNI (kindnetd) and storage (local-path-provisioner).
+# build-node-image.sh), with kube-router as its default CNI (kind's own, kindnetd, is not on the
+# Go module proxy) and kind's default storage (local-path-provisioner).
 # Usage: testenv/kind/create-cluster.sh [NAME [CONFIG]]   (CONFIG: a kind config file, default
 # cluster.yaml beside this script: one control-plane node and one worker)
 # A cluster of that name that exists is reused: its stopped node containers are started and

@@ -1,18 +1,22 @@
-"""Writes kind's default CNI (kindnetd) and storage (local-path-provisioner) manifests.
+"""Writes the kind nodes' default CNI (kube-router) and storage (local-path-provisioner) manifests.
 
 `kind build node-image` writes them to /kind/manifests/ in the node image; `kind create
-cluster` reads them back from the node (installcni / installstorage actions). They live in
-the kind module as Go string constants (pkg/build/nodeimage/const_cni.go, const_storage.go),
-joined with image-name constants; this reads those constants from the module's source, so
-the manifests and image tags stay exactly kind's.
+cluster` reads them back from the node (installcni / installstorage actions).
 
-Usage: python3 kind_manifests.py KIND_MODULE_DIR OUT_DIR   (prints the image names)
+Storage: kind's own, from the kind module's Go string constants (pkg/build/nodeimage/
+const_storage.go, joined with image-name constants), so manifest and image tags stay exactly
+kind's. CNI: kube-router.yaml beside this script with the image built here. kind's own CNI,
+kindnetd, is not used: its source is not on the Go module proxy (testenv/kind/README.md).
+
+Usage: python3 kind_manifests.py KIND_MODULE_DIR OUT_DIR CNI_IMAGE   (prints the storage image names)
 """
 
 import re
 import sys
 from pathlib import Path
 
+CNI_MANIFEST = Path(__file__).resolve().parent / "kube-router.yaml"
+CNI_IMAGE_PLACEHOLDER = "KUBE_ROUTER_IMAGE"
 SIMPLE_CONST = re.compile(r'^const (\w+) = "([^"]*)"$', re.MULTILINE)
 
 
@@ -41,18 +45,21 @@ def read_constants(source: str) -> dict[str, str]:
     return constants
 
 
-def main(kind_module: Path, out_dir: Path) -> None:
-    nodeimage = kind_module / "pkg/build/nodeimage"
-    source = "\n".join((nodeimage / name).read_text() for name in ("const_cni.go", "const_storage.go"))
-    constants = read_constants(source)
+def cni_manifest(image: str) -> str:
+    """kube-router.yaml with its image."""
+    return CNI_MANIFEST.read_text().replace(CNI_IMAGE_PLACEHOLDER, image)
+
+
+def main(kind_module: Path, out_dir: Path, cni_image: str) -> None:
+    constants = read_constants((kind_module / "pkg/build/nodeimage/const_storage.go").read_text())
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "default-cni.yaml").write_text(constants["defaultCNIManifest"])
+    (out_dir / "default-cni.yaml").write_text(cni_manifest(cni_image))
     (out_dir / "default-storage.yaml").write_text(constants["defaultStorageManifest"])
-    for name in ("kindnetdImage", "storageProvisionerImage", "storageHelperImage"):
+    for name in ("storageProvisionerImage", "storageHelperImage"):
         print(f"{name}={constants[name]}")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: kind_manifests.py KIND_MODULE_DIR OUT_DIR")
-    main(Path(sys.argv[1]), Path(sys.argv[2]))
+    if len(sys.argv) != 4:
+        sys.exit("usage: kind_manifests.py KIND_MODULE_DIR OUT_DIR CNI_IMAGE")
+    main(Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3])
