@@ -68,7 +68,9 @@ KUBE_ROUTER_IMAGE="localhost/opscheck-kube-router:$KUBE_ROUTER_VERSION"
 KUBE_ROUTER_BIN="$IMAGE_BIN/kube-router-$KUBE_ROUTER_VERSION"
 if [ ! -x "$KUBE_ROUTER_BIN/kube-router" ]; then
   log "building kube-router $KUBE_ROUTER_VERSION"
-  GOBIN="$KUBE_ROUTER_BIN" go install "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+  # the version its log and --version print, set as kube-router's Makefile does
+  GOBIN="$KUBE_ROUTER_BIN" go install -ldflags "-X github.com/cloudnativelabs/kube-router/v2/pkg/version.Version=$KUBE_ROUTER_VERSION" \
+    "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
 fi
 save_image "$KUBE_ROUTER_IMAGE" "$KUBE_ROUTER_BIN/kube-router" "$DEBIAN_ROOT"
 # the manifests; the storage image names are kind's own
