@@ -44,3 +44,10 @@ def test_raw_strings_are_joined_with_the_image_constants() -> None:
 def test_an_unknown_go_expression_is_named() -> None:
     with pytest.raises(ValueError, match="unexpected Go near"):
         kind_manifests.read_constants("const manifest = `a` + (b)\n")
+
+
+def test_the_cni_manifest_runs_the_image_built_here() -> None:
+    manifest = kind_manifests.cni_manifest("localhost/opscheck-kube-router:v2.1.0")
+    assert kind_manifests.CNI_IMAGE_PLACEHOLDER not in manifest
+    # the init container (CNI config) and kube-router itself
+    assert manifest.count("image: localhost/opscheck-kube-router:v2.1.0\n") == 2
