@@ -14,15 +14,17 @@ check; and an API server that gave no answer once answers every later request of
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import ijson
 import orjson
 import urllib3
 from kubernetes import client as k8s_client
@@ -34,9 +36,17 @@ from kubernetes.config.incluster_config import InClusterConfigLoader
 from opscheck.errors import DependencyError
 from opscheck.profile import ClusterConfig, serviceaccount_dir
 from opscheck.sources.deadline import bound_pools, total_deadline
+from opscheck.sources.packed import PackedList, packed_if_big
 from opscheck.sources.runcache import RunCache
 
-PAGE_SIZE = 500
+# Objects per LIST page. A decoded page of pods holds ~40 KB a pod (managedFields and all,
+# before projection): 100 keep that near 4 MB, where 500 made every big LIST's pass peak at
+# ~75 MB over the process's steady size; 10k pods are 100 pages, requested one ahead.
+PAGE_SIZE = 100
+# A final page bigger than this is decoded object by object (ijson) rather than at once
+# (OPSCHECK_STREAM_MIN_BYTES, read at each LIST).
+STREAM_MIN_BYTES_VAR = "OPSCHECK_STREAM_MIN_BYTES"
+STREAM_MIN_BYTES = 1024 * 1024
 
 # Resource kind -> collection path (all namespaces).
 KINDS: dict[str, str] = {
@@ -217,49 +227,6 @@ def project(kind: str, obj: dict[str, Any]) -> dict[str, Any]:
     return obj
 
 
-# Parts of a pod that many pods repeat (their workload's labels, containers with probes and
-# limits, security context; the same conditions and container states): one instance per
-# LIST instead of one per pod, keyed by their encoding. At 10k pods this keeps ~4 KB a pod
-# in memory instead of ~15 KB, for ~0.1 ms a pod. Callers never mutate listed objects (the
-# run cache hands the same ones to every check).
-SHARED_POD_METADATA = ("labels", "annotations", "ownerReferences")
-SHARED_POD_SPEC = ("securityContext",)
-SHARED_CONTAINER_STATUS = ("state", "lastState")
-
-
-def _same(value: Any, memo: dict[bytes, Any]) -> Any:
-    return memo.setdefault(orjson.dumps(value), value) if value else value
-
-
-def share(kind: str, obj: dict[str, Any], memo: dict[bytes, Any]) -> dict[str, Any]:
-    """`obj` (projected) with the parts it has in common with earlier objects of the same
-    LIST (`memo`) replaced by the earlier instances."""
-    if kind != "pods":
-        return obj
-    for parent, names in ((obj.get("metadata"), SHARED_POD_METADATA), (obj.get("spec"), SHARED_POD_SPEC)):
-        for name in names:
-            if parent and name in parent:
-                parent[name] = _same(parent[name], memo)
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    for key in ("containers", "initContainers"):
-        if key in spec:
-            spec[key] = [_same(c, memo) for c in spec[key]]
-    if "conditions" in status:
-        status["conditions"] = _same(status["conditions"], memo)
-    for key in ("containerStatuses", "initContainerStatuses"):
-        for container in status.get(key) or []:
-            for name in SHARED_CONTAINER_STATUS:
-                if name in container:
-                    container[name] = _same(container[name], memo)
-    return obj
-
-
-def _sharing(kind: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """`share` for the objects of one LIST read back from the run cache's file."""
-    memo: dict[bytes, Any] = {}
-    return lambda obj: share(kind, obj, memo)
-
-
 # The head of a LIST's body as the API server writes it (Go's field order: kind, apiVersion,
 # the list's metadata, then items), and the continue token in that metadata.
 _LIST_HEAD = re.compile(rb'\{"kind":"[^"]*","apiVersion":"[^"]*","metadata":\{([^{}]*)\},"items":')
@@ -436,15 +403,13 @@ class KubeCluster:
         self._read_ahead("version", KubeCluster.version)
         return self.cache.get(f"{self.name}/version", lambda: self._get("/version"), self.ahead)
 
-    def list(self, kind: str) -> list[dict[str, Any]]:
+    def list(self, kind: str) -> Sequence[dict[str, Any]]:
         """Every object of `kind` in the cluster, fetched once per run."""
         if kind in PER_NAMESPACE:
             raise ValueError(f"{kind} are read per namespace: use in_namespaces({kind!r}, namespaces)")
         path = KINDS[kind]
         self._read_ahead(f"list/{kind}", lambda peer: peer.list(kind))
-        return self.cache.get(
-            f"{self.name}/list/{kind}", lambda: list(self._list_all(kind, path)), self.ahead, revive=_sharing(kind)
-        )
+        return self.cache.get(f"{self.name}/list/{kind}", lambda: packed_if_big(self._list_all(kind, path)), self.ahead)
 
     def served(self, kind: str) -> bool:
         """Whether the API server serves `kind` (a custom resource's CRD is installed): one
@@ -454,7 +419,7 @@ class KubeCluster:
         doc = self.cache.get(f"{self.name}/discovery{group_version}", lambda: self._get(group_version, missing_ok=True))
         return any(r.get("name") == plural for r in (doc or {}).get("resources") or [])
 
-    def list_served(self, *kinds: str) -> list[dict[str, Any]] | None:
+    def list_served(self, *kinds: str) -> Sequence[dict[str, Any]] | None:
         """Every object of the first of `kinds` the cluster serves (one per API version of a
         custom resource, newest first); None when it serves none (the CRD is not installed)."""
         for kind in kinds:
@@ -470,28 +435,41 @@ class KubeCluster:
         def page_query(token: str | None) -> list[tuple[str, Any]]:
             return [("limit", PAGE_SIZE)] + ([("continue", token)] if token else [])
 
+        stream_min_bytes = int(os.environ.get(STREAM_MIN_BYTES_VAR) or STREAM_MIN_BYTES)
         body = self._fetch(path, page_query(None))
-        memo: dict[bytes, Any] = {}
         while body is not None:
             known, token = continue_token(body)
             ahead = _PAGES.submit(self._fetch, path, page_query(token)) if known and token else None
+            if known and not token and len(body) > stream_min_bytes:
+                # the last or only page, and a big one: a server that ignores `limit` (the
+                # metrics API) sends every object at once; decoded whole, 50k pods' metrics
+                # would be ~400 MB of Python objects for a moment
+                try:
+                    for obj in ijson.items(io.BytesIO(body), "items.item", use_float=True):
+                        yield project(kind, obj)
+                except ijson.JSONError as exc:
+                    raise DependencyError(f"cluster {self.name}: {path}: the LIST's body is not JSON: {exc}") from None
+                return
             page = orjson.loads(body)
             del body  # the raw bytes and the decoded page are not both kept longer than needed
             decoded = (page.get("metadata") or {}).get("continue") or None
             if known and decoded != token:
                 raise DependencyError(f"cluster {self.name}: {path}: page head and body disagree on the continue token")
             for obj in page.pop("items", None) or []:
-                yield share(kind, project(kind, obj), memo)
+                yield project(kind, obj)
             if ahead is not None:
                 body = ahead.result()
             else:
                 body = self._fetch(path, page_query(decoded)) if decoded else None
 
-    def in_namespaces(self, kind: str, namespaces: list[str]) -> list[dict[str, Any]]:
+    def in_namespaces(self, kind: str, namespaces: list[str]) -> Sequence[dict[str, Any]]:
         wanted = set(namespaces)
         if kind in PER_NAMESPACE:
             return [o for ns in sorted(wanted) for o in self._list_namespace(kind, ns)]
-        return [o for o in self.list(kind) if o["metadata"].get("namespace") in wanted]
+        objects = self.list(kind)
+        if isinstance(objects, PackedList):
+            return objects.in_namespaces(wanted)
+        return [o for o in objects if o["metadata"].get("namespace") in wanted]
 
     def _list_namespace(self, kind: str, namespace: str) -> list[dict[str, Any]]:
         """The objects of `kind` in one namespace, fetched once per run. A namespace the
@@ -500,9 +478,7 @@ class KubeCluster:
             return []
         prefix, plural = KINDS[kind].rsplit("/", 1)
         path = f"{prefix}/namespaces/{namespace}/{plural}"
-        return self.cache.get(
-            f"{self.name}/list/{kind}/{namespace}", lambda: list(self._list_all(kind, path)), revive=_sharing(kind)
-        )
+        return self.cache.get(f"{self.name}/list/{kind}/{namespace}", lambda: packed_if_big(self._list_all(kind, path)))
 
     def workloads(
         self, namespaces: list[str], kinds: tuple[str, ...] = ("Deployment", "StatefulSet")

@@ -33,6 +33,7 @@ import orjson
 from filelock import FileLock, Timeout
 
 from opscheck.errors import DependencyError, OpscheckError
+from opscheck.sources.packed import PackedList
 
 # Long enough for a paginated LIST of a large cluster (every page bounded by its timeout).
 LOCK_TIMEOUT_SECONDS = 300.0
@@ -85,7 +86,13 @@ class RunCache:
             # A list (a big cluster's LIST: tens of MB) is written one item a line after a
             # header, so neither writing nor reading it holds the whole encoding at once.
             value = entry.get("value")
-            if isinstance(value, list):
+            if isinstance(value, PackedList):
+                # header, then the compressed chunks as they are: a worker reads them without decoding
+                header, chunks = value.to_parts()
+                f.write(orjson.dumps({"packed": header, "lengths": [len(c) for c in chunks]}) + b"\n")
+                for chunk in chunks:
+                    f.write(chunk)
+            elif isinstance(value, list):
                 f.write(orjson.dumps({"items": len(value)}) + b"\n")
                 for item in value:
                     f.write(orjson.dumps(item) + b"\n")
@@ -124,25 +131,30 @@ class RunCache:
             pass  # the run directory is gone (run ending): this process still remembers
 
     @staticmethod
-    def _read(path: Path, revive: Callable[[Any], Any] | None) -> dict[str, Any]:
+    def _read(path: Path) -> dict[str, Any]:
         with open(path, "rb") as f:
             header = orjson.loads(f.readline())
+            if "packed" in header:
+                chunks = [f.read(length) for length in header["lengths"]]
+                if any(len(c) != n for c, n in zip(chunks, header["lengths"], strict=True)) or f.read(1):
+                    raise DependencyError(f"run cache: {path.name} does not hold the chunks its header lists")
+                try:
+                    return {"value": PackedList.from_parts(header["packed"], chunks)}
+                except (KeyError, ValueError) as exc:
+                    raise DependencyError(f"run cache: {path.name}: {exc}") from None
             if "items" not in header:
                 return header
-            items = [orjson.loads(line) for line in f] if revive is None else [revive(orjson.loads(line)) for line in f]
+            items = [orjson.loads(line) for line in f]
         if len(items) != header["items"]:
             raise DependencyError(f"run cache: {path.name} holds {len(items)} of its {header['items']} items")
         return {"value": items}
 
-    def get(
-        self, key: str, fetch: Callable[[], Any], ahead: bool = False, revive: Callable[[Any], Any] | None = None
-    ) -> Any:
+    def get(self, key: str, fetch: Callable[[], Any], ahead: bool = False) -> Any:
         """The cached value of `key`, fetching it once per run.
 
         An OpscheckError raised by `fetch` is cached and re-raised as DependencyError
         for every later caller, saying it is the cached error. `ahead`: a read started
-        before any check asked for it (see kube.KubeCluster.peers). `revive`: applied to each
-        item of a list value read from another process's file, as it is read.
+        before any check asked for it (see kube.KubeCluster.peers).
         """
         if key in self._values:
             return self._values[key]
@@ -153,7 +165,7 @@ class RunCache:
             raise self._still_fetching(key)
         try:
             # one lock_timeout for both waits, this process's threads' and other processes'
-            return self._get(key, fetch, ahead, revive, max(0.0, self.lock_timeout - (time.monotonic() - started)))
+            return self._get(key, fetch, ahead, max(0.0, self.lock_timeout - (time.monotonic() - started)))
         finally:
             key_lock.release()
 
@@ -163,9 +175,7 @@ class RunCache:
             f"(lock {self._paths(key)[1].name} not released)"
         )
 
-    def _get(
-        self, key: str, fetch: Callable[[], Any], ahead: bool, revive: Callable[[Any], Any] | None, lock_timeout: float
-    ) -> Any:
+    def _get(self, key: str, fetch: Callable[[], Any], ahead: bool, lock_timeout: float) -> Any:
         """get() with this process's lock of `key` held."""
         if key in self._values:  # another thread of this process fetched it meanwhile
             return self._values[key]
@@ -192,7 +202,7 @@ class RunCache:
             except Timeout:
                 raise self._still_fetching(key) from None
         if self.shared:
-            entry = self._read(data_path, revive)
+            entry = self._read(data_path)
         else:
             entry = {"error": self._errors[key]}
         if "error" in entry:

@@ -110,24 +110,3 @@ def test_a_pages_continue_token_is_read_from_its_head() -> None:
     assert kube.continue_token(last) == (True, None)
     reordered = b'{"items":[],"kind":"PodList","apiVersion":"v1","metadata":{"continue":"abc"}}'
     assert kube.continue_token(reordered) == (False, None)
-
-
-def test_pods_of_one_list_share_their_common_parts() -> None:
-    """What replicas repeat is kept once per LIST (memory at 10k pods); every pod still reads
-    as its own object."""
-
-    def pod(name: str, image: str) -> dict:
-        container = {"name": "app", "image": image, "resources": {"limits": {"memory": "256Mi"}}}
-        return {
-            "metadata": {"name": name, "namespace": "ns", "labels": {"app": "a"}},
-            "spec": {"containers": [container], "nodeName": name},
-            "status": {"phase": "Running", "containerStatuses": [{"name": "app", "state": {"running": {}}}]},
-        }
-
-    memo: dict = {}
-    a, b, c = (
-        kube.share("pods", kube.project("pods", pod(n, i)), memo) for n, i in [("a", "x:1"), ("b", "x:1"), ("c", "x:2")]
-    )
-    assert (a, b, c) == tuple(kube.project("pods", pod(n, i)) for n, i in [("a", "x:1"), ("b", "x:1"), ("c", "x:2")])
-    assert a["spec"]["containers"][0] is b["spec"]["containers"][0] is not c["spec"]["containers"][0]
-    assert a["metadata"]["labels"] is c["metadata"]["labels"] and a["spec"] is not b["spec"]

@@ -21,6 +21,7 @@ from opscheck.rules.certs import secret_leaf_certificate
 from opscheck.rules.workloads import pod_problem
 from opscheck.sources import runcache
 from opscheck.sources.kube import project
+from opscheck.sources.packed import PackedList
 from opscheck.sources.runcache import RunCache
 
 NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
@@ -181,15 +182,27 @@ def test_run_cache_parses_a_value_once_per_process(tmp_path):
     assert first == fetched and reader.get("x/list/pods", lambda: []) is first
 
 
-def test_a_list_crosses_processes_one_item_a_line_and_is_revived_as_read(tmp_path):
-    """A worker reads another's LIST item by item (no whole-file string), `revive` on each."""
+def test_a_list_crosses_processes_one_item_a_line(tmp_path):
+    """A worker reads another's small LIST item by item (no whole-file string)."""
     pods = [{"metadata": {"name": f"p{i}"}} for i in range(3)]
     RunCache(tmp_path).get("x/list/pods", lambda: pods)
     (written,) = tmp_path.glob("*.json")
     assert len(written.read_bytes().splitlines()) == 1 + len(pods)
-    seen = []
-    back = RunCache(tmp_path).get("x/list/pods", lambda: pytest.fail("fetched twice"), revive=seen.append)
-    assert back == [None] * 3 and seen == pods
+    assert RunCache(tmp_path).get("x/list/pods", lambda: pytest.fail("fetched twice")) == pods
+
+
+def test_a_packed_list_crosses_processes_as_its_compressed_chunks(tmp_path):
+    """A big LIST goes to the file as its chunks and comes back packed, not decoded; a file
+    cut short is an error naming it, never a shorter list."""
+    pods = [{"metadata": {"name": f"p{i}", "namespace": f"ns{i % 3}"}} for i in range(150)]
+    RunCache(tmp_path).get("x/list/pods", lambda: PackedList.pack(pods))
+    back = RunCache(tmp_path).get("x/list/pods", lambda: pytest.fail("fetched twice"))
+    assert isinstance(back, PackedList) and back == pods
+    assert list(back.in_namespaces(["ns1"])) == [p for p in pods if p["metadata"]["namespace"] == "ns1"]
+    (written,) = tmp_path.glob("*.json")
+    written.write_bytes(written.read_bytes()[:-10])
+    with pytest.raises(DependencyError, match=f"{written.name} does not hold the chunks its header lists"):
+        RunCache(tmp_path).get("x/list/pods", lambda: pytest.fail("fetched twice"))
 
 
 def test_an_unshared_run_cache_fetches_once_and_writes_no_value_file(tmp_path):
