@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 from filelock import FileLock
 
 from opscheck.record.signing import LEDGER_NAMESPACE, SIGNATURE_SUFFIXES, Signer, Verifier
@@ -417,7 +418,7 @@ def sealed_runs(reports_dir: Path) -> Iterator[dict[str, Any]]:
     """results.json of every sealed run, newest (highest seq) first, read lazily."""
     for _, folder in sealed_folders(reports_dir):
         try:
-            yield json.loads((folder / "results.json").read_text())
+            yield orjson.loads((folder / "results.json").read_bytes())
         except (OSError, ValueError):
             continue
 

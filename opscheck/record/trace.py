@@ -71,8 +71,18 @@ def latest_outcomes(results: Iterable[dict[str, Any]]) -> dict[str, Latest]:
 
 
 def sealed_results(reports_dir: Path, profile: str | None = None) -> list[dict[str, Any]]:
-    """results.json of every sealed run, newest first, optionally of one profile."""
-    return [d for d in sealed_runs(reports_dir) if profile is None or run_profile(d) == profile]
+    """What the matrix reads of every sealed run (its run block, each check's id, outcome and
+    runbook keys), newest first, optionally of one profile. Only that is kept: a year of
+    daily runs of a big cluster is gigabytes of results.json (every evidence row)."""
+    return [_trace_part(d) for d in sealed_runs(reports_dir) if profile is None or run_profile(d) == profile]
+
+
+def _trace_part(data: dict[str, Any]) -> dict[str, Any]:
+    checks = [
+        {"id": c["id"], "outcome": c["outcome"], "runbook": [{"key": k["key"]} for k in c.get("runbook", [])]}
+        for c in data.get("checks", [])
+    ]
+    return {"run": data.get("run") or {}, "checks": checks}
 
 
 def matrix(catalog: Iterable[dict[str, Any]], latest: dict[str, Latest]) -> list[TraceRow]:
