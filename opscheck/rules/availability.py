@@ -94,19 +94,22 @@ def pdb_problems(workload: Obj, pdbs: list[Obj]) -> list[str]:
     return problems
 
 
-def workload_pods(workload: Obj, pods: Iterable[Obj]) -> list[Obj]:
-    name = ref(workload)
-    return [
-        p
-        for p in pods
-        if workload_of(p) == name
-        and (p.get("status") or {}).get("phase") == "Running"
-        and not p["metadata"].get("deletionTimestamp")
-    ]
+def running_pod_nodes(pods: Iterable[Obj]) -> dict[str, list[str | None]]:
+    """Workload (`namespace/name`) -> the node of each of its running pods, in one pass over
+    the pods (a big cluster's pods are decoded once per pass, not once per workload)."""
+    nodes: dict[str, list[str | None]] = {}
+    for p in pods:
+        if (p.get("status") or {}).get("phase") != "Running" or p["metadata"].get("deletionTimestamp"):
+            continue
+        owner = workload_of(p)
+        if owner is not None:
+            nodes.setdefault(owner, []).append((p.get("spec") or {}).get("nodeName"))
+    return nodes
 
 
-def spof_problems(workload: Obj, pods: list[Obj], pdbs: list[Obj]) -> list[str]:
-    """One replica, every replica on the same node, or no PodDisruptionBudget."""
+def spof_problems(workload: Obj, running_on: list[str | None], pdbs: list[Obj]) -> list[str]:
+    """One replica, every replica on the same node, or no PodDisruptionBudget. `running_on`:
+    the node of each of the workload's running pods (running_pod_nodes)."""
     replicas = (workload.get("spec") or {}).get("replicas", 1)
     if replicas == 0:
         return []  # scaled to zero on purpose: nothing runs to fail
@@ -114,11 +117,9 @@ def spof_problems(workload: Obj, pods: list[Obj], pdbs: list[Obj]) -> list[str]:
     if replicas == 1:
         problems.append("1 replica")
     else:
-        nodes = {(p.get("spec") or {}).get("nodeName") for p in workload_pods(workload, pods)}
-        nodes.discard(None)
-        running = len(workload_pods(workload, pods))
-        if running >= 2 and len(nodes) == 1:
-            problems.append(f"all {running} running replicas on node {nodes.pop()}")
+        nodes = {n for n in running_on if n is not None}
+        if len(running_on) >= 2 and len(nodes) == 1:
+            problems.append(f"all {len(running_on)} running replicas on node {nodes.pop()}")
     if not pdbs_for(workload, pdbs):
         problems.append("no PodDisruptionBudget")
     return problems
@@ -288,23 +289,28 @@ def pdb_findings(
 
 
 def spof_findings(
-    workloads: Iterable[tuple[str, Obj]], pods: list[Obj], pdbs: list[Obj], nodes: Iterable[Obj], ignore: Iterable[str]
+    workloads: Iterable[tuple[str, Obj]],
+    pods: Iterable[Obj],
+    pdbs: list[Obj],
+    nodes: Iterable[Obj],
+    ignore: Iterable[str],
 ) -> tuple[list[Row], list[Row], list[str]]:
     """(a row per workload not ignored, offenders, the control-plane nodes): `spof_problems`
     of each (kind, workload), and a control plane of one node."""
     ignored = set(ignore)
     rows, offenders = [], []
+    running_on = running_pod_nodes(pods)
     for kind, w in workloads:
         name = ref(w)
         if name in ignored:
             continue
-        running = workload_pods(w, pods)
-        problems = spof_problems(w, pods, pdbs)
+        nodes = running_on.get(name, [])
+        problems = spof_problems(w, nodes, pdbs)
         rows.append(
             {
                 "object": f"{kind.lower()}/{name}",
                 "replicas": (w.get("spec") or {}).get("replicas", 1),
-                "nodes": ", ".join(sorted({(p.get("spec") or {}).get("nodeName", "?") for p in running})),
+                "nodes": ", ".join(sorted({n or "?" for n in nodes})),
                 "pdb": ", ".join(p["metadata"]["name"] for p in pdbs_for(w, pdbs)) or "none",
                 "problems": "; ".join(problems) or "ok",
             }

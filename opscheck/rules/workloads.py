@@ -7,6 +7,7 @@ Plain functions over raw API objects (dicts), each returning offending rows
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from opscheck.rules.objects import Obj, Row, owned_by, ref
@@ -184,24 +185,48 @@ def workload_of(pod: Obj) -> str | None:
     return f"{pod['metadata']['namespace']}/{name}"
 
 
-def current_revision_pods(kind: str, workload: Obj, pods: list[Obj], replicasets: list[Obj]) -> list[Obj]:
+@dataclass(frozen=True)
+class OwnedPod:
+    """What a rollout judges of a pod: its name, revision label and container restarts."""
+
+    name: str
+    revision: str | None  # the controller-revision-hash label (StatefulSets, DaemonSets)
+    restarts: int
+
+
+def pods_by_owner(pods: Iterable[Obj]) -> dict[str, list[OwnedPod]]:
+    """Owner uid -> the pods it owns, in one pass over the pods (a big cluster's pods are
+    decoded once per pass, not once per workload)."""
+    owned: dict[str, list[OwnedPod]] = {}
+    for p in pods:
+        meta = p["metadata"]
+        pod = OwnedPod(
+            meta["name"],
+            (meta.get("labels") or {}).get("controller-revision-hash"),
+            sum(cs.get("restartCount", 0) for cs in (p.get("status") or {}).get("containerStatuses") or []),
+        )
+        for owner in meta.get("ownerReferences") or []:
+            owned.setdefault(owner.get("uid"), []).append(pod)
+    return owned
+
+
+def current_revision_pods(
+    kind: str, workload: Obj, owned: dict[str, list[OwnedPod]], replicasets: list[Obj]
+) -> list[OwnedPod]:
     """The pods of the workload's newest revision (what the rollout brought)."""
-    labels = lambda p: p["metadata"].get("labels") or {}  # noqa: E731
     if kind == "Deployment":
         mine = [rs for rs in replicasets if owned_by(rs, workload)]
         if not mine:
             return []
         newest = max(mine, key=lambda rs: int((rs["metadata"].get("annotations") or {}).get(REVISION, "0")))
-        return [p for p in pods if owned_by(p, newest)]
+        return owned.get(newest["metadata"].get("uid"), [])
     revision = (workload.get("status") or {}).get("updateRevision")
     return [
-        p
-        for p in pods
-        if owned_by(p, workload) and (kind != "StatefulSet" or labels(p).get("controller-revision-hash") == revision)
+        p for p in owned.get(workload["metadata"].get("uid"), []) if kind != "StatefulSet" or p.revision == revision
     ]
 
 
-def rollout_problems(kind: str, workload: Obj, revision_pods: list[Obj]) -> list[str]:
+def rollout_problems(kind: str, workload: Obj, revision_pods: list[OwnedPod]) -> list[str]:
     """Why a workload's rollout is not complete: replicas not updated/ready/available, a
     stalled Deployment, or containers of the new revision that restarted."""
     spec, status, meta = workload.get("spec") or {}, workload.get("status") or {}, workload["metadata"]
@@ -225,9 +250,8 @@ def rollout_problems(kind: str, workload: Obj, revision_pods: list[Obj]) -> list
         if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
             problems.append("progress deadline exceeded")
     for pod in revision_pods:
-        restarts = sum(cs.get("restartCount", 0) for cs in (pod.get("status") or {}).get("containerStatuses") or [])
-        if restarts:
-            problems.append(f"{pod['metadata']['name']} restarted {restarts} time(s) since the rollout")
+        if pod.restarts:
+            problems.append(f"{pod.name} restarted {pod.restarts} time(s) since the rollout")
     return problems
 
 
@@ -276,11 +300,12 @@ def rollback_problems(kind: str, workload: Obj, revisions: list[Obj]) -> list[st
     return problems
 
 
-def rollout_rows(workloads: Iterable[tuple[str, Obj]], pods: list[Obj], replicasets: list[Obj]) -> list[Row]:
+def rollout_rows(workloads: Iterable[tuple[str, Obj]], pods: Iterable[Obj], replicasets: list[Obj]) -> list[Row]:
     """A row per (kind, workload): `detail` "complete" or why its rollout is not."""
     rows = []
+    owned = pods_by_owner(pods)
     for kind, w in workloads:
-        problems = rollout_problems(kind, w, current_revision_pods(kind, w, pods, replicasets))
+        problems = rollout_problems(kind, w, current_revision_pods(kind, w, owned, replicasets))
         rows.append({"object": f"{kind.lower()}/{ref(w)}", "detail": "; ".join(problems) or "complete"})
     return rows
 

@@ -14,6 +14,7 @@ from opscheck.rules.availability import (
     hpa_problems,
     pdb_allowed,
     pdb_problems,
+    running_pod_nodes,
     selector_matches,
     spof_problems,
 )
@@ -140,12 +141,12 @@ def pod(name: str, node: str, owner: str = "api") -> dict:
 
 def test_spof():
     pdbs = [pdb({"minAvailable": 1})]
-    assert spof_problems(workload(1), [pod("api-0", "n1")], pdbs) == ["1 replica"]
-    assert spof_problems(workload(2), [pod("api-0", "n1"), pod("api-1", "n1")], pdbs) == [
-        "all 2 running replicas on node n1"
-    ]
-    assert spof_problems(workload(2), [pod("api-0", "n1"), pod("api-1", "n2")], []) == ["no PodDisruptionBudget"]
+    assert spof_problems(workload(1), ["n1"], pdbs) == ["1 replica"]
+    assert spof_problems(workload(2), ["n1", "n1"], pdbs) == ["all 2 running replicas on node n1"]
+    assert spof_problems(workload(2), ["n1", "n2"], []) == ["no PodDisruptionBudget"]
     assert spof_problems(workload(0), [], []) == []
+    running = running_pod_nodes([pod("api-0", "n1"), pod("api-1", "n2"), pod("web-0", "n1", owner="web")])
+    assert running == {"ns/api": ["n1", "n2"], "ns/web": ["n1"]}
 
 
 def test_velero_schedule_rules():
