@@ -169,6 +169,11 @@ def main() -> int:
     )
     parser.add_argument("--rounds", type=int, default=2, help="clusters: measurement rounds per size")
     parser.add_argument("--profile-at", type=int, default=10000, help="pods at which to cProfile the run (0: never)")
+    parser.add_argument(
+        "--keep-cluster",
+        action="store_true",
+        help="reuse a running bench cluster (sizes below its pods are skipped) and leave it running",
+    )
     args = parser.parse_args()
     home = cluster.use_bench_home()
     if args.action == "down":
@@ -194,8 +199,11 @@ def main() -> int:
     ).stdout.strip()
     rows, populate_s = [], {}
     try:
-        log("starting the bench cluster")
-        cluster.up()
+        if args.keep_cluster:
+            log("reusing the running bench cluster" if cluster.up_or_reuse() else "started the bench cluster")
+        else:
+            log("starting the bench cluster")
+            cluster.up()
         info = machine()
         for pods in sizes:
             log(f"populating to {pods} pods")
@@ -208,8 +216,9 @@ def main() -> int:
             if pods == args.profile_at:
                 log(f"cProfile: {profile_run(pods, home)}")
     finally:
-        log("stopping the bench cluster")
-        cluster.down()
+        if not args.keep_cluster:
+            log("stopping the bench cluster")
+            cluster.down()
     write_results(rows, info)
     return 0
 

@@ -121,6 +121,18 @@ def up(t: KwokTarget = TARGET) -> None:
         testenv_cluster.ensure_reader(t)
 
 
+def up_or_reuse(t: KwokTarget = TARGET) -> bool:
+    """Reuse the bench cluster when it is up (it grows from where it is: populate adds only
+    what is missing), else start it fresh. True when reused."""
+    use_bench_home()
+    if testenv_cluster.components_up(t):
+        with testenv_cluster.locked(t):
+            testenv_cluster.ensure_reader(t)
+        return True
+    up(t)
+    return False
+
+
 def down(t: KwokTarget = TARGET) -> None:
     """Stop and delete a bench cluster; no process is left."""
     use_bench_home()
