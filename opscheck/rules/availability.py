@@ -304,13 +304,13 @@ def spof_findings(
         name = ref(w)
         if name in ignored:
             continue
-        nodes = running_on.get(name, [])
-        problems = spof_problems(w, nodes, pdbs)
+        pod_nodes = running_on.get(name, [])
+        problems = spof_problems(w, pod_nodes, pdbs)
         rows.append(
             {
                 "object": f"{kind.lower()}/{name}",
                 "replicas": (w.get("spec") or {}).get("replicas", 1),
-                "nodes": ", ".join(sorted({n or "?" for n in nodes})),
+                "nodes": ", ".join(sorted({n or "?" for n in pod_nodes})),
                 "pdb": ", ".join(p["metadata"]["name"] for p in pdbs_for(w, pdbs)) or "none",
                 "problems": "; ".join(problems) or "ok",
             }
