@@ -55,7 +55,9 @@ for _ in $(seq 120); do
     [ "$("$HERE/tool.sh" kubectl get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')" = True ] &&
     "$HERE/tool.sh" kubectl get --raw /apis/metrics.k8s.io/v1beta1 2>&1 | grep -q NotFound; then
     log "the APIService is Available but kube-apiserver answers 404 for it: restarting kube-apiserver once"
-    "${PODMAN[@]}" exec "$NAME-control-plane" sh -c 'kill $(pidof kube-apiserver)'
+    node_runtime=("${PODMAN[@]}")
+    [ "${OPSCHECK_KIND_PROVIDER:-podman}" = docker ] && node_runtime=(docker)
+    "${node_runtime[@]}" exec "$NAME-control-plane" sh -c 'kill $(pidof kube-apiserver)'
     restarted=yes
   fi
   sleep 2
