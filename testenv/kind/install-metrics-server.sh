@@ -51,11 +51,15 @@ KUSTOMIZATION
 restarted=no
 for _ in $(seq 120); do
   "$HERE/tool.sh" kubectl top nodes >/dev/null 2>&1 && { "$HERE/tool.sh" kubectl top nodes >&2; exit 0; }
-  if [ "$restarted" = no ] &&
-    [ "$("$HERE/tool.sh" kubectl get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')" = True ] &&
-    "$HERE/tool.sh" kubectl get --raw /apis/metrics.k8s.io/v1beta1 2>&1 | grep -q NotFound; then
+  # the answer in a variable: under pipefail, `kubectl ... | grep -q` fails with kubectl's own
+  # exit status even when grep finds NotFound, so the restart never happened
+  answer="$("$HERE/tool.sh" kubectl get --raw /apis/metrics.k8s.io/v1beta1 2>&1 || true)"
+  if [ "$restarted" = no ] && [[ "$answer" == *NotFound* ]] &&
+    [ "$("$HERE/tool.sh" kubectl get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')" = True ]; then
     log "the APIService is Available but kube-apiserver answers 404 for it: restarting kube-apiserver once"
-    "${PODMAN[@]}" exec "$NAME-control-plane" sh -c 'kill $(pidof kube-apiserver)'
+    node_runtime=("${PODMAN[@]}")
+    [ "${OPSCHECK_KIND_PROVIDER:-podman}" = docker ] && node_runtime=(docker)
+    "${node_runtime[@]}" exec "$NAME-control-plane" sh -c 'kill $(pidof kube-apiserver)'
     restarted=yes
   fi
   sleep 2

@@ -10,7 +10,8 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 tool="${1:?usage: tool.sh kind|podman|kubectl ARGS...}"
 shift
 case "$tool" in
-  kind) KIND_EXPERIMENTAL_PROVIDER=podman exec "$("$HERE/build-kind.sh")" "$@" ;;
+  # OPSCHECK_KIND_PROVIDER=docker: the QSIGN demo on a stock kind cluster under Docker (README.md)
+  kind) KIND_EXPERIMENTAL_PROVIDER="${OPSCHECK_KIND_PROVIDER:-podman}" exec "$("$HERE/build-kind.sh")" "$@" ;;
   podman) exec "${PODMAN[@]}" "$@" ;;
   kubectl) exec "$("$HERE/build-node-binaries.sh")/kubectl" "$@" ;;
   *) echo "tool.sh: unknown tool $tool (kind, podman or kubectl)" >&2; exit 2 ;;
