@@ -2,8 +2,8 @@
 
 testenv/kind/ builds everything (see its README): create-cluster.sh starts the two-node
 cluster under podman (or reuses it), install-metrics-server.sh makes the metrics API answer,
-install-ingress.sh runs Traefik as the ingress controller, build-demo-images.sh builds the
-images loaded here with `kind load image-archive`. Then the namespace qsign gets its
+install-metallb.sh runs MetalLB (layer 2) for LoadBalancer Services, build-demo-images.sh
+builds the images loaded here with `kind load image-archive`. Then the namespace qsign gets its
 workloads, all real processes under the kubelet:
   * postgresql  a StatefulSet running Debian's PostgreSQL 15 on a PVC of kind's `standard`
                 StorageClass (local-path-provisioner), with a login role `opscheck` for the
@@ -13,9 +13,9 @@ workloads, all real processes under the kubelet:
   * api-server, signature-service, hsm-adapter  Deployments of testenv/qsign_app.py, two
                 replicas each, whose readiness probe (/health/ready) really connects to
                 PostgreSQL, OpenBao and the hsm-adapter through their Services; their
-                NodePorts are published on the host's 127.0.0.1:30081-30083
-  * an Ingress for api-server (host qsign.local), served by Traefik on 127.0.0.1:30080,
-    which writes the Ingress's address itself
+                NodePorts are published on the host's 127.0.0.1:30081-30083; api-server's
+                Service is a LoadBalancer: MetalLB assigns it an address of podman's "kind"
+                network and answers ARP for it, so the host reaches it on port 8080
 The checks' credentials go to files under ~/.cache/opscheck/kind/ (environments/demo-kind.yaml
 names them): OpenBao's dev root token and a pgpass line for the `opscheck` role.
 Nothing of the default (kwok) environment is started, read or touched: its ports stay free
@@ -55,7 +55,8 @@ NODE_PORTS = {
 APP_PORT = 8080
 POSTGRES_PORT = 5432
 VAULT_PORT = 8200
-INGRESS_HOST = "qsign.local"  # the host of the kwok demo's Ingress (testenv/manifests/qsign.yaml)
+# the Service of type LoadBalancer (daily.ingress-lb examines it): MetalLB assigns its address
+LOAD_BALANCER = "api-server"
 # OpenBao dev mode's root token: a demo value, not a secret (the server keeps nothing)
 VAULT_ROOT_TOKEN = "opscheck-kind-demo"
 # the login role the checks use (environments/demo-kind.yaml), its database
@@ -89,7 +90,8 @@ def _service(app: str, port: int, node_port: int | None = None) -> dict:
     spec: dict = {"selector": {"app": app}, "ports": [service_port]}
     if node_port is not None:
         service_port["nodePort"] = node_port
-        spec["type"] = "NodePort"
+        # a LoadBalancer keeps its NodePort: the profile's URLs on 127.0.0.1 still answer
+        spec["type"] = "LoadBalancer" if app == LOAD_BALANCER else "NodePort"
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -240,18 +242,6 @@ def objects(qsign_image: str, openbao_image: str, check_password: str) -> list[d
             ),
             _service(app, APP_PORT, NODE_PORTS[app]),
         ]
-    # api-server's Ingress as in the kwok demo (without TLS: no certificate here), served by
-    # Traefik (install-ingress.sh), which writes its status address
-    backend = {"service": {"name": "api-server", "port": {"number": APP_PORT}}}
-    path = {"path": "/", "pathType": "Prefix", "backend": backend}
-    out.append(
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "Ingress",
-            "metadata": {"name": "api-server", "namespace": NAMESPACE, "labels": _labels("api-server")},
-            "spec": {"ingressClassName": "traefik", "rules": [{"host": INGRESS_HOST, "http": {"paths": [path]}}]},
-        }
-    )
     return out
 
 
@@ -276,9 +266,11 @@ def check_credentials() -> str:
     return password
 
 
-def _ingress_address(api: KubeApi, name: str) -> bool:
-    ingress = api.get("Ingress", NAMESPACE, name) or {}
-    return bool(((ingress.get("status") or {}).get("loadBalancer") or {}).get("ingress"))
+def load_balancer_address(api: KubeApi, name: str) -> str | None:
+    """The address MetalLB wrote into the Service's status, None before it did."""
+    service = api.get("Service", NAMESPACE, name) or {}
+    entries = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    return entries[0].get("ip") if entries else None
 
 
 def cluster_kubeconfig() -> Path:
@@ -304,8 +296,8 @@ def up() -> int:
     _script("install-metrics-server.sh", CLUSTER, str(kubeconfig))
     print(f"testenv: metrics-server answers ({time.monotonic() - step:.1f}s)", flush=True)
     step = time.monotonic()
-    _script("install-ingress.sh", CLUSTER, str(kubeconfig))
-    print(f"testenv: Traefik ready ({time.monotonic() - step:.1f}s)", flush=True)
+    _script("install-metallb.sh", CLUSTER, str(kubeconfig))
+    print(f"testenv: MetalLB ready ({time.monotonic() - step:.1f}s)", flush=True)
     step = time.monotonic()
     images = [line.split() for line in _script("build-demo-images.sh", bao_binary()).splitlines()]
     for archive, _ in images:
@@ -322,9 +314,10 @@ def up() -> int:
         kind, name = obj["kind"], obj["metadata"]["name"]
         if kind in done:
             wait_for(lambda k=kind, n=name: done[k](api.get(k, NAMESPACE, n)), READY_TIMEOUT, f"{kind} {name} ready")
-        elif kind == "Ingress":
-            wait_for(lambda n=name: _ingress_address(api, n), READY_TIMEOUT, f"Ingress {name} has an address")
+    wait_for(lambda: load_balancer_address(api, LOAD_BALANCER), READY_TIMEOUT, f"{LOAD_BALANCER} has an address")
     print(f"testenv: QSIGN demo ready on kind ({time.monotonic() - step:.1f}s); kubeconfig {kubeconfig}", flush=True)
+    address = load_balancer_address(api, LOAD_BALANCER)
+    print(f"testenv: {LOAD_BALANCER}'s LoadBalancer: http://{address}:{APP_PORT} (MetalLB, layer 2)", flush=True)
     return 0
 
 

@@ -29,11 +29,9 @@ def test_every_service_probes_its_real_dependencies_through_services() -> None:
         assert hosts == {"postgresql", "vault", "hsm-adapter"} <= services
 
 
-def test_every_node_port_and_the_ingress_entrypoint_are_published_on_the_host() -> None:
+def test_every_node_port_is_published_on_the_host() -> None:
     config = yaml.safe_load((kind_demo.KIND_DIR / "demo-cluster.yaml").read_text())
     published = {m["containerPort"] for node in config["nodes"] for m in node.get("extraPortMappings", [])}
-    ingress_script = (kind_demo.KIND_DIR / "install-ingress.sh").read_text()
-    traefik_port = int(ingress_script.split("NODE_PORT=", 1)[1].split()[0])
     node_ports = {
         port["nodePort"]
         for o in _objects()
@@ -41,13 +39,14 @@ def test_every_node_port_and_the_ingress_entrypoint_are_published_on_the_host() 
         for port in o["spec"]["ports"]
         if "nodePort" in port
     }
-    assert node_ports == set(kind_demo.NODE_PORTS.values())
-    assert node_ports | {traefik_port} == published
+    assert node_ports == set(kind_demo.NODE_PORTS.values()) == published
 
 
-def test_the_ingress_routes_to_api_server_through_traefik() -> None:
-    (ingress,) = (o for o in _objects() if o["kind"] == "Ingress")
-    (rule,) = ingress["spec"]["rules"]
-    assert ingress["spec"]["ingressClassName"] == "traefik"
-    assert rule["host"] == kind_demo.INGRESS_HOST
-    assert rule["http"]["paths"][0]["backend"]["service"]["name"] == "api-server"
+def test_api_server_is_the_one_load_balancer_and_keeps_its_node_port() -> None:
+    services = {o["metadata"]["name"]: o for o in _objects() if o["kind"] == "Service"}
+    balancers = [name for name, s in services.items() if s["spec"].get("type") == "LoadBalancer"]
+    assert balancers == [kind_demo.LOAD_BALANCER] == ["api-server"]
+    (port,) = services["api-server"]["spec"]["ports"]
+    # the profile's health URL (127.0.0.1:30081) still reaches it through its NodePort
+    assert port["nodePort"] == kind_demo.NODE_PORTS["api-server"]
+    assert not [o for o in _objects() if o["kind"] == "Ingress"]

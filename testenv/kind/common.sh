@@ -22,14 +22,16 @@ runtime = "runc"
 cgroup_manager = "cgroupfs"
 CONF
 fi
-# go_build_in_module NAME MODULE@VERSION PACKAGE OUTPUT: `go build` PACKAGE of MODULE into OUTPUT
-# from a throwaway module requiring it ($KIND_CACHE/build/NAME), for modules that
-# `go install mod@v` refuses (replace directives) or whose binary needs a name of its own
+# go_build_in_module NAME MODULE@VERSION PACKAGE OUTPUT [MODULE@VERSION...]: `go build` PACKAGE
+# of MODULE into OUTPUT from a throwaway module requiring it ($KIND_CACHE/build/NAME), for
+# modules that `go install mod@v` refuses (replace directives) or whose binary needs a name of
+# its own; the further MODULE@VERSION arguments are required too, in place of versions the
+# module names that the proxy does not serve
 go_build_in_module() {
   local name="$1" module="$2" package="$3" output="$4" work="$KIND_CACHE/build/$1"
   mkdir -p "$work"
   (cd "$work" && { [ -f go.mod ] || go mod init "opscheck.local/$name" >&2; } &&
-    go get "$module" >&2 &&
+    go get "$module" "${@:5}" >&2 &&
     go build -trimpath -o "$output" "$package")
 }
 # module_dir MODULE@VERSION: the module's source directory in Go's module cache (downloaded if missing)
