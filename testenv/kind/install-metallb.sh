@@ -33,6 +33,7 @@ for component in controller speaker; do
   "$HERE/tool.sh" kind load image-archive --name "$NAME" "$IMAGES/$(echo "$image" | tr '/:' '__').tar" >&2
 done
 
+# server-side: no last-applied copy of the large CRDs in an annotation
 kubectl apply --server-side -f "$(module_dir "go.universe.tf/metallb@$VERSION")/config/manifests/metallb-native.yaml" >&2
 kubectl -n metallb-system rollout status deployment/controller --timeout=180s >&2
 kubectl -n metallb-system rollout status daemonset/speaker --timeout=180s >&2
