@@ -19,3 +19,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 command -v go >/dev/null || { echo "install-system-packages: Go is required to build the test cluster (https://go.dev/dl)" >&2; exit 1; }
+# kind's podman provider always mounts the host's /lib/modules read-only; a VM without kernel
+# module files has none, and the node container then fails to start (testenv/kind/README.md,
+# failure 1). An empty folder is all it needs.
+if [ ! -d /lib/modules ]; then
+  SUDO=""
+  [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO mkdir -p /lib/modules
+fi

@@ -12,7 +12,7 @@ HERE="$(cd "$(dirname "$0")" && pwd)"
 NAME="${1:-opscheck}"
 # kind's podman provider always mounts /lib/modules read-only; this VM has none
 if [ ! -d /lib/modules ]; then
-  echo "kind: /lib/modules is missing on this host; kind's podman provider mounts it (create it: mkdir /lib/modules)" >&2
+  echo "kind: /lib/modules is missing on this host; kind's podman provider mounts it (make system creates it: testenv/install-system-packages.sh)" >&2
   exit 1
 fi
 # nodes find the control plane by its container name: podman's CNI network backend needs the
