@@ -471,7 +471,7 @@ class KubeCluster:
             return objects.in_namespaces(wanted)
         return [o for o in objects if o["metadata"].get("namespace") in wanted]
 
-    def _list_namespace(self, kind: str, namespace: str) -> list[dict[str, Any]]:
+    def _list_namespace(self, kind: str, namespace: str) -> Sequence[dict[str, Any]]:
         """The objects of `kind` in one namespace, fetched once per run. A namespace the
         cluster does not have holds none (and no Role can grant a read in it)."""
         if namespace not in {n["metadata"]["name"] for n in self.list("namespaces")}:
