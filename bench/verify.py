@@ -144,7 +144,7 @@ def expected_counts(raw: Mapping[str, list[Obj]], profile: Profile, started: dat
         Count("daily.endpoints-ready", "examined", len(_in(raw["services"], profile.namespaces))),
         Count("daily.node-cpu", "rows", len(raw["node-metrics"])),
         Count("daily.node-memory", "rows", len(raw["node-metrics"])),
-        Count("daily.pod-resources", "rows", _metric_containers(mine, _in(raw["pod-metrics"], profile.namespaces))),
+        Count("daily.pod-resources", "examined", _metric_containers(mine, _in(raw["pod-metrics"], profile.namespaces))),
     ]
     window = timedelta(minutes=t.warning_events_window_minutes)
     warnings = _recent_warnings(_in(raw["events"], profile.namespaces), started - window)

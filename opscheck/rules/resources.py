@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import heapq
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -12,7 +15,9 @@ Obj = dict[str, Any]
 
 
 def quantity(value: str | int | float | None) -> Decimal:
-    return parse_quantity(value) if value not in (None, "") else Decimal(0)
+    if isinstance(value, str):
+        return _quantity(value)
+    return parse_quantity(value) if value is not None else Decimal(0)
 
 
 def node_usage_percent(node_metrics: Iterable[Obj], nodes: Iterable[Obj], resource: str) -> list[dict[str, Any]]:
@@ -42,29 +47,113 @@ def over_threshold(rows: list[dict[str, Any]], limit: float) -> list[dict[str, A
     return [{"object": r["object"], "detail": f"{r['percent']:g}% used"} for r in rows if r["percent"] > limit]
 
 
-def container_usage_vs_limits(pod_metrics: Iterable[Obj], pods: Iterable[Obj]) -> list[dict[str, Any]]:
-    """Per container with a limit: usage / limit for cpu and memory, in percent."""
-    limits: dict[tuple[str, str, str], dict[str, Decimal]] = {}
+@dataclass
+class NamespaceUsage:
+    """One namespace's containers against their limits: how many were judged, the highest
+    share of a limit seen, and every container over a threshold."""
+
+    pods: int = 0
+    containers: int = 0
+    unlimited: int = 0  # containers with neither a CPU nor a memory limit: not judged
+    highest: dict[str, tuple[float, str]] = field(default_factory=dict)  # resource -> (percent, container)
+    over: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ContainerUsage:
+    """`kubectl top pod --containers` against limits, for a whole selection of pods, kept
+    as per-namespace aggregates plus the offenders: a row per container would be 100k rows
+    at 50k pods, held in memory and written to every record for nothing an auditor reads."""
+
+    namespaces: dict[str, NamespaceUsage] = field(default_factory=dict)
+    offenders: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def containers(self) -> int:
+        return sum(n.containers for n in self.namespaces.values())
+
+    @property
+    def judged(self) -> int:
+        """Containers with a sample and at least one limit to judge it against."""
+        return sum(n.containers - n.unlimited for n in self.namespaces.values())
+
+    def rows(self) -> list[dict[str, Any]]:
+        """A row per namespace: containers judged, the highest CPU and memory share of a
+        limit and where, the containers over a threshold (all of them, named)."""
+        out = []
+        for ns, u in sorted(self.namespaces.items()):
+            row: dict[str, Any] = {"object": ns, "pods": u.pods, "containers": u.containers, "no limit": u.unlimited}
+            for r in RESOURCES:
+                percent, where = u.highest.get(r, (None, ""))
+                row[f"highest {r} % of limit"] = None if percent is None else round(percent, 1)
+                row[f"highest {r} in"] = where
+            row["over threshold"] = "; ".join(u.over)
+            out.append(row)
+        return out
+
+
+RESOURCES = ("cpu", "memory")
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_quantity(value: str) -> Decimal:
+    # a cluster's limits and usages repeat ("500m", "256Mi"): parse each string once
+    return parse_quantity(value)
+
+
+def _quantity(value: str | None) -> Decimal:
+    return _cached_quantity(value) if value not in (None, "") else Decimal(0)
+
+
+def container_usage(
+    pod_metrics: Iterable[Obj], pods: Iterable[Obj], cpu_percent: float, memory_percent: float
+) -> ContainerUsage:
+    """Every container with a usage sample (metrics.k8s.io) and a spec in `pods`: usage /
+    limit for cpu and memory, in percent (no limit: not judged on that resource). Over
+    `cpu_percent` or `memory_percent` of a limit is an offender. One pass over each list."""
+    thresholds = {"cpu": cpu_percent, "memory": memory_percent}
+    limits: dict[tuple[str, str], dict[str, tuple[Decimal, Decimal]]] = {}
     for p in pods:
-        ns, name = p["metadata"]["namespace"], p["metadata"]["name"]
+        by_container = {}
         for c in p["spec"]["containers"]:
             lim = (c.get("resources") or {}).get("limits") or {}
-            limits[(ns, name, c["name"])] = {r: quantity(lim.get(r)) for r in ("cpu", "memory")}
-    rows = []
+            by_container[c["name"]] = (_quantity(lim.get("cpu")), _quantity(lim.get("memory")))
+        limits[(p["metadata"]["namespace"], p["metadata"]["name"])] = by_container
+    result = ContainerUsage()
     for m in pod_metrics:
         ns, name = m["metadata"]["namespace"], m["metadata"]["name"]
+        specs = limits.get((ns, name))
+        if specs is None:
+            continue
+        usage = result.namespaces.get(ns)
+        if usage is None:
+            usage = result.namespaces[ns] = NamespaceUsage()
+        usage.pods += 1
         for c in m.get("containers") or []:
-            lim = limits.get((ns, name, c["name"]))
+            lim = specs.get(c["name"])
             if lim is None:
                 continue
-            row: dict[str, Any] = {"object": f"{ns}/{name}", "container": c["name"]}
-            for r in ("cpu", "memory"):
-                used = quantity(c["usage"].get(r))
-                row[f"{r}_used"] = _human(r, used)
-                row[f"{r}_limit"] = _human(r, lim[r]) if lim[r] else "none"
-                row[f"{r}_percent"] = float(used / lim[r] * 100) if lim[r] else None
-            rows.append(row)
-    return rows
+            usage.containers += 1
+            if not any(lim):
+                usage.unlimited += 1
+                continue
+            where = f"{name}/{c['name']}"
+            over = []
+            for r, limit in zip(RESOURCES, lim, strict=True):
+                if not limit:
+                    continue
+                used = _quantity(c["usage"].get(r))
+                percent = float(used / limit * 100)
+                if percent > usage.highest.get(r, (-1.0, ""))[0]:
+                    usage.highest[r] = (percent, where)
+                if percent > thresholds[r]:
+                    label = "CPU" if r == "cpu" else "memory"
+                    over.append(f"{label} {percent:.0f}% of limit {_human(r, limit)}")
+            if over:
+                detail = ", ".join(over)
+                usage.over.append(f"{where} ({detail})")
+                result.offenders.append({"object": f"{ns}/{where}", "detail": detail})
+    return result
 
 
 def _human(resource: str, value: Decimal) -> str:
@@ -76,54 +165,38 @@ def _human(resource: str, value: Decimal) -> str:
 def top_pods(pod_metrics: Iterable[Obj], pods: Iterable[Obj], n: int, resource: str = "memory") -> list[dict[str, Any]]:
     """`kubectl top pods -A --sort-by=memory | head -n`: the `n` heaviest pods, with their
     usage against the pod's limit (the sum of its containers' limits; None when a
-    container has no limit)."""
+    container has no limit). Only the `n` heaviest are kept while the metrics are walked,
+    then their pods' limits are read."""
+
+    def usage(m: Obj) -> tuple[tuple[str, str], dict[str, Decimal]]:
+        used = {
+            r: sum((_quantity(c["usage"].get(r)) for c in m.get("containers") or []), Decimal(0)) for r in RESOURCES
+        }
+        return (m["metadata"]["namespace"], m["metadata"]["name"]), used
+
+    # ties keep the metrics API's order, as a stable sort would
+    heaviest = heapq.nlargest(
+        n, ((used[resource], -i, key, used) for i, (key, used) in enumerate(map(usage, pod_metrics)))
+    )
+    wanted = {key for _, _, key, _ in heaviest}
     limits: dict[tuple[str, str], dict[str, Decimal | None]] = {}
     for p in pods:
-        totals: dict[str, Decimal | None] = {}
-        for r in ("cpu", "memory"):
-            values = [((c.get("resources") or {}).get("limits") or {}).get(r) for c in p["spec"]["containers"]]
-            totals[r] = sum((quantity(v) for v in values), Decimal(0)) if all(values) else None
-        limits[(p["metadata"]["namespace"], p["metadata"]["name"])] = totals
+        key = (p["metadata"]["namespace"], p["metadata"]["name"])
+        if key in wanted:
+            limits[key] = {}
+            for r in RESOURCES:
+                values = [((c.get("resources") or {}).get("limits") or {}).get(r) for c in p["spec"]["containers"]]
+                limits[key][r] = sum((_quantity(v) for v in values), Decimal(0)) if all(values) else None
     rows = []
-    for m in pod_metrics:
-        key = (m["metadata"]["namespace"], m["metadata"]["name"])
-        used = {
-            r: sum((quantity(c["usage"].get(r)) for c in m.get("containers") or []), Decimal(0))
-            for r in ("cpu", "memory")
-        }
+    for _, _, key, used in heaviest:
         lim = limits.get(key, {"cpu": None, "memory": None})
         row: dict[str, Any] = {"object": f"{key[0]}/{key[1]}"}
-        for r in ("cpu", "memory"):
+        for r in RESOURCES:
             row[r] = _human(r, used[r])
             row[f"{r}_limit"] = _human(r, lim[r]) if lim[r] else "none"
             row[f"{r}_percent"] = round(float(used[r] / lim[r] * 100), 1) if lim[r] else None
-        row["_sort"] = used[resource]
         rows.append(row)
-    rows.sort(key=lambda r: r["_sort"], reverse=True)
-    for r in rows:
-        del r["_sort"]
-    return rows[:n]
-
-
-def containers_over_limits(
-    rows: Iterable[dict[str, Any]], cpu_percent: float, memory_percent: float
-) -> list[dict[str, Any]]:
-    """The containers (rows of `container_usage_vs_limits`) using more than the given share of a limit."""
-    offenders = []
-    for r in rows:
-        over = []
-        if r["cpu_percent"] is not None and r["cpu_percent"] > cpu_percent:
-            over.append(f"CPU {r['cpu_percent']:.0f}% of limit {r['cpu_limit']}")
-        if r["memory_percent"] is not None and r["memory_percent"] > memory_percent:
-            over.append(f"memory {r['memory_percent']:.0f}% of limit {r['memory_limit']}")
-        if over:
-            offenders.append({"object": f"{r['object']}/{r['container']}", "detail": ", ".join(over)})
-    return offenders
-
-
-def rounded(row: dict[str, Any]) -> dict[str, Any]:
-    """The row with its floats to one decimal, for the evidence table."""
-    return {k: (round(v, 1) if isinstance(v, float) else v) for k, v in row.items()}
+    return rows
 
 
 def unbound_claims(pvcs: Iterable[Obj]) -> list[dict[str, Any]]:

@@ -18,6 +18,7 @@ from opscheck.errors import DependencyError
 from opscheck.profile import expand_path
 from opscheck.rules.backups import backup_problems, daily_history, schedule_problems
 from opscheck.rules.certs import secret_leaf_certificate
+from opscheck.rules.resources import container_usage, top_pods
 from opscheck.rules.workloads import pod_problem
 from opscheck.sources import runcache
 from opscheck.sources.kube import project
@@ -420,3 +421,81 @@ def test_missing_namespaces_are_the_listed_ones_absent_or_terminating():
         {"metadata": {"name": "kube-system"}},
     ]
     assert missing_namespaces(["app", "velero", "ingress-nginx", "kube-system"], present) == ["velero", "ingress-nginx"]
+
+
+def _limited_pod(ns: str, name: str, **limits: dict[str, str]) -> dict:
+    """A pod whose containers (name -> their limits) have those limits."""
+    containers = [{"name": c, "resources": {"limits": lim} if lim else {}} for c, lim in limits.items()]
+    return {"metadata": {"namespace": ns, "name": name}, "spec": {"containers": containers}}
+
+
+def _pod_usage(ns: str, name: str, **usage: tuple[str, str]) -> dict:
+    containers = [{"name": c, "usage": {"cpu": cpu, "memory": memory}} for c, (cpu, memory) in usage.items()]
+    return {"metadata": {"namespace": ns, "name": name}, "containers": containers}
+
+
+def test_container_usage_keeps_a_row_per_namespace_and_names_every_offender():
+    pods = [
+        _limited_pod("a", "p1", app={"cpu": "500m", "memory": "256Mi"}, side={}),
+        _limited_pod("a", "p2", app={"cpu": "1", "memory": "1Gi"}),
+        _limited_pod("b", "p3", app={"memory": "100Mi"}),
+        _limited_pod("c", "no-sample", app={"cpu": "1"}),
+    ]
+    metrics = [
+        _pod_usage("a", "p1", app=("450m", "100Mi"), side=("5m", "10Mi")),  # CPU 90% of 500m
+        _pod_usage("a", "p2", app=("100m", "900Mi")),  # memory 87.9% of 1Gi
+        _pod_usage("b", "p3", app=("2", "50Mi")),  # no CPU limit: judged on memory only
+        _pod_usage("d", "no-spec", app=("1", "1Mi")),  # not among the pods: not judged
+    ]
+    usage = container_usage(metrics, pods, cpu_percent=70, memory_percent=80)
+    assert (usage.containers, usage.judged) == (4, 3)
+    assert usage.offenders == [
+        {"object": "a/p1/app", "detail": "CPU 90% of limit 500m"},
+        {"object": "a/p2/app", "detail": "memory 88% of limit 1024Mi"},
+    ]
+    assert usage.rows() == [
+        {
+            "object": "a",
+            "pods": 2,
+            "containers": 3,
+            "no limit": 1,
+            "highest cpu % of limit": 90.0,
+            "highest cpu in": "p1/app",
+            "highest memory % of limit": 87.9,
+            "highest memory in": "p2/app",
+            "over threshold": "p1/app (CPU 90% of limit 500m); p2/app (memory 88% of limit 1024Mi)",
+        },
+        {
+            "object": "b",
+            "pods": 1,
+            "containers": 1,
+            "no limit": 0,
+            "highest cpu % of limit": None,
+            "highest cpu in": "",
+            "highest memory % of limit": 50.0,
+            "highest memory in": "p3/app",
+            "over threshold": "",
+        },
+    ]
+    # containers without any limit have nothing to be judged against
+    bare = container_usage([_pod_usage("a", "p", app=("1", "1Mi"))], [_limited_pod("a", "p", app={})], 70, 80)
+    assert (bare.containers, bare.judged, bare.offenders) == (1, 0, [])
+
+
+def test_top_pods_are_the_heaviest_by_memory_in_the_metrics_order_on_ties():
+    pods = [_limited_pod("a", f"p{i}", app={"cpu": "1", "memory": "1Gi"}) for i in range(5)]
+    sizes = {"p0": "100Mi", "p1": "300Mi", "p2": "300Mi", "p3": "50Mi", "p4": "900Mi"}
+    metrics = [_pod_usage("a", name, app=("100m", size)) for name, size in sizes.items()]
+    top = top_pods(metrics, pods, 3)
+    assert [r["object"] for r in top] == ["a/p4", "a/p1", "a/p2"]
+    assert top[0] == {
+        "object": "a/p4",
+        "cpu": "100m",
+        "cpu_limit": "1000m",
+        "cpu_percent": 10.0,
+        "memory": "900Mi",
+        "memory_limit": "1024Mi",
+        "memory_percent": 87.9,
+    }
+    # a pod the pod LIST does not have: usage without a limit
+    assert top_pods([_pod_usage("z", "gone", app=("1", "1Mi"))], pods, 3)[0]["memory_limit"] == "none"
