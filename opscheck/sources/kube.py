@@ -42,6 +42,9 @@ from opscheck.sources.runcache import RunCache
 # Objects per LIST page. A decoded page of pods holds ~40 KB a pod (managedFields and all,
 # before projection): 100 keep that near 4 MB, where 500 made every big LIST's pass peak at
 # ~75 MB over the process's steady size; 10k pods are 100 pages, requested one ahead.
+# OPSCHECK_PAGE_SIZE (read at each LIST) changes it, e.g. for an API server whose fixed
+# cost per request dominates.
+PAGE_SIZE_VAR = "OPSCHECK_PAGE_SIZE"
 PAGE_SIZE = 100
 # A final page bigger than this is decoded object by object (ijson) rather than at once
 # (OPSCHECK_STREAM_MIN_BYTES, read at each LIST).
@@ -432,8 +435,10 @@ class KubeCluster:
         requested as soon as a page's body is in (its continue token read from the body's
         head), so the API server prepares it while this thread decodes and projects."""
 
+        page_size = page_size_setting()
+
         def page_query(token: str | None) -> list[tuple[str, Any]]:
-            return [("limit", PAGE_SIZE)] + ([("continue", token)] if token else [])
+            return [("limit", page_size)] + ([("continue", token)] if token else [])
 
         stream_min_bytes = int(os.environ.get(STREAM_MIN_BYTES_VAR) or STREAM_MIN_BYTES)
         body = self._fetch(path, page_query(None))
@@ -492,6 +497,18 @@ class KubeCluster:
         query = [("container", container), ("sinceSeconds", since_seconds), ("timestamps", "true")]
         key = f"{self.name}/log/{namespace}/{pod}/{container}/{since_seconds}"
         return self.cache.get(key, lambda: self._get(path, query, raw=True))
+
+
+def page_size_setting() -> int:
+    """Objects per LIST page: OPSCHECK_PAGE_SIZE, else PAGE_SIZE."""
+    text = os.environ.get(PAGE_SIZE_VAR) or str(PAGE_SIZE)
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise DependencyError(f"{PAGE_SIZE_VAR}={text!r}: objects per LIST page must be a whole number of 1 or more")
+    return size
 
 
 def _quietly(read: Callable[[KubeCluster], object], cluster: KubeCluster) -> None:
