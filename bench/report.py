@@ -34,9 +34,10 @@ def _correct(row: dict, run: str) -> str:
 
 
 def table(rows: list[dict]) -> str:
-    """A Markdown table, one row per size. Start-up is opscheck's -n 0 wall time at the
-    smallest size (0 pods when measured): its fixed cost."""
-    startup = rows[0]["n0"]["wall_s"] if rows else 0.0
+    """A Markdown table, one row per size. Start-up is opscheck's -n 0 wall time at 0 pods:
+    its fixed cost. A run without a 0-pod row (e.g. --keep-cluster on a grown cluster) has
+    no start-up, and no ratio against it."""
+    startup = rows[0]["n0"]["wall_s"] if rows and rows[0]["pods"] == 0 else None
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for r in rows:
         n0, n2, fl, base = r["n0"], r["n2"], r["floor"], r["baseline"]
@@ -44,13 +45,13 @@ def table(rows: list[dict]) -> str:
         cells = [
             f"{r['pods']:,}",
             f"{fl['wall_s']:.2f}",
-            f"{startup:.1f}",
+            f"{startup:.1f}" if startup is not None else "not measured",
             f"{n0['wall_s']:.1f} / {n0['peak_mb']}",
             f"{n2['wall_s']:.1f} / {n2['peak_mb']}",
             f"{n0['requests']} / {n2['requests']}",
             f"{r['kubectl']['wall_s']:.1f}",
             f"{base['wall_s']:.1f} / {base['peak_mb']}" if base else "not run",
-            _ratio(n0["wall_s"], startup + fl["wall_s"]),
+            _ratio(n0["wall_s"], startup + fl["wall_s"]) if startup is not None else "-",
             _ratio(r["kubectl"]["wall_s"], best),
             _ratio(base["wall_s"], best) if base else "-",
             " / ".join(_correct(r, f"n{w}") for w in (0, 2)),

@@ -50,3 +50,17 @@ def test_a_count_no_snapshot_agrees_with_is_named():
     # the cluster changed during the run: the count over either snapshot is right
     later = verify.expected_counts(_raw(_pod("app", "a")), _Profile(), started)
     assert [m for m in verify.mismatches([later, expected[0]], right) if m.startswith("daily.pods-running")] == []
+
+
+def test_a_count_between_the_snapshots_is_right_and_one_outside_them_is_named():
+    started = datetime(2026, 12, 5, tzinfo=UTC)
+    before = verify.expected_counts(_raw(_pod("app", "a")), _Profile(), started)
+    after = verify.expected_counts(_raw(*(_pod("app", n) for n in "abc")), _Profile(), started)
+
+    def examined(results_note: str) -> list[str]:
+        reported = verify.reported_counts(_results(results_note, 0), "c1")
+        found = verify.mismatches([before, after], reported)
+        return [m for m in found if m.startswith("daily.pods-running examined")]
+
+    assert examined("2 pods in app") == []  # pods were being created during the run
+    assert examined("4 pods in app") == ["daily.pods-running examined: reported 4, raw LIST count 1 or 3"]
