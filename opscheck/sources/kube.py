@@ -40,12 +40,13 @@ from opscheck.sources.packed import PackedList, packed_if_big
 from opscheck.sources.runcache import RunCache
 
 # Objects per LIST page. A decoded page of pods holds ~40 KB a pod (managedFields and all,
-# before projection): 100 keep that near 4 MB, where 500 made every big LIST's pass peak at
-# ~75 MB over the process's steady size; 10k pods are 100 pages, requested one ahead.
-# OPSCHECK_PAGE_SIZE (read at each LIST) changes it, e.g. for an API server whose fixed
-# cost per request dominates.
+# before projection): 250 keep that near 10 MB (500 made every big LIST's pass peak at ~75 MB
+# over the process's steady size). Measured on the bench (bench/results/2026-12-06-*):
+# at 50k pods pages of 100 took 302 s against 172 s with 250 and 225 s with 500 (every page
+# pays the API server's fixed cost), at 10k 14-16 s against 13-14 s; peak RSS 194 / 223 /
+# 221 MB at 50k. OPSCHECK_PAGE_SIZE (read at each LIST) changes it.
 PAGE_SIZE_VAR = "OPSCHECK_PAGE_SIZE"
-PAGE_SIZE = 100
+PAGE_SIZE = 250
 # A final page bigger than this is decoded object by object (ijson) rather than at once
 # (OPSCHECK_STREAM_MIN_BYTES, read at each LIST).
 STREAM_MIN_BYTES_VAR = "OPSCHECK_STREAM_MIN_BYTES"
