@@ -14,10 +14,19 @@ from kubernetes.utils import parse_quantity
 Obj = dict[str, Any]
 
 
+@functools.lru_cache(maxsize=4096)
+def _cached_quantity(value: str) -> Decimal:
+    # a cluster's limits and usages repeat ("500m", "256Mi"): parse each string once
+    return parse_quantity(value)
+
+
 def quantity(value: str | int | float | None) -> Decimal:
+    """A Kubernetes quantity ("500m", "256Mi", 2) as a Decimal; absent or empty is 0."""
+    if value is None or value == "":
+        return Decimal(0)
     if isinstance(value, str):
-        return _quantity(value)
-    return parse_quantity(value) if value is not None else Decimal(0)
+        return _cached_quantity(value)
+    return parse_quantity(value)
 
 
 def node_usage_percent(node_metrics: Iterable[Obj], nodes: Iterable[Obj], resource: str) -> list[dict[str, Any]]:
@@ -95,16 +104,6 @@ class ContainerUsage:
 RESOURCES = ("cpu", "memory")
 
 
-@functools.lru_cache(maxsize=4096)
-def _cached_quantity(value: str) -> Decimal:
-    # a cluster's limits and usages repeat ("500m", "256Mi"): parse each string once
-    return parse_quantity(value)
-
-
-def _quantity(value: str | None) -> Decimal:
-    return _cached_quantity(value) if value not in (None, "") else Decimal(0)
-
-
 def container_usage(
     pod_metrics: Iterable[Obj], pods: Iterable[Obj], cpu_percent: float, memory_percent: float
 ) -> ContainerUsage:
@@ -117,7 +116,7 @@ def container_usage(
         by_container = {}
         for c in p["spec"]["containers"]:
             lim = (c.get("resources") or {}).get("limits") or {}
-            by_container[c["name"]] = (_quantity(lim.get("cpu")), _quantity(lim.get("memory")))
+            by_container[c["name"]] = (quantity(lim.get("cpu")), quantity(lim.get("memory")))
         limits[(p["metadata"]["namespace"], p["metadata"]["name"])] = by_container
     result = ContainerUsage()
     for m in pod_metrics:
@@ -142,7 +141,7 @@ def container_usage(
             for r, limit in zip(RESOURCES, lim, strict=True):
                 if not limit:
                     continue
-                used = _quantity(c["usage"].get(r))
+                used = quantity(c["usage"].get(r))
                 percent = float(used / limit * 100)
                 if percent > usage.highest.get(r, (-1.0, ""))[0]:
                     usage.highest[r] = (percent, where)
@@ -169,9 +168,7 @@ def top_pods(pod_metrics: Iterable[Obj], pods: Iterable[Obj], n: int, resource: 
     then their pods' limits are read."""
 
     def usage(m: Obj) -> tuple[tuple[str, str], dict[str, Decimal]]:
-        used = {
-            r: sum((_quantity(c["usage"].get(r)) for c in m.get("containers") or []), Decimal(0)) for r in RESOURCES
-        }
+        used = {r: sum((quantity(c["usage"].get(r)) for c in m.get("containers") or []), Decimal(0)) for r in RESOURCES}
         return (m["metadata"]["namespace"], m["metadata"]["name"]), used
 
     # ties keep the metrics API's order, as a stable sort would
@@ -186,7 +183,7 @@ def top_pods(pod_metrics: Iterable[Obj], pods: Iterable[Obj], n: int, resource: 
             limits[key] = {}
             for r in RESOURCES:
                 values = [((c.get("resources") or {}).get("limits") or {}).get(r) for c in p["spec"]["containers"]]
-                limits[key][r] = sum((_quantity(v) for v in values), Decimal(0)) if all(values) else None
+                limits[key][r] = sum((quantity(v) for v in values), Decimal(0)) if all(values) else None
     rows = []
     for _, _, key, used in heaviest:
         lim = limits.get(key, {"cpu": None, "memory": None})
