@@ -339,9 +339,10 @@ def _pod_status(pod: dict[str, Any], index: int, restarted: bool) -> dict[str, A
     }
 
 
-def _pod(c: Creator, rs: dict[str, Any], serial: int, index: int, nodes: int) -> None:
-    """One pod of ReplicaSet `rs`, its status, and the kubelet's event about it (a Warning
-    for WARNING_EVENT_SHARE of them)."""
+def _pod(c: Creator, rs: dict[str, Any], index: int, nodes: int) -> None:
+    """Pod `index` (unique in the bench) of ReplicaSet `rs`, its status, and the kubelet's
+    event about it (a Warning for WARNING_EVENT_SHARE of them)."""
+    serial = index * 2654435761 % 2**32  # spreads names, nodes, restarts and Warnings
     ns = rs["metadata"]["namespace"]
     pod_labels = dict(rs["spec"]["template"]["metadata"]["labels"])
     pod_labels[STATUS_LABEL[0]] = STATUS_LABEL[1]
@@ -429,12 +430,12 @@ def populate(pods: int, log: Callable[[str], None], target: KwokTarget = TARGET)
         sets = c.all(lambda p: (p, _deployment(c, *p)), plan)
         log(f"  {len(plan)} Deployments ({time.monotonic() - started:.0f} s)")
         work = [
-            (rs, (ns_index * 1000 + d * 100 + r) * 2654435761 % 2**32, ns_index * 1000 + d * 100 + r)
+            (rs, ns_index * 1000 + d * 100 + r)
             for (ns, ns_index, d, replicas), rs in sets
             if rs is not None
             for r in range(replicas)
         ]
-        c.all(lambda w: _pod(c, w[0], w[1], w[2], node_count), work)
+        c.all(lambda w: _pod(c, w[0], w[1], node_count), work)
         created = time.monotonic() - started
         _wait_running(c, pods, log)
         log(f"populated {pods} pods: created in {created:.0f} s, all Running after {time.monotonic() - started:.0f} s")

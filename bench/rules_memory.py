@@ -17,7 +17,7 @@ import tracemalloc
 from typing import Any
 
 from bench.populate import _pod_spec, _pod_status
-from opscheck.rules.resources import container_usage, top_pods
+from opscheck.rules.resources import ContainerUsage, container_usage, top_pods
 from opscheck.sources.kube import project
 from opscheck.sources.packed import PackedList
 
@@ -70,7 +70,7 @@ def main() -> int:
         _, peak = tracemalloc.get_traced_memory()
         size = (
             f"{result.containers} containers, {len(result.rows())} namespace rows, {len(result.offenders)} offenders"
-            if hasattr(result, "rows")
+            if isinstance(result, ContainerUsage)
             else f"{len(result)} rows"
         )
         print(f"{name}: {seconds:.1f} s, peak +{(peak - before) / 1e6:.1f} MB ({size})")
