@@ -38,6 +38,7 @@ from opscheck.profile import ClusterConfig, serviceaccount_dir
 from opscheck.sources.deadline import bound_pools, total_deadline
 from opscheck.sources.packed import PackedList, packed_if_big
 from opscheck.sources.runcache import RunCache
+from opscheck.sources.tuning import int_setting
 
 # Objects per LIST page. A decoded page of pods holds ~40 KB a pod (managedFields and all,
 # before projection): 250 keep that near 10 MB (500 made every big LIST's pass peak at ~75 MB
@@ -436,12 +437,14 @@ class KubeCluster:
         requested as soon as a page's body is in (its continue token read from the body's
         head), so the API server prepares it while this thread decodes and projects."""
 
-        page_size = page_size_setting()
+        page_size = int_setting(PAGE_SIZE_VAR, PAGE_SIZE, 1, "objects per LIST page")
 
         def page_query(token: str | None) -> list[tuple[str, Any]]:
             return [("limit", page_size)] + ([("continue", token)] if token else [])
 
-        stream_min_bytes = int(os.environ.get(STREAM_MIN_BYTES_VAR) or STREAM_MIN_BYTES)
+        stream_min_bytes = int_setting(
+            STREAM_MIN_BYTES_VAR, STREAM_MIN_BYTES, 0, "the size in bytes over which a last page is streamed"
+        )
         body = self._fetch(path, page_query(None))
         while body is not None:
             known, token = continue_token(body)
@@ -498,18 +501,6 @@ class KubeCluster:
         query = [("container", container), ("sinceSeconds", since_seconds), ("timestamps", "true")]
         key = f"{self.name}/log/{namespace}/{pod}/{container}/{since_seconds}"
         return self.cache.get(key, lambda: self._get(path, query, raw=True))
-
-
-def page_size_setting() -> int:
-    """Objects per LIST page: OPSCHECK_PAGE_SIZE, else PAGE_SIZE."""
-    text = os.environ.get(PAGE_SIZE_VAR) or str(PAGE_SIZE)
-    try:
-        size = int(text)
-    except ValueError:
-        size = 0
-    if size < 1:
-        raise DependencyError(f"{PAGE_SIZE_VAR}={text!r}: objects per LIST page must be a whole number of 1 or more")
-    return size
 
 
 def _quietly(read: Callable[[KubeCluster], object], cluster: KubeCluster) -> None:

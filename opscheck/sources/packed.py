@@ -14,13 +14,14 @@ replaces, and objects handed out are fresh copies (mutating one changes nothing 
 
 from __future__ import annotations
 
-import os
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, overload
 
 import orjson
+
+from opscheck.sources.tuning import int_setting
 
 Obj = dict[str, Any]
 
@@ -34,7 +35,7 @@ PACK_MIN_OBJECTS = 500
 
 def pack_min_objects() -> int:
     # read at each LIST, not at import: a process forked after importing opscheck sees its own
-    return int(os.environ.get(PACK_MIN_OBJECTS_VAR) or PACK_MIN_OBJECTS)
+    return int_setting(PACK_MIN_OBJECTS_VAR, PACK_MIN_OBJECTS, 0, "the objects from which a LIST is kept packed")
 
 
 class PackedList(Sequence[Obj]):

@@ -52,3 +52,24 @@ def test_a_list_is_packed_only_from_its_threshold_on(monkeypatch: pytest.MonkeyP
     assert isinstance(big, PackedList) and big == pods(25)
     monkeypatch.setenv(packed.PACK_MIN_OBJECTS_VAR, "0")
     assert isinstance(packed_if_big(iter(pods(1))), PackedList)
+
+
+def test_a_tuning_knob_that_is_not_a_whole_number_is_an_error_naming_it(monkeypatch) -> None:
+    from opscheck.errors import DependencyError
+    from opscheck.sources.tuning import int_setting
+
+    monkeypatch.delenv("OPSCHECK_PAGE_SIZE", raising=False)
+    assert int_setting("OPSCHECK_PAGE_SIZE", 250, 1, "objects per LIST page") == 250
+    monkeypatch.setenv("OPSCHECK_PAGE_SIZE", "40")
+    assert int_setting("OPSCHECK_PAGE_SIZE", 250, 1, "objects per LIST page") == 40
+    for bad in ("0", "ten", "2.5"):
+        monkeypatch.setenv("OPSCHECK_PAGE_SIZE", bad)
+        with pytest.raises(DependencyError) as raised:
+            int_setting("OPSCHECK_PAGE_SIZE", 250, 1, "objects per LIST page")
+        assert (
+            str(raised.value)
+            == f"OPSCHECK_PAGE_SIZE={bad!r}: objects per LIST page must be a whole number of 1 or more"
+        )
+    monkeypatch.setenv(packed.PACK_MIN_OBJECTS_VAR, "-1")
+    with pytest.raises(DependencyError, match="OPSCHECK_PACK_MIN_OBJECTS='-1': the objects from which a LIST"):
+        packed.pack_min_objects()
